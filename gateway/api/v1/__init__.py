@@ -1,0 +1,1 @@
+"""Generated code for gateway.api.v1: regenerate with scripts/gen-proto, never edit."""

@@ -1,0 +1,152 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRIORITY_UNSPECIFIED: _ClassVar[Priority]
+    PRIORITY_LOW: _ClassVar[Priority]
+    PRIORITY_NORMAL: _ClassVar[Priority]
+    PRIORITY_HIGH: _ClassVar[Priority]
+    PRIORITY_URGENT: _ClassVar[Priority]
+PRIORITY_UNSPECIFIED: Priority
+PRIORITY_LOW: Priority
+PRIORITY_NORMAL: Priority
+PRIORITY_HIGH: Priority
+PRIORITY_URGENT: Priority
+
+class Target(_message.Message):
+    __slots__ = ("users", "topic", "everyone")
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    EVERYONE_FIELD_NUMBER: _ClassVar[int]
+    users: UserIds
+    topic: str
+    everyone: Everyone
+    def __init__(self, users: _Optional[_Union[UserIds, _Mapping]] = ..., topic: _Optional[str] = ..., everyone: _Optional[_Union[Everyone, _Mapping]] = ...) -> None: ...
+
+class UserIds(_message.Message):
+    __slots__ = ("user_ids",)
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Everyone(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Notification(_message.Message):
+    __slots__ = ("id", "type", "title", "body", "data", "priority", "created_at", "ttl", "data_json")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    DATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    type: str
+    title: str
+    body: str
+    data: _struct_pb2.Struct
+    priority: Priority
+    created_at: _timestamp_pb2.Timestamp
+    ttl: _duration_pb2.Duration
+    data_json: str
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., data_json: _Optional[str] = ...) -> None: ...
+
+class PublishRequest(_message.Message):
+    __slots__ = ("target", "notification")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    target: Target
+    notification: Notification
+    def __init__(self, target: _Optional[_Union[Target, _Mapping]] = ..., notification: _Optional[_Union[Notification, _Mapping]] = ...) -> None: ...
+
+class PublishResponse(_message.Message):
+    __slots__ = ("id", "cursor", "delivered")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    cursor: str
+    delivered: int
+    def __init__(self, id: _Optional[str] = ..., cursor: _Optional[str] = ..., delivered: _Optional[int] = ...) -> None: ...
+
+class PublishBatchRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[PublishRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[PublishRequest, _Mapping]]] = ...) -> None: ...
+
+class PublishResult(_message.Message):
+    __slots__ = ("id", "cursor", "delivered", "code", "message")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    cursor: str
+    delivered: int
+    code: int
+    message: str
+    def __init__(self, id: _Optional[str] = ..., cursor: _Optional[str] = ..., delivered: _Optional[int] = ..., code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class PublishBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[PublishResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[PublishResult, _Mapping]]] = ...) -> None: ...
+
+class GetPresenceRequest(_message.Message):
+    __slots__ = ("user_ids", "topic")
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    topic: str
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., topic: _Optional[str] = ...) -> None: ...
+
+class UserPresence(_message.Message):
+    __slots__ = ("user_id", "connections")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    connections: int
+    def __init__(self, user_id: _Optional[str] = ..., connections: _Optional[int] = ...) -> None: ...
+
+class GetPresenceResponse(_message.Message):
+    __slots__ = ("users", "total_connections")
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[UserPresence]
+    total_connections: int
+    def __init__(self, users: _Optional[_Iterable[_Union[UserPresence, _Mapping]]] = ..., total_connections: _Optional[int] = ...) -> None: ...
+
+class DisconnectRequest(_message.Message):
+    __slots__ = ("user_id", "code", "reason")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    code: int
+    reason: str
+    def __init__(self, user_id: _Optional[str] = ..., code: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DisconnectResponse(_message.Message):
+    __slots__ = ("closed",)
+    CLOSED_FIELD_NUMBER: _ClassVar[int]
+    closed: int
+    def __init__(self, closed: _Optional[int] = ...) -> None: ...

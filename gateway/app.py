@@ -1,0 +1,195 @@
+"""The only wiring: settings → log → hub → service → gRPC server + aiohttp site, one loop.
+
+`Gateway` starts both servers (port 0 picks a free port; `http_port`/`grpc_port` say which)
+and drains them: readiness off, new work refused, accepted notifications delivered, every
+WebSocket closed with 1001, all within the grace period. `run()` adds signals and uvloop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any, Self
+
+import grpc
+from aiohttp import web
+from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+
+from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
+from gateway.auth import TokenVerifier
+from gateway.closecodes import CloseCode
+from gateway.config import Settings
+from gateway.grpc_api import GatewayServicer, PublishTokenInterceptor
+from gateway.hub import Hub
+from gateway.log import MemoryLog, NotificationLog
+from gateway.service import NotificationService
+from gateway.session import FlushScheduler
+from gateway.ws_api import WebSocketEdge
+
+__all__ = ["Gateway", "run"]
+
+log = logging.getLogger("gateway")
+
+_SERVICE_NAME = "gateway.api.v1.NotificationGateway"
+
+
+def make_log(settings: Settings) -> NotificationLog:
+    if settings.backend == "memory":
+        return MemoryLog(settings.history_size, settings.history_seconds)
+    raise ValueError(f"backend {settings.backend!r} is not available in this build")
+
+
+def make_verifier(settings: Settings) -> TokenVerifier | None:
+    if settings.jwt_secret is not None:
+        return TokenVerifier.from_secret(settings.jwt_secret.get_secret_value())
+    if settings.jwt_public_key_file is not None:
+        return TokenVerifier.from_public_key_file(settings.jwt_public_key_file)
+    return None
+
+
+class Gateway:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.log = make_log(settings)
+        self.service = NotificationService(
+            self.log,
+            Hub(),
+            max_notification_bytes=settings.max_notification_bytes,
+            max_connections=settings.max_connections,
+            max_connections_per_user=settings.max_connections_per_user,
+        )
+        self.health = HealthServicer()
+        self.http_port = 0
+        self.grpc_port = 0
+        self._grpc: aio.Server | None = None
+        self._runner: web.AppRunner | None = None
+        self._edge: WebSocketEdge | None = None
+
+    @property
+    def edge(self) -> WebSocketEdge:
+        if self._edge is None:
+            raise RuntimeError("the gateway is not started")
+        return self._edge
+
+    async def start(self) -> None:
+        settings = self.settings
+        await self.log.start()
+        self._edge = WebSocketEdge(
+            service=self.service,
+            scheduler=FlushScheduler(asyncio.get_running_loop()),
+            verifier=make_verifier(settings),
+            allowed_origins=settings.origins,
+            send_buffer_bytes=settings.send_buffer_bytes,
+            max_frame_bytes=settings.max_client_frame_bytes,
+            max_topics=settings.max_topics_per_connection,
+            heartbeat=settings.heartbeat_seconds,
+        )
+        await self._start_grpc()
+        app = web.Application(client_max_size=settings.max_client_frame_bytes)
+        app.add_routes(self._edge.routes())
+        self._runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=settings.grace_seconds
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, settings.http_host, settings.http_port, backlog=4096)
+        await site.start()
+        self.http_port = _bound_port(self._runner.addresses)
+        log.info(
+            "gateway listening",
+            extra={
+                "websocket": f"ws://{settings.http_host}:{self.http_port}/ws",
+                "grpc": f"{settings.grpc_host}:{self.grpc_port}",
+                "backend": settings.backend,
+                "auth": "jwt" if settings.auth_required else "none",
+            },
+        )
+
+    async def _start_grpc(self) -> None:
+        settings = self.settings
+        interceptors = []
+        tokens = settings.publish_token_set
+        if tokens is not None:
+            interceptors.append(PublishTokenInterceptor(tokens, ("/grpc.health.v1.Health/",)))
+        server = aio.server(interceptors=interceptors)
+        servicer = GatewayServicer(self.service)
+        pb_grpc.add_NotificationGatewayServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        await self.health.set(_SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        address = f"{settings.grpc_host}:{settings.grpc_port}"
+        if settings.grpc_tls_cert_file and settings.grpc_tls_key_file:
+            credentials = grpc.ssl_server_credentials(
+                [
+                    (
+                        settings.grpc_tls_key_file.read_bytes(),
+                        settings.grpc_tls_cert_file.read_bytes(),
+                    )
+                ]
+            )
+            self.grpc_port = server.add_secure_port(address, credentials)
+        else:
+            self.grpc_port = server.add_insecure_port(address)
+        await server.start()
+        self._grpc = server
+
+    async def drain(self) -> None:
+        """Refuse new work, finish accepted work, close every WebSocket with 1001, stop."""
+        grace = self.settings.grace_seconds
+        self.service.accepting = False
+        await self.health.enter_graceful_shutdown()
+        if self._grpc is not None:
+            await self._grpc.stop(grace)  # waits for in-flight publishes, up to the grace
+        if self._edge is not None:
+            await self._edge.close_all(CloseCode.GOING_AWAY, "server shutting down")
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.log.close()
+        log.info("gateway stopped")
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.drain()
+
+
+def _bound_port(addresses: list[Any]) -> int:
+    for address in addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    raise RuntimeError("the HTTP site did not bind a TCP port")
+
+
+async def _serve(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Gateway(settings):
+        await stop.wait()
+        log.info("signal received: draining", extra={"grace_seconds": settings.grace_seconds})
+        for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal ends it at once
+            loop.add_signal_handler(sig, _exit_now)
+
+
+def _exit_now() -> None:
+    raise SystemExit(1)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None
+
+
+def run(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then drain within the grace period."""
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(_serve(settings))

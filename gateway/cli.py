@@ -1,0 +1,159 @@
+"""`notification-gateway` / `python -m gateway`: serve (the default), publish, listen.
+
+notification-gateway                      # run the gateway (flags mirror GATEWAY_* vars)
+notification-gateway publish --user alice --type demo.hello --data '{"x":1}'
+notification-gateway listen --user alice  # print every frame that arrives, one per line
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+__all__ = ["main"]
+
+
+def _serve_flags(parser: argparse.ArgumentParser) -> None:
+    from gateway.config import Settings
+
+    for name, info in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        env = "GATEWAY_" + name.upper()
+        if info.annotation is bool:
+            parser.add_argument(
+                flag, action="store_const", const=True, dest=name, help=f"(env {env})"
+            )
+        else:
+            parser.add_argument(
+                flag, dest=name, metavar="VALUE", help=f"(env {env}; default {info.default})"
+            )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="notification-gateway",
+        description=__doc__,
+        allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _serve_flags(parser)  # `python -m gateway --http-port 9000` serves too
+    commands = parser.add_subparsers(dest="command")
+    _serve_flags(commands.add_parser("serve", help="run the gateway (the default)"))
+
+    pub = commands.add_parser("publish", help="publish one notification over gRPC")
+    pub.add_argument("--grpc", default="127.0.0.1:50051", help="gateway gRPC address")
+    target = pub.add_mutually_exclusive_group(required=True)
+    target.add_argument("--user", action="append", dest="users", help="repeat for several")
+    target.add_argument("--topic")
+    target.add_argument("--everyone", action="store_true")
+    pub.add_argument("--type", required=True, help="e.g. order.shipped")
+    pub.add_argument("--title", default="")
+    pub.add_argument("--body", default="")
+    pub.add_argument("--data", default=None, help="a JSON object")
+    pub.add_argument("--id", default="", help="idempotency key (generated when omitted)")
+    pub.add_argument("--priority", default="", choices=["", "low", "normal", "high", "urgent"])
+    pub.add_argument("--ttl", type=float, default=None, help="seconds it may be replayed")
+    pub.add_argument("--token", default=None, help="publish token, if the gateway wants one")
+
+    listen = commands.add_parser("listen", help="connect as a user and print what arrives")
+    listen.add_argument("--url", default="ws://127.0.0.1:8080/ws")
+    listen.add_argument("--user", required=True)
+    listen.add_argument("--topics", default="", help="comma-separated")
+    listen.add_argument("--since", default=None, help="resume after this cursor")
+    listen.add_argument("--token", default=None, help="JWT, if the gateway wants one")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "publish":
+        return _publish(args)
+    if args.command == "listen":
+        return asyncio.run(_listen(args))
+    return _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gateway.app import run
+    from gateway.config import Settings
+    from gateway.logs import setup_logging
+
+    flags = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
+    try:
+        settings = Settings(**flags)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in error["loc"]) or "settings"
+            print(f"configuration error: {where}: {error['msg']}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    run(settings)
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    import grpc
+
+    from gateway.client import Publisher
+
+    data: dict[str, Any] | None = None
+    if args.data is not None:
+        try:
+            data = json.loads(args.data)
+        except json.JSONDecodeError as exc:
+            print(f"--data: not JSON: {exc}", file=sys.stderr)
+            return 2
+        if not isinstance(data, dict):
+            print("--data: must be a JSON object", file=sys.stderr)
+            return 2
+    ttl = None if args.ttl is None else timedelta(seconds=args.ttl)
+    with Publisher(args.grpc, token=args.token) as publisher:
+        try:
+            response = publisher.publish(
+                users=args.users or (),
+                topic=args.topic,
+                everyone=args.everyone,
+                type=args.type,
+                title=args.title,
+                body=args.body,
+                data=data,
+                id=args.id,
+                priority=args.priority,
+                ttl=ttl,
+            )
+        except grpc.RpcError as exc:
+            print(f"{exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    print(
+        json.dumps({"id": response.id, "cursor": response.cursor, "delivered": response.delivered})
+    )
+    return 0
+
+
+async def _listen(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    params = {"user_id": args.user}
+    for key in ("topics", "since", "token"):
+        if getattr(args, key):
+            params[key] = getattr(args, key)
+    async with aiohttp.ClientSession() as http:
+        try:
+            async with http.ws_connect(args.url, params=params) as ws:
+                async for msg in ws:
+                    if msg.type == aiohttp.WSMsgType.TEXT:
+                        print(msg.data, flush=True)
+                print(json.dumps({"closed": ws.close_code}), flush=True)
+        except aiohttp.WSServerHandshakeError as exc:
+            print(f"refused: HTTP {exc.status} {exc.message}", file=sys.stderr)
+            return 1
+        except aiohttp.ClientError as exc:
+            print(f"cannot connect to {args.url}: {exc}", file=sys.stderr)
+            return 1
+    return 0

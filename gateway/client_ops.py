@@ -1,0 +1,103 @@
+"""What browsers send: the connect query string and the JSON ops on an open socket.
+
+Both are parsed with pydantic here, so the WebSocket edge only asks "valid, or which rule
+broke?" and answers with an HTTP status (before the upgrade) or an `error` event (after).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from gateway.models import Identifier, Invalid, describe_errors
+
+__all__ = [
+    "ClientOp",
+    "ConnectParams",
+    "PingOp",
+    "SubscribeOp",
+    "UnsubscribeOp",
+    "parse_client_op",
+    "parse_connect",
+]
+
+_CURSOR_MAX = 64
+_TOKEN_MAX = 8192
+
+
+class ConnectParams(BaseModel):
+    """`GET /ws?user_id=...&topics=a,b&since=...&token=...`"""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    user_id: Identifier
+    topics: tuple[Identifier, ...] = ()
+    since: Annotated[str, Field(min_length=1, max_length=_CURSOR_MAX)] | None = None
+    token: Annotated[str, Field(min_length=1, max_length=_TOKEN_MAX)] | None = None
+
+
+def parse_connect(query: dict[str, list[str]], max_topics: int) -> ConnectParams:
+    """The connect parameters from a query string (each key with all its values)."""
+    raw: dict[str, object] = {}
+    for key, values in query.items():
+        if key not in ConnectParams.model_fields:
+            continue  # cache-busters and the like are harmless
+        if len(values) > 1:
+            raise Invalid(key, "given more than once")
+        raw[key] = values[0]
+    topics = raw.pop("topics", None)
+    if isinstance(topics, str):
+        names = tuple(dict.fromkeys(t for t in topics.split(",") if t))
+        if len(names) > max_topics:
+            raise Invalid("topics", f"at most {max_topics} per connection (got {len(names)})")
+        raw["topics"] = names
+    try:
+        return ConnectParams.model_validate(raw)
+    except ValidationError as exc:
+        raise describe_errors(exc) from None
+
+
+class SubscribeOp(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    op: Literal["subscribe"]
+    topic: Identifier
+
+
+class UnsubscribeOp(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    op: Literal["unsubscribe"]
+    topic: Identifier
+
+
+class PingOp(BaseModel):
+    """Browsers cannot send WebSocket pings; this lets them check the line (answer: `pong`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    op: Literal["ping"]
+
+
+ClientOp = Annotated[SubscribeOp | UnsubscribeOp | PingOp, Field(discriminator="op")]
+_client_op: TypeAdapter[SubscribeOp | UnsubscribeOp | PingOp] = TypeAdapter(ClientOp)
+
+
+_OPS = ("subscribe", "unsubscribe", "ping")
+
+
+def parse_client_op(text: str) -> SubscribeOp | UnsubscribeOp | PingOp:
+    """One client frame as an op, or `Invalid` saying what is wrong with it."""
+    try:
+        value = pydantic_core.from_json(text)
+    except ValueError:
+        raise Invalid("frame", 'not JSON; send an object like {"op": "subscribe", ...}') from None
+    if not isinstance(value, dict):
+        raise Invalid("frame", 'must be a JSON object with an "op"')
+    op = value.get("op")
+    if op not in _OPS:
+        shown = "missing" if op is None else f"unknown op {str(op)[:40]!r}"
+        raise Invalid("op", f"{shown}: expected one of {', '.join(_OPS)}")
+    try:
+        return _client_op.validate_python(value)
+    except ValidationError as exc:
+        error = describe_errors(exc)  # its location starts with the op tag: drop it
+        raise Invalid(error.field.removeprefix(f"{op}."), error.rule) from None

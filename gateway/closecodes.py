@@ -1,0 +1,23 @@
+"""Every WebSocket close code the gateway sends, in one place (the README's table mirrors it)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = ["CloseCode"]
+
+
+class CloseCode(IntEnum):
+    NORMAL = 1000
+    #: The gateway is shutting down; resume on another replica with ?since=<last cursor>.
+    GOING_AWAY = 1001
+    #: The client broke the protocol (repeated bad frames, binary frames).
+    POLICY_VIOLATION = 1008
+    #: A client frame was larger than the configured limit.
+    MESSAGE_TOO_BIG = 1009
+    #: The connection's token expired; reconnect with a fresh one.
+    TOKEN_EXPIRED = 4001
+    #: The client read too slowly and its send buffer overflowed; resume with ?since=.
+    TOO_SLOW = 4008
+    #: A backend asked for this user to be disconnected (Disconnect RPC).
+    DISCONNECTED = 4009

@@ -1,0 +1,183 @@
+"""The gRPC edge: NotificationGateway servicer, publish-token check, and health.
+
+Translates each request into the models (`translate`), calls the service, and maps its
+errors to status codes: `Invalid` → INVALID_ARGUMENT, `Unavailable` → UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from gateway.api.v1 import gateway_pb2 as pb
+from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
+from gateway.closecodes import CloseCode
+from gateway.models import MAX_BATCH_ITEMS, MAX_RECIPIENTS, Invalid, check_identifier
+from gateway.service import NotificationService, Unavailable
+from gateway.translate import publish_input
+
+__all__ = ["GatewayServicer", "PublishTokenInterceptor"]
+
+_MAX_REASON_BYTES = 120  # RFC 6455: a close frame's payload is at most 125 bytes
+
+
+class GatewayServicer(pb_grpc.NotificationGatewayServicer):
+    def __init__(self, service: NotificationService) -> None:
+        self._service = service
+
+    async def _publish(self, request: pb.PublishRequest) -> pb.PublishResponse:
+        item = publish_input(request)
+        result = await self._service.publish(item)
+        return pb.PublishResponse(
+            id=item.notification.id, cursor=result.cursor, delivered=result.delivered
+        )
+
+    async def Publish(
+        self, request: pb.PublishRequest, context: aio.ServicerContext[Any, Any]
+    ) -> pb.PublishResponse:
+        try:
+            return await self._publish(request)
+        except Invalid as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Unavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        raise AssertionError("unreachable: abort raises")
+
+    async def PublishBatch(
+        self, request: pb.PublishBatchRequest, context: aio.ServicerContext[Any, Any]
+    ) -> pb.PublishBatchResponse:
+        count = len(request.requests)
+        if not 1 <= count <= MAX_BATCH_ITEMS:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"requests: 1 to {MAX_BATCH_ITEMS} items (got {count})",
+            )
+        results = []
+        for item in request.requests:
+            try:
+                response = await self._publish(item)
+            except Invalid as exc:
+                results.append(
+                    pb.PublishResult(
+                        code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message=str(exc)
+                    )
+                )
+            except Unavailable as exc:
+                results.append(
+                    pb.PublishResult(code=grpc.StatusCode.UNAVAILABLE.value[0], message=str(exc))
+                )
+            else:
+                results.append(
+                    pb.PublishResult(
+                        id=response.id, cursor=response.cursor, delivered=response.delivered
+                    )
+                )
+        return pb.PublishBatchResponse(results=results)
+
+    async def PublishStream(
+        self,
+        request_iterator: AsyncIterator[pb.PublishRequest],
+        context: aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[pb.PublishResponse]:
+        index = 0
+        async for request in request_iterator:
+            try:
+                yield await self._publish(request)
+            except Invalid as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"item {index}: {exc}")
+            except Unavailable as exc:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"item {index}: {exc}")
+            index += 1
+
+    async def GetPresence(
+        self, request: pb.GetPresenceRequest, context: aio.ServicerContext[Any, Any]
+    ) -> pb.GetPresenceResponse:
+        user_ids = list(request.user_ids)
+        try:
+            if len(user_ids) > MAX_RECIPIENTS:
+                raise Invalid("user_ids", f"at most {MAX_RECIPIENTS} (got {len(user_ids)})")
+            for i, user_id in enumerate(user_ids):
+                check_identifier(f"user_ids[{i}]", user_id)
+            if request.topic:
+                check_identifier("topic", request.topic)
+        except Invalid as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        counts, total = self._service.presence(user_ids, request.topic or None)
+        return pb.GetPresenceResponse(
+            users=[pb.UserPresence(user_id=u, connections=n) for u, n in counts.items()],
+            total_connections=total,
+        )
+
+    async def Disconnect(
+        self, request: pb.DisconnectRequest, context: aio.ServicerContext[Any, Any]
+    ) -> pb.DisconnectResponse:
+        code = request.code or CloseCode.DISCONNECTED
+        try:
+            check_identifier("user_id", request.user_id)
+            if code != CloseCode.NORMAL and not 4000 <= code <= 4999:
+                raise Invalid("code", f"must be 0, 1000 or 4000-4999 (got {code})")
+            if len(request.reason.encode()) > _MAX_REASON_BYTES:
+                raise Invalid("reason", f"at most {_MAX_REASON_BYTES} bytes of UTF-8")
+        except Invalid as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        closed = self._service.disconnect(request.user_id, code, request.reason)
+        return pb.DisconnectResponse(closed=closed)
+
+
+class PublishTokenInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Refuses calls without `authorization: Bearer <token>` naming one of `tokens`."""
+
+    def __init__(self, tokens: frozenset[str], exempt_prefixes: tuple[str, ...]) -> None:
+        self._tokens = [token.encode() for token in tokens]
+        self._exempt = exempt_prefixes
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        method = handler_call_details.method or ""
+        if method.startswith(self._exempt) or self._authorized(handler_call_details):
+            return await continuation(handler_call_details)
+        return _unauthenticated_handler(await continuation(handler_call_details))
+
+    def _authorized(self, details: grpc.HandlerCallDetails) -> bool:
+        for key, value in details.invocation_metadata or ():
+            if key == "authorization":
+                text = value.decode() if isinstance(value, bytes) else value
+                scheme, _, token = text.partition(" ")
+                if scheme.lower() == "bearer":
+                    given = token.strip().encode()
+                    # compare against every token so timing says nothing about which matched
+                    return sum(hmac.compare_digest(given, t) for t in self._tokens) > 0
+        return False
+
+
+def _unauthenticated_handler(
+    handler: grpc.RpcMethodHandler[Any, Any] | None,
+) -> grpc.RpcMethodHandler[Any, Any]:
+    message = "send metadata 'authorization: Bearer <token>' with a valid publish token"
+
+    async def unary(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+    async def stream(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+    if handler is None:
+        return grpc.unary_unary_rpc_method_handler(unary)
+    deserializer = handler.request_deserializer
+    serializer = handler.response_serializer
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(stream, deserializer, serializer)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(stream, deserializer, serializer)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(unary, deserializer, serializer)
+    return grpc.unary_unary_rpc_method_handler(unary, deserializer, serializer)

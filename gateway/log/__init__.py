@@ -1,0 +1,12 @@
+"""The history log: ordered, bounded, and the bus that carries every accepted notification.
+
+`base` holds the interface; `memory` the embedded default. A shared implementation (Redis
+Streams) slots in beside it for several replicas without touching the edges or the hub.
+"""
+
+from __future__ import annotations
+
+from gateway.log.base import AppendResult, Entry, Follower, NotificationLog, Replay
+from gateway.log.memory import MemoryLog
+
+__all__ = ["AppendResult", "Entry", "Follower", "MemoryLog", "NotificationLog", "Replay"]

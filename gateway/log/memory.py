@@ -1,0 +1,94 @@
+"""The embedded default log: a bounded deque in this process, following itself synchronously.
+
+Cursors are `<epoch>-<seq>`: the epoch is fixed per process, so a cursor from before a
+restart is recognised as unknown (replayed as incomplete) instead of being misread.
+Retention is by count and by age; evicting an entry also forgets its idempotency key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from datetime import timedelta
+
+from gateway.log.base import AppendResult, Entry, NotificationLog, Replay
+from gateway.models import Target
+
+__all__ = ["MemoryLog"]
+
+
+class MemoryLog(NotificationLog):
+    def __init__(self, max_entries: int = 10_000, max_age: float = 3600.0) -> None:
+        super().__init__()
+        if max_entries < 1 or max_age <= 0:
+            raise ValueError("the history log needs room for at least one entry")
+        self._max_entries = max_entries
+        self._max_age = max_age
+        self._epoch = format(time.time_ns() // 1000, "x")
+        self._seq = 0
+        #: (seq, accepted_at, entry), oldest first.
+        self._entries: deque[tuple[int, float, Entry]] = deque()
+        self._by_id: dict[str, Entry] = {}
+        #: Highest seq no longer retained: a resume from before it is incomplete.
+        self._evicted_through = 0
+
+    async def append(
+        self, target: Target, notification_id: str, body: bytes, ttl: timedelta | None
+    ) -> AppendResult:
+        now = time.time()
+        self._evict(now)
+        first = self._by_id.get(notification_id)
+        if first is not None:
+            return AppendResult(first.cursor, 0, duplicate=True)
+        self._seq += 1
+        replay_until = None if ttl is None else now + ttl.total_seconds()
+        entry = Entry(f"{self._epoch}-{self._seq}", target, notification_id, body, replay_until)
+        self._entries.append((self._seq, now, entry))
+        self._by_id[notification_id] = entry
+        if len(self._entries) > self._max_entries:
+            self._drop_oldest()
+        return AppendResult(entry.cursor, self._follower(entry))
+
+    def head(self) -> str:
+        return f"{self._epoch}-{self._seq}"
+
+    def is_cursor(self, text: str) -> bool:
+        epoch, sep, seq = text.rpartition("-")
+        return bool(sep) and 0 < len(epoch) <= 16 and seq.isdigit() and len(seq) <= 19
+
+    async def read_since(self, since: str, until: str) -> Replay:
+        now = time.time()
+        self._evict(now)
+        since_seq = self._seq_of(since)
+        until_seq = self._seq_of(until)
+        if until_seq is None:
+            until_seq = self._seq
+        if since_seq is None or since_seq > until_seq:
+            # Not ours (another process, or a client claiming the future): give all we have.
+            since_seq, complete = 0, False
+        else:
+            complete = since_seq >= self._evicted_through
+        entries = [
+            entry
+            for seq, _, entry in self._entries
+            if since_seq < seq <= until_seq
+            and (entry.replay_until is None or entry.replay_until > now)
+        ]
+        return Replay(entries, complete)
+
+    def _seq_of(self, cursor: str) -> int | None:
+        epoch, _, seq = cursor.rpartition("-")
+        if epoch != self._epoch or not seq.isdigit():
+            return None
+        return int(seq)
+
+    def _evict(self, now: float) -> None:
+        horizon = now - self._max_age
+        while self._entries and self._entries[0][1] < horizon:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        seq, _, entry = self._entries.popleft()
+        self._evicted_through = seq
+        if self._by_id.get(entry.notification_id) is entry:
+            del self._by_id[entry.notification_id]

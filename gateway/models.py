@@ -1,0 +1,227 @@
+"""The validation rules for everything that enters the gateway, as pydantic models.
+
+This is the single place where rules live: the gRPC edge translates protobuf into these
+models, the WebSocket edge parses query strings and client frames with them. A notification
+is encoded to JSON once here (`encode_notification`), whatever its audience.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import pydantic_core
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+__all__ = [
+    "MAX_BATCH_ITEMS",
+    "MAX_RECIPIENTS",
+    "EveryoneTarget",
+    "Identifier",
+    "Invalid",
+    "Notification",
+    "NotificationType",
+    "Priority",
+    "PublishInput",
+    "Target",
+    "TopicTarget",
+    "UsersTarget",
+    "check_identifier",
+    "describe_errors",
+    "encode_notification",
+    "new_notification_id",
+]
+
+#: Distinct user IDs one publish may address; more is a broadcast in disguise (use a topic).
+MAX_RECIPIENTS = 1000
+#: Items in one PublishBatch call.
+MAX_BATCH_ITEMS = 1000
+
+#: A user ID or topic name: what a browser sends in a query string, so no whitespace,
+#: control characters or commas (topics=a,b splits on commas).
+Identifier = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s,\x00-\x1f\x7f]+$"),
+]
+NotificationType = Annotated[
+    str,
+    StringConstraints(max_length=64, pattern=r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$"),
+]
+_identifier = TypeAdapter(Identifier)
+IdempotencyKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+]
+Priority = Literal["low", "normal", "high", "urgent"]
+
+
+class _UUIDv7:
+    """Time-ordered UUIDv7 (RFC 9562) with a counter so ids made in one millisecond still sort."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = 0
+        self._counter = 0
+
+    def __call__(self) -> str:
+        with self._lock:
+            ms = time.time_ns() // 1_000_000
+            if ms <= self._last_ms:
+                self._counter += 1
+                if self._counter >= 1 << 12:  # counter spent: borrow the next millisecond
+                    self._last_ms += 1
+                    self._counter = 0
+                ms = self._last_ms
+            else:
+                self._last_ms = ms
+                self._counter = int.from_bytes(os.urandom(2)) & 0x3FF
+            rand = int.from_bytes(os.urandom(8)) & ((1 << 62) - 1)
+            value = (ms << 80) | (0x7 << 76) | (self._counter << 64) | (0b10 << 62) | rand
+        return str(uuid.UUID(int=value))
+
+
+new_notification_id = _UUIDv7()
+
+
+def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must carry a time zone")
+    return value.astimezone(UTC)
+
+
+def _non_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("must not be negative")
+    return value
+
+
+class Notification(BaseModel):
+    """One notification as accepted: every field valid, `id` and `created_at` filled in."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Annotated[IdempotencyKey, Field(default_factory=new_notification_id)]
+    type: NotificationType
+    title: str = ""
+    body: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+    priority: Priority = "normal"
+    created_at: Annotated[datetime, AfterValidator(_aware_utc)] = Field(
+        default_factory=lambda: datetime.now(UTC)
+    )
+    #: How long after acceptance it may be replayed; None = as long as the log keeps it.
+    ttl: Annotated[timedelta, AfterValidator(_non_negative)] | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _generate_empty_id(cls, value: object) -> object:
+        return new_notification_id() if value == "" else value
+
+
+class UsersTarget(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["users"] = "users"
+    user_ids: Annotated[tuple[Identifier, ...], Field(min_length=1)]
+
+    @field_validator("user_ids")
+    @classmethod
+    def _distinct_and_bounded(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        distinct = tuple(dict.fromkeys(value))
+        if len(distinct) > MAX_RECIPIENTS:
+            raise ValueError(f"at most {MAX_RECIPIENTS} distinct user IDs (got {len(distinct)})")
+        return distinct
+
+
+class TopicTarget(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["topic"] = "topic"
+    topic: Identifier
+
+
+class EveryoneTarget(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["everyone"] = "everyone"
+
+
+Target = Annotated[UsersTarget | TopicTarget | EveryoneTarget, Field(discriminator="kind")]
+
+
+class PublishInput(BaseModel):
+    """One publish request: where it goes and what it says."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    target: Target
+    notification: Notification
+
+
+class Invalid(ValueError):
+    """A request breaks a rule: `field` names where (as the client spells it), `rule` which."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+def describe_errors(exc: ValidationError, prefix: str = "") -> Invalid:
+    """The first error of `exc` as `Invalid`, its location spelled as in the .proto."""
+    error = exc.errors(include_url=False)[0]
+    parts: list[str] = [prefix] if prefix else []
+    for item in error["loc"]:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        elif not (parts and parts[-1] == item):  # target.topic.topic -> target.topic
+            parts.append(str(item))
+    field = ".".join(parts) or "request"
+    rule = error["msg"]
+    if error["type"] == "missing":
+        rule = "required"
+    elif error["type"] == "union_tag_not_found":
+        rule = "required: set one of users, topic, everyone"
+    given = error.get("input")
+    if isinstance(given, str) and error["type"] != "missing":
+        shown = given if len(given) <= 40 else given[:40] + "..."
+        rule = f"{rule} (got {shown!r})"
+    extra = len(exc.errors()) - 1
+    if extra:
+        rule = f"{rule} (and {extra} more error{'s' if extra > 1 else ''})"
+    return Invalid(field, rule)
+
+
+def check_identifier(field: str, value: str) -> str:
+    """`value` if it is a valid user ID or topic, else `Invalid` naming `field`."""
+    try:
+        return _identifier.validate_python(value)
+    except ValidationError as exc:
+        raise describe_errors(exc, field) from None
+
+
+def _iso_utc(value: datetime) -> str:
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def encode_notification(notification: Notification) -> bytes:
+    """The notification as the compact JSON object clients receive; computed once per publish."""
+    return pydantic_core.to_json(
+        {
+            "id": notification.id,
+            "type": notification.type,
+            "title": notification.title,
+            "body": notification.body,
+            "data": notification.data,
+            "priority": notification.priority,
+            "created_at": _iso_utc(notification.created_at),
+        }
+    )

@@ -1,0 +1,129 @@
+"""The core behind both edges: publish into the log, fan log entries out, attach connections.
+
+The gRPC edge calls `publish`, `presence` and `disconnect`; the WebSocket edge calls
+`admit`, `attach` and `detach`. Every accepted notification goes through the log, and the
+log's follower (`_fan_out`) hands it to the hub: one path for one replica or many.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway.hub import Connection, Hub, addresses
+from gateway.log.base import AppendResult, Entry, NotificationLog
+from gateway.models import Invalid, PublishInput, encode_notification
+from gateway.wire import encode_event, notification_frame
+
+__all__ = ["Attached", "NotificationService", "Refused", "Unavailable"]
+
+
+class Unavailable(RuntimeError):
+    """The gateway cannot accept work now (draining, or the log is unreachable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Why a WebSocket connection is not admitted: an HTTP status and a reason."""
+
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attached:
+    """A newly registered connection: the log head it starts from, and the frames it missed."""
+
+    cursor: str
+    #: A `resumed` event and the replayed notifications, when it asked to resume.
+    frames: list[bytes]
+
+
+class NotificationService:
+    def __init__(
+        self,
+        log: NotificationLog,
+        hub: Hub,
+        *,
+        max_notification_bytes: int,
+        max_connections: int,
+        max_connections_per_user: int,
+    ) -> None:
+        self.log = log
+        self.hub = hub
+        self.accepting = True
+        self._max_bytes = max_notification_bytes
+        self._max_connections = max_connections
+        self._max_per_user = max_connections_per_user
+        #: Called with each closed-by-server connection and its code (the ws edge's closer).
+        self.closer: Callable[[Connection, int, str], None] = lambda conn, code, reason: None
+        log.follow(self._fan_out)
+
+    def _fan_out(self, entry: Entry) -> int:
+        return self.hub.deliver(entry.target, notification_frame(entry.cursor, entry.body))
+
+    async def publish(self, item: PublishInput) -> AppendResult:
+        """Validate size, append to the log (which delivers), answer cursor and reach."""
+        if not self.accepting:
+            raise Unavailable("the gateway is draining; publish to another replica")
+        body = encode_notification(item.notification)
+        if len(body) > self._max_bytes:
+            raise Invalid(
+                "notification",
+                f"encoded size {len(body)} bytes exceeds the limit of {self._max_bytes}",
+            )
+        notification = item.notification
+        return await self.log.append(item.target, notification.id, body, notification.ttl)
+
+    def admit(self, user_id: str) -> Refused | None:
+        """Whether one more connection for `user_id` fits, checked before the upgrade."""
+        if not self.accepting:
+            return Refused(503, "the gateway is draining; reconnect to another replica")
+        if len(self.hub) >= self._max_connections:
+            return Refused(503, "the gateway is at its connection limit; retry later")
+        if self.hub.user_count(user_id) >= self._max_per_user:
+            return Refused(429, f"user_id has {self._max_per_user} connections already (the limit)")
+        return None
+
+    async def attach(self, conn: Connection, since: str | None) -> Attached:
+        """Register `conn` for live delivery; with `since`, the frames it missed come first.
+
+        The connection is registered before the log is read, and read only up to the log's
+        head at that moment, so replay and live meet with no gap and no overlap. The caller
+        holds live frames back until it has queued `Attached.frames` in front of them.
+        """
+        until = self.log.head()
+        self.hub.add(conn)
+        if since is None:
+            return Attached(until, [])
+        replay = await self.log.read_since(since, until)
+        frames = [
+            notification_frame(entry.cursor, entry.body)
+            for entry in replay.entries
+            if addresses(entry.target, conn.user_id, conn.topics)
+        ]
+        resumed = encode_event(
+            "resumed", since=since, complete=replay.complete, replayed=len(frames)
+        )
+        return Attached(until, [resumed, *frames])
+
+    def detach(self, conn: Connection) -> None:
+        self.hub.remove(conn)
+
+    def presence(self, user_ids: list[str], topic: str | None) -> tuple[dict[str, int], int]:
+        """Connection counts per user (of `user_ids`, or of `topic`'s followers) and in all."""
+        if user_ids:
+            counts = {uid: self.hub.user_count(uid, topic) for uid in dict.fromkeys(user_ids)}
+            return counts, sum(counts.values())
+        if topic is not None:
+            counts = self.hub.topic_users(topic)
+            return counts, sum(counts.values())
+        return {}, len(self.hub)
+
+    def disconnect(self, user_id: str, code: int, reason: str) -> int:
+        """Close every connection of `user_id`; returns how many."""
+        conns = self.hub.connections_of(user_id)
+        for conn in conns:
+            self.hub.remove(conn)
+            self.closer(conn, code, reason)
+        return len(conns)

@@ -1,0 +1,147 @@
+"""One WebSocket connection's outgoing side: a bounded buffer that coalesces frames per tick.
+
+The fan-out calls `Session.send()` for every recipient; it never awaits and never writes.
+Frames gather in the session until the end of the loop tick, when the `FlushScheduler`
+hands each dirty session's frames to its transport in one `writelines()` (one syscall for
+many frames). A session whose unsent bytes (its own plus the transport's buffer) pass its
+limit is a slow reader: it is dropped via `on_overflow` instead of being waited for, so one
+stalled client never holds memory or other clients hostage.
+
+Stdlib only: the transport is anything with `writelines`, `get_write_buffer_size` and
+`is_closing` (an asyncio transport, or a fake one in tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+__all__ = ["FlushScheduler", "Session", "Transport"]
+
+
+class Transport(Protocol):
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview], /) -> None: ...
+    def get_write_buffer_size(self) -> int: ...
+    def is_closing(self) -> bool: ...
+
+
+class FlushScheduler:
+    """Collects the sessions that got frames this tick and flushes them all in one callback."""
+
+    __slots__ = ("_dirty", "_loop", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._dirty: list[Session] = []
+        self._scheduled = False
+
+    def mark(self, session: Session) -> None:
+        self._dirty.append(session)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for session in dirty:
+            session.flush()
+
+
+class Session:
+    """Outgoing frames of one connection. `user_id` and `topics` are what the hub indexes."""
+
+    __slots__ = (
+        "_limit",
+        "_on_overflow",
+        "_pending",
+        "_pending_bytes",
+        "_scheduler",
+        "_transport",
+        "closed",
+        "held",
+        "topics",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        user_id: str,
+        topics: Iterable[str],
+        transport: Transport,
+        scheduler: FlushScheduler,
+        limit: int,
+        on_overflow: Callable[[Session], None],
+    ) -> None:
+        self.user_id = user_id
+        self.topics: set[str] = set(topics)
+        self._transport = transport
+        self._scheduler = scheduler
+        self._limit = limit
+        self._on_overflow = on_overflow
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self.closed = False
+        #: While held, frames gather but are not flushed (replay is being put in front).
+        self.held = False
+
+    def send(self, frame: bytes) -> None:
+        """Queue one complete frame. Never blocks; drops the session if it falls too far behind."""
+        if self.closed:
+            return
+        if not self._pending and not self.held:
+            self._scheduler.mark(self)
+        self._pending.append(frame)
+        self._pending_bytes += len(frame)
+        if self._pending_bytes > self._limit:
+            self._overflow()
+
+    def send_first(self, frames: list[bytes]) -> None:
+        """Put `frames` ahead of everything queued so far (replay before live), then release."""
+        if self.closed:
+            return
+        self._pending[:0] = frames
+        self._pending_bytes += sum(map(len, frames))
+        self.release()
+
+    def release(self) -> None:
+        self.held = False
+        if self._pending and not self.closed:
+            self._scheduler.mark(self)
+            if self._pending_bytes > self._limit:
+                self._overflow()
+
+    def flush(self) -> None:
+        """Write what is pending in one call (called by the scheduler at the end of a tick)."""
+        if self.closed or self.held or not self._pending:
+            return
+        transport = self._transport
+        if transport.is_closing():
+            self._discard()
+            return
+        if transport.get_write_buffer_size() + self._pending_bytes > self._limit:
+            self._overflow()
+            return
+        frames = self._pending
+        self._pending = []
+        self._pending_bytes = 0
+        transport.writelines(frames)
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes accepted for this connection and not yet handed to the kernel."""
+        return self._pending_bytes + self._transport.get_write_buffer_size()
+
+    def close(self) -> None:
+        """Stop accepting frames; what is still pending is dropped."""
+        self._discard()
+
+    def _discard(self) -> None:
+        self.closed = True
+        self._pending = []
+        self._pending_bytes = 0
+
+    def _overflow(self) -> None:
+        self._discard()
+        self._on_overflow(self)

@@ -1,0 +1,114 @@
+"""Protobuf → pydantic at the gRPC edge: build the models' input, turn their errors into fields.
+
+The rules live in `models`; this only reshapes messages (Struct → dict, Timestamp →
+datetime, enum → word) and names a failing field the way the .proto spells it, e.g.
+`target.users.user_ids[2]` or `notification.data.price`.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pydantic_core
+from google.protobuf import struct_pb2
+from pydantic import ValidationError
+
+from gateway.api.v1 import gateway_pb2 as pb
+from gateway.models import Invalid, PublishInput, describe_errors
+
+__all__ = ["publish_input", "struct_to_dict"]
+
+_PRIORITIES = {
+    pb.PRIORITY_UNSPECIFIED: "normal",
+    pb.PRIORITY_LOW: "low",
+    pb.PRIORITY_NORMAL: "normal",
+    pb.PRIORITY_HIGH: "high",
+    pb.PRIORITY_URGENT: "urgent",
+}
+_MAX_SAFE_INT = 2**53
+
+
+def publish_input(request: pb.PublishRequest) -> PublishInput:
+    """The validated model for one PublishRequest, or `Invalid` naming the field."""
+    raw: dict[str, Any] = {}
+    if request.HasField("target"):
+        raw["target"] = _target(request.target)
+    if request.HasField("notification"):
+        raw["notification"] = _notification(request.notification)
+    try:
+        return PublishInput.model_validate(raw)
+    except ValidationError as exc:
+        raise describe_errors(exc) from None
+
+
+def _target(target: pb.Target) -> dict[str, Any]:
+    kind = target.WhichOneof("kind")
+    if kind == "users":
+        return {"kind": "users", "user_ids": tuple(target.users.user_ids)}
+    if kind == "topic":
+        return {"kind": "topic", "topic": target.topic}
+    if kind == "everyone":
+        return {"kind": "everyone"}
+    return {}
+
+
+def _notification(n: pb.Notification) -> dict[str, Any]:
+    raw: dict[str, Any] = {"id": n.id, "title": n.title, "body": n.body}
+    if n.type:
+        raw["type"] = n.type
+    priority = _PRIORITIES.get(n.priority)
+    if priority is None:
+        raise Invalid("notification.priority", f"unknown Priority value {n.priority}")
+    raw["priority"] = priority
+    if n.data_json:
+        if n.HasField("data"):
+            raise Invalid("notification.data_json", "set data or data_json, not both")
+        raw["data"] = _json_object(n.data_json)
+    elif n.HasField("data"):
+        raw["data"] = struct_to_dict(n.data, "notification.data")
+    if n.HasField("created_at"):
+        ts = n.created_at
+        raw["created_at"] = datetime.fromtimestamp(ts.seconds, UTC) + timedelta(
+            microseconds=ts.nanos // 1000
+        )
+    if n.HasField("ttl"):
+        raw["ttl"] = timedelta(seconds=n.ttl.seconds, microseconds=n.ttl.nanos // 1000)
+    return raw
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = pydantic_core.from_json(text, allow_inf_nan=False)
+    except ValueError as exc:
+        raise Invalid("notification.data_json", f"not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise Invalid("notification.data_json", "must be a JSON object")
+    return value
+
+
+def struct_to_dict(struct: struct_pb2.Struct, path: str) -> dict[str, Any]:
+    """A Struct as the JSON object it stands for; whole numbers come back as ints."""
+    return {key: _value(value, f"{path}.{key}") for key, value in struct.fields.items()}
+
+
+def _value(value: struct_pb2.Value, path: str) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        number = value.number_value
+        if not math.isfinite(number):
+            raise Invalid(path, "NaN and Infinity are not valid JSON")
+        # Struct carries every number as a double; a publisher that sent 1 means 1, not 1.0.
+        if number.is_integer() and abs(number) <= _MAX_SAFE_INT:
+            return int(number)
+        return number
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_to_dict(value.struct_value, path)
+    if kind == "list_value":
+        return [_value(item, f"{path}[{i}]") for i, item in enumerate(value.list_value.values)]
+    return None

@@ -1,0 +1,48 @@
+"""What goes over the WebSocket, as bytes: server frames and the JSON events they carry.
+
+Sans-I/O (no asyncio, no aiohttp): the fan-out builds each notification's complete
+WebSocket frame here once and hands the same bytes object to every recipient's transport.
+Server-to-client frames are never masked (RFC 6455 §5.1), so one encoding serves all.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import pydantic_core
+
+__all__ = ["encode_event", "notification_frame", "text_frame"]
+
+_FIN_TEXT = 0x81
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked text frame holding `payload` (UTF-8 JSON)."""
+    size = len(payload)
+    if size < 126:
+        header = bytes((_FIN_TEXT, size))
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", _FIN_TEXT, 126, size)
+    else:
+        header = struct.pack("!BBQ", _FIN_TEXT, 127, size)
+    return header + payload
+
+
+def encode_event(event: str, **fields: Any) -> bytes:
+    """A non-notification event (`welcome`, `subscribed`, `error`, ...) as a ready frame."""
+    return text_frame(pydantic_core.to_json({"event": event, **fields}))
+
+
+def notification_frame(cursor: str, notification_json: bytes) -> bytes:
+    """The `notification` event frame, spliced from the already-encoded notification object."""
+    payload = b"".join(
+        (
+            b'{"event":"notification","cursor":',
+            pydantic_core.to_json(cursor),
+            b',"notification":',
+            notification_json,
+            b"}",
+        )
+    )
+    return text_frame(payload)
