@@ -32,9 +32,7 @@ _MAX_SAFE_INT = 2**53
 
 def publish_input(request: pb.PublishRequest) -> PublishInput:
     """The validated model for one PublishRequest, or `Invalid` naming the field."""
-    raw: dict[str, Any] = {}
-    if request.HasField("target"):
-        raw["target"] = _target(request.target)
+    raw: dict[str, Any] = {"target": _target(request.target)}  # unset: {} -> "set one of"
     if request.HasField("notification"):
         raw["notification"] = _notification(request.notification)
     try:

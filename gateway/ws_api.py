@@ -145,6 +145,8 @@ class WebSocketEdge:
     async def _read_ops(self, ws: web.WebSocketResponse, session: Session) -> None:
         bad_frames = 0
         async for msg in ws:
+            if session.closed:  # closing: the loop ends when the close handshake does
+                continue
             if msg.type == WSMsgType.TEXT:
                 reply, ok = self._apply(session, msg.data)
             elif msg.type == WSMsgType.BINARY:
@@ -156,7 +158,6 @@ class WebSocketEdge:
                 bad_frames += 1
                 if bad_frames >= MAX_BAD_FRAMES:
                     self.close(session, CloseCode.POLICY_VIOLATION, "too many bad frames")
-                    break
 
     def _apply(self, session: Session, text: str) -> tuple[bytes, bool]:
         """The reply to one client frame, and whether the frame was acceptable."""

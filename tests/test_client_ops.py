@@ -1,0 +1,72 @@
+"""The client-op and connect-query parsers: examples and properties (hypothesis)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.client_ops import PingOp, SubscribeOp, UnsubscribeOp, parse_client_op, parse_connect
+from gateway.models import Invalid
+
+
+def test_ops() -> None:
+    assert parse_client_op('{"op":"subscribe","topic":"news"}') == SubscribeOp(
+        op="subscribe", topic="news"
+    )
+    assert isinstance(parse_client_op('{"op":"unsubscribe","topic":"n"}'), UnsubscribeOp)
+    assert isinstance(parse_client_op('{"op":"ping"}'), PingOp)
+
+
+@given(st.text(max_size=200))
+def test_any_text_parses_or_raises_invalid_with_a_field(text: str) -> None:
+    try:
+        op = parse_client_op(text)
+    except Invalid as exc:
+        assert exc.field and exc.rule
+    else:
+        assert isinstance(op, SubscribeOp | UnsubscribeOp | PingOp)
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(st.dictionaries(st.sampled_from(["op", "topic", "x"]) | st.text(max_size=4), json_like))
+def test_any_object_parses_or_raises_invalid(value: dict[str, object]) -> None:
+    try:
+        parse_client_op(json.dumps(value))
+    except Invalid as exc:
+        assert exc.field
+    else:
+        assert value["op"] in ("subscribe", "unsubscribe", "ping")
+
+
+def test_connect_query() -> None:
+    params = parse_connect({"user_id": ["alice"], "topics": ["a,b,,a"], "_": ["123"]}, 64)
+    assert params.user_id == "alice"
+    assert params.topics == ("a", "b")
+    with pytest.raises(Invalid) as failure:
+        parse_connect({"user_id": ["a"], "topics": ["a,b,c"]}, 2)
+    assert failure.value.field == "topics"
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["user_id", "topics", "since", "token", "other"]),
+        st.lists(st.text(max_size=30), min_size=1, max_size=2),
+    )
+)
+def test_any_query_parses_or_raises_invalid(query: dict[str, list[str]]) -> None:
+    try:
+        params = parse_connect(query, 8)
+    except Invalid as exc:
+        assert exc.field
+    else:
+        assert params.user_id == query["user_id"][0]
+        assert len(params.topics) <= 8

@@ -1,0 +1,93 @@
+"""The in-memory log: cursors, retention, idempotency, ttl and replay ranges."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from gateway.log import Entry, MemoryLog
+from gateway.models import EveryoneTarget
+
+EVERYONE = EveryoneTarget()
+
+
+async def _fill(log: MemoryLog, count: int, prefix: str = "n") -> list[str]:
+    return [(await log.append(EVERYONE, f"{prefix}{i}", b"{}", None)).cursor for i in range(count)]
+
+
+async def test_append_follows_and_orders() -> None:
+    log = MemoryLog()
+    seen: list[Entry] = []
+    log.follow(lambda entry: seen.append(entry) or 7)
+    result = await log.append(EVERYONE, "id1", b"{}", None)
+    assert result.delivered == 7 and not result.duplicate
+    assert [e.cursor for e in seen] == [result.cursor]
+    assert log.head() == result.cursor
+    cursors = await _fill(log, 20)
+    assert cursors == sorted(cursors, key=lambda c: int(c.rsplit("-", 1)[1]))
+
+
+async def test_duplicate_id_answers_the_first_cursor_and_does_not_deliver() -> None:
+    log = MemoryLog()
+    calls: list[Entry] = []
+    log.follow(lambda entry: calls.append(entry) or 1)
+    first = await log.append(EVERYONE, "same", b"{}", None)
+    again = await log.append(EVERYONE, "same", b"{}", None)
+    assert again.duplicate and again.cursor == first.cursor and again.delivered == 0
+    assert len(calls) == 1
+
+
+async def test_read_since_range_and_completeness() -> None:
+    log = MemoryLog(max_entries=5)
+    start = log.head()
+    cursors = await _fill(log, 8)
+    replay = await log.read_since(cursors[4], log.head())
+    assert [e.cursor for e in replay.entries] == cursors[5:] and replay.complete
+    replay = await log.read_since(cursors[4], cursors[6])
+    assert [e.cursor for e in replay.entries] == cursors[5:7]
+    replay = await log.read_since(start, log.head())  # 3 were evicted after it
+    assert [e.cursor for e in replay.entries] == cursors[3:] and not replay.complete
+    replay = await log.read_since(cursors[2], log.head())  # exactly at the eviction edge
+    assert replay.complete
+
+
+async def test_eviction_forgets_the_idempotency_key() -> None:
+    log = MemoryLog(max_entries=2)
+    first = await log.append(EVERYONE, "k", b"{}", None)
+    await _fill(log, 2)
+    again = await log.append(EVERYONE, "k", b"{}", None)
+    assert not again.duplicate and again.cursor != first.cursor
+
+
+async def test_unknown_cursor_replays_everything_as_incomplete() -> None:
+    log = MemoryLog()
+    cursors = await _fill(log, 3)
+    replay = await log.read_since("0-2", log.head())  # another process's epoch
+    assert [e.cursor for e in replay.entries] == cursors and not replay.complete
+    replay = await log.read_since(log.head().replace("-3", "-99"), log.head())  # the future
+    assert [e.cursor for e in replay.entries] == cursors and not replay.complete
+
+
+async def test_ttl_bounds_replay_and_age_bounds_retention(monkeypatch: pytest.MonkeyPatch) -> None:
+    log = MemoryLog(max_age=60)
+    start = log.head()
+    await log.append(EVERYONE, "live-only", b"{}", timedelta(0))
+    await log.append(EVERYONE, "short", b"{}", timedelta(seconds=5))
+    await log.append(EVERYONE, "long", b"{}", None)
+    replay = await log.read_since(start, log.head())
+    assert [e.notification_id for e in replay.entries] == ["short", "long"]
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 10)
+    replay = await log.read_since(start, log.head())
+    assert [e.notification_id for e in replay.entries] == ["long"] and replay.complete
+    monkeypatch.setattr(time, "time", lambda: now + 61)
+    replay = await log.read_since(start, log.head())
+    assert replay.entries == [] and not replay.complete
+
+
+def test_cursor_shape() -> None:
+    log = MemoryLog()
+    assert log.is_cursor(log.head())
+    assert not log.is_cursor("garbage") and not log.is_cursor("-5") and not log.is_cursor("a-b")

@@ -1,0 +1,98 @@
+"""Coalescing and the slow-client policy, on a fake transport (the real one is tested e2e)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from gateway.session import FlushScheduler, Session
+
+
+class FakeTransport:
+    def __init__(self, buffered: int = 0) -> None:
+        self.writes: list[list[bytes]] = []
+        self.buffered = buffered
+        self.closing = False
+
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview], /) -> None:
+        self.writes.append([bytes(chunk) for chunk in list_of_data])
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+def _session(transport: FakeTransport, limit: int = 1000) -> tuple[Session, list[Session]]:
+    overflowed: list[Session] = []
+    scheduler = FlushScheduler(asyncio.get_running_loop())
+    session = Session("u", (), transport, scheduler, limit, overflowed.append)
+    return session, overflowed
+
+
+async def test_frames_of_one_tick_go_out_in_one_write() -> None:
+    transport = FakeTransport()
+    session, _ = _session(transport)
+    for n in range(5):
+        session.send(b"f%d" % n)
+    assert transport.writes == []  # nothing written inside the tick
+    await asyncio.sleep(0)
+    assert transport.writes == [[b"f0", b"f1", b"f2", b"f3", b"f4"]]
+    session.send(b"next")
+    await asyncio.sleep(0)
+    assert transport.writes[-1] == [b"next"]
+
+
+async def test_one_flush_callback_serves_many_sessions() -> None:
+    loop = asyncio.get_running_loop()
+    scheduler = FlushScheduler(loop)
+    transports = [FakeTransport() for _ in range(100)]
+    sessions = [Session("u", (), t, scheduler, 1000, lambda s: None) for t in transports]
+    for session in sessions:
+        session.send(b"x")
+    assert len(loop._ready) == 1  # type: ignore[attr-defined]
+    await asyncio.sleep(0)
+    assert all(t.writes == [[b"x"]] for t in transports)
+
+
+async def test_pending_over_the_limit_drops_the_session() -> None:
+    transport = FakeTransport()
+    session, overflowed = _session(transport, limit=10)
+    session.send(b"123456")
+    session.send(b"123456")
+    assert overflowed == [session] and session.closed
+    session.send(b"more")  # ignored once closed
+    await asyncio.sleep(0)
+    assert transport.writes == []
+
+
+async def test_a_full_transport_buffer_counts_toward_the_limit() -> None:
+    transport = FakeTransport(buffered=995)
+    session, overflowed = _session(transport, limit=1000)
+    session.send(b"123456")
+    await asyncio.sleep(0)
+    assert overflowed == [session]
+    assert transport.writes == []
+
+
+async def test_held_frames_wait_and_replay_goes_first() -> None:
+    transport = FakeTransport()
+    session, _ = _session(transport)
+    session.held = True
+    session.send(b"live1")
+    await asyncio.sleep(0)
+    assert transport.writes == []
+    session.send_first([b"welcome", b"replay"])
+    session.send(b"live2")
+    await asyncio.sleep(0)
+    assert transport.writes == [[b"welcome", b"replay", b"live1", b"live2"]]
+
+
+async def test_closing_transport_discards() -> None:
+    transport = FakeTransport()
+    transport.closing = True
+    session, overflowed = _session(transport)
+    session.send(b"x")
+    await asyncio.sleep(0)
+    assert transport.writes == [] and session.closed and overflowed == []
