@@ -93,7 +93,11 @@ class Gateway:
         app = web.Application(client_max_size=settings.max_client_frame_bytes)
         app.add_routes(self._edge.routes())
         self._runner = web.AppRunner(
-            app, handle_signals=False, access_log=None, shutdown_timeout=settings.grace_seconds
+            # drain() has closed every WebSocket by the time the runner is cleaned up
+            app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=1.0,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.http_host, settings.http_port, backlog=4096)
@@ -137,14 +141,31 @@ class Gateway:
         self._grpc = server
 
     async def drain(self) -> None:
-        """Refuse new work, finish accepted work, close every WebSocket with 1001, stop."""
-        grace = self.settings.grace_seconds
+        """Refuse new work, finish accepted work, close every WebSocket with 1001, stop.
+
+        The gRPC listener stays up until the WebSockets are closed, so health probes see
+        NOT_SERVING (not a refused connection) and publishers get a clear UNAVAILABLE.
+        Everything happens within `grace_seconds`; what still runs then is cut off.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.grace_seconds
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
         self.service.accepting = False
         await self.health.enter_graceful_shutdown()
-        if self._grpc is not None:
-            await self._grpc.stop(grace)  # waits for in-flight publishes, up to the grace
+        if self.settings.drain_delay_seconds:
+            await asyncio.sleep(self.settings.drain_delay_seconds)
+        try:
+            async with asyncio.timeout(left()):
+                await self.service.wait_idle()
+        except TimeoutError:
+            log.warning("grace period ended with publishes still in flight")
         if self._edge is not None:
-            await self._edge.close_all(CloseCode.GOING_AWAY, "server shutting down")
+            await self._edge.close_all(CloseCode.GOING_AWAY, "server shutting down", left())
+        if self._grpc is not None:
+            await self._grpc.stop(min(1.0, left()))
         if self._runner is not None:
             await self._runner.cleanup()
         await self.log.close()

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     history_size: Positive = 10_000
     history_seconds: Annotated[float, Field(gt=0)] = 3_600.0
     grace_seconds: Annotated[float, Field(ge=0)] = 10.0
+    #: After SIGTERM, how long to keep listening while answering "not ready" before
+    #: closing sockets, so load balancers stop routing here first (part of the grace).
+    drain_delay_seconds: Annotated[float, Field(ge=0)] = 0.0
     log_level: str = "INFO"
 
     @model_validator(mode="after")
@@ -58,6 +61,8 @@ class Settings(BaseSettings):
             raise ValueError("backend must be 'memory' or a redis:// URL")
         if (self.grpc_tls_cert_file is None) != (self.grpc_tls_key_file is None):
             raise ValueError("grpc_tls_cert_file and grpc_tls_key_file go together")
+        if self.drain_delay_seconds > self.grace_seconds:
+            raise ValueError("drain_delay_seconds must not exceed grace_seconds")
         if self.jwt_secret is not None and self.jwt_public_key_file is not None:
             raise ValueError("set jwt_secret or jwt_public_key_file, not both")
         exposed = [h for h in (self.http_host, self.grpc_host) if not _is_loopback(h)]

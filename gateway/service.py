@@ -7,6 +7,7 @@ log's follower (`_fan_out`) hands it to the hub: one path for one replica or man
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,6 +53,9 @@ class NotificationService:
         self.log = log
         self.hub = hub
         self.accepting = True
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._max_bytes = max_notification_bytes
         self._max_connections = max_connections
         self._max_per_user = max_connections_per_user
@@ -73,7 +77,18 @@ class NotificationService:
                 f"encoded size {len(body)} bytes exceeds the limit of {self._max_bytes}",
             )
         notification = item.notification
-        return await self.log.append(item.target, notification.id, body, notification.ttl)
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            return await self.log.append(item.target, notification.id, body, notification.ttl)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Wait until no accepted publish is still on its way into the log (for drain)."""
+        await self._idle.wait()
 
     def admit(self, user_id: str) -> Refused | None:
         """Whether one more connection for `user_id` fits, checked before the upgrade."""

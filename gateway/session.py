@@ -3,9 +3,13 @@
 The fan-out calls `Session.send()` for every recipient; it never awaits and never writes.
 Frames gather in the session until the end of the loop tick, when the `FlushScheduler`
 hands each dirty session's frames to its transport in one `writelines()` (one syscall for
-many frames). A session whose unsent bytes (its own plus the transport's buffer) pass its
-limit is a slow reader: it is dropped via `on_overflow` instead of being waited for, so one
-stalled client never holds memory or other clients hostage.
+many frames). Pending frames are shared bytes objects, so queuing costs a pointer each.
+
+The slow-reader rule: when new frames are due and the transport still holds more than
+`limit` bytes the kernel would not take from earlier writes, the reader has fallen behind;
+it is dropped via `on_overflow` instead of being waited for. A burst that arrives in one
+tick is never held against a client that keeps up, and a stalled client's memory stays
+below `limit` plus one tick's frames.
 
 Stdlib only: the transport is anything with `writelines`, `get_write_buffer_size` and
 `is_closing` (an asyncio transport, or a fake one in tests).
@@ -94,8 +98,6 @@ class Session:
             self._scheduler.mark(self)
         self._pending.append(frame)
         self._pending_bytes += len(frame)
-        if self._pending_bytes > self._limit:
-            self._overflow()
 
     def send_first(self, frames: list[bytes]) -> None:
         """Put `frames` ahead of everything queued so far (replay before live), then release."""
@@ -103,14 +105,9 @@ class Session:
             return
         self._pending[:0] = frames
         self._pending_bytes += sum(map(len, frames))
-        self.release()
-
-    def release(self) -> None:
         self.held = False
-        if self._pending and not self.closed:
+        if self._pending:
             self._scheduler.mark(self)
-            if self._pending_bytes > self._limit:
-                self._overflow()
 
     def flush(self) -> None:
         """Write what is pending in one call (called by the scheduler at the end of a tick)."""
@@ -120,7 +117,7 @@ class Session:
         if transport.is_closing():
             self._discard()
             return
-        if transport.get_write_buffer_size() + self._pending_bytes > self._limit:
+        if transport.get_write_buffer_size() > self._limit:
             self._overflow()
             return
         frames = self._pending

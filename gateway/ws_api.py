@@ -198,13 +198,13 @@ class WebSocketEdge:
         )
         self.close(session, CloseCode.TOO_SLOW, "too slow: send buffer overflow")
 
-    async def close_all(self, code: int, reason: str) -> None:
-        """Close every connection and wait (bounded by CLOSE_TIMEOUT) for the handshakes."""
+    async def close_all(self, code: int, reason: str, within: float) -> None:
+        """Close every connection; wait up to `within` seconds for the close handshakes."""
         self.scheduler.flush()
         for conn in list(self.sockets):
             self.close(conn, code, reason)
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=CLOSE_TIMEOUT + 1)
+        if self._tasks and within > 0:
+            await asyncio.wait(list(self._tasks), timeout=within)
 
 
 _DENIED_ERRORS = {

@@ -24,7 +24,7 @@ async def start_gateway() -> AsyncIterator[StartGateway]:
     started: list[Gateway] = []
 
     async def start(**overrides: Any) -> Gateway:
-        settings = Settings(http_port=0, grpc_port=0, grace_seconds=2.0, **overrides)
+        settings = Settings(**{"http_port": 0, "grpc_port": 0, "grace_seconds": 2.0, **overrides})
         gateway = Gateway(settings)
         await gateway.start()
         started.append(gateway)
@@ -87,7 +87,9 @@ class Client:
         async with asyncio.timeout(timeout):
             while True:
                 msg = await self.ws.receive()
-                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                if msg.type == aiohttp.WSMsgType.CLOSE:
+                    return int(msg.data)  # the code in the server's close frame
+                if msg.type == aiohttp.WSMsgType.CLOSED:
                     return self.ws.close_code
 
 

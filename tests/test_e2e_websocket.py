@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -142,7 +144,7 @@ async def test_connection_limits_are_refused_before_upgrade(
     for _ in range(50):  # the server notices the close on its next read
         if len(gateway.service.hub) < 3:
             break
-        await __import__("asyncio").sleep(0.02)
+        await asyncio.sleep(0.02)
     held.append(await http.ws_connect(url, params={"user_id": "carol"}))
     for ws in held:
         await ws.close()

@@ -56,24 +56,33 @@ async def test_one_flush_callback_serves_many_sessions() -> None:
     assert all(t.writes == [[b"x"]] for t in transports)
 
 
-async def test_pending_over_the_limit_drops_the_session() -> None:
+async def test_a_burst_within_one_tick_is_not_held_against_the_client() -> None:
     transport = FakeTransport()
     session, overflowed = _session(transport, limit=10)
     session.send(b"123456")
     session.send(b"123456")
+    await asyncio.sleep(0)
+    assert overflowed == [] and transport.writes == [[b"123456", b"123456"]]
+
+
+async def test_a_transport_still_over_the_limit_drops_the_session() -> None:
+    transport = FakeTransport(buffered=1001)
+    session, overflowed = _session(transport, limit=1000)
+    session.send(b"123456")
+    await asyncio.sleep(0)
     assert overflowed == [session] and session.closed
+    assert transport.writes == []
     session.send(b"more")  # ignored once closed
     await asyncio.sleep(0)
     assert transport.writes == []
 
 
-async def test_a_full_transport_buffer_counts_toward_the_limit() -> None:
-    transport = FakeTransport(buffered=995)
+async def test_at_the_limit_is_still_fine() -> None:
+    transport = FakeTransport(buffered=1000)
     session, overflowed = _session(transport, limit=1000)
-    session.send(b"123456")
+    session.send(b"x")
     await asyncio.sleep(0)
-    assert overflowed == [session]
-    assert transport.writes == []
+    assert overflowed == [] and transport.writes == [[b"x"]]
 
 
 async def test_held_frames_wait_and_replay_goes_first() -> None:

@@ -1,0 +1,67 @@
+"""Settings: env vars and flags, fail-fast checks, and the secure-by-default bind rule."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from gateway.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_env_vars_are_read_when_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_HTTP_PORT", "9999")
+    monkeypatch.setenv("GATEWAY_PUBLISH_TOKENS", "a, b,")
+    settings = Settings()
+    assert settings.http_port == 9999
+    assert settings.publish_token_set == frozenset({"a", "b"})
+    assert "a, b" not in repr(settings)  # secrets stay hidden
+    assert Settings(http_port=1234).http_port == 1234  # flags win over env
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "example.com"])
+def test_non_loopback_bind_needs_jwt_or_explicit_insecure(host: str) -> None:
+    with pytest.raises(ValidationError) as failure:
+        Settings(http_host=host)
+    assert "GATEWAY_INSECURE=1" in str(failure.value)
+    assert Settings(http_host=host, insecure=True).http_host == host
+    assert Settings(http_host=host, jwt_secret="s" * 32).auth_required
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_loopback_is_fine(host: str) -> None:
+    assert Settings(http_host=host, grpc_host=host).http_host == host
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"backend": "mysql://x"}, "backend must be 'memory' or a redis:// URL"),
+        ({"grpc_tls_cert_file": "/c.pem"}, "go together"),
+        ({"jwt_secret": "x", "jwt_public_key_file": "/k.pem"}, "not both"),
+        ({"http_port": 70000}, "less than or equal to 65535"),
+        ({"send_buffer_bytes": 0}, "greater than 0"),
+        ({"drain_delay_seconds": 20}, "must not exceed grace_seconds"),
+    ],
+)
+def test_bad_settings_fail_fast(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError) as failure:
+        Settings(**overrides)  # type: ignore[arg-type]
+    assert message in str(failure.value)
+
+
+def test_cli_refuses_insecure_bind_with_a_clear_message() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "--http-host", "0.0.0.0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "configuration error" in result.stderr and "GATEWAY_INSECURE=1" in result.stderr

@@ -1,0 +1,128 @@
+"""Graceful drain: readiness off, new work refused, accepted work delivered, 1001, exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway.api.v1 import gateway_pb2 as pb
+from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
+from tests.conftest import StartGateway
+from tests.helpers import everyone, request, users
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def test_drain_sequence_in_process(start_gateway: StartGateway, http) -> None:
+    gateway = await start_gateway(grace_seconds=4.0, drain_delay_seconds=1.0)
+    url = f"http://127.0.0.1:{gateway.http_port}/ws"
+    ws = await http.ws_connect(url, params={"user_id": "alice"})
+    assert (await ws.receive_json())["event"] == "welcome"
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
+        stub = pb_grpc.NotificationGatewayStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+        outbox: asyncio.Queue[pb.PublishRequest | None] = asyncio.Queue()
+
+        async def requests():  # a publisher that is mid-stream when the drain starts
+            while (item := await outbox.get()) is not None:
+                yield item
+
+        call = stub.PublishStream(requests())
+        await outbox.put(request(users("alice"), "before.drain"))
+        accepted = await call.read()
+
+        drain = asyncio.create_task(gateway.drain())
+        await asyncio.sleep(0.2)
+        async with http.get(f"http://127.0.0.1:{gateway.http_port}/readyz") as ready:
+            assert ready.status == 503
+        async with http.get(f"http://127.0.0.1:{gateway.http_port}/healthz") as alive:
+            assert alive.status == 200
+        check = await health.Check(health_pb2.HealthCheckRequest())
+        assert check.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(url, params={"user_id": "bob"})
+        assert refused.value.status == 503
+        await outbox.put(request(users("alice"), "during.drain"))
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            await call.read()
+        assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+        await outbox.put(None)
+
+        event = await ws.receive_json(timeout=3)
+        assert event["cursor"] == accepted.cursor
+        msg = await ws.receive(timeout=5)
+        assert msg.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 1001
+        await asyncio.wait_for(drain, 6)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_sigterm_delivers_accepted_work_closes_1001_and_exits_0(http) -> None:
+    http_port, grpc_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "GATEWAY_HTTP_PORT": str(http_port),
+        "GATEWAY_GRPC_PORT": str(grpc_port),
+        "GATEWAY_GRACE_SECONDS": "5",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{http_port}/ws"
+        for _ in range(100):
+            try:
+                ws = await http.ws_connect(url, params={"user_id": "alice", "topics": "t"})
+                break
+            except aiohttp.ClientConnectorError:
+                await asyncio.sleep(0.1)
+        else:
+            pytest.fail("gateway did not start")
+        welcome = await ws.receive_json()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            stub = pb_grpc.NotificationGatewayStub(channel)
+            batch = pb.PublishBatchRequest(
+                requests=[request(everyone(), "burst.item", data={"n": n}) for n in range(300)]
+            )
+            results = (await stub.PublishBatch(batch)).results
+            assert all(r.code == 0 for r in results)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        got = []
+        while True:
+            msg = await ws.receive(timeout=6)
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            got.append(json.loads(msg.data)["notification"]["data"]["n"])
+        assert got == list(range(300))
+        assert ws.close_code == 1001
+        assert await asyncio.wait_for(proc.wait(), 6) == 0
+        assert time.monotonic() - started < 5.5
+        assert welcome["cursor"]
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
+        await proc.wait()
+    assert "signal received: draining" in stderr
