@@ -151,7 +151,10 @@ async def _listen(args: argparse.Namespace) -> int:
                         print(msg.data, flush=True)
                 print(json.dumps({"closed": ws.close_code}), flush=True)
         except aiohttp.WSServerHandshakeError as exc:
-            print(f"refused: HTTP {exc.status} {exc.message}", file=sys.stderr)
+            # the reason is in the refusal's JSON body, which the handshake error drops
+            async with http.get(args.url.replace("ws", "http", 1), params=params) as plain:
+                reason = await plain.text()
+            print(f"refused: HTTP {exc.status} {reason}", file=sys.stderr)
             return 1
         except aiohttp.ClientError as exc:
             print(f"cannot connect to {args.url}: {exc}", file=sys.stderr)

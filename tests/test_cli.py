@@ -1,0 +1,96 @@
+"""The two-terminal quickstart: `notification-gateway listen` and `publish` against a gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from gateway.app import Gateway
+
+
+async def _cli(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_publish_reaches_listen(gateway: Gateway) -> None:
+    listener = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "listen",
+        "--url",
+        f"ws://127.0.0.1:{gateway.http_port}/ws",
+        "--user",
+        "alice",
+        "--topics",
+        "news",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert listener.stdout is not None
+    try:
+        welcome = json.loads(await asyncio.wait_for(listener.stdout.readline(), 30))
+        assert welcome["event"] == "welcome" and welcome["topics"] == ["news"]
+        grpc_address = f"127.0.0.1:{gateway.grpc_port}"
+        code, out, err = await _cli(
+            "publish",
+            "--grpc",
+            grpc_address,
+            "--user",
+            "alice",
+            "--type",
+            "demo.hello",
+            "--data",
+            '{"x": 1}',
+            "--title",
+            "Hi",
+            "--priority",
+            "high",
+            "--id",
+            "cli-1",
+        )
+        assert code == 0, err
+        reply = json.loads(out)
+        assert reply["id"] == "cli-1" and reply["delivered"] == 1
+        event = json.loads(await asyncio.wait_for(listener.stdout.readline(), 10))
+        assert event["cursor"] == reply["cursor"]
+        assert event["notification"]["data"] == {"x": 1}
+        assert event["notification"]["priority"] == "high"
+
+        code, out, _ = await _cli(
+            "publish", "--grpc", grpc_address, "--topic", "news", "--type", "news.flash"
+        )
+        assert code == 0
+        event = json.loads(await asyncio.wait_for(listener.stdout.readline(), 10))
+        assert event["notification"]["type"] == "news.flash"
+    finally:
+        listener.terminate()
+        await listener.wait()
+
+
+async def test_publish_reports_errors(gateway: Gateway) -> None:
+    grpc_address = f"127.0.0.1:{gateway.grpc_port}"
+    code, _, err = await _cli("publish", "--grpc", grpc_address, "--everyone", "--type", "Bad")
+    assert code == 1 and err.startswith("INVALID_ARGUMENT: notification.type:")
+    code, _, err = await _cli(
+        "publish", "--grpc", grpc_address, "--everyone", "--type", "a.b", "--data", "[1]"
+    )
+    assert code == 2 and "--data: must be a JSON object" in err
+
+
+async def test_listen_reports_a_refusal(gateway: Gateway) -> None:
+    code, _, err = await _cli(
+        "listen", "--url", f"ws://127.0.0.1:{gateway.http_port}/ws", "--user", "bad user"
+    )
+    assert code == 1 and "refused: HTTP 400" in err and '"field": "user_id"' in err
