@@ -30,8 +30,16 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
         self._service = service
 
     async def _publish(self, request: pb.PublishRequest) -> pb.PublishResponse:
-        item = publish_input(request)
-        result = await self._service.publish(item)
+        metrics = self._service.metrics
+        try:
+            item = publish_input(request)
+            result = await self._service.publish(item)
+        except Invalid:
+            metrics.rejected_invalid += 1
+            raise
+        except Unavailable:
+            metrics.rejected_unavailable += 1
+            raise
         return pb.PublishResponse(
             id=item.notification.id, cursor=result.cursor, delivered=result.delivered
         )

@@ -8,9 +8,8 @@ is encoded to JSON once here (`encode_notification`), whatever its audience.
 from __future__ import annotations
 
 import os
-import threading
+import random
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -24,6 +23,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 __all__ = [
@@ -68,28 +68,36 @@ Priority = Literal["low", "normal", "high", "urgent"]
 
 
 class _UUIDv7:
-    """Time-ordered UUIDv7 (RFC 9562) with a counter so ids made in one millisecond still sort."""
+    """Time-ordered UUIDv7 (RFC 9562): 48-bit milliseconds, a 12-bit counter so ids made in
+    one millisecond still sort, and 62 random bits. Ids need uniqueness, not secrecy, so
+    the random bits come from a per-process generator seeded by the OS (5x faster than
+    os.urandom per id, which showed up in PublishBatch profiles)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._random = random.Random(os.urandom(32))
         self._last_ms = 0
         self._counter = 0
 
     def __call__(self) -> str:
-        with self._lock:
-            ms = time.time_ns() // 1_000_000
-            if ms <= self._last_ms:
-                self._counter += 1
-                if self._counter >= 1 << 12:  # counter spent: borrow the next millisecond
-                    self._last_ms += 1
-                    self._counter = 0
-                ms = self._last_ms
-            else:
-                self._last_ms = ms
-                self._counter = int.from_bytes(os.urandom(2)) & 0x3FF
-            rand = int.from_bytes(os.urandom(8)) & ((1 << 62) - 1)
-            value = (ms << 80) | (0x7 << 76) | (self._counter << 64) | (0b10 << 62) | rand
-        return str(uuid.UUID(int=value))
+        ms = time.time_ns() // 1_000_000
+        if ms <= self._last_ms:
+            ms = self._last_ms
+            self._counter += 1
+            if self._counter >= 1 << 12:  # counter spent: borrow the next millisecond
+                ms = self._last_ms = ms + 1
+                self._counter = 0
+        else:
+            self._last_ms = ms
+            self._counter = self._random.getrandbits(10)
+        value = (
+            (ms << 80)
+            | (0x7 << 76)
+            | (self._counter << 64)
+            | (0b10 << 62)
+            | self._random.getrandbits(62)
+        )
+        h = f"{value:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 new_notification_id = _UUIDv7()
@@ -112,22 +120,30 @@ class Notification(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: Annotated[IdempotencyKey, Field(default_factory=new_notification_id)]
+    id: IdempotencyKey
     type: NotificationType
     title: str = ""
     body: str = ""
     data: dict[str, Any] = Field(default_factory=dict)
     priority: Priority = "normal"
-    created_at: Annotated[datetime, AfterValidator(_aware_utc)] = Field(
-        default_factory=lambda: datetime.now(UTC)
-    )
+    created_at: Annotated[datetime, AfterValidator(_aware_utc)]
     #: How long after acceptance it may be replayed; None = as long as the log keeps it.
     ttl: Annotated[timedelta, AfterValidator(_non_negative)] | None = None
 
-    @field_validator("id", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _generate_empty_id(cls, value: object) -> object:
-        return new_notification_id() if value == "" else value
+    def _fill_defaults(cls, data: Any) -> Any:
+        """An empty or missing id is generated; a missing created_at is now.
+
+        One hook instead of two default factories: this runs for every item of a batch.
+        """
+        if isinstance(data, dict) and (not data.get("id") or data.get("created_at") is None):
+            data = dict(data)
+            if not data.get("id"):
+                data["id"] = new_notification_id()
+            if data.get("created_at") is None:
+                data["created_at"] = datetime.now(UTC)
+        return data
 
 
 class UsersTarget(BaseModel):

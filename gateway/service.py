@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from gateway.hub import Connection, Hub, addresses
 from gateway.log.base import AppendResult, Entry, NotificationLog
+from gateway.metrics import Metrics
 from gateway.models import Invalid, PublishInput, encode_notification
 from gateway.wire import encode_event, notification_frame
 
@@ -53,6 +54,7 @@ class NotificationService:
         self.log = log
         self.hub = hub
         self.accepting = True
+        self.metrics = Metrics()
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -80,7 +82,14 @@ class NotificationService:
         self._in_flight += 1
         self._idle.clear()
         try:
-            return await self.log.append(item.target, notification.id, body, notification.ttl)
+            result = await self.log.append(item.target, notification.id, body, notification.ttl)
+            metrics = self.metrics
+            if result.duplicate:
+                metrics.duplicates += 1
+            else:
+                metrics.published += 1
+                metrics.delivered += result.delivered
+            return result
         finally:
             self._in_flight -= 1
             if not self._in_flight:
@@ -117,6 +126,7 @@ class NotificationService:
             for entry in replay.entries
             if addresses(entry.target, conn.user_id, conn.topics)
         ]
+        self.metrics.replayed += len(frames)
         resumed = encode_event(
             "resumed", since=since, complete=replay.complete, replayed=len(frames)
         )

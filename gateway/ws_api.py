@@ -18,6 +18,7 @@ from gateway.auth import Denied, TokenVerifier, check_origin
 from gateway.client_ops import ConnectParams, PingOp, SubscribeOp, parse_client_op, parse_connect
 from gateway.closecodes import CloseCode
 from gateway.hub import Connection
+from gateway.metrics import render
 from gateway.models import Invalid
 from gateway.service import NotificationService
 from gateway.session import FlushScheduler, Session
@@ -46,7 +47,6 @@ class WebSocketEdge:
     max_topics: int
     heartbeat: float
     sockets: dict[Connection, web.WebSocketResponse] = field(default_factory=dict)
-    slow_closed: int = 0
     _tasks: set[asyncio.Task[object]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -57,7 +57,17 @@ class WebSocketEdge:
             web.get("/ws", self.handle),
             web.get("/healthz", self.healthz),
             web.get("/readyz", self.readyz),
+            web.get("/metrics", self.metrics),
         ]
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        gauges = {
+            "connections": ("open WebSocket connections", float(len(self.service.hub))),
+            "ready": ("1 while accepting work, 0 while draining", float(self.service.accepting)),
+        }
+        return web.Response(
+            text=render(self.service.metrics, gauges), content_type="text/plain", charset="utf-8"
+        )
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -71,8 +81,10 @@ class WebSocketEdge:
         try:
             params, expiry = self._admit(request)
         except Invalid as exc:
+            self.service.metrics.refused(400)
             return _refuse(400, "invalid_request", str(exc), exc.field)
         except Denied as exc:
+            self.service.metrics.refused(exc.status)
             return _refuse(exc.status, _DENIED_ERRORS.get(exc.status, "refused"), exc.reason)
         ws = web.WebSocketResponse(
             heartbeat=self.heartbeat,
@@ -95,6 +107,7 @@ class WebSocketEdge:
             self._too_slow,
         )
         self.sockets[session] = ws
+        self.service.metrics.connections_opened += 1
         expiry_timer = None
         if expiry is not None:
             expiry_timer = asyncio.get_running_loop().call_later(
@@ -155,6 +168,7 @@ class WebSocketEdge:
                 break
             session.send(reply)
             if not ok:
+                self.service.metrics.bad_client_frames += 1
                 bad_frames += 1
                 if bad_frames >= MAX_BAD_FRAMES:
                     self.close(session, CloseCode.POLICY_VIOLATION, "too many bad frames")
@@ -190,7 +204,7 @@ class WebSocketEdge:
         task.add_done_callback(self._tasks.discard)
 
     def _too_slow(self, session: Session) -> None:
-        self.slow_closed += 1
+        self.service.metrics.slow_clients_closed += 1
         log.warning(
             "closing a slow client: send buffer over %d bytes",
             self.send_buffer_bytes,

@@ -156,3 +156,25 @@ async def test_health_and_readiness(gateway: Gateway, http) -> None:
         assert response.status == 200
     async with http.get(f"{base}/readyz") as response:
         assert response.status == 200
+
+
+async def test_metrics_count_what_happened(gateway: Gateway, stub, connect: Connect, http) -> None:
+    client = await connect("alice")
+    await stub.Publish(request(users("alice"), "m.one", id="m1"))
+    await stub.Publish(request(users("alice"), "m.one", id="m1"))
+    await client.send("garbage")
+    await client.event()
+    async with http.get(f"http://127.0.0.1:{gateway.http_port}/ws") as refused:
+        assert refused.status == 400
+    async with http.get(f"http://127.0.0.1:{gateway.http_port}/metrics") as response:
+        text = await response.text()
+    for line in [
+        "gateway_published_total 1",
+        "gateway_duplicates_total 1",
+        "gateway_delivered_total 1",
+        "gateway_bad_client_frames_total 1",
+        'gateway_connections_refused_total{status="400"} 1',
+        "gateway_connections 1.0",
+        "gateway_ready 1.0",
+    ]:
+        assert line in text.splitlines(), line
