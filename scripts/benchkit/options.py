@@ -1,0 +1,56 @@
+"""The flags' vocabulary: servers, scenarios, and every size with its full and --quick default.
+
+Kept free of heavy imports: `scripts/bench --help` reads only this.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SERVERS = ("gateway", "baseline")
+SCENARIOS = ("broadcast", "steady", "peruser", "idle", "slow")
+
+#: flag: (full default, --quick default, help)
+SIZES: dict[str, tuple[Any, Any, str]] = {
+    "subscribers": (1000, 200, "broadcast: WebSocket subscribers"),
+    "notifications": (2000, 2000, "broadcast: notifications to everyone"),
+    "payload_bytes": (100, 100, "size of each notification's data (JSON) in bytes"),
+    "batch": (100, 50, "broadcast: items per PublishBatch call"),
+    "lanes": (2, 2, "concurrent publishers (each sends its batches in order)"),
+    "window": (500, 200, "broadcast/slow: notifications in flight at most (0 = unbounded)"),
+    "sample": (10, 10, "read the timestamp of every N-th frame (1 = every frame)"),
+    "steady_subscribers": (1000, 200, "steady: subscribers"),
+    "steady_rate": (50.0, 50.0, "steady: notifications per second"),
+    "steady_seconds": (5.0, 2.0, "steady: how long"),
+    "users": (10_000, 1000, "per-user: connected users (one connection each)"),
+    "user_notifications": (
+        100_000,
+        10_000,
+        "per-user: notifications, each to one user (users cycle)",
+    ),
+    "user_batch": (1000, 1000, "per-user: items per PublishBatch call (at most 1000)"),
+    "user_window": (10_000, 5000, "per-user: notifications in flight at most (0 = unbounded)"),
+    "idle_connections": (
+        20_000,
+        2000,
+        "idle: connections held (capped by the open-files limit)",
+    ),
+    "slow_clients": (200, 50, "slow: clients (one of them stops reading)"),
+    "slow_notifications": (3000, 2500, "slow: broadcasts published"),
+    "slow_payload_bytes": (4096, 4096, "slow: data bytes per broadcast"),
+    "slow_batch": (20, 20, "slow: items per PublishBatch call"),
+    "slow_timeout": (30.0, 10.0, "slow: seconds to wait at most (the baseline may block)"),
+    "stall_after": (5.0, 3.0, "give up after this many seconds without any frame received"),
+    "timeout": (180.0, 30.0, "seconds a measurement may take at most"),
+    "procs": (2, 2, "load-client receiver processes"),
+    "connect_concurrency": (200, 200, "handshakes in flight per receiver process"),
+}
+
+#: Each scenario's connection count: the flag that sets it.
+CONNECTIONS = {
+    "idle": "idle_connections",
+    "peruser": "users",
+    "broadcast": "subscribers",
+    "steady": "steady_subscribers",
+    "slow": "slow_clients",
+}

@@ -1,0 +1,74 @@
+"""Runs one scenario against every server, `--repeat` times, and keeps each run's metrics.
+
+A run starts its server, runs the scenario, closes the connections, stops the server and
+scans its log; anything that went wrong becomes a warning rather than an exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import traceback
+from typing import Any
+
+from . import Metrics
+from .load import Bench, close_all
+from .report import print_scenario_line
+from .scenarios import BY_NAME
+from .servers import server_log_issues, start_server, stop_server
+from .stats import combine
+
+
+async def run_scenario(bench: Bench, name: str) -> dict[str, Any]:
+    """Every server, `--repeat` times (alternating); the figures are the runs' medians."""
+    print(f"\n== {BY_NAME[name].title(bench.args)} ==", flush=True)
+    runs: dict[str, list[Metrics]] = {kind: [] for kind in bench.args.servers}
+    for _ in range(bench.args.repeat):
+        for kind in bench.args.servers:
+            runs[kind].append(await run_once(bench, name, kind))
+    results: dict[str, Any] = {kind: combine(ms) for kind, ms in runs.items()}
+    if bench.args.repeat > 1:
+        for kind in bench.args.servers:
+            print_scenario_line(name, f"{kind} (median of {bench.args.repeat})", results[kind])
+        results["runs"] = runs
+    return results
+
+
+async def run_once(bench: Bench, name: str, kind: str) -> Metrics:
+    t0 = time.monotonic()
+    a = bench.args
+    py_spy_out = a.py_spy / f"{name}-gateway.txt" if a.py_spy else None
+    try:
+        server = await start_server(
+            kind, bench.log_dir / f"{name}-{kind}.log", a.gateway_arg, py_spy_out
+        )
+    except Exception as exc:
+        print(f"  {kind}: did not start: {exc}", flush=True)
+        return {"error": f"did not start: {exc}"}
+    print(
+        f"  {kind}: pid {server.pid}, http {server.http_port}, grpc {server.grpc_port}",
+        flush=True,
+    )
+    try:
+        metrics = await BY_NAME[name].run(bench, server)
+        await close_all(bench)
+    except Exception as exc:
+        traceback.print_exc()
+        metrics = {"error": f"{type(exc).__name__}: {exc}"}
+        with contextlib.suppress(Exception):
+            await close_all(bench)
+    metrics["server_alive"] = server.proc.returncode is None
+    await stop_server(server)
+    metrics["server_log"] = server_log_issues(server)
+    if not metrics["server_alive"]:
+        bench.warnings.append(
+            f"{name}/{kind}: the server DIED during the run (see {server.log_path})"
+        )
+    if metrics["server_log"]["error_lines"]:
+        bench.warnings.append(
+            f"{name}/{kind}: {metrics['server_log']['error_lines']} error lines in "
+            f"{server.log_path}: {metrics['server_log']['first_error'][:300]}"
+        )
+    metrics["seconds"] = time.monotonic() - t0
+    print_scenario_line(name, kind, metrics)
+    return metrics

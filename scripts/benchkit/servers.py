@@ -1,0 +1,170 @@
+"""The servers under test as subprocesses: start, probe until ready, stop; RSS and CPU readings.
+
+"gateway" is `python -m gateway`; "baseline" is the entry script with --serve-baseline.
+Each writes its output to a log file, which is scanned afterwards for errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grpc import aio
+
+from . import ENTRY, HOST, ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def proc_status_kib(pid: int, key: str = "VmRSS") -> int:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(rf"^{key}:\s+(\d+)", text, re.M)
+    return int(match.group(1)) if match else 0
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def self_cpu() -> float:
+    """CPU seconds of this process (the publisher), user and system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Server:
+    kind: str
+    proc: asyncio.subprocess.Process
+    http_port: int
+    grpc_port: int
+    log_path: Path
+    profiler: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def rss_kib(self) -> int:
+        return proc_status_kib(self.pid)
+
+    def cpu(self) -> float:
+        return proc_cpu_seconds(self.pid)
+
+
+async def start_server(
+    kind: str, log_path: Path, gateway_args: list[str], py_spy_out: Path | None
+) -> Server:
+    """Start `kind` on free ports, logging to `log_path`; return once it serves both ports.
+
+    With `py_spy_out`, a gateway is recorded by py-spy into that file.
+    """
+    http_port, grpc_port = free_port(), free_port()
+    if kind == "gateway":
+        cmd = [sys.executable, "-m", "gateway", "--http-port", str(http_port)]
+        cmd += ["--grpc-port", str(grpc_port), "--log-level", "WARNING", "--grace-seconds", "1"]
+        cmd += gateway_args
+    else:
+        cmd = [sys.executable, str(ENTRY), "--serve-baseline"]
+        cmd += ["--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+    with log_path.open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+    server = Server(kind, proc, http_port, grpc_port, log_path)
+    try:
+        await _wait_ready(server, within=30.0)
+    except BaseException:
+        await stop_server(server)
+        raise
+    if py_spy_out is not None and kind == "gateway":
+        server.profiler = _start_py_spy(server.pid, py_spy_out)
+    return server
+
+
+def _start_py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    cmd = ["py-spy", "record", "--pid", str(pid), "--rate", "200", "--format", "raw"]
+    cmd += os.environ.get("BENCH_PY_SPY_FLAGS", "").split()
+    cmd += ["--output", str(out), "--nonblocking"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def _wait_ready(server: Server, within: float) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        if server.proc.returncode is not None:
+            tail = server.log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{server.kind} exited with {server.proc.returncode}:\n{tail}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{server.kind} not ready after {within:.0f}s")
+        try:
+            reader, writer = await asyncio.open_connection(HOST, server.http_port)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            status = await asyncio.wait_for(reader.readline(), 2.0)
+            writer.close()
+            if b" 200 " in status:
+                break
+        except OSError:
+            pass
+        await asyncio.sleep(0.1)
+    async with aio.insecure_channel(f"{HOST}:{server.grpc_port}") as channel:
+        await asyncio.wait_for(channel.channel_ready(), max(1.0, deadline - time.monotonic()))
+
+
+async def stop_server(server: Server) -> None:
+    if server.profiler is not None:
+        server.profiler.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.profiler.wait(10)
+    if server.proc.returncode is None:
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(server.proc.wait(), 8.0)
+        except TimeoutError:
+            server.proc.kill()
+            await server.proc.wait()
+
+
+def server_log_issues(server: Server) -> dict[str, Any]:
+    """Tracebacks, errors and slow-client closes the server wrote to its log."""
+    text = server.log_path.read_text(errors="replace")
+    lines = text.splitlines()
+    slow = sum(1 for line in lines if "closing a slow client" in line)
+    bad = [
+        line
+        for line in lines
+        if "Traceback" in line or '"level": "error"' in line or '"level": "critical"' in line
+    ]
+    first_tb = ""
+    if "Traceback" in text:
+        start = text.index("Traceback")
+        first_tb = text[start : start + 3000]
+    return {
+        "slow_client_closes": slow,
+        "error_lines": len(bad),
+        "first_error": first_tb or (bad[0][:1000] if bad else ""),
+    }
