@@ -1,0 +1,21 @@
+"""The benchmark is part of the project: it must at least start and explain itself."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_help_lists_every_scenario() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/bench.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for scenario in ("broadcast", "steady", "peruser", "idle", "slow"):
+        assert scenario in result.stdout
