@@ -16,7 +16,8 @@ from grpc import aio
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.closecodes import CloseCode
-from gateway.models import MAX_BATCH_ITEMS, MAX_RECIPIENTS, Invalid, check_identifier
+from gateway.log import AppendResult
+from gateway.models import MAX_BATCH_ITEMS, MAX_RECIPIENTS, Invalid, PublishInput, check_identifier
 from gateway.service import NotificationService, Unavailable
 from gateway.translate import publish_input
 
@@ -64,27 +65,47 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"requests: 1 to {MAX_BATCH_ITEMS} items (got {count})",
             )
-        results = []
-        for item in request.requests:
+        metrics = self._service.metrics
+        accepted: list[PublishInput] = []
+        refusals: list[Invalid | None] = []  # per item; None: answered by publish_many
+        for proto in request.requests:
             try:
-                response = await self._publish(item)
+                accepted.append(publish_input(proto))
+                refusals.append(None)
             except Invalid as exc:
-                results.append(
-                    pb.PublishResult(
-                        code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message=str(exc)
-                    )
-                )
-            except Unavailable as exc:
-                results.append(
-                    pb.PublishResult(code=grpc.StatusCode.UNAVAILABLE.value[0], message=str(exc))
-                )
+                metrics.rejected_invalid += 1
+                refusals.append(exc)
+        published = iter(zip(accepted, await self._publish_many(accepted), strict=True))
+        # add() builds each result in place; building them apart and passing the list
+        # copied every message again (a third of this method's own time per item)
+        response = pb.PublishBatchResponse()
+        add = response.results.add
+        for refusal in refusals:
+            if refusal is not None:
+                add(code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message=str(refusal))
+                continue
+            item, outcome = next(published)
+            if isinstance(outcome, AppendResult):
+                add(id=item.notification.id, cursor=outcome.cursor, delivered=outcome.delivered)
+            elif isinstance(outcome, Invalid):
+                add(code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message=str(outcome))
             else:
-                results.append(
-                    pb.PublishResult(
-                        id=response.id, cursor=response.cursor, delivered=response.delivered
-                    )
-                )
-        return pb.PublishBatchResponse(results=results)
+                add(code=grpc.StatusCode.UNAVAILABLE.value[0], message=str(outcome))
+        return response
+
+    async def _publish_many(
+        self, items: list[PublishInput]
+    ) -> list[AppendResult | Invalid] | list[Unavailable]:
+        if not items:
+            return []
+        metrics = self._service.metrics
+        try:
+            outcomes = await self._service.publish_many(items)
+        except Unavailable as exc:
+            metrics.rejected_unavailable += len(items)
+            return [exc] * len(items)
+        metrics.rejected_invalid += sum(isinstance(o, Invalid) for o in outcomes)
+        return outcomes
 
     async def PublishStream(
         self,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.hub import Connection, Hub, addresses
-from gateway.log.base import AppendResult, Entry, NotificationLog
+from gateway.log.base import AppendResult, Draft, Entry, NotificationLog
 from gateway.metrics import Metrics
 from gateway.models import Invalid, PublishInput, encode_notification
 from gateway.wire import encode_event, notification_frame
@@ -22,6 +22,10 @@ __all__ = ["Attached", "NotificationService", "Refused", "Unavailable"]
 
 class Unavailable(RuntimeError):
     """The gateway cannot accept work now (draining, or the log is unreachable)."""
+
+
+#: Placeholder for an outcome that the log call will fill in.
+_PENDING = AppendResult("", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,31 +73,55 @@ class NotificationService:
         return self.hub.deliver(entry.target, notification_frame(entry.cursor, entry.body))
 
     async def publish(self, item: PublishInput) -> AppendResult:
-        """Validate size, append to the log (which delivers), answer cursor and reach."""
+        """Append one notification to the log (which delivers it); `Invalid` if too large."""
+        (outcome,) = await self.publish_many([item])
+        if isinstance(outcome, Invalid):
+            raise outcome
+        return outcome
+
+    async def publish_many(self, items: list[PublishInput]) -> list[AppendResult | Invalid]:
+        """Encode each item once, append the ones within the size limit in one log call.
+
+        Returns one outcome per item, in order: its `AppendResult`, or the `Invalid` that
+        kept it out. Raises `Unavailable` (for all of them) while draining.
+        """
         if not self.accepting:
             raise Unavailable("the gateway is draining; publish to another replica")
-        body = encode_notification(item.notification)
-        if len(body) > self._max_bytes:
-            raise Invalid(
-                "notification",
-                f"encoded size {len(body)} bytes exceeds the limit of {self._max_bytes}",
-            )
-        notification = item.notification
+        outcomes: list[AppendResult | Invalid] = []
+        drafts: list[Draft] = []
+        for item in items:
+            notification = item.notification
+            body = encode_notification(notification)
+            if len(body) > self._max_bytes:
+                outcomes.append(
+                    Invalid(
+                        "notification",
+                        f"encoded size {len(body)} bytes exceeds the limit of {self._max_bytes}",
+                    )
+                )
+                continue
+            outcomes.append(_PENDING)
+            drafts.append(Draft(item.target, notification.id, body, notification.ttl))
+        if not drafts:
+            return outcomes
         self._in_flight += 1
         self._idle.clear()
         try:
-            result = await self.log.append(item.target, notification.id, body, notification.ttl)
-            metrics = self.metrics
-            if result.duplicate:
-                metrics.duplicates += 1
-            else:
-                metrics.published += 1
-                metrics.delivered += result.delivered
-            return result
+            results = iter(await self.log.append(drafts))
         finally:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
+        metrics = self.metrics
+        for i, outcome in enumerate(outcomes):
+            if outcome is _PENDING:
+                result = outcomes[i] = next(results)
+                if result.duplicate:
+                    metrics.duplicates += 1
+                else:
+                    metrics.published += 1
+                    metrics.delivered += result.delivered
+        return outcomes
 
     async def wait_idle(self) -> None:
         """Wait until no accepted publish is still on its way into the log (for drain)."""

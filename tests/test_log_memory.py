@@ -7,21 +7,26 @@ from datetime import timedelta
 
 import pytest
 
-from gateway.log import Entry, MemoryLog
+from gateway.log import AppendResult, Draft, Entry, MemoryLog
 from gateway.models import EveryoneTarget
 
 EVERYONE = EveryoneTarget()
 
 
+async def _one(log: MemoryLog, notification_id: str, ttl: timedelta | None = None) -> AppendResult:
+    (result,) = await log.append([Draft(EVERYONE, notification_id, b"{}", ttl)])
+    return result
+
+
 async def _fill(log: MemoryLog, count: int, prefix: str = "n") -> list[str]:
-    return [(await log.append(EVERYONE, f"{prefix}{i}", b"{}", None)).cursor for i in range(count)]
+    return [(await _one(log, f"{prefix}{i}")).cursor for i in range(count)]
 
 
 async def test_append_follows_and_orders() -> None:
     log = MemoryLog()
     seen: list[Entry] = []
     log.follow(lambda entry: seen.append(entry) or 7)
-    result = await log.append(EVERYONE, "id1", b"{}", None)
+    result = await _one(log, "id1")
     assert result.delivered == 7 and not result.duplicate
     assert [e.cursor for e in seen] == [result.cursor]
     assert log.head() == result.cursor
@@ -33,8 +38,8 @@ async def test_duplicate_id_answers_the_first_cursor_and_does_not_deliver() -> N
     log = MemoryLog()
     calls: list[Entry] = []
     log.follow(lambda entry: calls.append(entry) or 1)
-    first = await log.append(EVERYONE, "same", b"{}", None)
-    again = await log.append(EVERYONE, "same", b"{}", None)
+    first = await _one(log, "same")
+    again = await _one(log, "same")
     assert again.duplicate and again.cursor == first.cursor and again.delivered == 0
     assert len(calls) == 1
 
@@ -55,9 +60,9 @@ async def test_read_since_range_and_completeness() -> None:
 
 async def test_eviction_forgets_the_idempotency_key() -> None:
     log = MemoryLog(max_entries=2)
-    first = await log.append(EVERYONE, "k", b"{}", None)
+    first = await _one(log, "k")
     await _fill(log, 2)
-    again = await log.append(EVERYONE, "k", b"{}", None)
+    again = await _one(log, "k")
     assert not again.duplicate and again.cursor != first.cursor
 
 
@@ -73,9 +78,9 @@ async def test_unknown_cursor_replays_everything_as_incomplete() -> None:
 async def test_ttl_bounds_replay_and_age_bounds_retention(monkeypatch: pytest.MonkeyPatch) -> None:
     log = MemoryLog(max_age=60)
     start = log.head()
-    await log.append(EVERYONE, "live-only", b"{}", timedelta(0))
-    await log.append(EVERYONE, "short", b"{}", timedelta(seconds=5))
-    await log.append(EVERYONE, "long", b"{}", None)
+    await _one(log, "live-only", timedelta(0))
+    await _one(log, "short", timedelta(seconds=5))
+    await _one(log, "long")
     replay = await log.read_since(start, log.head())
     assert [e.notification_id for e in replay.entries] == ["short", "long"]
     now = time.time()
@@ -91,3 +96,15 @@ def test_cursor_shape() -> None:
     log = MemoryLog()
     assert log.is_cursor(log.head())
     assert not log.is_cursor("garbage") and not log.is_cursor("-5") and not log.is_cursor("a-b")
+
+
+async def test_a_batch_appends_in_order_and_catches_repeats_inside_it() -> None:
+    log = MemoryLog()
+    drafts = [Draft(EVERYONE, key, b"{}", None) for key in ["a", "b", "a", "c"]]
+    results = await log.append(drafts)
+    assert [r.duplicate for r in results] == [False, False, True, False]
+    assert results[2].cursor == results[0].cursor
+    assert [
+        e.notification_id
+        for e in (await log.read_since(log.head().split("-")[0] + "-0", log.head())).entries
+    ] == ["a", "b", "c"]

@@ -6,7 +6,15 @@ Streams) slots in beside it for several replicas without touching the edges or t
 
 from __future__ import annotations
 
-from gateway.log.base import AppendResult, Entry, Follower, NotificationLog, Replay
+from gateway.log.base import AppendResult, Draft, Entry, Follower, NotificationLog, Replay
 from gateway.log.memory import MemoryLog
 
-__all__ = ["AppendResult", "Entry", "Follower", "MemoryLog", "NotificationLog", "Replay"]
+__all__ = [
+    "AppendResult",
+    "Draft",
+    "Entry",
+    "Follower",
+    "MemoryLog",
+    "NotificationLog",
+    "Replay",
+]

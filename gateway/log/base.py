@@ -2,6 +2,7 @@
 
 Contract every implementation keeps:
 - cursors are opaque strings, increasing in append order, unique within the log;
+- `append` takes a batch: many notifications for one round of fixed costs;
 - `follower` is called once per entry, in cursor order, on the event loop; it returns how
   many local connections the entry was handed to;
 - `read_since(since, until)` returns the retained entries after `since` up to and including
@@ -15,14 +16,16 @@ import abc
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from gateway.models import Target
 
-__all__ = ["AppendResult", "Entry", "Follower", "NotificationLog", "Replay"]
+__all__ = ["AppendResult", "Draft", "Entry", "Follower", "NotificationLog", "Replay"]
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
+    """One accepted notification. A tuple: made once per publish, on the hot path."""
+
     cursor: str
     target: Target
     notification_id: str
@@ -32,8 +35,16 @@ class Entry:
     replay_until: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class AppendResult:
+class Draft(NamedTuple):
+    """What `append` needs of a notification that has no cursor yet."""
+
+    target: Target
+    notification_id: str
+    body: bytes
+    ttl: timedelta | None
+
+
+class AppendResult(NamedTuple):
     cursor: str
     #: Local connections it was handed to; 0 for a duplicate.
     delivered: int
@@ -68,10 +79,13 @@ class NotificationLog(abc.ABC):
         """Stop following and release connections."""
 
     @abc.abstractmethod
-    async def append(
-        self, target: Target, notification_id: str, body: bytes, ttl: timedelta | None
-    ) -> AppendResult:
-        """Append one notification, or answer the first cursor when its id is already retained."""
+    async def append(self, drafts: list[Draft]) -> list[AppendResult]:
+        """Append notifications in order; one result each, in the same order.
+
+        A draft whose id is already retained (or repeated earlier in `drafts`) is not
+        appended: its result carries the first cursor and `duplicate=True`. One call per
+        batch lets an implementation pay its fixed costs (a clock read, a round trip) once.
+        """
 
     @abc.abstractmethod
     def head(self) -> str:

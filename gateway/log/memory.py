@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from datetime import timedelta
 
-from gateway.log.base import AppendResult, Entry, NotificationLog, Replay
-from gateway.models import Target
+from gateway.log.base import AppendResult, Draft, Entry, NotificationLog, Replay
 
 __all__ = ["MemoryLog"]
 
@@ -32,22 +30,27 @@ class MemoryLog(NotificationLog):
         #: Highest seq no longer retained: a resume from before it is incomplete.
         self._evicted_through = 0
 
-    async def append(
-        self, target: Target, notification_id: str, body: bytes, ttl: timedelta | None
-    ) -> AppendResult:
+    async def append(self, drafts: list[Draft]) -> list[AppendResult]:
         now = time.time()
         self._evict(now)
-        first = self._by_id.get(notification_id)
-        if first is not None:
-            return AppendResult(first.cursor, 0, duplicate=True)
-        self._seq += 1
-        replay_until = None if ttl is None else now + ttl.total_seconds()
-        entry = Entry(f"{self._epoch}-{self._seq}", target, notification_id, body, replay_until)
-        self._entries.append((self._seq, now, entry))
-        self._by_id[notification_id] = entry
-        if len(self._entries) > self._max_entries:
-            self._drop_oldest()
-        return AppendResult(entry.cursor, self._follower(entry))
+        by_id = self._by_id
+        entries = self._entries
+        follower = self._follower
+        results = []
+        for target, notification_id, body, ttl in drafts:
+            first = by_id.get(notification_id)
+            if first is not None:
+                results.append(AppendResult(first.cursor, 0, True))
+                continue
+            self._seq += 1
+            replay_until = None if ttl is None else now + ttl.total_seconds()
+            entry = Entry(f"{self._epoch}-{self._seq}", target, notification_id, body, replay_until)
+            entries.append((self._seq, now, entry))
+            by_id[notification_id] = entry
+            if len(entries) > self._max_entries:
+                self._drop_oldest()
+            results.append(AppendResult(entry.cursor, follower(entry)))
+        return results
 
     def head(self) -> str:
         return f"{self._epoch}-{self._seq}"
