@@ -24,6 +24,7 @@ from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.auth import TokenVerifier
 from gateway.closecodes import CloseCode
 from gateway.config import Settings
+from gateway.gc_policy import GcPolicy
 from gateway.grpc_api import GatewayServicer, PublishTokenInterceptor
 from gateway.hub import Hub
 from gateway.log import MemoryLog, NotificationLog
@@ -103,6 +104,7 @@ class Gateway:
         site = web.TCPSite(self._runner, settings.http_host, settings.http_port, backlog=4096)
         await site.start()
         self.http_port = _bound_port(self._runner.addresses)
+        self._edge.start_heartbeat()
         log.info(
             "gateway listening",
             extra={
@@ -192,7 +194,12 @@ async def _serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with Gateway(settings):
-        await stop.wait()
+        gc_policy = GcPolicy()
+        gc_policy.start()
+        try:
+            await stop.wait()
+        finally:
+            gc_policy.stop()
         log.info("signal received: draining", extra={"grace_seconds": settings.grace_seconds})
         for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal ends it at once
             loop.add_signal_handler(sig, _exit_now)

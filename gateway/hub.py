@@ -7,7 +7,8 @@ sockets is one tight loop. Knows no gRPC, no aiohttp, no Redis.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from collections.abc import Set as AbstractSet
 from typing import Protocol
 
 from gateway.models import EveryoneTarget, Target, TopicTarget, UsersTarget
@@ -16,19 +17,25 @@ __all__ = ["Connection", "Hub", "addresses"]
 
 
 class Connection(Protocol):
-    """What the hub needs of a connection: who it is, what it follows, where frames go."""
+    """What the hub needs of a connection: who it is, what it follows, where frames go.
+
+    `topics` is a frozenset that only the hub replaces (`subscribe`, `unsubscribe`), never
+    mutated in place: idle connections can then share one empty frozenset.
+    """
 
     @property
     def user_id(self) -> str: ...
-    @property
-    def topics(self) -> set[str]: ...
+
+    topics: frozenset[str]
+
     def send(self, frame: bytes) -> None: ...
 
 
 _NONE: dict[Connection, None] = {}
+_NO_TOPICS: frozenset[str] = frozenset()
 
 
-def addresses(target: Target, user_id: str, topics: set[str]) -> bool:
+def addresses(target: Target, user_id: str, topics: AbstractSet[str]) -> bool:
     """Whether `target` reaches a connection of `user_id` following `topics` (for replay)."""
     if isinstance(target, EveryoneTarget):
         return True
@@ -44,7 +51,9 @@ class Hub:
         # dicts (insertion-ordered, O(1) delete) rather than sets: fan-out order is then
         # connection order, which keeps delivery deterministic for tests and debugging.
         self._all: dict[Connection, None] = {}
-        self._by_user: dict[str, dict[Connection, None]] = {}
+        #: A user's one connection itself, or a dict once it has several: most users have
+        #: one, and a dict each would cost 232 bytes per idle connection.
+        self._by_user: dict[str, Connection | dict[Connection, None]] = {}
         self._by_topic: dict[str, dict[Connection, None]] = {}
 
     def __len__(self) -> int:
@@ -55,7 +64,12 @@ class Hub:
 
     def add(self, conn: Connection) -> None:
         self._all[conn] = None
-        self._by_user.setdefault(conn.user_id, {})[conn] = None
+        by_user = self._by_user
+        present = by_user.setdefault(conn.user_id, conn)
+        if isinstance(present, dict):
+            present[conn] = None
+        elif present is not conn:
+            by_user[conn.user_id] = {present: None, conn: None}
         for topic in conn.topics:
             self._by_topic.setdefault(topic, {})[conn] = None
 
@@ -63,20 +77,30 @@ class Hub:
         if conn not in self._all:
             return
         del self._all[conn]
-        self._discard(self._by_user, conn.user_id, conn)
+        by_user = self._by_user
+        present = by_user.get(conn.user_id)
+        if present is conn:
+            del by_user[conn.user_id]
+        elif isinstance(present, dict):
+            present.pop(conn, None)
+            if not present:
+                del by_user[conn.user_id]
         for topic in conn.topics:
             self._discard(self._by_topic, topic, conn)
 
     def subscribe(self, conn: Connection, topic: str) -> None:
-        """Add `topic` to a registered connection (the caller bounds how many it may have)."""
+        """Add `topic` to a connection (the caller bounds how many it may have).
+
+        Replaces `conn.topics` with a new frozenset: O(topics), and subscribing is rare.
+        """
         if topic not in conn.topics:
-            conn.topics.add(topic)
+            conn.topics = conn.topics | {topic}
             if conn in self._all:
                 self._by_topic.setdefault(topic, {})[conn] = None
 
     def unsubscribe(self, conn: Connection, topic: str) -> None:
         if topic in conn.topics:
-            conn.topics.discard(topic)
+            conn.topics = conn.topics - {topic} or _NO_TOPICS
             self._discard(self._by_topic, topic, conn)
 
     def deliver(self, target: Target, frame: bytes) -> int:
@@ -94,19 +118,31 @@ class Hub:
     def _deliver_users(self, target: UsersTarget, frame: bytes) -> int:
         count = 0
         by_user = self._by_user
-        for user_id in target.user_ids:
+        user_ids = target.user_ids
+        for user_id in dict.fromkeys(user_ids) if len(user_ids) > 1 else user_ids:
             conns = by_user.get(user_id)
-            if conns:
+            if conns is None:
+                continue
+            if isinstance(conns, dict):
                 for conn in conns:
                     conn.send(frame)
                 count += len(conns)
+            else:
+                conns.send(frame)
+                count += 1
         return count
 
+    def _of_user(self, user_id: str) -> Collection[Connection]:
+        conns = self._by_user.get(user_id)
+        if conns is None:
+            return ()
+        return conns if isinstance(conns, dict) else (conns,)
+
     def connections_of(self, user_id: str) -> list[Connection]:
-        return list(self._by_user.get(user_id, ()))
+        return list(self._of_user(user_id))
 
     def user_count(self, user_id: str, topic: str | None = None) -> int:
-        conns = self._by_user.get(user_id, ())
+        conns = self._of_user(user_id)
         if topic is None:
             return len(conns)
         return sum(1 for conn in conns if topic in conn.topics)

@@ -11,8 +11,8 @@ it is dropped via `on_overflow` instead of being waited for. A burst that arrive
 tick is never held against a client that keeps up, and a stalled client's memory stays
 below `limit` plus one tick's frames.
 
-Stdlib only: the transport is anything with `writelines`, `get_write_buffer_size` and
-`is_closing` (an asyncio transport, or a fake one in tests).
+Stdlib only: the transport is anything with `writelines`, `get_write_buffer_size`,
+`is_closing` and `abort` (an asyncio transport, or a fake one in tests).
 """
 
 from __future__ import annotations
@@ -23,11 +23,15 @@ from typing import Protocol
 
 __all__ = ["FlushScheduler", "Session", "Transport"]
 
+#: The topics of every connection that follows none: one shared object, not a set each.
+_NO_TOPICS: frozenset[str] = frozenset()
+
 
 class Transport(Protocol):
     def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview], /) -> None: ...
     def get_write_buffer_size(self) -> int: ...
     def is_closing(self) -> bool: ...
+    def abort(self) -> None: ...
 
 
 class FlushScheduler:
@@ -54,7 +58,11 @@ class FlushScheduler:
 
 
 class Session:
-    """Outgoing frames of one connection. `user_id` and `topics` are what the hub indexes."""
+    """Outgoing frames of one connection. `user_id` and `topics` are what the hub indexes.
+
+    `topics` is immutable: the hub replaces it on subscribe and unsubscribe, so the many
+    connections that follow nothing share one empty frozenset.
+    """
 
     __slots__ = (
         "_limit",
@@ -64,6 +72,7 @@ class Session:
         "_scheduler",
         "_transport",
         "closed",
+        "heard",
         "held",
         "topics",
         "user_id",
@@ -79,7 +88,7 @@ class Session:
         on_overflow: Callable[[Session], None],
     ) -> None:
         self.user_id = user_id
-        self.topics: set[str] = set(topics)
+        self.topics: frozenset[str] = frozenset(topics) or _NO_TOPICS
         self._transport = transport
         self._scheduler = scheduler
         self._limit = limit
@@ -89,6 +98,8 @@ class Session:
         self.closed = False
         #: While held, frames gather but are not flushed (replay is being put in front).
         self.held = False
+        #: Whether the peer sent anything since the last heartbeat ping (the edge keeps it).
+        self.heard = True
 
     def send(self, frame: bytes) -> None:
         """Queue one complete frame. Never blocks; drops the session if it falls too far behind."""
@@ -133,6 +144,11 @@ class Session:
     def close(self) -> None:
         """Stop accepting frames; what is still pending is dropped."""
         self._discard()
+
+    def abort(self) -> None:
+        """Drop the connection at once, unsent frames and all (a peer that stopped answering)."""
+        self._discard()
+        self._transport.abort()
 
     def _discard(self) -> None:
         self.closed = True

@@ -12,9 +12,14 @@ from typing import Any
 
 import pydantic_core
 
-__all__ = ["encode_event", "notification_frame", "text_frame"]
+__all__ = ["PING_FRAME", "encode_event", "notification_frame", "pong_frame", "text_frame"]
 
 _FIN_TEXT = 0x81
+_FIN_PING = 0x89
+_FIN_PONG = 0x8A
+
+#: An empty ping, sent by the heartbeat.
+PING_FRAME = bytes((_FIN_PING, 0))
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -46,3 +51,8 @@ def notification_frame(cursor: str, notification_json: bytes) -> bytes:
         )
     )
     return text_frame(payload)
+
+
+def pong_frame(payload: bytes) -> bytes:
+    """The answer to a peer's ping (the reader has checked its payload is <= 125 bytes)."""
+    return bytes((_FIN_PONG, len(payload))) + payload

@@ -2,7 +2,8 @@
 
 Outgoing frames never go through `WebSocketResponse.send_*`: each connection gets a
 `Session` on its raw transport, so the fan-out queues bytes without awaiting. aiohttp
-still owns the handshake, reading, pings and the close handshake.
+still owns the handshake, reading and the close handshake; pings are ours (heartbeat.py),
+so `_read_ops` notes every frame heard and answers the peer's pings itself.
 """
 
 from __future__ import annotations
@@ -11,18 +12,21 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TypeAlias
+from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
 from gateway.auth import Denied, TokenVerifier, check_origin
 from gateway.client_ops import ConnectParams, PingOp, SubscribeOp, parse_client_op, parse_connect
 from gateway.closecodes import CloseCode
+from gateway.heartbeat import Heartbeat
 from gateway.hub import Connection
 from gateway.metrics import render
 from gateway.models import Invalid
 from gateway.service import NotificationService
 from gateway.session import FlushScheduler, Session
-from gateway.wire import encode_event
+from gateway.wire import encode_event, pong_frame
 
 __all__ = ["WebSocketEdge"]
 
@@ -32,6 +36,9 @@ log = logging.getLogger("gateway.ws")
 MAX_BAD_FRAMES = 10
 #: How long a server-side close waits for the client's close frame before dropping it.
 CLOSE_TIMEOUT = 5.0
+
+#: An upgraded, attached connection: its socket, its session, its token-expiry timer.
+_Opened: TypeAlias = tuple[web.WebSocketResponse, Session, asyncio.TimerHandle | None]
 
 
 @dataclass
@@ -48,9 +55,15 @@ class WebSocketEdge:
     heartbeat: float
     sockets: dict[Connection, web.WebSocketResponse] = field(default_factory=dict)
     _tasks: set[asyncio.Task[object]] = field(default_factory=set)
+    _heartbeat: Heartbeat | None = None
 
     def __post_init__(self) -> None:
         self.service.closer = self.close
+
+    def start_heartbeat(self) -> None:
+        """Ping every socket each `heartbeat` seconds; drop those that did not answer."""
+        self._heartbeat = Heartbeat(self.sockets, self.heartbeat)
+        self._heartbeat.start()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -78,6 +91,24 @@ class WebSocketEdge:
         return web.json_response({"status": "draining"}, status=503)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """One `/ws` request: `_open` admits, upgrades and attaches; then ops until it closes.
+
+        Only the socket, the session and the expiry timer stay referenced by this frame
+        during the read loop: what admission and attach built (the query, the params, the
+        replay, the welcome frame) is freed before it, which counts at 20,000 idle sockets.
+        """
+        opened = await self._open(request)
+        if isinstance(opened, web.StreamResponse):
+            return opened
+        ws, session, expiry_timer = opened
+        try:
+            await self._read_ops(ws, session)
+        finally:
+            self._release(session, expiry_timer)
+        return ws
+
+    async def _open(self, request: web.Request) -> web.StreamResponse | _Opened:
+        """Refuse (an HTTP response), or upgrade and attach (the socket, its session, timer)."""
         try:
             params, expiry = self._admit(request)
         except Invalid as exc:
@@ -87,14 +118,15 @@ class WebSocketEdge:
             self.service.metrics.refused(exc.status)
             return _refuse(exc.status, _DENIED_ERRORS.get(exc.status, "refused"), exc.reason)
         ws = web.WebSocketResponse(
-            heartbeat=self.heartbeat,
+            autoping=False,  # pings answered and pongs noted by `_read_ops` (the heartbeat)
             max_msg_size=self.max_frame_bytes,
             compress=False,
             timeout=CLOSE_TIMEOUT,
         )
-        if not ws.can_prepare(request).ok:
+        try:
+            await ws.prepare(request)
+        except web.HTTPException:  # no valid handshake: raised before anything is sent
             return _refuse(426, "upgrade_required", "connect with a WebSocket upgrade")
-        await ws.prepare(request)
         transport = request.transport
         if transport is None:  # the peer left during the handshake
             return ws
@@ -122,28 +154,32 @@ class WebSocketEdge:
             attached = await self.service.attach(session, params.since)
             welcome = encode_event(
                 "welcome",
-                user_id=params.user_id,
+                user_id=session.user_id,
                 topics=sorted(session.topics),
                 cursor=attached.cursor,
                 heartbeat=self.heartbeat,
             )
             session.send_first([welcome, *attached.frames])
-            await self._read_ops(ws, session)
-        finally:
-            if expiry_timer is not None:
-                expiry_timer.cancel()
-            self.service.detach(session)
-            session.close()
-            self.sockets.pop(session, None)
-        return ws
+        except BaseException:
+            self._release(session, expiry_timer)
+            raise
+        return ws, session, expiry_timer
+
+    def _release(self, session: Session, expiry_timer: asyncio.TimerHandle | None) -> None:
+        if expiry_timer is not None:
+            expiry_timer.cancel()
+        self.service.detach(session)
+        session.close()
+        ws = self.sockets.pop(session, None)
+        if ws is not None:
+            _drop_tracebacks(ws.exception())
 
     def _admit(self, request: web.Request) -> tuple[ConnectParams, float | None]:
         """Everything checked before the upgrade: params, origin, token, limits.
 
         Returns the params and when the token expires (None without auth).
         """
-        query = {key: request.query.getall(key) for key in request.query}
-        params = parse_connect(query, self.max_topics)
+        params = parse_connect(_query(request), self.max_topics)
         check_origin(request.headers.get("Origin"), self.allowed_origins)
         expiry = None
         if self.verifier is not None:
@@ -158,10 +194,15 @@ class WebSocketEdge:
     async def _read_ops(self, ws: web.WebSocketResponse, session: Session) -> None:
         bad_frames = 0
         async for msg in ws:
+            session.heard = True
             if session.closed:  # closing: the loop ends when the close handshake does
                 continue
             if msg.type == WSMsgType.TEXT:
                 reply, ok = self._apply(session, msg.data)
+            elif msg.type == WSMsgType.PONG:
+                continue
+            elif msg.type == WSMsgType.PING:
+                reply, ok = pong_frame(msg.data), True
             elif msg.type == WSMsgType.BINARY:
                 reply, ok = _error("bad_frame", "binary frames are not supported"), False
             else:  # ERROR: aiohttp has closed it (e.g. 1009 for a frame over the limit)
@@ -199,7 +240,7 @@ class WebSocketEdge:
         if isinstance(conn, Session):
             conn.flush()  # what was accepted for it goes out before the close frame
             conn.close()
-        task = asyncio.ensure_future(ws.close(code=code, message=reason.encode(), drain=False))
+        task = asyncio.ensure_future(_close(ws, code, reason))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -214,6 +255,8 @@ class WebSocketEdge:
 
     async def close_all(self, code: int, reason: str, within: float) -> None:
         """Close every connection; wait up to `within` seconds for the close handshakes."""
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         self.scheduler.flush()
         for conn in list(self.sockets):
             self.close(conn, code, reason)
@@ -227,6 +270,37 @@ _DENIED_ERRORS = {
     429: "too_many_connections",
     503: "unavailable",
 }
+
+
+async def _close(ws: web.WebSocketResponse, code: int, reason: str) -> None:
+    try:
+        await ws.close(code=code, message=reason.encode(), drain=False)
+    finally:
+        _drop_tracebacks(ws.exception())
+
+
+def _drop_tracebacks(exc: BaseException | None) -> None:
+    """Unlink the frames from an exception aiohttp kept on a closed socket (and its context).
+
+    The frames refer to the socket, which refers to the exception: a reference cycle that
+    would keep the whole connection (some 50 objects) alive until a full collection, and
+    long-lived objects are left out of those (see `GcPolicy` in app.py).
+    """
+    while exc is not None and exc.__traceback__ is not None:
+        exc.__traceback__ = None
+        exc = exc.__context__
+
+
+def _query(request: web.Request) -> dict[str, list[str]]:
+    """Each query key with all its values, decoded as `request.query` would decode them.
+
+    Parsed from the raw string rather than via `request.query`, which caches a MultiDict
+    on the request's URL for as long as the connection lives.
+    """
+    query: dict[str, list[str]] = {}
+    for key, value in parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True):
+        query.setdefault(key, []).append(value)
+    return query
 
 
 def _token(request: web.Request, params: ConnectParams) -> str | None:

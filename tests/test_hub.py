@@ -11,8 +11,11 @@ from gateway.models import EveryoneTarget, TopicTarget, UsersTarget
 @dataclass(eq=False)
 class Conn:
     user_id: str
-    topics: set[str] = field(default_factory=set)
+    topics: frozenset[str] = frozenset()
     frames: list[bytes] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.topics = frozenset(self.topics)  # tests may pass a set literal
 
     def send(self, frame: bytes) -> None:
         self.frames.append(frame)
@@ -64,3 +67,49 @@ def test_addresses_matches_replay_to_deliver() -> None:
     assert not addresses(TopicTarget(topic="t"), "a", set())
     assert addresses(UsersTarget(user_ids=("a",)), "a", set())
     assert not addresses(UsersTarget(user_ids=("b",)), "a", set())
+
+
+def test_a_repeated_user_id_is_delivered_once() -> None:
+    hub = Hub()
+    a = Conn("a")
+    hub.add(a)
+    assert hub.deliver(UsersTarget(user_ids=("a", "a", "b", "a")), b"x") == 1
+    assert a.frames == [b"x"]
+
+
+def test_subscriptions_replace_the_topics_rather_than_mutate_them() -> None:
+    hub = Hub()
+    a = Conn("a")
+    hub.add(a)
+    idle = a.topics
+    hub.subscribe(a, "t")
+    hub.subscribe(a, "u")
+    assert a.topics == {"t", "u"} and isinstance(a.topics, frozenset)
+    assert idle == frozenset()  # a shared empty set is never changed
+    hub.unsubscribe(a, "t")
+    hub.unsubscribe(a, "u")
+    assert a.topics == frozenset()
+    assert hub.deliver(TopicTarget(topic="t"), b"x") == 0
+
+
+def test_a_user_with_one_then_several_then_no_connections() -> None:
+    hub = Hub()
+    a1, a2, a3 = Conn("a", {"t"}), Conn("a"), Conn("a", {"t"})
+    hub.add(a1)
+    hub.add(a1)  # twice is harmless
+    assert hub.connections_of("a") == [a1]
+    assert hub.deliver(UsersTarget(user_ids=("a",)), b"1") == 1
+    hub.add(a2)
+    hub.add(a3)
+    assert hub.connections_of("a") == [a1, a2, a3]
+    assert hub.user_count("a") == 3 and hub.user_count("a", "t") == 2
+    assert hub.deliver(UsersTarget(user_ids=("a", "b")), b"2") == 3
+    hub.remove(a1)
+    hub.remove(a3)
+    assert hub.connections_of("a") == [a2]
+    assert hub.deliver(UsersTarget(user_ids=("a",)), b"3") == 1
+    hub.remove(a2)
+    assert hub.connections_of("a") == [] and hub.user_count("a") == 0
+    assert hub.deliver(UsersTarget(user_ids=("a",)), b"4") == 0
+    assert (a1.frames, a2.frames, a3.frames) == ([b"1", b"2"], [b"2", b"3"], [b"2"])
+    assert hub._by_user == {} and hub._by_topic == {}

@@ -13,6 +13,7 @@ class FakeTransport:
         self.writes: list[list[bytes]] = []
         self.buffered = buffered
         self.closing = False
+        self.aborted = False
 
     def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview], /) -> None:
         self.writes.append([bytes(chunk) for chunk in list_of_data])
@@ -22,6 +23,9 @@ class FakeTransport:
 
     def is_closing(self) -> bool:
         return self.closing
+
+    def abort(self) -> None:
+        self.aborted = self.closing = True
 
 
 def _session(transport: FakeTransport, limit: int = 1000) -> tuple[Session, list[Session]]:
@@ -105,3 +109,25 @@ async def test_closing_transport_discards() -> None:
     session.send(b"x")
     await asyncio.sleep(0)
     assert transport.writes == [] and session.closed and overflowed == []
+
+
+async def test_sessions_without_topics_share_one_empty_frozenset() -> None:
+    a, _ = _session(FakeTransport())
+    b, _ = _session(FakeTransport())
+    assert a.topics == frozenset() and a.topics is b.topics
+    scheduler = FlushScheduler(asyncio.get_running_loop())
+    c = Session("u", ["x", "y", "x"], FakeTransport(), scheduler, 1000, lambda s: None)
+    assert c.topics == frozenset({"x", "y"})
+
+
+async def test_abort_drops_pending_frames_and_the_connection() -> None:
+    transport = FakeTransport()
+    session, overflowed = _session(transport)
+    assert session.heard  # the handshake counts as hearing from the peer
+    session.send(b"lost")
+    session.abort()
+    assert session.closed and transport.aborted
+    await asyncio.sleep(0)
+    session.send(b"after")
+    await asyncio.sleep(0)
+    assert transport.writes == [] and overflowed == []
