@@ -7,7 +7,7 @@ sockets is one tight loop. Knows no gRPC, no aiohttp, no Redis.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from collections.abc import Set as AbstractSet
 from typing import Protocol
 
@@ -58,9 +58,6 @@ class Hub:
 
     def __len__(self) -> int:
         return len(self._all)
-
-    def __iter__(self) -> Iterator[Connection]:
-        return iter(list(self._all))
 
     def add(self, conn: Connection) -> None:
         self._all[conn] = None

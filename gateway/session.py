@@ -68,7 +68,6 @@ class Session:
         "_limit",
         "_on_overflow",
         "_pending",
-        "_pending_bytes",
         "_scheduler",
         "_transport",
         "closed",
@@ -94,7 +93,6 @@ class Session:
         self._limit = limit
         self._on_overflow = on_overflow
         self._pending: list[bytes] = []
-        self._pending_bytes = 0
         self.closed = False
         #: While held, frames gather but are not flushed (replay is being put in front).
         self.held = False
@@ -102,20 +100,18 @@ class Session:
         self.heard = True
 
     def send(self, frame: bytes) -> None:
-        """Queue one complete frame. Never blocks; drops the session if it falls too far behind."""
+        """Queue one complete frame for the end of this tick. Never blocks, never writes."""
         if self.closed:
             return
         if not self._pending and not self.held:
             self._scheduler.mark(self)
         self._pending.append(frame)
-        self._pending_bytes += len(frame)
 
     def send_first(self, frames: list[bytes]) -> None:
         """Put `frames` ahead of everything queued so far (replay before live), then release."""
         if self.closed:
             return
         self._pending[:0] = frames
-        self._pending_bytes += sum(map(len, frames))
         self.held = False
         if self._pending:
             self._scheduler.mark(self)
@@ -133,13 +129,7 @@ class Session:
             return
         frames = self._pending
         self._pending = []
-        self._pending_bytes = 0
         transport.writelines(frames)
-
-    @property
-    def buffered_bytes(self) -> int:
-        """Bytes accepted for this connection and not yet handed to the kernel."""
-        return self._pending_bytes + self._transport.get_write_buffer_size()
 
     def close(self) -> None:
         """Stop accepting frames; what is still pending is dropped."""
@@ -153,7 +143,6 @@ class Session:
     def _discard(self) -> None:
         self.closed = True
         self._pending = []
-        self._pending_bytes = 0
 
     def _overflow(self) -> None:
         self._discard()
