@@ -125,8 +125,10 @@ class WebSocketEdge:
         )
         try:
             await ws.prepare(request)
-        except web.HTTPException:  # no valid handshake: raised before anything is sent
-            return _refuse(426, "upgrade_required", "connect with a WebSocket upgrade")
+        except web.HTTPException as exc:  # no valid handshake: raised before anything is sent
+            if request.headers.get("Upgrade", "").lower() != "websocket":
+                return _refuse(426, "upgrade_required", "connect with a WebSocket upgrade")
+            return _refuse(400, "bad_handshake", exc.text or "invalid WebSocket handshake")
         transport = request.transport
         if transport is None:  # the peer left during the handshake
             return ws

@@ -53,6 +53,20 @@ async def test_plain_get_without_upgrade_is_426(gateway: Gateway, http) -> None:
         assert (await response.json())["error"] == "upgrade_required"
 
 
+async def test_broken_handshake_is_400_with_a_reason(gateway: Gateway, http) -> None:
+    headers = {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "not-a-valid-key",
+    }
+    url = f"http://127.0.0.1:{gateway.http_port}/ws?user_id=alice"
+    async with http.get(url, headers=headers) as response:
+        assert response.status == 400
+        body = await response.json()
+        assert body == {"error": "bad_handshake", "message": "Handshake error: 'not-a-valid-key'"}
+
+
 async def test_welcome_names_user_topics_and_cursor(connect: Connect) -> None:
     client = await connect("alice", topics="b,a,b", welcome=False)
     welcome = await client.event()
