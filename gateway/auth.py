@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jwt
 
-__all__ = ["Denied", "TokenVerifier", "check_origin"]
+__all__ = ["Denied", "TokenVerifier", "bearer_token", "check_origin"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +71,11 @@ def check_origin(origin: str | None, allowed: frozenset[str] | None) -> None:
         return
     if origin.rstrip("/") not in allowed:
         raise Denied(403, f"origin {origin[:100]!r} is not allowed")
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value (HTTP header or gRPC metadata)."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None

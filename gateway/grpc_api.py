@@ -15,6 +15,7 @@ from grpc import aio
 
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
+from gateway.auth import bearer_token
 from gateway.closecodes import CloseCode
 from gateway.log import AppendResult
 from gateway.models import MAX_BATCH_ITEMS, MAX_RECIPIENTS, Invalid, PublishInput, check_identifier
@@ -179,10 +180,9 @@ class PublishTokenInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
     def _authorized(self, details: grpc.HandlerCallDetails) -> bool:
         for key, value in details.invocation_metadata or ():
             if key == "authorization":
-                text = value.decode() if isinstance(value, bytes) else value
-                scheme, _, token = text.partition(" ")
-                if scheme.lower() == "bearer":
-                    given = token.strip().encode()
+                token = bearer_token(value.decode() if isinstance(value, bytes) else value)
+                if token is not None:
+                    given = token.encode()
                     # compare against every token so timing says nothing about which matched
                     return sum(hmac.compare_digest(given, t) for t in self._tokens) > 0
         return False

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
-from gateway.auth import Denied, TokenVerifier, check_origin
+from gateway.auth import Denied, TokenVerifier, bearer_token, check_origin
 from gateway.client_ops import ConnectParams, PingOp, SubscribeOp, parse_client_op, parse_connect
 from gateway.closecodes import CloseCode
 from gateway.heartbeat import Heartbeat
@@ -286,7 +286,7 @@ def _drop_tracebacks(exc: BaseException | None) -> None:
 
     The frames refer to the socket, which refers to the exception: a reference cycle that
     would keep the whole connection (some 50 objects) alive until a full collection, and
-    long-lived objects are left out of those (see `GcPolicy` in app.py).
+    long-lived objects are left out of those (see gc_policy.py).
     """
     while exc is not None and exc.__traceback__ is not None:
         exc.__traceback__ = None
@@ -308,8 +308,7 @@ def _query(request: web.Request) -> dict[str, list[str]]:
 def _token(request: web.Request, params: ConnectParams) -> str | None:
     if params.token is not None:
         return params.token
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    return bearer_token(request.headers.get("Authorization", ""))
 
 
 def _error(code: str, message: str, field: str | None = None) -> bytes:
