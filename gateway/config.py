@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     def _check(self) -> Self:
         if self.backend != "memory" and not self.backend.startswith(("redis://", "rediss://")):
             raise ValueError("backend must be 'memory' or a redis:// URL")
+        if self.backend != "memory":  # checked here so a start fails with a message, not a trace
+            raise ValueError("backend: redis:// is not available in this build yet; use 'memory'")
         if (self.grpc_tls_cert_file is None) != (self.grpc_tls_key_file is None):
             raise ValueError("grpc_tls_cert_file and grpc_tls_key_file go together")
         if self.drain_delay_seconds > self.grace_seconds:

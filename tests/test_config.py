@@ -42,6 +42,7 @@ def test_loopback_is_fine(host: str) -> None:
     ("overrides", "message"),
     [
         ({"backend": "mysql://x"}, "backend must be 'memory' or a redis:// URL"),
+        ({"backend": "redis://127.0.0.1:6379"}, "redis:// is not available in this build"),
         ({"grpc_tls_cert_file": "/c.pem"}, "go together"),
         ({"jwt_secret": "x", "jwt_public_key_file": "/k.pem"}, "not both"),
         ({"http_port": 70000}, "less than or equal to 65535"),
