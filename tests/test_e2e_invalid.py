@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 import grpc
 import pytest
 
@@ -44,20 +46,25 @@ _BAD = [
 ]
 
 
+async def _invalid_argument(call: Awaitable[object]) -> str:
+    """The details of a call that must fail with INVALID_ARGUMENT."""
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await call
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    return str(failure.value.details())
+
+
 @pytest.mark.parametrize(("bad", "message"), _BAD, ids=[m[:40] for _, m in _BAD])
 async def test_bad_publish_is_invalid_argument(stub, bad: pb.PublishRequest, message: str) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await stub.Publish(bad)
-    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert failure.value.details().startswith(message), failure.value.details()
+    details = await _invalid_argument(stub.Publish(bad))
+    assert details.startswith(message), details
 
 
 async def test_negative_ttl_is_invalid(stub) -> None:
     bad = request(everyone(), "a.b")
     bad.notification.ttl.seconds = -5
-    with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await stub.Publish(bad)
-    assert failure.value.details() == "notification.ttl: Value error, must not be negative"
+    details = await _invalid_argument(stub.Publish(bad))
+    assert details == "notification.ttl: Value error, must not be negative"
 
 
 @pytest.mark.parametrize(
@@ -69,14 +76,12 @@ async def test_negative_ttl_is_invalid(stub) -> None:
     ],
 )
 async def test_bad_disconnect(stub, bad: pb.DisconnectRequest, message: str) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await stub.Disconnect(bad)
-    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert failure.value.details().startswith(message), failure.value.details()
+    details = await _invalid_argument(stub.Disconnect(bad))
+    assert details.startswith(message), details
 
 
 async def test_bad_presence(stub) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await stub.GetPresence(pb.GetPresenceRequest(user_ids=["ok", "bad id"]))
-    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert failure.value.details().startswith("user_ids[1]: String should match")
+    details = await _invalid_argument(
+        stub.GetPresence(pb.GetPresenceRequest(user_ids=["ok", "bad id"]))
+    )
+    assert details.startswith("user_ids[1]: String should match")
