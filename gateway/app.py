@@ -68,6 +68,7 @@ class Gateway:
         self.grpc_port = 0
         self._grpc: aio.Server | None = None
         self._runner: web.AppRunner | None = None
+        self._http: asyncio.AbstractServer | None = None
         self._edge: WebSocketEdge | None = None
 
     @property
@@ -92,6 +93,7 @@ class Gateway:
         await self._start_grpc()
         app = web.Application(client_max_size=settings.max_client_frame_bytes)
         app.add_routes(self._edge.routes())
+        app.on_response_prepare.append(self._edge.close_after)
         self._runner = web.AppRunner(
             # drain() has closed every WebSocket by the time the runner is cleaned up
             app,
@@ -100,9 +102,17 @@ class Gateway:
             shutdown_timeout=1.0,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, settings.http_host, settings.http_port, backlog=4096)
-        await site.start()
-        self.http_port = _bound_port(self._runner.addresses)
+        handoff = self._runner.server
+        if handoff is None:
+            raise RuntimeError("aiohttp's runner made no server")
+        # One listener: `/ws` upgrades stay in our protocol, other requests go to aiohttp's.
+        self._http = await asyncio.get_running_loop().create_server(
+            self._edge.protocol_factory(handoff),
+            settings.http_host,
+            settings.http_port,
+            backlog=4096,
+        )
+        self.http_port = _bound_port([s.getsockname() for s in self._http.sockets])
         self._edge.start_heartbeat()
         log.info(
             "gateway listening",
@@ -167,6 +177,8 @@ class Gateway:
             await self._edge.close_all(CloseCode.GOING_AWAY, "server shutting down", left())
         if self._grpc is not None:
             await self._grpc.stop(min(1.0, left()))
+        if self._http is not None:
+            self._http.close()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.log.close()

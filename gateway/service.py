@@ -1,8 +1,9 @@
 """The core behind both edges: publish into the log, fan log entries out, attach connections.
 
 The gRPC edge calls `publish`, `presence` and `disconnect`; the WebSocket edge calls
-`admit`, `attach` and `detach`. Every accepted notification goes through the log, and the
-log's follower (`_fan_out`) hands it to the hub: one path for one replica or many.
+`admit`, `register`, `replay` and `detach`. Every accepted notification goes through the
+log, and the log's follower (`_fan_out`) hands it to the hub: one path for one replica or
+many.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from gateway.metrics import Metrics
 from gateway.models import Invalid, PublishInput, encode_notification
 from gateway.wire import encode_event, notification_frame
 
-__all__ = ["Attached", "NotificationService", "Refused", "Unavailable"]
+__all__ = ["NotificationService", "Refused", "Unavailable"]
 
 
 class Unavailable(RuntimeError):
@@ -34,15 +35,6 @@ class Refused:
 
     status: int
     reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Attached:
-    """A newly registered connection: the log head it starts from, and the frames it missed."""
-
-    cursor: str
-    #: A `resumed` event and the replayed notifications, when it asked to resume.
-    frames: list[bytes]
 
 
 class NotificationService:
@@ -137,17 +129,21 @@ class NotificationService:
             return Refused(429, f"user_id has {self._max_per_user} connections already (the limit)")
         return None
 
-    async def attach(self, conn: Connection, since: str | None) -> Attached:
-        """Register `conn` for live delivery; with `since`, the frames it missed come first.
+    def register(self, conn: Connection) -> str:
+        """Register `conn` for live delivery; returns the log head it starts after.
 
-        The connection is registered before the log is read, and read only up to the log's
-        head at that moment, so replay and live meet with no gap and no overlap. The caller
-        holds live frames back until it has queued `Attached.frames` in front of them.
+        Synchronous, so nothing can be appended between reading the head and registering:
+        a `replay` up to that head then meets live delivery with no gap and no overlap.
         """
-        until = self.log.head()
+        head = self.log.head()
         self.hub.add(conn)
-        if since is None:
-            return Attached(until, [])
+        return head
+
+    async def replay(self, conn: Connection, since: str, until: str) -> list[bytes]:
+        """The frames `conn` missed after `since` up to `until`, behind a `resumed` event.
+
+        The caller holds live frames back until it has queued these in front of them.
+        """
         replay = await self.log.read_since(since, until)
         frames = [
             notification_frame(entry.cursor, entry.body)
@@ -158,7 +154,7 @@ class NotificationService:
         resumed = encode_event(
             "resumed", since=since, complete=replay.complete, replayed=len(frames)
         )
-        return Attached(until, [resumed, *frames])
+        return [resumed, *frames]
 
     def detach(self, conn: Connection) -> None:
         self.hub.remove(conn)

@@ -12,11 +12,19 @@ from typing import Any
 
 import pydantic_core
 
-__all__ = ["PING_FRAME", "encode_event", "notification_frame", "pong_frame", "text_frame"]
+__all__ = [
+    "PING_FRAME",
+    "close_frame",
+    "encode_event",
+    "notification_frame",
+    "pong_frame",
+    "text_frame",
+]
 
 _FIN_TEXT = 0x81
 _FIN_PING = 0x89
 _FIN_PONG = 0x8A
+_FIN_CLOSE = 0x88
 
 #: An empty ping, sent by the heartbeat.
 PING_FRAME = bytes((_FIN_PING, 0))
@@ -56,3 +64,9 @@ def notification_frame(cursor: str, notification_json: bytes) -> bytes:
 def pong_frame(payload: bytes) -> bytes:
     """The answer to a peer's ping (the reader has checked its payload is <= 125 bytes)."""
     return bytes((_FIN_PONG, len(payload))) + payload
+
+
+def close_frame(code: int, reason: str) -> bytes:
+    """A close frame with `code` and `reason` (cut to fit the 125-byte control-frame limit)."""
+    payload = code.to_bytes(2, "big") + reason.encode()[:123]
+    return bytes((_FIN_CLOSE, len(payload))) + payload

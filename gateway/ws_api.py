@@ -1,9 +1,11 @@
-"""The WebSocket edge (aiohttp): refuse bad requests early, attach, read client ops.
+"""The WebSocket edge: refuse bad requests early, attach, apply client ops, close.
 
-Outgoing frames never go through `WebSocketResponse.send_*`: each connection gets a
-`Session` on its raw transport, so the fan-out queues bytes without awaiting. aiohttp
-still owns the handshake, reading and the close handshake; pings are ours (heartbeat.py),
-so `_read_ops` notes every frame heard and answers the peer's pings itself.
+Connections arrive as `WebSocketProtocol`s (ws_protocol.py), which own the bytes: the
+handshake, frame parsing and the close handshake. The edge holds the policy: admission
+(params, origin, token, limits), the upgrade with its welcome and replay queued in the
+same write as the 101 response, client ops, pings, and who is closed with which code.
+Outgoing frames go through each connection's `Session`, so the fan-out never awaits.
+aiohttp serves the other routes (health, readiness, metrics) on the same port.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeAlias
 from urllib.parse import parse_qsl
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from gateway.auth import Denied, TokenVerifier, bearer_token, check_origin
 from gateway.client_ops import ConnectParams, PingOp, SubscribeOp, parse_client_op, parse_connect
 from gateway.closecodes import CloseCode
+from gateway.frames import BINARY, PING, PONG, Message
+from gateway.handshake import BadHandshake, RequestHead, accept_key, switching_protocols
 from gateway.heartbeat import Heartbeat
 from gateway.hub import Connection
 from gateway.metrics import render
@@ -27,6 +31,7 @@ from gateway.models import Invalid
 from gateway.service import NotificationService
 from gateway.session import FlushScheduler, Session
 from gateway.wire import encode_event, pong_frame
+from gateway.ws_protocol import WebSocketProtocol
 
 __all__ = ["WebSocketEdge"]
 
@@ -34,16 +39,11 @@ log = logging.getLogger("gateway.ws")
 
 #: Bad client frames tolerated on one connection before it is closed with 1008.
 MAX_BAD_FRAMES = 10
-#: How long a server-side close waits for the client's close frame before dropping it.
-CLOSE_TIMEOUT = 5.0
-
-#: An upgraded, attached connection: its socket, its session, its token-expiry timer.
-_Opened: TypeAlias = tuple[web.WebSocketResponse, Session, asyncio.TimerHandle | None]
 
 
 @dataclass
 class WebSocketEdge:
-    """The aiohttp routes and the state they share; `routes()` mounts them on an app."""
+    """The connection policy, and the aiohttp routes for everything but `/ws` itself."""
 
     service: NotificationService
     scheduler: FlushScheduler
@@ -53,12 +53,20 @@ class WebSocketEdge:
     max_frame_bytes: int
     max_topics: int
     heartbeat: float
-    sockets: dict[Connection, web.WebSocketResponse] = field(default_factory=dict)
-    _tasks: set[asyncio.Task[object]] = field(default_factory=set)
+    sockets: dict[Connection, WebSocketProtocol] = field(default_factory=dict)
+    _bad_frames: dict[Connection, int] = field(default_factory=dict)
+    _replays: set[asyncio.Task[None]] = field(default_factory=set)
     _heartbeat: Heartbeat | None = None
+    _all_closed: asyncio.Event | None = None
 
     def __post_init__(self) -> None:
         self.service.closer = self.close
+
+    def protocol_factory(
+        self, handoff: Callable[[], asyncio.Protocol]
+    ) -> Callable[[], WebSocketProtocol]:
+        """What the HTTP listener makes for each connection; `handoff` makes aiohttp's."""
+        return lambda: WebSocketProtocol(self, handoff, self.max_frame_bytes)
 
     def start_heartbeat(self) -> None:
         """Ping every socket each `heartbeat` seconds; drop those that did not answer."""
@@ -67,11 +75,26 @@ class WebSocketEdge:
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.get("/ws", self.handle),
+            web.get("/ws", self.not_first),
             web.get("/healthz", self.healthz),
             web.get("/readyz", self.readyz),
             web.get("/metrics", self.metrics),
         ]
+
+    async def not_first(self, request: web.Request) -> web.Response:
+        """`/ws` reached aiohttp: an HTTP/1.0 request, or one pipelined behind another."""
+        message = "a WebSocket upgrade is an HTTP/1.1 GET, the first request on its connection"
+        return _json(400, {"error": "bad_handshake", "message": message})
+
+    @staticmethod
+    async def close_after(request: web.Request, response: web.StreamResponse) -> None:
+        """aiohttp's responses close their connection (an `on_response_prepare` hook).
+
+        A connection handed to aiohttp stays aiohttp's: without this, a client that reuses
+        it for `/ws` (aiohttp's ClientSession does) would miss the WebSocket path.
+        Health probes and scrapes open a connection per request anyway.
+        """
+        response.force_close()
 
     async def metrics(self, request: web.Request) -> web.Response:
         gauges = {
@@ -90,102 +113,112 @@ class WebSocketEdge:
             return web.json_response({"status": "ready"})
         return web.json_response({"status": "draining"}, status=503)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        """One `/ws` request: `_open` admits, upgrades and attaches; then ops until it closes.
+    def open(self, conn: WebSocketProtocol, head: RequestHead) -> None:
+        """Admit and upgrade a `/ws` request, or refuse it with an HTTP status and a reason.
 
-        Only the socket, the session and the expiry timer stay referenced by this frame
-        during the read loop: what admission and attach built (the query, the params, the
-        replay, the welcome frame) is freed before it, which counts at 20,000 idle sockets.
+        Admission comes first, so a plain GET learns what is wrong with its parameters.
+        The 101 response, the welcome and any replay leave in one write at the tick's end.
         """
-        opened = await self._open(request)
-        if isinstance(opened, web.StreamResponse):
-            return opened
-        ws, session, expiry_timer = opened
         try:
-            await self._read_ops(ws, session)
-        finally:
-            self._release(session, expiry_timer)
-        return ws
-
-    async def _open(self, request: web.Request) -> web.StreamResponse | _Opened:
-        """Refuse (an HTTP response), or upgrade and attach (the socket, its session, timer)."""
-        try:
-            params, expiry = self._admit(request)
+            params, expiry = self._admit(head)
+            accept = accept_key(head.headers)
         except Invalid as exc:
-            self.service.metrics.refused(400)
-            return _refuse(400, "invalid_request", str(exc), exc.field)
+            self._refuse(conn, 400, "invalid_request", str(exc), exc.field)
+            return
         except Denied as exc:
-            self.service.metrics.refused(exc.status)
-            return _refuse(exc.status, _DENIED_ERRORS.get(exc.status, "refused"), exc.reason)
-        ws = web.WebSocketResponse(
-            autoping=False,  # pings answered and pongs noted by `_read_ops` (the heartbeat)
-            max_msg_size=self.max_frame_bytes,
-            compress=False,
-            timeout=CLOSE_TIMEOUT,
-        )
-        try:
-            await ws.prepare(request)
-        except web.HTTPException as exc:  # no valid handshake: raised before anything is sent
-            if request.headers.get("Upgrade", "").lower() != "websocket":
-                return _refuse(426, "upgrade_required", "connect with a WebSocket upgrade")
-            return _refuse(400, "bad_handshake", exc.text or "invalid WebSocket handshake")
-        transport = request.transport
-        if transport is None:  # the peer left during the handshake
-            return ws
+            self._refuse(conn, exc.status, _DENIED_ERRORS.get(exc.status, "refused"), exc.reason)
+            return
+        except BadHandshake as exc:
+            self._refuse(conn, exc.status, exc.error, exc.message)
+            return
         session = Session(
             params.user_id,
             params.topics,
-            transport,
+            conn.transport,
             self.scheduler,
             self.send_buffer_bytes,
             self._too_slow,
         )
-        self.sockets[session] = ws
+        conn.accept(session)
+        self.sockets[session] = conn
         self.service.metrics.connections_opened += 1
-        expiry_timer = None
         if expiry is not None:
-            expiry_timer = asyncio.get_running_loop().call_later(
+            conn.expiry = asyncio.get_running_loop().call_later(
                 max(0.0, expiry - time.time()),
                 self.close,
                 session,
                 CloseCode.TOKEN_EXPIRED,
                 "token expired",
             )
-        try:
-            session.held = True  # live frames wait until welcome and replay are in front
-            attached = await self.service.attach(session, params.since)
-            welcome = encode_event(
-                "welcome",
-                user_id=session.user_id,
-                topics=sorted(session.topics),
-                cursor=attached.cursor,
-                heartbeat=self.heartbeat,
-            )
-            session.send_first([welcome, *attached.frames])
-        except BaseException:
-            self._release(session, expiry_timer)
-            raise
-        return ws, session, expiry_timer
+        session.held = True  # live frames wait until the welcome and replay are in front
+        cursor = self.service.register(session)
+        first = [switching_protocols(accept), self._welcome(session, cursor)]
+        if params.since is None:
+            session.send_first(first)
+            return
+        task = asyncio.ensure_future(self._resume(session, first, params.since, cursor))
+        self._replays.add(task)
+        task.add_done_callback(self._replays.discard)
 
-    def _release(self, session: Session, expiry_timer: asyncio.TimerHandle | None) -> None:
-        if expiry_timer is not None:
-            expiry_timer.cancel()
+    async def _resume(self, session: Session, first: list[bytes], since: str, until: str) -> None:
+        try:
+            frames = await self.service.replay(session, since, until)
+        except Exception:
+            log.exception("replay failed", extra={"user_id": session.user_id})
+            session.abort()
+            return
+        session.send_first([*first, *frames])
+
+    def _welcome(self, session: Session, cursor: str) -> bytes:
+        return encode_event(
+            "welcome",
+            user_id=session.user_id,
+            topics=sorted(session.topics),
+            cursor=cursor,
+            heartbeat=self.heartbeat,
+        )
+
+    def _refuse(
+        self,
+        conn: WebSocketProtocol,
+        status: int,
+        error: str,
+        message: str,
+        field: str | None = None,
+    ) -> None:
+        self.service.metrics.refused(status)
+        body = {"error": error, "message": message}
+        if field is not None:
+            body["field"] = field
+        conn.refuse(status, body)
+
+    def release(self, conn: WebSocketProtocol) -> None:
+        """The connection has ended: out of the hub, its timer cancelled, forgotten."""
+        session = conn.session
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+        if session is None:
+            return
         self.service.detach(session)
         session.close()
-        ws = self.sockets.pop(session, None)
-        if ws is not None:
-            _drop_tracebacks(ws.exception())
+        self.sockets.pop(session, None)
+        self._bad_frames.pop(session, None)
+        if not self.sockets and self._all_closed is not None:
+            self._all_closed.set()
 
-    def _admit(self, request: web.Request) -> tuple[ConnectParams, float | None]:
+    def _admit(self, head: RequestHead) -> tuple[ConnectParams, float | None]:
         """Everything checked before the upgrade: params, origin, token, limits.
 
         Returns the params and when the token expires (None without auth).
         """
-        params = parse_connect(_query(request), self.max_topics)
-        check_origin(request.headers.get("Origin"), self.allowed_origins)
+        params = parse_connect(_query(head.query), self.max_topics)
+        check_origin(head.headers.get("origin"), self.allowed_origins)
         expiry = None
         if self.verifier is not None:
-            expiry = self.verifier.verify(_token(request, params), params.user_id)
+            token = params.token
+            if token is None:
+                token = bearer_token(head.headers.get("authorization", ""))
+            expiry = self.verifier.verify(token, params.user_id)
         if params.since is not None and not self.service.log.is_cursor(params.since):
             raise Invalid("since", "not a cursor from this gateway")
         refused = self.service.admit(params.user_id)
@@ -193,28 +226,27 @@ class WebSocketEdge:
             raise Denied(refused.status, refused.reason)
         return params, expiry
 
-    async def _read_ops(self, ws: web.WebSocketResponse, session: Session) -> None:
-        bad_frames = 0
-        async for msg in ws:
-            session.heard = True
-            if session.closed:  # closing: the loop ends when the close handshake does
-                continue
-            if msg.type == WSMsgType.TEXT:
-                reply, ok = self._apply(session, msg.data)
-            elif msg.type == WSMsgType.PONG:
-                continue
-            elif msg.type == WSMsgType.PING:
-                reply, ok = pong_frame(msg.data), True
-            elif msg.type == WSMsgType.BINARY:
-                reply, ok = _error("bad_frame", "binary frames are not supported"), False
-            else:  # ERROR: aiohttp has closed it (e.g. 1009 for a frame over the limit)
-                break
-            session.send(reply)
-            if not ok:
-                self.service.metrics.bad_client_frames += 1
-                bad_frames += 1
-                if bad_frames >= MAX_BAD_FRAMES:
-                    self.close(session, CloseCode.POLICY_VIOLATION, "too many bad frames")
+    def received(self, conn: WebSocketProtocol, message: Message) -> None:
+        """One client message: an op answered in order with the frames it is queued among."""
+        session = conn.session
+        if session is None or session.closed:  # closing: nothing more is answered
+            return
+        session.heard = True
+        opcode = message.opcode
+        if opcode == PONG:
+            return
+        if opcode == PING:
+            reply, ok = pong_frame(message.data), True
+        elif opcode == BINARY:
+            reply, ok = _error("bad_frame", "binary frames are not supported"), False
+        else:
+            reply, ok = self._apply(session, message.text)
+        session.send(reply)
+        if not ok:
+            self.service.metrics.bad_client_frames += 1
+            bad = self._bad_frames[session] = self._bad_frames.get(session, 0) + 1
+            if bad >= MAX_BAD_FRAMES:
+                self.close(session, CloseCode.POLICY_VIOLATION, "too many bad frames")
 
     def _apply(self, session: Session, text: str) -> tuple[bytes, bool]:
         """The reply to one client frame, and whether the frame was acceptable."""
@@ -235,16 +267,15 @@ class WebSocketEdge:
         return encode_event("unsubscribed", topic=op.topic), True
 
     def close(self, conn: Connection, code: int, reason: str) -> None:
-        """Close one connection from the server side (disconnect, expiry, overflow, drain)."""
-        ws = self.sockets.get(conn)
-        if ws is None or ws.closed:
-            return
-        if isinstance(conn, Session):
-            conn.flush()  # what was accepted for it goes out before the close frame
-            conn.close()
-        task = asyncio.ensure_future(_close(ws, code, reason))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Close one connection from the server side (disconnect, expiry, overflow, drain).
+
+        It leaves the hub at once (presence stops counting it); the socket is forgotten
+        when TCP closes, after the client's answer or the close timeout.
+        """
+        protocol = self.sockets.get(conn)
+        if protocol is not None:
+            self.service.detach(conn)
+            protocol.close(code, reason)
 
     def _too_slow(self, session: Session) -> None:
         self.service.metrics.slow_clients_closed += 1
@@ -256,14 +287,25 @@ class WebSocketEdge:
         self.close(session, CloseCode.TOO_SLOW, "too slow: send buffer overflow")
 
     async def close_all(self, code: int, reason: str, within: float) -> None:
-        """Close every connection; wait up to `within` seconds for the close handshakes."""
+        """Close every connection; wait up to `within` seconds for the close handshakes.
+
+        Connections whose client has not answered by then are dropped.
+        """
         if self._heartbeat is not None:
             self._heartbeat.stop()
         self.scheduler.flush()
         for conn in list(self.sockets):
             self.close(conn, code, reason)
-        if self._tasks and within > 0:
-            await asyncio.wait(list(self._tasks), timeout=within)
+        if self.sockets and within > 0:
+            self._all_closed = asyncio.Event()
+            try:
+                async with asyncio.timeout(within):
+                    await self._all_closed.wait()
+            except TimeoutError:
+                pass
+        for session in list(self.sockets):
+            if isinstance(session, Session):
+                session.abort()
 
 
 _DENIED_ERRORS = {
@@ -274,41 +316,12 @@ _DENIED_ERRORS = {
 }
 
 
-async def _close(ws: web.WebSocketResponse, code: int, reason: str) -> None:
-    try:
-        await ws.close(code=code, message=reason.encode(), drain=False)
-    finally:
-        _drop_tracebacks(ws.exception())
-
-
-def _drop_tracebacks(exc: BaseException | None) -> None:
-    """Unlink the frames from an exception aiohttp kept on a closed socket (and its context).
-
-    The frames refer to the socket, which refers to the exception: a reference cycle that
-    would keep the whole connection (some 50 objects) alive until a full collection, and
-    long-lived objects are left out of those (see gc_policy.py).
-    """
-    while exc is not None and exc.__traceback__ is not None:
-        exc.__traceback__ = None
-        exc = exc.__context__
-
-
-def _query(request: web.Request) -> dict[str, list[str]]:
-    """Each query key with all its values, decoded as `request.query` would decode them.
-
-    Parsed from the raw string rather than via `request.query`, which caches a MultiDict
-    on the request's URL for as long as the connection lives.
-    """
+def _query(raw: str) -> dict[str, list[str]]:
+    """Each query key with all its values, percent-decoded as aiohttp's `request.query` does."""
     query: dict[str, list[str]] = {}
-    for key, value in parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True):
+    for key, value in parse_qsl(raw, keep_blank_values=True):
         query.setdefault(key, []).append(value)
     return query
-
-
-def _token(request: web.Request, params: ConnectParams) -> str | None:
-    if params.token is not None:
-        return params.token
-    return bearer_token(request.headers.get("Authorization", ""))
 
 
 def _error(code: str, message: str, field: str | None = None) -> bytes:
@@ -317,8 +330,5 @@ def _error(code: str, message: str, field: str | None = None) -> bytes:
     return encode_event("error", code=code, field=field, message=message)
 
 
-def _refuse(status: int, error: str, message: str, field: str | None = None) -> web.Response:
-    body: dict[str, str] = {"error": error, "message": message}
-    if field is not None:
-        body["field"] = field
+def _json(status: int, body: dict[str, str]) -> web.Response:
     return web.json_response(body, status=status)

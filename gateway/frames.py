@@ -1,0 +1,146 @@
+"""Reading client-to-server WebSocket frames (RFC 6455 §5), sans-I/O.
+
+`FrameReader.feed()` takes whatever bytes arrived and returns the complete messages in
+them: text (checked UTF-8), binary, ping, pong and close, with fragmented messages put
+back together. Anything the RFC forbids raises `ProtocolError` with the close code to send.
+A frame over the size limit is refused from its header, before its payload is buffered,
+so a client cannot make the server hold more than the limit.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from gateway.closecodes import CloseCode
+
+__all__ = ["BINARY", "CLOSE", "PING", "PONG", "TEXT", "FrameReader", "Message", "ProtocolError"]
+
+CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+_DATA = frozenset((TEXT, BINARY))
+_CONTROL = frozenset((CLOSE, PING, PONG))
+
+
+class ProtocolError(Exception):
+    """The peer broke the protocol; close the connection with `code`."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class Message(NamedTuple):
+    opcode: int
+    #: The payload; for TEXT also decoded as `text`.
+    data: bytes
+    text: str = ""
+
+
+class FrameReader:
+    __slots__ = ("_buf", "_fragments", "_limit", "_opcode")
+
+    def __init__(self, limit: int) -> None:
+        #: The largest message (payload bytes, all fragments together) accepted.
+        self._limit = limit
+        self._buf = bytearray()
+        #: The opcode of the fragmented message in progress, or None.
+        self._opcode: int | None = None
+        self._fragments: list[bytes] = []
+
+    def feed(self, data: bytes) -> list[Message]:
+        """The complete messages that `data` finishes; the rest waits for more bytes."""
+        buf = self._buf
+        buf += data
+        messages: list[Message] = []
+        pos = 0
+        while True:
+            frame = self._frame(buf, pos)
+            if frame is None:
+                break
+            pos, fin, opcode, payload = frame
+            message = self._message(fin, opcode, payload)
+            if message is not None:
+                messages.append(message)
+        del buf[:pos]
+        return messages
+
+    def _frame(self, buf: bytearray, pos: int) -> tuple[int, bool, int, bytes] | None:
+        """The frame at `pos`: (end, fin, opcode, unmasked payload); None if incomplete."""
+        size = len(buf) - pos
+        if size < 2:
+            return None
+        first, second = buf[pos], buf[pos + 1]
+        fin, opcode, length = bool(first & 0x80), first & 0x0F, second & 0x7F
+        if first & 0x70:
+            raise ProtocolError(1002, "reserved bits set (no extension was negotiated)")
+        if opcode not in _DATA and opcode not in _CONTROL and opcode != CONTINUATION:
+            raise ProtocolError(1002, f"unknown opcode {opcode:#x}")
+        if not second & 0x80:
+            raise ProtocolError(1002, "client frames must be masked")
+        header = 6
+        if length == 126:
+            header = 8
+            if size < header:
+                return None
+            length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
+        elif length == 127:
+            header = 14
+            if size < header:
+                return None
+            length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+        if opcode in _CONTROL and (length > 125 or not fin):
+            raise ProtocolError(1002, "control frames must be whole and at most 125 bytes")
+        pending = sum(map(len, self._fragments)) if opcode == CONTINUATION else 0
+        if pending + length > self._limit:
+            raise ProtocolError(
+                CloseCode.MESSAGE_TOO_BIG, f"message over the limit of {self._limit} bytes"
+            )
+        end = pos + header + length
+        if len(buf) < end:
+            return None
+        mask = bytes(buf[pos + header - 4 : pos + header])
+        return end, fin, opcode, _unmask(bytes(buf[pos + header : end]), mask)
+
+    def _message(self, fin: bool, opcode: int, payload: bytes) -> Message | None:
+        if opcode in _CONTROL:
+            if opcode == CLOSE:
+                _check_close(payload)
+            return Message(opcode, payload)
+        if opcode == CONTINUATION:
+            if self._opcode is None:
+                raise ProtocolError(1002, "continuation frame without a message to continue")
+            self._fragments.append(payload)
+            if not fin:
+                return None
+            opcode, self._opcode = self._opcode, None
+            payload, self._fragments = b"".join(self._fragments), []
+        elif self._opcode is not None:
+            raise ProtocolError(1002, "a new message began inside a fragmented one")
+        elif not fin:
+            self._opcode, self._fragments = opcode, [payload]
+            return None
+        if opcode == BINARY:
+            return Message(opcode, payload)
+        try:
+            return Message(opcode, payload, payload.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ProtocolError(1007, "text message is not valid UTF-8") from None
+
+
+def _check_close(payload: bytes) -> None:
+    if len(payload) == 1:
+        raise ProtocolError(1002, "close frame with a one-byte payload")
+    try:
+        payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(1007, "close reason is not valid UTF-8") from None
+
+
+def _unmask(payload: bytes, mask: bytes) -> bytes:
+    """XOR `payload` with the repeating 4-byte `mask`, as one big-integer operation."""
+    size = len(payload)
+    if not size:
+        return payload
+    key = (mask * (size // 4 + 1))[:size]
+    value = int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")
+    return value.to_bytes(size, "little")

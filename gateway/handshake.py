@@ -1,0 +1,136 @@
+"""The WebSocket opening handshake as bytes (RFC 6455 §4.2), sans-I/O.
+
+The HTTP port's protocol (ws_protocol.py) reads a request head and asks `request_target`
+whether it is ours: `GET /ws` over HTTP/1.1. Only then is the head parsed here
+(`parse_head`), checked as an upgrade (`accept_key`) and answered with bytes built here:
+`switching_protocols` or `refusal`. Every other request is aiohttp's to serve.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from http import HTTPStatus
+
+__all__ = [
+    "MAX_HEAD_BYTES",
+    "BadHandshake",
+    "RequestHead",
+    "accept_key",
+    "parse_head",
+    "refusal",
+    "request_target",
+    "switching_protocols",
+]
+
+#: A request head (request line and headers) larger than this is refused with 431.
+MAX_HEAD_BYTES = 16 * 1024
+_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#: Header-name characters (RFC 9110 token); anything else makes the head malformed.
+_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+class BadHandshake(ValueError):
+    """The request cannot be upgraded: the HTTP status, error code and reason to answer with."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    """A parsed request head: the raw query string and the headers, names lower-cased.
+
+    A header sent more than once has its values joined with ", " (RFC 9110 §5.3).
+    """
+
+    query: str
+    headers: dict[str, str]
+
+
+def request_target(line: bytes) -> bytes | None:
+    """The query string of a `GET /ws[?query] HTTP/1.1` request line; None for any other."""
+    parts = line.split(b" ")
+    if len(parts) != 3 or parts[0] != b"GET" or parts[2] != b"HTTP/1.1":
+        return None
+    path, _, query = parts[1].partition(b"?")
+    return query if path == b"/ws" else None
+
+
+def parse_head(head: bytes, query: bytes) -> RequestHead:
+    """The headers of `head` (request line first, without the final blank line).
+
+    Raises `BadHandshake` (400) for a malformed header line, obsolete line folding, or
+    bytes that are not ASCII where only ASCII may be.
+    """
+    headers: dict[str, str] = {}
+    lines = head.split(b"\r\n")
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or not _TOKEN.issuperset(name):
+            raise BadHandshake(400, "bad_request", f"malformed header line: {_show(line)}")
+        key = name.decode("ascii").lower()
+        text = value.strip(b" \t").decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    try:
+        query_text = query.decode("ascii")
+    except UnicodeDecodeError:
+        raise BadHandshake(400, "bad_request", "the query string is not ASCII") from None
+    return RequestHead(query_text, headers)
+
+
+def accept_key(headers: dict[str, str]) -> bytes:
+    """The Sec-WebSocket-Accept value for a valid upgrade request; `BadHandshake` otherwise.
+
+    No `Upgrade: websocket` at all is 426 (a plain GET); a broken upgrade is 400.
+    """
+    if "websocket" not in _tokens(headers.get("upgrade", "")):
+        raise BadHandshake(426, "upgrade_required", "connect with a WebSocket upgrade")
+    if "upgrade" not in _tokens(headers.get("connection", "")):
+        raise BadHandshake(400, "bad_handshake", "the Connection header must include Upgrade")
+    version = headers.get("sec-websocket-version", "")
+    if version != "13":
+        message = f"unsupported Sec-WebSocket-Version {version!r}: this server speaks 13"
+        raise BadHandshake(400, "bad_handshake", message)
+    key = headers.get("sec-websocket-key", "")
+    try:
+        valid = len(base64.b64decode(key, validate=True)) == 16
+    except (binascii.Error, ValueError):
+        valid = False
+    if not valid:
+        message = f"Sec-WebSocket-Key must be 16 bytes in base64, got {key!r}"
+        raise BadHandshake(400, "bad_handshake", message)
+    return base64.b64encode(hashlib.sha1(key.encode("ascii") + _WS_GUID).digest())
+
+
+def switching_protocols(accept: bytes) -> bytes:
+    """The 101 response that completes the upgrade (no subprotocol, no extension)."""
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+    )
+
+
+def refusal(status: int, body: dict[str, str]) -> bytes:
+    """A complete JSON error response that also closes the connection."""
+    payload = json.dumps(body).encode()  # as aiohttp's json_response writes it
+    extra = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" if status == 426 else ""
+    return (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+        f"Content-Type: application/json; charset=utf-8\r\nContent-Length: {len(payload)}\r\n"
+        f"{extra}Connection: close\r\n\r\n"
+    ).encode() + payload
+
+
+def _tokens(value: str) -> set[str]:
+    return {part.strip().lower() for part in value.split(",")}
+
+
+def _show(line: bytes) -> str:
+    return repr(line[:64].decode("latin-1"))
