@@ -13,10 +13,23 @@ from typing import NamedTuple
 
 from gateway.closecodes import CloseCode
 
-__all__ = ["BINARY", "CLOSE", "PING", "PONG", "TEXT", "FrameReader", "Message", "ProtocolError"]
+__all__ = [
+    "BINARY",
+    "CLOSE",
+    "MAX_FRAGMENTS",
+    "PING",
+    "PONG",
+    "TEXT",
+    "FrameReader",
+    "Message",
+    "ProtocolError",
+]
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _DATA = frozenset((TEXT, BINARY))
+#: A message in more pieces than this is refused: each piece costs a list entry, whatever
+#: its size, so the byte limit alone would not bound what empty fragments make us hold.
+MAX_FRAGMENTS = 1024
 _CONTROL = frozenset((CLOSE, PING, PONG))
 
 
@@ -37,7 +50,7 @@ class Message(NamedTuple):
 
 
 class FrameReader:
-    __slots__ = ("_buf", "_fragments", "_limit", "_opcode")
+    __slots__ = ("_buf", "_fragments", "_limit", "_opcode", "_size")
 
     def __init__(self, limit: int) -> None:
         #: The largest message (payload bytes, all fragments together) accepted.
@@ -46,6 +59,8 @@ class FrameReader:
         #: The opcode of the fragmented message in progress, or None.
         self._opcode: int | None = None
         self._fragments: list[bytes] = []
+        #: The payload bytes of `_fragments` together.
+        self._size = 0
 
     def feed(self, data: bytes) -> list[Message]:
         """The complete messages that `data` finishes; the rest waits for more bytes."""
@@ -90,7 +105,7 @@ class FrameReader:
             length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
         if opcode in _CONTROL and (length > 125 or not fin):
             raise ProtocolError(1002, "control frames must be whole and at most 125 bytes")
-        pending = sum(map(len, self._fragments)) if opcode == CONTINUATION else 0
+        pending = self._size if opcode == CONTINUATION else 0
         if pending + length > self._limit:
             raise ProtocolError(
                 CloseCode.MESSAGE_TOO_BIG, f"message over the limit of {self._limit} bytes"
@@ -109,15 +124,20 @@ class FrameReader:
         if opcode == CONTINUATION:
             if self._opcode is None:
                 raise ProtocolError(1002, "continuation frame without a message to continue")
+            if len(self._fragments) >= MAX_FRAGMENTS:
+                raise ProtocolError(
+                    CloseCode.MESSAGE_TOO_BIG, f"message in over {MAX_FRAGMENTS} fragments"
+                )
             self._fragments.append(payload)
+            self._size += len(payload)
             if not fin:
                 return None
             opcode, self._opcode = self._opcode, None
-            payload, self._fragments = b"".join(self._fragments), []
+            payload, self._fragments, self._size = b"".join(self._fragments), [], 0
         elif self._opcode is not None:
             raise ProtocolError(1002, "a new message began inside a fragmented one")
         elif not fin:
-            self._opcode, self._fragments = opcode, [payload]
+            self._opcode, self._fragments, self._size = opcode, [payload], len(payload)
             return None
         if opcode == BINARY:
             return Message(opcode, payload)
@@ -130,10 +150,17 @@ class FrameReader:
 def _check_close(payload: bytes) -> None:
     if len(payload) == 1:
         raise ProtocolError(1002, "close frame with a one-byte payload")
+    if payload and not _sendable(int.from_bytes(payload[:2], "big")):
+        raise ProtocolError(1002, "close code that may not be sent (RFC 6455 §7.4)")
     try:
         payload[2:].decode("utf-8")
     except UnicodeDecodeError:
         raise ProtocolError(1007, "close reason is not valid UTF-8") from None
+
+
+def _sendable(code: int) -> bool:
+    """Whether a peer may put `code` in a close frame (RFC 6455 §7.4 and IANA's registry)."""
+    return (1000 <= code <= 1014 and code not in (1004, 1005, 1006)) or 3000 <= code <= 4999
 
 
 def _unmask(payload: bytes, mask: bytes) -> bytes:

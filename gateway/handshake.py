@@ -69,6 +69,9 @@ def parse_head(head: bytes, query: bytes) -> RequestHead:
     Raises `BadHandshake` (400) for a malformed header line, obsolete line folding, or
     bytes that are not ASCII where only ASCII may be.
     """
+    line_ends = head.count(b"\r\n")
+    if b"\x00" in head or head.count(b"\n") != line_ends or head.count(b"\r") != line_ends:
+        raise BadHandshake(400, "bad_request", "CR, LF or NUL inside a header line")
     headers: dict[str, str] = {}
     lines = head.split(b"\r\n")
     for line in lines[1:]:
@@ -92,6 +95,9 @@ def accept_key(headers: dict[str, str]) -> bytes:
     """
     if "websocket" not in _tokens(headers.get("upgrade", "")):
         raise BadHandshake(426, "upgrade_required", "connect with a WebSocket upgrade")
+    host = headers.get("host", "")
+    if not host or "," in host:  # a comma: sent more than once (parse_head joined them)
+        raise BadHandshake(400, "bad_handshake", "exactly one Host header is required")
     if "upgrade" not in _tokens(headers.get("connection", "")):
         raise BadHandshake(400, "bad_handshake", "the Connection header must include Upgrade")
     version = headers.get("sec-websocket-version", "")
@@ -118,13 +124,21 @@ def switching_protocols(accept: bytes) -> bytes:
 
 
 def refusal(status: int, body: dict[str, str]) -> bytes:
-    """A complete JSON error response that also closes the connection."""
+    """A complete JSON error response that also closes the connection.
+
+    Every refusal names the protocol version spoken here (RFC 6455 §4.4); a 426 also
+    names the upgrade it asks for (RFC 9110 §7.8).
+    """
     payload = json.dumps(body).encode()  # as aiohttp's json_response writes it
-    extra = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" if status == 426 else ""
+    connection = (
+        "Upgrade: websocket\r\nConnection: Upgrade, close"
+        if status == 426
+        else ("Connection: close")
+    )
     return (
         f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
         f"Content-Type: application/json; charset=utf-8\r\nContent-Length: {len(payload)}\r\n"
-        f"{extra}Connection: close\r\n\r\n"
+        f"Sec-WebSocket-Version: 13\r\n{connection}\r\n\r\n"
     ).encode() + payload
 
 

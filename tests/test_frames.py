@@ -1,0 +1,351 @@
+"""Reading client frames: masking, length classes, fragmentation and every protocol error."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import pytest
+
+from gateway.frames import (
+    BINARY,
+    CLOSE,
+    MAX_FRAGMENTS,
+    PING,
+    PONG,
+    TEXT,
+    FrameReader,
+    Message,
+    ProtocolError,
+)
+
+CONTINUATION = 0x0
+LIMIT = 1 << 20
+
+
+def _header(
+    opcode: int,
+    length: int,
+    *,
+    fin: bool = True,
+    rsv: int = 0,
+    mask: bytes | None = None,
+) -> bytes:
+    """A frame header in the shortest length class (7, 16 or 64 bits); masked unless mask=b""."""
+    first = (0x80 if fin else 0) | rsv << 4 | opcode
+    mask = os.urandom(4) if mask is None else mask
+    bit = 0x80 if mask else 0
+    if length < 126:
+        head = struct.pack("!BB", first, bit | length)
+    elif length < 1 << 16:
+        head = struct.pack("!BBH", first, bit | 126, length)
+    else:
+        head = struct.pack("!BBQ", first, bit | 127, length)
+    return head + mask
+
+
+def _frame(
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    fin: bool = True,
+    rsv: int = 0,
+    masked: bool = True,
+) -> bytes:
+    """A complete client frame, masked with a random key as RFC 6455 §5.3 asks."""
+    mask = os.urandom(4) if masked else b""
+    header = _header(opcode, len(payload), fin=fin, rsv=rsv, mask=mask)
+    if not masked:
+        return header + payload
+    return header + bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+
+
+def _utf8(size: int) -> bytes:
+    """Exactly `size` bytes of valid UTF-8 mixing one- to four-byte characters."""
+    data = ("h\xe9\u2713\U0001f600" * size).encode()[:size].decode("utf-8", "ignore").encode()
+    return data + b"x" * (size - len(data))
+
+
+def _error(data: bytes, limit: int = LIMIT) -> ProtocolError:
+    return _error_after(FrameReader(limit), data)
+
+
+def _error_after(reader: FrameReader, data: bytes) -> ProtocolError:
+    with pytest.raises(ProtocolError) as info:
+        reader.feed(data)
+    return info.value
+
+
+def _close(code: int, reason: bytes = b"") -> bytes:
+    return _frame(CLOSE, code.to_bytes(2, "big") + reason)
+
+
+def test_helper_uses_every_length_class_and_masks() -> None:
+    assert _frame(TEXT, b"x" * 125)[1] == 0x80 | 125
+    assert _frame(TEXT, b"x" * 126)[1] == 0x80 | 126
+    assert _frame(TEXT, b"x" * 65535)[1] == 0x80 | 126
+    assert _frame(TEXT, b"x" * 65536)[1] == 0x80 | 127
+    assert _frame(TEXT, b"x", masked=False)[1] == 1
+
+
+# what comes through
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 1000, 65535, 65536, 70001])
+def test_text_round_trips(size: int) -> None:
+    data = _utf8(size)
+    assert FrameReader(LIMIT).feed(_frame(TEXT, data)) == [Message(TEXT, data, data.decode())]
+
+
+@pytest.mark.parametrize("size", [5, 125, 300])
+def test_text_fed_one_byte_at_a_time(size: int) -> None:
+    data = _utf8(size)
+    frame = _frame(TEXT, data)
+    reader = FrameReader(LIMIT)
+    for byte in frame[:-1]:
+        assert reader.feed(bytes([byte])) == []
+    assert reader.feed(frame[-1:]) == [Message(TEXT, data, data.decode())]
+    assert reader.feed(b"") == []
+
+
+def test_a_huge_frame_header_fed_one_byte_at_a_time_waits() -> None:
+    reader = FrameReader(LIMIT)
+    payload = b"\x00\xff" * 40_000
+    frame = _frame(BINARY, payload)
+    for byte in frame[:14]:  # 2 + 8 (64-bit length) + 4 (mask)
+        assert reader.feed(bytes([byte])) == []
+    assert reader.feed(frame[14:-1]) == []
+    assert reader.feed(frame[-1:]) == [Message(BINARY, payload)]
+
+
+def test_several_frames_in_one_feed_come_out_in_order() -> None:
+    data = b"".join(
+        [
+            _frame(TEXT, b"one"),
+            _frame(PING, b"p"),
+            _frame(BINARY, b"\x00\x01"),
+            _frame(TEXT, b"x" * 200),
+            _frame(PONG),
+            _frame(TEXT, b""),
+        ]
+    )
+    assert FrameReader(LIMIT).feed(data) == [
+        Message(TEXT, b"one", "one"),
+        Message(PING, b"p"),
+        Message(BINARY, b"\x00\x01"),
+        Message(TEXT, b"x" * 200, "x" * 200),
+        Message(PONG, b""),
+        Message(TEXT, b"", ""),
+    ]
+
+
+def test_a_partial_frame_waits_for_the_next_feed() -> None:
+    second = _frame(TEXT, b"second")
+    reader = FrameReader(LIMIT)
+    assert reader.feed(_frame(TEXT, b"first") + second[:3]) == [Message(TEXT, b"first", "first")]
+    assert reader.feed(second[3:] + _frame(PING)) == [
+        Message(TEXT, b"second", "second"),
+        Message(PING, b""),
+    ]
+
+
+def test_fragmented_text_is_assembled_around_an_interleaved_ping() -> None:
+    text = "fragments: w\xf6rld \u2713"
+    data = text.encode()
+    cut = data.index("\xf6".encode()) + 1  # split inside a two-byte character
+    stream = b"".join(
+        [
+            _frame(TEXT, data[:5], fin=False),
+            _frame(CONTINUATION, data[5:cut], fin=False),
+            _frame(PING, b"are you there"),
+            _frame(CONTINUATION, data[cut:], fin=True),
+            _frame(TEXT, b"after"),
+        ]
+    )
+    assert FrameReader(LIMIT).feed(stream) == [
+        Message(PING, b"are you there"),
+        Message(TEXT, data, text),
+        Message(TEXT, b"after", "after"),
+    ]
+
+
+def test_fragments_over_several_feeds() -> None:
+    reader = FrameReader(LIMIT)
+    assert reader.feed(_frame(TEXT, b"a", fin=False)) == []
+    assert reader.feed(_frame(CONTINUATION, b"b", fin=False)) == []
+    assert reader.feed(_frame(PONG, b"x")) == [Message(PONG, b"x")]
+    assert reader.feed(_frame(CONTINUATION, b"", fin=False)) == []
+    assert reader.feed(_frame(CONTINUATION, b"c")) == [Message(TEXT, b"abc", "abc")]
+    # the message is over: a new one may start, and a continuation may not
+    assert reader.feed(_frame(TEXT, b"d")) == [Message(TEXT, b"d", "d")]
+    assert _error_after(reader, _frame(CONTINUATION, b"e")).code == 1002
+
+
+@pytest.mark.parametrize("size", [0, 3, 126, 65536])
+def test_binary_round_trips(size: int) -> None:
+    payload = os.urandom(size)
+    assert FrameReader(LIMIT).feed(_frame(BINARY, payload)) == [Message(BINARY, payload)]
+
+
+def test_fragmented_binary_is_assembled_without_decoding() -> None:
+    stream = _frame(BINARY, b"\xff\xfe", fin=False) + _frame(CONTINUATION, b"\x80")
+    assert FrameReader(LIMIT).feed(stream) == [Message(BINARY, b"\xff\xfe\x80")]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"",
+        b"\x03\xe8",
+        b"\x03\xe8bye",
+        b"\x0f\xa0" + "d\xe9j\xe0 vu".encode(),
+        b"\x03\xe9" + b"r" * 123,
+    ],
+)
+def test_close_payload_is_returned(payload: bytes) -> None:
+    assert FrameReader(LIMIT).feed(_frame(CLOSE, payload)) == [Message(CLOSE, payload)]
+
+
+@pytest.mark.parametrize("opcode", [PING, PONG])
+@pytest.mark.parametrize("size", [0, 1, 125])
+def test_ping_and_pong_payloads(opcode: int, size: int) -> None:
+    payload = os.urandom(size)
+    assert FrameReader(LIMIT).feed(_frame(opcode, payload)) == [Message(opcode, payload)]
+
+
+def test_a_message_of_exactly_the_limit_is_accepted() -> None:
+    reader = FrameReader(100)
+    assert reader.feed(_frame(BINARY, b"x" * 100)) == [Message(BINARY, b"x" * 100)]
+    stream = _frame(BINARY, b"y" * 60, fin=False) + _frame(CONTINUATION, b"y" * 40)
+    assert reader.feed(stream) == [Message(BINARY, b"y" * 100)]
+
+
+def test_the_limit_applies_to_each_message_not_the_connection() -> None:
+    reader = FrameReader(100)
+    for _ in range(5):
+        stream = _frame(TEXT, b"z" * 50, fin=False) + _frame(CONTINUATION, b"z" * 50)
+        assert reader.feed(stream) == [Message(TEXT, b"z" * 100, "z" * 100)]
+
+
+# protocol errors
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(_frame(TEXT, b"hi", masked=False), id="unmasked-text"),
+        pytest.param(_frame(CLOSE, b"\x03\xe8", masked=False), id="unmasked-close"),
+        pytest.param(_frame(TEXT, b"hi", rsv=0b100), id="rsv1"),
+        pytest.param(_frame(TEXT, b"hi", rsv=0b010), id="rsv2"),
+        pytest.param(_frame(TEXT, b"hi", rsv=0b001), id="rsv3"),
+        pytest.param(_frame(PING, b"", rsv=0b100), id="rsv1-ping"),
+        *(
+            pytest.param(_frame(opcode, b"hi"), id=f"opcode-{opcode:#x}")
+            for opcode in (0x3, 0x4, 0x5, 0x6, 0x7, 0xB, 0xC, 0xD, 0xE, 0xF)
+        ),
+        pytest.param(_frame(PING, b"p" * 126), id="ping-126"),
+        pytest.param(_frame(PONG, b"p" * 126), id="pong-126"),
+        pytest.param(_frame(CLOSE, b"\x03\xe8" + b"r" * 124), id="close-126"),
+        pytest.param(_frame(PING, b"p", fin=False), id="fragmented-ping"),
+        pytest.param(_frame(PONG, b"", fin=False), id="fragmented-pong"),
+        pytest.param(_frame(CLOSE, b"\x03\xe8", fin=False), id="fragmented-close"),
+        pytest.param(_frame(CONTINUATION, b"orphan"), id="continuation-without-start"),
+        pytest.param(_frame(CONTINUATION, b"orphan", fin=False), id="continuation-fin0-no-start"),
+        pytest.param(
+            _frame(TEXT, b"a", fin=False) + _frame(TEXT, b"b"), id="text-inside-fragmented"
+        ),
+        pytest.param(
+            _frame(TEXT, b"a", fin=False) + _frame(BINARY, b"b"), id="binary-inside-fragmented"
+        ),
+        pytest.param(
+            _frame(BINARY, b"a", fin=False) + _frame(TEXT, b"b", fin=False),
+            id="fragmented-inside-fragmented",
+        ),
+        pytest.param(_frame(CLOSE, b"\x03"), id="one-byte-close"),
+    ],
+)
+def test_protocol_errors_are_1002(data: bytes) -> None:
+    error = _error(data)
+    assert error.code == 1002
+    assert error.reason and str(error) == error.reason
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(_frame(TEXT, b"\xff"), id="invalid-byte"),
+        pytest.param(_frame(TEXT, b"caf\xc3"), id="truncated-sequence"),
+        pytest.param(_frame(TEXT, b"\xc0\xaf"), id="overlong"),
+        pytest.param(_frame(TEXT, b"\xed\xa0\x80"), id="surrogate"),
+        pytest.param(_frame(TEXT, b"\xf4\x90\x80\x80"), id="above-u10ffff"),
+        pytest.param(
+            _frame(TEXT, b"ok", fin=False) + _frame(CONTINUATION, b"\xc3"), id="fragmented"
+        ),
+        pytest.param(_close(1000, b"\xff"), id="close-reason"),
+    ],
+)
+def test_invalid_utf8_is_1007(data: bytes) -> None:
+    assert _error(data).code == 1007
+
+
+def test_header_errors_need_only_two_bytes() -> None:
+    assert _error(_frame(TEXT, b"x" * 1000, masked=False)[:2]).code == 1002
+    assert _error(_frame(0x3, b"x" * 1000)[:2]).code == 1002
+    assert _error(_frame(TEXT, b"x" * 1000, rsv=0b010)[:2]).code == 1002
+
+
+@pytest.mark.parametrize(
+    ("opcode", "length"),
+    [
+        (TEXT, 101),
+        (BINARY, 1 << 16),
+        (TEXT, 1 << 40),
+        (BINARY, (1 << 63) - 1),
+    ],
+)
+def test_a_frame_over_the_limit_is_refused_from_its_header(opcode: int, length: int) -> None:
+    header = _header(opcode, length)  # no payload byte at all
+    error = _error(header, limit=100)
+    assert error.code == 1009
+    assert "100" in error.reason
+
+
+def test_a_first_fragment_over_the_limit_is_refused_from_its_header() -> None:
+    assert _error(_header(TEXT, 1 << 40, fin=False), limit=100).code == 1009
+
+
+def test_fragments_over_the_limit_together_are_1009() -> None:
+    reader = FrameReader(100)
+    assert reader.feed(_frame(TEXT, b"a" * 60, fin=False)) == []
+    assert reader.feed(_frame(CONTINUATION, b"a" * 30, fin=False)) == []
+    error = _error_after(reader, _header(CONTINUATION, 11))  # 60 + 30 + 11: refused unread
+    assert error.code == 1009
+
+
+def test_fragments_over_the_limit_in_one_feed_are_1009() -> None:
+    stream = _frame(BINARY, b"b" * 60, fin=False) + _frame(CONTINUATION, b"b" * 60)
+    assert _error(stream, limit=100).code == 1009
+
+
+# close codes and fragment bounds
+
+
+@pytest.mark.parametrize("code", [0, 999, 1005, 1006, 1015])
+def test_a_close_code_that_may_not_be_sent_is_1002(code: int) -> None:
+    assert _error(_close(code)).code == 1002
+
+
+def test_a_message_in_the_most_fragments_allowed_is_assembled() -> None:
+    pieces = MAX_FRAGMENTS - 1  # continuations after the first frame
+    stream = _frame(TEXT, b"a", fin=False) + b"".join(
+        _frame(CONTINUATION, b"a", fin=i == pieces - 1) for i in range(pieces)
+    )
+    assert FrameReader(LIMIT).feed(stream) == [
+        Message(TEXT, b"a" * MAX_FRAGMENTS, "a" * MAX_FRAGMENTS)
+    ]
+
+
+def test_empty_fragments_cannot_pile_up_without_bound() -> None:
+    """Zero-length continuations add nothing to the byte count, but each costs an entry."""
+    stream = _frame(TEXT, b"", fin=False) + _frame(CONTINUATION, b"", fin=False) * MAX_FRAGMENTS
+    assert _error(stream).code == 1009

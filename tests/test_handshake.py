@@ -1,0 +1,347 @@
+"""The opening handshake as bytes: the request line, the head, the accept key, the responses."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from gateway.handshake import (
+    BadHandshake,
+    accept_key,
+    parse_head,
+    refusal,
+    request_target,
+    switching_protocols,
+)
+
+RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3
+RFC_ACCEPT = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def _head(*header_lines: bytes, line: bytes = b"GET /ws HTTP/1.1") -> bytes:
+    """A request head as the HTTP port passes it: no final blank line."""
+    return b"\r\n".join((line, *header_lines))
+
+
+def _upgrade(**overrides: str | None) -> dict[str, str]:
+    """Valid upgrade headers (names lower-cased, as `parse_head` gives them); None drops one."""
+    headers: dict[str, str | None] = {
+        "host": "gateway.example",
+        "upgrade": "websocket",
+        "connection": "Upgrade",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": RFC_KEY,
+    }
+    headers.update({name.replace("_", "-"): value for name, value in overrides.items()})
+    return {name: value for name, value in headers.items() if value is not None}
+
+
+def _refused(headers: dict[str, str]) -> BadHandshake:
+    with pytest.raises(BadHandshake) as info:
+        accept_key(headers)
+    return info.value
+
+
+def _parse_response(response: bytes) -> tuple[bytes, dict[str, str], bytes]:
+    """(status line, headers lower-cased, body) of an HTTP/1.1 response, checking its framing."""
+    head, separator, body = response.partition(b"\r\n\r\n")
+    assert separator, "no blank line after the head"
+    status_line, *lines = head.split(b"\r\n")
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, colon, value = line.decode("ascii").partition(":")
+        assert colon and name == name.strip(), line
+        assert name.lower() not in headers, f"{name} sent twice"
+        headers[name.lower()] = value.strip()
+    return status_line, headers, body
+
+
+def _tokens(value: str) -> set[str]:
+    return {part.strip().lower() for part in value.split(",")}
+
+
+# request_target
+
+
+@pytest.mark.parametrize(
+    ("line", "query"),
+    [
+        (b"GET /ws HTTP/1.1", b""),
+        (b"GET /ws? HTTP/1.1", b""),
+        (b"GET /ws?since=c-1 HTTP/1.1", b"since=c-1"),
+        (b"GET /ws?topics=a,b&token=x%20y HTTP/1.1", b"topics=a,b&token=x%20y"),
+        (b"GET /ws?a?b HTTP/1.1", b"a?b"),
+    ],
+)
+def test_request_target_gives_the_query(line: bytes, query: bytes) -> None:
+    assert request_target(line) == query
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"GET /wsx HTTP/1.1",
+        b"GET /ws/ HTTP/1.1",
+        b"GET /ws/?a=1 HTTP/1.1",
+        b"GET /WS HTTP/1.1",
+        b"GET / HTTP/1.1",
+        b"GET /ws#top HTTP/1.1",
+        b"GET http://gateway.example/ws HTTP/1.1",
+        b"POST /ws HTTP/1.1",
+        b"get /ws HTTP/1.1",
+        b"HEAD /ws HTTP/1.1",
+        b"GET /ws HTTP/1.0",
+        b"GET /ws HTTP/2.0",
+        b"GET /ws http/1.1",
+        b"GET  /ws HTTP/1.1",
+        b"GET /ws  HTTP/1.1",
+        b" GET /ws HTTP/1.1",
+        b"GET /ws HTTP/1.1 ",
+        b"GET\t/ws HTTP/1.1",
+        b"GET /ws",
+        b"GET /ws HTTP/1.1 extra",
+        b"",
+    ],
+)
+def test_request_target_refuses_other_lines(line: bytes) -> None:
+    assert request_target(line) is None
+
+
+# parse_head
+
+
+def test_parse_head_lower_cases_names_and_strips_values() -> None:
+    head = _head(b"Host: gateway.example", b"UPGRADE:websocket", b"Sec-WebSocket-Key: \t k== \t")
+    request = parse_head(head, b"since=c-1")
+    assert request.query == "since=c-1"
+    assert request.headers == {
+        "host": "gateway.example",
+        "upgrade": "websocket",
+        "sec-websocket-key": "k==",
+    }
+
+
+def test_parse_head_without_headers() -> None:
+    request = parse_head(_head(), b"")
+    assert request.query == ""
+    assert request.headers == {}
+
+
+def test_parse_head_keeps_an_empty_value_and_colons_in_values() -> None:
+    request = parse_head(_head(b"X-Empty:", b"Host: [::1]:8080"), b"")
+    assert request.headers == {"x-empty": "", "host": "[::1]:8080"}
+
+
+def test_parse_head_joins_repeated_headers() -> None:
+    head = _head(b"Connection: keep-alive", b"X-Other: 1", b"connection: Upgrade", b"CONNECTION: x")
+    assert parse_head(head, b"").headers == {
+        "connection": "keep-alive, Upgrade, x",
+        "x-other": "1",
+    }
+
+
+def test_parse_head_reads_values_as_latin_1() -> None:
+    request = parse_head(_head(b"X-Name: caf\xe9"), b"")
+    assert request.headers == {"x-name": "caf\xe9"}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param(b"Host gateway.example", id="no-colon"),
+        pytest.param(b": gateway.example", id="no-name"),
+        pytest.param(b" folded continuation", id="obs-fold-space"),
+        pytest.param(b"\tfolded continuation", id="obs-fold-tab"),
+        pytest.param(b" X-Folded: value", id="obs-fold-with-colon"),
+        pytest.param(b"X Name: value", id="space-in-name"),
+        pytest.param(b"Host : gateway.example", id="space-before-colon"),
+        pytest.param(b"X-Caf\xe9: value", id="non-ascii-name"),
+        pytest.param(b"X(Name): value", id="separator-in-name"),
+        pytest.param(b"", id="empty-line"),
+    ],
+)
+def test_parse_head_refuses_malformed_lines(line: bytes) -> None:
+    head = _head(b"Host: gateway.example", line, b"Upgrade: websocket")
+    with pytest.raises(BadHandshake) as info:
+        parse_head(head, b"")
+    assert info.value.status == 400
+    assert info.value.error == "bad_request"
+
+
+def test_parse_head_refuses_a_non_ascii_query() -> None:
+    with pytest.raises(BadHandshake) as info:
+        parse_head(_head(b"Host: gateway.example"), "topics=caf\xe9".encode())
+    assert info.value.status == 400
+    assert info.value.error == "bad_request"
+
+
+@pytest.mark.parametrize("value", [b"a\nX-Injected: 1", b"a\rb", b"a\x00b"])
+def test_parse_head_refuses_cr_lf_nul_in_a_value(value: bytes) -> None:
+    with pytest.raises(BadHandshake) as info:
+        parse_head(_head(b"Host: gateway.example", b"X-Value: " + value), b"")
+    assert info.value.status == 400
+
+
+# accept_key and switching_protocols
+
+
+def test_accept_key_rfc_6455_example() -> None:
+    assert accept_key(_upgrade()) == RFC_ACCEPT
+
+
+def test_parsed_head_to_101_response() -> None:
+    head = _head(
+        b"Host: server.example.com",
+        b"Upgrade: websocket",
+        b"Connection: Upgrade",
+        b"Sec-WebSocket-Key: " + RFC_KEY.encode(),
+        b"Origin: http://example.com",
+        b"Sec-WebSocket-Version: 13",
+    )
+    response = switching_protocols(accept_key(parse_head(head, b"").headers))
+    assert response == (
+        b"HTTP/1.1 101 Switching Protocols\r\n"
+        b"Upgrade: websocket\r\n"
+        b"Connection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("upgrade", "connection"),
+    [
+        ("WebSocket", "upgrade"),
+        ("WEBSOCKET", "UPGRADE"),
+        ("websocket", "keep-alive, Upgrade"),
+        ("websocket", "Upgrade,keep-alive"),
+        ("h2c, websocket", "keep-alive,  upgrade "),
+    ],
+)
+def test_accept_key_reads_tokens_case_insensitively(upgrade: str, connection: str) -> None:
+    assert accept_key(_upgrade(upgrade=upgrade, connection=connection)) == RFC_ACCEPT
+
+
+@pytest.mark.parametrize("upgrade", [None, "", "h2c", "websockets"])
+def test_no_websocket_upgrade_is_426(upgrade: str | None) -> None:
+    error = _refused(_upgrade(upgrade=upgrade))
+    assert error.status == 426
+    assert error.error == "upgrade_required"
+
+
+def test_426_comes_before_other_checks() -> None:
+    error = _refused({"host": "gateway.example"})
+    assert error.status == 426
+
+
+@pytest.mark.parametrize("connection", [None, "", "keep-alive", "close", "upgrades"])
+def test_connection_without_upgrade_is_400(connection: str | None) -> None:
+    error = _refused(_upgrade(connection=connection))
+    assert error.status == 400
+    assert error.error == "bad_handshake"
+    assert "Connection" in error.message
+
+
+@pytest.mark.parametrize("version", [None, "", "8", "12", "14", "13, 8", " 13x"])
+def test_unsupported_version_is_400(version: str | None) -> None:
+    error = _refused(_upgrade(sec_websocket_version=version))
+    assert error.status == 400
+    assert error.error == "bad_handshake"
+    assert "13" in error.message
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param(None, id="missing"),
+        pytest.param("", id="empty"),
+        pytest.param("dGhlIHNhbXBsZSBub25jZQ", id="unpadded"),
+        pytest.param("dGhlIHNhbXBsZSBub25jZQ=", id="short-padding"),
+        pytest.param("dGhlIHNhbXBsZSBub25jZQ===", id="extra-padding"),
+        pytest.param("dGhlIHNhbXBs ZSBub25jZQ==", id="inner-space"),
+        pytest.param("dGhlIHNhbXBsZSBub25jZQ-_", id="urlsafe-alphabet"),
+        pytest.param("not base64 at all!", id="garbage"),
+        pytest.param("dGhlIHNhbXBsZSBub25j\xe9Q==", id="non-ascii"),
+        pytest.param(base64.b64encode(bytes(15)).decode(), id="15-bytes"),
+        pytest.param(base64.b64encode(bytes(17)).decode(), id="17-bytes"),
+        pytest.param(base64.b64encode(bytes(32)).decode(), id="32-bytes"),
+        pytest.param(f"{RFC_KEY}, {RFC_KEY}", id="sent-twice"),
+    ],
+)
+def test_key_that_is_not_16_bytes_of_base64_is_400(key: str | None) -> None:
+    error = _refused(_upgrade(sec_websocket_key=key))
+    assert error.status == 400
+    assert error.error == "bad_handshake"
+    assert "Sec-WebSocket-Key" in error.message
+
+
+def test_accept_key_for_another_key() -> None:
+    key = base64.b64encode(bytes(range(16))).decode()  # "AAECAwQFBgcICQoLDA0ODw=="
+    assert accept_key(_upgrade(sec_websocket_key=key)) == b"Bz3qJYTGdOe8gUSpLosEdiLKDrk="
+
+
+def test_missing_host_is_400() -> None:
+    error = _refused(_upgrade(host=None))
+    assert error.status == 400
+
+
+# refusal
+
+
+@pytest.mark.parametrize(
+    ("status", "phrase"),
+    [
+        (400, b"Bad Request"),
+        (401, b"Unauthorized"),
+        (403, b"Forbidden"),
+        (426, b"Upgrade Required"),
+        (429, b"Too Many Requests"),
+        (431, b"Request Header Fields Too Large"),
+        (503, b"Service Unavailable"),
+    ],
+)
+def test_refusal_is_a_complete_json_response(status: int, phrase: bytes) -> None:
+    body = {"error": "bad_handshake", "message": 'quote " and caf\xe9 \u2713', "field": "topics"}
+    status_line, headers, payload = _parse_response(refusal(status, body))
+    assert status_line == b"HTTP/1.1 %d %s" % (status, phrase)
+    assert headers["content-type"] == "application/json; charset=utf-8"
+    assert int(headers["content-length"]) == len(payload)
+    assert json.loads(payload) == body
+    assert "close" in _tokens(headers["connection"])
+
+
+def test_426_refusal_names_the_upgrade() -> None:
+    _, headers, _ = _parse_response(refusal(426, {"error": "upgrade_required", "message": "m"}))
+    assert headers["upgrade"] == "websocket"
+    assert headers["sec-websocket-version"] == "13"
+
+
+@pytest.mark.parametrize("status", [400, 403, 431])
+def test_other_refusals_name_no_upgrade(status: int) -> None:
+    _, headers, _ = _parse_response(refusal(status, {"error": "e", "message": "m"}))
+    assert "upgrade" not in headers
+    assert headers["connection"] == "close"
+
+
+def test_refusal_of_a_bad_handshake_end_to_end() -> None:
+    head = _head(b"Host: gateway.example", b"Upgrade: websocket", b"Connection: close")
+    error = _refused(parse_head(head, b"").headers)
+    status_line, headers, payload = _parse_response(
+        refusal(error.status, {"error": error.error, "message": error.message})
+    )
+    assert status_line == b"HTTP/1.1 400 Bad Request"
+    assert headers["connection"] == "close"
+    assert json.loads(payload) == {"error": "bad_handshake", "message": error.message}
+
+
+def test_426_refusal_lists_upgrade_in_connection() -> None:
+    _, headers, _ = _parse_response(refusal(426, {"error": "upgrade_required", "message": "m"}))
+    assert _tokens(headers["connection"]) >= {"upgrade", "close"}
+
+
+def test_unsupported_version_refusal_lists_13() -> None:
+    error = _refused(_upgrade(sec_websocket_version="8"))
+    response = refusal(error.status, {"error": error.error, "message": error.message})
+    _, headers, _ = _parse_response(response)
+    assert headers.get("sec-websocket-version") == "13"
