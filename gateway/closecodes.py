@@ -11,9 +11,13 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     #: The gateway is shutting down; resume on another replica with ?since=<last cursor>.
     GOING_AWAY = 1001
+    #: The client broke RFC 6455 framing (unmasked, reserved bits, bad fragmentation).
+    PROTOCOL_ERROR = 1002
+    #: A text message or close reason from the client was not valid UTF-8.
+    INVALID_DATA = 1007
     #: The client broke the protocol (repeated bad frames, binary frames).
     POLICY_VIOLATION = 1008
-    #: A client frame was larger than the configured limit.
+    #: A client message was larger than the configured limit (or in too many fragments).
     MESSAGE_TOO_BIG = 1009
     #: The connection's token expired; reconnect with a fresh one.
     TOKEN_EXPIRED = 4001

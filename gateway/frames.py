@@ -87,11 +87,13 @@ class FrameReader:
         first, second = buf[pos], buf[pos + 1]
         fin, opcode, length = bool(first & 0x80), first & 0x0F, second & 0x7F
         if first & 0x70:
-            raise ProtocolError(1002, "reserved bits set (no extension was negotiated)")
+            raise ProtocolError(
+                CloseCode.PROTOCOL_ERROR, "reserved bits set (no extension was negotiated)"
+            )
         if opcode not in _DATA and opcode not in _CONTROL and opcode != CONTINUATION:
-            raise ProtocolError(1002, f"unknown opcode {opcode:#x}")
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"unknown opcode {opcode:#x}")
         if not second & 0x80:
-            raise ProtocolError(1002, "client frames must be masked")
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "client frames must be masked")
         header = 6
         if length == 126:
             header = 8
@@ -104,7 +106,9 @@ class FrameReader:
                 return None
             length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
         if opcode in _CONTROL and (length > 125 or not fin):
-            raise ProtocolError(1002, "control frames must be whole and at most 125 bytes")
+            raise ProtocolError(
+                CloseCode.PROTOCOL_ERROR, "control frames must be whole and at most 125 bytes"
+            )
         pending = self._size if opcode == CONTINUATION else 0
         if pending + length > self._limit:
             raise ProtocolError(
@@ -123,7 +127,9 @@ class FrameReader:
             return Message(opcode, payload)
         if opcode == CONTINUATION:
             if self._opcode is None:
-                raise ProtocolError(1002, "continuation frame without a message to continue")
+                raise ProtocolError(
+                    CloseCode.PROTOCOL_ERROR, "continuation frame without a message to continue"
+                )
             if len(self._fragments) >= MAX_FRAGMENTS:
                 raise ProtocolError(
                     CloseCode.MESSAGE_TOO_BIG, f"message in over {MAX_FRAGMENTS} fragments"
@@ -135,7 +141,9 @@ class FrameReader:
             opcode, self._opcode = self._opcode, None
             payload, self._fragments, self._size = b"".join(self._fragments), [], 0
         elif self._opcode is not None:
-            raise ProtocolError(1002, "a new message began inside a fragmented one")
+            raise ProtocolError(
+                CloseCode.PROTOCOL_ERROR, "a new message began inside a fragmented one"
+            )
         elif not fin:
             self._opcode, self._fragments, self._size = opcode, [payload], len(payload)
             return None
@@ -144,18 +152,20 @@ class FrameReader:
         try:
             return Message(opcode, payload, payload.decode("utf-8"))
         except UnicodeDecodeError:
-            raise ProtocolError(1007, "text message is not valid UTF-8") from None
+            raise ProtocolError(CloseCode.INVALID_DATA, "text message is not valid UTF-8") from None
 
 
 def _check_close(payload: bytes) -> None:
     if len(payload) == 1:
-        raise ProtocolError(1002, "close frame with a one-byte payload")
+        raise ProtocolError(CloseCode.PROTOCOL_ERROR, "close frame with a one-byte payload")
     if payload and not _sendable(int.from_bytes(payload[:2], "big")):
-        raise ProtocolError(1002, "close code that may not be sent (RFC 6455 §7.4)")
+        raise ProtocolError(
+            CloseCode.PROTOCOL_ERROR, "close code that may not be sent (RFC 6455 §7.4)"
+        )
     try:
         payload[2:].decode("utf-8")
     except UnicodeDecodeError:
-        raise ProtocolError(1007, "close reason is not valid UTF-8") from None
+        raise ProtocolError(CloseCode.INVALID_DATA, "close reason is not valid UTF-8") from None
 
 
 def _sendable(code: int) -> bool:

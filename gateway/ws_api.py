@@ -95,6 +95,7 @@ class WebSocketEdge:
         Health probes and scrapes open a connection per request anyway.
         """
         response.force_close()
+        response.headers["Connection"] = "close"  # the hook runs after aiohttp set its own
 
     async def metrics(self, request: web.Request) -> web.Response:
         gauges = {

@@ -109,7 +109,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if query is None:
             self._hand_off(head)
             return
-        head_end = head.find(b"\r\n\r\n")
+        head_end = head.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES + 4)
         if head_end < 0:
             if len(head) > MAX_HEAD_BYTES:
                 message = f"the request head is over {MAX_HEAD_BYTES} bytes"

@@ -1,0 +1,163 @@
+"""The HTTP port's own WebSocket path over real sockets: hand-off, framing, close handshake.
+
+`/ws` upgrades are served by gateway/ws_protocol.py, every other request by aiohttp on the
+same port; these tests cover the seams between the two and what a raw client can send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import struct
+
+import aiohttp
+
+from gateway.app import Gateway
+from tests.conftest import Client, Connect
+from tests.helpers import request, users
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+def _upgrade(user_id: str, extra: str = "") -> bytes:
+    return (
+        f"GET /ws?user_id={user_id} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n"
+        f"{extra}\r\n"
+    ).encode()
+
+
+def _client_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    mask = os.urandom(4)
+    first = (0x80 if fin else 0) | opcode
+    head = struct.pack("!BB", first, 0x80 | len(payload))  # payloads here are < 126 bytes
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+class RawClient:
+    """A WebSocket client on a plain socket: sends bytes as given, reads server frames."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int, user_id: str) -> RawClient:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(_upgrade(user_id))
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        client = cls(reader, writer)
+        assert (await client.event())["event"] == "welcome"
+        return client
+
+    async def frame(self) -> tuple[int, bytes]:
+        first, second = await asyncio.wait_for(self.reader.readexactly(2), 3)
+        size = second & 0x7F
+        if size == 126:
+            size = int.from_bytes(await self.reader.readexactly(2), "big")
+        elif size == 127:
+            size = int.from_bytes(await self.reader.readexactly(8), "big")
+        return first & 0x0F, await self.reader.readexactly(size)
+
+    async def event(self) -> dict[str, object]:
+        opcode, payload = await self.frame()
+        assert opcode == 0x1, (opcode, payload)
+        event: dict[str, object] = json.loads(payload)
+        return event
+
+
+async def test_health_responses_close_their_connection(gateway: Gateway, http) -> None:
+    async with http.get(f"http://127.0.0.1:{gateway.http_port}/healthz") as response:
+        assert response.status == 200
+        assert response.headers["Connection"].lower() == "close"
+
+
+async def test_a_session_that_asked_for_health_first_still_upgrades(gateway: Gateway, stub) -> None:
+    """aiohttp's client reuses pooled connections: /ws must not land on aiohttp's."""
+    connector = aiohttp.TCPConnector(limit=1)  # one connection at most: reused if it can be
+    async with aiohttp.ClientSession(connector=connector) as session:
+        base = f"http://127.0.0.1:{gateway.http_port}"
+        async with session.get(f"{base}/readyz") as ready:
+            assert ready.status == 200
+        ws = await session.ws_connect(f"{base}/ws", params={"user_id": "alice"})
+        client = Client(ws)
+        assert (await client.event())["event"] == "welcome"
+        reply = await stub.Publish(request(users("alice"), "after.health"))
+        assert (await client.notification())["cursor"] == reply.cursor
+        await ws.close()
+
+
+async def test_http_1_0_upgrade_is_refused_by_the_fallback(gateway: Gateway) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.http_port)
+    writer.write(_upgrade("alice").replace(b"HTTP/1.1", b"HTTP/1.0"))
+    answer = await asyncio.wait_for(reader.read(), 3)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 400 ") or answer.startswith(b"HTTP/1.0 400 "), answer
+    assert b"first request on its connection" in answer
+
+
+async def test_an_oversized_request_head_is_431(gateway: Gateway) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.http_port)
+    writer.write(_upgrade("alice", "X-Pad: " + "a" * 20_000 + "\r\n"))
+    answer = await asyncio.wait_for(reader.read(), 3)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
+    assert answer.endswith(
+        b'"header_too_large", "message": "the request head is over 16384 bytes"}'
+    )
+
+
+async def test_a_fragmented_op_with_a_ping_inside_is_answered_in_order(gateway: Gateway) -> None:
+    client = await RawClient.open(gateway.http_port, "alice")
+    op = b'{"op": "subscribe", "topic": "news"}'
+    client.writer.write(
+        _client_frame(0x1, op[:10], fin=False)
+        + _client_frame(0x9, b"mid")  # a ping between the fragments
+        + _client_frame(0x0, op[10:20], fin=False)
+        + _client_frame(0x0, op[20:])
+    )
+    assert await client.frame() == (0xA, b"mid")
+    assert await client.event() == {"event": "subscribed", "topic": "news"}
+    client.writer.close()
+
+
+async def test_an_op_sent_with_the_handshake_is_answered_after_the_welcome(
+    gateway: Gateway,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.http_port)
+    writer.write(_upgrade("alice") + _client_frame(0x1, b'{"op": "ping"}'))
+    assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)).startswith(b"HTTP/1.1 101")
+    client = RawClient(reader, writer)
+    assert (await client.event())["event"] == "welcome"
+    assert await client.event() == {"event": "pong"}
+    writer.close()
+
+
+async def test_the_client_close_is_echoed_and_the_connection_freed(
+    gateway: Gateway, connect: Connect
+) -> None:
+    client = await connect("alice")
+    assert await client.ws.close(code=4321, message=b"bye")
+    assert client.ws.close_code == 4321  # the server's answer carried the client's code
+    for _ in range(100):
+        if not gateway.edge.sockets:
+            break
+        await asyncio.sleep(0.01)
+    assert not gateway.edge.sockets and len(gateway.service.hub) == 0
+
+
+async def test_broken_framing_is_closed_with_1002(gateway: Gateway) -> None:
+    client = await RawClient.open(gateway.http_port, "mallory")
+    client.writer.write(b"\x81\x05hello")  # unmasked
+    opcode, payload = await client.frame()
+    assert opcode == 0x8 and payload[:2] == (1002).to_bytes(2, "big"), payload
+    assert b"masked" in payload
+    assert await asyncio.wait_for(client.reader.read(), 3) == b""  # then TCP closes
+
+
+async def test_invalid_utf8_is_closed_with_1007(gateway: Gateway) -> None:
+    client = await RawClient.open(gateway.http_port, "mallory")
+    client.writer.write(_client_frame(0x1, b"\xff\xfe"))
+    opcode, payload = await client.frame()
+    assert opcode == 0x8 and payload[:2] == (1007).to_bytes(2, "big"), payload
