@@ -34,6 +34,8 @@ __all__ = ["CLOSE_TIMEOUT", "Endpoint", "WebSocketProtocol"]
 
 #: How every request this protocol keeps begins; any other is aiohttp's from its first bytes.
 _OURS = b"GET /ws"
+#: How long a client may take to send its request head before the connection is closed.
+HANDSHAKE_TIMEOUT = 10.0
 #: How long a server-side close waits for the client's close frame before closing TCP.
 CLOSE_TIMEOUT = 5.0
 
@@ -74,7 +76,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._handoff = handoff
         self._transport: asyncio.Transport | None = None
         #: The request head read so far; None once upgraded (or refused, or handed off).
-        self._head: bytes | None = b""
+        self._head: bytearray | None = bytearray()
         self._reader = FrameReader(frame_limit)
         self._closing = False
         self._timer: asyncio.TimerHandle | None = None
@@ -91,46 +93,49 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(HANDSHAKE_TIMEOUT, self._close_transport)
 
     def data_received(self, data: bytes) -> None:
         if self._head is None:
             if self.session is not None:
                 self._frames(data)
             return
-        head = self._head + data
+        head = self._head
+        searched = max(0, len(head) - 3)  # a slow client's head is not rescanned from 0
+        head += data
         if not head.startswith(_OURS) and not _OURS.startswith(head):
             self._hand_off(head)  # at once, so aiohttp answers garbage as it always did
             return
         line_end = head.find(b"\r\n")
         if line_end < 0 and len(head) <= MAX_HEAD_BYTES:
-            self._head = head
             return
-        query = request_target(head[:line_end]) if line_end >= 0 else None
+        query = request_target(bytes(head[:line_end])) if line_end >= 0 else None
         if query is None:
             self._hand_off(head)
             return
-        head_end = head.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES + 4)
+        head_end = head.find(b"\r\n\r\n", searched, MAX_HEAD_BYTES + 4)
         if head_end < 0:
             if len(head) > MAX_HEAD_BYTES:
                 message = f"the request head is over {MAX_HEAD_BYTES} bytes"
                 self.refuse(431, {"error": "header_too_large", "message": message})
-            else:
-                self._head = head
             return
         self._head = None
+        self._cancel_timer()
         try:
-            request = parse_head(head[:head_end], query)
+            request = parse_head(bytes(head[:head_end]), query)
         except BadHandshake as exc:
             self.refuse(exc.status, {"error": exc.error, "message": exc.message})
             return
         self._endpoint.open(self, request)
         rest = head[head_end + 4 :]
         if rest and self.session is not None:
-            self._frames(rest)
+            self._frames(bytes(rest))
 
     def refuse(self, status: int, body: dict[str, str]) -> None:
         """Answer the request with an HTTP error and close the connection."""
         self._head = None
+        self._cancel_timer()
         transport = self.transport
         transport.write(refusal(status, body))
         transport.close()
@@ -203,20 +208,24 @@ class WebSocketProtocol(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
-    def _hand_off(self, data: bytes) -> None:
+    def _hand_off(self, data: bytearray) -> None:
         """Not a WebSocket request: aiohttp's protocol takes the connection from here."""
         self._head = None
+        self._cancel_timer()
         transport = self.transport
         protocol = self._handoff()
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
-        protocol.data_received(data)
+        protocol.data_received(bytes(data))
         self._transport = None
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
         if self.session is not None:
             self._endpoint.release(self)
         # No reference cycle may outlive the connection (see gc_policy.py).

@@ -12,7 +12,9 @@ import os
 import struct
 
 import aiohttp
+import pytest
 
+from gateway import ws_protocol
 from gateway.app import Gateway
 from tests.conftest import Client, Connect
 from tests.helpers import request, users
@@ -161,3 +163,24 @@ async def test_invalid_utf8_is_closed_with_1007(gateway: Gateway) -> None:
     client.writer.write(_client_frame(0x1, b"\xff\xfe"))
     opcode, payload = await client.frame()
     assert opcode == 0x8 and payload[:2] == (1007).to_bytes(2, "big"), payload
+
+
+async def test_a_client_that_never_finishes_its_head_is_dropped(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ws_protocol, "HANDSHAKE_TIMEOUT", 0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.http_port)
+    writer.write(b"GET /ws?user_id=slowloris HTTP/1.1\r\nHost: x\r\n")  # and nothing more
+    assert await asyncio.wait_for(reader.read(), 3) == b""
+    writer.close()
+
+
+async def test_a_head_sent_a_byte_at_a_time_upgrades(gateway: Gateway) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.http_port)
+    for byte in _upgrade("trickle"):
+        writer.write(bytes((byte,)))
+        await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+    assert head.startswith(b"HTTP/1.1 101 ")
+    assert (await RawClient(reader, writer).event())["event"] == "welcome"
+    writer.close()
