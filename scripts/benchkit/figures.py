@@ -128,6 +128,7 @@ def figures(a: argparse.Namespace) -> list[Figure]:
         Figure(
             "floor", f"floor: one fan-out of {a.floor_sockets} raw send() calls", "round_ms", "fan"
         ),
+        Figure("floor", "floor: the same, split over two threads", "round_ms_two_threads", "fan2"),
         Figure("steady", f"{steady} max", "latency_ms.max", "ms", "lower"),
         Figure(
             "peruser",

@@ -38,6 +38,11 @@ def fmt(value: Any, kind: str) -> str:
             f"median {value['p50']:.2f} ms, p99 {value['p99']:.2f} ms "
             "(kernel alone, no server: no fan-out can be faster)"
         )
+    if kind == "fan2":
+        return (
+            f"median {value['p50']:.2f} ms, p99 {value['p99']:.2f} ms "
+            "(both cores sending, no server, no load client)"
+        )
     if kind == "sends":
         return f"{value:,.0f}/s (kernel alone: the one-core ceiling at one send() per notification)"
     return str(value)
