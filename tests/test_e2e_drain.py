@@ -100,6 +100,9 @@ async def test_sigterm_delivers_accepted_work_closes_1001_and_exits_0(http) -> N
         else:
             pytest.fail("gateway did not start")
         welcome = await ws.receive_json()
+        # the real entry point runs uvloop: its transports hand other requests to aiohttp too
+        async with http.get(f"http://127.0.0.1:{http_port}/readyz") as ready:
+            assert ready.status == 200 and ready.headers["Connection"] == "close"
         async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             stub = pb_grpc.NotificationGatewayStub(channel)
             batch = pb.PublishBatchRequest(
