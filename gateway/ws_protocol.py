@@ -36,7 +36,8 @@ __all__ = ["CLOSE_TIMEOUT", "Endpoint", "WebSocketProtocol"]
 _OURS = b"GET /ws"
 #: How long a client may take to send its request head before the connection is closed.
 HANDSHAKE_TIMEOUT = 10.0
-#: How long a server-side close waits for the client's close frame before closing TCP.
+#: How long a server-side close waits for the client's close frame before closing TCP, and
+#: then how long TCP may take to send what is buffered before the connection is dropped.
 CLOSE_TIMEOUT = 5.0
 
 
@@ -205,8 +206,17 @@ class WebSocketProtocol(asyncio.Protocol):
         self._close_transport()
 
     def _close_transport(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+        """Close TCP once what is buffered has gone out; drop it if that takes CLOSE_TIMEOUT.
+
+        A peer that stopped reading would otherwise hold its socket and buffer for as long
+        as its kernel keeps answering zero-window probes.
+        """
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        transport.close()
+        self._cancel_timer()
+        self._timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
 
     def _hand_off(self, data: bytearray) -> None:
         """Not a WebSocket request: aiohttp's protocol takes the connection from here."""

@@ -9,14 +9,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import struct
 
 import aiohttp
+import grpc
 import pytest
 
 from gateway import ws_protocol
+from gateway.api.v1 import gateway_pb2 as pb
+from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
-from tests.conftest import Client, Connect
+from tests.conftest import Client, Connect, StartGateway
 from tests.helpers import request, users
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -183,4 +187,35 @@ async def test_a_head_sent_a_byte_at_a_time_upgrades(gateway: Gateway) -> None:
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
     assert head.startswith(b"HTTP/1.1 101 ")
     assert (await RawClient(reader, writer).event())["event"] == "welcome"
+    writer.close()
+
+
+async def test_a_closed_client_that_never_reads_is_dropped(
+    start_gateway: StartGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After 4008 nobody waits for a reader that stopped: TCP is cut after the timeouts."""
+    monkeypatch.setattr(ws_protocol, "CLOSE_TIMEOUT", 0.2)
+    gateway = await start_gateway(send_buffer_bytes=16 * 1024)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", gateway.http_port))
+    _, writer = await asyncio.open_connection(sock=sock)
+    writer.write(_upgrade("stalled"))
+    writer.transport.pause_reading()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
+        stub = pb_grpc.NotificationGatewayStub(channel)
+        for _ in range(200):  # up to 20 MB: far past what the kernels absorb
+            batch = pb.PublishBatchRequest(
+                requests=[request(users("stalled"), "bulk.item", body="x" * 900)] * 100
+            )
+            await stub.PublishBatch(batch)
+            if gateway.service.metrics.slow_clients_closed:
+                break
+    assert gateway.service.metrics.slow_clients_closed == 1
+    for _ in range(200):
+        if not gateway.edge.sockets:
+            break
+        await asyncio.sleep(0.01)
+    assert not gateway.edge.sockets  # dropped although it never read its close frame
     writer.close()
