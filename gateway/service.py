@@ -1,4 +1,4 @@
-"""The core behind both edges: publish into the log, fan log entries out, attach connections.
+"""The core behind both edges: publish into the log, fan entries out, register connections.
 
 The gRPC edge calls `publish`, `presence` and `disconnect`; the WebSocket edge calls
 `admit`, `register`, `replay` and `detach`. Every accepted notification goes through the

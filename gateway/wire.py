@@ -67,6 +67,8 @@ def pong_frame(payload: bytes) -> bytes:
 
 
 def close_frame(code: int, reason: str) -> bytes:
-    """A close frame with `code` and `reason` (cut to fit the 125-byte control-frame limit)."""
-    payload = code.to_bytes(2, "big") + reason.encode()[:123]
+    """A close frame with `code` and `reason`, cut to fit the 125-byte control-frame limit
+    on a character boundary (a close reason must be valid UTF-8)."""
+    text = reason.encode()[:123].decode("utf-8", "ignore").encode()
+    payload = code.to_bytes(2, "big") + text
     return bytes((_FIN_CLOSE, len(payload))) + payload

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from gateway.wire import encode_event, notification_frame, text_frame
+from gateway.wire import close_frame, encode_event, notification_frame, text_frame
 
 
 @pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
@@ -33,3 +33,11 @@ def test_event() -> None:
         "event": "subscribed",
         "topic": "t",
     }
+
+
+@pytest.mark.parametrize("reason", ["", "bye", "x" * 200, "\u00e9" * 100])
+def test_close_frame_fits_a_control_frame_and_stays_utf8(reason: str) -> None:
+    frame = close_frame(4009, reason)
+    assert frame[0] == 0x88 and frame[1] == len(frame) - 2 <= 125
+    assert frame[2:4] == (4009).to_bytes(2, "big")
+    assert reason.startswith(frame[4:].decode("utf-8"))
