@@ -1,4 +1,4 @@
-"""The WebSocket edge: refuse bad requests early, attach, apply client ops, close.
+"""The WebSocket edge: refuse bad requests early, register, apply client ops, close.
 
 Connections arrive as `WebSocketProtocol`s (ws_protocol.py), which own the bytes: the
 handshake, frame parsing and the close handshake. The edge holds the policy: admission
@@ -84,7 +84,7 @@ class WebSocketEdge:
     async def not_first(self, request: web.Request) -> web.Response:
         """`/ws` reached aiohttp: an HTTP/1.0 request, or one pipelined behind another."""
         message = "a WebSocket upgrade is an HTTP/1.1 GET, the first request on its connection"
-        return _json(400, {"error": "bad_handshake", "message": message})
+        return web.json_response({"error": "bad_handshake", "message": message}, status=400)
 
     @staticmethod
     async def close_after(request: web.Request, response: web.StreamResponse) -> None:
@@ -329,7 +329,3 @@ def _error(code: str, message: str, field: str | None = None) -> bytes:
     if field is None:
         return encode_event("error", code=code, message=message)
     return encode_event("error", code=code, field=field, message=message)
-
-
-def _json(status: int, body: dict[str, str]) -> web.Response:
-    return web.json_response(body, status=status)
