@@ -25,12 +25,14 @@ from gateway.auth import TokenVerifier
 from gateway.closecodes import CloseCode
 from gateway.config import Settings
 from gateway.gc_policy import GcPolicy
-from gateway.grpc_api import GatewayServicer, PublishTokenInterceptor
+from gateway.grpc.servicer import GatewayServicer, PublishTokenInterceptor
 from gateway.hub import Hub
 from gateway.log import MemoryLog, NotificationLog
+from gateway.ops.routes import OpsRoutes
 from gateway.service import NotificationService
 from gateway.session import FlushScheduler
-from gateway.ws_api import WebSocketEdge
+from gateway.websocket import fallback
+from gateway.websocket.policy import WebSocketEdge
 
 __all__ = ["Gateway", "run"]
 
@@ -92,8 +94,8 @@ class Gateway:
         )
         await self._start_grpc()
         app = web.Application(client_max_size=settings.max_client_frame_bytes)
-        app.add_routes(self._edge.routes())
-        app.on_response_prepare.append(self._edge.close_after)
+        app.add_routes([*OpsRoutes(self.service).routes(), *fallback.routes()])
+        app.on_response_prepare.append(fallback.close_after)
         self._runner = web.AppRunner(
             # drain() has closed every WebSocket by the time the runner is cleaned up
             app,

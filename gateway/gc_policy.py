@@ -24,9 +24,10 @@ class GcPolicy:
     to the permanent generation (`gc.freeze()`), which collections skip; a full collection
     then scans only what was promoted since the previous one. Reference counting still
     frees frozen objects; only reference cycles among them would outlive their use. A
-    closed connection leaves none (ws_protocol drops its references when TCP closes), and every
-    `sweep_seconds` the policy unfreezes everything and collects in full, so a cycle among
-    long-lived objects is reclaimed within that period, for one full-length pause.
+    closed connection leaves none (the WebSocket protocol drops its references when TCP
+    closes), and every `sweep_seconds` the policy unfreezes everything and collects in
+    full, so a cycle among long-lived objects is reclaimed within that period, for one
+    full-length pause.
 
     Process-wide, so `run()` applies it; a `Gateway` embedded elsewhere leaves GC alone.
     """

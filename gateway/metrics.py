@@ -1,14 +1,13 @@
-"""Counters the gateway keeps, and their Prometheus text exposition (no client library).
+"""Counters the gateway keeps: plain integers the core and the edges bump.
 
-The core and the edges bump plain integer attributes (cheap enough for the publish path);
-`render()` turns them and a few gauges into the text format served at `/metrics`.
+Cheap enough for the publish path; `gateway.ops.exposition` reads them for `/metrics`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
-__all__ = ["Metrics", "render"]
+__all__ = ["Metrics"]
 
 
 @dataclass(slots=True)
@@ -36,27 +35,3 @@ class Metrics:
 
     def refused(self, status: int) -> None:
         self.connections_refused[status] = self.connections_refused.get(status, 0) + 1
-
-
-def render(metrics: Metrics, gauges: dict[str, tuple[str, float]]) -> str:
-    """Prometheus text format: every counter as `gateway_<name>_total`, then the gauges."""
-    lines: list[str] = []
-    for item in fields(metrics):
-        name = f"gateway_{item.name}_total"
-        lines.append(f"# TYPE {name} counter")
-        value = getattr(metrics, item.name)
-        if isinstance(value, dict):
-            lines.extend(
-                f'{name}{{status="{key}"}} {count}' for key, count in sorted(value.items())
-            )
-        else:
-            lines.append(f"{name} {value}")
-    for name, (help_text, value) in gauges.items():
-        lines.extend(
-            (
-                f"# HELP gateway_{name} {help_text}",
-                f"# TYPE gateway_{name} gauge",
-                f"gateway_{name} {value}",
-            )
-        )
-    return "\n".join(lines) + "\n"

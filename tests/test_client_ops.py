@@ -8,8 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.client_ops import PingOp, SubscribeOp, UnsubscribeOp, parse_client_op, parse_connect
 from gateway.models import Invalid
+from gateway.websocket.client_ops import (
+    PingOp,
+    SubscribeOp,
+    UnsubscribeOp,
+    parse_client_op,
+    parse_connect,
+)
 
 
 def test_ops() -> None:

@@ -1,6 +1,6 @@
 """The HTTP port's own WebSocket path over real sockets: hand-off, framing, close handshake.
 
-`/ws` upgrades are served by gateway/ws_protocol.py, every other request by aiohttp on the
+`/ws` upgrades are served by gateway/websocket/protocol.py, every other request by aiohttp on the
 same port; these tests cover the seams between the two and what a raw client can send.
 """
 
@@ -16,10 +16,10 @@ import aiohttp
 import grpc
 import pytest
 
-from gateway import ws_protocol
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
+from gateway.websocket import protocol as ws_protocol
 from tests.conftest import Client, Connect, StartGateway
 from tests.helpers import request, users
 

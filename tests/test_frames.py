@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from gateway.frames import (
+from gateway.websocket.frames import (
     BINARY,
     CLOSE,
     MAX_FRAGMENTS,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gateway.handshake import (
+from gateway.websocket.handshake import (
     BadHandshake,
     accept_key,
     parse_head,

@@ -1,6 +1,6 @@
 """The WebSocket opening handshake as bytes (RFC 6455 §4.2), sans-I/O.
 
-The HTTP port's protocol (ws_protocol.py) reads a request head and asks `request_target`
+The HTTP port's protocol (websocket/protocol.py) reads a request head and asks `request_target`
 whether it is ours: `GET /ws` over HTTP/1.1. Only then is the head parsed here
 (`parse_head`), checked as an upgrade (`accept_key`) and answered with bytes built here:
 `switching_protocols` or `refusal`. Every other request is aiohttp's to serve.

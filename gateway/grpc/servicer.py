@@ -17,10 +17,10 @@ from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.auth import bearer_token
 from gateway.closecodes import CloseCode
+from gateway.grpc.translate import publish_input
 from gateway.log import AppendResult
 from gateway.models import MAX_BATCH_ITEMS, MAX_RECIPIENTS, Invalid, PublishInput, check_identifier
 from gateway.service import NotificationService, Unavailable
-from gateway.translate import publish_input
 
 __all__ = ["GatewayServicer", "PublishTokenInterceptor"]
 

@@ -1,11 +1,10 @@
 """The WebSocket edge: refuse bad requests early, register, apply client ops, close.
 
-Connections arrive as `WebSocketProtocol`s (ws_protocol.py), which own the bytes: the
+Connections arrive as `WebSocketProtocol`s (protocol.py), which own the bytes: the
 handshake, frame parsing and the close handshake. The edge holds the policy: admission
 (params, origin, token, limits), the upgrade with its welcome and replay queued in the
 same write as the 101 response, client ops, pings, and who is closed with which code.
 Outgoing frames go through each connection's `Session`, so the fan-out never awaits.
-aiohttp serves the other routes (health, readiness, metrics) on the same port.
 """
 
 from __future__ import annotations
@@ -17,21 +16,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from aiohttp import web
-
 from gateway.auth import Denied, TokenVerifier, bearer_token, check_origin
-from gateway.client_ops import ConnectParams, PingOp, SubscribeOp, parse_client_op, parse_connect
 from gateway.closecodes import CloseCode
-from gateway.frames import BINARY, PING, PONG, Message
-from gateway.handshake import BadHandshake, RequestHead, accept_key, switching_protocols
-from gateway.heartbeat import Heartbeat
 from gateway.hub import Connection
-from gateway.metrics import render
 from gateway.models import Invalid
 from gateway.service import NotificationService
 from gateway.session import FlushScheduler, Session
+from gateway.websocket.client_ops import (
+    ConnectParams,
+    PingOp,
+    SubscribeOp,
+    parse_client_op,
+    parse_connect,
+)
+from gateway.websocket.frames import BINARY, PING, PONG, Message
+from gateway.websocket.handshake import BadHandshake, RequestHead, accept_key, switching_protocols
+from gateway.websocket.heartbeat import Heartbeat
+from gateway.websocket.protocol import WebSocketProtocol
 from gateway.wire import encode_event, pong_frame
-from gateway.ws_protocol import WebSocketProtocol
 
 __all__ = ["WebSocketEdge"]
 
@@ -43,7 +45,7 @@ MAX_BAD_FRAMES = 10
 
 @dataclass
 class WebSocketEdge:
-    """The connection policy, and the aiohttp routes for everything but `/ws` itself."""
+    """The connection policy: who is admitted, what their ops do, who is closed and why."""
 
     service: NotificationService
     scheduler: FlushScheduler
@@ -72,47 +74,6 @@ class WebSocketEdge:
         """Ping every socket each `heartbeat` seconds; drop those that did not answer."""
         self._heartbeat = Heartbeat(self.sockets, self.heartbeat)
         self._heartbeat.start()
-
-    def routes(self) -> list[web.RouteDef]:
-        return [
-            web.get("/ws", self.not_first),
-            web.get("/healthz", self.healthz),
-            web.get("/readyz", self.readyz),
-            web.get("/metrics", self.metrics),
-        ]
-
-    async def not_first(self, request: web.Request) -> web.Response:
-        """`/ws` reached aiohttp: an HTTP/1.0 request, or one pipelined behind another."""
-        message = "a WebSocket upgrade is an HTTP/1.1 GET, the first request on its connection"
-        return web.json_response({"error": "bad_handshake", "message": message}, status=400)
-
-    @staticmethod
-    async def close_after(request: web.Request, response: web.StreamResponse) -> None:
-        """aiohttp's responses close their connection (an `on_response_prepare` hook).
-
-        A connection handed to aiohttp stays aiohttp's: without this, a client that reuses
-        it for `/ws` (aiohttp's ClientSession does) would miss the WebSocket path.
-        Health probes and scrapes open a connection per request anyway.
-        """
-        response.force_close()
-        response.headers["Connection"] = "close"  # the hook runs after aiohttp set its own
-
-    async def metrics(self, request: web.Request) -> web.Response:
-        gauges = {
-            "connections": ("open WebSocket connections", float(len(self.service.hub))),
-            "ready": ("1 while accepting work, 0 while draining", float(self.service.accepting)),
-        }
-        return web.Response(
-            text=render(self.service.metrics, gauges), content_type="text/plain", charset="utf-8"
-        )
-
-    async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def readyz(self, request: web.Request) -> web.Response:
-        if self.service.accepting:
-            return web.json_response({"status": "ready"})
-        return web.json_response({"status": "draining"}, status=503)
 
     def open(self, conn: WebSocketProtocol, head: RequestHead) -> None:
         """Admit and upgrade a `/ws` request, or refuse it with an HTTP status and a reason.

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from gateway.closecodes import CloseCode
-from gateway.frames import CLOSE, FrameReader, Message, ProtocolError
-from gateway.handshake import (
+from gateway.session import Session
+from gateway.websocket.frames import CLOSE, FrameReader, Message, ProtocolError
+from gateway.websocket.handshake import (
     MAX_HEAD_BYTES,
     BadHandshake,
     RequestHead,
@@ -27,7 +28,6 @@ from gateway.handshake import (
     refusal,
     request_target,
 )
-from gateway.session import Session
 from gateway.wire import close_frame
 
 __all__ = ["CLOSE_TIMEOUT", "Endpoint", "WebSocketProtocol"]

@@ -1,0 +1,1 @@
+"""The publishers' edge: the gRPC servicer and the protobuf → models translation."""
