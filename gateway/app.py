@@ -91,6 +91,7 @@ class Gateway:
             max_frame_bytes=settings.max_client_frame_bytes,
             max_topics=settings.max_topics_per_connection,
             heartbeat=settings.heartbeat_seconds,
+            topics_required=settings.jwt_topics_required,
         )
         await self._start_grpc()
         app = web.Application(client_max_size=settings.max_client_frame_bytes)

@@ -1,9 +1,9 @@
 """Who may connect: JWT checks for browsers and the Origin allow-list.
 
-A browser's token (`?token=` or `Authorization: Bearer`) must be a valid, unexpired JWT
-whose `sub` is the `user_id` it connects as. Failures carry the HTTP status to answer
-with before the upgrade: 401 for a missing or bad token, 403 for a valid token that
-belongs to someone else or an Origin that is not allowed.
+A browser's token (a `bearer.<jwt>` subprotocol, `Authorization: Bearer` or `?token=`)
+must be a valid, unexpired JWT whose `sub` is the `user_id` it connects as. Failures
+carry the HTTP status to answer with before the upgrade: 401 for a missing or bad token,
+403 for a valid token that belongs to someone else or an Origin that is not allowed.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jwt
 
@@ -40,8 +41,16 @@ class TokenVerifier:
 
     def verify(self, token: str | None, user_id: str) -> float:
         """The token's expiry (Unix seconds) if it lets `user_id` in; else `Denied`."""
+        return float(self.claims(token, user_id)["exp"])
+
+    def claims(self, token: str | None, user_id: str) -> dict[str, Any]:
+        """The token's claims if it lets `user_id` in; else `Denied`."""
         if not token:
-            raise Denied(401, "a token is required: pass ?token=<jwt> or Authorization: Bearer")
+            raise Denied(
+                401,
+                "a token is required: offer the subprotocol bearer.<jwt>, "
+                "or send Authorization: Bearer <jwt> or ?token=<jwt>",
+            )
         try:
             claims = jwt.decode(
                 token,
@@ -55,10 +64,9 @@ class TokenVerifier:
             raise Denied(401, f"invalid token: {exc}") from None
         if claims["sub"] != user_id:
             raise Denied(403, "token is for another user than user_id")
-        expiry = float(claims["exp"])
-        if expiry <= time.time():  # leeway-free double check against clock rounding
+        if float(claims["exp"]) <= time.time():  # leeway-free double check against rounding
             raise Denied(401, "token expired")
-        return expiry
+        return claims
 
 
 def check_origin(origin: str | None, allowed: frozenset[str] | None) -> None:

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
 
     jwt_secret: SecretStr | None = None
     jwt_public_key_file: Path | None = None
+    #: With JWT on, refuse tokens without a `topics` claim (else they allow any topic).
+    jwt_topics_required: bool = False
     #: Comma-separated bearer tokens gRPC publishers must send; unset = no check.
     publish_tokens: SecretStr | None = None
     #: Comma-separated browser Origins allowed to connect; unset = any.
@@ -67,6 +69,8 @@ class Settings(BaseSettings):
             raise ValueError("drain_delay_seconds must not exceed grace_seconds")
         if self.jwt_secret is not None and self.jwt_public_key_file is not None:
             raise ValueError("set jwt_secret or jwt_public_key_file, not both")
+        if self.jwt_topics_required and not self.auth_required:
+            raise ValueError("jwt_topics_required needs a JWT key (jwt_secret or ...key_file)")
         exposed = [h for h in (self.http_host, self.grpc_host) if not _is_loopback(h)]
         if exposed and not self.auth_required and not self.insecure:
             raise ValueError(

@@ -17,6 +17,7 @@ __all__ = [
     "ClientOp",
     "ConnectParams",
     "PingOp",
+    "RefreshOp",
     "SubscribeOp",
     "UnsubscribeOp",
     "parse_client_op",
@@ -77,14 +78,27 @@ class PingOp(BaseModel):
     op: Literal["ping"]
 
 
-ClientOp = Annotated[SubscribeOp | UnsubscribeOp | PingOp, Field(discriminator="op")]
-_client_op: TypeAdapter[SubscribeOp | UnsubscribeOp | PingOp] = TypeAdapter(ClientOp)
+class RefreshOp(BaseModel):
+    """A fresh token for the open connection (answer: `refreshed`, or `error` `bad_token`).
+
+    The token is any string here: the verifier judges it, and a validation message would
+    quote it back.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    op: Literal["refresh"]
+    token: str
 
 
-_OPS = ("subscribe", "unsubscribe", "ping")
+AnyOp = SubscribeOp | UnsubscribeOp | PingOp | RefreshOp
+ClientOp = Annotated[AnyOp, Field(discriminator="op")]
+_client_op: TypeAdapter[AnyOp] = TypeAdapter(ClientOp)
 
 
-def parse_client_op(text: str) -> SubscribeOp | UnsubscribeOp | PingOp:
+_OPS = ("subscribe", "unsubscribe", "ping", "refresh")
+
+
+def parse_client_op(text: str) -> AnyOp:
     """One client frame as an op, or `Invalid` saying what is wrong with it."""
     try:
         value = pydantic_core.from_json(text)

@@ -4,6 +4,8 @@ The HTTP port's protocol (websocket/protocol.py) reads a request head and asks `
 whether it is ours: `GET /ws` over HTTP/1.1. Only then is the head parsed here
 (`parse_head`), checked as an upgrade (`accept_key`) and answered with bytes built here:
 `switching_protocols` or `refusal`. Every other request is aiohttp's to serve.
+`offered_subprotocols` reads the client's `Sec-WebSocket-Protocol` list; which one is
+selected is the edge's policy (websocket/policy.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ __all__ = [
     "BadHandshake",
     "RequestHead",
     "accept_key",
+    "offered_subprotocols",
     "parse_head",
     "refusal",
     "request_target",
@@ -29,7 +32,7 @@ __all__ = [
 #: A request head (request line and headers) larger than this is refused with 431.
 MAX_HEAD_BYTES = 16 * 1024
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#: Header-name characters (RFC 9110 token); anything else makes the head malformed.
+#: RFC 9110 token characters: those of header names and of subprotocol names.
 _TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -115,11 +118,35 @@ def accept_key(headers: dict[str, str]) -> bytes:
     return base64.b64encode(hashlib.sha1(key.encode("ascii") + _WS_GUID).digest())
 
 
-def switching_protocols(accept: bytes) -> bytes:
-    """The 101 response that completes the upgrade (no subprotocol, no extension)."""
+def offered_subprotocols(headers: dict[str, str]) -> list[str]:
+    """The subprotocols a client offers in `Sec-WebSocket-Protocol`, in its order.
+
+    The value is a comma-separated list of RFC 9110 tokens (RFC 6455 §4.1); empty list
+    elements are skipped (RFC 9110 §5.6.1). Anything else is `BadHandshake` (400), whose
+    message names the element's position only: an element may carry a bearer token.
+    """
+    value = headers.get("sec-websocket-protocol")
+    if value is None:
+        return []
+    offered = []
+    for position, part in enumerate(value.split(","), 1):
+        name = part.strip(" \t")
+        if not name:
+            continue
+        if not _TOKEN.issuperset(name.encode("latin-1")):
+            message = f"Sec-WebSocket-Protocol: element {position} is not a token"
+            raise BadHandshake(400, "bad_handshake", message)
+        offered.append(name)
+    return offered
+
+
+def switching_protocols(accept: bytes, selected: str | None = None) -> bytes:
+    """The 101 response that completes the upgrade, naming the `selected` subprotocol if any
+    (no extension)."""
+    protocol = b"" if selected is None else b"Sec-WebSocket-Protocol: %s\r\n" % selected.encode()
     return (
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        b"Sec-WebSocket-Accept: " + accept + b"\r\n" + protocol + b"\r\n"
     )
 
 

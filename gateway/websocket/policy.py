@@ -2,8 +2,14 @@
 
 Connections arrive as `WebSocketProtocol`s (protocol.py), which own the bytes: the
 handshake, frame parsing and the close handshake. The edge holds the policy: admission
-(params, origin, token, limits), the upgrade with its welcome and replay queued in the
-same write as the 101 response, client ops, pings, and who is closed with which code.
+(params, subprotocol, origin, token, topic grant, limits), the upgrade with its welcome and
+replay queued in the same write as the 101 response, client ops (token refresh included),
+pings, and who is closed with which code.
+
+Tokens: a browser offers `notifications.v1` plus `bearer.<jwt>` in `Sec-WebSocket-Protocol`
+(it cannot set headers, and a URL lands in proxy logs); `Authorization: Bearer` and
+`?token=` still work, in that order of precedence. The 101 selects `notifications.v1` and
+never echoes the bearer entry. No token is ever logged or quoted back.
 Outgoing frames go through each connection's `Session`, so the fan-out never awaits.
 """
 
@@ -14,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl
 
 from gateway.auth import Denied, TokenVerifier, bearer_token, check_origin
@@ -25,22 +32,43 @@ from gateway.session import FlushScheduler, Session
 from gateway.websocket.client_ops import (
     ConnectParams,
     PingOp,
+    RefreshOp,
     SubscribeOp,
     parse_client_op,
     parse_connect,
 )
 from gateway.websocket.frames import BINARY, PING, PONG, Message
-from gateway.websocket.handshake import BadHandshake, RequestHead, accept_key, switching_protocols
+from gateway.websocket.grants import BadClaim, ForbiddenTopic, TopicGrant, topic_grant
+from gateway.websocket.handshake import (
+    BadHandshake,
+    RequestHead,
+    accept_key,
+    offered_subprotocols,
+    switching_protocols,
+)
 from gateway.websocket.heartbeat import Heartbeat
 from gateway.websocket.protocol import WebSocketProtocol
 from gateway.wire import encode_event, pong_frame
 
-__all__ = ["WebSocketEdge"]
+__all__ = ["SUBPROTOCOL", "WebSocketEdge"]
 
 log = logging.getLogger("gateway.ws")
 
 #: Bad client frames tolerated on one connection before it is closed with 1008.
 MAX_BAD_FRAMES = 10
+#: The one subprotocol spoken here. Browsers may offer `bearer.<jwt>` beside it.
+SUBPROTOCOL = "notifications.v1"
+_BEARER = "bearer."
+
+
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    """What admission learned: the params, the subprotocol to select, the token's terms."""
+
+    params: ConnectParams
+    subprotocol: str | None
+    expiry: float | None
+    grant: TopicGrant | None
 
 
 @dataclass
@@ -55,6 +83,8 @@ class WebSocketEdge:
     max_frame_bytes: int
     max_topics: int
     heartbeat: float
+    #: With JWT on, whether a token without a `topics` claim is refused (else: any topic).
+    topics_required: bool = False
     sockets: dict[Connection, WebSocketProtocol] = field(default_factory=dict)
     _bad_frames: dict[Connection, int] = field(default_factory=dict)
     _replays: set[asyncio.Task[None]] = field(default_factory=set)
@@ -82,10 +112,14 @@ class WebSocketEdge:
         The 101 response, the welcome and any replay leave in one write at the tick's end.
         """
         try:
-            params, expiry = self._admit(head)
+            admitted = self._admit(head)
             accept = accept_key(head.headers)
         except Invalid as exc:
             self._refuse(conn, 400, "invalid_request", str(exc), exc.field)
+            return
+        except ForbiddenTopic as exc:
+            message = f"topic {exc.topic!r} is not in the token's topics claim"
+            self._refuse(conn, 403, "forbidden_topic", message, "topics")
             return
         except Denied as exc:
             self._refuse(conn, exc.status, _DENIED_ERRORS.get(exc.status, "refused"), exc.reason)
@@ -93,6 +127,7 @@ class WebSocketEdge:
         except BadHandshake as exc:
             self._refuse(conn, exc.status, exc.error, exc.message)
             return
+        params = admitted.params
         session = Session(
             params.user_id,
             params.topics,
@@ -104,17 +139,13 @@ class WebSocketEdge:
         conn.accept(session)
         self.sockets[session] = conn
         self.service.metrics.connections_opened += 1
-        if expiry is not None:
-            conn.expiry = asyncio.get_running_loop().call_later(
-                max(0.0, expiry - time.time()),
-                self.close,
-                session,
-                CloseCode.TOKEN_EXPIRED,
-                "token expired",
-            )
+        conn.grant = admitted.grant
+        if admitted.expiry is not None:
+            self._expire_at(conn, session, admitted.expiry)
         session.held = True  # live frames wait until the welcome and replay are in front
         cursor = self.service.register(session)
-        first = [switching_protocols(accept), self._welcome(session, cursor)]
+        response = switching_protocols(accept, admitted.subprotocol)
+        first = [response, self._welcome(session, cursor)]
         if params.since is None:
             session.send_first(first)
             return
@@ -130,6 +161,18 @@ class WebSocketEdge:
             session.abort()
             return
         session.send_first([*first, *frames])
+
+    def _expire_at(self, conn: WebSocketProtocol, session: Session, expiry: float) -> None:
+        """(Re)arm the connection's 4001 close for when its token expires."""
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+        conn.expiry = asyncio.get_running_loop().call_later(
+            max(0.0, expiry - time.time()),
+            self.close,
+            session,
+            CloseCode.TOKEN_EXPIRED,
+            "token expired",
+        )
 
     def _welcome(self, session: Session, cursor: str) -> bytes:
         return encode_event(
@@ -168,25 +211,37 @@ class WebSocketEdge:
         if not self.sockets and self._all_closed is not None:
             self._all_closed.set()
 
-    def _admit(self, head: RequestHead) -> tuple[ConnectParams, float | None]:
-        """Everything checked before the upgrade: params, origin, token, limits.
-
-        Returns the params and when the token expires (None without auth).
-        """
+    def _admit(self, head: RequestHead) -> _Admitted:
+        """Everything checked before the upgrade: params, subprotocol, origin, token, topics
+        and limits."""
         params = parse_connect(_query(head.query), self.max_topics)
+        subprotocol, bearer = _choose_subprotocol(offered_subprotocols(head.headers))
         check_origin(head.headers.get("origin"), self.allowed_origins)
-        expiry = None
+        expiry = grant = None
         if self.verifier is not None:
-            token = params.token
+            token = bearer
             if token is None:
-                token = bearer_token(head.headers.get("authorization", ""))
-            expiry = self.verifier.verify(token, params.user_id)
+                token = bearer_token(head.headers.get("authorization", "")) or params.token
+            expiry, grant = self._verify(token, params.user_id)
+            refused = None if grant is None else grant.first_refused(params.topics)
+            if refused is not None:
+                raise ForbiddenTopic(refused)
         if params.since is not None and not self.service.log.is_cursor(params.since):
             raise Invalid("since", "not a cursor from this gateway")
-        refused = self.service.admit(params.user_id)
-        if refused is not None:
-            raise Denied(refused.status, refused.reason)
-        return params, expiry
+        refused_by = self.service.admit(params.user_id)
+        if refused_by is not None:
+            raise Denied(refused_by.status, refused_by.reason)
+        return _Admitted(params, subprotocol, expiry, grant)
+
+    def _verify(self, token: str | None, user_id: str) -> tuple[float, TopicGrant | None]:
+        """The token's expiry and topic grant if it lets `user_id` in; else `Denied`."""
+        assert self.verifier is not None
+        claims: dict[str, Any] = self.verifier.claims(token, user_id)
+        try:
+            grant = topic_grant(claims, self.topics_required)
+        except BadClaim as exc:
+            raise Denied(401, f"invalid token: {exc}") from None
+        return float(claims["exp"]), grant
 
     def received(self, conn: WebSocketProtocol, message: Message) -> None:
         """One client message: an op answered in order with the frames it is queued among."""
@@ -202,7 +257,7 @@ class WebSocketEdge:
         elif opcode == BINARY:
             reply, ok = _error("bad_frame", "binary frames are not supported"), False
         else:
-            reply, ok = self._apply(session, message.text)
+            reply, ok = self._apply(conn, session, message.text)
         session.send(reply)
         if not ok:
             self.service.metrics.bad_client_frames += 1
@@ -210,7 +265,7 @@ class WebSocketEdge:
             if bad >= MAX_BAD_FRAMES:
                 self.close(session, CloseCode.POLICY_VIOLATION, "too many bad frames")
 
-    def _apply(self, session: Session, text: str) -> tuple[bytes, bool]:
+    def _apply(self, conn: WebSocketProtocol, session: Session, text: str) -> tuple[bytes, bool]:
         """The reply to one client frame, and whether the frame was acceptable."""
         try:
             op = parse_client_op(text)
@@ -218,15 +273,43 @@ class WebSocketEdge:
             return _error("bad_frame", str(exc), exc.field), False
         if isinstance(op, PingOp):
             return encode_event("pong"), True
+        if isinstance(op, RefreshOp):
+            return self._refresh(conn, session, op.token)
         hub = self.service.hub
         if isinstance(op, SubscribeOp):
             if op.topic not in session.topics and len(session.topics) >= self.max_topics:
                 message = f"topic: at most {self.max_topics} per connection"
                 return _error("too_many_topics", message, "topic"), False
+            if conn.grant is not None and not conn.grant.allows(op.topic):
+                message = f"topic {op.topic!r} is not in the token's topics claim"
+                return _error("forbidden_topic", message, "topic"), False
             hub.subscribe(session, op.topic)
             return encode_event("subscribed", topic=op.topic), True
         hub.unsubscribe(session, op.topic)
         return encode_event("unsubscribed", topic=op.topic), True
+
+    def _refresh(self, conn: WebSocketProtocol, session: Session, token: str) -> tuple[bytes, bool]:
+        """A fresh token: the 4001 timer moves to its `exp` and its topics claim applies.
+
+        Followed topics the new claim does not allow are dropped, each with an
+        `unsubscribed` event before `refreshed`. A bad token changes nothing.
+        """
+        if self.verifier is None:
+            # Not counted as a bad frame: an SDK may refresh on a timer wherever it connects.
+            message = "this gateway checks no tokens: there is nothing to refresh"
+            return _error("auth_disabled", message, "op"), True
+        try:
+            expiry, grant = self._verify(token, session.user_id)
+        except Denied as exc:
+            return _error("bad_token", exc.reason, "token"), False
+        self._expire_at(conn, session, expiry)
+        conn.grant = grant
+        if grant is not None:
+            for topic in sorted(session.topics):
+                if not grant.allows(topic):
+                    self.service.hub.unsubscribe(session, topic)
+                    session.send(encode_event("unsubscribed", topic=topic))
+        return encode_event("refreshed", expires_at=int(expiry)), True
 
     def close(self, conn: Connection, code: int, reason: str) -> None:
         """Close one connection from the server side (disconnect, expiry, overflow, drain).
@@ -276,6 +359,22 @@ _DENIED_ERRORS = {
     429: "too_many_connections",
     503: "unavailable",
 }
+
+
+def _choose_subprotocol(offered: list[str]) -> tuple[str | None, str | None]:
+    """The subprotocol to select for a client's offer, and the bearer token it carries.
+
+    Offering nothing is fine (no subprotocol); offering any, `notifications.v1` among them.
+    """
+    if not offered:
+        return None, None
+    if SUBPROTOCOL not in offered:
+        message = f"the supported subprotocol is {SUBPROTOCOL}: offer it (with bearer.<jwt>)"
+        raise BadHandshake(400, "unsupported_subprotocol", message)
+    tokens = [name[len(_BEARER) :] for name in offered if name.startswith(_BEARER)]
+    if len(tokens) > 1:
+        raise BadHandshake(400, "bad_handshake", "offer at most one bearer.<jwt> subprotocol")
+    return SUBPROTOCOL, tokens[0] if tokens else None
 
 
 def _query(raw: str) -> dict[str, list[str]]:

@@ -20,6 +20,7 @@ from typing import Protocol
 from gateway.closecodes import CloseCode
 from gateway.session import Session
 from gateway.websocket.frames import CLOSE, FrameReader, Message, ProtocolError
+from gateway.websocket.grants import TopicGrant
 from gateway.websocket.handshake import (
     MAX_HEAD_BYTES,
     BadHandshake,
@@ -67,6 +68,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "_timer",
         "_transport",
         "expiry",
+        "grant",
         "session",
     )
 
@@ -85,6 +87,8 @@ class WebSocketProtocol(asyncio.Protocol):
         self.session: Session | None = None
         #: The token-expiry timer the edge set for this connection, if any.
         self.expiry: asyncio.TimerHandle | None = None
+        #: The topics the connection's token allows (set by the edge); None: any topic.
+        self.grant: TopicGrant | None = None
 
     @property
     def transport(self) -> asyncio.Transport:
@@ -241,4 +245,5 @@ class WebSocketProtocol(asyncio.Protocol):
         # No reference cycle may outlive the connection (see gc_policy.py).
         self.session = None
         self.expiry = None
+        self.grant = None
         self._transport = None
