@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from gateway.models import Invalid
 from gateway.websocket.client_ops import (
     PingOp,
+    RefreshOp,
     SubscribeOp,
     UnsubscribeOp,
     parse_client_op,
@@ -33,7 +34,22 @@ def test_any_text_parses_or_raises_invalid_with_a_field(text: str) -> None:
     except Invalid as exc:
         assert exc.field and exc.rule
     else:
-        assert isinstance(op, SubscribeOp | UnsubscribeOp | PingOp)
+        assert isinstance(op, SubscribeOp | UnsubscribeOp | PingOp | RefreshOp)
+
+
+def test_refresh_op_takes_any_string_and_never_quotes_it() -> None:
+    op = parse_client_op('{"op":"refresh","token":"a.b.c"}')
+    assert op == RefreshOp(op="refresh", token="a.b.c")
+    assert parse_client_op('{"op":"refresh","token":""}') == RefreshOp(op="refresh", token="")
+    for frame, field in [
+        ('{"op":"refresh"}', "token"),
+        ('{"op":"refresh","token":5}', "token"),
+        ('{"op":"refresh","token":"secret.jwt.value","x":1}', "x"),
+    ]:
+        with pytest.raises(Invalid) as failure:
+            parse_client_op(frame)
+        assert failure.value.field == field
+        assert "secret" not in str(failure.value)
 
 
 json_like = st.recursive(
@@ -43,14 +59,16 @@ json_like = st.recursive(
 )
 
 
-@given(st.dictionaries(st.sampled_from(["op", "topic", "x"]) | st.text(max_size=4), json_like))
+@given(
+    st.dictionaries(st.sampled_from(["op", "topic", "token", "x"]) | st.text(max_size=4), json_like)
+)
 def test_any_object_parses_or_raises_invalid(value: dict[str, object]) -> None:
     try:
         parse_client_op(json.dumps(value))
     except Invalid as exc:
         assert exc.field
     else:
-        assert value["op"] in ("subscribe", "unsubscribe", "ping")
+        assert value["op"] in ("subscribe", "unsubscribe", "ping", "refresh")
 
 
 def test_connect_query() -> None:

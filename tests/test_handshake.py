@@ -10,6 +10,7 @@ import pytest
 from gateway.websocket.handshake import (
     BadHandshake,
     accept_key,
+    offered_subprotocols,
     parse_head,
     refusal,
     request_target,
@@ -207,6 +208,63 @@ def test_parsed_head_to_101_response() -> None:
         b"Connection: Upgrade\r\n"
         b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
     )
+
+
+def test_101_names_the_selected_subprotocol() -> None:
+    response = switching_protocols(RFC_ACCEPT, "notifications.v1")
+    status_line, headers, body = _parse_response(response)
+    assert status_line == b"HTTP/1.1 101 Switching Protocols"
+    assert headers["sec-websocket-protocol"] == "notifications.v1"
+    assert headers["sec-websocket-accept"] == RFC_ACCEPT.decode()
+    assert body == b""
+    assert "sec-websocket-protocol" not in _parse_response(switching_protocols(RFC_ACCEPT))[1]
+
+
+# offered_subprotocols
+
+
+@pytest.mark.parametrize(
+    ("value", "offered"),
+    [
+        (None, []),
+        ("", []),
+        ("notifications.v1", ["notifications.v1"]),
+        ("notifications.v1,bearer.eyJ0.eyJz.c2ln", ["notifications.v1", "bearer.eyJ0.eyJz.c2ln"]),
+        ("a, b ,\tc", ["a", "b", "c"]),
+        ("a,,b, ,", ["a", "b"]),  # empty list elements are skipped (RFC 9110 §5.6.1)
+        ("chat, chat", ["chat", "chat"]),
+    ],
+)
+def test_offered_subprotocols(value: str | None, offered: list[str]) -> None:
+    headers = {} if value is None else {"sec-websocket-protocol": value}
+    assert offered_subprotocols(headers) == offered
+
+
+def test_repeated_subprotocol_headers_are_one_list() -> None:
+    head = _head(b"Sec-WebSocket-Protocol: notifications.v1", b"sec-websocket-protocol: bearer.x")
+    assert offered_subprotocols(parse_head(head, b"").headers) == ["notifications.v1", "bearer.x"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "notifications v1",
+        "a;b",
+        '"notifications.v1"',
+        "a/b",
+        "bearer.secret=(x)",
+        "a,b c",
+        "caf\xe9",
+        "a@b",
+    ],
+)
+def test_a_subprotocol_that_is_not_a_token_is_400_without_quoting_it(value: str) -> None:
+    with pytest.raises(BadHandshake) as info:
+        offered_subprotocols({"sec-websocket-protocol": value})
+    assert info.value.status == 400
+    assert info.value.error == "bad_handshake"
+    assert "Sec-WebSocket-Protocol: element" in info.value.message
+    assert "secret" not in info.value.message and "b c" not in info.value.message
 
 
 @pytest.mark.parametrize(
