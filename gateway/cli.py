@@ -140,19 +140,23 @@ async def _listen(args: argparse.Namespace) -> int:
     import aiohttp
 
     params = {"user_id": args.user}
-    for key in ("topics", "since", "token"):
+    for key in ("topics", "since"):
         if getattr(args, key):
             params[key] = getattr(args, key)
+    # the token rides in the subprotocol list, as a browser's does: never in the URL
+    protocols = ("notifications.v1", *([f"bearer.{args.token}"] if args.token else []))
     async with aiohttp.ClientSession() as http:
         try:
-            async with http.ws_connect(args.url, params=params) as ws:
+            async with http.ws_connect(args.url, params=params, protocols=protocols) as ws:
                 async for msg in ws:
                     if msg.type == aiohttp.WSMsgType.TEXT:
                         print(msg.data, flush=True)
                 print(json.dumps({"closed": ws.close_code}), flush=True)
         except aiohttp.WSServerHandshakeError as exc:
             # the reason is in the refusal's JSON body, which the handshake error drops
-            async with http.get(args.url.replace("ws", "http", 1), params=params) as plain:
+            offered = {"Sec-WebSocket-Protocol": ", ".join(protocols)}
+            url = args.url.replace("ws", "http", 1)
+            async with http.get(url, params=params, headers=offered) as plain:
                 reason = await plain.text()
             print(f"refused: HTTP {exc.status} {reason}", file=sys.stderr)
             return 1

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
+
+import jwt
 
 from gateway.app import Gateway
+from tests.conftest import StartGateway
 
 
 async def _cli(*args: str) -> tuple[int, str, str]:
@@ -94,3 +98,15 @@ async def test_listen_reports_a_refusal(gateway: Gateway) -> None:
         "listen", "--url", f"ws://127.0.0.1:{gateway.http_port}/ws", "--user", "bad user"
     )
     assert code == 1 and "refused: HTTP 400" in err and '"field": "user_id"' in err
+
+
+async def test_listen_sends_its_token_in_the_subprotocol(start_gateway: StartGateway) -> None:
+    """With a JWT gateway: no token is 401 (the reason shown), a token for another user 403."""
+    secret = "test-secret-that-is-long-enough-for-hs256"
+    gateway = await start_gateway(jwt_secret=secret)
+    url = f"ws://127.0.0.1:{gateway.http_port}/ws"
+    code, _, err = await _cli("listen", "--url", url, "--user", "alice")
+    assert code == 1 and "refused: HTTP 401" in err and "bearer.<jwt>" in err
+    bobs = jwt.encode({"sub": "bob", "exp": time.time() + 60}, secret, algorithm="HS256")
+    code, _, err = await _cli("listen", "--url", url, "--user", "alice", "--token", bobs)
+    assert code == 1 and "refused: HTTP 403" in err and "another user" in err
