@@ -4,13 +4,13 @@ Connections arrive as `WebSocketProtocol`s (protocol.py), which own the bytes: t
 handshake, frame parsing and the close handshake. The edge holds the policy: admission
 (params, subprotocol, origin, token, topic grant, limits), the upgrade with its welcome and
 replay queued in the same write as the 101 response, client ops (token refresh included),
-pings, and who is closed with which code.
+pings, and who is closed with which code. Outgoing frames go through each connection's
+`Session`, so the fan-out never awaits.
 
 Tokens: a browser offers `notifications.v1` plus `bearer.<jwt>` in `Sec-WebSocket-Protocol`
 (it cannot set headers, and a URL lands in proxy logs); `Authorization: Bearer` and
 `?token=` still work, in that order of precedence. The 101 selects `notifications.v1` and
 never echoes the bearer entry. No token is ever logged or quoted back.
-Outgoing frames go through each connection's `Session`, so the fan-out never awaits.
 """
 
 from __future__ import annotations
@@ -222,21 +222,22 @@ class WebSocketEdge:
             token = bearer
             if token is None:
                 token = bearer_token(head.headers.get("authorization", "")) or params.token
-            expiry, grant = self._verify(token, params.user_id)
-            refused = None if grant is None else grant.first_refused(params.topics)
-            if refused is not None:
-                raise ForbiddenTopic(refused)
+            expiry, grant = self._verify(self.verifier, token, params.user_id)
+            forbidden = None if grant is None else grant.first_refused(params.topics)
+            if forbidden is not None:
+                raise ForbiddenTopic(forbidden)
         if params.since is not None and not self.service.log.is_cursor(params.since):
             raise Invalid("since", "not a cursor from this gateway")
-        refused_by = self.service.admit(params.user_id)
-        if refused_by is not None:
-            raise Denied(refused_by.status, refused_by.reason)
+        refused = self.service.admit(params.user_id)
+        if refused is not None:
+            raise Denied(refused.status, refused.reason)
         return _Admitted(params, subprotocol, expiry, grant)
 
-    def _verify(self, token: str | None, user_id: str) -> tuple[float, TopicGrant | None]:
+    def _verify(
+        self, verifier: TokenVerifier, token: str | None, user_id: str
+    ) -> tuple[float, TopicGrant | None]:
         """The token's expiry and topic grant if it lets `user_id` in; else `Denied`."""
-        assert self.verifier is not None
-        claims: dict[str, Any] = self.verifier.claims(token, user_id)
+        claims: dict[str, Any] = verifier.claims(token, user_id)
         try:
             grant = topic_grant(claims, self.topics_required)
         except BadClaim as exc:
@@ -299,7 +300,7 @@ class WebSocketEdge:
             message = "this gateway checks no tokens: there is nothing to refresh"
             return _error("auth_disabled", message, "op"), True
         try:
-            expiry, grant = self._verify(token, session.user_id)
+            expiry, grant = self._verify(self.verifier, token, session.user_id)
         except Denied as exc:
             return _error("bad_token", exc.reason, "token"), False
         self._expire_at(conn, session, expiry)
