@@ -6,6 +6,8 @@ import base64
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.websocket.handshake import (
     BadHandshake,
@@ -265,6 +267,18 @@ def test_a_subprotocol_that_is_not_a_token_is_400_without_quoting_it(value: str)
     assert info.value.error == "bad_handshake"
     assert "Sec-WebSocket-Protocol: element" in info.value.message
     assert "secret" not in info.value.message and "b c" not in info.value.message
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=255), max_size=40))
+def test_any_offer_is_a_list_of_tokens_or_400(value: str) -> None:
+    try:
+        offered = offered_subprotocols({"sec-websocket-protocol": value})
+    except BadHandshake as exc:
+        assert exc.status == 400 and exc.message.startswith("Sec-WebSocket-Protocol: element ")
+    else:
+        assert offered == [p.strip(" \t") for p in value.split(",") if p.strip(" \t")]
+        for name in offered:
+            assert name.isascii() and name.isprintable() and not {*name} & {*',; "()/@'}
 
 
 @pytest.mark.parametrize(
