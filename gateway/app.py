@@ -3,19 +3,26 @@
 `Gateway` starts both servers (port 0 picks a free port; `http_port`/`grpc_port` say which)
 and drains them: readiness off, new work refused, accepted notifications delivered, every
 WebSocket closed with 1001, all within the grace period. `run()` adds signals and uvloop.
+What cannot work (a bad key, a port in use) raises `ConfigError` before anything serves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import signal
+import socket
 from collections.abc import Callable
 from typing import Any, Self
 
 import grpc
 from aiohttp import web
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
@@ -23,10 +30,11 @@ from grpc_health.v1._async import HealthServicer
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.auth import TokenVerifier
 from gateway.closecodes import CloseCode
-from gateway.config import Settings
+from gateway.config import ConfigError, Settings
 from gateway.gc_policy import GcPolicy
 from gateway.grpc.servicer import GatewayServicer, PublishTokenInterceptor
 from gateway.hub import Hub
+from gateway.jwks import JwksKeys
 from gateway.log import MemoryLog, NotificationLog
 from gateway.ops.routes import OpsRoutes
 from gateway.service import NotificationService
@@ -47,10 +55,15 @@ def make_log(settings: Settings) -> NotificationLog:
 
 
 def make_verifier(settings: Settings) -> TokenVerifier | None:
+    """The verifier the settings ask for (None without JWT); `ConfigError` for a bad key."""
+    checks = {"audience": settings.jwt_audience, "issuer": settings.jwt_issuer}
     if settings.jwt_secret is not None:
-        return TokenVerifier.from_secret(settings.jwt_secret.get_secret_value())
+        return TokenVerifier.from_secret(settings.jwt_secret.get_secret_value(), **checks)
     if settings.jwt_public_key_file is not None:
-        return TokenVerifier.from_public_key_file(settings.jwt_public_key_file)
+        return TokenVerifier.from_public_key_file(settings.jwt_public_key_file, **checks)
+    if settings.jwt_jwks_url is not None:
+        keys = JwksKeys(settings.jwt_jwks_url, settings.jwt_jwks_refresh_seconds)
+        return TokenVerifier(keys, **checks)
     return None
 
 
@@ -66,6 +79,7 @@ class Gateway:
             max_connections_per_user=settings.max_connections_per_user,
         )
         self.health = HealthServicer()
+        self.verifier = make_verifier(settings)  # before anything binds: a bad key stops here
         self.http_port = 0
         self.grpc_port = 0
         self._grpc: aio.Server | None = None
@@ -80,12 +94,22 @@ class Gateway:
         return self._edge
 
     async def start(self) -> None:
+        """Serve both ports; on any failure, stop what had started and raise."""
+        try:
+            await self._start()
+        except BaseException:
+            await self._stop_started()
+            raise
+
+    async def _start(self) -> None:
         settings = self.settings
         await self.log.start()
+        if self.verifier is not None:
+            await self.verifier.start()
         self._edge = WebSocketEdge(
             service=self.service,
             scheduler=FlushScheduler(asyncio.get_running_loop()),
-            verifier=make_verifier(settings),
+            verifier=self.verifier,
             allowed_origins=settings.origins,
             send_buffer_bytes=settings.send_buffer_bytes,
             max_frame_bytes=settings.max_client_frame_bytes,
@@ -109,12 +133,15 @@ class Gateway:
         if handoff is None:
             raise RuntimeError("aiohttp's runner made no server")
         # One listener: `/ws` upgrades stay in our protocol, other requests go to aiohttp's.
-        self._http = await asyncio.get_running_loop().create_server(
-            self._edge.protocol_factory(handoff),
-            settings.http_host,
-            settings.http_port,
-            backlog=4096,
-        )
+        try:
+            self._http = await asyncio.get_running_loop().create_server(
+                self._edge.protocol_factory(handoff),
+                settings.http_host,
+                settings.http_port,
+                backlog=4096,
+            )
+        except OSError as exc:
+            raise _bind_error("http_port", settings.http_host, settings.http_port, exc) from None
         self.http_port = _bound_port([s.getsockname() for s in self._http.sockets])
         self._edge.start_heartbeat()
         log.info(
@@ -133,26 +160,40 @@ class Gateway:
         tokens = settings.publish_token_set
         if tokens is not None:
             interceptors.append(PublishTokenInterceptor(tokens, ("/grpc.health.v1.Health/",)))
-        server = aio.server(interceptors=interceptors)
+        # gRPC sets SO_REUSEPORT by default: a second gateway on the same port would bind
+        # too and silently take part of the publishes. Off, a taken port is an error.
+        server = aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
+        self._grpc = server  # stopped by _stop_started() if anything below fails
         servicer = GatewayServicer(self.service)
         pb_grpc.add_NotificationGatewayServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         await self.health.set(_SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-        address = f"{settings.grpc_host}:{settings.grpc_port}"
-        if settings.grpc_tls_cert_file and settings.grpc_tls_key_file:
-            credentials = grpc.ssl_server_credentials(
-                [
-                    (
-                        settings.grpc_tls_key_file.read_bytes(),
-                        settings.grpc_tls_cert_file.read_bytes(),
-                    )
-                ]
-            )
-            self.grpc_port = server.add_secure_port(address, credentials)
-        else:
-            self.grpc_port = server.add_insecure_port(address)
+        host, port = settings.grpc_host, settings.grpc_port
+        # Probe first: grpc's own bind failure says only "Failed to bind" (and logs a
+        # plain-text line from its C core); the probe knows why.
+        _probe_port("grpc_port", host, port)
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        try:
+            if settings.grpc_tls_cert_file and settings.grpc_tls_key_file:
+                credentials = _tls_credentials(settings)
+                self.grpc_port = server.add_secure_port(address, credentials)
+            else:
+                self.grpc_port = server.add_insecure_port(address)
+        except RuntimeError as exc:  # bound by someone else between the probe and here
+            raise ConfigError("grpc_port", f"cannot listen on {address}: {exc}") from None
         await server.start()
-        self._grpc = server
+
+    async def _stop_started(self) -> None:
+        """Undo a start that failed half-way, so nothing outlives the loop."""
+        if self._http is not None:
+            self._http.close()
+        if self._grpc is not None:
+            await self._grpc.stop(None)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.verifier is not None:
+            await self.verifier.close()
+        await self.log.close()
 
     async def drain(self) -> None:
         """Refuse new work, finish accepted work, close every WebSocket with 1001, stop.
@@ -184,6 +225,8 @@ class Gateway:
             self._http.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.verifier is not None:
+            await self.verifier.close()
         await self.log.close()
         log.info("gateway stopped")
 
@@ -193,6 +236,49 @@ class Gateway:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.drain()
+
+
+def _tls_credentials(settings: Settings) -> grpc.ServerCredentials:
+    """The server's TLS pair, parsed now: grpc would take garbage here and fail every
+    handshake later."""
+    assert settings.grpc_tls_cert_file is not None and settings.grpc_tls_key_file is not None
+    cert = settings.grpc_tls_cert_file.read_bytes()
+    key = settings.grpc_tls_key_file.read_bytes()
+    try:
+        x509.load_pem_x509_certificate(cert)
+    except ValueError:
+        raise ConfigError("grpc_tls_cert_file", "not a PEM certificate") from None
+    try:
+        serialization.load_pem_private_key(key, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ConfigError("grpc_tls_key_file", "not an unencrypted PEM private key") from None
+    return grpc.ssl_server_credentials([(key, cert)])
+
+
+def _probe_port(field: str, host: str, port: int) -> None:
+    """`ConfigError` when `host:port` cannot be bound (in use, not this machine's address)."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise _bind_error(field, host, port, exc) from None
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            # as servers bind: TIME_WAIT leftovers do not count as "in use", listeners do
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise _bind_error(field, host, port, exc) from None
+
+
+def _bind_error(field: str, host: str, port: int, exc: OSError) -> ConfigError:
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return ConfigError(field, f"{where} is in use (another gateway or program listens there)")
+    reason = exc.strerror or str(exc)
+    return ConfigError(field, f"cannot listen on {where}: {reason}")
 
 
 def _bound_port(addresses: list[Any]) -> int:
@@ -220,7 +306,11 @@ async def _serve(settings: Settings) -> None:
 
 
 def _exit_now() -> None:
-    raise SystemExit(1)
+    """A second signal: stop now. Raising here would unwind the loop mid-drain, and
+    half-stopped servers then print tracebacks from their finalizers; `_exit` does not."""
+    log.warning("second signal: exiting without finishing the drain")
+    logging.shutdown()
+    os._exit(1)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

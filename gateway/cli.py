@@ -79,21 +79,45 @@ def main(argv: list[str] | None = None) -> int:
     return _serve(args)
 
 
+#: Settings whose values never appear in an error message.
+_SECRET_FIELDS = frozenset({"jwt_secret", "publish_tokens"})
+
+
 def _serve(args: argparse.Namespace) -> int:
+    """Run the gateway. Each configuration error is one JSON log line
+    `configuration error: <field>: <rule>`, and the exit code is 2."""
+    import logging
+
     from gateway.app import run
-    from gateway.config import Settings
+    from gateway.config import ConfigError, Settings, unknown_environment
     from gateway.logs import setup_logging
 
+    setup_logging("INFO")  # before the settings, so their errors are JSON lines too
+    log = logging.getLogger("gateway")
+    for name in unknown_environment():
+        log.warning(f"unknown environment variable {name} ignored: no such setting")
     flags = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
     try:
         settings = Settings(**flags)
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             where = ".".join(str(p) for p in error["loc"]) or "settings"
-            print(f"configuration error: {where}: {error['msg']}", file=sys.stderr)
+            rule = error["msg"].removeprefix("Value error, ")
+            got = error.get("input")
+            if (
+                where in Settings.model_fields
+                and where not in _SECRET_FIELDS
+                and str(got) not in rule
+            ):
+                rule += f" (got {got!r})"
+            log.error(f"configuration error: {where}: {rule}", extra={"field": where})
         return 2
-    setup_logging(settings.log_level)
-    run(settings)
+    logging.getLogger().setLevel(settings.log_level)
+    try:
+        run(settings)
+    except ConfigError as exc:
+        log.error(f"configuration error: {exc}", extra={"field": exc.field})
+        return 2
     return 0
 
 

@@ -2,18 +2,61 @@
 
 Nothing is read at import time: `Settings()` reads the environment when it is built, and
 `Settings(**flags)` lets command-line flags override it. Secrets print as '**********'.
+What a value alone can tell is checked here (ranges, enums, files that must be readable);
+what only starting can tell (a port in use, a key that does not parse) raises `ConfigError`
+at start. Both end the command line with `configuration error: <field>: <rule>`, exit 2.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["ConfigError", "Settings", "unknown_environment"]
+
+#: GATEWAY_* variables that are not settings but are read elsewhere (scripts/_venv.sh).
+_NOT_SETTINGS = frozenset({"GATEWAY_VENV"})
+
+#: RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
+MIN_HS256_SECRET_BYTES = 32
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(value: object) -> object:
+    if isinstance(value, str) and value.upper() in _LOG_LEVELS:
+        return value.upper()
+    raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)} (any case)")
+
+
+class ConfigError(Exception):
+    """A setting that passed its own checks but cannot work here (port taken, bad key)."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+def _readable_file(path: Path | None) -> Path | None:
+    """A configured file must exist and be readable now, not at the first connect."""
+    if path is None:
+        return None
+    try:
+        with path.open("rb") as file:
+            file.read(1)
+    except OSError as exc:
+        raise ValueError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    return path
+
 
 Port = Annotated[int, Field(ge=0, le=65535)]
 Positive = Annotated[int, Field(gt=0)]
@@ -29,8 +72,16 @@ class Settings(BaseSettings):
     #: "memory", or a redis:// URL shared by every replica.
     backend: str = "memory"
 
+    # JWT keys for browsers' tokens: one of secret, public key file or JWKS URL; each is
+    # checked at start. Audience and issuer checks are optional and apply to all three.
     jwt_secret: SecretStr | None = None
     jwt_public_key_file: Path | None = None
+    #: An identity provider's JSON Web Key Set, fetched at start and every refresh interval.
+    jwt_jwks_url: str | None = None
+    jwt_jwks_refresh_seconds: Annotated[float, Field(gt=0)] = 300.0
+    #: When set, a token's `aud` must contain it / its `iss` must equal it.
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
     #: With JWT on, refuse tokens without a `topics` claim (else they allow any topic).
     jwt_topics_required: bool = False
     #: Comma-separated bearer tokens gRPC publishers must send; unset = no check.
@@ -55,7 +106,31 @@ class Settings(BaseSettings):
     #: After SIGTERM, how long to keep listening while answering "not ready" before
     #: closing sockets, so load balancers stop routing here first (part of the grace).
     drain_delay_seconds: Annotated[float, Field(ge=0)] = 0.0
-    log_level: str = "INFO"
+    log_level: Annotated[LogLevel, BeforeValidator(_log_level)] = "INFO"
+
+    @field_validator("jwt_public_key_file", "grpc_tls_cert_file", "grpc_tls_key_file")
+    @classmethod
+    def _file_readable(cls, path: Path | None) -> Path | None:
+        return _readable_file(path)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _secret_long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None:
+            size = len(secret.get_secret_value().encode())
+            if size < MIN_HS256_SECRET_BYTES:
+                raise ValueError(
+                    f"an HS256 secret must be at least {MIN_HS256_SECRET_BYTES} bytes "
+                    f"(RFC 7518 section 3.2); this one has {size}"
+                )
+        return secret
+
+    @field_validator("jwt_jwks_url")
+    @classmethod
+    def _jwks_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -67,22 +142,30 @@ class Settings(BaseSettings):
             raise ValueError("grpc_tls_cert_file and grpc_tls_key_file go together")
         if self.drain_delay_seconds > self.grace_seconds:
             raise ValueError("drain_delay_seconds must not exceed grace_seconds")
-        if self.jwt_secret is not None and self.jwt_public_key_file is not None:
-            raise ValueError("set jwt_secret or jwt_public_key_file, not both")
+        keys = [self.jwt_secret, self.jwt_public_key_file, self.jwt_jwks_url]
+        if sum(key is not None for key in keys) > 1:
+            raise ValueError("set only one of jwt_secret, jwt_public_key_file, jwt_jwks_url")
+        if (self.jwt_audience or self.jwt_issuer) and not self.auth_required:
+            raise ValueError("jwt_audience and jwt_issuer need a JWT key to check tokens with")
         if self.jwt_topics_required and not self.auth_required:
-            raise ValueError("jwt_topics_required needs a JWT key (jwt_secret or ...key_file)")
+            raise ValueError("jwt_topics_required needs a JWT key to check tokens with")
         exposed = [h for h in (self.http_host, self.grpc_host) if not _is_loopback(h)]
         if exposed and not self.auth_required and not self.insecure:
             raise ValueError(
                 f"refusing to listen on {', '.join(exposed)} with no JWT key configured: "
-                "anyone could read anyone's notifications. Set GATEWAY_JWT_SECRET or "
-                "GATEWAY_JWT_PUBLIC_KEY_FILE, or GATEWAY_INSECURE=1 if this is intended"
+                "anyone could read anyone's notifications. Set GATEWAY_JWT_SECRET, "
+                "GATEWAY_JWT_PUBLIC_KEY_FILE or GATEWAY_JWT_JWKS_URL, or GATEWAY_INSECURE=1 "
+                "if this is intended"
             )
         return self
 
     @property
     def auth_required(self) -> bool:
-        return self.jwt_secret is not None or self.jwt_public_key_file is not None
+        return (
+            self.jwt_secret is not None
+            or self.jwt_public_key_file is not None
+            or self.jwt_jwks_url is not None
+        )
 
     @property
     def origins(self) -> frozenset[str] | None:
@@ -92,6 +175,13 @@ class Settings(BaseSettings):
     def publish_token_set(self) -> frozenset[str] | None:
         raw = self.publish_tokens.get_secret_value() if self.publish_tokens else None
         return _split(raw)
+
+
+def unknown_environment(environ: Mapping[str, str] | None = None) -> list[str]:
+    """GATEWAY_* variables that name no setting: a typo would otherwise go unnoticed."""
+    environ = os.environ if environ is None else environ
+    known = {"GATEWAY_" + name.upper() for name in Settings.model_fields} | _NOT_SETTINGS
+    return sorted(n for n in environ if n.upper().startswith("GATEWAY_") and n.upper() not in known)
 
 
 def _split(raw: str | None) -> frozenset[str] | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from gateway.config import Settings
+from gateway.config import Settings, unknown_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,17 +43,37 @@ def test_loopback_is_fine(host: str) -> None:
     [
         ({"backend": "mysql://x"}, "backend must be 'memory' or a redis:// URL"),
         ({"backend": "redis://127.0.0.1:6379"}, "redis:// is not available in this build"),
-        ({"grpc_tls_cert_file": "/c.pem"}, "go together"),
-        ({"jwt_secret": "x", "jwt_public_key_file": "/k.pem"}, "not both"),
+        ({"grpc_tls_cert_file": "{file}"}, "go together"),
+        ({"jwt_secret": "s" * 32, "jwt_public_key_file": "{file}"}, "only one of"),
+        ({"jwt_secret": "s" * 32, "jwt_jwks_url": "http://127.0.0.1/k"}, "only one of"),
+        ({"jwt_jwks_url": "file:///etc/passwd"}, "http:// or https:// URL"),
+        ({"jwt_audience": "app"}, "need a JWT key"),
+        ({"jwt_secret": "s" * 31}, "at least 32 bytes (RFC 7518 section 3.2); this one has 31"),
+        ({"jwt_public_key_file": "/missing.pem"}, "cannot read '/missing.pem'"),
+        ({"grpc_tls_cert_file": "/missing.pem", "grpc_tls_key_file": "{file}"}, "cannot read"),
+        ({"log_level": "verbose"}, "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
         ({"http_port": 70000}, "less than or equal to 65535"),
         ({"send_buffer_bytes": 0}, "greater than 0"),
         ({"drain_delay_seconds": 20}, "must not exceed grace_seconds"),
     ],
 )
-def test_bad_settings_fail_fast(overrides: dict[str, object], message: str) -> None:
+def test_bad_settings_fail_fast(
+    overrides: dict[str, object], message: str, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("x")
+    values = {k: str(v).replace("{file}", str(tmp_path / "file")) for k, v in overrides.items()}
     with pytest.raises(ValidationError) as failure:
-        Settings(**overrides)  # type: ignore[arg-type]
+        Settings(**values)  # type: ignore[arg-type]
     assert message in str(failure.value)
+
+
+def test_log_level_is_an_enum_in_any_case() -> None:
+    assert Settings(log_level="debug").log_level == "DEBUG"
+
+
+def test_unknown_gateway_variables_are_named() -> None:
+    environ = {"GATEWAY_LOG_LEVL": "debug", "GATEWAY_HTTP_PORT": "1", "GATEWAY_VENV": "/v"}
+    assert unknown_environment({**environ, "HOME": "/root"}) == ["GATEWAY_LOG_LEVL"]
 
 
 def test_cli_refuses_insecure_bind_with_a_clear_message() -> None:
