@@ -69,7 +69,7 @@ def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
         return
     name = args.thread.name if args.thread is not None else None
     exc_info = (args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback)
-    _log.error("uncaught exception in a thread", extra={"thread": name}, exc_info=exc_info)
+    _log.error("uncaught exception in a thread", extra={"thread_name": name}, exc_info=exc_info)
 
 
 def _log_unraisable(args: sys.UnraisableHookArgs) -> None:

@@ -57,9 +57,7 @@ def test_loopback_is_fine(host: str) -> None:
         ({"drain_delay_seconds": 20}, "must not exceed grace_seconds"),
     ],
 )
-def test_bad_settings_fail_fast(
-    overrides: dict[str, object], message: str, tmp_path: Path
-) -> None:
+def test_bad_settings_fail_fast(overrides: dict[str, object], message: str, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     values = {k: str(v).replace("{file}", str(tmp_path / "file")) for k, v in overrides.items()}
     with pytest.raises(ValidationError) as failure:
