@@ -3,7 +3,7 @@
 # Without a JWT key it refuses to listen on 0.0.0.0 unless GATEWAY_INSECURE=1 says so.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml constraints.txt README.md LICENSE ./
 COPY gateway ./gateway
 # Wheels for the project and its pinned runtime dependencies only (no dev tools).
 RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
