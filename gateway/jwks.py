@@ -64,6 +64,7 @@ class JwksKeys:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        self._periodic = None  # no early refetch after close
 
     def key_for(self, token: str) -> tuple[Any, list[str]]:
         try:
@@ -84,9 +85,10 @@ class JwksKeys:
 
     def _refresh_soon(self) -> None:
         due = self._last_fetch + min(self._refresh_seconds, 10.0)
-        if self._fetching is None and time.monotonic() >= due:
-            self._fetching = asyncio.get_running_loop().create_task(self._refresh())
-            self._fetching.add_done_callback(self._fetched)
+        if self._fetching is not None or time.monotonic() < due or self._periodic is None:
+            return  # one fetch at a time, at most one per interval, and only once started
+        self._fetching = asyncio.get_running_loop().create_task(self._refresh())
+        self._fetching.add_done_callback(self._fetched)
 
     def _fetched(self, _: asyncio.Task[None]) -> None:
         self._fetching = None
