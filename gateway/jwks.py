@@ -8,7 +8,9 @@ set, so verifying a token never waits on the network.
 
 Outcomes: a known `kid` is verified with its key, even while the endpoint is down (the
 set is cached); an unknown `kid` is 401 while the endpoint answers, 503 while it does
-not. An outage is logged once when it starts and once when it ends.
+not (or answers something that is not a set of public keys). An outage is logged once
+when it starts and once when it ends. At start, an endpoint that does not answer is such
+an outage; one that answers something else is a wrong URL, a `ConfigError`.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import time
 from typing import Any
 
 import jwt
-from jwt import PyJWK, PyJWKClient
+from jwt import PyJWK, PyJWKClient, PyJWKClientConnectionError, PyJWKSetError
 
 from gateway.auth import Denied
+from gateway.config import ConfigError
 
 __all__ = ["JwksKeys"]
 
@@ -54,8 +57,19 @@ class JwksKeys:
         self._periodic: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """First fetch (a failure is logged and answered with 503s), then the refresh loop."""
-        await self._refresh()
+        """First fetch, then the refresh loop. An endpoint that does not answer is logged
+        and answered with 503s until it does; one that answers something other than a
+        set of public keys is a wrong URL: `ConfigError`."""
+        self._last_fetch = time.monotonic()
+        try:
+            self._keys = await self._fetch()
+            self._reachable = True
+        except PyJWKClientConnectionError as exc:
+            self._failed(exc)
+        except _FETCH_ERRORS as exc:
+            raise ConfigError(
+                "jwt_jwks_url", f"{self.url} answered, but not with a JSON Web Key Set: {exc}"
+            ) from None
         self._periodic = asyncio.create_task(self._refresh_forever(), name="jwks-refresh")
 
     async def close(self) -> None:
@@ -99,22 +113,39 @@ class JwksKeys:
             await self._refresh()
 
     async def _refresh(self) -> None:
+        """One fetch; on failure the last good set stays and the outage is logged once."""
         self._last_fetch = time.monotonic()
         try:
-            keys = await asyncio.to_thread(self._client.get_signing_keys)
-        except jwt.PyJWTError as exc:  # PyJWKClientError (unreachable, not a set), PyJWKSetError
-            self._reachable = False
-            if not self._outage_logged:
-                self._outage_logged = True
-                log.warning(
-                    "JWKS unreachable: tokens with unknown kids get 503 until it answers",
-                    extra={"url": self.url, "error": str(exc)},
-                )
+            self._keys = await self._fetch()
+        except _FETCH_ERRORS as exc:
+            self._failed(exc)
             return
-        self._keys = {
-            k.key_id: k for k in keys if k.key_id and k.algorithm_name in _PUBLIC_KEY_ALGORITHMS
-        }
         self._reachable = True
         if self._outage_logged:
             self._outage_logged = False
             log.info("JWKS reachable again", extra={"url": self.url, "keys": len(self._keys)})
+
+    def _failed(self, exc: Exception) -> None:
+        self._reachable = False
+        if not self._outage_logged:
+            self._outage_logged = True
+            log.warning(
+                "JWKS unreachable: tokens with unknown kids get 503 until it answers",
+                extra={"url": self.url, "error": str(exc)},
+            )
+
+    async def _fetch(self) -> dict[str, PyJWK]:
+        """The set's public signing keys by kid. Raises PyJWKClientConnectionError when the
+        endpoint cannot be reached, another of `_FETCH_ERRORS` when its answer is no JWKS."""
+        keys = await asyncio.to_thread(self._client.get_signing_keys)
+        usable = {
+            k.key_id: k for k in keys if k.key_id and k.algorithm_name in _PUBLIC_KEY_ALGORITHMS
+        }
+        if not usable:
+            raise PyJWKSetError("no RSA, EC or Ed25519 signing key with a kid in the set")
+        return usable
+
+
+#: A fetch that failed: unreachable (PyJWKClientConnectionError, a PyJWTError), an answer
+#: that is no usable set (PyJWKClientError, PyJWKSetError), or no JSON at all (ValueError).
+_FETCH_ERRORS = (jwt.PyJWTError, ValueError)

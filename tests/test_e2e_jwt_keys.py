@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from pathlib import Path
@@ -28,18 +29,23 @@ class Jwks:
     """A JWKS endpoint on a free port whose keys and health the test changes."""
 
     def __init__(self) -> None:
-        self.keys: dict[str, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey] = {}
-        self.down = False
+        self.keys: dict[str, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | str] = {}
+        #: "jwks", "down" (HTTP 503) or "html" (200 with a page: a wrong URL)
+        self.answer = "jwks"
         self.fetches = 0
         self.url = ""
         self._runner: web.AppRunner | None = None
 
-    def add(self, kid: str, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> None:
+    def add(self, kid: str, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | str) -> None:
         self.keys[kid] = key
 
     def document(self) -> dict[str, Any]:
         entries = []
         for kid, key in self.keys.items():
+            if isinstance(key, str):  # a shared secret: must never be used from a JWKS
+                k = base64.urlsafe_b64encode(key.encode()).rstrip(b"=").decode()
+                entries.append({"kty": "oct", "k": k, "kid": kid, "alg": "HS256"})
+                continue
             public = key.public_key()
             if isinstance(public, rsa.RSAPublicKey):
                 entry = RSAAlgorithm.to_jwk(public, as_dict=True)
@@ -50,8 +56,10 @@ class Jwks:
 
     async def _serve(self, _: web.Request) -> web.Response:
         self.fetches += 1
-        if self.down:
+        if self.answer == "down":
             return web.Response(status=503, text="down")
+        if self.answer == "html":
+            return web.Response(text="<html>sign in</html>", content_type="text/html")
         return web.json_response(self.document())
 
     async def start(self) -> None:
@@ -109,6 +117,7 @@ EC_KEY = ec.generate_private_key(ec.SECP256R1())
 async def test_jwks_keys_by_kid(start_gateway: StartGateway, jwks: Jwks, http) -> None:
     jwks.add("rsa-1", RSA_KEY)
     jwks.add("ec-1", EC_KEY)
+    jwks.add("shared", SECRET)  # a secret published by mistake: anyone could sign with it
     gateway = await start_gateway(jwt_jwks_url=jwks.url)
     assert jwks.fetches == 1  # fetched at start, before the first connect
     assert await _status(http, gateway, _token(RSA_KEY, "rsa-1", "RS256")) == 101
@@ -119,6 +128,7 @@ async def test_jwks_keys_by_kid(start_gateway: StartGateway, jwks: Jwks, http) -
     assert await _status(http, gateway, _token(other, "rsa-1", "RS256")) == 401
     assert await _status(http, gateway, _token(other, "nobody", "RS256")) == 401
     assert await _status(http, gateway, _token(SECRET, "rsa-1", "HS256")) == 401
+    assert await _status(http, gateway, _token(SECRET, "shared", "HS256")) == 401
     assert await _status(http, gateway, _token(RSA_KEY, None, "RS256")) == 401  # two keys
     assert await _status(http, gateway, "not.a.jwt") == 401
     assert await _status(http, gateway, _token(RSA_KEY, "rsa-1", "RS256", sub="bob")) == 403
@@ -135,13 +145,14 @@ async def test_jwks_rotation_is_picked_up(start_gateway: StartGateway, jwks: Jwk
     assert await _eventually(lambda: _status(http, gateway, old), 401) == 401
 
 
+@pytest.mark.parametrize("outage", ["down", "html"])
 async def test_unreachable_jwks_is_503_with_one_warning(
-    start_gateway: StartGateway, jwks: Jwks, http, caplog: pytest.LogCaptureFixture
+    start_gateway: StartGateway, jwks: Jwks, http, caplog: pytest.LogCaptureFixture, outage: str
 ) -> None:
     jwks.add("k1", RSA_KEY)
     gateway = await start_gateway(jwt_jwks_url=jwks.url, jwt_jwks_refresh_seconds=0.1)
     caplog.set_level(logging.INFO, logger="gateway.auth")
-    jwks.down = True
+    jwks.answer = outage
     fetches = jwks.fetches
     unknown = _token(EC_KEY, "k2", "ES256")
     assert await _eventually(lambda: _status(http, gateway, unknown), 503) == 503
@@ -157,7 +168,7 @@ async def test_unreachable_jwks_is_503_with_one_warning(
         "JWKS unreachable: tokens with unknown kids get 503 until it answers"
     ]
     assert not any(r.exc_info for r in caplog.records)  # a line, not a traceback
-    jwks.down = False
+    jwks.answer = "jwks"
     jwks.add("k2", EC_KEY)
     assert await _eventually(lambda: _status(http, gateway, unknown), 101) == 101
     assert "JWKS reachable again" in [r.getMessage() for r in caplog.records]
@@ -166,12 +177,33 @@ async def test_unreachable_jwks_is_503_with_one_warning(
 async def test_jwks_down_at_start_still_starts_and_answers_503(
     start_gateway: StartGateway, jwks: Jwks, http
 ) -> None:
-    jwks.down = True
+    jwks.answer = "down"
     gateway = await start_gateway(jwt_jwks_url=jwks.url)
     assert await _status(http, gateway, _token(RSA_KEY, "k1", "RS256")) == 503
     url = f"http://127.0.0.1:{gateway.http_port}/ws"
     async with http.get(url, params={"user_id": "alice", "token": "x.y.z"}) as response:
         assert response.status == 401  # not even a JWT: no key would help
+
+
+@pytest.mark.parametrize(
+    ("answer", "keys", "why"),
+    [
+        ("html", {}, "Expecting value"),
+        ("jwks", {}, "did not contain any keys"),
+        ("jwks", {"a": SECRET}, "no RSA, EC or Ed25519 signing key"),
+    ],
+)
+async def test_a_url_that_answers_no_jwks_stops_the_start(
+    jwks: Jwks, answer: str, keys: dict[str, Any], why: str
+) -> None:
+    jwks.answer = answer
+    jwks.keys.update(keys)
+    gateway = Gateway(Settings(http_port=0, grpc_port=0, jwt_jwks_url=jwks.url))
+    with pytest.raises(ConfigError) as failure:
+        await gateway.start()
+    assert failure.value.field == "jwt_jwks_url"
+    assert failure.value.rule.startswith(f"{jwks.url} answered, but not with a JSON Web Key Set")
+    assert why in failure.value.rule
 
 
 @pytest.mark.parametrize(
