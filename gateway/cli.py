@@ -118,6 +118,9 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         log.error(f"configuration error: {exc}", extra={"field": exc.field})
         return 2
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were installed
+        log.warning("interrupted while starting")
+        return 130
     return 0
 
 
