@@ -10,25 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import signal
-import socket
 from collections.abc import Callable
 from typing import Any, Self
 
-import grpc
 from aiohttp import web
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.auth import TokenVerifier
+from gateway.binding import bind_error, grpc_tls_credentials, probe_port
 from gateway.closecodes import CloseCode
 from gateway.config import ConfigError, Settings
 from gateway.gc_policy import GcPolicy
@@ -141,7 +136,7 @@ class Gateway:
                 backlog=4096,
             )
         except OSError as exc:
-            raise _bind_error("http_port", settings.http_host, settings.http_port, exc) from None
+            raise bind_error("http_port", settings.http_host, settings.http_port, exc) from None
         self.http_port = _bound_port([s.getsockname() for s in self._http.sockets])
         self._edge.start_heartbeat()
         log.info(
@@ -171,11 +166,11 @@ class Gateway:
         host, port = settings.grpc_host, settings.grpc_port
         # Probe first: grpc's own bind failure says only "Failed to bind" (and logs a
         # plain-text line from its C core); the probe knows why.
-        _probe_port("grpc_port", host, port)
+        probe_port("grpc_port", host, port)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             if settings.grpc_tls_cert_file and settings.grpc_tls_key_file:
-                credentials = _tls_credentials(settings)
+                credentials = grpc_tls_credentials(settings)
                 self.grpc_port = server.add_secure_port(address, credentials)
             else:
                 self.grpc_port = server.add_insecure_port(address)
@@ -236,49 +231,6 @@ class Gateway:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.drain()
-
-
-def _tls_credentials(settings: Settings) -> grpc.ServerCredentials:
-    """The server's TLS pair, parsed now: grpc would take garbage here and fail every
-    handshake later."""
-    assert settings.grpc_tls_cert_file is not None and settings.grpc_tls_key_file is not None
-    cert = settings.grpc_tls_cert_file.read_bytes()
-    key = settings.grpc_tls_key_file.read_bytes()
-    try:
-        x509.load_pem_x509_certificate(cert)
-    except ValueError:
-        raise ConfigError("grpc_tls_cert_file", "not a PEM certificate") from None
-    try:
-        serialization.load_pem_private_key(key, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise ConfigError("grpc_tls_key_file", "not an unencrypted PEM private key") from None
-    return grpc.ssl_server_credentials([(key, cert)])
-
-
-def _probe_port(field: str, host: str, port: int) -> None:
-    """`ConfigError` when `host:port` cannot be bound (in use, not this machine's address)."""
-    if port == 0:
-        return
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except OSError as exc:
-        raise _bind_error(field, host, port, exc) from None
-    for family, kind, proto, _, address in infos:
-        with socket.socket(family, kind, proto) as probe:
-            # as servers bind: TIME_WAIT leftovers do not count as "in use", listeners do
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(address)
-            except OSError as exc:
-                raise _bind_error(field, host, port, exc) from None
-
-
-def _bind_error(field: str, host: str, port: int, exc: OSError) -> ConfigError:
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if exc.errno == errno.EADDRINUSE:
-        return ConfigError(field, f"{where} is in use (another gateway or program listens there)")
-    reason = exc.strerror or str(exc)
-    return ConfigError(field, f"cannot listen on {where}: {reason}")
 
 
 def _bound_port(addresses: list[Any]) -> int:

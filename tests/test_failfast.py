@@ -20,6 +20,8 @@ import grpc
 import pytest
 from grpc import aio
 
+from gateway.app import Gateway
+from gateway.config import ConfigError, Settings
 from tests.conftest import StartGateway
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -235,3 +237,13 @@ def test_warnings_library_logs_and_uncaught_errors_are_json_lines() -> None:
     assert thread["thread_name"] == "worker" and "ZeroDivisionError" in thread["exc"]
     uncaught = by_logger["gateway", "critical"]
     assert "RuntimeError: nobody caught me" in uncaught["exc"]
+
+
+async def test_an_address_not_on_this_machine_is_a_configuration_error() -> None:
+    settings = Settings(http_port=0, grpc_host="192.0.2.1", grpc_port=_free_port(), insecure=True)
+    gateway = Gateway(settings)
+    with pytest.raises(ConfigError) as failure:
+        await gateway.start()  # TEST-NET-1: never assigned to a host
+    assert failure.value.field == "grpc_port"
+    assert failure.value.rule.startswith("cannot listen on 192.0.2.1:")
+    assert "Cannot assign requested address" in failure.value.rule
