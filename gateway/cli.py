@@ -164,30 +164,58 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 async def _listen(args: argparse.Namespace) -> int:
-    import aiohttp
+    """Prints every event as a JSON line until Ctrl-C; survives drops and gateway restarts.
 
-    params = {"user_id": args.user}
-    for key in ("topics", "since"):
-        if getattr(args, key):
-            params[key] = getattr(args, key)
-    # the token rides in the subprotocol list, as a browser's does: never in the URL
-    protocols = ("notifications.v1", *([f"bearer.{args.token}"] if args.token else []))
-    async with aiohttp.ClientSession() as http:
-        try:
-            async with http.ws_connect(args.url, params=params, protocols=protocols) as ws:
-                async for msg in ws:
-                    if msg.type == aiohttp.WSMsgType.TEXT:
-                        print(msg.data, flush=True)
-                print(json.dumps({"closed": ws.close_code}), flush=True)
-        except aiohttp.WSServerHandshakeError as exc:
-            # the reason is in the refusal's JSON body, which the handshake error drops
-            offered = {"Sec-WebSocket-Protocol": ", ".join(protocols)}
-            url = args.url.replace("ws", "http", 1)
-            async with http.get(url, params=params, headers=offered) as plain:
-                reason = await plain.text()
-            print(f"refused: HTTP {exc.status} {reason}", file=sys.stderr)
-            return 1
-        except aiohttp.ClientError as exc:
-            print(f"cannot connect to {args.url}: {exc}", file=sys.stderr)
-            return 1
+    stdout: the gateway's frames (welcome, resumed, notifications, ...) and a
+    `{"event": "resync", ...}` line when a resume was incomplete; stderr: connection
+    state changes, so a reconnect is visible without disturbing the frames.
+    """
+    import signal
+
+    from gateway.client import Resync, StateChange, Subscriber, SubscriberRefused, SubscriberStopped
+
+    def show(frame: dict[str, Any]) -> None:
+        print(json.dumps(frame, separators=(",", ":")), flush=True)
+
+    def state(change: StateChange) -> None:
+        line = {k: v for k, v in _as_dict(change).items() if v not in (None, "")}
+        print(json.dumps(line, separators=(",", ":")), file=sys.stderr, flush=True)
+
+    topics = [t for t in args.topics.split(",") if t]
+    subscriber = Subscriber(
+        args.url,
+        args.user,
+        topics,
+        token=args.token,
+        since=args.since,
+        on_event=show,
+        on_state=state,
+    )
+    loop = asyncio.get_running_loop()
+    closing: set[asyncio.Task[None]] = set()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: closing.add(loop.create_task(subscriber.close())))
+    try:
+        async for item in subscriber:
+            if isinstance(item, Resync):
+                show({"event": "resync", "since": item.since, "replayed": item.replayed})
+            else:
+                show(item.frame)
+    except SubscriberRefused as exc:
+        print(f"refused: HTTP {exc.status} {exc.body}", file=sys.stderr)
+        return 1
+    except SubscriberStopped as exc:
+        show({"closed": exc.code, "reason": exc.reason})
+        return 0 if exc.code in (1000, 4009) else 1
+    finally:
+        await subscriber.close()
     return 0
+
+
+def _as_dict(change: Any) -> dict[str, Any]:
+    return {
+        "state": change.state,
+        "code": change.code,
+        "reason": change.reason,
+        "retry_in": None if change.retry_in is None else round(change.retry_in, 2),
+    }

@@ -1,0 +1,317 @@
+"""An async iterator of one user's notifications that survives drops and gateway restarts.
+
+async with Subscriber("ws://127.0.0.1:8080/ws", "alice", topics=["news"]) as sub:
+    async for item in sub:
+        if isinstance(item, Resync):
+            refetch_state()           # some of what was missed is gone
+        else:
+            handle(item)              # a Notification, with its cursor
+
+The contract, shared with the browser client:
+- connect with the user, every topic currently followed and, after the first connection,
+  `since=<last cursor>`; the token is offered as the subprotocol entry `bearer.<jwt>` beside
+  `notifications.v1`, and also as `Authorization: Bearer` for gateways that predate the
+  subprotocol (never in the URL); `get_token` is called before every connect;
+- on a drop, reconnect after a full-jitter exponential backoff (0.5 s doubling to 20 s);
+  what each close code means is `close_policy.py`'s table: 1000, 4009 and the protocol
+  errors stop the iterator with `SubscriberStopped`, 4001 fetches a fresh token first;
+- a resume that was not complete yields a `Resync` before the replayed notifications;
+- a notification whose cursor was seen among the last `dedup_window` is skipped;
+- when nothing arrives for `ping_after` seconds, `{"op": "ping"}` is sent; if nothing
+  answers within `pong_timeout`, the connection is dropped and resumed.
+
+The iterator reads the socket only while it is being awaited, so a slow consumer holds
+no queue: the gateway buffers, and past its limit closes with 4008, which resumes. One
+task iterates; `subscribe`, `unsubscribe` and `close` may be called from any task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Self
+
+import aiohttp
+
+from gateway.client.backoff import Backoff
+from gateway.client.close_policy import CloseAction, close_action
+from gateway.client.errors import SubscriberRefused, SubscriberStopped
+from gateway.client.items import CursorWindow, Notification, Resync, StateChange
+
+__all__ = ["SUBPROTOCOL", "Subscriber"]
+
+SUBPROTOCOL = "notifications.v1"
+#: Refusals that retrying cannot fix (bad parameters, bad token, forbidden, no such path).
+_FINAL_STATUSES = frozenset({400, 401, 403, 404})
+
+TokenSource = Callable[[], str | Awaitable[str | None] | None]
+
+
+class Subscriber:
+    def __init__(
+        self,
+        url: str,
+        user_id: str,
+        topics: Iterable[str] = (),
+        *,
+        token: str | None = None,
+        get_token: TokenSource | None = None,
+        since: str | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 20.0,
+        ping_after: float = 20.0,
+        pong_timeout: float = 10.0,
+        dedup_window: int = 1024,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        on_state: Callable[[StateChange], None] | None = None,
+    ) -> None:
+        if token is not None and get_token is not None:
+            raise ValueError("give token or get_token, not both")
+        self.url = url
+        self.user_id = user_id
+        self._topics = dict.fromkeys(topics)  # ordered, no repeats
+        self._token = token
+        self._get_token = get_token
+        #: Where the next connect resumes from: the last notification's cursor.
+        self.cursor = since
+        self._backoff = Backoff(backoff_base, backoff_cap)
+        self._ping_after = ping_after
+        self._pong_timeout = pong_timeout
+        self._seen = CursorWindow(dedup_window)
+        self._on_event = on_event
+        self._on_state = on_state
+        self.state = "idle"
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._retry_in: float | None = None  # wait before the next connect
+        self._fresh_token = False  # 4001: the next connect must call get_token again
+        self._closing = asyncio.Event()
+        self._pinged = False
+        self._head = ""  # the welcome's cursor on this connection
+        self._replay_left = 0
+
+    @property
+    def topics(self) -> frozenset[str]:
+        return frozenset(self._topics)
+
+    # -- following topics ------------------------------------------------------------
+
+    async def subscribe(self, topic: str) -> None:
+        """Follows `topic` now (if connected) and on every reconnect."""
+        self._topics[topic] = None
+        await self._send_op({"op": "subscribe", "topic": topic})
+
+    async def unsubscribe(self, topic: str) -> None:
+        self._topics.pop(topic, None)
+        await self._send_op({"op": "unsubscribe", "topic": topic})
+
+    async def _send_op(self, op: dict[str, str]) -> None:
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            # a send lost to a drop is harmless: the reconnect URL lists the topics
+            with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+                await ws.send_str(json.dumps(op))
+
+    # -- iteration -------------------------------------------------------------------
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Notification | Resync:
+        while True:
+            if self._closing.is_set():
+                raise StopAsyncIteration
+            ws = self._ws
+            if ws is None:
+                await self._connect()
+                continue
+            item = await self._receive(ws)
+            if item is not None:
+                return item
+
+    async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> Notification | Resync | None:
+        try:
+            msg = await ws.receive(timeout=self._pong_timeout if self._pinged else self._ping_after)
+        except TimeoutError:
+            if not self._pinged:
+                self._pinged = True
+                await self._send_op({"op": "ping"})
+                return None
+            await ws.close(code=1001, message=b"no answer to ping")
+            self._ended(None, "no answer to ping")
+            return None
+        self._pinged = False
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            try:
+                frame = json.loads(msg.data)
+            except ValueError:
+                return None  # not ours to judge; the gateway only sends JSON
+            return self._frame(frame) if isinstance(frame, dict) else None
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING):
+            code = msg.data if msg.type == aiohttp.WSMsgType.CLOSE else ws.close_code
+            self._ended(code, msg.extra or "" if msg.type == aiohttp.WSMsgType.CLOSE else "")
+        elif msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+            self._ended(ws.close_code if ws.close_code != 1000 else None, "")
+        return None
+
+    def _frame(self, frame: dict[str, Any]) -> Notification | Resync | None:
+        event = frame.get("event")
+        if event == "notification":
+            return self._notification(frame)
+        if event == "welcome":
+            self._welcome(frame)
+        elif event == "resumed":
+            self._replay_left = int(frame.get("replayed", 0))
+            if not self._replay_left:
+                self.cursor = self._head
+            if self._on_event is not None:
+                self._on_event(frame)
+            if not frame.get("complete", True):
+                return Resync(str(frame.get("since", "")), self._replay_left)
+            return None
+        if self._on_event is not None and event != "pong":
+            self._on_event(frame)
+        return None
+
+    def _welcome(self, frame: dict[str, Any]) -> None:
+        self._head = str(frame.get("cursor", ""))
+        if self.cursor is None:
+            self.cursor = self._head
+        self._backoff.reset()
+        self._set_state(StateChange("connected"))
+        # topics followed or dropped while the connect was under way
+        joined = set(frame.get("topics", ()))
+        for topic in self._topics:
+            if topic not in joined:
+                self._queue_op({"op": "subscribe", "topic": topic})
+        for topic in joined - self._topics.keys():
+            self._queue_op({"op": "unsubscribe", "topic": topic})
+
+    def _queue_op(self, op: dict[str, str]) -> None:
+        task = asyncio.get_running_loop().create_task(self._send_op(op))
+        task.add_done_callback(lambda t: None)
+
+    def _notification(self, frame: dict[str, Any]) -> Notification | None:
+        cursor = frame.get("cursor")
+        if not isinstance(cursor, str) or not isinstance(frame.get("notification"), dict):
+            return None
+        if self._replay_left:
+            # after the last replayed item, resume from the head the replay ran to: the
+            # entries between were not addressed to us, and a foreign cursor is left behind
+            self._replay_left -= 1
+            self.cursor = cursor if self._replay_left else self._head
+        else:
+            self.cursor = cursor
+        fresh = self._seen.add(cursor)
+        return Notification.from_frame(frame) if fresh else None
+
+    # -- connecting ------------------------------------------------------------------
+
+    def _ended(self, code: int | None, reason: str) -> None:
+        """The connection is over: decide from the close code whether and when to return."""
+        self._ws = None
+        self._pinged = False
+        self._head = ""
+        self._replay_left = 0
+        if self._closing.is_set():
+            return
+        action = close_action(code)
+        if action is CloseAction.STOP:
+            self._closing.set()
+            self._set_state(StateChange("closed", code, reason))
+            raise SubscriberStopped(code or 1000, reason)
+        if action is CloseAction.REFRESH_TOKEN:
+            self._fresh_token = True
+        self._retry_in = self._backoff.next_delay()
+        self._set_state(StateChange("disconnected", code, reason, self._retry_in))
+
+    async def _connect(self) -> None:
+        if self._retry_in is not None:
+            try:
+                await asyncio.wait_for(self._closing.wait(), self._retry_in)
+                return  # closed while waiting
+            except TimeoutError:
+                pass
+            self._retry_in = None
+        self._set_state(StateChange("connecting"))
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        token = await self._current_token()
+        params = {"user_id": self.user_id}
+        if self._topics:
+            params["topics"] = ",".join(self._topics)
+        if self.cursor is not None:
+            params["since"] = self.cursor
+        protocols = [SUBPROTOCOL] + ([f"bearer.{token}"] if token else [])
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            ws = await self._http.ws_connect(
+                self.url, params=params, protocols=protocols, headers=headers, autoclose=True
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status not in _FINAL_STATUSES:
+                self._ended(None, f"HTTP {exc.status}")
+                return
+            if exc.status == 401 and self._get_token is not None and not self._fresh_token:
+                self._fresh_token = True  # one more try with a token fetched just now
+                self._ended(None, "HTTP 401")
+                return
+            body = await self._refusal_body(params, headers)
+            self._closing.set()
+            self._set_state(StateChange("closed", None, f"HTTP {exc.status}"))
+            raise SubscriberRefused(exc.status, body) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            self._ended(None, str(exc) or type(exc).__name__)
+            return
+        self._fresh_token = False
+        if self._closing.is_set():
+            await ws.close()
+            return
+        self._ws = ws
+
+    async def _current_token(self) -> str | None:
+        if self._get_token is None:
+            return self._token
+        value = self._get_token()
+        if inspect.isawaitable(value):
+            value = await value
+        return value
+
+    async def _refusal_body(self, params: dict[str, str], headers: dict[str, str]) -> str:
+        """The JSON reason of a refusal (a plain GET is refused for the same reason)."""
+        assert self._http is not None
+        try:
+            url = self.url.replace("ws", "http", 1)
+            async with self._http.get(url, params=params, headers=headers) as plain:
+                return await plain.text()
+        except (aiohttp.ClientError, OSError):
+            return ""
+
+    def _set_state(self, change: StateChange) -> None:
+        self.state = change.state
+        if self._on_state is not None:
+            self._on_state(change)
+
+    # -- closing ---------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Closes the socket with 1000; an iteration under way ends (StopAsyncIteration)."""
+        already = self._closing.is_set()
+        self._closing.set()
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            await ws.close(code=1000)
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        if not already or self.state != "closed":
+            self._set_state(StateChange("closed", 1000))
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
