@@ -1,0 +1,71 @@
+"""A real TCP proxy on a free port, for tests that need a network fault on one link.
+
+`cut()` aborts every connection through it (the peer sees the TCP connection end, no
+close frame: WebSocket 1006); `freeze()` stops forwarding on the current connections but
+keeps them open (a half-dead link that only a liveness check notices). New connections
+are forwarded normally either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+
+class TcpProxy:
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self._links: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter, asyncio.Event]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> TcpProxy:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self.connections += 1
+        frozen = asyncio.Event()
+        self._links.append((writer, up_writer, frozen))
+        for src, dst in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pipe(src, dst, frozen))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pipe(
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, frozen: asyncio.Event
+    ) -> None:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            while data := await src.read(65536):
+                if frozen.is_set():
+                    continue  # swallowed: the link looks alive and says nothing
+                dst.write(data)
+                await dst.drain()
+        if not frozen.is_set():
+            dst.close()
+
+    def cut(self) -> None:
+        for client, upstream, _ in self._links:
+            client.transport.abort()
+            upstream.transport.abort()
+        self._links.clear()
+
+    def freeze(self) -> None:
+        for _, _, frozen in self._links:
+            frozen.set()
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
