@@ -140,7 +140,10 @@ class Subscriber:
                 self._pinged = True
                 await self._send_op({"op": "ping"})
                 return None
-            await ws.close(code=1001, message=b"no answer to ping")
+            # a dead link cannot carry the close handshake: send the frame, do not wait
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    await ws.close(code=1001, message=b"no answer to ping")
             self._ended(None, "no answer to ping")
             return None
         self._pinged = False
@@ -249,7 +252,11 @@ class Subscriber:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             ws = await self._http.ws_connect(
-                self.url, params=params, protocols=protocols, headers=headers, autoclose=True
+                self.url,
+                params=params,
+                protocols=protocols,
+                headers=headers,
+                timeout=aiohttp.ClientWSTimeout(ws_close=self._pong_timeout),
             )
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status not in _FINAL_STATUSES:

@@ -1,0 +1,288 @@
+"""Subscriber against real gateways: resume, resync, topics, liveness, close-code policy."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import jwt
+import pytest
+
+from gateway.api.v1 import gateway_pb2 as pb
+from gateway.app import Gateway
+from gateway.client import (
+    AsyncPublisher,
+    Notification,
+    Resync,
+    StateChange,
+    Subscriber,
+    SubscriberRefused,
+    SubscriberStopped,
+)
+from gateway.client.items import CursorWindow
+from tests.conftest import StartGateway
+from tests.netproxy import TcpProxy
+
+SECRET = "test-secret-that-is-long-enough-for-hs256"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _url(port: int) -> str:
+    return f"ws://127.0.0.1:{port}/ws"
+
+
+async def _next(sub: Subscriber, timeout: float = 5.0) -> Notification | Resync:
+    return await asyncio.wait_for(anext(sub), timeout)
+
+
+async def _publish(gateway: Gateway, **fields: object) -> str:
+    async with AsyncPublisher(f"127.0.0.1:{gateway.grpc_port}") as pub:
+        return (await pub.publish(**fields)).cursor
+
+
+class States(list[StateChange]):
+    """Records a subscriber's state changes (pass it as `on_state`) and waits for one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._changed = asyncio.Event()
+
+    def __call__(self, change: StateChange) -> None:
+        self.append(change)
+        self._changed.set()
+
+    async def wait(self, state: str, *, after: int = 0, code: int | None = None) -> None:
+        """Until a change to `state` (with `code`, when given) is recorded past `after`."""
+        async with asyncio.timeout(5):
+            while not any(
+                s.state == state and (code is None or s.code == code) for s in self[after:]
+            ):
+                self._changed.clear()
+                await self._changed.wait()
+
+
+@pytest.fixture
+async def proxy(gateway: Gateway) -> AsyncIterator[TcpProxy]:
+    link = await TcpProxy(gateway.http_port).start()
+    yield link
+    await link.close()
+
+
+async def test_receives_typed_notifications_and_follows_topics(gateway: Gateway) -> None:
+    events: list[dict[str, object]] = []
+    async with Subscriber(
+        _url(gateway.http_port), "alice", ["news"], on_event=events.append
+    ) as sub:
+        to_alice = asyncio.create_task(_next(sub))
+        await asyncio.sleep(0.2)  # connected and waiting
+        cursor = await _publish(gateway, users=["alice"], type="order.shipped", data={"n": 1})
+        first = await to_alice
+        assert isinstance(first, Notification)
+        assert (first.cursor, first.type, first.data) == (cursor, "order.shipped", {"n": 1})
+        assert sub.state == "connected" and sub.cursor == cursor
+        await sub.subscribe("sport")
+        await asyncio.sleep(0.1)
+        await _publish(gateway, topic="sport", type="goal")
+        await _publish(gateway, topic="news", type="flash")
+        types = [(await _next(sub)).type for _ in range(2)]  # type: ignore[union-attr]
+        assert types == ["goal", "flash"]
+        await sub.unsubscribe("news")
+        await asyncio.sleep(0.1)
+        await _publish(gateway, topic="news", type="unheard")
+        await _publish(gateway, everyone=True, type="to.all")
+        last = await _next(sub)
+        assert isinstance(last, Notification) and last.type == "to.all"
+    assert [e["event"] for e in events] == ["welcome", "subscribed", "unsubscribed"]
+    assert sub.state == "closed"
+
+
+async def test_resumes_after_a_drop_with_since_and_late_topics(
+    gateway: Gateway, proxy: TcpProxy
+) -> None:
+    states = States()
+    sub = Subscriber(_url(proxy.port), "alice", backoff_base=0.1, on_state=states)
+    async with sub:
+        first_read = asyncio.create_task(_next(sub))
+        await states.wait("connected")
+        await sub.subscribe("late")
+        await asyncio.sleep(0.1)
+        await _publish(gateway, users=["alice"], type="before.drop")
+        assert (await first_read).type == "before.drop"  # type: ignore[union-attr]
+        proxy.cut()  # TCP gone, no close frame: 1006
+        missed = [
+            await _publish(gateway, users=["alice"], type="missed.user"),
+            await _publish(gateway, topic="late", type="missed.topic"),
+        ]
+        got = [await _next(sub) for _ in range(2)]
+        assert [g.cursor for g in got if isinstance(g, Notification)] == missed
+        assert proxy.connections == 2
+        assert [s.state for s in states] == [
+            "connecting",
+            "connected",
+            "disconnected",
+            "connecting",
+            "connected",
+        ]
+        live = await _publish(gateway, topic="late", type="live")
+        assert (await _next(sub)).cursor == live  # type: ignore[union-attr]
+
+
+async def test_gateway_restart_yields_resync_then_what_the_new_one_has(
+    start_gateway: StartGateway,
+) -> None:
+    http_port, grpc_port = _free_port(), _free_port()
+    first = await start_gateway(http_port=http_port, grpc_port=grpc_port)
+    states = States()
+    async with Subscriber(_url(http_port), "alice", backoff_base=0.2, on_state=states) as sub:
+        reading = asyncio.create_task(_next(sub))
+        await states.wait("connected")
+        await _publish(first, users=["alice"], type="before.restart")
+        assert (await reading).type == "before.restart"  # type: ignore[union-attr]
+        await first.drain()
+        second = await start_gateway(http_port=http_port, grpc_port=grpc_port)
+        after = await _publish(second, users=["alice"], type="after.restart")
+        resync = await _next(sub, 10)
+        assert isinstance(resync, Resync)
+        notification = await _next(sub)
+        assert isinstance(notification, Notification) and notification.cursor == after
+        assert any(s.state == "disconnected" and s.code == 1001 for s in states)
+        # the resync moved the resume point to the new log: a later drop resumes complete
+        assert sub.cursor == after
+
+
+async def test_liveness_ping_drops_a_silent_link(gateway: Gateway, proxy: TcpProxy) -> None:
+    states = States()
+    sub = Subscriber(
+        _url(proxy.port),
+        "alice",
+        backoff_base=0.1,
+        ping_after=0.3,
+        pong_timeout=0.3,
+        on_state=states,
+    )
+    async with sub:
+        reading = asyncio.create_task(_next(sub, 10))
+        await states.wait("connected")
+        await asyncio.sleep(0.5)  # a ping answered by a pong keeps it up
+        assert proxy.connections == 1
+        proxy.freeze()
+        started = time.monotonic()
+        await states.wait("disconnected")
+        assert time.monotonic() - started < 1.5
+        await states.wait("connected", after=2)
+        cursor = await _publish(gateway, users=["alice"], type="after.freeze")
+        assert (await reading).cursor == cursor  # type: ignore[union-attr]
+        assert proxy.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "stops"),
+    [(4009, True), (1000, True), (4008, False), (4010, False), (4001, False)],
+)
+async def test_close_code_policy(gateway: Gateway, stub, code: int, stops: bool) -> None:
+    states = States()
+    sub = Subscriber(_url(gateway.http_port), "alice", backoff_base=0.1, on_state=states)
+    async with sub, AsyncPublisher(f"127.0.0.1:{gateway.grpc_port}") as pub:
+        reading = asyncio.create_task(_next(sub))
+        await states.wait("connected")
+        # the Disconnect RPC closes with any of 1000 and 4000-4999
+        await stub.Disconnect(pb.DisconnectRequest(user_id="alice", code=code, reason="test"))
+        if stops:
+            with pytest.raises(SubscriberStopped) as stopped:
+                await reading
+            assert stopped.value.code == code and stopped.value.reason == "test"
+            assert sub.state == "closed"
+            return
+        await states.wait("connected", after=2)
+        cursor = (await pub.publish(users=["alice"], type="back")).cursor
+        assert (await reading).cursor == cursor  # type: ignore[union-attr]
+        assert states[2] == StateChange("disconnected", code, "test", states[2].retry_in)
+
+
+async def test_protocol_abuse_close_stops(gateway: Gateway) -> None:
+    states = States()
+    sub = Subscriber(_url(gateway.http_port), "alice", on_state=states)
+    async with sub:
+        reading = asyncio.create_task(_next(sub))
+        await states.wait("connected")
+        for _ in range(10):  # a client bug (the API cannot make one): unknown ops
+            await sub._send_op({"op": "dance"})
+        with pytest.raises(SubscriberStopped) as stopped:
+            await reading
+        assert stopped.value.code == 1008
+
+
+def _token(sub: str, ttl: float) -> str:
+    return jwt.encode({"sub": sub, "exp": int(time.time() + ttl)}, SECRET, algorithm="HS256")
+
+
+async def test_token_refresh_on_4001_and_refusals(start_gateway: StartGateway) -> None:
+    gateway = await start_gateway(jwt_secret=SECRET)
+    issued: list[str] = []
+
+    def get_token() -> str:  # called before every connect
+        issued.append(_token("alice", 1.5 if not issued else 60))
+        return issued[-1]
+
+    states = States()
+    async with Subscriber(
+        _url(gateway.http_port), "alice", get_token=get_token, on_state=states
+    ) as sub:
+        reading = asyncio.create_task(_next(sub, 10))
+        await states.wait("connected")
+        await states.wait("disconnected", code=4001)
+        await states.wait("connected", after=3)
+        assert len(issued) == 2
+        cursor = await _publish(gateway, users=["alice"], type="after.refresh")
+        assert (await reading).cursor == cursor  # type: ignore[union-attr]
+
+    bad = Subscriber(_url(gateway.http_port), "alice", token=_token("bob", 60))
+    with pytest.raises(SubscriberRefused) as refused:
+        await _next(bad)
+    assert refused.value.status == 403 and "another user" in refused.value.body
+    await bad.close()
+
+
+async def test_a_bad_request_is_refused_not_retried(gateway: Gateway) -> None:
+    sub = Subscriber(_url(gateway.http_port), "bad user")
+    with pytest.raises(SubscriberRefused) as refused:
+        await _next(sub)
+    assert refused.value.status == 400
+    assert json.loads(refused.value.body)["field"] == "user_id"
+    await sub.close()
+
+
+async def test_close_from_another_task_ends_iteration(gateway: Gateway) -> None:
+    sub = Subscriber(_url(gateway.http_port), "alice")
+    seen: list[object] = []
+
+    async def consume() -> None:
+        async for item in sub:
+            seen.append(item)
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0.3)
+    await sub.close()
+    await asyncio.wait_for(consumer, 3)
+    assert seen == [] and sub.state == "closed"
+
+
+def test_cursor_window_drops_repeats_within_its_size() -> None:
+    window = CursorWindow(3)
+    assert [window.add(c) for c in ["a-1", "a-2", "a-1", "a-3", "a-4"]] == [
+        True,
+        True,
+        False,
+        True,
+        True,
+    ]
+    assert window.add("a-1")  # forgotten: bounded memory
+    assert not window.add("a-4")
