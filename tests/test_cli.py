@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import socket
 import sys
 import time
+from typing import Any
 
+import aiohttp
 import jwt
 
 from gateway.app import Gateway
@@ -110,3 +115,102 @@ async def test_listen_sends_its_token_in_the_subprotocol(start_gateway: StartGat
     bobs = jwt.encode({"sub": "bob", "exp": time.time() + 60}, secret, algorithm="HS256")
     code, _, err = await _cli("listen", "--url", url, "--user", "alice", "--token", bobs)
     assert code == 1 and "refused: HTTP 403" in err and "another user" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _start_gateway(http_port: int, grpc_port: int) -> asyncio.subprocess.Process:
+    env = {
+        **os.environ,
+        "GATEWAY_HTTP_PORT": str(http_port),
+        "GATEWAY_GRPC_PORT": str(grpc_port),
+        "GATEWAY_GRACE_SECONDS": "3",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            try:
+                async with http.get(f"http://127.0.0.1:{http_port}/readyz") as ready:
+                    if ready.status == 200:
+                        return proc
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the gateway did not start")
+
+
+async def _line(stream: asyncio.StreamReader | None) -> dict[str, Any]:
+    assert stream is not None
+    line = await asyncio.wait_for(stream.readline(), 15)
+    assert line, "the listener's output ended"
+    value: dict[str, Any] = json.loads(line)
+    return value
+
+
+async def test_listen_survives_a_gateway_restart_and_exits_on_sigint() -> None:
+    http_port, grpc_port = _free_port(), _free_port()
+    grpc_address = f"127.0.0.1:{grpc_port}"
+    gateway = await _start_gateway(http_port, grpc_port)
+    listener = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "listen",
+        "--url",
+        f"ws://127.0.0.1:{http_port}/ws",
+        "--user",
+        "alice",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert (await _line(listener.stdout))["event"] == "welcome"
+        code, out, err = await _cli(
+            "publish", "--grpc", grpc_address, "--user", "alice", "--type", "before.restart"
+        )
+        assert code == 0, err
+        first = await _line(listener.stdout)
+        assert first["cursor"] == json.loads(out)["cursor"]
+
+        gateway.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(gateway.wait(), 10) == 0
+        gateway = await _start_gateway(http_port, grpc_port)
+        code, out, err = await _cli(
+            "publish", "--grpc", grpc_address, "--user", "alice", "--type", "after.restart"
+        )
+        assert code == 0, err
+        after = json.loads(out)["cursor"]
+
+        lines = []
+        while not lines or lines[-1].get("cursor") != after:
+            lines.append(await _line(listener.stdout))
+        events = [line["event"] for line in lines]
+        assert events == ["welcome", "resumed", "resync", "notification"], lines
+        assert lines[1]["complete"] is False and lines[1]["since"] == first["cursor"]
+        assert lines[3]["notification"]["type"] == "after.restart"
+
+        listener.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(listener.wait(), 10) == 0
+        assert listener.stderr is not None
+        states = [json.loads(line) for line in (await listener.stderr.read()).splitlines()]
+        assert {"state": "disconnected", "code": 1001} in [
+            {k: s[k] for k in ("state", "code") if k in s} for s in states
+        ]
+        assert states[-1]["state"] == "closed"
+    finally:
+        for proc in (listener, gateway):
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
