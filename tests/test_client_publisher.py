@@ -185,12 +185,21 @@ async def test_auto_batching_isolates_a_bad_item(gateway: Gateway, connect: Conn
     assert got == ["good.one", "good.two"]
 
 
-async def test_auto_batching_respects_max_batch_and_close_flushes(gateway: Gateway) -> None:
+async def test_auto_batching_caps_batches_and_gathers_while_one_is_in_flight(
+    gateway: Gateway,
+) -> None:
     pub = AsyncPublisher(_address(gateway), auto_batch=True, batch_window=5.0, max_batch=100)
-    tasks = [asyncio.create_task(pub.publish(everyone=True, type="t")) for _ in range(250)]
-    await asyncio.sleep(0.2)
-    assert sum(t.done() for t in tasks) == 200  # two full batches left; 50 wait the window
-    await pub.close()  # sends the rest now, not after 5 s
-    assert all(t.done() and not t.exception() for t in tasks)
-    assert pub.stats.auto_batches == 3
-    assert gateway.service.metrics.published == 250
+    started = asyncio.get_running_loop().time()
+    replies = await asyncio.gather(*(pub.publish(everyone=True, type="t") for _ in range(250)))
+    # 100 and 100 leave as they fill; the last 50 when an answer comes, not after 5 s
+    assert asyncio.get_running_loop().time() - started < 2.5
+    assert pub.stats.auto_batches == 3 and pub.stats.items == 250
+    assert len({r.cursor for r in replies}) == 250
+
+    late = [asyncio.create_task(pub.publish(everyone=True, type="t")) for _ in range(30)]
+    await asyncio.sleep(0)  # the tasks make their publish calls
+    await pub.close()  # what was queued is sent and answered before close returns
+    assert all(t.done() and not t.exception() for t in late)
+    assert gateway.service.metrics.published == 280
+    with pytest.raises(RuntimeError, match="closed"):
+        await pub.publish(everyone=True, type="too.late")

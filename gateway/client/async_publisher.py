@@ -57,8 +57,9 @@ class AsyncPublisher:
     """Publishes to one gateway address (a replica or a load balancer in front of many).
 
     `token` is sent as `authorization: Bearer <token>`; `timeout` bounds each try and
-    `retry` how often and how long `UNAVAILABLE` is retried. With `auto_batch`, publishes
-    made within `batch_window` seconds (at most `max_batch` of them) share one call.
+    `retry` how often and how long `UNAVAILABLE` is retried. With `auto_batch`, concurrent
+    publishes share PublishBatch calls of at most `max_batch`; while one batch is in
+    flight, the next gathers for at most `batch_window` seconds (see `batcher.py`).
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class AsyncPublisher:
             AutoBatcher(self._send_batch, batch_window, max_batch) if auto_batch else None
         )
         self._stats = PublisherStats()
+        self._closed = False
 
     @property
     def stats(self) -> PublisherStats:
@@ -107,6 +109,8 @@ class AsyncPublisher:
     async def send(self, request: pb.PublishRequest) -> pb.PublishResponse:
         """`publish` for a request already built (an id is added when it has none)."""
         request = with_id(request)
+        if self._closed:
+            raise RuntimeError("this AsyncPublisher is closed")
         if self._batcher is not None:
             return await self._batcher.submit(request)
         return await self._unary(request)
@@ -195,6 +199,8 @@ class AsyncPublisher:
     # -- the channel -------------------------------------------------------------
 
     def _gateway(self) -> pb_grpc.NotificationGatewayStub:
+        if self._closed:
+            raise RuntimeError("this AsyncPublisher is closed")
         if self._stub is None:
             # made on first use, inside the running loop the channel will belong to
             if self._credentials is None:
@@ -212,8 +218,9 @@ class AsyncPublisher:
             await self._batcher.close()
 
     async def close(self) -> None:
-        """Flushes auto-batched publishes, then closes the channel."""
+        """Flushes auto-batched publishes, then closes the channel; publishing ends here."""
         await self.flush()
+        self._closed = True
         if self._channel is not None:
             await self._channel.close(None)
             self._channel = None
