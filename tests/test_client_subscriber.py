@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -22,6 +23,8 @@ from gateway.client import (
     SubscriberRefused,
     SubscriberStopped,
 )
+from gateway.client.backoff import Backoff
+from gateway.client.close_policy import CLOSE_POLICY, CloseAction, close_action
 from gateway.client.items import CursorWindow
 from tests.conftest import StartGateway
 from tests.netproxy import TcpProxy
@@ -275,6 +278,24 @@ async def test_close_from_another_task_ends_iteration(gateway: Gateway) -> None:
     assert seen == [] and sub.state == "closed"
 
 
+async def test_a_replayed_notification_already_seen_is_skipped(
+    gateway: Gateway, proxy: TcpProxy
+) -> None:
+    states = States()
+    async with Subscriber(_url(proxy.port), "alice", backoff_base=0.1, on_state=states) as sub:
+        reading = asyncio.create_task(_next(sub))
+        await states.wait("connected")
+        seen = await _publish(gateway, users=["alice"], type="seen.once")
+        assert (await reading).cursor == seen  # type: ignore[union-attr]
+        # e.g. a cursor the app restored from storage: the gateway replays all it has
+        sub.cursor = "1-0"
+        proxy.cut()
+        resync = await _next(sub)
+        assert resync == Resync("1-0", 1)  # the one replayed is `seen`, skipped as a repeat
+        live = await _publish(gateway, users=["alice"], type="live")
+        assert (await _next(sub)).cursor == live  # type: ignore[union-attr]
+
+
 def test_cursor_window_drops_repeats_within_its_size() -> None:
     window = CursorWindow(3)
     assert [window.add(c) for c in ["a-1", "a-2", "a-1", "a-3", "a-4"]] == [
@@ -286,3 +307,32 @@ def test_cursor_window_drops_repeats_within_its_size() -> None:
     ]
     assert window.add("a-1")  # forgotten: bounded memory
     assert not window.add("a-4")
+
+
+def test_backoff_is_full_jitter_doubling_to_the_cap() -> None:
+    backoff = Backoff(0.5, 20.0, random.Random(7))
+    delays = [backoff.next_delay() for _ in range(12)]
+    ceilings = [min(20.0, 0.5 * 2**n) for n in range(12)]
+    assert all(0.5 <= d <= c for d, c in zip(delays, ceilings, strict=True))
+    late = []
+    for _ in range(200):
+        backoff.attempt = 10
+        late.append(backoff.next_delay())
+    assert min(late) < 3 and max(late) > 17  # spread over [0.5, 20], not pinned anywhere
+    backoff.reset()
+    assert backoff.next_delay() <= 0.5
+
+
+def test_close_policy_table() -> None:
+    assert {c for c, a in CLOSE_POLICY.items() if a is CloseAction.STOP} == {
+        1000,
+        1002,
+        1003,
+        1007,
+        1008,
+        1009,
+        4009,
+    }
+    assert close_action(4001) is CloseAction.REFRESH_TOKEN
+    for code in (None, 1001, 1006, 1011, 1012, 1013, 4008, 4010, 4321):
+        assert close_action(code) is CloseAction.RECONNECT

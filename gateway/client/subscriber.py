@@ -87,11 +87,12 @@ class Subscriber:
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._retry_in: float | None = None  # wait before the next connect
-        self._fresh_token = False  # 4001: the next connect must call get_token again
+        self._retried_401 = False  # a 401 is retried once, with a token fetched anew
         self._closing = asyncio.Event()
         self._pinged = False
         self._head = ""  # the welcome's cursor on this connection
         self._replay_left = 0
+        self._ops: list[dict[str, str]] = []  # to send once the current frame is handled
 
     @property
     def topics(self) -> frozenset[str]:
@@ -147,17 +148,23 @@ class Subscriber:
             self._ended(None, "no answer to ping")
             return None
         self._pinged = False
-        if msg.type == aiohttp.WSMsgType.TEXT:
+        kind = msg.type
+        if kind == aiohttp.WSMsgType.TEXT:
             try:
                 frame = json.loads(msg.data)
             except ValueError:
                 return None  # not ours to judge; the gateway only sends JSON
-            return self._frame(frame) if isinstance(frame, dict) else None
-        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING):
-            code = msg.data if msg.type == aiohttp.WSMsgType.CLOSE else ws.close_code
-            self._ended(code, msg.extra or "" if msg.type == aiohttp.WSMsgType.CLOSE else "")
-        elif msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-            self._ended(ws.close_code if ws.close_code != 1000 else None, "")
+            item = self._frame(frame) if isinstance(frame, dict) else None
+            while self._ops:  # topic changes made while the connect was under way
+                await self._send_op(self._ops.pop(0))
+            return item
+        if kind == aiohttp.WSMsgType.CLOSE:
+            self._ended(msg.data, msg.extra or "")
+        elif kind == aiohttp.WSMsgType.CLOSING:
+            self._ended(ws.close_code, "")
+        elif kind in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+            # aiohttp reports a connection that just ended (no close frame) as 1000
+            self._ended(None if ws.close_code in (None, 1000) else ws.close_code, "")
         return None
 
     def _frame(self, frame: dict[str, Any]) -> Notification | Resync | None:
@@ -187,15 +194,8 @@ class Subscriber:
         self._set_state(StateChange("connected"))
         # topics followed or dropped while the connect was under way
         joined = set(frame.get("topics", ()))
-        for topic in self._topics:
-            if topic not in joined:
-                self._queue_op({"op": "subscribe", "topic": topic})
-        for topic in joined - self._topics.keys():
-            self._queue_op({"op": "unsubscribe", "topic": topic})
-
-    def _queue_op(self, op: dict[str, str]) -> None:
-        task = asyncio.get_running_loop().create_task(self._send_op(op))
-        task.add_done_callback(lambda t: None)
+        self._ops += [{"op": "subscribe", "topic": t} for t in self._topics if t not in joined]
+        self._ops += [{"op": "unsubscribe", "topic": t} for t in joined - self._topics.keys()]
 
     def _notification(self, frame: dict[str, Any]) -> Notification | None:
         cursor = frame.get("cursor")
@@ -219,15 +219,14 @@ class Subscriber:
         self._pinged = False
         self._head = ""
         self._replay_left = 0
+        self._ops.clear()
         if self._closing.is_set():
             return
-        action = close_action(code)
-        if action is CloseAction.STOP:
+        # REFRESH_TOKEN needs nothing more: the token is fetched before every connect
+        if close_action(code) is CloseAction.STOP:
             self._closing.set()
             self._set_state(StateChange("closed", code, reason))
             raise SubscriberStopped(code or 1000, reason)
-        if action is CloseAction.REFRESH_TOKEN:
-            self._fresh_token = True
         self._retry_in = self._backoff.next_delay()
         self._set_state(StateChange("disconnected", code, reason, self._retry_in))
 
@@ -262,8 +261,8 @@ class Subscriber:
             if exc.status not in _FINAL_STATUSES:
                 self._ended(None, f"HTTP {exc.status}")
                 return
-            if exc.status == 401 and self._get_token is not None and not self._fresh_token:
-                self._fresh_token = True  # one more try with a token fetched just now
+            if exc.status == 401 and self._get_token is not None and not self._retried_401:
+                self._retried_401 = True  # it may have expired on its way here
                 self._ended(None, "HTTP 401")
                 return
             body = await self._refusal_body(params, headers)
@@ -273,7 +272,7 @@ class Subscriber:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             self._ended(None, str(exc) or type(exc).__name__)
             return
-        self._fresh_token = False
+        self._retried_401 = False
         if self._closing.is_set():
             await ws.close()
             return
