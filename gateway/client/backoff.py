@@ -1,6 +1,6 @@
 """Exponential backoff with full jitter, shared by the publisher's retries and the subscriber.
 
-Each wait is drawn from [base, min(cap, base * 2**attempt)] so that many clients dropped
+Each wait is drawn from [base, min(cap, base * 2**(attempt + 1))] so that many clients dropped
 at once (a gateway restart) do not come back in step; `reset()` after a success starts
 over from `base`. `RetryPolicy` bounds the publisher's retries by attempts and by time.
 """
@@ -26,7 +26,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         """The wait before the next attempt; each call doubles the ceiling up to `cap`."""
-        ceiling = min(self.cap, self.base * 2.0 ** min(self.attempt, 32))
+        ceiling = min(self.cap, self.base * 2.0 ** min(self.attempt + 1, 32))
         self.attempt += 1
         return self._random.uniform(self.base, ceiling)
 
