@@ -170,6 +170,7 @@ async def _listen(args: argparse.Namespace) -> int:
     `{"event": "resync", ...}` line when a resume was incomplete; stderr: connection
     state changes, so a reconnect is visible without disturbing the frames.
     """
+    import dataclasses
     import signal
 
     from gateway.client import Resync, StateChange, Subscriber, SubscriberRefused, SubscriberStopped
@@ -178,7 +179,9 @@ async def _listen(args: argparse.Namespace) -> int:
         print(json.dumps(frame, separators=(",", ":")), flush=True)
 
     def state(change: StateChange) -> None:
-        line = {k: v for k, v in _as_dict(change).items() if v not in (None, "")}
+        line = {k: v for k, v in dataclasses.asdict(change).items() if v not in (None, "")}
+        if "retry_in" in line:
+            line["retry_in"] = round(line["retry_in"], 2)
         print(json.dumps(line, separators=(",", ":")), file=sys.stderr, flush=True)
 
     topics = [t for t in args.topics.split(",") if t]
@@ -210,12 +213,3 @@ async def _listen(args: argparse.Namespace) -> int:
     finally:
         await subscriber.close()
     return 0
-
-
-def _as_dict(change: Any) -> dict[str, Any]:
-    return {
-        "state": change.state,
-        "code": change.code,
-        "reason": change.reason,
-        "retry_in": None if change.retry_in is None else round(change.retry_in, 2),
-    }

@@ -203,3 +203,21 @@ async def test_auto_batching_caps_batches_and_gathers_while_one_is_in_flight(
     assert gateway.service.metrics.published == 280
     with pytest.raises(RuntimeError, match="closed"):
         await pub.publish(everyone=True, type="too.late")
+
+
+async def test_publish_token_and_its_refusal_are_not_retried(
+    start_gateway: StartGateway,
+) -> None:
+    gateway = await start_gateway(publish_tokens="tok-one")
+    async with AsyncPublisher(_address(gateway), token="tok-one") as pub:
+        assert (await pub.publish(everyone=True, type="allowed")).cursor
+    async with AsyncPublisher(_address(gateway), token="wrong", auto_batch=True) as pub:
+        outcomes = await asyncio.gather(
+            *(pub.publish(everyone=True, type="refused") for _ in range(3)),
+            return_exceptions=True,
+        )
+        assert pub.stats.rpcs == 1 and pub.stats.retries == 0
+    for outcome in outcomes:
+        assert isinstance(outcome, PublishError)
+        assert outcome.code == grpc.StatusCode.UNAUTHENTICATED
+    assert len({id(o) for o in outcomes}) == 3  # each caller raises its own exception
