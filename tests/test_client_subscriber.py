@@ -168,18 +168,18 @@ async def test_liveness_ping_drops_a_silent_link(gateway: Gateway, proxy: TcpPro
         "alice",
         backoff_base=0.1,
         ping_after=0.3,
-        pong_timeout=0.3,
+        pong_timeout=1.0,
         on_state=states,
     )
     async with sub:
-        reading = asyncio.create_task(_next(sub, 10))
+        reading = asyncio.create_task(_next(sub, 15))
         await states.wait("connected")
-        await asyncio.sleep(0.5)  # a ping answered by a pong keeps it up
+        await asyncio.sleep(1.0)  # pings answered by pongs keep it up
         assert proxy.connections == 1
         proxy.freeze()
         started = time.monotonic()
         await states.wait("disconnected")
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 4  # 0.3 s silent + 1 s without a pong, and load
         await states.wait("connected", after=2)
         cursor = await _publish(gateway, users=["alice"], type="after.freeze")
         assert (await reading).cursor == cursor  # type: ignore[union-attr]
@@ -261,6 +261,26 @@ async def test_a_bad_request_is_refused_not_retried(gateway: Gateway) -> None:
     assert refused.value.status == 400
     assert json.loads(refused.value.body)["field"] == "user_id"
     await sub.close()
+
+
+async def test_a_connect_that_hangs_is_timed_out_and_retried() -> None:
+    with socket.socket() as silent:  # accepts TCP connections (the kernel does) and says nothing
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        states = States()
+        sub = Subscriber(
+            _url(silent.getsockname()[1]),
+            "alice",
+            backoff_base=0.05,
+            connect_timeout=0.3,
+            on_state=states,
+        )
+        reading = asyncio.create_task(_next(sub, 10))
+        await states.wait("disconnected")
+        await states.wait("connecting", after=2)  # and tries again
+        await sub.close()
+        with pytest.raises(StopAsyncIteration):
+            await reading
 
 
 async def test_close_from_another_task_ends_iteration(gateway: Gateway) -> None:

@@ -64,6 +64,7 @@ class Subscriber:
         backoff_cap: float = 20.0,
         ping_after: float = 20.0,
         pong_timeout: float = 10.0,
+        connect_timeout: float = 10.0,
         dedup_window: int = 1024,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         on_state: Callable[[StateChange], None] | None = None,
@@ -80,6 +81,10 @@ class Subscriber:
         self._backoff = Backoff(backoff_base, backoff_cap)
         self._ping_after = ping_after
         self._pong_timeout = pong_timeout
+        #: Bounds the TCP connect and the wait for the upgrade's answer (not the socket's life).
+        self._http_timeout = aiohttp.ClientTimeout(
+            total=None, connect=connect_timeout, sock_read=connect_timeout
+        )
         self._seen = CursorWindow(dedup_window)
         self._on_event = on_event
         self._on_state = on_state
@@ -240,7 +245,7 @@ class Subscriber:
             self._retry_in = None
         self._set_state(StateChange("connecting"))
         if self._http is None:
-            self._http = aiohttp.ClientSession()
+            self._http = aiohttp.ClientSession(timeout=self._http_timeout)
         token = await self._current_token()
         params = {"user_id": self.user_id}
         if self._topics:
