@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import socket
 import time
 from collections.abc import AsyncIterator
 
+import grpc
 import jwt
 import pytest
 
 from gateway.api.v1 import gateway_pb2 as pb
+from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.client import (
     AsyncPublisher,
@@ -26,6 +29,7 @@ from gateway.client import (
 from gateway.client.backoff import Backoff
 from gateway.client.close_policy import CLOSE_POLICY, CloseAction, close_action
 from gateway.client.items import CursorWindow
+from gateway.client.tokens import refresh_due, token_expiry
 from tests.conftest import StartGateway
 from tests.netproxy import TcpProxy
 
@@ -223,28 +227,67 @@ async def test_protocol_abuse_close_stops(gateway: Gateway) -> None:
         assert stopped.value.code == 1008
 
 
+@contextlib.asynccontextmanager
+async def grpc_stub(gateway: Gateway) -> AsyncIterator[pb_grpc.NotificationGatewayStub]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
+        yield pb_grpc.NotificationGatewayStub(channel)
+
+
 def _token(sub: str, ttl: float) -> str:
     return jwt.encode({"sub": sub, "exp": int(time.time() + ttl)}, SECRET, algorithm="HS256")
 
 
-async def test_token_refresh_on_4001_and_refusals(start_gateway: StartGateway) -> None:
+async def test_the_token_is_refreshed_on_the_open_socket(start_gateway: StartGateway) -> None:
     gateway = await start_gateway(jwt_secret=SECRET)
     issued: list[str] = []
+    events: list[dict[str, object]] = []
 
-    def get_token() -> str:  # called before every connect
-        issued.append(_token("alice", 1.5 if not issued else 60))
+    async def get_token() -> str:  # called before every connect and before expiry
+        issued.append(_token("alice", 2))
         return issued[-1]
 
     states = States()
     async with Subscriber(
-        _url(gateway.http_port), "alice", get_token=get_token, on_state=states
+        _url(gateway.http_port),
+        "alice",
+        get_token=get_token,
+        on_state=states,
+        on_event=events.append,
     ) as sub:
         reading = asyncio.create_task(_next(sub, 10))
+        await asyncio.sleep(4.5)  # more than two lifetimes of a token
+        cursor = await _publish(gateway, users=["alice"], type="still.here")
+        assert (await reading).cursor == cursor  # type: ignore[union-attr]
+    assert [s.state for s in states] == ["connecting", "connected", "closed"]  # no 4001
+    refreshed = [e for e in events if e["event"] == "refreshed"]
+    assert len(refreshed) >= 2 and len(issued) == len(refreshed) + 1
+
+
+async def test_4001_reconnects_with_a_fresh_token_and_refusals_stop(
+    start_gateway: StartGateway, http
+) -> None:
+    gateway = await start_gateway(jwt_secret=SECRET)
+    issued: list[str] = []
+
+    def get_token() -> str:
+        issued.append(_token("alice", 60))
+        return issued[-1]
+
+    states = States()
+    async with (
+        Subscriber(
+            _url(gateway.http_port), "alice", get_token=get_token, backoff_base=0.1, on_state=states
+        ) as sub,
+        AsyncPublisher(f"127.0.0.1:{gateway.grpc_port}") as pub,
+    ):
+        reading = asyncio.create_task(_next(sub, 10))
         await states.wait("connected")
+        async with grpc_stub(gateway) as stub:  # what the gateway sends at expiry
+            await stub.Disconnect(pb.DisconnectRequest(user_id="alice", code=4001))
         await states.wait("disconnected", code=4001)
         await states.wait("connected", after=3)
         assert len(issued) == 2
-        cursor = await _publish(gateway, users=["alice"], type="after.refresh")
+        cursor = (await pub.publish(users=["alice"], type="after.refresh")).cursor
         assert (await reading).cursor == cursor  # type: ignore[union-attr]
 
     bad = Subscriber(_url(gateway.http_port), "alice", token=_token("bob", 60))
@@ -252,6 +295,11 @@ async def test_token_refresh_on_4001_and_refusals(start_gateway: StartGateway) -
         await _next(bad)
     assert refused.value.status == 403 and "another user" in refused.value.body
     await bad.close()
+    expired = Subscriber(_url(gateway.http_port), "alice", token=_token("alice", -5))
+    with pytest.raises(SubscriberRefused) as refused:
+        await _next(expired)
+    assert refused.value.status == 401
+    await expired.close()
 
 
 async def test_a_bad_request_is_refused_not_retried(gateway: Gateway) -> None:
@@ -356,3 +404,12 @@ def test_close_policy_table() -> None:
     assert close_action(4001) is CloseAction.REFRESH_TOKEN
     for code in (None, 1001, 1006, 1011, 1012, 1013, 4008, 4010, 4321):
         assert close_action(code) is CloseAction.RECONNECT
+
+
+def test_refresh_timing_reads_exp_without_a_key() -> None:
+    assert token_expiry(_token("alice", 100)) == pytest.approx(time.time() + 100, abs=2)
+    assert token_expiry(jwt.encode({"sub": "alice"}, SECRET, algorithm="HS256")) is None
+    assert token_expiry("not.a.jwt") is None
+    assert refresh_due(1000.0, 900.0) == 980.0  # a fifth of what is left
+    assert refresh_due(10_000.0, 0.0) == 9_970.0  # at most 30 s early
+    assert refresh_due(1000.0, 1005.0) == 1000.0  # already expired: now

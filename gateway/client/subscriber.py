@@ -11,7 +11,9 @@ The contract, shared with the browser client:
 - connect with the user, every topic currently followed and, after the first connection,
   `since=<last cursor>`; the token is offered as the subprotocol entry `bearer.<jwt>` beside
   `notifications.v1`, and also as `Authorization: Bearer` for gateways that predate the
-  subprotocol (never in the URL); `get_token` is called before every connect;
+  subprotocol (never in the URL); `get_token` is called before every connect and, on a
+  gateway that speaks `notifications.v1`, before the token expires, to send the next one
+  on the open socket (`{"op": "refresh"}`, see `tokens.py`);
 - on a drop, reconnect after a full-jitter exponential backoff (0.5 s doubling to 20 s);
   what each close code means is `close_policy.py`'s table: 1000, 4009 and the protocol
   errors stop the iterator with `SubscriberStopped`, 4001 fetches a fresh token first;
@@ -31,6 +33,7 @@ import asyncio
 import contextlib
 import inspect
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Self
 
@@ -40,6 +43,7 @@ from gateway.client.backoff import Backoff
 from gateway.client.close_policy import CloseAction, close_action
 from gateway.client.errors import SubscriberRefused, SubscriberStopped
 from gateway.client.items import CursorWindow, Notification, Resync, StateChange
+from gateway.client.tokens import refresh_due, token_expiry
 
 __all__ = ["SUBPROTOCOL", "Subscriber"]
 
@@ -98,6 +102,7 @@ class Subscriber:
         self._head = ""  # the welcome's cursor on this connection
         self._replay_left = 0
         self._ops: list[dict[str, str]] = []  # to send once the current frame is handled
+        self._refresh_at: float | None = None  # unix time to send a fresh token (get_token)
 
     @property
     def topics(self) -> frozenset[str]:
@@ -139,9 +144,17 @@ class Subscriber:
                 return item
 
     async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> Notification | Resync | None:
+        silence = self._pong_timeout if self._pinged else self._ping_after
+        refresh_in = None if self._refresh_at is None else self._refresh_at - time.time()
+        if refresh_in is not None and refresh_in <= 0:
+            await self._refresh_token()
+            return None
+        wait = silence if refresh_in is None else min(silence, refresh_in)
         try:
-            msg = await ws.receive(timeout=self._pong_timeout if self._pinged else self._ping_after)
+            msg = await ws.receive(timeout=wait)
         except TimeoutError:
+            if refresh_in is not None and refresh_in < silence:
+                return None  # time to refresh, not a silent link
             if not self._pinged:
                 self._pinged = True
                 await self._send_op({"op": "ping"})
@@ -172,12 +185,21 @@ class Subscriber:
             self._ended(None if ws.close_code in (None, 1000) else ws.close_code, "")
         return None
 
+    async def _refresh_token(self) -> None:
+        """Sends a fresh token; the `refreshed` answer sets when the next one is due."""
+        self._refresh_at = None
+        token = await self._current_token()
+        if token:
+            await self._send_op({"op": "refresh", "token": token})
+
     def _frame(self, frame: dict[str, Any]) -> Notification | Resync | None:
         event = frame.get("event")
         if event == "notification":
             return self._notification(frame)
         if event == "welcome":
             self._welcome(frame)
+        elif event == "refreshed" and isinstance(frame.get("expires_at"), int | float):
+            self._refresh_at = refresh_due(float(frame["expires_at"]), time.time())
         elif event == "resumed":
             self._replay_left = int(frame.get("replayed", 0))
             if not self._replay_left:
@@ -225,6 +247,7 @@ class Subscriber:
         self._head = ""
         self._replay_left = 0
         self._ops.clear()
+        self._refresh_at = None
         if self._closing.is_set():
             return
         # REFRESH_TOKEN needs nothing more: the token is fetched before every connect
@@ -270,7 +293,8 @@ class Subscriber:
                 self._retried_401 = True  # it may have expired on its way here
                 self._ended(None, "HTTP 401")
                 return
-            body = await self._refusal_body(params, headers)
+            offered = {**headers, "Sec-WebSocket-Protocol": ", ".join(protocols)}
+            body = await self._refusal_body(params, offered)
             self._closing.set()
             self._set_state(StateChange("closed", None, f"HTTP {exc.status}"))
             raise SubscriberRefused(exc.status, body) from None
@@ -282,6 +306,10 @@ class Subscriber:
             await ws.close()
             return
         self._ws = ws
+        # only a gateway that selected notifications.v1 knows the refresh op
+        expiry = token_expiry(token) if token and self._get_token is not None else None
+        if expiry is not None and ws.protocol == SUBPROTOCOL:
+            self._refresh_at = refresh_due(expiry, time.time())
 
     async def _current_token(self) -> str | None:
         if self._get_token is None:
