@@ -2,8 +2,9 @@
 
 The client cannot verify a token (it has no key) and need not: it only reads the `exp`
 claim of the token it was given to know when that token runs out, and sends the next one
-(`{"op": "refresh", "token": ...}`) a fifth of the remaining lifetime, at most 30 s,
-before then. The gateway answers `refreshed` with the new expiry, which sets the next time.
+(`{"op": "refresh", "token": ...}`) half its remaining lifetime, at most 30 s, before
+then (half, so a short-lived token still leaves time for a slow `get_token`). The
+gateway answers `refreshed` with the new expiry, which sets the next time.
 """
 
 from __future__ import annotations
@@ -29,4 +30,4 @@ def token_expiry(token: str) -> float | None:
 def refresh_due(expires_at: float, now: float) -> float:
     """When to refresh a token that expires at `expires_at` (both in unix seconds)."""
     left = max(0.0, expires_at - now)
-    return expires_at - min(MAX_MARGIN, left / 5)
+    return expires_at - min(MAX_MARGIN, left / 2)
