@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import socket
+from pathlib import Path
 
 import grpc
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.app import Gateway
@@ -221,3 +227,46 @@ async def test_publish_token_and_its_refusal_are_not_retried(
         assert isinstance(outcome, PublishError)
         assert outcome.code == grpc.StatusCode.UNAUTHENTICATED
     assert len({id(o) for o in outcomes}) == 3  # each caller raises its own exception
+
+
+def _self_signed(tmp_path: Path) -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    (tmp_path / "cert.pem").write_bytes(cert_pem)
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_pem
+
+
+async def test_tls_credentials(start_gateway: StartGateway, tmp_path: Path) -> None:
+    cert_pem = _self_signed(tmp_path)
+    gateway = await start_gateway(
+        grpc_tls_cert_file=tmp_path / "cert.pem", grpc_tls_key_file=tmp_path / "key.pem"
+    )
+    address = f"localhost:{gateway.grpc_port}"
+    credentials = grpc.ssl_channel_credentials(root_certificates=cert_pem)
+    async with AsyncPublisher(address, credentials=credentials, auto_batch=True) as pub:
+        assert (await pub.publish(everyone=True, type="over.tls")).cursor
+    policy = RetryPolicy(attempts=2, base=0.01, cap=0.02)
+    async with AsyncPublisher(address, retry=policy) as plain:  # no TLS: never connects
+        with pytest.raises(PublishError) as failure:
+            await plain.publish(everyone=True, type="in.clear")
+    assert failure.value.code == grpc.StatusCode.UNAVAILABLE
