@@ -1,0 +1,97 @@
+// Tokens against a real gateway with JWT on: getToken on every (re)connect, a fresh token
+// after 4001, and (once the gateway selects `notifications.v1`) the token in the subprotocol
+// list and the refresh op. tests/test_js_client.py sets GATEWAY_SUBPROTOCOL=1 when the
+// gateway under test selects the subprotocol; without it those tests skip, saying why.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+
+import { NotificationClient } from "../dist/index.js";
+import { ControlledGateway, Recorder, sleep } from "./harness.mjs";
+
+const subprotocol = process.env.GATEWAY_SUBPROTOCOL === "1";
+const gated = subprotocol ? {} : { skip: "the gateway does not select notifications.v1 yet" };
+
+describe("with JWT on", () => {
+  let gateway;
+  let users = 0;
+  before(async () => {
+    gateway = await ControlledGateway.start({ jwt_secret: "test-secret-of-32-bytes-or-more!!" });
+  });
+  after(async () => {
+    await gateway.close();
+  });
+
+  function open(ttl, options = {}) {
+    const userId = `tok${++users}`;
+    const issued = [];
+    const client = new NotificationClient(gateway.url, {
+      userId,
+      minReconnectDelay: 50,
+      maxReconnectDelay: 200,
+      getToken: async () => {
+        const { token } = await gateway.call({ cmd: "token", sub: userId, ttl });
+        issued.push(token);
+        return token;
+      },
+      ...options,
+    });
+    return { client, seen: new Recorder(client), issued, userId };
+  }
+
+  test("4001: a fresh token from getToken, then an immediate resume (token in the query)", async () => {
+    const { client, seen, issued, userId } = open(1.5, { tokenIn: "query" });
+    client.connect();
+    await seen.state("connected");
+    const expired = await seen.state("disconnected", 4000);
+    assert.equal(expired.args[0].code, 4001);
+    assert.equal(expired.args[0].delay, 0);
+    await seen.state("connected");
+    assert.equal(issued.length, 2);
+    assert.notEqual(issued[0], issued[1]);
+    assert.deepEqual(seen.named("resync"), []);
+    const got = seen.notification("after.expiry");
+    await gateway.publish({ users: [userId], type: "after.expiry" });
+    await got;
+    client.close();
+  });
+
+  test("subprotocol: the token travels as bearer.<jwt>, never in the URL", gated, async () => {
+    const { client, seen, userId } = open(60);
+    client.connect();
+    await seen.state("connected");
+    const ws = client["ws"];
+    assert.equal(ws.protocol, "notifications.v1");
+    assert.doesNotMatch(ws.url, /token=/);
+    const got = seen.notification("with.subprotocol");
+    await gateway.publish({ users: [userId], type: "with.subprotocol" });
+    await got;
+    client.close();
+  });
+
+  test("refresh: the token is renewed on the open connection before it expires", gated, async () => {
+    const { client, seen, issued } = open(2.5, { refreshBefore: 1500 });
+    client.connect();
+    await seen.state("connected");
+    await sleep(4500); // well past the first token's expiry
+    assert.equal(client.state, "connected", seen.summary());
+    assert.ok(issued.length >= 3, `getToken called ${issued.length} times`);
+    assert.equal(seen.named("state").filter(([c]) => c.state === "disconnected").length, 0);
+    client.close();
+  });
+
+  test("refresh with a bad token: an error event, the connection keeps its expiry", gated, async () => {
+    const { client, seen, userId } = open(60, { refreshBefore: 58_500 });
+    let calls = 0;
+    client["getToken"] = async () => {
+      calls += 1;
+      if (calls > 1) return "not-a-jwt";
+      return (await gateway.call({ cmd: "token", sub: userId, ttl: 60 })).token;
+    };
+    client.connect();
+    await seen.state("connected");
+    const error = (await seen.next("error", () => true, 4000)).args[0];
+    assert.equal(error.code, "bad_token");
+    assert.equal(client.state, "connected");
+    client.close();
+  });
+});

@@ -1,0 +1,135 @@
+"""A real gateway the JS client's `node --test` suites drive: one JSON command per stdin line.
+
+Not a test module. `clients/js/test/harness.mjs` starts `python -m tests.js_control`, which
+runs a `Gateway` in this process and answers each command with one JSON line on stdout:
+
+    {"cmd": "start", "settings": {...}}      -> {"ok": true, "http_port": P, "grpc_port": G}
+    {"cmd": "restart"}                       -> drain (1001), start again on the same ports
+    {"cmd": "stop"} / {"cmd": "resume"}      -> drain; start again on the same ports
+    {"cmd": "publish", "users": [...] | "topic": "t" | "everyone": true, "type": ..., ...}
+                                             -> {"ok": true, "cursor": ..., "delivered": n}
+    {"cmd": "disconnect", "user_id": u, "code": c}   -> the gRPC Disconnect RPC
+    {"cmd": "freeze", "seconds": s}          -> blocks the event loop: a gateway that is alive
+                                                on TCP but answers nothing (the ping watchdog)
+    {"cmd": "token", "sub": u, "ttl": s}     -> an HS256 JWT for the configured secret
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+import grpc
+import jwt
+from google.protobuf import struct_pb2
+
+from gateway.api.v1 import gateway_pb2 as pb
+from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
+from gateway.app import Gateway
+from gateway.config import Settings
+
+
+class Control:
+    def __init__(self) -> None:
+        self.settings: dict[str, Any] = {}
+        self.gateway: Gateway | None = None
+
+    async def start(self, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+        if settings is not None:
+            self.settings = {"http_port": 0, "grpc_port": 0, "grace_seconds": 2.0, **settings}
+        self.gateway = Gateway(Settings(**self.settings))
+        await self.gateway.start()
+        # A restart binds the same ports, as a restarted process behind one address would.
+        self.settings["http_port"] = self.gateway.http_port
+        self.settings["grpc_port"] = self.gateway.grpc_port
+        return {"http_port": self.gateway.http_port, "grpc_port": self.gateway.grpc_port}
+
+    async def stop(self) -> dict[str, Any]:
+        if self.gateway is not None and self.gateway.service.accepting:
+            await self.gateway.drain()
+        return {}
+
+    async def restart(self) -> dict[str, Any]:
+        await self.stop()
+        return await self.start()
+
+    async def _stub_call(self, method: str, request: Any) -> Any:
+        port = self.settings["grpc_port"]
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.NotificationGatewayStub(channel)
+            return await getattr(stub, method)(request)
+
+    async def publish(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        if "users" in cmd:
+            target = pb.Target(users=pb.UserIds(user_ids=cmd["users"]))
+        elif "topic" in cmd:
+            target = pb.Target(topic=cmd["topic"])
+        else:
+            target = pb.Target(everyone=pb.Everyone())
+        notification = pb.Notification(
+            type=cmd["type"], title=cmd.get("title", ""), id=cmd.get("id", "")
+        )
+        if "data" in cmd:
+            data = struct_pb2.Struct()
+            data.update(cmd["data"])
+            notification.data.CopyFrom(data)
+        reply = await self._stub_call(
+            "Publish", pb.PublishRequest(target=target, notification=notification)
+        )
+        return {"id": reply.id, "cursor": reply.cursor, "delivered": reply.delivered}
+
+    async def disconnect(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        request = pb.DisconnectRequest(
+            user_id=cmd["user_id"], code=cmd.get("code", 0), reason=cmd.get("reason", "")
+        )
+        reply = await self._stub_call("Disconnect", request)
+        return {"closed": reply.closed}
+
+    def token(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        claims = {"sub": cmd["sub"], "exp": int(time.time() + cmd.get("ttl", 60))}
+        return {"token": jwt.encode(claims, self.settings["jwt_secret"], algorithm="HS256")}
+
+    async def handle(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        name = cmd.get("cmd")
+        if name == "start":
+            return await self.start(cmd.get("settings", {}))
+        if name == "stop":
+            return await self.stop()
+        if name == "resume":
+            return await self.start()
+        if name == "restart":
+            return await self.restart()
+        if name == "publish":
+            return await self.publish(cmd)
+        if name == "disconnect":
+            return await self.disconnect(cmd)
+        if name == "token":
+            return self.token(cmd)
+        if name == "freeze":
+            time.sleep(float(cmd["seconds"]))  # on purpose: the whole gateway stops answering
+            return {}
+        raise ValueError(f"unknown command {name!r}")
+
+
+async def main() -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    control = Control()
+    try:
+        while line := await reader.readline():
+            try:
+                reply = {"ok": True, **await control.handle(json.loads(line))}
+            except Exception as exc:
+                reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            sys.stdout.write(json.dumps(reply) + "\n")
+            sys.stdout.flush()
+    finally:
+        await control.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
