@@ -24,6 +24,7 @@ from grpc_health.v1._async import HealthServicer
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.auth import TokenVerifier
 from gateway.binding import bind_error, grpc_tls_credentials, probe_port
+from gateway.browser.routes import BrowserRoutes
 from gateway.closecodes import CloseCode
 from gateway.config import ConfigError, Settings
 from gateway.gc_policy import GcPolicy
@@ -114,7 +115,13 @@ class Gateway:
         )
         await self._start_grpc()
         app = web.Application(client_max_size=settings.max_client_frame_bytes)
-        app.add_routes([*OpsRoutes(self.service).routes(), *fallback.routes()])
+        app.add_routes(
+            [
+                *OpsRoutes(self.service).routes(),
+                *BrowserRoutes(settings.demo).routes(),
+                *fallback.routes(),
+            ]
+        )
         app.on_response_prepare.append(fallback.close_after)
         self._runner = web.AppRunner(
             # drain() has closed every WebSocket by the time the runner is cleaned up
@@ -146,6 +153,11 @@ class Gateway:
                 "grpc": f"{settings.grpc_host}:{self.grpc_port}",
                 "backend": settings.backend,
                 "auth": "jwt" if settings.auth_required else "none",
+                **(
+                    {"demo": f"http://{settings.http_host}:{self.http_port}/demo"}
+                    if settings.demo
+                    else {}
+                ),
             },
         )
 

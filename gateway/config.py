@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     #: closing sockets, so load balancers stop routing here first (part of the grace).
     drain_delay_seconds: Annotated[float, Field(ge=0)] = 0.0
     log_level: Annotated[LogLevel, BeforeValidator(_log_level)] = "INFO"
+    #: Serve the demo page at GET /demo (the JS client at /client.js is always served).
+    demo: bool = False
 
     @field_validator("jwt_public_key_file", "grpc_tls_cert_file", "grpc_tls_key_file")
     @classmethod

@@ -1,13 +1,20 @@
-"""Shared fixtures: a real gateway on free ports, real gRPC and WebSocket clients."""
+"""Shared fixtures: a real gateway on free ports, real gRPC and WebSocket clients.
+
+Every JSON text frame any aiohttp WebSocket client receives in a test is checked against
+the protocol's JSON Schema (clients/protocol/notifications.v1.schema.json, `ServerEvent`):
+the machine-readable description cannot drift from what the gateway sends.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jsonschema
 import pytest
 from grpc import aio
 
@@ -16,6 +23,45 @@ from gateway.app import Gateway
 from gateway.config import Settings
 
 StartGateway = Callable[..., Awaitable[Gateway]]
+
+PROTOCOL_SCHEMA = Path(__file__).parent.parent / "clients/protocol/notifications.v1.schema.json"
+
+
+def _server_event_validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(PROTOCOL_SCHEMA.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator({**schema, "oneOf": [{"$ref": "#/$defs/ServerEvent"}]})
+
+
+SERVER_EVENT = _server_event_validator()
+
+
+def check_server_frame(text: str) -> None:
+    """Fails the test when a frame from the gateway does not match the protocol schema."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise AssertionError(f"the gateway sent a text frame that is not JSON: {text!r}") from None
+    errors = sorted(SERVER_EVENT.iter_errors(value), key=lambda e: e.path)
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise AssertionError(f"frame does not match the protocol schema: {best.message}: {text}")
+
+
+@pytest.fixture(autouse=True)
+def _validate_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checks every text frame aiohttp's WebSocket client receives (see the module doc)."""
+    receive = aiohttp.ClientWebSocketResponse.receive
+
+    async def checked(
+        self: aiohttp.ClientWebSocketResponse, timeout: float | None = None
+    ) -> aiohttp.WSMessage:
+        msg = await receive(self, timeout)
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            check_server_frame(msg.data)
+        return msg
+
+    monkeypatch.setattr(aiohttp.ClientWebSocketResponse, "receive", checked)
 
 
 @pytest.fixture

@@ -1,0 +1,98 @@
+"""The JS client (clients/js): its build, its type-level tests, and its `node --test` suites,
+which drive a real gateway (tests/js_control.py) over real WebSockets.
+
+Needs Node >= 20 and `npm ci` in clients/js (./scripts/test and .ci/run do it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.conftest import StartGateway
+
+ROOT = Path(__file__).parent.parent
+JS = ROOT / "clients/js"
+NODE = shutil.which("node")
+
+pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
+
+
+def _run(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> str:
+    """Runs a command in clients/js; fails the test with its output when it fails."""
+    result = subprocess.run(
+        args,
+        cwd=JS,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{output[-6000:]}"
+    return output
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    """clients/js/dist built from the current sources (what the node tests import)."""
+    tsc = JS / "node_modules/.bin/tsc"
+    assert tsc.exists(), "run `npm ci` in clients/js (./scripts/test does it)"
+    _run(str(tsc), "-p", "tsconfig.json")
+    return JS / "dist"
+
+
+def test_committed_client_js_is_exactly_the_build(built: Path) -> None:
+    committed = (ROOT / "gateway/browser/client.js").read_text()
+    body = committed.split("\n", 2)[2]  # after the two header lines
+    assert body == (built / "index.js").read_text(), (
+        "gateway/browser/client.js differs from the build: run `npm run build` in clients/js"
+    )
+
+
+def test_notification_types_narrow_and_wrong_fields_fail_to_compile(built: Path) -> None:
+    # test/types.test.ts: each `@ts-expect-error` must meet an error, or tsc fails.
+    _run(str(JS / "node_modules/.bin/tsc"), "-p", "test/tsconfig.json")
+
+
+def _node_test(*files: str, env: dict[str, str] | None = None, pattern: str | None = None) -> str:
+    args = [NODE or "node", "--experimental-websocket", "--test", "--test-reporter=spec"]
+    if pattern:
+        args.append(f"--test-name-pattern={pattern}")
+    run_env = {"GATEWAY_PYTHON": sys.executable, "GATEWAY_ROOT": str(ROOT), **(env or {})}
+    output = _run(*args, *files, env=run_env)
+    assert "ℹ fail 0" in output, output[-6000:]
+    return output
+
+
+def test_client_logic_against_a_real_gateway(built: Path) -> None:
+    output = _node_test("test/client.test.mjs", "test/token.test.mjs")
+    passed = re.search(r"ℹ pass (\d+)", output)
+    assert passed is not None and int(passed.group(1)) >= 12, output[-3000:]
+
+
+async def _selects_subprotocol(start_gateway: StartGateway) -> bool:
+    gateway = await start_gateway()
+    url = f"http://127.0.0.1:{gateway.http_port}/ws?user_id=probe"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(url, protocols=("notifications.v1",)) as ws,
+    ):
+        return ws.protocol == "notifications.v1"
+
+
+async def test_token_in_subprotocol_and_refresh(built: Path, start_gateway: StartGateway) -> None:
+    if not await _selects_subprotocol(start_gateway):
+        pytest.skip("the gateway does not select the notifications.v1 subprotocol yet")
+    output = _node_test(
+        "test/token.test.mjs", env={"GATEWAY_SUBPROTOCOL": "1"}, pattern="subprotocol|refresh"
+    )
+    assert "ℹ skipped 0" in output, output[-3000:]
