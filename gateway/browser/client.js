@@ -1,5 +1,5 @@
 // @notification-gateway/client, built from clients/js by `npm run build`: do not edit.
-// sources-sha256: 7747fb450024061c198f3ed529db116bb14aabd3236de24d36c1ae3ad63b4884
+// sources-sha256: d96325a77e54eb9c92edaf8a6177468e866b3791a32dc3efdc63565ca5b24f38
 /**
  * `NotificationClient`: a browser (and Node ≥ 22) client for notification-gateway.
  *
@@ -212,10 +212,13 @@ export class NotificationClient {
         this.retryTimer = setTimeout(() => void this.open(), delay);
         this.setState("disconnected", { code, reason, delay });
     }
-    /** Full jitter: uniform between the minimum and min × 2^attempt (capped). */
+    /**
+     * Full jitter: uniform between the minimum and min × 2^(attempt+1), capped at the maximum,
+     * so even the first retries after a drain's 1001 spread out instead of arriving together.
+     */
     backoff() {
         const { minReconnectDelay: low, maxReconnectDelay: high } = this.opts;
-        const cap = Math.min(high, low * 2 ** Math.min(this.attempt, 30));
+        const cap = Math.min(high, low * 2 ** Math.min(this.attempt + 1, 30));
         return Math.round(low + Math.random() * (cap - low));
     }
     /** Forgets the socket and its timers (the socket's own handlers are silenced). */

@@ -310,10 +310,13 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     this.setState("disconnected", { code, reason, delay });
   }
 
-  /** Full jitter: uniform between the minimum and min × 2^attempt (capped). */
+  /**
+   * Full jitter: uniform between the minimum and min × 2^(attempt+1), capped at the maximum,
+   * so even the first retries after a drain's 1001 spread out instead of arriving together.
+   */
   private backoff(): number {
     const { minReconnectDelay: low, maxReconnectDelay: high } = this.opts;
-    const cap = Math.min(high, low * 2 ** Math.min(this.attempt, 30));
+    const cap = Math.min(high, low * 2 ** Math.min(this.attempt + 1, 30));
     return Math.round(low + Math.random() * (cap - low));
   }
 
