@@ -109,7 +109,8 @@ class Control:
         if name == "token":
             return self.token(cmd)
         if name == "freeze":
-            time.sleep(float(cmd["seconds"]))  # on purpose: the whole gateway stops answering
+            # On purpose: blocking the loop stops the whole gateway answering.
+            time.sleep(float(cmd["seconds"]))  # noqa: ASYNC251
             return {}
         raise ValueError(f"unknown command {name!r}")
 

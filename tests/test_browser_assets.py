@@ -18,7 +18,7 @@ CLIENT_JS = ROOT / "gateway/browser/client.js"
 
 def source_hash() -> str:
     """What clients/js/scripts/sync-browser.mjs records: sha256 of the sources it built."""
-    files = sorted(f"src/{p.name}" for p in (JS / "src").glob("*.ts")) + ["tsconfig.json"]
+    files = [*sorted(f"src/{p.name}" for p in (JS / "src").glob("*.ts")), "tsconfig.json"]
     digest = hashlib.sha256()
     for name in files:
         digest.update(name.encode() + b"\0" + (JS / name).read_bytes() + b"\0")

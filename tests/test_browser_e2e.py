@@ -50,8 +50,10 @@ class GatewayProcess:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "--demo", "--grace-seconds", "3"]
-            + ["--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port)],
+            [
+                *(sys.executable, "-m", "gateway", "--demo", "--grace-seconds", "3"),
+                *("--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port)),
+            ],
             env={**os.environ, "GATEWAY_LOG_LEVEL": "WARNING"},
         )
         deadline = time.monotonic() + 20
