@@ -35,6 +35,16 @@ test("the close-code policy is the owner's table, in one exported constant", () 
   assert.ok(Object.isFrozen(CLOSE_POLICY));
 });
 
+test("backoff: full jitter between the minimum and min × 2^(attempt+1), capped", () => {
+  const client = new NotificationClient("ws://127.0.0.1:1/ws", { userId: "u" });
+  for (const [attempt, low, high] of [[0, 500, 1000], [1, 500, 2000], [3, 500, 8000], [9, 500, 20000]]) {
+    client["attempt"] = attempt;
+    const delays = Array.from({ length: 400 }, () => client["backoff"]());
+    assert.ok(Math.min(...delays) >= low && Math.max(...delays) <= high, `attempt ${attempt}`);
+    assert.ok(Math.max(...delays) - Math.min(...delays) > (high - low) / 2, "spread out");
+  }
+});
+
 describe("against a gateway", () => {
   let gateway;
   before(async () => {
@@ -210,6 +220,40 @@ describe("against a gateway", () => {
     await gateway.publish({ users: [userId], type: "after.freeze" });
     await got;
     client.close();
+  });
+
+  test("browser hooks: offline drops the line, online and a visible page reconnect at once", async () => {
+    // Node has no window or document: stand-ins that dispatch the events browsers do.
+    const win = new EventTarget();
+    const doc = Object.assign(new EventTarget(), { visibilityState: "visible" });
+    globalThis.addEventListener = win.addEventListener.bind(win);
+    globalThis.removeEventListener = win.removeEventListener.bind(win);
+    globalThis.document = doc;
+    try {
+      const { client, seen } = open(gateway, { minReconnectDelay: 30_000, maxReconnectDelay: 30_000 });
+      client.connect();
+      await seen.state("connected");
+      const dropped = seen.state("disconnected");
+      win.dispatchEvent(new Event("offline"));
+      assert.equal((await dropped).args[0].reason, "offline");
+      const back = seen.state("connected", 3000); // not 30 s: `online` skips the wait
+      win.dispatchEvent(new Event("online"));
+      await back;
+      const again = seen.state("disconnected");
+      win.dispatchEvent(new Event("offline"));
+      await again;
+      const visible = seen.state("connected", 3000);
+      doc.dispatchEvent(new Event("visibilitychange"));
+      await visible;
+      client.close();
+      win.dispatchEvent(new Event("online")); // unhooked by close(): nothing happens
+      await sleep(100);
+      assert.equal(client.state, "closed");
+    } finally {
+      delete globalThis.addEventListener;
+      delete globalThis.removeEventListener;
+      delete globalThis.document;
+    }
   });
 
   // Last in this group: it restarts the shared gateway.
