@@ -20,8 +20,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
+from gateway.api.v1 import gateway_pb2 as pb
+from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.client import Publisher
 
 CHROMIUM = shutil.which("chromium")
@@ -73,6 +76,11 @@ class GatewayProcess:
     def publish(self, **kwargs: Any) -> str:
         with Publisher(f"127.0.0.1:{self.grpc_port}", token=None) as publisher:
             return publisher.publish(**kwargs).cursor
+
+    def disconnect(self, user_id: str, code: int) -> None:
+        with grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}") as channel:
+            stub = pb_grpc.NotificationGatewayStub(channel)
+            stub.Disconnect(pb.DisconnectRequest(user_id=user_id, code=code), timeout=5)
 
 
 @pytest.fixture
@@ -152,6 +160,18 @@ def test_demo_page_receives_and_resumes_after_a_gateway_restart(
     time.sleep(0.3)  # room for a wrong one to show up
     assert rows() == {k: v for k, v in sent.items() if k != "to.bob"}
     assert text("cursor") == sent["to.all"]
+
+    # Follow a topic from the page; then a drop (4008) while something is published: the
+    # page resumes from its cursor with that topic and shows what it missed.
+    browser.find_element(By.ID, "topic").send_keys("sport")
+    browser.find_element(By.ID, "follow").click()
+    wait_for(lambda: any("subscribed sport" in line for line in log_lines()), "subscribed")
+    gateway.disconnect("alice", 4008)
+    sent["while.away"] = gateway.publish(topic="sport", type="while.away", title="missed?")
+    wait_for(lambda: "while.away" in rows(), "the notification published while away")
+    assert rows()["while.away"] == sent["while.away"]
+    assert any("code 4008" in line for line in log_lines()), log_lines()
+    assert not log_lines("li.resync")
 
     gateway.stop()
     wait_for(lambda: text("state") in ("disconnected", "connecting"), "the page to see the drop")
