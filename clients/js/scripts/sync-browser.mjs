@@ -1,15 +1,18 @@
-// Copies the built ES module to gateway/browser/client.js (served at GET /client.js) with a
-// header naming the sha256 of the sources it was built from; tests/test_browser_assets.py
-// recomputes that hash, so a source edited without a rebuild fails the Python tests.
+// Bundles the built ES module (dist/, from tsc) into one file, gateway/browser/client.js,
+// which the gateway serves at GET /client.js. The header names the sha256 of the sources it
+// was built from: tests/test_browser_assets.py recomputes it (no Node needed), and
+// `node scripts/sync-browser.mjs --check` (run by tests/test_js_client.py) rebuilds and compares.
+import { buildSync } from "esbuild";
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const target = join(root, "..", "..", "gateway", "browser", "client.js");
 
 /** sha256 over each source's relative path and content, in sorted order. */
-export function sourceHash() {
+function sourceHash() {
   const files = readdirSync(join(root, "src"))
     .filter((name) => name.endsWith(".ts"))
     .map((name) => `src/${name}`)
@@ -24,13 +27,29 @@ export function sourceHash() {
   return hash.digest("hex");
 }
 
-export function header(hash) {
-  return `// @notification-gateway/client, built from clients/js by \`npm run build\`: do not edit.\n// sources-sha256: ${hash}\n`;
+function bundle() {
+  const out = buildSync({
+    entryPoints: [join(root, "dist", "index.js")],
+    bundle: true,
+    format: "esm",
+    target: "es2022",
+    legalComments: "none",
+    write: false,
+  });
+  const header =
+    "// @notification-gateway/client, built from clients/js by `npm run build`: do not edit.\n" +
+    `// sources-sha256: ${sourceHash()}\n`;
+  return header + out.outputFiles[0].text;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const built = readFileSync(join(root, "dist", "index.js"), "utf8");
-  const target = join(root, "..", "..", "gateway", "browser", "client.js");
-  writeFileSync(target, header(sourceHash()) + built);
+const built = bundle();
+if (process.argv.includes("--check")) {
+  if (readFileSync(target, "utf8") !== built) {
+    console.error("gateway/browser/client.js is stale: run `npm run build` in clients/js");
+    process.exit(1);
+  }
+  console.log("gateway/browser/client.js is current");
+} else {
+  writeFileSync(target, built);
   console.log(`wrote ${target}`);
 }

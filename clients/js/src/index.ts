@@ -5,128 +5,40 @@
  * exponential backoff and full jitter; resumes from the last cursor with every topic
  * currently followed; reports `complete: false` as a `resync` event; drops duplicates by
  * cursor; pings the gateway to notice a dead line; and decides what to do on each close
- * code from one table, `CLOSE_POLICY`. Zero runtime dependencies; this file is the whole
- * runtime (protocol.ts holds types only), so its build can be served as one ES module.
+ * code from one table, `CLOSE_POLICY` (policy.ts). Zero runtime dependencies; the gateway
+ * serves this module bundled into one file at `/client.js`.
  */
 
+import { Emitter } from "./emitter.js";
+import { hookBrowser } from "./hooks.js";
+import type {
+  ClientEvents,
+  ClientOptions,
+  ConnectionState,
+  StateChange,
+  WebSocketConstructor,
+} from "./options.js";
+import {
+  SUBPROTOCOL,
+  WATCHDOG_CLOSE_CODE,
+  backoffDelay,
+  checkTopic,
+  closeAction,
+  olderInSameLog,
+  tokenExpiry,
+} from "./policy.js";
 import type {
   ClientOp,
-  UntypedNotifications,
   NotificationTypes,
   ServerEvent,
   TypedNotification,
+  UntypedNotifications,
 } from "./protocol.js";
 
+export type * from "./options.js";
 export type * from "./protocol.js";
-
-/** The subprotocol offered whenever a token is sent in `Sec-WebSocket-Protocol`. */
-export const SUBPROTOCOL = "notifications.v1";
-
-/**
- * What the client does when the connection closes with a code:
- * - `reconnect`: reconnect with backoff, resuming with `since`;
- * - `refresh`: get a fresh token (`getToken`), then reconnect with `since`;
- * - `stop`: stay closed (1000: closed on purpose; 4009: the backend disconnected the user);
- * - `fail`: stay closed and emit an `error`: the client broke the protocol (a bug to report).
- * Codes not listed (1005, 1006: the line dropped, the handshake failed) reconnect.
- */
-export type CloseAction = "reconnect" | "refresh" | "stop" | "fail";
-
-export const CLOSE_POLICY: Readonly<Record<number, CloseAction>> = Object.freeze({
-  1000: "stop",
-  1001: "reconnect",
-  1002: "fail",
-  1003: "fail",
-  1006: "reconnect",
-  1007: "fail",
-  1008: "fail",
-  1009: "fail",
-  1011: "reconnect",
-  1012: "reconnect",
-  1013: "reconnect",
-  4001: "refresh",
-  4008: "reconnect",
-  4009: "stop",
-  4010: "reconnect",
-});
-
-/** The action for a close code: `CLOSE_POLICY`, or `reconnect` for codes it does not list. */
-export function closeAction(code: number): CloseAction {
-  return CLOSE_POLICY[code] ?? "reconnect";
-}
-
-/** The close code reported when the watchdog gives up on a silent connection or handshake. */
-export const WATCHDOG_CLOSE_CODE = 4000;
-
-export type ConnectionState = "connecting" | "connected" | "disconnected" | "closed";
-
-export interface StateChange {
-  state: ConnectionState;
-  previous: ConnectionState;
-  /** The close code that caused `disconnected` or `closed`, when there was one. */
-  code?: number;
-  reason?: string;
-  /** `disconnected`: milliseconds until the next attempt. */
-  delay?: number;
-}
-
-export interface ResyncInfo {
-  /** The cursor the client resumed from. */
-  since: string;
-  /** How many missed notifications the gateway still had (they follow as `notification`s). */
-  replayed: number;
-}
-
-export interface ClientError {
-  /** `server`: an `error` event; `close`: closed for a client bug; `token`: getToken failed. */
-  kind: "server" | "close" | "token";
-  code: string | number;
-  message: string;
-  field?: string;
-}
-
-export interface ClientEvents<Types extends NotificationTypes> {
-  notification: (notification: TypedNotification<Types>, cursor: string) => void;
-  state: (change: StateChange) => void;
-  resync: (info: ResyncInfo) => void;
-  error: (error: ClientError) => void;
-  subscribed: (topic: string) => void;
-  unsubscribed: (topic: string) => void;
-}
-
-type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocket;
-
-export interface ClientOptions {
-  userId: string;
-  /** Topics to follow from the start. */
-  topics?: Iterable<string>;
-  /** Called before every (re)connect and before the token expires. */
-  getToken?: () => string | Promise<string>;
-  /** `protocol` (default): `Sec-WebSocket-Protocol: notifications.v1, bearer.<jwt>`; `query`: `?token=`. */
-  tokenIn?: "protocol" | "query";
-  /** Resume after this cursor (one the app kept, e.g. across page loads). */
-  since?: string;
-  /** Backoff bounds in ms (defaults 500 and 20000). */
-  minReconnectDelay?: number;
-  maxReconnectDelay?: number;
-  /** App-level ping every `pingInterval` ms (25000); no frame within `pongTimeout` (10000) = dead. */
-  pingInterval?: number;
-  pongTimeout?: number;
-  /** Give up on an attempt with no `welcome` within this many ms (10000). */
-  connectTimeout?: number;
-  /** Refresh the token this many ms before it expires (30000). */
-  refreshBefore?: number;
-  /** How many recent cursors are remembered to drop duplicates (512). */
-  dedupSize?: number;
-  /** A WebSocket implementation (default: `globalThis.WebSocket`). */
-  WebSocket?: WebSocketConstructor;
-}
-
-type Handlers<Types extends NotificationTypes> = {
-  [E in keyof ClientEvents<Types>]: Set<ClientEvents<Types>[E]>;
-};
-
-const TOPIC = /^[^\s,\u0000-\u001f\u007f]{1,128}$/u;
+export { CLOSE_POLICY, SUBPROTOCOL, WATCHDOG_CLOSE_CODE, closeAction } from "./policy.js";
+export type { CloseAction } from "./policy.js";
 
 export class NotificationClient<Types extends NotificationTypes = UntypedNotifications> {
   readonly url: string;
@@ -137,14 +49,8 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   private readonly getToken: (() => string | Promise<string>) | undefined;
   private readonly Socket: WebSocketConstructor | undefined;
   private readonly topicSet: Set<string>;
-  private readonly handlers: Handlers<Types> = {
-    notification: new Set(),
-    state: new Set(),
-    resync: new Set(),
-    error: new Set(),
-    subscribed: new Set(),
-    unsubscribed: new Set(),
-  };
+  private readonly events = new Emitter<ClientEvents<Types>>();
+  private unhook: (() => void) | undefined;
   private readonly seen = new Set<string>();
   private cursor: string | undefined;
   private current: ConnectionState = "disconnected";
@@ -196,12 +102,11 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
 
   /** Adds a handler; returns a function that removes it. */
   on<E extends keyof ClientEvents<Types>>(event: E, handler: ClientEvents<Types>[E]): () => void {
-    this.handlers[event].add(handler);
-    return () => this.off(event, handler);
+    return this.events.on(event, handler);
   }
 
   off<E extends keyof ClientEvents<Types>>(event: E, handler: ClientEvents<Types>[E]): void {
-    this.handlers[event].delete(handler);
+    this.events.off(event, handler);
   }
 
   /** Starts connecting (and reconnecting until `close()` or a stopping close code). */
@@ -209,7 +114,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     if (this.running) return;
     this.running = true;
     this.attempt = 0;
-    this.hook(true);
+    this.unhook = hookBrowser({ wake: this.wake, offline: this.offline });
     void this.open();
   }
 
@@ -243,7 +148,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
         token = await this.getToken();
       } catch (error) {
         if (generation !== this.generation) return;
-        this.emit("error", { kind: "token", code: "get_token", message: String(error) });
+        this.events.emit("error", { kind: "token", code: "get_token", message: String(error) });
         this.retry(undefined, "getToken failed");
         return;
       }
@@ -298,7 +203,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     }
     this.stop();
     if (action === "fail") {
-      this.emit("error", { kind: "close", code, message: `closed with ${code}: ${reason}` });
+      this.events.emit("error", { kind: "close", code, message: `closed with ${code}: ${reason}` });
     }
     this.setState("closed", { code, reason });
   }
@@ -310,14 +215,8 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     this.setState("disconnected", { code, reason, delay });
   }
 
-  /**
-   * Full jitter: uniform between the minimum and min × 2^(attempt+1), capped at the maximum,
-   * so even the first retries after a drain's 1001 spread out instead of arriving together.
-   */
   private backoff(): number {
-    const { minReconnectDelay: low, maxReconnectDelay: high } = this.opts;
-    const cap = Math.min(high, low * 2 ** Math.min(this.attempt + 1, 30));
-    return Math.round(low + Math.random() * (cap - low));
+    return backoffDelay(this.attempt, this.opts.minReconnectDelay, this.opts.maxReconnectDelay);
   }
 
   /** Forgets the socket and its timers (the socket's own handlers are silenced). */
@@ -340,7 +239,8 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     this.generation += 1;
     clearTimeout(this.retryTimer);
     this.detach();
-    this.hook(false);
+    this.unhook?.();
+    this.unhook = undefined;
   }
 
   /** Drops the current socket as if the line had broken, then reconnects. */
@@ -374,22 +274,22 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
       case "resumed":
         // Nothing to replay: the head is as good a place to resume from as `since`.
         if (event.replayed === 0) this.cursor = this.head;
-        if (!event.complete) this.emit("resync", { since: event.since, replayed: event.replayed });
+        if (!event.complete) this.events.emit("resync", { since: event.since, replayed: event.replayed });
         break;
       case "notification":
         this.deliver(event.cursor, event.notification as TypedNotification<Types>);
         break;
       case "subscribed":
-        this.emit("subscribed", event.topic);
+        this.events.emit("subscribed", event.topic);
         break;
       case "unsubscribed":
-        this.emit("unsubscribed", event.topic);
+        this.events.emit("unsubscribed", event.topic);
         break;
       case "refreshed":
         this.refreshAt(event.expires_at * 1000);
         break;
       case "error":
-        this.emit("error", {
+        this.events.emit("error", {
           kind: "server",
           code: event.code,
           message: event.message,
@@ -425,7 +325,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
       if (oldest !== undefined) this.seen.delete(oldest);
     }
     this.cursor = cursor;
-    this.emit("notification", notification, cursor);
+    this.events.emit("notification", notification, cursor);
   }
 
   // --- liveness and tokens -----------------------------------------------------------------
@@ -459,7 +359,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     try {
       token = await this.getToken();
     } catch (error) {
-      this.emit("error", { kind: "token", code: "get_token", message: String(error) });
+      this.events.emit("error", { kind: "token", code: "get_token", message: String(error) });
       return; // the 4001 close reconnects with whatever getToken gives then
     }
     if (this.ws === ws) this.send({ op: "refresh", token });
@@ -482,23 +382,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     if (detail.code !== undefined) change.code = detail.code;
     if (detail.reason !== undefined) change.reason = detail.reason;
     if (detail.delay !== undefined) change.delay = detail.delay;
-    this.emit("state", change);
-  }
-
-  private emit<E extends keyof ClientEvents<Types>>(
-    event: E,
-    ...args: Parameters<ClientEvents<Types>[E]>
-  ): void {
-    for (const handler of this.handlers[event]) {
-      try {
-        (handler as (...a: typeof args) => void)(...args);
-      } catch (error) {
-        // An app's handler must not break the connection; the error still surfaces.
-        setTimeout(() => {
-          throw error;
-        });
-      }
-    }
+    this.events.emit("state", change);
   }
 
   private readonly wake = (): void => {
@@ -514,56 +398,4 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   private readonly offline = (): void => {
     if (this.ws !== undefined) this.drop(1006, "offline");
   };
-
-  private readonly visible = (): void => {
-    if (globalThis.document?.visibilityState === "visible") this.wake();
-  };
-
-  /** Browser hooks: online/offline and page visibility (absent in Node: skipped). */
-  private hook(on: boolean): void {
-    const target = globalThis as unknown as Partial<EventTarget>;
-    const doc = globalThis.document as Document | undefined;
-    const method = on ? "addEventListener" : "removeEventListener";
-    if (typeof target[method] === "function") {
-      target[method]("online", this.wake);
-      target[method]("offline", this.offline);
-    }
-    if (doc !== undefined && typeof doc[method] === "function") {
-      doc[method]("visibilitychange", this.visible);
-    }
-  }
-}
-
-function checkTopic(topic: string): string {
-  if (!TOPIC.test(topic)) {
-    throw new TypeError(`topic: 1-128 characters without whitespace, commas or controls`);
-  }
-  return topic;
-}
-
-/**
- * Whether `cursor` comes before `last` in the same log. Cursors are `<log>-<seq>`: only
- * cursors of one log (same prefix) are comparable; others are left to the seen-set.
- */
-function olderInSameLog(cursor: string, last: string | undefined): boolean {
-  if (last === undefined) return false;
-  const a = cursor.lastIndexOf("-");
-  const b = last.lastIndexOf("-");
-  if (a < 0 || b < 0 || cursor.slice(0, a) !== last.slice(0, b)) return false;
-  const seq = cursor.slice(a + 1);
-  const lastSeq = last.slice(b + 1);
-  if (!/^\d+$/.test(seq) || !/^\d+$/.test(lastSeq)) return false;
-  return seq.length < lastSeq.length || (seq.length === lastSeq.length && seq <= lastSeq);
-}
-
-/** The `exp` of a JWT in ms, or undefined when it has none or is not a JWT. */
-function tokenExpiry(token: string): number | undefined {
-  try {
-    const part = token.split(".")[1] ?? "";
-    const json = atob(part.replace(/-/g, "+").replace(/_/g, "/"));
-    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
-    return typeof exp === "number" ? exp * 1000 : undefined;
-  } catch {
-    return undefined;
-  }
 }
