@@ -1,15 +1,11 @@
-// Tokens against a real gateway with JWT on: getToken on every (re)connect, a fresh token
-// after 4001, and (once the gateway selects `notifications.v1`) the token in the subprotocol
-// list and the refresh op. tests/test_js_client.py sets GATEWAY_SUBPROTOCOL=1 when the
-// gateway under test selects the subprotocol; without it those tests skip, saying why.
+// Tokens against a real gateway with JWT on: getToken on every (re)connect, the token in the
+// subprotocol list (never in the URL), the refresh op before expiry, a bad refresh, and a
+// fresh token after 4001.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
 import { NotificationClient } from "../dist/index.js";
 import { ControlledGateway, Recorder, sleep } from "./harness.mjs";
-
-const subprotocol = process.env.GATEWAY_SUBPROTOCOL === "1";
-const gated = subprotocol ? {} : { skip: "the gateway does not select notifications.v1 yet" };
 
 describe("with JWT on", () => {
   let gateway;
@@ -55,7 +51,7 @@ describe("with JWT on", () => {
     client.close();
   });
 
-  test("subprotocol: the token travels as bearer.<jwt>, never in the URL", gated, async () => {
+  test("subprotocol: the token travels as bearer.<jwt>, never in the URL", async () => {
     const { client, seen, userId } = open(60);
     client.connect();
     await seen.state("connected");
@@ -68,7 +64,7 @@ describe("with JWT on", () => {
     client.close();
   });
 
-  test("refresh: the token is renewed on the open connection before it expires", gated, async () => {
+  test("refresh: the token is renewed on the open connection before it expires", async () => {
     const { client, seen, issued } = open(2.5, { refreshBefore: 1500 });
     client.connect();
     await seen.state("connected");
@@ -79,7 +75,7 @@ describe("with JWT on", () => {
     client.close();
   });
 
-  test("refresh with a bad token: an error event, the connection keeps its expiry", gated, async () => {
+  test("refresh with a bad token: an error event, the connection keeps its expiry", async () => {
     const { client, seen, userId } = open(60, { refreshBefore: 58_500 });
     let calls = 0;
     client["getToken"] = async () => {
