@@ -11,7 +11,7 @@ runs a `Gateway` in this process and answers each command with one JSON line on 
     {"cmd": "disconnect", "user_id": u, "code": c}   -> the gRPC Disconnect RPC
     {"cmd": "freeze", "seconds": s}          -> blocks the event loop: a gateway that is alive
                                                 on TCP but answers nothing (the ping watchdog)
-    {"cmd": "token", "sub": u, "ttl": s}     -> an HS256 JWT for the configured secret
+    {"cmd": "token", "sub": u, "ttl": s, "topics": [...]}  -> an HS256 JWT for the secret
 """
 
 from __future__ import annotations
@@ -89,7 +89,9 @@ class Control:
         return {"closed": reply.closed}
 
     def token(self, cmd: dict[str, Any]) -> dict[str, Any]:
-        claims = {"sub": cmd["sub"], "exp": int(time.time() + cmd.get("ttl", 60))}
+        claims: dict[str, Any] = {"sub": cmd["sub"], "exp": int(time.time() + cmd.get("ttl", 60))}
+        if "topics" in cmd:
+            claims["topics"] = cmd["topics"]
         return {"token": jwt.encode(claims, self.settings["jwt_secret"], algorithm="HS256")}
 
     async def handle(self, cmd: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 // @notification-gateway/client, built from clients/js by `npm run build`: do not edit.
-// sources-sha256: 64b39934dca887d01bcec029c7aec31f1982b9898a50eb2b5fa4c8cf1e6818c8
+// sources-sha256: 0b6605ddd8bdaf6a586e830689089a7e2ba7b3aa7498cd779af88365a46ab816
 // dist/emitter.js
 var Emitter = class {
   handlers = /* @__PURE__ */ new Map();
@@ -117,6 +117,8 @@ var NotificationClient = class {
   events = new Emitter();
   unhook;
   seen = /* @__PURE__ */ new Set();
+  /** Subscribe ops sent and not yet answered, oldest first. */
+  asked = [];
   cursor;
   current = "disconnected";
   ws;
@@ -181,7 +183,7 @@ var NotificationClient = class {
   subscribe(topic) {
     this.topicSet.add(checkTopic(topic));
     if (this.current === "connected")
-      this.send({ op: "subscribe", topic });
+      this.askFor(topic);
   }
   unsubscribe(topic) {
     if (!this.topicSet.delete(topic))
@@ -281,6 +283,7 @@ var NotificationClient = class {
     clearTimeout(this.pongTimer);
     clearTimeout(this.refreshTimer);
     this.pingTimer = this.pongTimer = this.refreshTimer = void 0;
+    this.asked = [];
   }
   stop() {
     this.running = false;
@@ -326,25 +329,39 @@ var NotificationClient = class {
         this.deliver(event.cursor, event.notification);
         break;
       case "subscribed":
+        this.answered(event.topic);
         this.events.emit("subscribed", event.topic);
         break;
       case "unsubscribed":
+        this.topicSet.delete(event.topic);
         this.events.emit("unsubscribed", event.topic);
         break;
       case "refreshed":
         this.refreshAt(event.expires_at * 1e3);
         break;
       case "error":
-        this.events.emit("error", {
-          kind: "server",
-          code: event.code,
-          message: event.message,
-          ...event.field === void 0 ? {} : { field: event.field }
-        });
+        this.serverError(event.code, event.message, event.field);
         break;
       default:
         break;
     }
+  }
+  /**
+   * An `error` event. Ops are answered in order, so a refused subscribe (not allowed by the
+   * token, or one topic too many) is the oldest one unanswered: that topic is dropped, or
+   * every reconnect would ask for it again and be refused.
+   */
+  serverError(code, message, field) {
+    const refused = code === "forbidden_topic" || code === "too_many_topics" ? this.asked.shift() : void 0;
+    if (refused !== void 0)
+      this.topicSet.delete(refused);
+    this.events.emit("error", {
+      kind: "server",
+      code,
+      message,
+      ...field === void 0 ? {} : { field },
+      ...refused === void 0 ? {} : { topic: refused }
+    });
   }
   welcome(head, topics) {
     this.head = head;
@@ -354,7 +371,7 @@ var NotificationClient = class {
     const granted = new Set(topics);
     for (const topic of this.topicSet) {
       if (!granted.has(topic))
-        this.send({ op: "subscribe", topic });
+        this.askFor(topic);
     }
     for (const topic of granted) {
       if (!this.topicSet.has(topic))
@@ -407,6 +424,15 @@ var NotificationClient = class {
     }
     if (this.ws === ws)
       this.send({ op: "refresh", token });
+  }
+  answered(topic) {
+    const index = this.asked.indexOf(topic);
+    if (index >= 0)
+      this.asked.splice(index, 1);
+  }
+  askFor(topic) {
+    this.asked.push(topic);
+    this.send({ op: "subscribe", topic });
   }
   // --- plumbing ----------------------------------------------------------------------------
   send(op) {

@@ -52,6 +52,8 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   private readonly events = new Emitter<ClientEvents<Types>>();
   private unhook: (() => void) | undefined;
   private readonly seen = new Set<string>();
+  /** Subscribe ops sent and not yet answered, oldest first. */
+  private asked: string[] = [];
   private cursor: string | undefined;
   private current: ConnectionState = "disconnected";
   private ws: WebSocket | undefined;
@@ -121,7 +123,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   /** Follows a topic now and on every reconnect. */
   subscribe(topic: string): void {
     this.topicSet.add(checkTopic(topic));
-    if (this.current === "connected") this.send({ op: "subscribe", topic });
+    if (this.current === "connected") this.askFor(topic);
   }
 
   unsubscribe(topic: string): void {
@@ -232,6 +234,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     clearTimeout(this.pongTimer);
     clearTimeout(this.refreshTimer);
     this.pingTimer = this.pongTimer = this.refreshTimer = undefined;
+    this.asked = [];
   }
 
   private stop(): void {
@@ -280,25 +283,41 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
         this.deliver(event.cursor, event.notification as TypedNotification<Types>);
         break;
       case "subscribed":
+        this.answered(event.topic);
         this.events.emit("subscribed", event.topic);
         break;
       case "unsubscribed":
+        // Also sent unasked, when a refreshed token no longer allows a topic.
+        this.topicSet.delete(event.topic);
         this.events.emit("unsubscribed", event.topic);
         break;
       case "refreshed":
         this.refreshAt(event.expires_at * 1000);
         break;
       case "error":
-        this.events.emit("error", {
-          kind: "server",
-          code: event.code,
-          message: event.message,
-          ...(event.field === undefined ? {} : { field: event.field }),
-        });
+        this.serverError(event.code, event.message, event.field);
         break;
       default:
         break; // pong, and events added after this client: liveness only
     }
+  }
+
+  /**
+   * An `error` event. Ops are answered in order, so a refused subscribe (not allowed by the
+   * token, or one topic too many) is the oldest one unanswered: that topic is dropped, or
+   * every reconnect would ask for it again and be refused.
+   */
+  private serverError(code: string, message: string, field: string | undefined): void {
+    const refused =
+      code === "forbidden_topic" || code === "too_many_topics" ? this.asked.shift() : undefined;
+    if (refused !== undefined) this.topicSet.delete(refused);
+    this.events.emit("error", {
+      kind: "server",
+      code,
+      message,
+      ...(field === undefined ? {} : { field }),
+      ...(refused === undefined ? {} : { topic: refused }),
+    });
   }
 
   private welcome(head: string, topics: string[]): void {
@@ -308,7 +327,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     // Topics followed or dropped while the upgrade was in flight.
     const granted = new Set(topics);
     for (const topic of this.topicSet) {
-      if (!granted.has(topic)) this.send({ op: "subscribe", topic });
+      if (!granted.has(topic)) this.askFor(topic);
     }
     for (const topic of granted) {
       if (!this.topicSet.has(topic)) this.send({ op: "unsubscribe", topic });
@@ -363,6 +382,16 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
       return; // the 4001 close reconnects with whatever getToken gives then
     }
     if (this.ws === ws) this.send({ op: "refresh", token });
+  }
+
+  private answered(topic: string): void {
+    const index = this.asked.indexOf(topic);
+    if (index >= 0) this.asked.splice(index, 1);
+  }
+
+  private askFor(topic: string): void {
+    this.asked.push(topic);
+    this.send({ op: "subscribe", topic });
   }
 
   // --- plumbing ----------------------------------------------------------------------------

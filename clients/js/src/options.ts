@@ -27,6 +27,8 @@ export interface ClientError {
   code: string | number;
   message: string;
   field?: string;
+  /** `forbidden_topic`, `too_many_topics`: the topic refused (no longer followed). */
+  topic?: string;
 }
 
 export interface ClientEvents<Types extends NotificationTypes> {

@@ -34,6 +34,42 @@ describe("with JWT on", () => {
     return { client, seen: new Recorder(client), issued, userId };
   }
 
+  test("a subscribe the token does not allow: an error naming it, and it is not followed", async () => {
+    const { client, seen, userId } = open(60);
+    client["getToken"] = async () =>
+      (await gateway.call({ cmd: "token", sub: userId, ttl: 60, topics: ["news"] })).token;
+    client.subscribe("news");
+    client.connect();
+    await seen.state("connected");
+    const refused = seen.next("error");
+    client.subscribe("sport");
+    const error = (await refused).args[0];
+    assert.equal(error.code, "forbidden_topic");
+    assert.equal(error.topic, "sport");
+    assert.deepEqual(client.topics, ["news"]);
+    // A reconnect asks only for what is allowed, so the gateway admits it.
+    const back = seen.state("connected");
+    await gateway.call({ cmd: "disconnect", user_id: userId, code: 4008 });
+    await back;
+    client.close();
+  });
+
+  test("a refreshed token that drops a topic: the client stops following it", async () => {
+    const { client, seen, userId } = open(60, { refreshBefore: 59_000, topics: ["news", "sport"] });
+    let calls = 0;
+    client["getToken"] = async () => {
+      calls += 1;
+      const topics = calls === 1 ? ["news", "sport"] : ["news"];
+      return (await gateway.call({ cmd: "token", sub: userId, ttl: 60, topics })).token;
+    };
+    client.connect();
+    await seen.state("connected");
+    const dropped = await seen.next("unsubscribed", () => true, 4000);
+    assert.equal(dropped.args[0], "sport");
+    assert.deepEqual(client.topics, ["news"]);
+    client.close();
+  });
+
   test("4001: a fresh token from getToken, then an immediate resume (token in the query)", async () => {
     const { client, seen, issued, userId } = open(1.5, { tokenIn: "query" });
     client.connect();
