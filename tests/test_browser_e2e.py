@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import jwt
 import pytest
 
 from gateway.api.v1 import gateway_pb2 as pb
@@ -46,9 +47,10 @@ def _free_port() -> int:
 class GatewayProcess:
     """`python -m gateway --demo` on fixed ports, so a restart comes back on the same ones."""
 
-    def __init__(self) -> None:
+    def __init__(self, **env: str) -> None:
         self.http_port = _free_port()
         self.grpc_port = _free_port()
+        self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -57,7 +59,7 @@ class GatewayProcess:
                 *(sys.executable, "-m", "gateway", "--demo", "--grace-seconds", "3"),
                 *("--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port)),
             ],
-            env={**os.environ, "GATEWAY_LOG_LEVEL": "WARNING"},
+            env={**os.environ, "GATEWAY_LOG_LEVEL": "WARNING", **self.env},
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -84,11 +86,23 @@ class GatewayProcess:
 
 
 @pytest.fixture
-def gateway() -> Iterator[GatewayProcess]:
-    process = GatewayProcess()
-    process.start()
-    yield process
-    process.stop()
+def start_process() -> Iterator[Callable[..., GatewayProcess]]:
+    started: list[GatewayProcess] = []
+
+    def start(**env: str) -> GatewayProcess:
+        process = GatewayProcess(**env)
+        process.start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def gateway(start_process: Callable[..., GatewayProcess]) -> GatewayProcess:
+    return start_process()
 
 
 @pytest.fixture
@@ -193,3 +207,27 @@ def test_demo_page_receives_and_resumes_after_a_gateway_restart(
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     # A refused connection while the gateway was down is logged by Chromium; nothing else.
     assert all("WebSocket" in e["message"] for e in errors), errors
+
+
+def test_demo_page_with_jwt_sends_the_token_in_the_subprotocol(
+    start_process: Callable[..., GatewayProcess], browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    secret = "browser-test-secret-of-at-least-32-bytes"
+    gateway = start_process(GATEWAY_JWT_SECRET=secret)
+    token = jwt.encode({"sub": "carol", "exp": int(time.time()) + 600}, secret, "HS256")
+    browser.get(f"http://127.0.0.1:{gateway.http_port}/demo?user=carol&topics=news")
+    browser.find_element(By.ID, "token").send_keys(token)
+    browser.find_element(By.ID, "connect").click()
+    state = browser.find_element(By.ID, "state")
+    wait_for(lambda: state.text == "connected", "the page to connect with its token")
+    # Chromium fails a socket whose offered subprotocols were not selected: connected means
+    # the gateway selected notifications.v1; the token stayed out of the URL.
+    ws = browser.execute_script("const ws = window.demoClient().ws; return [ws.protocol, ws.url];")
+    assert ws[0] == "notifications.v1"
+    assert "token" not in ws[1] and token not in ws[1]
+    cursor = gateway.publish(users=["carol"], type="with.token", title="signed")
+    row = "#notifications tr[data-type='with.token']"
+    found = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, row), "the notification")
+    assert found[0].get_attribute("data-cursor") == cursor
