@@ -18,8 +18,9 @@ from typing import Any, Self
 
 from aiohttp import web
 from grpc import aio
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
 
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.auth import TokenVerifier
@@ -32,7 +33,9 @@ from gateway.grpc.servicer import GatewayServicer, PublishTokenInterceptor
 from gateway.hub import Hub
 from gateway.jwks import JwksKeys
 from gateway.log import MemoryLog, NotificationLog
+from gateway.ops.exposition import make_registry
 from gateway.ops.routes import OpsRoutes
+from gateway.ops.site import OpsSite
 from gateway.service import NotificationService
 from gateway.session import FlushScheduler
 from gateway.websocket import fallback
@@ -76,8 +79,12 @@ class Gateway:
         )
         self.health = HealthServicer()
         self.verifier = make_verifier(settings)  # before anything binds: a bad key stops here
+        self.registry = make_registry(self.service)
         self.http_port = 0
         self.grpc_port = 0
+        #: The ops port when `settings.ops_port` is set (0 before the start and without one).
+        self.ops_port = 0
+        self._ops: OpsSite | None = None
         self._grpc: aio.Server | None = None
         self._runner: web.AppRunner | None = None
         self._http: asyncio.AbstractServer | None = None
@@ -104,7 +111,7 @@ class Gateway:
             await self.verifier.start()
         self._edge = WebSocketEdge(
             service=self.service,
-            scheduler=FlushScheduler(asyncio.get_running_loop()),
+            scheduler=FlushScheduler(asyncio.get_running_loop(), self.service.metrics.flush_bytes),
             verifier=self.verifier,
             allowed_origins=settings.origins,
             send_buffer_bytes=settings.send_buffer_bytes,
@@ -113,15 +120,19 @@ class Gateway:
             heartbeat=settings.heartbeat_seconds,
             topics_required=settings.jwt_topics_required,
         )
+        ops = OpsRoutes(self.service, self.registry)
+        if settings.ops_port is not None:
+            site = OpsSite([*ops.probes(), *ops.scrape()])
+            try:
+                await site.start(settings.ops_host, settings.ops_port)
+            except OSError as exc:
+                raise bind_error("ops_port", settings.ops_host, settings.ops_port, exc) from None
+            self._ops, self.ops_port = site, site.port
         await self._start_grpc()
         app = web.Application(client_max_size=settings.max_client_frame_bytes)
-        app.add_routes(
-            [
-                *OpsRoutes(self.service).routes(),
-                *BrowserRoutes(settings.demo).routes(),
-                *fallback.routes(),
-            ]
-        )
+        # the probes stay on the public port too: load balancers often see only that one
+        public = ops.probes() if self._ops is not None else [*ops.probes(), *ops.scrape()]
+        app.add_routes([*public, *BrowserRoutes(settings.demo).routes(), *fallback.routes()])
         app.on_response_prepare.append(fallback.close_after)
         self._runner = web.AppRunner(
             # drain() has closed every WebSocket by the time the runner is cleaned up
@@ -146,6 +157,11 @@ class Gateway:
             raise bind_error("http_port", settings.http_host, settings.http_port, exc) from None
         self.http_port = _bound_port([s.getsockname() for s in self._http.sockets])
         self._edge.start_heartbeat()
+        metrics_at = (
+            f"http://{settings.ops_host}:{self.ops_port}/metrics"
+            if self._ops is not None
+            else f"http://{settings.http_host}:{self.http_port}/metrics"
+        )
         log.info(
             "gateway listening",
             extra={
@@ -153,6 +169,7 @@ class Gateway:
                 "grpc": f"{settings.grpc_host}:{self.grpc_port}",
                 "backend": settings.backend,
                 "auth": "jwt" if settings.auth_required else "none",
+                "metrics": metrics_at,
                 **(
                     {"demo": f"http://{settings.http_host}:{self.http_port}/demo"}
                     if settings.demo
@@ -160,6 +177,11 @@ class Gateway:
                 ),
             },
         )
+        if settings.metrics_public:
+            log.warning(
+                "/metrics is served on the public HTTP port; "
+                "set GATEWAY_OPS_PORT to serve it on an internal one"
+            )
 
     async def _start_grpc(self) -> None:
         settings = self.settings
@@ -174,6 +196,11 @@ class Gateway:
         servicer = GatewayServicer(self.service)
         pb_grpc.add_NotificationGatewayServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        # `grpcurl list` and `describe` work without the .proto (behind the publish token
+        # when one is set: the schema is no secret, but nothing is served unasked)
+        reflection.enable_server_reflection(
+            (_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
         await self.health.set(_SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         host, port = settings.grpc_host, settings.grpc_port
         # Probe first: grpc's own bind failure says only "Failed to bind" (and logs a
@@ -198,6 +225,8 @@ class Gateway:
             await self._grpc.stop(None)
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._ops is not None:
+            await self._ops.stop()
         if self.verifier is not None:
             await self.verifier.close()
         await self.log.close()
@@ -232,6 +261,8 @@ class Gateway:
             self._http.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._ops is not None:
+            await self._ops.stop()
         if self.verifier is not None:
             await self.verifier.close()
         await self.log.close()

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     http_port: Port = 8080
     grpc_host: str = "127.0.0.1"
     grpc_port: Port = 50051
+    #: The internal ops port for /metrics (and the probes); unset: /metrics stays on the
+    #: public HTTP port. The host defaults to loopback so metrics are never public by accident.
+    ops_host: str = "127.0.0.1"
+    ops_port: Port | None = None
     #: "memory", or a redis:// URL shared by every replica.
     backend: str = "memory"
 
@@ -142,6 +146,8 @@ class Settings(BaseSettings):
             raise ValueError("backend: redis:// is not available in this build yet; use 'memory'")
         if (self.grpc_tls_cert_file is None) != (self.grpc_tls_key_file is None):
             raise ValueError("grpc_tls_cert_file and grpc_tls_key_file go together")
+        if self.ops_port and self.ops_port in (self.http_port, self.grpc_port):
+            raise ValueError("ops_port must differ from http_port and grpc_port")
         if self.drain_delay_seconds > self.grace_seconds:
             raise ValueError("drain_delay_seconds must not exceed grace_seconds")
         keys = [self.jwt_secret, self.jwt_public_key_file, self.jwt_jwks_url]
@@ -168,6 +174,11 @@ class Settings(BaseSettings):
             or self.jwt_public_key_file is not None
             or self.jwt_jwks_url is not None
         )
+
+    @property
+    def metrics_public(self) -> bool:
+        """Whether /metrics would be served on a non-loopback public port."""
+        return self.ops_port is None and not _is_loopback(self.http_host)
 
     @property
     def origins(self) -> frozenset[str] | None:

@@ -1,37 +1,120 @@
-"""Counters the gateway keeps: plain integers the core and the edges bump.
+"""Counters and histograms the gateway keeps: plain integers the core and the edges bump.
 
-Cheap enough for the publish path; `gateway.ops.exposition` reads them for `/metrics`.
+Cheap enough for the publish path: a counter is `+= 1`, a histogram observation is one
+`bisect` over a short tuple and two additions. Nothing here knows Prometheus;
+`gateway.ops.exposition` reads these fields at scrape time and names them. Every field
+carries its HELP text in `metadata["help"]`, so whoever adds a figure describes it here.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["Metrics"]
+__all__ = [
+    "FANOUT_BUCKETS",
+    "FLUSH_BYTES_BUCKETS",
+    "PUBLISH_SECONDS_BUCKETS",
+    "Histogram",
+    "Metrics",
+]
+
+#: Seconds from a publish call's arrival in the gRPC handler to its frames being queued.
+PUBLISH_SECONDS_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+#: Connections one notification was queued on (0: nobody addressed is connected here).
+FANOUT_BUCKETS = (0, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 100_000)
+#: Bytes handed to one connection's transport in one write (all frames of a loop tick).
+FLUSH_BYTES_BUCKETS = (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16_384, 65_536, 262_144, 1 << 20)
+
+
+class Histogram:
+    """Fixed buckets with inclusive upper bounds (Prometheus `le`), counted per bucket.
+
+    `counts[i]` holds the observations in `(bounds[i-1], bounds[i]]`; the last slot holds
+    those above every bound. The exposition makes them cumulative at scrape time, so an
+    observation costs one bisect and two additions, whatever the number of buckets.
+    """
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        if list(bounds) != sorted(set(bounds)):
+            raise ValueError("histogram bounds must be strictly increasing")
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float, times: int = 1) -> None:
+        """Count `value` `times` times (a batch's items share one latency)."""
+        self.counts[bisect_left(self.bounds, value)] += times
+        self.sum += value * times
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+
+def _counter(help_text: str) -> Any:
+    return field(default=0, metadata={"help": help_text})
 
 
 @dataclass(slots=True)
 class Metrics:
-    #: Notifications appended to the log (duplicates of a retained id not included).
-    published: int = 0
-    #: Publishes answered with the first cursor of an id already retained.
-    duplicates: int = 0
-    #: Frames handed to local connections, summed over notifications.
-    delivered: int = 0
-    #: Notifications sent to resuming clients from the log.
-    replayed: int = 0
-    #: Publishes refused with INVALID_ARGUMENT.
-    rejected_invalid: int = 0
-    #: Publishes refused with UNAVAILABLE (draining, or the log is down).
-    rejected_unavailable: int = 0
-    #: WebSocket connections accepted since start.
-    connections_opened: int = 0
-    #: Clients closed with 4008 because their send buffer overflowed.
-    slow_clients_closed: int = 0
-    #: Client frames answered with an `error` event.
-    bad_client_frames: int = 0
-    #: WebSocket requests refused before the upgrade, by HTTP status.
-    connections_refused: dict[int, int] = field(default_factory=dict)
+    published: int = _counter("Notifications appended to the log (duplicates not included).")
+    duplicates: int = _counter(
+        "Publishes answered with the first cursor of an id already retained (not delivered again)."
+    )
+    delivered: int = _counter("Frames queued on local connections, summed over notifications.")
+    replayed: int = _counter("Notifications sent from the log to resuming clients.")
+    rejected_invalid: int = _counter("Publishes refused with INVALID_ARGUMENT.")
+    rejected_unavailable: int = _counter(
+        "Publishes refused with UNAVAILABLE (draining, or the log is down)."
+    )
+    connections_opened: int = _counter("WebSocket connections accepted since start.")
+    slow_clients_closed: int = _counter(
+        "Connections closed with 4008 because their unsent bytes passed the send buffer limit."
+    )
+    bad_client_frames: int = _counter("Client frames answered with an error event.")
+    connections_refused: dict[int, int] = field(
+        default_factory=dict,
+        metadata={
+            "help": "WebSocket requests refused before the upgrade, by HTTP status.",
+            "label": "status",
+        },
+    )
+    publish_latency_seconds: Histogram = field(
+        default_factory=lambda: Histogram(PUBLISH_SECONDS_BUCKETS),
+        metadata={
+            "help": "Seconds from a publish arriving in the gRPC handler to its frames queued "
+            "on every local connection it addresses (one observation per accepted notification)."
+        },
+    )
+    fanout_connections: Histogram = field(
+        default_factory=lambda: Histogram(FANOUT_BUCKETS),
+        metadata={"help": "Local connections one notification was queued on."},
+    )
+    flush_bytes: Histogram = field(
+        default_factory=lambda: Histogram(FLUSH_BYTES_BUCKETS),
+        metadata={
+            "help": "Bytes written to one connection in one flush (the frames of one loop tick)."
+        },
+    )
 
     def refused(self, status: int) -> None:
         self.connections_refused[status] = self.connections_refused.get(status, 0) + 1

@@ -62,7 +62,9 @@ class NotificationService:
         log.follow(self._fan_out)
 
     def _fan_out(self, entry: Entry) -> int:
-        return self.hub.deliver(entry.target, notification_frame(entry.cursor, entry.body))
+        count = self.hub.deliver(entry.target, notification_frame(entry.cursor, entry.body))
+        self.metrics.fanout_connections.observe(count)
+        return count
 
     async def publish(self, item: PublishInput) -> AppendResult:
         """Append one notification to the log (which delivers it); `Invalid` if too large."""

@@ -21,6 +21,8 @@ import asyncio
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from gateway.metrics import FLUSH_BYTES_BUCKETS, Histogram
+
 __all__ = ["FlushScheduler", "Session", "Transport"]
 
 #: The topics of every connection that follows none: one shared object, not a set each.
@@ -37,10 +39,14 @@ class Transport(Protocol):
 class FlushScheduler:
     """Collects the sessions that got frames this tick and flushes them all in one callback."""
 
-    __slots__ = ("_dirty", "_loop", "_scheduled")
+    __slots__ = ("_dirty", "_loop", "_scheduled", "flush_bytes")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, flush_bytes: Histogram | None = None
+    ) -> None:
         self._loop = loop
+        #: Bytes per connection write, observed by each session as it flushes.
+        self.flush_bytes = flush_bytes or Histogram(FLUSH_BYTES_BUCKETS)
         self._dirty: list[Session] = []
         self._scheduled = False
 
@@ -130,6 +136,7 @@ class Session:
         frames = self._pending
         self._pending = []
         transport.writelines(frames)
+        self._scheduler.flush_bytes.observe(sum(map(len, frames)))
 
     def close(self) -> None:
         """Stop accepting frames; what is still pending is dropped."""

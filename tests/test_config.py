@@ -55,6 +55,8 @@ def test_loopback_is_fine(host: str) -> None:
         ({"http_port": 70000}, "less than or equal to 65535"),
         ({"send_buffer_bytes": 0}, "greater than 0"),
         ({"drain_delay_seconds": 20}, "must not exceed grace_seconds"),
+        ({"ops_port": 8080}, "ops_port must differ from http_port and grpc_port"),
+        ({"ops_port": 9090, "grpc_port": 9090}, "ops_port must differ"),
     ],
 )
 def test_bad_settings_fail_fast(overrides: dict[str, object], message: str, tmp_path: Path) -> None:
@@ -72,6 +74,12 @@ def test_log_level_is_an_enum_in_any_case() -> None:
 def test_unknown_gateway_variables_are_named() -> None:
     environ = {"GATEWAY_LOG_LEVL": "debug", "GATEWAY_HTTP_PORT": "1", "GATEWAY_VENV": "/v"}
     assert unknown_environment({**environ, "HOME": "/root"}) == ["GATEWAY_LOG_LEVL"]
+
+
+def test_metrics_on_a_public_port_are_flagged() -> None:
+    assert not Settings().metrics_public  # loopback: nothing public
+    assert Settings(http_host="0.0.0.0", insecure=True).metrics_public
+    assert not Settings(http_host="0.0.0.0", insecure=True, ops_port=9090).metrics_public
 
 
 def test_cli_refuses_insecure_bind_with_a_clear_message() -> None:

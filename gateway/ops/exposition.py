@@ -1,33 +1,94 @@
-"""The Prometheus text exposition of the gateway's counters and gauges (no client library)."""
+"""The Prometheus exposition: a collector that reads the core's figures at scrape time.
+
+The core keeps plain integers and `Histogram`s (`gateway.metrics`); nothing on the hot
+path touches prometheus-client. At each scrape `GatewayCollector` turns every field of
+`Metrics` into a family (`gateway_<name>_total` for counters, `gateway_<name>` for
+histograms, HELP from the field's metadata) and adds two gauges. `make_registry` puts it
+in a registry of its own (not the global one, so several gateways in one process do not
+clash) with the standard process, GC and platform collectors.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import fields
 
-from gateway.metrics import Metrics
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
-__all__ = ["render"]
+from gateway.metrics import Histogram
+from gateway.service import NotificationService
+
+__all__ = ["GatewayCollector", "make_registry", "render"]
 
 
-def render(metrics: Metrics, gauges: dict[str, tuple[str, float]]) -> str:
-    """Prometheus text format: every counter as `gateway_<name>_total`, then the gauges."""
-    lines: list[str] = []
-    for item in fields(metrics):
-        name = f"gateway_{item.name}_total"
-        lines.append(f"# TYPE {name} counter")
-        value = getattr(metrics, item.name)
-        if isinstance(value, dict):
-            lines.extend(
-                f'{name}{{status="{key}"}} {count}' for key, count in sorted(value.items())
-            )
-        else:
-            lines.append(f"{name} {value}")
-    for name, (help_text, value) in gauges.items():
-        lines.extend(
-            (
-                f"# HELP gateway_{name} {help_text}",
-                f"# TYPE gateway_{name} gauge",
-                f"gateway_{name} {value}",
-            )
+class GatewayCollector(Collector):
+    """Reads the service's counters, histograms and state; changes nothing."""
+
+    def __init__(self, service: NotificationService) -> None:
+        self._service = service
+
+    def collect(self) -> Iterator[Metric]:
+        service = self._service
+        metrics = service.metrics
+        for item in fields(metrics):
+            name = f"gateway_{item.name}"
+            help_text: str = item.metadata["help"]
+            value = getattr(metrics, item.name)
+            if isinstance(value, Histogram):
+                yield _histogram(name, help_text, value)
+            elif isinstance(value, dict):
+                family = CounterMetricFamily(name, help_text, labels=[item.metadata["label"]])
+                for key, count in sorted(value.items()):
+                    family.add_metric([str(key)], count)
+                yield family
+            else:
+                yield CounterMetricFamily(name, help_text, value=value)
+        yield GaugeMetricFamily(
+            "gateway_connections", "Open WebSocket connections.", value=len(service.hub)
         )
-    return "\n".join(lines) + "\n"
+        yield GaugeMetricFamily(
+            "gateway_ready",
+            "1 while accepting work, 0 while draining.",
+            value=float(service.accepting),
+        )
+
+
+def _histogram(name: str, help_text: str, histogram: Histogram) -> HistogramMetricFamily:
+    # one pass on the loop thread: the counts cannot move while they are summed
+    buckets: list[tuple[str, float]] = []
+    total = 0
+    for bound, count in zip(histogram.bounds, histogram.counts, strict=False):
+        total += count
+        buckets.append((repr(float(bound)), total))
+    total += histogram.counts[-1]
+    buckets.append(("+Inf", total))
+    return HistogramMetricFamily(name, help_text, buckets=buckets, sum_value=histogram.sum)
+
+
+def make_registry(service: NotificationService) -> CollectorRegistry:
+    """A registry of this gateway's figures plus `process_*`, `python_gc_*`, `python_info`."""
+    registry = CollectorRegistry()
+    registry.register(GatewayCollector(service))
+    ProcessCollector(registry=registry)
+    GCCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return registry
+
+
+def render(registry: CollectorRegistry, accept: str) -> tuple[bytes, str]:
+    """The body and Content-Type for a scrape: OpenMetrics when `accept` asks for it."""
+    encoder, content_type = choose_encoder(accept)
+    return encoder(registry), content_type

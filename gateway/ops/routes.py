@@ -1,12 +1,14 @@
 """Health, readiness and metrics: the aiohttp routes operators and probes call.
 
 `/healthz` says the process serves; `/readyz` says it accepts work (503 while draining);
-`/metrics` is the Prometheus text of the core's counters and a few gauges.
+`/metrics` is the Prometheus exposition (`exposition.py`). The app decides which port
+serves which: the probes go on every port, `/metrics` on the ops port when there is one.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from gateway.ops.exposition import render
 from gateway.service import NotificationService
@@ -17,15 +19,15 @@ __all__ = ["OpsRoutes"]
 class OpsRoutes:
     """Reads the service's state; changes nothing."""
 
-    def __init__(self, service: NotificationService) -> None:
+    def __init__(self, service: NotificationService, registry: CollectorRegistry) -> None:
         self._service = service
+        self._registry = registry
 
-    def routes(self) -> list[web.RouteDef]:
-        return [
-            web.get("/healthz", self.healthz),
-            web.get("/readyz", self.readyz),
-            web.get("/metrics", self.metrics),
-        ]
+    def probes(self) -> list[web.RouteDef]:
+        return [web.get("/healthz", self.healthz), web.get("/readyz", self.readyz)]
+
+    def scrape(self) -> list[web.RouteDef]:
+        return [web.get("/metrics", self.metrics)]
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -36,11 +38,5 @@ class OpsRoutes:
         return web.json_response({"status": "draining"}, status=503)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        service = self._service
-        gauges = {
-            "connections": ("open WebSocket connections", float(len(service.hub))),
-            "ready": ("1 while accepting work, 0 while draining", float(service.accepting)),
-        }
-        return web.Response(
-            text=render(service.metrics, gauges), content_type="text/plain", charset="utf-8"
-        )
+        body, content_type = render(self._registry, request.headers.get("Accept", ""))
+        return web.Response(body=body, headers={"Content-Type": content_type})
