@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import aiohttp
 import grpc
@@ -19,6 +25,8 @@ from gateway.api.v1 import gateway_pb2 as pb
 from gateway.app import Gateway
 from tests.conftest import Connect, StartGateway
 from tests.helpers import everyone, request, users
+
+ROOT = Path(__file__).resolve().parent.parent
 
 #: Every family the README lists, by the name Prometheus scrapes.
 GATEWAY_FAMILIES = {
@@ -208,3 +216,26 @@ async def test_reflection_needs_the_publish_token_when_one_is_set(
         )
         names = [s.name async for r in call for s in r.list_services_response.service]
         assert "gateway.api.v1.NotificationGateway" in names
+
+
+def test_an_ops_port_in_use_is_one_configuration_error() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        flags = ["--http-port", "0", "--grpc-port", "0", "--ops-port", str(port)]
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway", *flags],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=ROOT,
+            env=env,
+        )
+    assert result.returncode == 2
+    lines = [json.loads(line) for line in result.stderr.splitlines()]  # no plain traceback
+    assert [line["msg"] for line in lines if line["level"] == "error"] == [
+        f"configuration error: ops_port: 127.0.0.1:{port} is in use "
+        "(another gateway or program listens there)"
+    ]

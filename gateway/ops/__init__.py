@@ -1,4 +1,4 @@
-"""The operators' edge: health, readiness and the Prometheus exposition.
+"""The operators' edge: health, readiness, the Prometheus exposition and the ops port.
 
 The counters stay in the core that bumps them (`gateway.metrics`); ops only reads them.
 """

@@ -23,8 +23,11 @@ class OpsSite:
     async def start(self, host: str, port: int) -> None:
         """Bind `host:port` (0 picks a free port; `self.port` then says which)."""
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
+        try:
+            await web.TCPSite(self._runner, host, port).start()
+        except OSError:
+            await self._runner.cleanup()
+            raise
         self.port = next(
             int(address[1])
             for address in self._runner.addresses
