@@ -37,3 +37,31 @@ def test_every_figure_has_help_text() -> None:
         assert item.metadata.get("help"), item.name
     # each gateway gets its own histograms, not one shared default
     assert Metrics().flush_bytes is not Metrics().flush_bytes
+
+
+def test_any_figures_dataclass_becomes_families() -> None:
+    from dataclasses import dataclass, field
+
+    from gateway.ops.exposition import families
+
+    @dataclass
+    class Figures:
+        calls: int = field(default=3, metadata={"help": "calls made"})
+        lag: float = field(default=0.5, metadata={"help": "lag now", "type": "gauge"})
+        by_code: dict[int, int] = field(
+            default_factory=lambda: {2: 1}, metadata={"help": "by code", "label": "code"}
+        )
+        sizes: Histogram = field(
+            default_factory=lambda: Histogram((1, 10)), metadata={"help": "sizes"}
+        )
+
+    figures = Figures()
+    figures.sizes.observe(5)
+    out = {f.name: f for f in families(figures, "x_")}
+    assert (out["x_calls"].type, out["x_calls"].samples[0].value) == ("counter", 3)
+    assert out["x_calls"].samples[0].name == "x_calls_total"
+    assert (out["x_lag"].type, out["x_lag"].samples[0].value) == ("gauge", 0.5)
+    assert out["x_by_code"].samples[0].labels == {"code": "2"}
+    buckets = {s.labels.get("le"): s.value for s in out["x_sizes"].samples if s.labels}
+    assert buckets == {"1.0": 0, "10.0": 1, "+Inf": 1}
+    assert all(f.documentation for f in out.values())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import fields
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CollectorRegistry,
@@ -31,7 +32,10 @@ from prometheus_client.registry import Collector
 from gateway.metrics import Histogram
 from gateway.service import NotificationService
 
-__all__ = ["GatewayCollector", "make_registry", "render"]
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+__all__ = ["GatewayCollector", "families", "make_registry", "render"]
 
 
 class GatewayCollector(Collector):
@@ -42,20 +46,7 @@ class GatewayCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         service = self._service
-        metrics = service.metrics
-        for item in fields(metrics):
-            name = f"gateway_{item.name}"
-            help_text: str = item.metadata["help"]
-            value = getattr(metrics, item.name)
-            if isinstance(value, Histogram):
-                yield _histogram(name, help_text, value)
-            elif isinstance(value, dict):
-                family = CounterMetricFamily(name, help_text, labels=[item.metadata["label"]])
-                for key, count in sorted(value.items()):
-                    family.add_metric([str(key)], count)
-                yield family
-            else:
-                yield CounterMetricFamily(name, help_text, value=value)
+        yield from families(service.metrics)
         yield GaugeMetricFamily(
             "gateway_connections", "Open WebSocket connections.", value=len(service.hub)
         )
@@ -64,6 +55,30 @@ class GatewayCollector(Collector):
             "1 while accepting work, 0 while draining.",
             value=float(service.accepting),
         )
+
+
+def families(figures: DataclassInstance, prefix: str = "gateway_") -> Iterator[Metric]:
+    """One family per field of a figures dataclass, HELP from `metadata["help"]`.
+
+    An int or float is a counter (`<prefix><name>_total`), or a gauge when the metadata
+    says `"type": "gauge"`; a dict is a counter labelled `metadata["label"]`; a
+    `Histogram` a histogram. Any dataclass of the core written this way is exposed as is.
+    """
+    for item in fields(figures):
+        name = f"{prefix}{item.name}"
+        help_text: str = item.metadata["help"]
+        value = getattr(figures, item.name)
+        if isinstance(value, Histogram):
+            yield _histogram(name, help_text, value)
+        elif isinstance(value, dict):
+            family = CounterMetricFamily(name, help_text, labels=[item.metadata["label"]])
+            for key, count in sorted(value.items()):
+                family.add_metric([str(key)], count)
+            yield family
+        elif item.metadata.get("type") == "gauge":
+            yield GaugeMetricFamily(name, help_text, value=value)
+        else:
+            yield CounterMetricFamily(name, help_text, value=value)
 
 
 def _histogram(name: str, help_text: str, histogram: Histogram) -> HistogramMetricFamily:
