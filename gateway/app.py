@@ -39,7 +39,9 @@ from gateway.ops.site import OpsSite
 from gateway.service import NotificationService
 from gateway.session import FlushScheduler
 from gateway.websocket import fallback
+from gateway.websocket.handshake import MAX_HEAD_BYTES
 from gateway.websocket.policy import WebSocketEdge
+from gateway.websocket.protocol import HANDSHAKE_TIMEOUT
 
 __all__ = ["Gateway", "run"]
 
@@ -119,6 +121,7 @@ class Gateway:
             max_topics=settings.max_topics_per_connection,
             heartbeat=settings.heartbeat_seconds,
             topics_required=settings.jwt_topics_required,
+            max_pending_handshakes=settings.max_pending_handshakes,
         )
         ops = OpsRoutes(self.service, self.registry)
         if settings.ops_port is not None:
@@ -140,6 +143,17 @@ class Gateway:
             handle_signals=False,
             access_log=None,
             shutdown_timeout=1.0,
+            # aiohttp only ever gets complete heads the protocol has read within its limits
+            # (websocket/head.py): its own limits are at least as large, so it never refuses
+            # what we passed (and logs no traceback for it), and its responses close their
+            # connection, so the keep-alive timeout only bounds a client that stops mid-way.
+            max_line_size=MAX_HEAD_BYTES,
+            max_field_size=MAX_HEAD_BYTES,
+            max_headers=MAX_HEAD_BYTES,
+            keepalive_timeout=HANDSHAKE_TIMEOUT,
+            # an unread request body is read and dropped for at most this long after the
+            # response, not aiohttp's default 10 s
+            lingering_time=1.0,
         )
         await self._runner.setup()
         handoff = self._runner.server

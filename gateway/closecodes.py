@@ -17,7 +17,7 @@ class CloseCode(IntEnum):
     INVALID_DATA = 1007
     #: The client broke the protocol (repeated bad frames, binary frames).
     POLICY_VIOLATION = 1008
-    #: A client message was larger than the configured limit (or in too many fragments).
+    #: A client message was larger than the configured limit.
     MESSAGE_TOO_BIG = 1009
     #: The connection's token expired; reconnect with a fresh one.
     TOKEN_EXPIRED = 4001

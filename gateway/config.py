@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     max_topics_per_connection: Positive = 64
     max_connections_per_user: Positive = 32
     max_connections: Positive = 100_000
+    #: Connections that may be sending their request head at once; past it the oldest is
+    #: answered 503 and closed (slowloris). Keep it well below the open-files limit.
+    max_pending_handshakes: Positive = 1024
     heartbeat_seconds: Annotated[float, Field(gt=0)] = 30.0
     history_size: Positive = 10_000
     history_seconds: Annotated[float, Field(gt=0)] = 3_600.0

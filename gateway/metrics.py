@@ -91,6 +91,12 @@ class Metrics:
         "Connections closed with 4008 because their unsent bytes passed the send buffer limit."
     )
     bad_client_frames: int = _counter("Client frames answered with an error event.")
+    heads_timed_out: int = _counter(
+        "Connections answered 408: no complete request head within the handshake timeout."
+    )
+    heads_shed: int = _counter(
+        "Connections answered 503 because too many others were sending a request head."
+    )
     connections_refused: dict[int, int] = field(
         default_factory=dict,
         metadata={

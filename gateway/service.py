@@ -9,7 +9,7 @@ many.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from gateway.hub import Connection, Hub, addresses
@@ -141,22 +141,24 @@ class NotificationService:
         self.hub.add(conn)
         return head
 
-    async def replay(self, conn: Connection, since: str, until: str) -> list[bytes]:
-        """The frames `conn` missed after `since` up to `until`, behind a `resumed` event.
+    async def replay(
+        self, conn: Connection, since: str, until: str
+    ) -> tuple[bytes, Iterator[bytes]]:
+        """The `resumed` event for `conn` and the frames it missed after `since` up to `until`.
 
-        The caller holds live frames back until it has queued these in front of them.
+        The frames are built as they are taken (the session writes them as its socket
+        drains), so a long replay costs references to the log's entries, not a copy.
+        The caller holds live frames back until the replay is in front of them.
         """
         replay = await self.log.read_since(since, until)
-        frames = [
-            notification_frame(entry.cursor, entry.body)
-            for entry in replay.entries
-            if addresses(entry.target, conn.user_id, conn.topics)
+        entries = [
+            entry for entry in replay.entries if addresses(entry.target, conn.user_id, conn.topics)
         ]
-        self.metrics.replayed += len(frames)
+        self.metrics.replayed += len(entries)
         resumed = encode_event(
-            "resumed", since=since, complete=replay.complete, replayed=len(frames)
+            "resumed", since=since, complete=replay.complete, replayed=len(entries)
         )
-        return [resumed, *frames]
+        return resumed, (notification_frame(entry.cursor, entry.body) for entry in entries)
 
     def detach(self, conn: Connection) -> None:
         self.hub.remove(conn)

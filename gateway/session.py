@@ -11,6 +11,12 @@ it is dropped via `on_overflow` instead of being waited for. A burst that arrive
 tick is never held against a client that keeps up, and a stalled client's memory stays
 below `limit` plus one tick's frames.
 
+A replay (a resuming client's missed notifications) can be far larger than `limit`, so it
+is not queued at once: `send_first` writes it as the socket drains, a batch each time the
+transport resumes writing (`pause`/`resume`), building each frame only then. Live frames
+wait behind it; if they pass `limit` the reader has fallen behind as above. A stalled
+resuming client therefore holds at most a batch plus `limit`, however long its replay.
+
 Stdlib only: the transport is anything with `writelines`, `get_write_buffer_size`,
 `is_closing` and `abort` (an asyncio transport, or a fake one in tests).
 """
@@ -18,7 +24,7 @@ Stdlib only: the transport is anything with `writelines`, `get_write_buffer_size
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from gateway.metrics import FLUSH_BYTES_BUCKETS, Histogram
@@ -27,6 +33,8 @@ __all__ = ["FlushScheduler", "Session", "Transport"]
 
 #: The topics of every connection that follows none: one shared object, not a set each.
 _NO_TOPICS: frozenset[str] = frozenset()
+#: Replay frames are handed to the transport in batches of about this many bytes.
+REPLAY_BATCH_BYTES = 64 * 1024
 
 
 class Transport(Protocol):
@@ -66,6 +74,19 @@ class FlushScheduler:
             session.flush()
 
 
+class _Backlog:
+    """A replay being written as the socket drains, and what waits behind it."""
+
+    __slots__ = ("frames", "paused", "waiting")
+
+    def __init__(self, frames: Iterator[bytes]) -> None:
+        self.frames = frames
+        #: The transport asked us to stop writing (its buffer is over its high-water mark).
+        self.paused = False
+        #: Bytes of live frames queued behind the replay.
+        self.waiting = 0
+
+
 class Session:
     """Outgoing frames of one connection. `user_id` and `topics` are what the hub indexes.
 
@@ -74,6 +95,7 @@ class Session:
     """
 
     __slots__ = (
+        "_backlog",
         "_limit",
         "_on_overflow",
         "_pending",
@@ -102,6 +124,8 @@ class Session:
         self._limit = limit
         self._on_overflow = on_overflow
         self._pending: list[bytes] = []
+        #: The replay still being written; None when there is none (or no more).
+        self._backlog: _Backlog | None = None
         self.closed = False
         #: While held, frames gather but are not flushed (replay is being put in front).
         self.held = False
@@ -115,19 +139,82 @@ class Session:
         if not self._pending and not self.held:
             self._scheduler.mark(self)
         self._pending.append(frame)
+        backlog = self._backlog
+        if backlog is not None:
+            backlog.waiting += len(frame)
+            if backlog.waiting > self._limit >= backlog.waiting - len(frame):
+                self._scheduler.mark(self)  # judged at the tick's end (flush), like live frames
 
-    def send_first(self, frames: list[bytes]) -> None:
-        """Put `frames` ahead of everything queued so far (replay before live), then release."""
+    def send_first(self, frames: list[bytes], replay: Iterator[bytes] | None = None) -> None:
+        """Put `frames` ahead of everything queued so far, then release the held frames.
+
+        With `replay`, `frames` are written at once and the replay after them as the
+        socket drains; frames queued meanwhile go out when the replay is done.
+        """
         if self.closed:
             return
-        self._pending[:0] = frames
-        self.held = False
-        if self._pending:
-            self._scheduler.mark(self)
+        if replay is None:
+            self._pending[:0] = frames
+            self.held = False
+            if self._pending:
+                self._scheduler.mark(self)
+            return
+        if self._transport.is_closing():
+            self._discard()
+            return
+        self._backlog = _Backlog(replay)  # before writing: the write may pause us
+        self._transport.writelines(frames)
+        self._pump()
+
+    @property
+    def started(self) -> bool:
+        """Whether the connection's first frames (its 101 response) are queued or written."""
+        return not self.held or self._backlog is not None
+
+    def pause(self) -> None:
+        """The transport's buffer is over its high-water mark: stop writing the replay."""
+        if self._backlog is not None:
+            self._backlog.paused = True
+
+    def resume(self) -> None:
+        """The transport has drained: write more of the replay."""
+        if self._backlog is not None:
+            self._backlog.paused = False
+            self._pump()
+
+    def _pump(self) -> None:
+        """Write replay frames until the transport pauses us or the replay ends."""
+        backlog = self._backlog
+        if backlog is None or self.closed:
+            return
+        transport = self._transport
+        if transport.is_closing():
+            self._discard()
+            return
+        while not backlog.paused:
+            batch: list[bytes] = []
+            size = 0
+            for frame in backlog.frames:
+                batch.append(frame)
+                size += len(frame)
+                if size >= REPLAY_BATCH_BYTES:
+                    break
+            if not batch:  # the replay is out: live frames follow
+                self._backlog = None
+                self.held = False
+                if self._pending:
+                    self._scheduler.mark(self)
+                return
+            transport.writelines(batch)
 
     def flush(self) -> None:
         """Write what is pending in one call (called by the scheduler at the end of a tick)."""
-        if self.closed or self.held or not self._pending:
+        if self.closed or not self._pending:
+            return
+        if self.held:
+            backlog = self._backlog
+            if backlog is not None and backlog.waiting > self._limit:
+                self._overflow()
             return
         transport = self._transport
         if transport.is_closing():
@@ -152,6 +239,7 @@ class Session:
     def _discard(self) -> None:
         self.closed = True
         self._pending = []
+        self._backlog = None
 
     def _overflow(self) -> None:
         self._discard()

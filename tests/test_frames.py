@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import struct
+import tracemalloc
 
 import pytest
 
 from gateway.websocket.frames import (
     BINARY,
     CLOSE,
-    MAX_FRAGMENTS,
     PING,
     PONG,
     TEXT,
@@ -335,17 +335,73 @@ def test_a_close_code_that_may_not_be_sent_is_1002(code: int) -> None:
     assert _error(_close(code)).code == 1002
 
 
-def test_a_message_in_the_most_fragments_allowed_is_assembled() -> None:
-    pieces = MAX_FRAGMENTS - 1  # continuations after the first frame
+def test_a_message_in_many_fragments_is_assembled() -> None:
+    pieces = 5000  # continuations after the first frame
     stream = _frame(TEXT, b"a", fin=False) + b"".join(
         _frame(CONTINUATION, b"a", fin=i == pieces - 1) for i in range(pieces)
     )
-    assert FrameReader(LIMIT).feed(stream) == [
-        Message(TEXT, b"a" * MAX_FRAGMENTS, "a" * MAX_FRAGMENTS)
-    ]
+    assert FrameReader(LIMIT).feed(stream) == [Message(TEXT, b"a" * (pieces + 1), "a" * 5001)]
 
 
-def test_empty_fragments_cannot_pile_up_without_bound() -> None:
-    """Zero-length continuations add nothing to the byte count, but each costs an entry."""
-    stream = _frame(TEXT, b"", fin=False) + _frame(CONTINUATION, b"", fin=False) * MAX_FRAGMENTS
-    assert _error(stream).code == 1009
+def _held_by(reader: FrameReader, stream: bytes) -> int:
+    """Bytes still allocated after `reader` took `stream` (one feed per frame)."""
+    frames = []
+    pos = 0
+    while pos < len(stream):
+        size = 6 + (stream[pos + 1] & 0x7F)  # masked, payloads < 126 bytes here
+        frames.append(stream[pos : pos + size])
+        pos += size
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for frame in frames:
+            assert reader.feed(frame) == []
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_an_unfinished_message_in_tiny_fragments_holds_no_more_than_its_bytes() -> None:
+    """4,000 one-byte fragments of a message not finished yet: about 4,000 bytes held, not
+    an object per fragment (which was over 100 KiB against a 4 KiB limit)."""
+    limit = 4096
+    stream = _frame(TEXT, b"a", fin=False) + _frame(CONTINUATION, b"a", fin=False) * 3999
+    held = _held_by(FrameReader(limit), stream)
+    assert held < limit + 1024, held
+
+
+def test_empty_fragments_hold_nothing() -> None:
+    stream = _frame(TEXT, b"", fin=False) + _frame(CONTINUATION, b"", fin=False) * 20_000
+    assert _held_by(FrameReader(4096), stream) < 1024
+
+
+def test_fragments_up_to_the_limit_and_one_byte_more() -> None:
+    reader = FrameReader(100)
+    assert reader.feed(_frame(TEXT, b"a" * 50, fin=False)) == []
+    for _ in range(50):
+        assert reader.feed(_frame(CONTINUATION, b"a", fin=False)) == []
+    assert _error_after(reader, _frame(CONTINUATION, b"a")).code == 1009
+
+
+# payload lengths (RFC 6455 §5.2)
+
+
+def test_a_64_bit_length_with_its_top_bit_set_is_1002() -> None:
+    """ "the most significant bit MUST be 0": a framing error (1002), not a size (1009)."""
+    error = _error(struct.pack("!BBQ", 0x81, 0x80 | 127, 1 << 63) + os.urandom(4), limit=100)
+    assert error.code == 1002
+    assert "most significant bit" in error.reason
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(struct.pack("!BBH", 0x81, 0x80 | 126, 125), id="16-bit-for-125"),
+        pytest.param(struct.pack("!BBQ", 0x81, 0x80 | 127, 65535), id="64-bit-for-65535"),
+        pytest.param(struct.pack("!BBQ", 0x81, 0x80 | 127, 0), id="64-bit-for-0"),
+    ],
+)
+def test_a_length_not_in_its_shortest_form_is_1002(header: bytes) -> None:
+    error = _error(header + os.urandom(4))
+    assert error.code == 1002
+    assert "shortest form" in error.reason

@@ -1,4 +1,4 @@
-"""The opening handshake as bytes: the request line, the head, the accept key, the responses."""
+"""The opening handshake as bytes: the accept key and the responses."""
 
 from __future__ import annotations
 
@@ -13,23 +13,24 @@ from gateway.websocket.handshake import (
     BadHandshake,
     accept_key,
     offered_subprotocols,
-    parse_head,
     refusal,
-    request_target,
     switching_protocols,
 )
+from gateway.websocket.head import HeadReader
 
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3
 RFC_ACCEPT = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 
-def _head(*header_lines: bytes, line: bytes = b"GET /ws HTTP/1.1") -> bytes:
-    """A request head as the HTTP port passes it: no final blank line."""
-    return b"\r\n".join((line, *header_lines))
+def _headers(*header_lines: bytes) -> dict[str, str]:
+    """The headers of a `GET /ws` request head as llhttp reads them (head.py)."""
+    head = HeadReader().feed(b"\r\n".join((b"GET /ws HTTP/1.1", *header_lines, b"", b"")))
+    assert head is not None
+    return head.request().headers
 
 
 def _upgrade(**overrides: str | None) -> dict[str, str]:
-    """Valid upgrade headers (names lower-cased, as `parse_head` gives them); None drops one."""
+    """Valid upgrade headers (names lower-cased, as `Head.request` gives them); None drops one."""
     headers: dict[str, str | None] = {
         "host": "gateway.example",
         "upgrade": "websocket",
@@ -65,128 +66,6 @@ def _tokens(value: str) -> set[str]:
     return {part.strip().lower() for part in value.split(",")}
 
 
-# request_target
-
-
-@pytest.mark.parametrize(
-    ("line", "query"),
-    [
-        (b"GET /ws HTTP/1.1", b""),
-        (b"GET /ws? HTTP/1.1", b""),
-        (b"GET /ws?since=c-1 HTTP/1.1", b"since=c-1"),
-        (b"GET /ws?topics=a,b&token=x%20y HTTP/1.1", b"topics=a,b&token=x%20y"),
-        (b"GET /ws?a?b HTTP/1.1", b"a?b"),
-    ],
-)
-def test_request_target_gives_the_query(line: bytes, query: bytes) -> None:
-    assert request_target(line) == query
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        b"GET /wsx HTTP/1.1",
-        b"GET /ws/ HTTP/1.1",
-        b"GET /ws/?a=1 HTTP/1.1",
-        b"GET /WS HTTP/1.1",
-        b"GET / HTTP/1.1",
-        b"GET /ws#top HTTP/1.1",
-        b"GET http://gateway.example/ws HTTP/1.1",
-        b"POST /ws HTTP/1.1",
-        b"get /ws HTTP/1.1",
-        b"HEAD /ws HTTP/1.1",
-        b"GET /ws HTTP/1.0",
-        b"GET /ws HTTP/2.0",
-        b"GET /ws http/1.1",
-        b"GET  /ws HTTP/1.1",
-        b"GET /ws  HTTP/1.1",
-        b" GET /ws HTTP/1.1",
-        b"GET /ws HTTP/1.1 ",
-        b"GET\t/ws HTTP/1.1",
-        b"GET /ws",
-        b"GET /ws HTTP/1.1 extra",
-        b"",
-    ],
-)
-def test_request_target_refuses_other_lines(line: bytes) -> None:
-    assert request_target(line) is None
-
-
-# parse_head
-
-
-def test_parse_head_lower_cases_names_and_strips_values() -> None:
-    head = _head(b"Host: gateway.example", b"UPGRADE:websocket", b"Sec-WebSocket-Key: \t k== \t")
-    request = parse_head(head, b"since=c-1")
-    assert request.query == "since=c-1"
-    assert request.headers == {
-        "host": "gateway.example",
-        "upgrade": "websocket",
-        "sec-websocket-key": "k==",
-    }
-
-
-def test_parse_head_without_headers() -> None:
-    request = parse_head(_head(), b"")
-    assert request.query == ""
-    assert request.headers == {}
-
-
-def test_parse_head_keeps_an_empty_value_and_colons_in_values() -> None:
-    request = parse_head(_head(b"X-Empty:", b"Host: [::1]:8080"), b"")
-    assert request.headers == {"x-empty": "", "host": "[::1]:8080"}
-
-
-def test_parse_head_joins_repeated_headers() -> None:
-    head = _head(b"Connection: keep-alive", b"X-Other: 1", b"connection: Upgrade", b"CONNECTION: x")
-    assert parse_head(head, b"").headers == {
-        "connection": "keep-alive, Upgrade, x",
-        "x-other": "1",
-    }
-
-
-def test_parse_head_reads_values_as_latin_1() -> None:
-    request = parse_head(_head(b"X-Name: caf\xe9"), b"")
-    assert request.headers == {"x-name": "caf\xe9"}
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        pytest.param(b"Host gateway.example", id="no-colon"),
-        pytest.param(b": gateway.example", id="no-name"),
-        pytest.param(b" folded continuation", id="obs-fold-space"),
-        pytest.param(b"\tfolded continuation", id="obs-fold-tab"),
-        pytest.param(b" X-Folded: value", id="obs-fold-with-colon"),
-        pytest.param(b"X Name: value", id="space-in-name"),
-        pytest.param(b"Host : gateway.example", id="space-before-colon"),
-        pytest.param(b"X-Caf\xe9: value", id="non-ascii-name"),
-        pytest.param(b"X(Name): value", id="separator-in-name"),
-        pytest.param(b"", id="empty-line"),
-    ],
-)
-def test_parse_head_refuses_malformed_lines(line: bytes) -> None:
-    head = _head(b"Host: gateway.example", line, b"Upgrade: websocket")
-    with pytest.raises(BadHandshake) as info:
-        parse_head(head, b"")
-    assert info.value.status == 400
-    assert info.value.error == "bad_request"
-
-
-def test_parse_head_refuses_a_non_ascii_query() -> None:
-    with pytest.raises(BadHandshake) as info:
-        parse_head(_head(b"Host: gateway.example"), "topics=caf\xe9".encode())
-    assert info.value.status == 400
-    assert info.value.error == "bad_request"
-
-
-@pytest.mark.parametrize("value", [b"a\nX-Injected: 1", b"a\rb", b"a\x00b"])
-def test_parse_head_refuses_cr_lf_nul_in_a_value(value: bytes) -> None:
-    with pytest.raises(BadHandshake) as info:
-        parse_head(_head(b"Host: gateway.example", b"X-Value: " + value), b"")
-    assert info.value.status == 400
-
-
 # accept_key and switching_protocols
 
 
@@ -195,7 +74,7 @@ def test_accept_key_rfc_6455_example() -> None:
 
 
 def test_parsed_head_to_101_response() -> None:
-    head = _head(
+    headers = _headers(
         b"Host: server.example.com",
         b"Upgrade: websocket",
         b"Connection: Upgrade",
@@ -203,7 +82,7 @@ def test_parsed_head_to_101_response() -> None:
         b"Origin: http://example.com",
         b"Sec-WebSocket-Version: 13",
     )
-    response = switching_protocols(accept_key(parse_head(head, b"").headers))
+    response = switching_protocols(accept_key(headers))
     assert response == (
         b"HTTP/1.1 101 Switching Protocols\r\n"
         b"Upgrade: websocket\r\n"
@@ -243,8 +122,10 @@ def test_offered_subprotocols(value: str | None, offered: list[str]) -> None:
 
 
 def test_repeated_subprotocol_headers_are_one_list() -> None:
-    head = _head(b"Sec-WebSocket-Protocol: notifications.v1", b"sec-websocket-protocol: bearer.x")
-    assert offered_subprotocols(parse_head(head, b"").headers) == ["notifications.v1", "bearer.x"]
+    headers = _headers(
+        b"Host: x", b"Sec-WebSocket-Protocol: notifications.v1", b"sec-websocket-protocol: bearer.x"
+    )
+    assert offered_subprotocols(headers) == ["notifications.v1", "bearer.x"]
 
 
 @pytest.mark.parametrize(
@@ -397,8 +278,9 @@ def test_other_refusals_name_no_upgrade(status: int) -> None:
 
 
 def test_refusal_of_a_bad_handshake_end_to_end() -> None:
-    head = _head(b"Host: gateway.example", b"Upgrade: websocket", b"Connection: close")
-    error = _refused(parse_head(head, b"").headers)
+    error = _refused(
+        _headers(b"Host: gateway.example", b"Upgrade: websocket", b"Connection: close")
+    )
     status_line, headers, payload = _parse_response(
         refusal(error.status, {"error": error.error, "message": error.message})
     )

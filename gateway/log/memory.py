@@ -7,12 +7,16 @@ Retention is by count and by age; evicting an entry also forgets its idempotency
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 
 from gateway.log.base import AppendResult, Draft, Entry, NotificationLog, Replay
 
 __all__ = ["MemoryLog"]
+
+#: A cursor's sequence number: ASCII digits only (`str.isdigit` takes '²', which int() refuses).
+_SEQ = re.compile(r"[0-9]{1,19}")
 
 
 class MemoryLog(NotificationLog):
@@ -57,7 +61,7 @@ class MemoryLog(NotificationLog):
 
     def is_cursor(self, text: str) -> bool:
         epoch, sep, seq = text.rpartition("-")
-        return bool(sep) and 0 < len(epoch) <= 16 and seq.isdigit() and len(seq) <= 19
+        return bool(sep) and 0 < len(epoch) <= 16 and _SEQ.fullmatch(seq) is not None
 
     async def read_since(self, since: str, until: str) -> Replay:
         now = time.time()
@@ -81,7 +85,7 @@ class MemoryLog(NotificationLog):
 
     def _seq_of(self, cursor: str) -> int | None:
         epoch, _, seq = cursor.rpartition("-")
-        if epoch != self._epoch or not seq.isdigit():
+        if epoch != self._epoch or _SEQ.fullmatch(seq) is None:
             return None
         return int(seq)
 

@@ -7,6 +7,7 @@ broke?" and answers with an HTTP status (before the upgrade) or an `error` event
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import unquote_to_bytes
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -22,6 +23,7 @@ __all__ = [
     "UnsubscribeOp",
     "parse_client_op",
     "parse_connect",
+    "split_query",
 ]
 
 _CURSOR_MAX = 64
@@ -34,8 +36,35 @@ class ConnectParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     user_id: Identifier
     topics: tuple[Identifier, ...] = ()
-    since: Annotated[str, Field(min_length=1, max_length=_CURSOR_MAX)] | None = None
+    #: Printable ASCII only: a cursor is compared and parsed as ASCII (no '²' digits).
+    since: (
+        Annotated[str, Field(min_length=1, max_length=_CURSOR_MAX, pattern=r"^[\x21-\x7e]+$")]
+        | None
+    ) = None
     token: Annotated[str, Field(min_length=1, max_length=_TOKEN_MAX)] | None = None
+
+
+def split_query(raw: str) -> dict[str, list[str]]:
+    """Each key of a query string with all its values, percent-decoded ('+' is a space).
+
+    The decoded bytes must be UTF-8: `%FF` is refused (naming its key), never turned into
+    U+FFFD, where two different user IDs would become one.
+    """
+    query: dict[str, list[str]] = {}
+    for part in raw.split("&"):
+        if not part:
+            continue
+        key, _, value = part.partition("=")
+        name = _decode(key, "query")
+        query.setdefault(name, []).append(_decode(value, name))
+    return query
+
+
+def _decode(text: str, field: str) -> str:
+    try:
+        return unquote_to_bytes(text.replace("+", " ")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid(field, "not UTF-8 once percent-decoded") from None
 
 
 def parse_connect(query: dict[str, list[str]], max_topics: int) -> ConnectParams:

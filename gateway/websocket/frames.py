@@ -4,7 +4,8 @@
 them: text (checked UTF-8), binary, ping, pong and close, with fragmented messages put
 back together. Anything the RFC forbids raises `ProtocolError` with the close code to send.
 A frame over the size limit is refused from its header, before its payload is buffered,
-so a client cannot make the server hold more than the limit.
+and the fragments of an unfinished message are joined into one buffer as they come, so
+a client cannot make the server hold more than the limit (plus one frame header).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from gateway.closecodes import CloseCode
 __all__ = [
     "BINARY",
     "CLOSE",
-    "MAX_FRAGMENTS",
     "PING",
     "PONG",
     "TEXT",
@@ -27,10 +27,8 @@ __all__ = [
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _DATA = frozenset((TEXT, BINARY))
-#: A message in more pieces than this is refused: each piece costs a list entry, whatever
-#: its size, so the byte limit alone would not bound what empty fragments make us hold.
-MAX_FRAGMENTS = 1024
 _CONTROL = frozenset((CLOSE, PING, PONG))
+_NOT_MINIMAL = "payload length not in its shortest form (RFC 6455 §5.2)"
 
 
 class ProtocolError(Exception):
@@ -50,7 +48,7 @@ class Message(NamedTuple):
 
 
 class FrameReader:
-    __slots__ = ("_buf", "_fragments", "_limit", "_opcode", "_size")
+    __slots__ = ("_buf", "_fragments", "_limit", "_opcode")
 
     def __init__(self, limit: int) -> None:
         #: The largest message (payload bytes, all fragments together) accepted.
@@ -58,9 +56,9 @@ class FrameReader:
         self._buf = bytearray()
         #: The opcode of the fragmented message in progress, or None.
         self._opcode: int | None = None
-        self._fragments: list[bytes] = []
-        #: The payload bytes of `_fragments` together.
-        self._size = 0
+        #: The payload of the fragmented message so far, in one buffer (not a list of
+        #: pieces, which would cost an object per fragment however small).
+        self._fragments = bytearray()
 
     def feed(self, data: bytes) -> list[Message]:
         """The complete messages that `data` finishes; the rest waits for more bytes."""
@@ -100,16 +98,23 @@ class FrameReader:
             if size < header:
                 return None
             length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
+            if length < 126:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, _NOT_MINIMAL)
         elif length == 127:
             header = 14
             if size < header:
                 return None
             length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+            if length >> 63:
+                message = "64-bit payload length with its most significant bit set (RFC 6455 §5.2)"
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, message)
+            if length < 1 << 16:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, _NOT_MINIMAL)
         if opcode in _CONTROL and (length > 125 or not fin):
             raise ProtocolError(
                 CloseCode.PROTOCOL_ERROR, "control frames must be whole and at most 125 bytes"
             )
-        pending = self._size if opcode == CONTINUATION else 0
+        pending = len(self._fragments) if opcode == CONTINUATION else 0
         if pending + length > self._limit:
             raise ProtocolError(
                 CloseCode.MESSAGE_TOO_BIG, f"message over the limit of {self._limit} bytes"
@@ -130,22 +135,19 @@ class FrameReader:
                 raise ProtocolError(
                     CloseCode.PROTOCOL_ERROR, "continuation frame without a message to continue"
                 )
-            if len(self._fragments) >= MAX_FRAGMENTS:
-                raise ProtocolError(
-                    CloseCode.MESSAGE_TOO_BIG, f"message in over {MAX_FRAGMENTS} fragments"
-                )
-            self._fragments.append(payload)
-            self._size += len(payload)
+            self._fragments += payload
             if not fin:
                 return None
             opcode, self._opcode = self._opcode, None
-            payload, self._fragments, self._size = b"".join(self._fragments), [], 0
+            payload = bytes(self._fragments)
+            self._fragments = bytearray()
         elif self._opcode is not None:
             raise ProtocolError(
                 CloseCode.PROTOCOL_ERROR, "a new message began inside a fragmented one"
             )
         elif not fin:
-            self._opcode, self._fragments, self._size = opcode, [payload], len(payload)
+            self._opcode = opcode
+            self._fragments += payload
             return None
         if opcode == BINARY:
             return Message(opcode, payload)

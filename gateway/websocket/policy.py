@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 from gateway.auth import Denied, TokenVerifier, bearer_token, check_origin
 from gateway.closecodes import CloseCode
@@ -36,6 +35,7 @@ from gateway.websocket.client_ops import (
     SubscribeOp,
     parse_client_op,
     parse_connect,
+    split_query,
 )
 from gateway.websocket.frames import BINARY, PING, PONG, Message
 from gateway.websocket.grants import BadClaim, ForbiddenTopic, TopicGrant, topic_grant
@@ -47,7 +47,7 @@ from gateway.websocket.handshake import (
     switching_protocols,
 )
 from gateway.websocket.heartbeat import Heartbeat
-from gateway.websocket.protocol import WebSocketProtocol
+from gateway.websocket.protocol import PendingHeads, WebSocketProtocol
 from gateway.wire import encode_event, pong_frame
 
 __all__ = ["SUBPROTOCOL", "WebSocketEdge"]
@@ -85,6 +85,8 @@ class WebSocketEdge:
     heartbeat: float
     #: With JWT on, whether a token without a `topics` claim is refused (else: any topic).
     topics_required: bool = False
+    #: Connections that may be sending their request head at once (the oldest is shed).
+    max_pending_handshakes: int = 1024
     sockets: dict[Connection, WebSocketProtocol] = field(default_factory=dict)
     _bad_frames: dict[Connection, int] = field(default_factory=dict)
     _replays: set[asyncio.Task[None]] = field(default_factory=set)
@@ -98,7 +100,8 @@ class WebSocketEdge:
         self, handoff: Callable[[], asyncio.Protocol]
     ) -> Callable[[], WebSocketProtocol]:
         """What the HTTP listener makes for each connection; `handoff` makes aiohttp's."""
-        return lambda: WebSocketProtocol(self, handoff, self.max_frame_bytes)
+        pending = PendingHeads(self.max_pending_handshakes, self.service.metrics)
+        return lambda: WebSocketProtocol(self, handoff, self.max_frame_bytes, pending)
 
     def start_heartbeat(self) -> None:
         """Ping every socket each `heartbeat` seconds; drop those that did not answer."""
@@ -155,12 +158,12 @@ class WebSocketEdge:
 
     async def _resume(self, session: Session, first: list[bytes], since: str, until: str) -> None:
         try:
-            frames = await self.service.replay(session, since, until)
+            resumed, frames = await self.service.replay(session, since, until)
         except Exception:
             log.exception("replay failed", extra={"user_id": session.user_id})
             session.abort()
             return
-        session.send_first([*first, *frames])
+        session.send_first([*first, resumed], frames)
 
     def _expire_at(self, conn: WebSocketProtocol, session: Session, expiry: float) -> None:
         """(Re)arm the connection's 4001 close for when its token expires."""
@@ -214,7 +217,7 @@ class WebSocketEdge:
     def _admit(self, head: RequestHead) -> _Admitted:
         """Everything checked before the upgrade: params, subprotocol, origin, token, topics
         and limits."""
-        params = parse_connect(_query(head.query), self.max_topics)
+        params = parse_connect(split_query(head.query), self.max_topics)
         subprotocol, bearer = _choose_subprotocol(offered_subprotocols(head.headers))
         check_origin(head.headers.get("origin"), self.allowed_origins)
         expiry = grant = None
@@ -256,7 +259,7 @@ class WebSocketEdge:
         if opcode == PING:
             reply, ok = pong_frame(message.data), True
         elif opcode == BINARY:
-            reply, ok = _error("bad_frame", "binary frames are not supported"), False
+            reply, ok = _error("bad_frame", "binary frames are not supported", "frame"), False
         else:
             reply, ok = self._apply(conn, session, message.text)
         session.send(reply)
@@ -376,14 +379,6 @@ def _choose_subprotocol(offered: list[str]) -> tuple[str | None, str | None]:
     if len(tokens) > 1:
         raise BadHandshake(400, "bad_handshake", "offer at most one bearer.<jwt> subprotocol")
     return SUBPROTOCOL, tokens[0] if tokens else None
-
-
-def _query(raw: str) -> dict[str, list[str]]:
-    """Each query key with all its values, percent-decoded as aiohttp's `request.query` does."""
-    query: dict[str, list[str]] = {}
-    for key, value in parse_qsl(raw, keep_blank_values=True):
-        query.setdefault(key, []).append(value)
-    return query
 
 
 def _error(code: str, message: str, field: str | None = None) -> bytes:

@@ -2,9 +2,12 @@
 
 aiohttp's request path (parser, request, task, response, WebSocketResponse) cost about
 250 µs of CPU per WebSocket connect and several KiB per idle socket; this protocol does
-the same upgrade in a fraction of that. It reads the request line: a `GET /ws` over
-HTTP/1.1 stays here, anything else is handed to aiohttp's own protocol with the bytes
-read so far (`handoff`), so health, readiness and metrics keep their aiohttp handlers.
+the same upgrade in a fraction of that. Every connection's request head is read here with
+llhttp (head.py), within HANDSHAKE_TIMEOUT and MAX_HEAD_BYTES whatever its route, and at
+most `PendingHeads.limit` connections may be sending one at a time. A complete head that is
+not `GET /ws` is handed to aiohttp's own protocol with the bytes read so far (`handoff`),
+so health, readiness and metrics keep their aiohttp handlers and aiohttp never waits for a
+head.
 
 A `/ws` request's head goes to the `Endpoint` (the WebSocket edge), which refuses it or
 accepts it; after that every client frame is parsed here (frames.py) and passed on as a
@@ -18,28 +21,22 @@ from collections.abc import Callable
 from typing import Protocol
 
 from gateway.closecodes import CloseCode
+from gateway.metrics import Metrics
 from gateway.session import Session
 from gateway.websocket.frames import CLOSE, FrameReader, Message, ProtocolError
 from gateway.websocket.grants import TopicGrant
-from gateway.websocket.handshake import (
-    MAX_HEAD_BYTES,
-    BadHandshake,
-    RequestHead,
-    parse_head,
-    refusal,
-    request_target,
-)
+from gateway.websocket.handshake import BadHandshake, RequestHead, refusal
+from gateway.websocket.head import HeadReader
 from gateway.wire import close_frame
 
-__all__ = ["CLOSE_TIMEOUT", "Endpoint", "WebSocketProtocol"]
+__all__ = ["CLOSE_TIMEOUT", "HANDSHAKE_TIMEOUT", "Endpoint", "PendingHeads", "WebSocketProtocol"]
 
-#: How every request this protocol keeps begins; any other is aiohttp's from its first bytes.
-_OURS = b"GET /ws"
-#: How long a client may take to send its request head before the connection is closed.
+#: How long a client may take to send its request head before it is answered 408 and closed.
 HANDSHAKE_TIMEOUT = 10.0
 #: How long a server-side close waits for the client's close frame before closing TCP, and
 #: then how long TCP may take to send what is buffered before the connection is dropped.
 CLOSE_TIMEOUT = 5.0
+_NOT_FIRST = "a WebSocket upgrade is an HTTP/1.1 GET, the first request on its connection"
 
 
 class Endpoint(Protocol):
@@ -55,6 +52,37 @@ class Endpoint(Protocol):
         """The connection has ended; forget it."""
 
 
+class PendingHeads:
+    """The connections still sending their request head, oldest first, at most `limit`.
+
+    A connection over the limit sheds the oldest: a well-behaved client sends its head in
+    one packet, so what has waited longest is the likeliest to be a slowloris, and new
+    clients keep getting in while an attacker holds the limit.
+    """
+
+    __slots__ = ("_conns", "limit", "metrics")
+
+    def __init__(self, limit: int, metrics: Metrics) -> None:
+        self.limit = limit
+        self.metrics = metrics
+        self._conns: dict[WebSocketProtocol, None] = {}
+
+    def __len__(self) -> int:
+        return len(self._conns)
+
+    def add(self, conn: WebSocketProtocol) -> None:
+        conns = self._conns
+        conns[conn] = None
+        while len(conns) > self.limit:
+            oldest = next(iter(conns))
+            self.metrics.heads_shed += 1
+            message = "too many connections are sending a request head; retry"
+            oldest.refuse(503, {"error": "overloaded", "message": message})
+
+    def discard(self, conn: WebSocketProtocol) -> None:
+        self._conns.pop(conn, None)
+
+
 class WebSocketProtocol(asyncio.Protocol):
     """One TCP connection on the HTTP port, from its request line to its close."""
 
@@ -64,6 +92,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "_endpoint",
         "_handoff",
         "_head",
+        "_pending",
         "_reader",
         "_timer",
         "_transport",
@@ -73,13 +102,18 @@ class WebSocketProtocol(asyncio.Protocol):
     )
 
     def __init__(
-        self, endpoint: Endpoint, handoff: Callable[[], asyncio.Protocol], frame_limit: int
+        self,
+        endpoint: Endpoint,
+        handoff: Callable[[], asyncio.Protocol],
+        frame_limit: int,
+        pending: PendingHeads,
     ) -> None:
         self._endpoint = endpoint
         self._handoff = handoff
+        self._pending = pending
         self._transport: asyncio.Transport | None = None
-        #: The request head read so far; None once upgraded (or refused, or handed off).
-        self._head: bytearray | None = bytearray()
+        #: Reads the request head; None once upgraded (or refused, or handed off).
+        self._head: HeadReader | None = HeadReader()
         self._reader = FrameReader(frame_limit)
         self._closing = False
         self._timer: asyncio.TimerHandle | None = None
@@ -99,55 +133,50 @@ class WebSocketProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(HANDSHAKE_TIMEOUT, self._close_transport)
+        self._timer = loop.call_later(HANDSHAKE_TIMEOUT, self._head_timeout)
+        self._pending.add(self)
 
     def data_received(self, data: bytes) -> None:
-        if self._head is None:
+        reader = self._head
+        if reader is None:
             if self.session is not None:
                 self._frames(data)
             return
-        head = self._head
-        searched = max(0, len(head) - 3)  # a slow client's head is not rescanned from 0
-        head += data
-        if not head.startswith(_OURS) and not _OURS.startswith(head):
-            self._hand_off(head)  # at once, so aiohttp answers garbage as it always did
-            return
-        line_end = head.find(b"\r\n")
-        if line_end < 0 and len(head) <= MAX_HEAD_BYTES:
-            return
-        query = request_target(bytes(head[:line_end])) if line_end >= 0 else None
-        if query is None:
-            self._hand_off(head)
-            return
-        head_end = head.find(b"\r\n\r\n", searched, MAX_HEAD_BYTES + 4)
-        if head_end < 0:
-            if len(head) > MAX_HEAD_BYTES:
-                message = f"the request head is over {MAX_HEAD_BYTES} bytes"
-                self.refuse(431, {"error": "header_too_large", "message": message})
-            return
-        self._head = None
-        self._cancel_timer()
         try:
-            request = parse_head(bytes(head[:head_end]), query)
+            head = reader.feed(data)
         except BadHandshake as exc:
             self.refuse(exc.status, {"error": exc.error, "message": exc.message})
             return
-        self._endpoint.open(self, request)
-        rest = head[head_end + 4 :]
-        if rest and self.session is not None:
-            self._frames(bytes(rest))
+        if head is None:
+            return
+        self._head_done()
+        if head.method != b"GET" or head.path != b"/ws":
+            self._hand_off(reader.received)
+            return
+        if head.version != "1.1":
+            self.refuse(400, {"error": "bad_handshake", "message": _NOT_FIRST})
+            return
+        self._endpoint.open(self, head.request())
+        if head.rest and self.session is not None:
+            self._frames(head.rest)
 
     def refuse(self, status: int, body: dict[str, str]) -> None:
         """Answer the request with an HTTP error and close the connection."""
-        self._head = None
-        self._cancel_timer()
-        transport = self.transport
-        transport.write(refusal(status, body))
-        transport.close()
+        self._head_done()
+        self.transport.write(refusal(status, body))
+        self._close_transport()
 
     def accept(self, session: Session) -> None:
         """The upgrade is accepted: frames are read from now on and go out via `session`."""
         self.session = session
+
+    def pause_writing(self) -> None:
+        if self.session is not None:
+            self.session.pause()
+
+    def resume_writing(self) -> None:
+        if self.session is not None:
+            self.session.resume()
 
     def close(self, code: int, reason: str) -> None:
         """Start the close handshake; TCP closes when the client answers or in CLOSE_TIMEOUT.
@@ -165,12 +194,12 @@ class WebSocketProtocol(asyncio.Protocol):
     def _end_session(self) -> bool:
         """Flush and close the session; False if the connection had to be dropped instead.
 
-        A session still held (its replay is being read) has not queued its 101 response:
-        no close frame may go out before that, so the connection is dropped.
+        A session whose 101 response has not gone out (its replay is being read) cannot
+        take a close frame: the connection is dropped.
         """
         session = self.session
         if session is not None:
-            if session.held:
+            if not session.started:
                 session.abort()
                 return False
             session.flush()
@@ -222,10 +251,19 @@ class WebSocketProtocol(asyncio.Protocol):
         self._cancel_timer()
         self._timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
 
-    def _hand_off(self, data: bytearray) -> None:
-        """Not a WebSocket request: aiohttp's protocol takes the connection from here."""
+    def _head_timeout(self) -> None:
+        self._pending.metrics.heads_timed_out += 1
+        message = f"the request head did not arrive within {HANDSHAKE_TIMEOUT:g} s"
+        self.refuse(408, {"error": "request_timeout", "message": message})
+
+    def _head_done(self) -> None:
+        """The head is complete (or refused): its deadline and its place in line are over."""
         self._head = None
         self._cancel_timer()
+        self._pending.discard(self)
+
+    def _hand_off(self, data: bytearray) -> None:
+        """Not a WebSocket request: aiohttp's protocol takes the connection from here."""
         transport = self.transport
         protocol = self._handoff()
         transport.set_protocol(protocol)
@@ -240,6 +278,7 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
+        self._pending.discard(self)
         if self.session is not None:
             self._endpoint.release(self)
         # No reference cycle may outlive the connection (see gc_policy.py).

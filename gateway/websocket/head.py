@@ -1,0 +1,136 @@
+"""The request head of every connection on the HTTP port, read with llhttp (httptools).
+
+`HeadReader.feed()` takes bytes as they arrive and returns the `Head` once the request line
+and headers are complete (None until then). Only the first request on a connection is
+read; what follows its head is left alone. What the head may not be raises `BadHandshake`:
+
+- 400 `bad_request`: anything llhttp refuses (bare LF line ends, obsolete line folding, a
+  bad header name or value, Content-Length with Transfer-Encoding, ...), and a
+  request-target with characters RFC 3986 does not allow (`#`, spaces, `{`, a `%` not
+  followed by two hex digits);
+- 431 `header_too_large`: a head over `MAX_HEAD_BYTES`, whatever the route;
+- 505 `http_version_not_supported`: a version other than HTTP/1.0 and HTTP/1.1.
+
+The target comes back as path and query, in origin-form (`/ws?a=b`) or absolute-form
+(`http://host/ws?a=b`, which RFC 9112 §3.2.2 says a server must accept).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import httptools
+
+from gateway.websocket.handshake import MAX_HEAD_BYTES, BadHandshake, RequestHead
+
+__all__ = ["Head", "HeadReader", "split_target"]
+
+#: A path and query as RFC 3986 §3.3-3.4 allow them: pchar, "/" and "?", each "%" with two
+#: hex digits after it.
+_PATH_AND_QUERY = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*")
+#: The scheme and authority of an absolute-form target (RFC 3986 §3.1-3.2).
+_ABSOLUTE = re.compile(rb"(?i:https?)://[A-Za-z0-9\-._~!$&'()*+,;=:@%\[\]]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A complete request head as llhttp read it."""
+
+    method: bytes
+    #: "1.0" or "1.1".
+    version: str
+    path: bytes
+    query: bytes
+    #: Names and values as sent (values without surrounding whitespace), in order.
+    headers: list[tuple[bytes, bytes]]
+    #: For an upgrade request: the bytes that followed the head (early frames).
+    rest: bytes
+
+    def request(self) -> RequestHead:
+        """The head as the handshake reads it: ASCII query, names lower-cased, repeats joined.
+
+        Header values are read as Latin-1 (RFC 9110 §5.5: obs-text is opaque bytes).
+        """
+        headers: dict[str, str] = {}
+        for name, value in self.headers:
+            key = name.decode("ascii").lower()  # llhttp allows only token characters
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        return RequestHead(self.query.decode("ascii"), headers)
+
+
+def split_target(target: bytes) -> tuple[bytes, bytes]:
+    """The path and query of a request-target; `BadHandshake` (400) if RFC 3986 forbids it.
+
+    An absolute-form target (`http://host/ws?q`) gives its path and query; asterisk- and
+    authority-form give themselves as the path, which no route of ours matches.
+    """
+    absolute = _ABSOLUTE.match(target)
+    if absolute is not None:
+        target = target[absolute.end() :] or b"/"
+        if not target.startswith((b"/", b"?")):
+            raise BadHandshake(400, "bad_request", "malformed absolute-form request-target")
+        if target.startswith(b"?"):
+            target = b"/" + target
+    if not _PATH_AND_QUERY.fullmatch(target):
+        message = (
+            "the request-target has characters RFC 3986 does not allow there "
+            "(such as '#', spaces or a '%' without two hex digits)"
+        )
+        raise BadHandshake(400, "bad_request", message)
+    path, _, query = target.partition(b"?")
+    return path, query
+
+
+class HeadReader:
+    """Feeds llhttp until the first request's head is complete; keeps every byte read."""
+
+    __slots__ = ("_complete", "_headers", "_parser", "_url", "received")
+
+    def __init__(self) -> None:
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = bytearray()
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._complete = False
+        #: Every byte received so far, for the handler the connection may be handed to.
+        self.received = bytearray()
+
+    # llhttp's callbacks; once the head is complete, what follows is not ours to read.
+    def on_url(self, url: bytes) -> None:
+        if not self._complete:
+            self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._complete:
+            self._headers.append((name, value.strip(b" \t")))
+
+    def on_headers_complete(self) -> None:
+        self._complete = True
+
+    def feed(self, data: bytes) -> Head | None:
+        """The head if `data` completes it; None while it is still coming."""
+        start = len(self.received)
+        self.received += data
+        room = MAX_HEAD_BYTES - start  # llhttp never sees more than a head may hold
+        chunk = data if len(data) <= room else data[:room]
+        rest = b""
+        try:
+            self._parser.feed_data(chunk)
+        except httptools.HttpParserUpgrade as exc:
+            rest = bytes(self.received[start + int(exc.args[0]) :])
+        except httptools.HttpParserError as exc:
+            # An error after the head belongs to a pipelined request: not ours to judge.
+            if not self._complete:
+                raise BadHandshake(400, "bad_request", f"malformed request head: {exc}") from None
+        if not self._complete:
+            if len(self.received) >= MAX_HEAD_BYTES:
+                message = f"the request head is over {MAX_HEAD_BYTES} bytes"
+                raise BadHandshake(431, "header_too_large", message)
+            return None
+        version = self._parser.get_http_version()
+        if version not in ("1.0", "1.1"):
+            message = f"HTTP/{version} is not spoken here: use HTTP/1.1"
+            raise BadHandshake(505, "http_version_not_supported", message)
+        path, query = split_target(bytes(self._url))
+        return Head(self._parser.get_method(), version, path, query, self._headers, rest)
