@@ -151,9 +151,10 @@ class Gateway:
             max_field_size=MAX_HEAD_BYTES,
             max_headers=MAX_HEAD_BYTES,
             keepalive_timeout=HANDSHAKE_TIMEOUT,
-            # an unread request body is read and dropped for at most this long after the
-            # response, not aiohttp's default 10 s
-            lingering_time=1.0,
+            # no request with a body reaches aiohttp (protocol.py answers 413): nothing to
+            # read and drop after a response
+            lingering_time=0,
+            logger=fallback.RequestErrorLog(logging.getLogger("aiohttp.server")),
         )
         await self._runner.setup()
         handoff = self._runner.server

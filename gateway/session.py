@@ -127,7 +127,8 @@ class Session:
         #: The replay still being written; None when there is none (or no more).
         self._backlog: _Backlog | None = None
         self.closed = False
-        #: While held, frames gather but are not flushed (replay is being put in front).
+        #: While held, frames gather but are not flushed (the replay is being read); the
+        #: connection's first frames (its 101 response) are not queued yet.
         self.held = False
         #: Whether the peer sent anything since the last heartbeat ping (the edge keeps it).
         self.heard = True
@@ -136,10 +137,10 @@ class Session:
         """Queue one complete frame for the end of this tick. Never blocks, never writes."""
         if self.closed:
             return
-        if not self._pending and not self.held:
+        backlog = self._backlog
+        if not self._pending and not self.held and backlog is None:
             self._scheduler.mark(self)
         self._pending.append(frame)
-        backlog = self._backlog
         if backlog is not None:
             backlog.waiting += len(frame)
             if backlog.waiting > self._limit >= backlog.waiting - len(frame):
@@ -162,14 +163,10 @@ class Session:
         if self._transport.is_closing():
             self._discard()
             return
+        self.held = False
         self._backlog = _Backlog(replay)  # before writing: the write may pause us
         self._transport.writelines(frames)
         self._pump()
-
-    @property
-    def started(self) -> bool:
-        """Whether the connection's first frames (its 101 response) are queued or written."""
-        return not self.held or self._backlog is not None
 
     def pause(self) -> None:
         """The transport's buffer is over its high-water mark: stop writing the replay."""
@@ -201,7 +198,6 @@ class Session:
                     break
             if not batch:  # the replay is out: live frames follow
                 self._backlog = None
-                self.held = False
                 if self._pending:
                     self._scheduler.mark(self)
                 return
@@ -209,11 +205,11 @@ class Session:
 
     def flush(self) -> None:
         """Write what is pending in one call (called by the scheduler at the end of a tick)."""
-        if self.closed or not self._pending:
+        if self.closed or self.held or not self._pending:
             return
-        if self.held:
-            backlog = self._backlog
-            if backlog is not None and backlog.waiting > self._limit:
+        backlog = self._backlog
+        if backlog is not None:  # live frames wait for the replay
+            if backlog.waiting > self._limit:
                 self._overflow()
             return
         transport = self._transport

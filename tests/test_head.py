@@ -152,13 +152,33 @@ def test_an_empty_value_and_colons_in_values() -> None:
 
 def test_repeated_headers_are_joined() -> None:
     head = _read(
-        _lines(b"Connection: keep-alive", b"X-Other: 1", b"connection: Upgrade", b"CONNECTION: x")
+        _lines(b"Connection: keep-alive", b"Host: x", b"connection: Upgrade", b"CONNECTION: x")
     )
-    assert head.request().headers == {"connection": "keep-alive, Upgrade, x", "x-other": "1"}
+    assert head.request().headers == {"connection": "keep-alive, Upgrade, x", "host": "x"}
 
 
 def test_values_are_read_as_latin_1() -> None:
-    assert _read(_lines(b"X-Name: caf\xe9")).request().headers == {"x-name": "caf\xe9"}
+    head = _read(_lines(b"Host: x", b"X-Name: caf\xe9"))
+    assert head.request().headers == {"host": "x", "x-name": "caf\xe9"}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(_lines(b"X-A: 1"), id="http-1.1-without-host"),
+        pytest.param(_lines(b"Host: a", b"host: b"), id="two-hosts"),
+        pytest.param(_lines(b"Host: a", b"Host: a", start=b"GET / HTTP/1.0"), id="1.0-two-hosts"),
+    ],
+)
+def test_host_lines_other_than_one_are_400(data: bytes) -> None:
+    """RFC 9112 §3.2: a server MUST answer 400; aiohttp would too, with a logged traceback."""
+    error = _refused(data)
+    assert (error.status, error.error) == (400, "bad_request")
+    assert "Host" in error.message
+
+
+def test_http_1_0_needs_no_host() -> None:
+    assert _read(_lines(start=b"GET /healthz HTTP/1.0")).version == "1.0"
 
 
 @pytest.mark.parametrize(
@@ -223,7 +243,7 @@ def test_a_pipelined_request_after_the_head_is_not_judged() -> None:
 
 
 def test_a_head_of_the_largest_size_is_read() -> None:
-    start = b"GET /ws HTTP/1.1\r\nX-Pad: "
+    start = b"GET /ws HTTP/1.1\r\nHost: x\r\nX-Pad: "
     pad = b"a" * (MAX_HEAD_BYTES - len(start) - 4)
     assert _read(start + pad + b"\r\n\r\n").path == b"/ws"
 

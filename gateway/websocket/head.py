@@ -5,9 +5,9 @@ and headers are complete (None until then). Only the first request on a connecti
 read; what follows its head is left alone. What the head may not be raises `BadHandshake`:
 
 - 400 `bad_request`: anything llhttp refuses (bare LF line ends, obsolete line folding, a
-  bad header name or value, Content-Length with Transfer-Encoding, ...), and a
-  request-target with characters RFC 3986 does not allow (`#`, spaces, `{`, a `%` not
-  followed by two hex digits);
+  bad header name or value, Content-Length with Transfer-Encoding, ...), a request-target
+  with characters RFC 3986 does not allow (`#`, spaces, `{`, a `%` not followed by two hex
+  digits), and an HTTP/1.1 request without exactly one Host line (RFC 9112 §3.2);
 - 431 `header_too_large`: a head over `MAX_HEAD_BYTES`, whatever the route;
 - 505 `http_version_not_supported`: a version other than HTTP/1.0 and HTTP/1.1.
 
@@ -46,6 +46,15 @@ class Head:
     headers: list[tuple[bytes, bytes]]
     #: For an upgrade request: the bytes that followed the head (early frames).
     rest: bytes
+
+    @property
+    def has_body(self) -> bool:
+        """Whether a body follows (a Transfer-Encoding, or a Content-Length other than 0)."""
+        for name, value in self.headers:
+            lower = name.lower()
+            if lower == b"transfer-encoding" or (lower == b"content-length" and value != b"0"):
+                return True
+        return False
 
     def request(self) -> RequestHead:
         """The head as the handshake reads it: ASCII query, names lower-cased, repeats joined.
@@ -132,5 +141,9 @@ class HeadReader:
         if version not in ("1.0", "1.1"):
             message = f"HTTP/{version} is not spoken here: use HTTP/1.1"
             raise BadHandshake(505, "http_version_not_supported", message)
+        hosts = sum(1 for name, _ in self._headers if name.lower() == b"host")
+        if hosts > 1 or (hosts == 0 and version == "1.1"):
+            message = "an HTTP/1.1 request needs exactly one Host header (RFC 9112 §3.2)"
+            raise BadHandshake(400, "bad_request", message)
         path, query = split_target(bytes(self._url))
         return Head(self._parser.get_method(), version, path, query, self._headers, rest)

@@ -7,7 +7,8 @@ llhttp (head.py), within HANDSHAKE_TIMEOUT and MAX_HEAD_BYTES whatever its route
 most `PendingHeads.limit` connections may be sending one at a time. A complete head that is
 not `GET /ws` is handed to aiohttp's own protocol with the bytes read so far (`handoff`),
 so health, readiness and metrics keep their aiohttp handlers and aiohttp never waits for a
-head.
+head. No route here takes a request body, so a request with one is answered 413 here and
+aiohttp never reads (or decodes) a body either.
 
 A `/ws` request's head goes to the `Endpoint` (the WebSocket edge), which refuses it or
 accepts it; after that every client frame is parsed here (frames.py) and passed on as a
@@ -36,6 +37,7 @@ HANDSHAKE_TIMEOUT = 10.0
 #: How long a server-side close waits for the client's close frame before closing TCP, and
 #: then how long TCP may take to send what is buffered before the connection is dropped.
 CLOSE_TIMEOUT = 5.0
+_NO_BODY = "no request on this port takes a body"
 _NOT_FIRST = "a WebSocket upgrade is an HTTP/1.1 GET, the first request on its connection"
 
 
@@ -150,6 +152,9 @@ class WebSocketProtocol(asyncio.Protocol):
         if head is None:
             return
         self._head_done()
+        if head.has_body:  # then aiohttp would read and decode it, with its own rules
+            self.refuse(413, {"error": "content_too_large", "message": _NO_BODY})
+            return
         if head.method != b"GET" or head.path != b"/ws":
             self._hand_off(reader.received)
             return
@@ -194,12 +199,12 @@ class WebSocketProtocol(asyncio.Protocol):
     def _end_session(self) -> bool:
         """Flush and close the session; False if the connection had to be dropped instead.
 
-        A session whose 101 response has not gone out (its replay is being read) cannot
-        take a close frame: the connection is dropped.
+        A session still held (its replay is being read) has not queued its 101 response:
+        no close frame may go out before that, so the connection is dropped.
         """
         session = self.session
         if session is not None:
-            if not session.started:
+            if session.held:
                 session.abort()
                 return False
             session.flush()
