@@ -405,3 +405,11 @@ def test_a_length_not_in_its_shortest_form_is_1002(header: bytes) -> None:
     error = _error(header + os.urandom(4))
     assert error.code == 1002
     assert "shortest form" in error.reason
+
+
+def test_messages_before_a_bad_frame_in_the_same_feed_come_with_the_error() -> None:
+    """They were valid, so the connection answers them before it closes with the error."""
+    stream = _frame(TEXT, b"one") + _frame(PING, b"p") + _frame(TEXT, b"x", rsv=0b010)
+    error = _error(stream)
+    assert error.code == 1002
+    assert error.messages == [Message(TEXT, b"one", "one"), Message(PING, b"p")]

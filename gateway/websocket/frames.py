@@ -38,6 +38,9 @@ class ProtocolError(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        #: The complete messages that came before the offending frame in the same feed:
+        #: they were valid, so they are answered before the connection is closed.
+        self.messages: list[Message] = []
 
 
 class Message(NamedTuple):
@@ -66,14 +69,18 @@ class FrameReader:
         buf += data
         messages: list[Message] = []
         pos = 0
-        while True:
-            frame = self._frame(buf, pos)
-            if frame is None:
-                break
-            pos, fin, opcode, payload = frame
-            message = self._message(fin, opcode, payload)
-            if message is not None:
-                messages.append(message)
+        try:
+            while True:
+                frame = self._frame(buf, pos)
+                if frame is None:
+                    break
+                pos, fin, opcode, payload = frame
+                message = self._message(fin, opcode, payload)
+                if message is not None:
+                    messages.append(message)
+        except ProtocolError as exc:
+            exc.messages = messages
+            raise
         del buf[:pos]
         return messages
 

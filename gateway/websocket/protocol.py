@@ -212,11 +212,11 @@ class WebSocketProtocol(asyncio.Protocol):
         return True
 
     def _frames(self, data: bytes) -> None:
+        error = None
         try:
             messages = self._reader.feed(data)
         except ProtocolError as exc:
-            self._fail(exc.code, exc.reason)
-            return
+            messages, error = exc.messages, exc
         for message in messages:
             if self._transport is None:
                 return
@@ -225,6 +225,8 @@ class WebSocketProtocol(asyncio.Protocol):
                 return
             if not self._closing:
                 self._endpoint.received(self, message)
+        if error is not None:
+            self._fail(error.code, error.reason)
 
     def _on_close(self, payload: bytes) -> None:
         """The client's close frame: answer it (unless it answers ours), then close TCP."""
