@@ -134,3 +134,9 @@ async def test_a_stalled_reader_is_closed_with_4008_and_others_get_everything(
     data = await asyncio.wait_for(reader.read(), 10)
     assert b"\x88" in data and (4008).to_bytes(2, "big") + b"too slow" in data
     writer.close()
+
+
+async def test_a_request_over_4_mib_is_resource_exhausted(gateway: Gateway, stub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await stub.Publish(request(users("a"), "too.big", body="x" * (5 << 20)))
+    assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
