@@ -242,6 +242,18 @@ def test_a_pipelined_request_after_the_head_is_not_judged() -> None:
     assert head.path == b"/healthz"
 
 
+def test_the_first_request_is_the_one_read() -> None:
+    first = _lines(b"Host: x", start=b"GET /ws?user_id=a HTTP/1.1")
+    head = _read(first + _lines(b"Host: y", b"X-Other: 1", start=b"POST /other HTTP/1.0"))
+    assert (head.method, head.path, head.query, head.version) == (
+        b"GET",
+        b"/ws",
+        b"user_id=a",
+        "1.1",
+    )
+    assert head.request().headers == {"host": "x"}
+
+
 def test_a_head_of_the_largest_size_is_read() -> None:
     start = b"GET /ws HTTP/1.1\r\nHost: x\r\nX-Pad: "
     pad = b"a" * (MAX_HEAD_BYTES - len(start) - 4)

@@ -95,13 +95,15 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
 class HeadReader:
     """Feeds llhttp until the first request's head is complete; keeps every byte read."""
 
-    __slots__ = ("_complete", "_headers", "_parser", "_url", "received")
+    __slots__ = ("_complete", "_headers", "_method", "_parser", "_url", "_version", "received")
 
     def __init__(self) -> None:
         self._parser = httptools.HttpRequestParser(self)
         self._url = bytearray()
         self._headers: list[tuple[bytes, bytes]] = []
         self._complete = False
+        self._method = b""
+        self._version = ""
         #: Every byte received so far, for the handler the connection may be handed to.
         self.received = bytearray()
 
@@ -115,7 +117,10 @@ class HeadReader:
             self._headers.append((name, value.strip(b" \t")))
 
     def on_headers_complete(self) -> None:
-        self._complete = True
+        if not self._complete:  # read now: llhttp may go on to a pipelined request
+            self._complete = True
+            self._method = self._parser.get_method()
+            self._version = self._parser.get_http_version()
 
     def feed(self, data: bytes) -> Head | None:
         """The head if `data` completes it; None while it is still coming."""
@@ -137,7 +142,7 @@ class HeadReader:
                 message = f"the request head is over {MAX_HEAD_BYTES} bytes"
                 raise BadHandshake(431, "header_too_large", message)
             return None
-        version = self._parser.get_http_version()
+        version = self._version
         if version not in ("1.0", "1.1"):
             message = f"HTTP/{version} is not spoken here: use HTTP/1.1"
             raise BadHandshake(505, "http_version_not_supported", message)
@@ -146,4 +151,4 @@ class HeadReader:
             message = "an HTTP/1.1 request needs exactly one Host header (RFC 9112 §3.2)"
             raise BadHandshake(400, "bad_request", message)
         path, query = split_target(bytes(self._url))
-        return Head(self._parser.get_method(), version, path, query, self._headers, rest)
+        return Head(self._method, version, path, query, self._headers, rest)
