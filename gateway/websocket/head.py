@@ -98,7 +98,7 @@ class HeadReader:
     __slots__ = ("_complete", "_headers", "_method", "_parser", "_url", "_version", "received")
 
     def __init__(self) -> None:
-        self._parser = httptools.HttpRequestParser(self)
+        self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self._url = bytearray()
         self._headers: list[tuple[bytes, bytes]] = []
         self._complete = False
@@ -117,20 +117,29 @@ class HeadReader:
             self._headers.append((name, value.strip(b" \t")))
 
     def on_headers_complete(self) -> None:
-        if not self._complete:  # read now: llhttp may go on to a pipelined request
+        parser = self._parser
+        if parser is not None and not self._complete:  # now: llhttp may go on to the next
             self._complete = True
-            self._method = self._parser.get_method()
-            self._version = self._parser.get_http_version()
+            self._method = parser.get_method()
+            self._version = parser.get_http_version()
+
+    def close(self) -> None:
+        """Drop the parser, which refers back to this reader: a cycle only the GC would free
+        (and full GC passes are what gc_policy.py keeps rare)."""
+        self._parser = None
 
     def feed(self, data: bytes) -> Head | None:
         """The head if `data` completes it; None while it is still coming."""
+        parser = self._parser
+        if parser is None:
+            raise RuntimeError("the reader is closed")
         start = len(self.received)
         self.received += data
         room = MAX_HEAD_BYTES - start  # llhttp never sees more than a head may hold
         chunk = data if len(data) <= room else data[:room]
         rest = b""
         try:
-            self._parser.feed_data(chunk)
+            parser.feed_data(chunk)
         except httptools.HttpParserUpgrade as exc:
             rest = bytes(self.received[start + int(exc.args[0]) :])
         except httptools.HttpParserError as exc:

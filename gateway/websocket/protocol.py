@@ -265,7 +265,9 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def _head_done(self) -> None:
         """The head is complete (or refused): its deadline and its place in line are over."""
-        self._head = None
+        if self._head is not None:
+            self._head.close()
+            self._head = None
         self._cancel_timer()
         self._pending.discard(self)
 
@@ -284,8 +286,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self._timer = None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
-        self._pending.discard(self)
+        self._head_done()
         if self.session is not None:
             self._endpoint.release(self)
         # No reference cycle may outlive the connection (see gc_policy.py).
