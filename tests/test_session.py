@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from gateway.session import FlushScheduler, Session
+from gateway.session import REPLAY_BATCH_BYTES, FlushScheduler, Session
 
 
 class FakeTransport:
@@ -131,3 +131,72 @@ async def test_abort_drops_pending_frames_and_the_connection() -> None:
     session.send(b"after")
     await asyncio.sleep(0)
     assert transport.writes == [] and overflowed == []
+
+
+class PausingTransport(FakeTransport):
+    """Buffers what is written and pauses its session above `high`, as asyncio's do."""
+
+    def __init__(self, high: int) -> None:
+        super().__init__()
+        self.high = high
+        self.session: Session | None = None
+
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview], /) -> None:
+        super().writelines(list_of_data)
+        self.buffered += sum(len(chunk) for chunk in self.writes[-1])
+        if self.buffered > self.high and self.session is not None:
+            self.session.pause()
+
+    def drain(self) -> None:
+        self.buffered = 0
+        if self.session is not None:
+            self.session.resume()
+
+
+def _counted(frames: list[bytes], taken: list[bytes]) -> Iterator[bytes]:
+    for frame in frames:
+        taken.append(frame)  # the session builds (takes) a frame only when it writes it
+        yield frame
+
+
+def _written(transport: FakeTransport) -> list[bytes]:
+    return [frame for write in transport.writes for frame in write]
+
+
+async def test_a_replay_is_written_as_the_transport_drains() -> None:
+    transport = PausingTransport(high=REPLAY_BATCH_BYTES)
+    session, overflowed = _session(transport, limit=50_000)
+    transport.session = session
+    replay = [b"%04d" % n + b"r" * 9996 for n in range(100)]  # 1 MB, 20 times the limit
+    taken: list[bytes] = []
+    session.held = True
+    session.send(b"live-before")
+    session.send_first([b"101", b"welcome"], _counted(replay, taken))
+    session.send(b"live-during")
+    await asyncio.sleep(0)
+    # one batch in the transport (the frames were built only as they were taken)
+    assert transport.buffered <= 2 * REPLAY_BATCH_BYTES and len(taken) < 10
+    while len(taken) < len(replay):
+        transport.drain()
+        assert transport.buffered <= 2 * REPLAY_BATCH_BYTES
+    transport.drain()
+    await asyncio.sleep(0)
+    assert _written(transport) == [b"101", b"welcome", *replay, b"live-before", b"live-during"]
+    assert overflowed == []
+
+
+async def test_live_frames_past_the_limit_behind_a_stalled_replay_overflow() -> None:
+    transport = PausingTransport(high=REPLAY_BATCH_BYTES)
+    session, overflowed = _session(transport, limit=1000)
+    transport.session = session
+    session.held = True
+    session.send_first([b"101"], iter([b"r" * 10_000] * 100))
+    for _ in range(5):
+        session.send(b"l" * 150)  # 750 bytes waiting: within the limit
+    await asyncio.sleep(0)
+    assert overflowed == []
+    session.send(b"l" * 300)  # 1,050 bytes waiting
+    await asyncio.sleep(0)
+    assert overflowed == [session] and session.closed
+    transport.drain()  # nothing more of the replay once closed
+    assert len(_written(transport)) < 10
