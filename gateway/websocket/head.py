@@ -18,7 +18,7 @@ The target comes back as path and query, in origin-form (`/ws?a=b`) or absolute-
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import httptools
 
@@ -33,8 +33,7 @@ _PATH_AND_QUERY = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{
 _ABSOLUTE = re.compile(rb"(?i:https?)://[A-Za-z0-9\-._~!$&'()*+,;=:@%\[\]]*")
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
+class Head(NamedTuple):
     """A complete request head as llhttp read it."""
 
     method: bytes
@@ -42,31 +41,22 @@ class Head:
     version: str
     path: bytes
     query: bytes
-    #: Names and values as sent (values without surrounding whitespace), in order.
-    headers: list[tuple[bytes, bytes]]
+    #: Names lower-cased, values without surrounding whitespace and read as Latin-1 (RFC
+    #: 9110 §5.5: obs-text is opaque bytes); a header sent more than once has its values
+    #: joined with ", " (RFC 9110 §5.3).
+    headers: dict[str, str]
     #: For an upgrade request: the bytes that followed the head (early frames).
     rest: bytes
 
     @property
     def has_body(self) -> bool:
         """Whether a body follows (a Transfer-Encoding, or a Content-Length other than 0)."""
-        for name, value in self.headers:
-            lower = name.lower()
-            if lower == b"transfer-encoding" or (lower == b"content-length" and value != b"0"):
-                return True
-        return False
+        headers = self.headers
+        return "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
 
     def request(self) -> RequestHead:
-        """The head as the handshake reads it: ASCII query, names lower-cased, repeats joined.
-
-        Header values are read as Latin-1 (RFC 9110 §5.5: obs-text is opaque bytes).
-        """
-        headers: dict[str, str] = {}
-        for name, value in self.headers:
-            key = name.decode("ascii").lower()  # llhttp allows only token characters
-            text = value.decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
-        return RequestHead(self.query.decode("ascii"), headers)
+        """The head as the handshake reads it (the query is ASCII: `split_target` saw to it)."""
+        return RequestHead(self.query.decode("ascii"), self.headers)
 
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:
@@ -95,12 +85,22 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
 class HeadReader:
     """Feeds llhttp until the first request's head is complete; keeps every byte read."""
 
-    __slots__ = ("_complete", "_headers", "_method", "_parser", "_url", "_version", "received")
+    __slots__ = (
+        "_complete",
+        "_headers",
+        "_hosts",
+        "_method",
+        "_parser",
+        "_url",
+        "_version",
+        "received",
+    )
 
     def __init__(self) -> None:
         self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self._url = bytearray()
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers: dict[str, str] = {}
+        self._hosts = 0
         self._complete = False
         self._method = b""
         self._version = ""
@@ -113,8 +113,14 @@ class HeadReader:
             self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if not self._complete:
-            self._headers.append((name, value.strip(b" \t")))
+        if self._complete:
+            return
+        key = name.decode("ascii").lower()  # llhttp lets only token characters through
+        text = value.strip(b" \t").decode("latin-1")
+        headers = self._headers
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        if key == "host":
+            self._hosts += 1
 
     def on_headers_complete(self) -> None:
         parser = self._parser
@@ -155,7 +161,7 @@ class HeadReader:
         if version not in ("1.0", "1.1"):
             message = f"HTTP/{version} is not spoken here: use HTTP/1.1"
             raise BadHandshake(505, "http_version_not_supported", message)
-        hosts = sum(1 for name, _ in self._headers if name.lower() == b"host")
+        hosts = self._hosts
         if hosts > 1 or (hosts == 0 and version == "1.1"):
             message = "an HTTP/1.1 request needs exactly one Host header (RFC 9112 §3.2)"
             raise BadHandshake(400, "bad_request", message)
