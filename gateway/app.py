@@ -15,6 +15,7 @@ import os
 import signal
 from collections.abc import Callable
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from grpc import aio
@@ -51,8 +52,20 @@ _SERVICE_NAME = "gateway.api.v1.NotificationGateway"
 
 
 def make_log(settings: Settings) -> NotificationLog:
-    """The history log `settings.backend` names (config admits only 'memory' for now)."""
-    return MemoryLog(settings.history_size, settings.history_seconds)
+    """The history log `settings.backend` names: in this process, or shared on Redis."""
+    if settings.backend == "memory":
+        return MemoryLog(
+            settings.history_size, settings.history_seconds, settings.idempotency_seconds
+        )
+    from gateway.log.redis import RedisLog  # only a Redis deployment imports redis-py
+
+    return RedisLog(
+        settings.backend,
+        prefix=settings.redis_prefix,
+        max_entries=settings.history_size,
+        max_age=settings.history_seconds,
+        idempotency_seconds=settings.idempotency_seconds,
+    )
 
 
 def make_verifier(settings: Settings) -> TokenVerifier | None:
@@ -182,7 +195,7 @@ class Gateway:
             extra={
                 "websocket": f"ws://{settings.http_host}:{self.http_port}/ws",
                 "grpc": f"{settings.grpc_host}:{self.grpc_port}",
-                "backend": settings.backend,
+                "backend": _redacted(settings.backend),
                 "auth": "jwt" if settings.auth_required else "none",
                 "metrics": metrics_at,
                 **(
@@ -289,6 +302,17 @@ class Gateway:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.drain()
+
+
+def _redacted(url: str) -> str:
+    """`url` without its password, for the log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (
+        f":{parts.port}" if parts.port else ""
+    )
+    return parts._replace(netloc=netloc).geturl()
 
 
 def _bound_port(addresses: list[Any]) -> int:

@@ -25,3 +25,6 @@ class CloseCode(IntEnum):
     TOO_SLOW = 4008
     #: A backend asked for this user to be disconnected (Disconnect RPC).
     DISCONNECTED = 4009
+    #: Entries this replica had not delivered were trimmed from the shared log (an outage):
+    #: reconnect with ?since=<last cursor> and learn whether the replay is complete.
+    GAP = 4010

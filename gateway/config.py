@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,8 +74,13 @@ class Settings(BaseSettings):
     #: public HTTP port. The host defaults to loopback so metrics are never public by accident.
     ops_host: str = "127.0.0.1"
     ops_port: Port | None = None
-    #: "memory", or a redis:// URL shared by every replica.
+    #: "memory", or a redis:// (rediss:// for TLS, redis+sentinel://) URL shared by every
+    #: replica.
     backend: str = "memory"
+    #: Prefix of every Redis key and channel, so several gateways can share one Redis.
+    redis_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:{}-]{1,64}$")] = "gateway"
+    #: How long a notification id is remembered: a repeat within it is not delivered again.
+    idempotency_seconds: Annotated[float, Field(ge=1)] = 300.0
 
     # JWT keys for browsers' tokens: one of secret, public key file or JWKS URL; each is
     # checked at start. Audience and issuer checks are optional and apply to all three.
@@ -143,10 +149,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        if self.backend != "memory" and not self.backend.startswith(("redis://", "rediss://")):
-            raise ValueError("backend must be 'memory' or a redis:// URL")
-        if self.backend != "memory":  # checked here so a start fails with a message, not a trace
-            raise ValueError("backend: redis:// is not available in this build yet; use 'memory'")
+        if self.backend != "memory":
+            _check_redis_url(self.backend)
         if (self.grpc_tls_cert_file is None) != (self.grpc_tls_key_file is None):
             raise ValueError("grpc_tls_cert_file and grpc_tls_key_file go together")
         if self.ops_port and self.ops_port in (self.http_port, self.grpc_port):
@@ -204,6 +208,21 @@ def _split(raw: str | None) -> frozenset[str] | None:
     if raw is None:
         return None
     return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _check_redis_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise ValueError("backend must be 'memory' or a redis:// or rediss:// URL")
+    try:
+        parts.port  # noqa: B018 - parsing it is the check
+    except ValueError:
+        raise ValueError("backend: the Redis URL's port is not a number") from None
+    if not parts.hostname:
+        raise ValueError("backend: the Redis URL names no host (redis://host:6379/0)")
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        raise ValueError(f"backend: the Redis database must be a number (got {db!r})")
 
 
 def _is_loopback(host: str) -> bool:

@@ -135,6 +135,9 @@ class Hub:
             return ()
         return conns if isinstance(conns, dict) else (conns,)
 
+    def connections(self) -> list[Connection]:
+        return list(self._all)
+
     def connections_of(self, user_id: str) -> list[Connection]:
         return list(self._of_user(user_id))
 

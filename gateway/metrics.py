@@ -13,15 +13,34 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "BACKEND_SECONDS_BUCKETS",
     "FANOUT_BUCKETS",
     "FLUSH_BYTES_BUCKETS",
     "PUBLISH_SECONDS_BUCKETS",
+    "BackendStats",
     "Histogram",
     "Metrics",
 ]
 
 #: Seconds from a publish call's arrival in the gRPC handler to its frames being queued.
 PUBLISH_SECONDS_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+#: Seconds one round trip to the shared log's store (Redis) took.
+BACKEND_SECONDS_BUCKETS = (
     0.0001,
     0.00025,
     0.0005,
@@ -78,7 +97,11 @@ def _counter(help_text: str) -> Any:
 class Metrics:
     published: int = _counter("Notifications appended to the log (duplicates not included).")
     duplicates: int = _counter(
-        "Publishes answered with the first cursor of an id already retained (not delivered again)."
+        "Publishes answered with the first cursor of an id seen within the idempotency window "
+        "(not delivered again)."
+    )
+    conflicts: int = _counter(
+        "Publishes refused with ALREADY_EXISTS: their id was used for another target or content."
     )
     delivered: int = _counter("Frames queued on local connections, summed over notifications.")
     replayed: int = _counter("Notifications sent from the log to resuming clients.")
@@ -125,3 +148,32 @@ class Metrics:
 
     def refused(self, status: int) -> None:
         self.connections_refused[status] = self.connections_refused.get(status, 0) + 1
+
+
+def _gauge(help_text: str) -> Any:
+    return field(default=0, metadata={"help": help_text, "type": "gauge"})
+
+
+@dataclass(slots=True)
+class BackendStats:
+    """Figures about a shared log's store (Redis); all zero for the memory log.
+
+    Exposed as `gateway_backend_<name>` (counters with `_total`).
+    """
+
+    round_trip_seconds: Histogram = field(
+        default_factory=lambda: Histogram(BACKEND_SECONDS_BUCKETS),
+        metadata={"help": "Seconds per round trip to Redis (appends and replays)."},
+    )
+    errors: int = _counter("Calls to Redis that failed (refused, timed out, error reply).")
+    followed: int = _counter("Entries this replica followed from the shared log.")
+    gaps: int = _counter(
+        "Times this replica found entries it had not delivered trimmed (clients closed 4010)."
+    )
+    follower_lag_seconds: float = _gauge(
+        "Seconds between the append of the newest entry followed and its hand-off here."
+    )
+    follower_lag_entries: int = _gauge(
+        "Entries the shared log's head was ahead of this replica at the last look (every 5 s)."
+    )
+    replicas: int = _gauge("Replicas subscribed to the control channel at the last count.")

@@ -3,7 +3,8 @@
 The gRPC edge calls `publish`, `presence` and `disconnect`; the WebSocket edge calls
 `admit`, `register`, `replay` and `detach`. Every accepted notification goes through the
 log, and the log's follower (`_fan_out`) hands it to the hub: one path for one replica or
-many.
+many. When the log is shared, `presence` and `disconnect` also ask the other replicas
+(`log.peers`) and add up their answers; alone, they stay local and synchronous in effect.
 """
 
 from __future__ import annotations
@@ -11,18 +12,31 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
+from gateway.closecodes import CloseCode
 from gateway.hub import Connection, Hub, addresses
-from gateway.log.base import AppendResult, Draft, Entry, NotificationLog
+from gateway.log.base import AppendResult, BackendUnavailable, Draft, Entry, NotificationLog
 from gateway.metrics import Metrics
 from gateway.models import Invalid, PublishInput, encode_notification
 from gateway.wire import encode_event, notification_frame
 
-__all__ = ["NotificationService", "Refused", "Unavailable"]
+__all__ = ["Conflict", "NotificationService", "Refused", "Unavailable"]
 
 
 class Unavailable(RuntimeError):
     """The gateway cannot accept work now (draining, or the log is unreachable)."""
+
+
+class Conflict(ValueError):
+    """A publish reused an id (within the idempotency window) for another notification."""
+
+    def __init__(self, notification_id: str, cursor: str) -> None:
+        super().__init__(
+            f"notification.id: {notification_id!r} was already published with another "
+            f"target or content (at cursor {cursor}); use a new id"
+        )
+        self.notification_id = notification_id
 
 
 #: Placeholder for an outcome that the log call will fill in.
@@ -60,6 +74,12 @@ class NotificationService:
         #: Called with each closed-by-server connection and its code (the ws edge's closer).
         self.closer: Callable[[Connection, int, str], None] = lambda conn, code, reason: None
         log.follow(self._fan_out)
+        log.on_gap = self._gap
+        if log.peers is not None:
+            log.peers.answerer = self._answer
+
+    def _gap(self) -> None:
+        self.close_all_local(CloseCode.GAP, "gap: resume with since")
 
     def _fan_out(self, entry: Entry) -> int:
         count = self.hub.deliver(entry.target, notification_frame(entry.cursor, entry.body))
@@ -67,21 +87,27 @@ class NotificationService:
         return count
 
     async def publish(self, item: PublishInput) -> AppendResult:
-        """Append one notification to the log (which delivers it); `Invalid` if too large."""
+        """Append one notification to the log (which delivers it).
+
+        Raises `Invalid` if too large, `Conflict` for a reused id, `Unavailable`.
+        """
         (outcome,) = await self.publish_many([item])
-        if isinstance(outcome, Invalid):
+        if isinstance(outcome, Invalid | Conflict):
             raise outcome
         return outcome
 
-    async def publish_many(self, items: list[PublishInput]) -> list[AppendResult | Invalid]:
+    async def publish_many(
+        self, items: list[PublishInput]
+    ) -> list[AppendResult | Invalid | Conflict]:
         """Encode each item once, append the ones within the size limit in one log call.
 
-        Returns one outcome per item, in order: its `AppendResult`, or the `Invalid` that
-        kept it out. Raises `Unavailable` (for all of them) while draining.
+        Returns one outcome per item, in order: its `AppendResult`, the `Invalid` that
+        kept it out, or the `Conflict` of a reused id. Raises `Unavailable` (for all of
+        them) while draining or when the log cannot be reached.
         """
         if not self.accepting:
             raise Unavailable("the gateway is draining; publish to another replica")
-        outcomes: list[AppendResult | Invalid] = []
+        outcomes: list[AppendResult | Invalid | Conflict] = []
         drafts: list[Draft] = []
         for item in items:
             notification = item.notification
@@ -102,15 +128,22 @@ class NotificationService:
         self._idle.clear()
         try:
             results = iter(await self.log.append(drafts))
+        except BackendUnavailable as exc:
+            raise Unavailable(str(exc)) from None
         finally:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
         metrics = self.metrics
+        appended = iter(drafts)
         for i, outcome in enumerate(outcomes):
             if outcome is _PENDING:
                 result = outcomes[i] = next(results)
-                if result.duplicate:
+                draft = next(appended)
+                if result.conflict:
+                    metrics.conflicts += 1
+                    outcomes[i] = Conflict(draft.notification_id, result.cursor)
+                elif result.duplicate:
                     metrics.duplicates += 1
                 else:
                     metrics.published += 1
@@ -125,6 +158,8 @@ class NotificationService:
         """Whether one more connection for `user_id` fits, checked before the upgrade."""
         if not self.accepting:
             return Refused(503, "the gateway is draining; reconnect to another replica")
+        if not self.log.healthy:
+            return Refused(503, "the gateway cannot reach its backend; retry later")
         if len(self.hub) >= self._max_connections:
             return Refused(503, "the gateway is at its connection limit; retry later")
         if self.hub.user_count(user_id) >= self._max_per_user:
@@ -163,8 +198,47 @@ class NotificationService:
     def detach(self, conn: Connection) -> None:
         self.hub.remove(conn)
 
-    def presence(self, user_ids: list[str], topic: str | None) -> tuple[dict[str, int], int]:
-        """Connection counts per user (of `user_ids`, or of `topic`'s followers) and in all."""
+    async def presence(self, user_ids: list[str], topic: str | None) -> tuple[dict[str, int], int]:
+        """Connection counts per user (of `user_ids`, or of `topic`'s followers) and in all,
+        on every live replica. Raises `Unavailable` if the other replicas cannot be asked."""
+        counts, total = self._local_presence(user_ids, topic)
+        if self.log.peers is None:
+            return counts, total
+        args = {"user_ids": user_ids, "topic": topic}
+        for reply in await self._ask("presence", args):
+            for user_id, n in reply.get("counts", {}).items():
+                counts[user_id] = counts.get(user_id, 0) + int(n)
+            total += int(reply.get("total", 0))
+        return counts, total
+
+    async def disconnect(self, user_id: str, code: int, reason: str) -> int:
+        """Close every connection of `user_id` on every live replica; returns how many."""
+        closed = self._local_disconnect(user_id, code, reason)
+        if self.log.peers is None:
+            return closed
+        args = {"user_id": user_id, "code": code, "reason": reason}
+        return closed + sum(int(r.get("closed", 0)) for r in await self._ask("disconnect", args))
+
+    async def _ask(self, op: str, args: dict[str, Any]) -> list[dict[str, Any]]:
+        peers = self.log.peers
+        if peers is None:
+            return []
+        try:
+            return await peers.ask(op, args)
+        except BackendUnavailable as exc:
+            raise Unavailable(str(exc)) from None
+
+    def _answer(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        """This replica's part of another replica's question (`_ask`)."""
+        if op == "presence":
+            counts, total = self._local_presence(list(args["user_ids"]), args["topic"])
+            return {"counts": counts, "total": total}
+        if op == "disconnect":
+            closed = self._local_disconnect(args["user_id"], int(args["code"]), args["reason"])
+            return {"closed": closed}
+        return {}
+
+    def _local_presence(self, user_ids: list[str], topic: str | None) -> tuple[dict[str, int], int]:
         if user_ids:
             counts = {uid: self.hub.user_count(uid, topic) for uid in dict.fromkeys(user_ids)}
             return counts, sum(counts.values())
@@ -173,9 +247,16 @@ class NotificationService:
             return counts, sum(counts.values())
         return {}, len(self.hub)
 
-    def disconnect(self, user_id: str, code: int, reason: str) -> int:
-        """Close every connection of `user_id`; returns how many."""
+    def _local_disconnect(self, user_id: str, code: int, reason: str) -> int:
         conns = self.hub.connections_of(user_id)
+        for conn in conns:
+            self.hub.remove(conn)
+            self.closer(conn, code, reason)
+        return len(conns)
+
+    def close_all_local(self, code: int, reason: str) -> int:
+        """Close every connection on this replica (a gap in the shared log: resume)."""
+        conns = self.hub.connections()
         for conn in conns:
             self.hub.remove(conn)
             self.closer(conn, code, reason)

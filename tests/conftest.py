@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +163,14 @@ async def connect(gateway: Gateway, http: aiohttp.ClientSession) -> AsyncIterato
     yield open_client
     for ws in opened:
         await ws.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Any) -> Iterator[Any]:
+    """A redis-server of this test's own on a free port (fails if redis-server is missing)."""
+    from tests.redis_helpers import RedisServer
+
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -41,8 +41,11 @@ def test_loopback_is_fine(host: str) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"backend": "mysql://x"}, "backend must be 'memory' or a redis:// URL"),
-        ({"backend": "redis://127.0.0.1:6379"}, "redis:// is not available in this build"),
+        ({"backend": "mysql://x"}, "backend must be 'memory' or a redis:// or rediss:// URL"),
+        ({"backend": "redis://127.0.0.1:x"}, "port is not a number"),
+        ({"backend": "redis://127.0.0.1:6379/zero"}, "database must be a number"),
+        ({"backend": "redis://"}, "names no host"),
+        ({"redis_prefix": "has space"}, "redis_prefix"),
         ({"grpc_tls_cert_file": "{file}"}, "go together"),
         ({"jwt_secret": "s" * 32, "jwt_public_key_file": "{file}"}, "only one of"),
         ({"jwt_secret": "s" * 32, "jwt_jwks_url": "http://127.0.0.1/k"}, "only one of"),

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from gateway.log import AppendResult, Draft, Entry, MemoryLog
-from gateway.models import EveryoneTarget
+from gateway.models import EveryoneTarget, TopicTarget
 
 EVERYONE = EveryoneTarget()
 
@@ -58,12 +58,34 @@ async def test_read_since_range_and_completeness() -> None:
     assert replay.complete
 
 
-async def test_eviction_forgets_the_idempotency_key() -> None:
-    log = MemoryLog(max_entries=2)
+async def test_the_idempotency_window_not_eviction_forgets_an_id() -> None:
+    log = MemoryLog(max_entries=2, idempotency_seconds=0.2)
     first = await _one(log, "k")
-    await _fill(log, 2)
+    await _fill(log, 2)  # "k" is evicted from the history, not from the window
     again = await _one(log, "k")
-    assert not again.duplicate and again.cursor != first.cursor
+    assert again.duplicate and again.cursor == first.cursor
+    time.sleep(0.25)
+    later = await _one(log, "k")
+    assert not later.duplicate and later.cursor != first.cursor
+
+
+async def test_a_reused_id_with_other_content_or_target_is_a_conflict() -> None:
+    log = MemoryLog()
+    (first,) = await log.append([Draft(EVERYONE, "k", b'{"a":1,"created_at":"x"}', None)])
+    (retry,) = await log.append([Draft(EVERYONE, "k", b'{"a":1,"created_at":"y"}', None)])
+    assert retry.duplicate and retry.cursor == first.cursor  # created_at refilled: the same
+    (other,) = await log.append([Draft(EVERYONE, "k", b'{"a":2,"created_at":"x"}', None)])
+    assert other.conflict and not other.duplicate and other.cursor == first.cursor
+    to_topic = TopicTarget(topic="news")
+    (moved,) = await log.append([Draft(to_topic, "k", b'{"a":1,"created_at":"x"}', None)])
+    assert moved.conflict
+
+
+async def test_ids_beyond_max_ids_are_forgotten_oldest_first() -> None:
+    log = MemoryLog(max_ids=2)
+    await _fill(log, 3)
+    assert not (await _one(log, "n0")).duplicate
+    assert (await _one(log, "n2")).duplicate
 
 
 async def test_unknown_cursor_replays_everything_as_incomplete() -> None:

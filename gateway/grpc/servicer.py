@@ -1,7 +1,8 @@
 """The gRPC edge: NotificationGateway servicer, publish-token check, and health.
 
 Translates each request into the models (`translate`), calls the service, and maps its
-errors to status codes: `Invalid` → INVALID_ARGUMENT, `Unavailable` → UNAVAILABLE.
+errors to status codes: `Invalid` → INVALID_ARGUMENT, `Conflict` (an id reused for
+another notification) → ALREADY_EXISTS, `Unavailable` → UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from gateway.closecodes import CloseCode
 from gateway.grpc.translate import publish_input
 from gateway.log import AppendResult
 from gateway.models import MAX_BATCH_ITEMS, MAX_RECIPIENTS, Invalid, PublishInput, check_identifier
-from gateway.service import NotificationService, Unavailable
+from gateway.service import Conflict, NotificationService, Unavailable
 
 __all__ = ["GatewayServicer", "PublishTokenInterceptor"]
 
@@ -56,6 +57,8 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
             return await self._publish(request)
         except Invalid as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Conflict as exc:
+            await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
         except Unavailable as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         raise AssertionError("unreachable: abort raises")
@@ -94,13 +97,15 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
                 add(id=item.notification.id, cursor=outcome.cursor, delivered=outcome.delivered)
             elif isinstance(outcome, Invalid):
                 add(code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message=str(outcome))
+            elif isinstance(outcome, Conflict):
+                add(code=grpc.StatusCode.ALREADY_EXISTS.value[0], message=str(outcome))
             else:
                 add(code=grpc.StatusCode.UNAVAILABLE.value[0], message=str(outcome))
         return response
 
     async def _publish_many(
         self, items: list[PublishInput], started: float
-    ) -> list[AppendResult | Invalid] | list[Unavailable]:
+    ) -> list[AppendResult | Invalid | Conflict] | list[Unavailable]:
         if not items:
             return []
         metrics = self._service.metrics
@@ -127,6 +132,8 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
                 yield await self._publish(request)
             except Invalid as exc:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"item {index}: {exc}")
+            except Conflict as exc:
+                await context.abort(grpc.StatusCode.ALREADY_EXISTS, f"item {index}: {exc}")
             except Unavailable as exc:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, f"item {index}: {exc}")
             index += 1
@@ -144,7 +151,10 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
                 check_identifier("topic", request.topic)
         except Invalid as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        counts, total = self._service.presence(user_ids, request.topic or None)
+        try:
+            counts, total = await self._service.presence(user_ids, request.topic or None)
+        except Unavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return pb.GetPresenceResponse(
             users=[pb.UserPresence(user_id=u, connections=n) for u, n in counts.items()],
             total_connections=total,
@@ -162,7 +172,10 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
                 raise Invalid("reason", f"at most {_MAX_REASON_BYTES} bytes of UTF-8")
         except Invalid as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        closed = self._service.disconnect(request.user_id, code, request.reason)
+        try:
+            closed = await self._service.disconnect(request.user_id, code, request.reason)
+        except Unavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return pb.DisconnectResponse(closed=closed)
 
 

@@ -2,7 +2,9 @@
 
 Cursors are `<epoch>-<seq>`: the epoch is fixed per process, so a cursor from before a
 restart is recognised as unknown (replayed as incomplete) instead of being misread.
-Retention is by count and by age; evicting an entry also forgets its idempotency key.
+Retention is by count and by age. Idempotency keys live on their own clock: each id is
+remembered for `idempotency_seconds` after its first publish (at most `max_ids` of them,
+the oldest forgotten first), whether or not its entry is still retained.
 """
 
 from __future__ import annotations
@@ -11,7 +13,15 @@ import re
 import time
 from collections import deque
 
-from gateway.log.base import AppendResult, Draft, Entry, NotificationLog, Replay
+from gateway.log.base import (
+    AppendResult,
+    Draft,
+    Entry,
+    NotificationLog,
+    Replay,
+    cursor_shaped,
+    fingerprint,
+)
 
 __all__ = ["MemoryLog"]
 
@@ -20,17 +30,30 @@ _SEQ = re.compile(r"[0-9]{1,19}")
 
 
 class MemoryLog(NotificationLog):
-    def __init__(self, max_entries: int = 10_000, max_age: float = 3600.0) -> None:
+    def __init__(
+        self,
+        max_entries: int = 10_000,
+        max_age: float = 3600.0,
+        idempotency_seconds: float = 300.0,
+        max_ids: int = 1_000_000,
+    ) -> None:
         super().__init__()
         if max_entries < 1 or max_age <= 0:
             raise ValueError("the history log needs room for at least one entry")
+        if idempotency_seconds <= 0 or max_ids < 1:
+            raise ValueError("the idempotency window must be positive")
+        self._window = idempotency_seconds
+        self._max_ids = max_ids
         self._max_entries = max_entries
         self._max_age = max_age
         self._epoch = format(time.time_ns() // 1000, "x")
         self._seq = 0
         #: (seq, accepted_at, entry), oldest first.
         self._entries: deque[tuple[int, float, Entry]] = deque()
-        self._by_id: dict[str, Entry] = {}
+        #: id → (first cursor, fingerprint); insertion order is expiry order.
+        self._by_id: dict[str, tuple[str, bytes]] = {}
+        #: (forget_at, id), oldest first.
+        self._id_expiry: deque[tuple[float, str]] = deque()
         #: Highest seq no longer retained: a resume from before it is incomplete.
         self._evicted_through = 0
 
@@ -41,16 +64,26 @@ class MemoryLog(NotificationLog):
         entries = self._entries
         follower = self._follower
         results = []
+        id_expiry = self._id_expiry
+        forget_at = now + self._window
         for target, notification_id, body, ttl in drafts:
+            print_ = fingerprint(target, body)
             first = by_id.get(notification_id)
             if first is not None:
-                results.append(AppendResult(first.cursor, 0, True))
+                cursor, first_print = first
+                if first_print == print_:
+                    results.append(AppendResult(cursor, 0, True))
+                else:
+                    results.append(AppendResult(cursor, 0, conflict=True))
                 continue
             self._seq += 1
             replay_until = None if ttl is None else now + ttl.total_seconds()
             entry = Entry(f"{self._epoch}-{self._seq}", target, notification_id, body, replay_until)
             entries.append((self._seq, now, entry))
-            by_id[notification_id] = entry
+            by_id[notification_id] = (entry.cursor, print_)
+            id_expiry.append((forget_at, notification_id))
+            if len(by_id) > self._max_ids:
+                by_id.pop(id_expiry.popleft()[1], None)
             if len(entries) > self._max_entries:
                 self._drop_oldest()
             results.append(AppendResult(entry.cursor, follower(entry)))
@@ -60,8 +93,7 @@ class MemoryLog(NotificationLog):
         return f"{self._epoch}-{self._seq}"
 
     def is_cursor(self, text: str) -> bool:
-        epoch, sep, seq = text.rpartition("-")
-        return bool(sep) and 0 < len(epoch) <= 16 and _SEQ.fullmatch(seq) is not None
+        return cursor_shaped(text)
 
     async def read_since(self, since: str, until: str) -> Replay:
         now = time.time()
@@ -93,9 +125,9 @@ class MemoryLog(NotificationLog):
         horizon = now - self._max_age
         while self._entries and self._entries[0][1] < horizon:
             self._drop_oldest()
+        id_expiry = self._id_expiry
+        while id_expiry and id_expiry[0][0] <= now:
+            self._by_id.pop(id_expiry.popleft()[1], None)
 
     def _drop_oldest(self) -> None:
-        seq, _, entry = self._entries.popleft()
-        self._evicted_through = seq
-        if self._by_id.get(entry.notification_id) is entry:
-            del self._by_id[entry.notification_id]
+        self._evicted_through = self._entries.popleft()[0]

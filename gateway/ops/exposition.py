@@ -3,7 +3,8 @@
 The core keeps plain integers and `Histogram`s (`gateway.metrics`); nothing on the hot
 path touches prometheus-client. At each scrape `GatewayCollector` turns every field of
 `Metrics` into a family (`gateway_<name>_total` for counters, `gateway_<name>` for
-histograms, HELP from the field's metadata) and adds two gauges. `make_registry` puts it
+histograms, HELP from the field's metadata), adds two gauges, and does the same for the
+log's `BackendStats` under `gateway_backend_`. `make_registry` puts it
 in a registry of its own (not the global one, so several gateways in one process do not
 clash) with the standard process, GC and platform collectors.
 """
@@ -55,6 +56,12 @@ class GatewayCollector(Collector):
             "1 while accepting work, 0 while draining.",
             value=float(service.accepting),
         )
+        yield GaugeMetricFamily(
+            "gateway_backend_up",
+            "1 while the log's store answers (always 1 for the memory log).",
+            value=float(service.log.healthy),
+        )
+        yield from families(service.log.stats, "gateway_backend_")
 
 
 def families(figures: DataclassInstance, prefix: str = "gateway_") -> Iterator[Metric]:

@@ -1,8 +1,9 @@
 """Health, readiness and metrics: the aiohttp routes operators and probes call.
 
-`/healthz` says the process serves; `/readyz` says it accepts work (503 while draining);
-`/metrics` is the Prometheus exposition (`exposition.py`). The app decides which port
-serves which: the probes go on every port, `/metrics` on the ops port when there is one.
+`/healthz` says the process serves; `/readyz` says it accepts work (503 while draining, or
+while the shared backend is unreachable); `/metrics` is the Prometheus exposition
+(`exposition.py`). The app decides which port serves which: the probes go on every port,
+`/metrics` on the ops port when there is one.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ class OpsRoutes:
         return web.json_response({"status": "ok"})
 
     async def readyz(self, request: web.Request) -> web.Response:
-        if self._service.accepting:
-            return web.json_response({"status": "ready"})
-        return web.json_response({"status": "draining"}, status=503)
+        if not self._service.accepting:
+            return web.json_response({"status": "draining"}, status=503)
+        if not self._service.log.healthy:
+            return web.json_response({"status": "backend_unreachable"}, status=503)
+        return web.json_response({"status": "ready"})
 
     async def metrics(self, request: web.Request) -> web.Response:
         body, content_type = render(self._registry, request.headers.get("Accept", ""))

@@ -1,0 +1,70 @@
+"""The Lua scripts the Redis log runs: each one call, atomic on the server.
+
+`APPEND` is the whole write path of a batch: for each item it checks the id's idempotency
+key, appends to the stream and remembers the id, so two replicas can never both accept one
+id, and a `PublishBatch` of 500 is one round trip. Keys (all under one prefix, so one hash
+tag in the prefix puts them in one Redis Cluster slot):
+
+- `<prefix>:log`    the stream; entry IDs are the cursors; fields s (sequence), i (id),
+                    t (target), b (notification JSON), r (replay-until, seconds or "");
+- `<prefix>:seq`    the last sequence number given: consecutive, so a follower that sees
+                    a jump knows entries were trimmed before it read them;
+- `<prefix>:epoch`  random, set once per store: a cursor from a flushed or replaced
+                    Redis names another epoch and replays as incomplete;
+- `<prefix>:id:<id>` "<stream id> <fingerprint>", expiring after the idempotency window.
+"""
+
+from __future__ import annotations
+
+__all__ = ["APPEND", "ENSURE_EPOCH"]
+
+#: KEYS: log, seq, epoch. ARGV: epoch candidate, maxlen, max age (ms), window (s), id-key
+#: prefix, then 5 per item: id, fingerprint, target, body, replay-until.
+#: Returns {epoch, per item "n<id>" (new), "d<id>" (duplicate) or "c<id>" (conflict)}.
+APPEND = """
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[3], epoch)
+end
+local maxlen, age_ms, window, idp = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
+local out = {epoch}
+local added = 0
+for i = 6, #ARGV, 5 do
+  local key = idp .. ARGV[i]
+  local seen = redis.call('GET', key)
+  if seen then
+    local gap = string.find(seen, ' ', 1, true)
+    local kind = 'c'
+    if string.sub(seen, gap + 1) == ARGV[i + 1] then kind = 'd' end
+    out[#out + 1] = kind .. string.sub(seen, 1, gap - 1)
+  else
+    seq = seq + 1
+    local sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*',
+      's', seq, 'i', ARGV[i], 't', ARGV[i + 2], 'b', ARGV[i + 3], 'r', ARGV[i + 4])
+    redis.call('SET', key, sid .. ' ' .. ARGV[i + 1], 'EX', window)
+    out[#out + 1] = 'n' .. sid
+    added = added + 1
+  end
+end
+if added > 0 then
+  redis.call('SET', KEYS[2], seq)
+  local now = redis.call('TIME')
+  local minid = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - age_ms
+  if minid > 0 then
+    redis.call('XTRIM', KEYS[1], 'MINID', '~', minid)
+  end
+end
+return out
+"""
+
+#: KEYS: epoch. ARGV: candidate. The store's epoch, set to the candidate if it had none.
+ENSURE_EPOCH = """
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+end
+return epoch
+"""

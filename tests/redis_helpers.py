@@ -1,0 +1,120 @@
+"""Real Redis for the Redis-backend tests: a redis-server of our own on a free port, and
+gateways on it (in this process, or as child processes that a test can stop or kill).
+
+No skip: a machine without redis-server fails these tests (.ci/run installs it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.conftest import Client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """One redis-server process; `persistent` keeps its data across stop/start (AOF)."""
+
+    def __init__(self, workdir: Path, *, persistent: bool = False) -> None:
+        self.port = free_port()
+        self.dir = workdir
+        self.persistent = persistent
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        args += ["--dir", str(self.dir), "--appendonly", "yes" if self.persistent else "no"]
+        if self.persistent:
+            args += ["--appendfsync", "always"]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(10)
+            self.process = None
+
+    def command(self, *args: str) -> str:
+        """Run one command with redis-cli; its output."""
+        out = subprocess.run(
+            ["redis-cli", "-p", str(self.port), *args], capture_output=True, check=True
+        )
+        return out.stdout.decode().strip()
+
+
+class ChildGateway:
+    """A gateway in a child process (`python -m gateway`), so a test can SIGSTOP or kill it."""
+
+    def __init__(self, redis_url: str, **settings: Any) -> None:
+        self.http_port = free_port()
+        self.grpc_port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        env.update(
+            GATEWAY_BACKEND=redis_url,
+            GATEWAY_HTTP_PORT=str(self.http_port),
+            GATEWAY_GRPC_PORT=str(self.grpc_port),
+            GATEWAY_LOG_LEVEL="WARNING",
+            **{f"GATEWAY_{k.upper()}": str(v) for k, v in settings.items()},
+        )
+        self.process = subprocess.Popen([sys.executable, "-m", "gateway"], env=env)
+
+    async def ready(self, http: aiohttp.ClientSession, within: float = 15.0) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(f"http://127.0.0.1:{self.http_port}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        raise AssertionError("the child gateway did not become ready")
+
+    def signal(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+        self.process.wait(10)
+
+
+async def ws_client(
+    http: aiohttp.ClientSession, port: int, user_id: str, *, welcome: bool = True, **params: str
+) -> Client:
+    ws = await http.ws_connect(f"http://127.0.0.1:{port}/ws", params={"user_id": user_id, **params})
+    client = Client(ws)
+    if welcome:
+        event = await client.event()
+        assert event["event"] == "welcome", event
+    return client
