@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
@@ -64,7 +65,7 @@ async def test_the_idempotency_window_not_eviction_forgets_an_id() -> None:
     await _fill(log, 2)  # "k" is evicted from the history, not from the window
     again = await _one(log, "k")
     assert again.duplicate and again.cursor == first.cursor
-    time.sleep(0.25)
+    await asyncio.sleep(0.25)
     later = await _one(log, "k")
     assert not later.duplicate and later.cursor != first.cursor
 

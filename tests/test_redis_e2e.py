@@ -97,7 +97,8 @@ async def test_a_cursor_from_one_replica_resumes_on_another(
     first = await channels(a).Publish(request(users("alice"), "seen"))
     assert (await alice.notification())["cursor"] == first.cursor
     await alice.ws.close()
-    missed = [(await channels(b).Publish(request(users("alice"), f"m{n}"))).cursor for n in range(3)]
+    publish = channels(b).Publish
+    missed = [(await publish(request(users("alice"), f"m{n}"))).cursor for n in range(3)]
     await channels(b).Publish(request(users("bob"), "not.hers"))
     back = await ws_client(http, c.http_port, "alice", since=first.cursor)
     assert await back.event() == {
@@ -119,7 +120,8 @@ async def test_resume_after_every_gateway_restarted(
     alice = await ws_client(http, a.http_port, "alice")
     first = await channels(b).Publish(request(users("alice"), "seen"))
     assert (await alice.notification())["cursor"] == first.cursor
-    missed = [(await channels(b).Publish(request(users("alice"), f"m{n}"))).cursor for n in range(2)]
+    publish = channels(b).Publish
+    missed = [(await publish(request(users("alice"), f"m{n}"))).cursor for n in range(2)]
     await alice.ws.close()
     await a.drain()
     await b.drain()
