@@ -47,7 +47,7 @@ from gateway.log.base import (
 )
 from gateway.log.redis_peers import RedisPeers
 from gateway.log.redis_scripts import APPEND, ENSURE_EPOCH
-from gateway.models import EveryoneTarget, Target, TopicTarget, UsersTarget
+from gateway.models import MAX_BATCH_ITEMS, EveryoneTarget, Target, TopicTarget, UsersTarget
 
 __all__ = ["RedisLog", "connect"]
 
@@ -61,6 +61,8 @@ _BLOCK_MS = 1000
 #: How long `append` waits for its own follower before answering `delivered: 0`.
 _DELIVERY_WAIT = 1.0
 _MAX_BACKOFF = 2.0
+#: The fewest entries the stream keeps (see `__init__`).
+_MIN_STREAM_LENGTH = 4 * MAX_BATCH_ITEMS
 #: Follower counts kept for appends whose reply comes back after the follower's read.
 _RECENT = 8192
 
@@ -75,6 +77,11 @@ def connect(url: str, *, read_timeout: float, name: str) -> Redis:
         retry=Retry(NoBackoff(), 0),
         client_name=name,
     )
+
+
+def _is_sid(text: str) -> bool:
+    ms, sep, n = text.partition("-")
+    return bool(sep) and ms.isdigit() and n.isdigit()
 
 
 def _sid(text: str) -> tuple[int, int]:
@@ -123,7 +130,10 @@ class RedisLog(NotificationLog):
         self._url = url
         self._keys = [f"{prefix}:log", f"{prefix}:seq", f"{prefix}:epoch"]
         self._id_prefix = f"{prefix}:id:"
-        self._fixed = [max_entries, int(max_age * 1000), max(1, int(idempotency_seconds))]
+        # A follower that keeps up must never find a batch trimmed before it could read
+        # it, so the stream keeps a few of the largest batches whatever history_size says.
+        maxlen = max(max_entries, _MIN_STREAM_LENGTH)
+        self._fixed = [maxlen, int(max_age * 1000), max(1, int(idempotency_seconds))]
         self._max_entries = max_entries
         replica = os.urandom(6).hex()
         self._writer = connect(url, read_timeout=2.0, name=f"gateway-{replica}-w")
@@ -225,29 +235,32 @@ class RedisLog(NotificationLog):
         return counts
 
     async def read_since(self, since: str, until: str) -> Replay:
+        """Entries in (since, until]. Trimming cuts the stream from its oldest end, so the
+        replay is complete when `since` itself is still retained; a `since` already
+        trimmed answers incomplete even if it was the last entry trimmed (never the
+        other way round). `<epoch>.0-0`, the head of an empty stream, is complete while
+        the stream's first entry is its first ever (sequence 1)."""
         epoch, _, since_id = since.partition(".")
         until_id = until.partition(".")[2] or "+"
-        ours = epoch == self._epoch and "-" in since_id and since_id.replace("-", "").isdigit()
+        ours = epoch == self._epoch and _is_sid(since_id)
         if ours and until_id != "+" and _sid(since_id) > _sid(until_id):
             ours = False  # a client claiming the future: give all we have
-        start = f"({since_id}" if ours else "-"
-        async with self._writer.pipeline(transaction=False) as pipe:
-            pipe.xrange(self._keys[0], start, until_id, count=self._max_entries)
-            pipe.xinfo_stream(self._keys[0])
-            rows, info = await self._call(pipe.execute(raise_on_error=False))
-        if isinstance(rows, Exception):
-            raise BackendUnavailable(f"Redis refused the read: {rows}")
+        start = since_id if ours else "-"
+        rows: Any = await self._call(
+            self._writer.xrange(self._keys[0], start, until_id, count=self._max_entries + 1)
+        )
         complete = False
-        if ours and not isinstance(info, Exception):
-            # read before the info: anything trimmed by then is <= max-deleted-entry-id
-            deleted = info.get("max-deleted-entry-id", b"0-0").decode()
-            complete = _sid(deleted) <= _sid(since_id)
-        elif ours:  # no stream at all: only a cursor at the head misses nothing
-            complete = since_id == until_id
+        if ours:
+            if rows and rows[0][0].decode() == since_id:
+                rows, complete = rows[1:], True
+            elif since_id == "0-0":
+                complete = not rows or rows[0][1][b"s"] == b"1"
+            else:
+                complete = since_id == until_id
         now = time.time()
         entries = []
         for sid, fields in rows:
-            entry = self._entry(epoch if ours else self._epoch, sid, fields)
+            entry = self._entry(self._epoch, sid, fields)
             if entry.replay_until is None or entry.replay_until > now:
                 entries.append(entry)
         return Replay(entries, complete)
