@@ -89,14 +89,15 @@ class NotificationGatewayServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetPresence(self, request, context):
-        """Who is online: connection counts for users, optionally within one topic.
+        """Who is online: connection counts for users, optionally within one topic, summed over
+        every live replica (a replica whose process died stops being counted at once).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Disconnect(self, request, context):
-        """Close every WebSocket connection of a user (e.g. on logout).
+        """Close every WebSocket connection of a user (e.g. on logout), on every replica.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
