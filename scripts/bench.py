@@ -51,7 +51,7 @@ if _HERE not in sys.path:
 
 # Only light imports up here: every spawned load-client process re-imports this file.
 # The rest (grpc, aiohttp, the generated code) is imported in main_async / main.
-from benchkit.options import SCENARIOS, SERVERS, SIZES  # noqa: E402
+from benchkit.options import DEFAULT_SERVERS, SCENARIOS, SERVERS, SIZES  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -74,7 +74,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated subset of {','.join(SCENARIOS)}",
     )
     parser.add_argument(
-        "--servers", default=",".join(SERVERS), help="comma-separated subset of gateway,baseline"
+        "--servers",
+        default=",".join(DEFAULT_SERVERS),
+        help="comma-separated subset of gateway,baseline,redis",
+    )
+    parser.add_argument(
+        "--backend",
+        default=None,
+        metavar="URL",
+        help="also run each scenario on the gateway with this Redis backend (redis://...), "
+        "beside the memory backend; reports the ratio and Redis CPU per notification",
     )
     parser.add_argument(
         "--gateway-arg",
@@ -135,9 +144,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for s in args.scenarios:
         if s not in SCENARIOS:
             parser.error(f"unknown scenario {s!r}; choose from {', '.join(SCENARIOS)}")
+    if args.backend and "redis" not in args.servers:
+        args.servers.append("redis")
     for s in args.servers:
         if s not in SERVERS:
             parser.error(f"unknown server {s!r}; choose from {', '.join(SERVERS)}")
+    if "redis" in args.servers and not (args.backend or "").startswith(("redis://", "rediss://")):
+        parser.error("the redis server needs --backend redis://host:port/db")
     if not 1 <= args.user_batch <= 1000 or not 1 <= args.batch <= 1000:
         parser.error("batches hold 1 to 1000 items")
     args.lanes = max(1, args.lanes)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-SERVERS = ("gateway", "baseline")
+#: "redis" is the gateway with `--backend <the --backend URL>`: the Redis log.
+SERVERS = ("gateway", "baseline", "redis")
+DEFAULT_SERVERS = ("gateway", "baseline")
 SCENARIOS = ("broadcast", "steady", "peruser", "idle", "slow")
 
 #: flag: (full default, --quick default, help)

@@ -11,7 +11,7 @@ import time
 import traceback
 from typing import Any
 
-from . import Metrics
+from . import Metrics, redis_backend
 from .load import Bench, close_all
 from .report import print_scenario_line
 from .scenarios import BY_NAME
@@ -31,6 +31,9 @@ async def run_scenario(bench: Bench, name: str) -> dict[str, Any]:
         for kind in bench.args.servers:
             print_scenario_line(name, f"{kind} (median of {bench.args.repeat})", results[kind])
         results["runs"] = runs
+    compared = redis_backend.compare(name, results)
+    if compared is not None:
+        results["redis_vs_memory"] = compared
     return results
 
 
@@ -38,9 +41,14 @@ async def run_once(bench: Bench, name: str, kind: str) -> Metrics:
     t0 = time.monotonic()
     a = bench.args
     py_spy_out = a.py_spy / f"{name}-gateway.txt" if a.py_spy else None
+    gateway_args = list(a.gateway_arg)
+    prefix = ""
+    if kind == "redis":
+        prefix = redis_backend.new_prefix()
+        gateway_args += ["--backend", a.backend, "--redis-prefix", prefix]
     try:
         server = await start_server(
-            kind, bench.log_dir / f"{name}-{kind}.log", a.gateway_arg, py_spy_out
+            kind, bench.log_dir / f"{name}-{kind}.log", gateway_args, py_spy_out
         )
     except Exception as exc:
         print(f"  {kind}: did not start: {exc}", flush=True)
@@ -50,7 +58,11 @@ async def run_once(bench: Bench, name: str, kind: str) -> Metrics:
         flush=True,
     )
     try:
+        redis_cpu = redis_backend.cpu_seconds(a.backend) if prefix else 0.0
         metrics = await BY_NAME[name].run(bench, server)
+        if prefix:
+            spent = redis_backend.cpu_seconds(a.backend) - redis_cpu
+            redis_backend.record_cpu(metrics, name, a, spent)
         await close_all(bench)
     except Exception as exc:
         traceback.print_exc()
@@ -59,6 +71,9 @@ async def run_once(bench: Bench, name: str, kind: str) -> Metrics:
             await close_all(bench)
     metrics["server_alive"] = server.proc.returncode is None
     await stop_server(server)
+    if prefix:
+        with contextlib.suppress(Exception):
+            redis_backend.forget(a.backend, prefix)
     metrics["server_log"] = server_log_issues(server)
     if not metrics["server_alive"]:
         bench.warnings.append(

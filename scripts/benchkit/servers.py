@@ -84,7 +84,7 @@ async def start_server(
     With `py_spy_out`, a gateway is recorded by py-spy into that file.
     """
     http_port, grpc_port = free_port(), free_port()
-    if kind == "gateway":
+    if kind in ("gateway", "redis"):  # "redis": gateway_args name the Redis backend
         cmd = [sys.executable, "-m", "gateway", "--http-port", str(http_port)]
         cmd += ["--grpc-port", str(grpc_port), "--log-level", "WARNING", "--grace-seconds", "1"]
         cmd += gateway_args
