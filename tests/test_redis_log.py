@@ -1,0 +1,111 @@
+"""The Redis log on its own, against a real redis-server: round trips, keys, windows."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import aiohttp
+import pytest
+
+from gateway.log import Draft, Entry
+from gateway.log.base import cursor_shaped
+from gateway.log.redis import RedisLog
+from gateway.models import EveryoneTarget, TopicTarget, UsersTarget
+from tests.conftest import StartGateway
+from tests.redis_helpers import RedisServer
+
+EVERYONE = EveryoneTarget()
+
+
+def _draft(notification_id: str, body: bytes = b'{"a":1}', **kw: object) -> Draft:
+    target = kw.get("target", EVERYONE)
+    ttl = kw.get("ttl")
+    return Draft(target, notification_id, body, ttl)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def redis_log(redis_server: RedisServer) -> AsyncIterator[RedisLog]:
+    log = RedisLog(redis_server.url, prefix="t", idempotency_seconds=1)
+    await log.start()
+    for _ in range(200):
+        if log.healthy:
+            break
+        await asyncio.sleep(0.01)
+    yield log
+    await log.close()
+
+
+def _calls(server: RedisServer, command: str) -> int:
+    for line in server.command("INFO", "commandstats").splitlines():
+        if line.startswith(f"cmdstat_{command}:"):
+            return int(line.split("calls=")[1].split(",")[0])
+    return 0
+
+
+async def test_a_batch_of_500_is_one_round_trip_and_followed_in_order(
+    redis_log: RedisLog, redis_server: RedisServer
+) -> None:
+    seen: list[Entry] = []
+    redis_log.follow(lambda entry: seen.append(entry) or 1)
+    await redis_log.append([_draft("warm-up")])  # loads the script once
+    scripts_before = _calls(redis_server, "evalsha") + _calls(redis_server, "eval")
+    trips_before = sum(redis_log.stats.latency_counts)
+    drafts = [_draft(f"n{i}", target=UsersTarget(user_ids=(f"u{i}", "x"))) for i in range(500)]
+    results = await redis_log.append(drafts)
+    assert sum(redis_log.stats.latency_counts) - trips_before == 1
+    assert _calls(redis_server, "evalsha") + _calls(redis_server, "eval") - scripts_before == 1
+    assert [r.delivered for r in results] == [1] * 500  # waited for its own follower
+    assert [e.cursor for e in seen[1:]] == [r.cursor for r in results]
+    assert all(cursor_shaped(r.cursor) for r in results)
+    assert seen[1].target == UsersTarget(user_ids=("u0", "x"))
+    assert redis_log.head() == results[-1].cursor
+
+
+async def test_the_idempotency_window_is_its_own_setting(redis_log: RedisLog) -> None:
+    (first,) = await redis_log.append([_draft("k")])
+    (again,) = await redis_log.append([_draft("k")])
+    assert again.duplicate and again.cursor == first.cursor
+    (other,) = await redis_log.append([_draft("k", target=TopicTarget(topic="news"))])
+    assert other.conflict and other.cursor == first.cursor
+    await asyncio.sleep(1.2)  # idempotency_seconds=1; the history keeps the entry
+    (later,) = await redis_log.append([_draft("k")])
+    assert not later.duplicate and later.cursor != first.cursor
+    replay = await redis_log.read_since(first.cursor, redis_log.head())
+    assert [e.cursor for e in replay.entries] == [later.cursor] and replay.complete
+
+
+async def test_replay_drops_expired_ttl_and_a_foreign_epoch_is_incomplete(
+    redis_log: RedisLog,
+) -> None:
+    start = redis_log.head()
+    short, kept = await redis_log.append(
+        [_draft("short", ttl=timedelta(seconds=0)), _draft("kept")]
+    )
+    replay = await redis_log.read_since(start, redis_log.head())
+    assert [e.cursor for e in replay.entries] == [kept.cursor] and replay.complete
+    foreign = "0badc0de." + kept.cursor.partition(".")[2]
+    replay = await redis_log.read_since(foreign, redis_log.head())
+    assert not replay.complete and kept.cursor in [e.cursor for e in replay.entries]
+
+
+async def test_metrics_show_the_backend(
+    start_gateway: StartGateway, redis_server: RedisServer, http: aiohttp.ClientSession
+) -> None:
+    gateway = await start_gateway(backend=redis_server.url)
+    for _ in range(200):
+        if gateway.log.healthy:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    async with http.get(f"http://127.0.0.1:{gateway.http_port}/metrics") as response:
+        text = await response.text()
+    for line in (
+        "gateway_backend_up 1.0",
+        'gateway_backend_round_trip_seconds_bucket{le="+Inf"}',
+        "gateway_backend_errors_total 0",
+        "gateway_follower_lag_seconds",
+        "gateway_replicas",
+    ):
+        assert line in text, line
