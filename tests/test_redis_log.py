@@ -80,7 +80,7 @@ async def test_replay_drops_expired_ttl_and_a_foreign_epoch_is_incomplete(
     redis_log: RedisLog,
 ) -> None:
     start = redis_log.head()
-    short, kept = await redis_log.append(
+    _short, kept = await redis_log.append(
         [_draft("short", ttl=timedelta(seconds=0)), _draft("kept")]
     )
     replay = await redis_log.read_since(start, redis_log.head())
