@@ -19,6 +19,8 @@ class CloseCode(IntEnum):
     POLICY_VIOLATION = 1008
     #: A client message was larger than the configured limit.
     MESSAGE_TOO_BIG = 1009
+    #: The backend (Redis) could not be reached to replay: reconnect with ?since= later.
+    TRY_AGAIN_LATER = 1013
     #: The connection's token expired; reconnect with a fresh one.
     TOKEN_EXPIRED = 4001
     #: The client read too slowly and its send buffer overflowed; resume with ?since=.

@@ -25,6 +25,7 @@ from typing import Any
 from gateway.auth import Denied, TokenVerifier, bearer_token, check_origin
 from gateway.closecodes import CloseCode
 from gateway.hub import Connection
+from gateway.log.base import BackendUnavailable
 from gateway.models import Invalid
 from gateway.service import NotificationService
 from gateway.session import FlushScheduler, Session
@@ -159,6 +160,12 @@ class WebSocketEdge:
     async def _resume(self, session: Session, first: list[bytes], since: str, until: str) -> None:
         try:
             resumed, frames = await self.service.replay(session, since, until)
+        except BackendUnavailable as exc:
+            # the 101 and welcome go out first: a close frame may only follow them
+            log.warning("replay failed: %s", exc, extra={"user_id": session.user_id})
+            session.send_first(first)
+            self.close(session, CloseCode.TRY_AGAIN_LATER, "backend unreachable: retry with since")
+            return
         except Exception:
             log.exception("replay failed", extra={"user_id": session.user_id})
             session.abort()
