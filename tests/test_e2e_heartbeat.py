@@ -117,6 +117,6 @@ async def test_a_closed_connection_is_freed_by_reference_counting(
     elif how == "close handshake":
         await ws.close()
     else:
-        assert gateway.service.disconnect("alice", 4009, "bye") == 1
+        assert await gateway.service.disconnect("alice", 4009, "bye") == 1
         assert await Client(ws).closed() == 4009
     await _until(lambda: not gateway.edge.sockets and watched() is None)

@@ -128,7 +128,10 @@ async def test_a_stalled_reader_is_closed_with_4008_and_others_get_everything(
         total -= 1
     assert total == 0
     assert gateway.service.metrics.slow_clients_closed == 1
-    assert gateway.service.presence(["healthy", "stalled"], None)[0] == {"healthy": 1, "stalled": 0}
+    assert (await gateway.service.presence(["healthy", "stalled"], None))[0] == {
+        "healthy": 1,
+        "stalled": 0,
+    }
     # when the stalled client finally reads, the stream ends with a 4008 close frame
     writer.transport.resume_reading()
     data = await asyncio.wait_for(reader.read(), 10)
