@@ -151,11 +151,6 @@ class NotificationLog(abc.ABC):
         """Whether the store answers now (readiness); the memory log always does."""
         return True
 
-    @property
-    def connected_once(self) -> bool:
-        """Whether the log has reached its store since start: `head()` means something."""
-        return True
-
     def follow(self, follower: Follower) -> None:
         """Set the one callback that receives every new entry (the replica's fan-out)."""
         self._follower = follower

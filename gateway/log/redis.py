@@ -29,9 +29,6 @@ import os
 import time
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway.log.base import (
@@ -45,11 +42,12 @@ from gateway.log.base import (
     encode_target,
     fingerprint,
 )
+from gateway.log.redis_client import connect
 from gateway.log.redis_peers import RedisPeers
 from gateway.log.redis_scripts import APPEND, ENSURE_EPOCH
 from gateway.models import MAX_BATCH_ITEMS, EveryoneTarget, Target, TopicTarget, UsersTarget
 
-__all__ = ["RedisLog", "connect"]
+__all__ = ["RedisLog", "decode_target"]
 
 log = logging.getLogger("gateway.redis")
 
@@ -65,18 +63,6 @@ _MAX_BACKOFF = 2.0
 _MIN_STREAM_LENGTH = 4 * MAX_BATCH_ITEMS
 #: Follower counts kept for appends whose reply comes back after the follower's read.
 _RECENT = 8192
-
-
-def connect(url: str, *, read_timeout: float, name: str) -> Redis:
-    """A client for `url` that fails fast: 1 s to connect, `read_timeout` per reply, and no
-    retries (a retried call could hang a publisher for several timeouts)."""
-    return Redis.from_url(
-        url,
-        socket_connect_timeout=1.0,
-        socket_timeout=read_timeout,
-        retry=Retry(NoBackoff(), 0),
-        client_name=name,
-    )
 
 
 def _is_sid(text: str) -> bool:
@@ -127,7 +113,6 @@ class RedisLog(NotificationLog):
         idempotency_seconds: float = 300.0,
     ) -> None:
         super().__init__()
-        self._url = url
         self._keys = [f"{prefix}:log", f"{prefix}:seq", f"{prefix}:epoch"]
         self._id_prefix = f"{prefix}:id:"
         # A follower that keeps up must never find a batch trimmed before it could read
@@ -158,10 +143,6 @@ class RedisLog(NotificationLog):
     @property
     def healthy(self) -> bool:
         return self._up
-
-    @property
-    def connected_once(self) -> bool:
-        return bool(self._epoch)
 
     async def start(self) -> None:
         """Start following; an unreachable Redis is retried in the background (see module)."""

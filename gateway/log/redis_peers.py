@@ -22,12 +22,10 @@ import os
 import time
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway.log.base import BackendUnavailable, Peers
+from gateway.log.redis_client import connect
 from gateway.metrics import BackendStats
 
 __all__ = ["ANSWER_WAIT", "RedisPeers"]
@@ -60,13 +58,7 @@ class _Question:
 class RedisPeers(Peers):
     def __init__(self, url: str, prefix: str, replica: str, stats: BackendStats) -> None:
         super().__init__()
-        self._client = Redis.from_url(
-            url,
-            socket_connect_timeout=1.0,
-            socket_timeout=2.0,
-            retry=Retry(NoBackoff(), 0),
-            client_name=f"gateway-{replica}-c",
-        )
+        self._client = connect(url, read_timeout=2.0, name=f"gateway-{replica}-c")
         self._channel = f"{prefix}:control"
         self._inbox = f"{prefix}:control:{replica}"
         self._replica = replica
