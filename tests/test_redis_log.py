@@ -106,6 +106,7 @@ async def test_metrics_show_the_backend(
         'gateway_backend_round_trip_seconds_bucket{le="+Inf"}',
         "gateway_backend_errors_total 0",
         "gateway_follower_lag_seconds",
+        "gateway_follower_lag_entries",
         "gateway_replicas",
     ):
         assert line in text, line

@@ -59,6 +59,8 @@ _BLOCK_MS = 1000
 #: How long `append` waits for its own follower before answering `delivered: 0`.
 _DELIVERY_WAIT = 1.0
 _MAX_BACKOFF = 2.0
+#: How often the follower compares its position with the log's head (seconds).
+_CENSUS_EVERY = 5.0
 #: The fewest entries the stream keeps (see `__init__`).
 _MIN_STREAM_LENGTH = 4 * MAX_BATCH_ITEMS
 #: Follower counts kept for appends whose reply comes back after the follower's read.
@@ -139,6 +141,7 @@ class RedisLog(NotificationLog):
         #: follower's read can come back before the append's own reply (bounded).
         self._recent: dict[str, int] = {}
         self._appending = 0
+        self._next_census = 0.0
 
     @property
     def healthy(self) -> bool:
@@ -280,6 +283,8 @@ class RedisLog(NotificationLog):
                 if not self._synced:
                     await self._sync()
                     self._mark_up()
+                if time.monotonic() > self._next_census:
+                    await self._measure_lag()
                 reply: Any = await self._reader.xread(
                     {self._keys[0]: self._last_id}, count=_READ_BATCH, block=_BLOCK_MS
                 )
@@ -298,6 +303,13 @@ class RedisLog(NotificationLog):
                 self._hand_off(reply[0][1])
             else:
                 self.stats.follower_lag_seconds = 0.0
+
+    async def _measure_lag(self) -> None:
+        """How many entries the log's head is ahead of this replica (every few seconds)."""
+        self._next_census = time.monotonic() + _CENSUS_EVERY
+        head = await self._reader.get(self._keys[1])
+        if head is not None and self._last_seq is not None:
+            self.stats.follower_lag_entries = max(0, int(head) - self._last_seq)
 
     def _mark_up(self) -> None:
         if not self._up:
