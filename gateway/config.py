@@ -14,10 +14,11 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, Self
-from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.log.redis_url import check_backend_url
 
 __all__ = ["ConfigError", "Settings", "unknown_environment"]
 
@@ -150,7 +151,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check(self) -> Self:
         if self.backend != "memory":
-            _check_redis_url(self.backend)
+            check_backend_url(self.backend)
         if (self.grpc_tls_cert_file is None) != (self.grpc_tls_key_file is None):
             raise ValueError("grpc_tls_cert_file and grpc_tls_key_file go together")
         if self.ops_port and self.ops_port in (self.http_port, self.grpc_port):
@@ -208,21 +209,6 @@ def _split(raw: str | None) -> frozenset[str] | None:
     if raw is None:
         return None
     return frozenset(part.strip() for part in raw.split(",") if part.strip())
-
-
-def _check_redis_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss"):
-        raise ValueError("backend must be 'memory' or a redis:// or rediss:// URL")
-    try:
-        parts.port  # noqa: B018 - parsing it is the check
-    except ValueError:
-        raise ValueError("backend: the Redis URL's port is not a number") from None
-    if not parts.hostname:
-        raise ValueError("backend: the Redis URL names no host (redis://host:6379/0)")
-    db = parts.path.strip("/")
-    if db and not db.isdigit():
-        raise ValueError(f"backend: the Redis database must be a number (got {db!r})")
 
 
 def _is_loopback(host: str) -> bool:

@@ -40,8 +40,9 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
+    def start(self, *extra: str) -> None:
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        args += extra
         args += ["--dir", str(self.dir), "--appendonly", "yes" if self.persistent else "no"]
         if self.persistent:
             args += ["--appendfsync", "always"]
@@ -118,3 +119,34 @@ async def ws_client(
         event = await client.event()
         assert event["event"] == "welcome", event
     return client
+
+
+class SentinelServer:
+    """One redis-sentinel watching `master` under the name `gw` (quorum 1, quick failover)."""
+
+    def __init__(self, workdir: Path, master_port: int) -> None:
+        self.port = free_port()
+        self.config = workdir / f"sentinel-{self.port}.conf"
+        self.config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {workdir}\n"
+            f"sentinel monitor gw 127.0.0.1 {master_port} 1\n"
+            "sentinel down-after-milliseconds gw 500\n"
+            "sentinel failover-timeout gw 3000\n"
+        )
+        self.process = subprocess.Popen(
+            ["redis-server", str(self.config), "--sentinel"], stdout=subprocess.DEVNULL
+        )
+
+    def url(self, db: int = 0) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.port}/gw/{db}"
+
+    def master_port(self) -> int | None:
+        out = subprocess.run(
+            ["redis-cli", "-p", str(self.port), "SENTINEL", "get-master-addr-by-name", "gw"],
+            capture_output=True,
+        ).stdout.split()
+        return int(out[1]) if len(out) == 2 else None
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)

@@ -41,7 +41,9 @@ def test_loopback_is_fine(host: str) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"backend": "mysql://x"}, "backend must be 'memory' or a redis:// or rediss:// URL"),
+        ({"backend": "mysql://x"}, "backend must be 'memory' or a redis://, rediss:// or"),
+        ({"backend": "redis+sentinel://h:1"}, "name the Sentinel master"),
+        ({"backend": "redis+sentinel://h:x/m"}, "bad Sentinel address"),
         ({"backend": "redis://127.0.0.1:x"}, "port is not a number"),
         ({"backend": "redis://127.0.0.1:6379/zero"}, "database must be a number"),
         ({"backend": "redis://"}, "names no host"),

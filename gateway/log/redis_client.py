@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
+
+from gateway.log.redis_url import SENTINEL_SCHEME, parse_sentinel_url
 
 __all__ = ["connect"]
 
@@ -12,11 +17,25 @@ __all__ = ["connect"]
 def connect(url: str, *, read_timeout: float, name: str) -> Redis:
     """A client for `url`: 1 s to connect, `read_timeout` per reply, and no retries inside
     redis-py (a retried call could hold a publisher for several timeouts; the caller's own
-    retry with the same notification id is safe instead)."""
-    return Redis.from_url(
-        url,
-        socket_connect_timeout=1.0,
-        socket_timeout=read_timeout,
-        retry=Retry(NoBackoff(), 0),
-        client_name=name,
+    retry with the same notification id is safe instead).
+
+    A `redis+sentinel://` URL gives a client of the master Sentinel names: each new
+    connection asks the sentinels where the master is, so after a failover the next call
+    (or the follower's reconnect) reaches the new master.
+    """
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 1.0,
+        "socket_timeout": read_timeout,
+        "retry": Retry(NoBackoff(), 0),
+        "client_name": name,
+    }
+    if not url.startswith(SENTINEL_SCHEME + "://"):
+        return Redis.from_url(url, **options)
+    spec = parse_sentinel_url(url)
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        spec.sentinels, sentinel_kwargs={"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
     )
+    client: Redis = sentinel.master_for(
+        spec.service, db=spec.db, username=spec.username, password=spec.password, **options
+    )
+    return client

@@ -1,0 +1,74 @@
+"""The Redis backend's URL forms, checked without importing redis-py (config uses it).
+
+- `redis://[[user]:password@]host[:port][/db]` and `rediss://…` (TLS): one Redis;
+- `redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/<master name>[/db]`:
+  the master that Sentinel names (port 26379 by default); the password is the master's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+__all__ = ["SentinelUrl", "check_backend_url", "parse_sentinel_url"]
+
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+@dataclass(frozen=True)
+class SentinelUrl:
+    sentinels: list[tuple[str, int]]
+    service: str
+    db: int
+    username: str | None
+    password: str | None
+
+
+def parse_sentinel_url(url: str) -> SentinelUrl:
+    """The parts of a `redis+sentinel://` URL; `ValueError` naming what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != SENTINEL_SCHEME:
+        raise ValueError(f"not a {SENTINEL_SCHEME}:// URL")
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = credentials.partition(":")
+    sentinels = []
+    for item in hosts.split(","):
+        host, _, port = item.rpartition(":") if ":" in item else (item, "", "26379")
+        if not host or not port.isdigit():
+            raise ValueError(f"backend: bad Sentinel address {item!r} (host:port)")
+        sentinels.append((host, int(port)))
+    path = [p for p in parts.path.split("/") if p]
+    if not path or len(path) > 2:
+        raise ValueError(
+            "backend: name the Sentinel master: redis+sentinel://host:26379/mymaster/0"
+        )
+    if len(path) == 2 and not path[1].isdigit():
+        raise ValueError(f"backend: the Redis database must be a number (got {path[1]!r})")
+    return SentinelUrl(
+        sentinels,
+        path[0],
+        int(path[1]) if len(path) == 2 else 0,
+        unquote(username) or None,
+        unquote(password) or None,
+    )
+
+
+def check_backend_url(url: str) -> None:
+    """`ValueError` with a clear message unless `url` is a Redis URL of a supported form."""
+    parts = urlsplit(url)
+    if parts.scheme == SENTINEL_SCHEME:
+        parse_sentinel_url(url)
+        return
+    if parts.scheme not in ("redis", "rediss"):
+        raise ValueError(
+            "backend must be 'memory' or a redis://, rediss:// or redis+sentinel:// URL"
+        )
+    try:
+        parts.port  # noqa: B018 - parsing it is the check
+    except ValueError:
+        raise ValueError("backend: the Redis URL's port is not a number") from None
+    if not parts.hostname:
+        raise ValueError("backend: the Redis URL names no host (redis://host:6379/0)")
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        raise ValueError(f"backend: the Redis database must be a number (got {db!r})")
