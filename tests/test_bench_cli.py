@@ -19,3 +19,4 @@ def test_bench_help_lists_every_scenario() -> None:
     )
     for scenario in ("broadcast", "steady", "peruser", "idle", "slow"):
         assert scenario in result.stdout
+    assert "--backend URL" in result.stdout  # the Redis log beside the memory one
