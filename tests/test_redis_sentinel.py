@@ -26,9 +26,12 @@ async def test_a_failover_is_followed_and_clients_stay_connected(
     replica.start("--replicaof", "127.0.0.1", str(master.port))
     sentinel = SentinelServer(tmp_path, master.port)
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # generous: the machine may be busy
         while sentinel.master_port() != master.port:
             assert time.monotonic() < deadline, "sentinel did not start"
+            await asyncio.sleep(0.1)
+        while "master_link_status:up" not in replica.command("INFO", "replication"):
+            assert time.monotonic() < deadline, "the replica did not sync"
             await asyncio.sleep(0.1)
         gateway = await start_gateway(backend=sentinel.url())
         while not gateway.log.healthy:
@@ -41,9 +44,9 @@ async def test_a_failover_is_followed_and_clients_stay_connected(
             assert (await alice.notification())["cursor"] == before.cursor
             # replication is asynchronous: what the replica lacks at the failover is lost,
             # and the gateway says so (a new epoch: 4010); here it has caught up first
-            assert master.command("WAIT", "1", "5000") == "1"
+            assert master.command("WAIT", "1", "10000") == "1"
             master.stop()
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 30
             while sentinel.master_port() != replica.port:
                 assert time.monotonic() < deadline, "no failover"
                 await asyncio.sleep(0.1)
@@ -54,7 +57,7 @@ async def test_a_failover_is_followed_and_clients_stay_connected(
                 except aio.AioRpcError:
                     assert time.monotonic() < deadline, "the gateway did not follow the failover"
                     await asyncio.sleep(0.2)
-            assert (await alice.notification(timeout=5))["cursor"] == after.cursor
+            assert (await alice.notification(timeout=10))["cursor"] == after.cursor
     finally:
         sentinel.stop()
         replica.stop()
