@@ -87,7 +87,7 @@ async def test_valid_upgrades_get_101(gateway: Gateway, data: bytes) -> None:
 async def test_user_ids_decode_strictly(gateway: Gateway) -> None:
     client = await RawClient.open(gateway.http_port, "%C3%A9t%C3%A9")
     client.close()
-    presence, _ = gateway.service.presence(["été"], None)
+    presence, _ = await gateway.service.presence(["été"], None)
     assert presence == {"été": 1}
 
 
@@ -237,6 +237,6 @@ async def test_ff_and_fe_never_become_one_user(gateway: Gateway) -> None:
     for raw in ("%FF", "%FE"):
         status, _, body = _answer(await exchange(gateway.http_port, upgrade(f"/ws?user_id={raw}")))
         assert (status, body["field"]) == (400, "user_id")
-    assert gateway.service.presence(["\ufffd"], None)[0] == {"\ufffd": 1}
+    assert (await gateway.service.presence(["\ufffd"], None))[0] == {"\ufffd": 1}
     assert len(gateway.service.hub) == 1
     client.close()
