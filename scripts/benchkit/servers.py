@@ -123,7 +123,10 @@ async def _wait_ready(server: Server, within: float) -> None:
             raise TimeoutError(f"{server.kind} not ready after {within:.0f}s")
         try:
             reader, writer = await asyncio.open_connection(HOST, server.http_port)
-            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            # the Redis-backed gateway is ready once its follower reached Redis (it answers
+            # 503 to WebSockets before that); the others are ready once they serve
+            path = b"/readyz" if server.kind == "redis" else b"/healthz"
+            writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             status = await asyncio.wait_for(reader.readline(), 2.0)
             writer.close()
             if b" 200 " in status:
