@@ -29,6 +29,7 @@ from gateway.binding import bind_error, grpc_tls_credentials, probe_port
 from gateway.browser.routes import BrowserRoutes
 from gateway.closecodes import CloseCode
 from gateway.config import ConfigError, Settings
+from gateway.flush import CoalescePolicy, FlushScheduler
 from gateway.gc_policy import GcPolicy
 from gateway.grpc.servicer import GatewayServicer, PublishTokenInterceptor
 from gateway.hub import Hub
@@ -38,7 +39,6 @@ from gateway.ops.exposition import make_registry
 from gateway.ops.routes import OpsRoutes
 from gateway.ops.site import OpsSite
 from gateway.service import NotificationService
-from gateway.session import FlushScheduler
 from gateway.websocket import fallback
 from gateway.websocket.handshake import MAX_HEAD_BYTES
 from gateway.websocket.policy import WebSocketEdge
@@ -126,7 +126,11 @@ class Gateway:
             await self.verifier.start()
         self._edge = WebSocketEdge(
             service=self.service,
-            scheduler=FlushScheduler(asyncio.get_running_loop(), self.service.metrics.flush_bytes),
+            scheduler=FlushScheduler(
+                asyncio.get_running_loop(),
+                CoalescePolicy(cap=settings.coalesce_ms / 1000),
+                self.service.metrics,
+            ),
             verifier=self.verifier,
             allowed_origins=settings.origins,
             send_buffer_bytes=settings.send_buffer_bytes,

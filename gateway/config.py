@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     #: answered 503 and closed (slowloris). Keep it well below the open-files limit.
     max_pending_handshakes: Positive = 1024
     heartbeat_seconds: Annotated[float, Field(gt=0)] = 30.0
+    #: How long a flush may wait for more publishes while they stream in (see flush.py);
+    #: 0 flushes at the end of every loop tick.
+    coalesce_ms: Annotated[float, Field(ge=0, le=50)] = 5.0
     history_size: Positive = 10_000
     history_seconds: Annotated[float, Field(gt=0)] = 3_600.0
     grace_seconds: Annotated[float, Field(ge=0)] = 10.0

@@ -104,6 +104,12 @@ class Metrics:
         "Publishes refused with ALREADY_EXISTS: their id was used for another target or content."
     )
     delivered: int = _counter("Frames queued on local connections, summed over notifications.")
+    flushes: int = _counter(
+        "Flushes that wrote publishes to connections (one write per connection with frames)."
+    )
+    flushed_publishes: int = _counter(
+        "Publishes those flushes carried: flushed_publishes / flushes is publishes per flush."
+    )
     replayed: int = _counter("Notifications sent from the log to resuming clients.")
     rejected_invalid: int = _counter("Publishes refused with INVALID_ARGUMENT.")
     rejected_unavailable: int = _counter(

@@ -73,6 +73,8 @@ class NotificationService:
         self._max_per_user = max_connections_per_user
         #: Called with each closed-by-server connection and its code (the ws edge's closer).
         self.closer: Callable[[Connection, int, str], None] = lambda conn, code, reason: None
+        #: Called after each fan-out with its recipient count (the ws edge's flush scheduler).
+        self.on_fan_out: Callable[[int], None] = lambda recipients: None
         log.follow(self._fan_out)
         log.on_gap = self._gap
         if log.peers is not None:
@@ -84,6 +86,7 @@ class NotificationService:
     def _fan_out(self, entry: Entry) -> int:
         count = self.hub.deliver(entry.target, notification_frame(entry.cursor, entry.body))
         self.metrics.fanout_connections.observe(count)
+        self.on_fan_out(count)
         return count
 
     async def publish(self, item: PublishInput) -> AppendResult:

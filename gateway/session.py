@@ -1,15 +1,16 @@
-"""One WebSocket connection's outgoing side: a bounded buffer that coalesces frames per tick.
+"""One WebSocket connection's outgoing side: a bounded buffer that coalesces frames per flush.
 
 The fan-out calls `Session.send()` for every recipient; it never awaits and never writes.
-Frames gather in the session until the end of the loop tick, when the `FlushScheduler`
-hands each dirty session's frames to its transport in one `writelines()` (one syscall for
-many frames). Pending frames are shared bytes objects, so queuing costs a pointer each.
+Frames gather in the session until the `FlushScheduler` (flush.py) hands each dirty
+session's frames to its transport in one `writelines()` (one syscall for many frames): at
+the end of the tick, or a few milliseconds later while publishes stream in. Pending frames
+are shared bytes objects, so queuing costs a pointer each.
 
 The slow-reader rule: when new frames are due and the transport still holds more than
 `limit` bytes the kernel would not take from earlier writes, the reader has fallen behind;
 it is dropped via `on_overflow` instead of being waited for. A burst that arrives in one
-tick is never held against a client that keeps up, and a stalled client's memory stays
-below `limit` plus one tick's frames.
+flush is never held against a client that keeps up, and a stalled client's memory stays
+below `limit` plus one flush's frames (flush.py bounds those).
 
 A replay (a resuming client's missed notifications) can be far larger than `limit`, so it
 is not queued at once: `send_first` writes it as the socket drains, a batch each time the
@@ -23,13 +24,12 @@ Stdlib only: the transport is anything with `writelines`, `get_write_buffer_size
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
-from gateway.metrics import FLUSH_BYTES_BUCKETS, Histogram
+from gateway.flush import FlushScheduler
 
-__all__ = ["FlushScheduler", "Session", "Transport"]
+__all__ = ["Session", "Transport"]
 
 #: The topics of every connection that follows none: one shared object, not a set each.
 _NO_TOPICS: frozenset[str] = frozenset()
@@ -42,36 +42,6 @@ class Transport(Protocol):
     def get_write_buffer_size(self) -> int: ...
     def is_closing(self) -> bool: ...
     def abort(self) -> None: ...
-
-
-class FlushScheduler:
-    """Collects the sessions that got frames this tick and flushes them all in one callback."""
-
-    __slots__ = ("_dirty", "_loop", "_scheduled", "flush_bytes")
-
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, flush_bytes: Histogram | None = None
-    ) -> None:
-        self._loop = loop
-        #: Bytes of one connection's write, sampled once per flush pass.
-        self.flush_bytes = flush_bytes or Histogram(FLUSH_BYTES_BUCKETS)
-        self._dirty: list[Session] = []
-        self._scheduled = False
-
-    def mark(self, session: Session) -> None:
-        self._dirty.append(session)
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        self._scheduled = False
-        dirty, self._dirty = self._dirty, []
-        # one write per pass is sampled: observing each one added ~0.6 us to a ~2 us write
-        if dirty and (sampled := sum(map(len, dirty[0]._pending))):
-            self.flush_bytes.observe(sampled)
-        for session in dirty:
-            session.flush()
 
 
 class _Backlog:
@@ -134,7 +104,7 @@ class Session:
         self.heard = True
 
     def send(self, frame: bytes) -> None:
-        """Queue one complete frame for the end of this tick. Never blocks, never writes."""
+        """Queue one complete frame for the next flush. Never blocks, never writes."""
         if self.closed:
             return
         backlog = self._backlog
@@ -145,6 +115,10 @@ class Session:
             backlog.waiting += len(frame)
             if backlog.waiting > self._limit >= backlog.waiting - len(frame):
                 self._scheduler.mark(self)  # judged at the tick's end (flush), like live frames
+
+    def pending_bytes(self) -> int:
+        """Bytes queued for the next flush (the scheduler samples one write per flush)."""
+        return sum(map(len, self._pending))
 
     def send_first(self, frames: list[bytes], replay: Iterator[bytes] | None = None) -> None:
         """Put `frames` ahead of everything queued so far, then release the held frames.
@@ -204,7 +178,7 @@ class Session:
             transport.writelines(batch)
 
     def flush(self) -> None:
-        """Write what is pending in one call (called by the scheduler at the end of a tick)."""
+        """Write what is pending in one call (called by the scheduler)."""
         if self.closed or self.held or not self._pending:
             return
         backlog = self._backlog

@@ -8,7 +8,11 @@ does `for ws in clients: await ws.send_str(payload)`. Both pay the same gRPC hop
 on uvloop when it is installed. The baseline validates nothing.
 
 Scenarios (each scaled by flags; `--quick` runs all of them small in under a minute):
-  broadcast  N subscribers, K notifications to everyone → deliveries/s, p50/p99 latency
+  broadcast  N subscribers, K notifications to everyone (PublishBatch) → deliveries/s, p50/p99
+  unary1     the same published like a backend: unary Publish, 1 call in flight
+  unary32    ... 32 calls in flight (each lane waits for its ack)
+  unaryprocs ... from --unary-procs publisher processes, --unary-lanes calls in flight each;
+             all three also report publishes per flush (the gateway's /metrics)
   steady     N subscribers, R notifications/s for S seconds (unary Publish) → p50/p99/max
   peruser    U users, K notifications each to one user (PublishBatch) → notifications/s
   idle       C connections held → server RSS per connection, connections/s

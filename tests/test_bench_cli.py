@@ -17,6 +17,6 @@ def test_bench_help_lists_every_scenario() -> None:
         timeout=60,
         check=True,
     )
-    for scenario in ("broadcast", "steady", "peruser", "idle", "slow"):
+    for scenario in ("broadcast", "unary1", "unary32", "unaryprocs", "steady", "peruser", "idle"):
         assert scenario in result.stdout
     assert "--backend URL" in result.stdout  # the Redis log beside the memory one

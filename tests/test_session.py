@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Iterator
 
-from gateway.session import REPLAY_BATCH_BYTES, FlushScheduler, Session
+from gateway.flush import FlushScheduler
+from gateway.session import REPLAY_BATCH_BYTES, Session
 
 
 class FakeTransport:

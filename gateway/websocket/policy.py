@@ -24,11 +24,12 @@ from typing import Any
 
 from gateway.auth import Denied, TokenVerifier, bearer_token, check_origin
 from gateway.closecodes import CloseCode
+from gateway.flush import FlushScheduler
 from gateway.hub import Connection
 from gateway.log.base import BackendUnavailable
 from gateway.models import Invalid
 from gateway.service import NotificationService
-from gateway.session import FlushScheduler, Session
+from gateway.session import Session
 from gateway.websocket.client_ops import (
     ConnectParams,
     PingOp,
@@ -96,6 +97,7 @@ class WebSocketEdge:
 
     def __post_init__(self) -> None:
         self.service.closer = self.close
+        self.service.on_fan_out = self.scheduler.published
 
     def protocol_factory(
         self, handoff: Callable[[], asyncio.Protocol]

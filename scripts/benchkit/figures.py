@@ -24,6 +24,17 @@ FIGURE_LINES: dict[str, list[tuple[str, str, str]]] = {
         ("p99", "latency_ms.p99", "ms"),
         ("correct", "correct", "ok"),
     ],
+    **{
+        name: [
+            ("deliveries/s", "deliveries_per_s", "int"),
+            ("publishes/s", "publishes_per_s", "int"),
+            ("publishes/flush", "publishes_per_flush", "float"),
+            ("p50", "latency_ms.p50", "ms"),
+            ("p99", "latency_ms.p99", "ms"),
+            ("correct", "correct", "ok"),
+        ]
+        for name in ("unary1", "unary32", "unaryprocs")
+    },
     "steady": [
         ("p50", "latency_ms.p50", "ms"),
         ("p99", "latency_ms.p99", "ms"),
@@ -93,6 +104,35 @@ def _gateway(path: str, test: Callable[[Any], bool]) -> Check:
     return check
 
 
+def _unary_figures(a: argparse.Namespace) -> list[Figure]:
+    """Broadcast published with unary calls: 1 and 32 in flight, several processes."""
+    procs = f"{a.unary_procs} procs x {a.unary_lanes}"
+    rows: list[Figure] = []
+    for name, how, factor in (
+        ("unary1", "1", 3.0),
+        ("unary32", "32", 5.0),
+        ("unaryprocs", procs, None),
+    ):
+        label = f"unary broadcast, {how} in flight"
+        target = None
+        if factor is not None:
+            target = (f">= {factor:g}x baseline", _ratio_at_least("deliveries_per_s", factor))
+        rows += [
+            Figure(name, f"{label}: deliveries/s", "deliveries_per_s", "int", "higher", target),
+            Figure(name, f"{label}: p99", "latency_ms.p99", "ms", "lower"),
+            Figure(name, f"{label}: publishes/flush", "publishes_per_flush", "float"),
+            Figure(
+                name,
+                f"{label}: correct",
+                "correct",
+                "ok",
+                "",
+                ("every client, all, in order", _gateway("correct", bool)),
+            ),
+        ]
+    return rows
+
+
 def figures(a: argparse.Namespace) -> list[Figure]:
     """The summary's rows, in order."""
     idle_note = "" if a.idle_connections >= 20_000 else f" (measured at {a.idle_connections})"
@@ -116,6 +156,7 @@ def figures(a: argparse.Namespace) -> list[Figure]:
             "",
             ("every client, all, in order", _gateway("correct", bool)),
         ),
+        *_unary_figures(a),
         Figure("steady", f"{steady} p50", "latency_ms.p50", "ms", "lower"),
         Figure(
             "steady",

@@ -10,7 +10,7 @@ from typing import Any
 #: "redis" is the gateway with `--backend <the --backend URL>`: the Redis log.
 SERVERS = ("gateway", "baseline", "redis")
 DEFAULT_SERVERS = ("gateway", "baseline")
-SCENARIOS = ("broadcast", "steady", "peruser", "idle", "slow")
+SCENARIOS = ("broadcast", "unary1", "unary32", "unaryprocs", "steady", "peruser", "idle", "slow")
 
 #: flag: (full default, --quick default, help)
 SIZES: dict[str, tuple[Any, Any, str]] = {
@@ -19,6 +19,8 @@ SIZES: dict[str, tuple[Any, Any, str]] = {
     "payload_bytes": (100, 100, "size of each notification's data (JSON) in bytes"),
     "batch": (100, 50, "broadcast: items per PublishBatch call"),
     "lanes": (2, 2, "concurrent publishers (each sends its batches in order)"),
+    "unary_procs": (4, 2, "unaryprocs: publisher processes"),
+    "unary_lanes": (8, 8, "unaryprocs: unary calls in flight per publisher process"),
     "window": (500, 200, "broadcast/slow: notifications in flight at most (0 = unbounded)"),
     "sample": (10, 10, "read the timestamp of every N-th frame (1 = every frame)"),
     "steady_subscribers": (1000, 200, "steady: subscribers"),
@@ -53,6 +55,9 @@ CONNECTIONS = {
     "idle": "idle_connections",
     "peruser": "users",
     "broadcast": "subscribers",
+    "unary1": "subscribers",
+    "unary32": "subscribers",
+    "unaryprocs": "subscribers",
     "steady": "steady_subscribers",
     "slow": "slow_clients",
 }

@@ -1,6 +1,8 @@
 """Publishing over gRPC: what to send (a `Plan`), and sending it with a window.
 
-Each lane is one publisher sending its PublishBatch calls in order; lanes run concurrently.
+Each lane is one publisher sending its calls in order (PublishBatch, or unary Publish one
+notification at a time, as most backends do); lanes run concurrently, so N unary lanes
+keep N calls in flight.
 The window keeps at most so many notifications in flight (published, not yet received by
 every client), so a load client slower than the server shows up as a lower rate rather
 than as clients closed for being slow.
@@ -71,18 +73,22 @@ class Outcome:
 
 
 async def publish_batches(
-    bench: Bench, stub: pb_grpc.NotificationGatewayStub, plan: Plan
+    bench: Bench, stub: pb_grpc.NotificationGatewayStub, plan: Plan, unary: bool = False
 ) -> Outcome:
-    """Each lane sends PublishBatch calls one after another; lanes run concurrently."""
+    """Each lane sends PublishBatch calls one after another; lanes run concurrently.
+
+    `unary`: each lane sends one unary Publish at a time instead (`plan.batch` is ignored).
+    """
     out = Outcome()
     progress = Progress(bench, plan.stall_after)
+    step = 1 if unary else plan.batch
 
     async def lane(index: int, items: Lane) -> None:
-        for start in range(0, len(items), plan.batch):
-            chunk = items[start : start + plan.batch]
+        for start in range(0, len(items), step):
+            chunk = items[start : start + step]
             while plan.window:  # back-pressure from the receivers, not from the server
                 in_flight = out.sent - bench.received() / plan.fanout
-                if in_flight + len(chunk) <= plan.window + plan.batch:
+                if in_flight + len(chunk) <= plan.window + step:
                     break
                 if progress.stuck() or time.monotonic() > plan.deadline:
                     raise TimeoutError("receivers made no progress: the server is blocked")
@@ -90,11 +96,17 @@ async def publish_batches(
             ts = time.time()
             if not out.first_send:
                 out.first_send = ts
+            timeout = max(0.1, plan.deadline - time.monotonic())
+            if unary:
+                target, seq = chunk[0]
+                out.sent += 1
+                await stub.Publish(request(target, ts, index, seq, plan.pad), timeout=timeout)
+                out.last_ack = time.time()
+                continue
             batch = pb.PublishBatchRequest(
                 requests=[request(t, ts, index, seq, plan.pad) for t, seq in chunk]
             )
             out.sent += len(chunk)
-            timeout = max(0.1, plan.deadline - time.monotonic())
             response = await stub.PublishBatch(batch, timeout=timeout)
             out.last_ack = time.time()
             for result in response.results:

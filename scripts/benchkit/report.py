@@ -15,6 +15,8 @@ def fmt(value: Any, kind: str) -> str:
     """A figure as the tables show it; `kind` is a Figure's fmt."""
     if value is None:
         return "n/a" if kind != "code" else "none"
+    if kind == "float":
+        return f"{value:.1f}"
     if kind == "int":
         return f"{value:,.0f}"
     if kind == "ms":

@@ -1,4 +1,4 @@
-"""The five scenarios, one module each; every one runs against one server and returns metrics.
+"""The scenarios, one module each; every one runs against one server and returns metrics.
 
 A scenario module holds `title(args)` (the heading printed before it runs) and
 `run(bench, server)`. It opens its connections, measures, and leaves them open: the runner
@@ -14,7 +14,7 @@ from typing import NamedTuple
 from .. import Metrics
 from ..load import Bench
 from ..servers import Server
-from . import broadcast, idle, peruser, slow, steady
+from . import broadcast, idle, peruser, slow, steady, unary
 
 
 class Scenario(NamedTuple):
@@ -28,4 +28,7 @@ BY_NAME: dict[str, Scenario] = {
     "peruser": Scenario(peruser.title, peruser.run),
     "idle": Scenario(idle.title, idle.run),
     "slow": Scenario(slow.title, slow.run),
+    "unary1": Scenario(unary.title1, unary.run1),
+    "unary32": Scenario(unary.title32, unary.run32),
+    "unaryprocs": Scenario(unary.title_procs, unary.run_procs),
 }

@@ -1,0 +1,176 @@
+"""When queued frames go out: a bounded coalescing policy and the loop callback that applies it.
+
+Every publish hands its frame to each recipient's `Session`, which only queues it; the
+`FlushScheduler` later writes each dirty session's frames with one `writelines()`. One
+write per connection per flush is the whole cost of a broadcast (a loopback `send()` is
+8-10 µs), so the more publishes share a flush, the cheaper each is.
+
+grpc.aio admits unary calls one per loop pass, so flushing at the end of every tick wrote
+each broadcast alone. `CoalescePolicy` decides, with a clock it is given, whether to flush
+now or a little later:
+
+- a flush is deferred only while publishes stream in: the pending batch began within
+  `engage` seconds of the previous publish or of the previous flush of publishes ending
+  (one call in flight: the next call comes one round trip after the ack, which leaves
+  before the flush), its publishes fan out to at least
+  `min_fan_out` connections each (one-recipient traffic gains nothing by waiting: the next
+  publish goes to someone else), and fewer than `max_publishes` are pending;
+- a deferred flush happens once no publish has arrived for `quiet` seconds, and at the
+  latest `cap` seconds after the batch's first publish;
+- frames that are not publishes (welcome, replay, pong) and publishes on a quiet loop
+  are flushed at the end of the tick, as before: a lone notification is never delayed.
+
+The added latency is therefore at most `cap` (5 ms) plus one loop pass, and only while
+publishes arrive back to back. `quiet` (2 ms) must exceed a publisher's round trip for one
+call in flight to coalesce: 0.5 ms and 1 ms left one publish per flush on this machine. A stalled client's memory stays below its session limit plus
+one flush's frames: at most `max_publishes` publishes, plus the rest of the last batch
+call that crossed it (the frames are shared bytes objects; each session holds pointers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from gateway.metrics import Metrics
+
+if TYPE_CHECKING:
+    from gateway.session import Session
+
+__all__ = ["CoalescePolicy", "FlushScheduler"]
+
+Clock = Callable[[], float]
+
+
+class CoalescePolicy:
+    """Whether to flush now or how long to wait; knows nothing of sessions or the loop."""
+
+    __slots__ = (
+        "_cap",
+        "_clock",
+        "_engage",
+        "_first",
+        "_flushed_at",
+        "_last",
+        "_max_publishes",
+        "_min_fan_out",
+        "_quiet",
+        "_streaming",
+        "publishes",
+        "recipients",
+    )
+
+    def __init__(
+        self,
+        clock: Clock = time.perf_counter,
+        *,
+        cap: float = 0.005,
+        quiet: float = 0.002,
+        engage: float = 0.003,
+        min_fan_out: float = 4.0,
+        max_publishes: int = 1000,
+    ) -> None:
+        self._clock = clock
+        self._cap = cap
+        self._quiet = quiet
+        self._engage = engage
+        self._min_fan_out = min_fan_out
+        self._max_publishes = max_publishes
+        self._first = 0.0
+        self._last = -float("inf")
+        self._flushed_at = -float("inf")
+        self._streaming = False
+        #: Publishes (and their recipients, summed) whose frames wait for the next flush.
+        self.publishes = 0
+        self.recipients = 0
+
+    def arrived(self, recipients: int) -> None:
+        """One publish was handed to `recipients` sessions."""
+        now = self._clock()
+        if not self.publishes:
+            self._first = now
+            # busy: a publish arrived, or a flush of publishes ended, within `engage`
+            self._streaming = now - max(self._last, self._flushed_at) <= self._engage
+        self._last = now
+        self.publishes += 1
+        self.recipients += recipients
+
+    def wait(self) -> float:
+        """Seconds to wait before flushing; 0.0 means flush now."""
+        publishes = self.publishes
+        if (
+            not publishes
+            or publishes >= self._max_publishes
+            or self.recipients < self._min_fan_out * publishes
+            or not self._streaming
+        ):
+            return 0.0
+        now = self._clock()
+        wait = min(self._first + self._cap, self._last + self._quiet) - now
+        return wait if wait > 0.0 else 0.0
+
+    def flushed(self) -> None:
+        """The pending frames went out: the next batch starts empty."""
+        if self.publishes:
+            self._flushed_at = self._clock()
+        self.publishes = 0
+        self.recipients = 0
+
+
+class FlushScheduler:
+    """Collects the sessions that got frames and flushes them all in one callback.
+
+    The callback runs at the end of the tick; when the policy says wait, it re-arms itself
+    with `call_later`. uvloop's timers have millisecond resolution and run a shorter delay
+    on the next loop pass, so a sub-millisecond wait re-checks every pass until it is due.
+    """
+
+    __slots__ = ("_dirty", "_loop", "_metrics", "_policy", "_scheduled")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        policy: CoalescePolicy | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._loop = loop
+        self._policy = policy if policy is not None else CoalescePolicy()
+        self._metrics = metrics if metrics is not None else Metrics()
+        self._dirty: list[Session] = []
+        self._scheduled = False
+
+    def mark(self, session: Session) -> None:
+        """`session` has frames to write (called once until it is flushed)."""
+        self._dirty.append(session)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._check)
+
+    def published(self, recipients: int) -> None:
+        """One publish was fanned out to `recipients` sessions (the service calls this)."""
+        self._policy.arrived(recipients)
+
+    def _check(self) -> None:
+        wait = self._policy.wait()
+        if wait:
+            self._loop.call_later(wait, self._check)
+            return
+        self.flush()
+
+    def flush(self) -> None:
+        """Write every dirty session's frames now."""
+        self._scheduled = False
+        metrics = self._metrics
+        policy = self._policy
+        if policy.publishes:
+            metrics.flushes += 1
+            metrics.flushed_publishes += policy.publishes
+        dirty, self._dirty = self._dirty, []
+        # one write per pass is sampled: observing each one added ~0.6 us to a ~2 us write
+        if dirty and (sampled := dirty[0].pending_bytes()):
+            metrics.flush_bytes.observe(sampled)
+        for session in dirty:
+            session.flush()
+        policy.flushed()
