@@ -11,10 +11,10 @@ now or a little later:
 
 - a flush is deferred only while publishes stream in: the pending batch began within
   `engage` seconds of the previous publish or of the previous flush of publishes ending
-  (one call in flight: the next call comes one round trip after the ack, which leaves
-  before the flush), its publishes fan out to at least
-  `min_fan_out` connections each (one-recipient traffic gains nothing by waiting: the next
-  publish goes to someone else), and fewer than `max_publishes` are pending;
+  (with one call in flight the next call comes a round trip after the ack, which leaves
+  before the flush); its publishes fan out to at least `min_fan_out` connections each
+  (one-recipient traffic gains nothing by waiting: the next publish goes to someone
+  else); and fewer than `max_publishes` are pending;
 - a deferred flush happens once no publish has arrived for `quiet` seconds, and at the
   latest `cap` seconds after the batch's first publish;
 - frames that are not publishes (welcome, replay, pong) and publishes on a quiet loop
@@ -22,9 +22,11 @@ now or a little later:
 
 The added latency is therefore at most `cap` (5 ms) plus one loop pass, and only while
 publishes arrive back to back. `quiet` (2 ms) must exceed a publisher's round trip for one
-call in flight to coalesce: 0.5 ms and 1 ms left one publish per flush on this machine. A stalled client's memory stays below its session limit plus
-one flush's frames: at most `max_publishes` publishes, plus the rest of the last batch
-call that crossed it (the frames are shared bytes objects; each session holds pointers).
+call in flight to coalesce: 0.5 ms and 1 ms left one publish per flush on this machine.
+
+A stalled client's memory stays below its session limit plus one flush's frames: at most
+`max_publishes` publishes, plus the rest of the batch call that crossed that count (the
+frames are shared bytes objects; each session holds pointers to them).
 """
 
 from __future__ import annotations
