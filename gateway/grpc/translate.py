@@ -8,17 +8,21 @@ datetime, enum → word) and names a failing field the way the .proto spells it,
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pydantic_core
 from google.protobuf import struct_pb2
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from gateway.api.v1 import gateway_pb2 as pb
-from gateway.models import Invalid, PublishInput, describe_errors
+from gateway.models import Invalid, PublishInput, describe_errors, new_notification_id
 
-__all__ = ["publish_input", "struct_to_dict"]
+__all__ = ["publish_input", "publish_inputs", "struct_to_dict"]
+
+#: A whole batch in one pydantic-core call (the same model, the same rules).
+_BATCH: TypeAdapter[list[PublishInput]] = TypeAdapter(list[PublishInput])
 
 _PRIORITIES = {
     pb.PRIORITY_UNSPECIFIED: "normal",
@@ -32,13 +36,52 @@ _MAX_SAFE_INT = 2**53
 
 def publish_input(request: pb.PublishRequest) -> PublishInput:
     """The validated model for one PublishRequest, or `Invalid` naming the field."""
-    raw: dict[str, Any] = {"target": _target(request.target)}  # unset: {} -> "set one of"
-    if request.HasField("notification"):
-        raw["notification"] = _notification(request.notification)
+    outcome = _validate(_raw(request, datetime.now(UTC)))
+    if isinstance(outcome, Invalid):
+        raise outcome
+    return outcome
+
+
+def publish_inputs(requests: Sequence[pb.PublishRequest]) -> list[PublishInput | Invalid]:
+    """Each request's validated model, in order, or the `Invalid` that names its field.
+
+    Every item that translates is validated in one pydantic-core call; only when one of
+    them breaks a rule are they validated one at a time, to say which. Items without an
+    id or created_at get them here (one timestamp per call: they were accepted together),
+    so the model's defaults hook has nothing left to do.
+    """
+    accepted_at = datetime.now(UTC)
+    outcomes: list[PublishInput | Invalid | None] = []
+    raws: list[dict[str, Any]] = []
+    for request in requests:
+        try:
+            raws.append(_raw(request, accepted_at))
+        except Invalid as exc:
+            outcomes.append(exc)
+            continue
+        outcomes.append(None)
+    if not raws:
+        return [o for o in outcomes if o is not None]
+    try:
+        valid: list[PublishInput | Invalid] = list(_BATCH.validate_python(raws))
+    except ValidationError:
+        valid = [_validate(raw) for raw in raws]
+    each = iter(valid)
+    return [next(each) if o is None else o for o in outcomes]
+
+
+def _validate(raw: dict[str, Any]) -> PublishInput | Invalid:
     try:
         return PublishInput.model_validate(raw)
     except ValidationError as exc:
-        raise describe_errors(exc) from None
+        return describe_errors(exc)
+
+
+def _raw(request: pb.PublishRequest, accepted_at: datetime) -> dict[str, Any]:
+    raw: dict[str, Any] = {"target": _target(request.target)}  # unset: {} -> "set one of"
+    if request.HasField("notification"):
+        raw["notification"] = _notification(request.notification, accepted_at)
+    return raw
 
 
 def _target(target: pb.Target) -> dict[str, Any]:
@@ -52,8 +95,8 @@ def _target(target: pb.Target) -> dict[str, Any]:
     return {}
 
 
-def _notification(n: pb.Notification) -> dict[str, Any]:
-    raw: dict[str, Any] = {"id": n.id, "title": n.title, "body": n.body}
+def _notification(n: pb.Notification, accepted_at: datetime) -> dict[str, Any]:
+    raw: dict[str, Any] = {"id": n.id or new_notification_id(), "title": n.title, "body": n.body}
     if n.type:
         raw["type"] = n.type
     priority = _PRIORITIES.get(n.priority)
@@ -71,6 +114,8 @@ def _notification(n: pb.Notification) -> dict[str, Any]:
         raw["created_at"] = datetime.fromtimestamp(ts.seconds, UTC) + timedelta(
             microseconds=ts.nanos // 1000
         )
+    else:
+        raw["created_at"] = accepted_at
     if n.HasField("ttl"):
         raw["ttl"] = timedelta(seconds=n.ttl.seconds, microseconds=n.ttl.nanos // 1000)
     return raw
