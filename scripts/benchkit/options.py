@@ -19,6 +19,7 @@ SIZES: dict[str, tuple[Any, Any, str]] = {
     "payload_bytes": (100, 100, "size of each notification's data (JSON) in bytes"),
     "batch": (100, 50, "broadcast: items per PublishBatch call"),
     "lanes": (2, 2, "concurrent publishers (each sends its batches in order)"),
+    "unary_notifications": (2000, 500, "unary1/unary32/unaryprocs: notifications to everyone"),
     "unary_procs": (4, 2, "unaryprocs: publisher processes"),
     "unary_lanes": (8, 8, "unaryprocs: unary calls in flight per publisher process"),
     "window": (500, 200, "broadcast/slow: notifications in flight at most (0 = unbounded)"),

@@ -41,7 +41,8 @@ def _title(label: str) -> Callable[[argparse.Namespace], str]:
             how = f"{label} in flight"
         return (
             f"broadcast, unary Publish ({how}): {a.subscribers} subscribers x "
-            f"{a.notifications} notifications ({a.payload_bytes}-byte data), window {a.window}"
+            f"{a.unary_notifications} notifications ({a.payload_bytes}-byte data), "
+            f"window {a.window}"
         )
 
     return title
@@ -61,7 +62,7 @@ async def _flush_counters(server: Server) -> tuple[int, int] | None:
 def _run(in_flight: int, procs: int) -> Callable[[Bench, Server], Awaitable[Metrics]]:
     async def run(bench: Bench, server: Server) -> Metrics:
         a = bench.args
-        n, k = a.subscribers, a.notifications
+        n, k = a.subscribers, a.unary_notifications
         conn = await connect(bench, server, specs("b", n))
         clients = conn["ok"]
         padding = pad(a.payload_bytes)
