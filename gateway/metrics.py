@@ -58,7 +58,7 @@ BACKEND_SECONDS_BUCKETS = (
 )
 #: Connections one notification was queued on (0: nobody addressed is connected here).
 FANOUT_BUCKETS = (0, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 100_000)
-#: Bytes handed to one connection's transport in one write (all its frames of a loop tick).
+#: Bytes handed to one connection's transport in one write (all its frames of one flush).
 FLUSH_BYTES_BUCKETS = (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16_384, 65_536, 262_144, 1 << 20)
 
 
@@ -147,8 +147,8 @@ class Metrics:
     flush_bytes: Histogram = field(
         default_factory=lambda: Histogram(FLUSH_BYTES_BUCKETS),
         metadata={
-            "help": "Bytes written to one connection in one write (its frames of one loop "
-            "tick), sampled: the first connection of each flush pass."
+            "help": "Bytes written to one connection in one write (its frames of one flush), "
+            "sampled: the first connection of each flush pass."
         },
     )
 
