@@ -151,8 +151,12 @@ class FlushScheduler:
             self._loop.call_soon(self._check)
 
     def published(self, recipients: int) -> None:
-        """One publish was fanned out to `recipients` sessions (the service calls this)."""
-        self._policy.arrived(recipients)
+        """One publish was fanned out to `recipients` sessions (the service calls this).
+
+        A publish that reached nobody here queues nothing, so it is no part of a flush.
+        """
+        if recipients:
+            self._policy.arrived(recipients)
 
     def _check(self) -> None:
         wait = self._policy.wait()

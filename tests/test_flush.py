@@ -159,6 +159,12 @@ async def test_scheduler_defers_while_publishes_arrive_and_keeps_order() -> None
     await asyncio.sleep(0.003)
     assert all(t.writes == [[b"a"], [b"b", b"c"]] for t in transports)
     assert (metrics.flushes, metrics.flushed_publishes) == (2, 3)
+    scheduler.published(0)  # addressed nobody here: queued nothing, counted in no flush
+    publish(b"d")
+    await asyncio.sleep(0.003)
+    clock.advance(5 * MS)
+    await asyncio.sleep(0.003)
+    assert (metrics.flushes, metrics.flushed_publishes) == (3, 4)
 
 
 async def test_scheduler_flushes_a_stalled_stream_at_the_cap() -> None:
