@@ -55,8 +55,10 @@ async def _flush_counters(server: Server) -> tuple[int, int] | None:
     url = f"http://{HOST}:{server.http_port}/metrics"
     async with aiohttp.ClientSession() as http, http.get(url) as resp:
         text = await resp.text()
-    found = dict(re.findall(r"^gateway_(flushes|flushed_publishes)_total (\d+)$", text, re.M))
-    return int(found.get("flushes", 0)), int(found.get("flushed_publishes", 0))
+    # prometheus-client prints counters as floats ("12.0")
+    pattern = r"^gateway_(flushes|flushed_publishes)_total ([0-9.e+]+)$"
+    found = dict(re.findall(pattern, text, re.M))
+    return int(float(found.get("flushes", 0))), int(float(found.get("flushed_publishes", 0)))
 
 
 def _run(in_flight: int, procs: int) -> Callable[[Bench, Server], Awaitable[Metrics]]:
