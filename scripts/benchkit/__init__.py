@@ -10,10 +10,11 @@ server runs as `bench.py --serve-baseline`), the metrics type, the uvloop loop f
   wsclient     one lean WebSocket connection of the load client, and its tally
   receiver     a load-client process (command loop) and the parent's handle on it
   load         the parent's side of the load client: connect, reset, report, wait, CPU
-  publish      publishing over gRPC: the plan, batches with a window, warm-up
+  publish      publishing over gRPC: the plan, batches or unary calls with a window, warm-up
+  publishers   several publisher processes sending unary calls (a shared window)
   baseline     the naive aiohttp + gRPC server the gateway is compared with
   servers      starting, probing and stopping the servers under test; RSS and CPU
-  scenarios/   the five scenarios, one module each
+  scenarios/   the scenarios, one module each (unary.py holds the three unary ones)
   runner       each scenario against each server, repeated; medians
   stats        percentiles, rates, the median of several runs
   figures      which figures the summary shows, and their targets
