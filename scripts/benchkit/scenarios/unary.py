@@ -50,7 +50,7 @@ def _title(label: str) -> Callable[[argparse.Namespace], str]:
 
 async def _flush_counters(server: Server) -> tuple[int, int] | None:
     """(flushes, flushed publishes) from the gateway's /metrics; None for the baseline."""
-    if server.kind != "gateway":
+    if server.kind == "baseline":
         return None
     url = f"http://{HOST}:{server.http_port}/metrics"
     async with aiohttp.ClientSession() as http, http.get(url) as resp:
