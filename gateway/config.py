@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -147,8 +148,8 @@ class Settings(BaseSettings):
     @field_validator("jwt_jwks_url")
     @classmethod
     def _jwks_url(cls, url: str | None) -> str | None:
-        if url is not None and not url.lower().startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
+        if url is not None and not _is_http_url(url):
+            raise ValueError("must be an http:// or https:// URL with a host")
         return url
 
     @model_validator(mode="after")
@@ -206,6 +207,17 @@ def unknown_environment(environ: Mapping[str, str] | None = None) -> list[str]:
     environ = os.environ if environ is None else environ
     known = {"GATEWAY_" + name.upper() for name in Settings.model_fields} | _NOT_SETTINGS
     return sorted(n for n in environ if n.upper().startswith("GATEWAY_") and n.upper() not in known)
+
+
+def _is_http_url(url: str) -> bool:
+    """An http(s) URL with a host and, if any, a numeric port: what PyJWKClient can fetch
+    (it raises on a broken authority such as "http://[::1" when it is built)."""
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port >= 0  # .port raises on "host:abc"
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and port_ok
 
 
 def _split(raw: str | None) -> frozenset[str] | None:

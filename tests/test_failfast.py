@@ -85,6 +85,9 @@ def _garbage(path: Path) -> str:
             "grpc_tls_cert_file: cannot read '/no/c.pem'",
         ),
         ({"GATEWAY_JWT_SECRET": "too-short"}, "jwt_secret: an HS256 secret must be at least 32"),
+        # before: a broken authority was a traceback from PyJWKClient, no host a 503 forever
+        ({"GATEWAY_JWT_JWKS_URL": "http://[::1/jwks"}, "jwt_jwks_url: must be an http:// or"),
+        ({"GATEWAY_JWT_JWKS_URL": "https:///jwks"}, "jwt_jwks_url: must be an http:// or"),
         ({"GATEWAY_JWT_PUBLIC_KEY_FILE": "{garbage}"}, "jwt_public_key_file: "),
         (
             {"GATEWAY_GRPC_TLS_CERT_FILE": "{garbage}", "GATEWAY_GRPC_TLS_KEY_FILE": "{garbage}"},
