@@ -51,6 +51,13 @@ async def test_client_js_is_served_with_cache_headers(
         assert await response.read() == b""
     async with http.get(url, headers={"If-None-Match": '"other"'}) as response:
         assert response.status == 200
+    # before: only a header that was exactly the tag matched, so these refetched the body
+    for matching in (f'"other", {etag}', f"W/{etag}", "*"):
+        async with http.get(url, headers={"If-None-Match": matching}) as response:
+            assert response.status == 304, matching
+    for other in ('W/"other"', "not-a-tag", etag[1:-1], ","):
+        async with http.get(url, headers={"If-None-Match": other}) as response:
+            assert response.status == 200, other
 
 
 async def test_demo_is_off_by_default_and_served_when_on(
