@@ -306,6 +306,24 @@ async def test_a_bad_request_is_refused_not_retried(gateway: Gateway) -> None:
     await sub.close()
 
 
+async def test_a_refusal_on_an_http_url_still_carries_its_reason(gateway: Gateway) -> None:
+    """Before: the reason was fetched from the URL with its first "ws" made "http", so
+    http://host/ws became http://host/http (a 404) and the reason was lost."""
+    sub = Subscriber(f"http://127.0.0.1:{gateway.http_port}/ws", "bad user")
+    with pytest.raises(SubscriberRefused) as refused:
+        await _next(sub)
+    assert json.loads(refused.value.body)["field"] == "user_id"
+    await sub.close()
+
+
+@pytest.mark.parametrize(
+    "url", ["notaurl", "ws://[::1/ws", "ftp://h/ws", "ws:///ws", "ws://h:x/ws"]
+)
+def test_a_malformed_url_is_a_value_error_not_endless_retries(url: str) -> None:
+    with pytest.raises(ValueError, match="url must be ws://, wss://, http:// or https://"):
+        Subscriber(url, "alice")
+
+
 async def test_a_connect_that_hangs_is_timed_out_and_retried() -> None:
     with socket.socket() as silent:  # accepts TCP connections (the kernel does) and says nothing
         silent.bind(("127.0.0.1", 0))

@@ -36,6 +36,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -76,6 +77,7 @@ class Subscriber:
         if token is not None and get_token is not None:
             raise ValueError("give token or get_token, not both")
         self.url = url
+        self._plain_url = _plain_http_url(url)  # also checks it: a typo is no endless retry
         self.user_id = user_id
         self._topics = dict.fromkeys(topics)  # ordered, no repeats
         self._token = token
@@ -323,8 +325,7 @@ class Subscriber:
         """The JSON reason of a refusal (a plain GET is refused for the same reason)."""
         assert self._http is not None
         try:
-            url = self.url.replace("ws", "http", 1)
-            async with self._http.get(url, params=params, headers=headers) as plain:
+            async with self._http.get(self._plain_url, params=params, headers=headers) as plain:
                 return await plain.text()
         except (aiohttp.ClientError, OSError):
             return ""
@@ -354,3 +355,20 @@ class Subscriber:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+_PLAIN_SCHEMES = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
+
+
+def _plain_http_url(url: str) -> str:
+    """The HTTP URL of the same endpoint (where a refusal's reason can be read);
+    `ValueError` when `url` is not a ws(s)/http(s) URL with a host."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError on a port that is not a number
+    except ValueError:  # also a broken authority ("ws://[::1")
+        parts = None
+    scheme = _PLAIN_SCHEMES.get(parts.scheme.lower()) if parts is not None else None
+    if parts is None or scheme is None or not parts.hostname:
+        raise ValueError(f"url must be ws://, wss://, http:// or https:// with a host, not {url!r}")
+    return parts._replace(scheme=scheme).geturl()
