@@ -35,6 +35,19 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
             )
 
 
+def _seconds(text: str) -> float:
+    """A duration flag: a finite number of seconds that fits a timedelta (a usage error
+    otherwise, where `nan` or `1e300` were a traceback)."""
+    try:
+        seconds = float(text)
+        timedelta(seconds=seconds)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return seconds
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="notification-gateway",
@@ -58,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument("--data", default=None, help="a JSON object")
     pub.add_argument("--id", default="", help="idempotency key (generated when omitted)")
     pub.add_argument("--priority", default="", choices=["", "low", "normal", "high", "urgent"])
-    pub.add_argument("--ttl", type=float, default=None, help="seconds it may be replayed")
+    pub.add_argument("--ttl", type=_seconds, default=None, help="seconds it may be replayed")
     pub.add_argument("--token", default=None, help="publish token, if the gateway wants one")
 
     listen = commands.add_parser("listen", help="connect as a user and print what arrives")
@@ -140,7 +153,12 @@ def _publish(args: argparse.Namespace) -> int:
             print("--data: must be a JSON object", file=sys.stderr)
             return 2
     ttl = None if args.ttl is None else timedelta(seconds=args.ttl)
-    with Publisher(args.grpc, token=args.token) as publisher:
+    try:
+        publisher = Publisher(args.grpc, token=args.token)
+    except ValueError as exc:
+        print(f"--grpc: {exc}", file=sys.stderr)
+        return 2
+    with publisher:
         try:
             response = publisher.publish(
                 users=args.users or (),
@@ -185,15 +203,19 @@ async def _listen(args: argparse.Namespace) -> int:
         print(json.dumps(line, separators=(",", ":")), file=sys.stderr, flush=True)
 
     topics = [t for t in args.topics.split(",") if t]
-    subscriber = Subscriber(
-        args.url,
-        args.user,
-        topics,
-        token=args.token,
-        since=args.since,
-        on_event=show,
-        on_state=state,
-    )
+    try:
+        subscriber = Subscriber(
+            args.url,
+            args.user,
+            topics,
+            token=args.token,
+            since=args.since,
+            on_event=show,
+            on_state=state,
+        )
+    except ValueError as exc:
+        print(f"--url: {exc}", file=sys.stderr)
+        return 2
     loop = asyncio.get_running_loop()
     closing: set[asyncio.Task[None]] = set()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import jwt
+import pytest
 
 from gateway.app import Gateway
 from tests.conftest import StartGateway
@@ -96,6 +97,25 @@ async def test_publish_reports_errors(gateway: Gateway) -> None:
         "publish", "--grpc", grpc_address, "--everyone", "--type", "a.b", "--data", "[1]"
     )
     assert code == 2 and "--data: must be a JSON object" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("publish", "--user", "a", "--type", "a.b", "--ttl", "nan"), "--ttl: not a number"),
+        (("publish", "--user", "a", "--type", "a.b", "--ttl", "1e300"), "--ttl: not a number"),
+        (("publish", "--user", "a", "--type", "a.b", "--ttl", "-1"), "--ttl: must not be neg"),
+        (("publish", "--user", "a", "--type", "a.b", "--grpc", ""), "--grpc: the gateway's"),
+        (("listen", "--user", "a", "--url", "notaurl"), "--url: url must be ws://"),
+    ],
+)
+async def test_bad_flag_values_are_one_line_and_exit_2(
+    args: tuple[str, ...], expected: str
+) -> None:
+    """Before: --ttl nan/1e300 and --grpc '' were tracebacks (or gRPC's C-core lines), and
+    listen retried a malformed URL forever."""
+    code, _, err = await _cli(*args)
+    assert code == 2 and expected in err and "Traceback" not in err, err
 
 
 async def test_listen_reports_a_refusal(gateway: Gateway) -> None:

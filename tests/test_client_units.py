@@ -8,6 +8,7 @@ import time
 import jwt
 import pytest
 
+from gateway.client import AsyncPublisher, Publisher
 from gateway.client.backoff import Backoff
 from gateway.client.close_policy import CLOSE_POLICY, CloseAction, close_action
 from gateway.client.items import CursorWindow
@@ -69,3 +70,10 @@ def test_refresh_timing_reads_exp_without_a_key() -> None:
     assert refresh_due(1000.0, 960.0) == 980.0  # half of what is left
     assert refresh_due(10_000.0, 0.0) == 9_970.0  # at most 30 s early
     assert refresh_due(1000.0, 1005.0) == 1000.0  # already expired: now
+
+
+@pytest.mark.parametrize("make", [Publisher, AsyncPublisher])
+def test_an_empty_publisher_address_is_a_value_error(make: type) -> None:
+    """Before: gRPC printed plain-text lines from its C core, then failed with UNKNOWN."""
+    with pytest.raises(ValueError, match="gRPC address is empty"):
+        make(" ")

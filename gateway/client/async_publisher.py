@@ -25,7 +25,7 @@ from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.client.backoff import RetryPolicy
 from gateway.client.batcher import AutoBatcher, Outcome
-from gateway.client.build import as_request, publish_request, with_id
+from gateway.client.build import as_request, check_address, publish_request, with_id
 from gateway.client.errors import PublishError
 from gateway.client.stream import PublishStream
 from gateway.models import MAX_BATCH_ITEMS
@@ -74,6 +74,7 @@ class AsyncPublisher:
         batch_window: float = 0.002,
         max_batch: int = 500,
     ) -> None:
+        check_address(target_address)
         if not 1 <= max_batch <= MAX_BATCH_ITEMS:
             raise ValueError(f"max_batch must be 1 to {MAX_BATCH_ITEMS}")
         self._address = target_address

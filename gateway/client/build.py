@@ -3,7 +3,7 @@
 `publish_request(users=["alice"], type="order.shipped", data={...})` builds one request;
 `with_id` gives a request an idempotency key made here when the caller gave none, so a
 retried request is the same notification to the gateway (a repeat id is not delivered
-again) rather than a second one.
+again) rather than a second one. `check_address` is the publishers' check of where to send.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.models import new_notification_id
 
-__all__ = ["PRIORITIES", "as_request", "publish_request", "with_id"]
+__all__ = ["PRIORITIES", "as_request", "check_address", "publish_request", "with_id"]
 
 PRIORITIES = {
     "": pb.PRIORITY_UNSPECIFIED,
@@ -82,3 +82,10 @@ def as_request(item: pb.PublishRequest | Mapping[str, Any]) -> pb.PublishRequest
     if isinstance(item, pb.PublishRequest):
         return with_id(item)
     return with_id(publish_request(**item))
+
+
+def check_address(address: str) -> None:
+    """`ValueError` for an empty gRPC target: gRPC would print plain-text lines from its C
+    core to stderr on every call, then fail it with UNKNOWN."""
+    if not address.strip():
+        raise ValueError("the gateway's gRPC address is empty: give host:port")

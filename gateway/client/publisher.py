@@ -12,7 +12,7 @@ import grpc
 
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
-from gateway.client.build import publish_request
+from gateway.client.build import check_address, publish_request
 
 __all__ = ["Publisher"]
 
@@ -27,6 +27,7 @@ class Publisher:
         token: str | None = None,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
+        check_address(address)
         if credentials is None:
             self._channel = grpc.insecure_channel(address)
         else:
