@@ -27,6 +27,7 @@ import pytest
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.client import Publisher
+from tests.helpers import free_port
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -38,18 +39,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class GatewayProcess:
     """`python -m gateway --demo` on fixed ports, so a restart comes back on the same ones."""
 
     def __init__(self, **env: str) -> None:
-        self.http_port = _free_port()
-        self.grpc_port = _free_port()
+        self.http_port = free_port()
+        self.grpc_port = free_port()
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -6,8 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
-import sys
 import time
 from typing import Any
 
@@ -17,27 +15,23 @@ import pytest
 
 from gateway.app import Gateway
 from tests.conftest import StartGateway
+from tests.helpers import free_port, gateway_process
+
+
+async def _spawn(*args: str) -> asyncio.subprocess.Process:
+    """`python -m gateway *args` with both its outputs piped."""
+    return await gateway_process(*args, stdout=asyncio.subprocess.PIPE)
 
 
 async def _cli(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await _spawn(*args)
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
 
 async def test_publish_reaches_listen(gateway: Gateway) -> None:
-    listener = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
+    listener = await _spawn(
         "listen",
         "--url",
         f"ws://127.0.0.1:{gateway.http_port}/ws",
@@ -45,8 +39,6 @@ async def test_publish_reaches_listen(gateway: Gateway) -> None:
         "alice",
         "--topics",
         "news",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
     )
     assert listener.stdout is not None
     try:
@@ -137,12 +129,6 @@ async def test_listen_sends_its_token_in_the_subprotocol(start_gateway: StartGat
     assert code == 1 and "refused: HTTP 403" in err and "another user" in err
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _start_gateway(http_port: int, grpc_port: int) -> asyncio.subprocess.Process:
     env = {
         **os.environ,
@@ -150,14 +136,7 @@ async def _start_gateway(http_port: int, grpc_port: int) -> asyncio.subprocess.P
         "GATEWAY_GRPC_PORT": str(grpc_port),
         "GATEWAY_GRACE_SECONDS": "3",
     }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    proc = await gateway_process(env=env, stderr=asyncio.subprocess.DEVNULL)
     async with aiohttp.ClientSession() as http:
         for _ in range(200):
             try:
@@ -180,20 +159,15 @@ async def _line(stream: asyncio.StreamReader | None) -> dict[str, Any]:
 
 
 async def test_listen_survives_a_gateway_restart_and_exits_on_sigint() -> None:
-    http_port, grpc_port = _free_port(), _free_port()
+    http_port, grpc_port = free_port(), free_port()
     grpc_address = f"127.0.0.1:{grpc_port}"
     gateway = await _start_gateway(http_port, grpc_port)
-    listener = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
+    listener = await _spawn(
         "listen",
         "--url",
         f"ws://127.0.0.1:{http_port}/ws",
         "--user",
         "alice",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
     )
     try:
         assert (await _line(listener.stdout))["event"] == "welcome"

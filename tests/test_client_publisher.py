@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import socket
 from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.app import Gateway
 from gateway.client import AsyncPublisher, PublishError, RetryPolicy, publish_request
 from tests.conftest import Connect, StartGateway
+from tests.helpers import free_port, self_signed_cert
 
 FAST_RETRY = RetryPolicy(attempts=40, base=0.02, cap=0.2, deadline=10.0)
 
 
 def _address(gateway: Gateway) -> str:
     return f"127.0.0.1:{gateway.grpc_port}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_publish_sets_a_client_id_and_reaches_the_user(
@@ -104,7 +93,7 @@ async def test_stream_pipelines_and_a_bad_item_ends_it(gateway: Gateway, connect
 async def test_unavailable_is_retried_until_the_gateway_starts(
     start_gateway: StartGateway, http
 ) -> None:
-    grpc_port, http_port = _free_port(), _free_port()
+    grpc_port, http_port = free_port(), free_port()
     async with AsyncPublisher(f"127.0.0.1:{grpc_port}", retry=FAST_RETRY) as pub:
         publish = asyncio.create_task(pub.publish(users=["alice"], type="early.bird"))
         await asyncio.sleep(0.4)  # the first tries meet a closed port
@@ -229,35 +218,8 @@ async def test_publish_token_and_its_refusal_are_not_retried(
     assert len({id(o) for o in outcomes}) == 3  # each caller raises its own exception
 
 
-def _self_signed(tmp_path: Path) -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    (tmp_path / "cert.pem").write_bytes(cert_pem)
-    (tmp_path / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_pem
-
-
 async def test_tls_credentials(start_gateway: StartGateway, tmp_path: Path) -> None:
-    cert_pem = _self_signed(tmp_path)
+    cert_pem = self_signed_cert(tmp_path)
     gateway = await start_gateway(
         grpc_tls_cert_file=tmp_path / "cert.pem", grpc_tls_key_file=tmp_path / "key.pem"
     )

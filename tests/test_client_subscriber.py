@@ -26,15 +26,10 @@ from gateway.client import (
     SubscriberStopped,
 )
 from tests.conftest import StartGateway
+from tests.helpers import free_port
 from tests.netproxy import TcpProxy
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _url(port: int) -> str:
@@ -140,7 +135,7 @@ async def test_resumes_after_a_drop_with_since_and_late_topics(
 async def test_gateway_restart_yields_resync_then_what_the_new_one_has(
     start_gateway: StartGateway,
 ) -> None:
-    http_port, grpc_port = _free_port(), _free_port()
+    http_port, grpc_port = free_port(), free_port()
     first = await start_gateway(http_port=http_port, grpc_port=grpc_port)
     states = States()
     async with Subscriber(_url(http_port), "alice", backoff_base=0.2, on_state=states) as sub:

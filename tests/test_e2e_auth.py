@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -14,15 +13,13 @@ import aiohttp
 import grpc
 import jwt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from tests.conftest import StartGateway
-from tests.helpers import request, users
+from tests.helpers import request, self_signed_cert, users
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 
@@ -160,29 +157,7 @@ async def test_publish_tokens(start_gateway: StartGateway) -> None:
 
 
 async def test_grpc_tls(start_gateway: StartGateway, tmp_path: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    (tmp_path / "cert.pem").write_bytes(cert_pem)
-    (tmp_path / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    cert_pem = self_signed_cert(tmp_path)
     gateway = await start_gateway(
         grpc_tls_cert_file=tmp_path / "cert.pem", grpc_tls_key_file=tmp_path / "key.pem"
     )

@@ -6,10 +6,7 @@ import asyncio
 import json
 import os
 import signal
-import socket
-import sys
 import time
-from pathlib import Path
 
 import aiohttp
 import grpc
@@ -19,9 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from tests.conftest import StartGateway
-from tests.helpers import everyone, request, users
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import everyone, free_port, gateway_process, request, users
 
 
 async def test_drain_sequence_in_process(start_gateway: StartGateway, http) -> None:
@@ -66,29 +61,15 @@ async def test_drain_sequence_in_process(start_gateway: StartGateway, http) -> N
         await asyncio.wait_for(drain, 6)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_sigterm_delivers_accepted_work_closes_1001_and_exits_0(http) -> None:
-    http_port, grpc_port = _free_port(), _free_port()
+    http_port, grpc_port = free_port(), free_port()
     env = {
         **os.environ,
         "GATEWAY_HTTP_PORT": str(http_port),
         "GATEWAY_GRPC_PORT": str(grpc_port),
         "GATEWAY_GRACE_SECONDS": "5",
     }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await gateway_process(env=env)
     try:
         url = f"http://127.0.0.1:{http_port}/ws"
         for _ in range(100):

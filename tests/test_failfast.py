@@ -23,22 +23,16 @@ from grpc import aio
 from gateway.app import Gateway
 from gateway.config import ConfigError, Settings
 from tests.conftest import StartGateway
+from tests.helpers import ROOT, free_port, gateway_process
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-that-is-long-enough-for-hs256"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(**settings: str) -> dict[str, str]:
     """This environment without GATEWAY_* variables, plus `settings` and free ports."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env["GATEWAY_HTTP_PORT"] = str(_free_port())
-    env["GATEWAY_GRPC_PORT"] = str(_free_port())
+    env["GATEWAY_HTTP_PORT"] = str(free_port())
+    env["GATEWAY_GRPC_PORT"] = str(free_port())
     env.update(settings)
     return env
 
@@ -141,22 +135,10 @@ async def _started(proc: asyncio.subprocess.Process) -> list[dict[str, Any]]:
             return lines
 
 
-async def _spawn(env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
 async def test_second_gateway_on_a_taken_grpc_port_exits_2() -> None:
     """Before: gRPC's SO_REUSEPORT let both bind 50051 and publishes split between them."""
     first_env = _env()
-    first = await _spawn(first_env)
+    first = await gateway_process(env=first_env)
     try:
         await _started(first)
         grpc_port = first_env["GATEWAY_GRPC_PORT"]
@@ -187,8 +169,8 @@ async def test_grpc_listener_does_not_share_its_port(start_gateway: StartGateway
 
 async def test_second_ctrl_c_exits_at_once_with_only_json_on_stderr() -> None:
     """A typo'd variable is named once; a second SIGINT mid-drain ends it, no traceback."""
-    proc = await _spawn(
-        _env(GATEWAY_DRAIN_DELAY_SECONDS="20", GATEWAY_GRACE_SECONDS="30", GATEWAY_LOG_LEVL="x")
+    proc = await gateway_process(
+        env=_env(GATEWAY_DRAIN_DELAY_SECONDS="20", GATEWAY_GRACE_SECONDS="30", GATEWAY_LOG_LEVL="x")
     )
     assert proc.stderr is not None
     try:
@@ -243,7 +225,7 @@ def test_warnings_library_logs_and_uncaught_errors_are_json_lines() -> None:
 
 
 async def test_an_address_not_on_this_machine_is_a_configuration_error() -> None:
-    settings = Settings(http_port=0, grpc_host="192.0.2.1", grpc_port=_free_port(), insecure=True)
+    settings = Settings(http_port=0, grpc_host="192.0.2.1", grpc_port=free_port(), insecure=True)
     gateway = Gateway(settings)
     with pytest.raises(ConfigError) as failure:
         await gateway.start()  # TEST-NET-1: never assigned to a host
