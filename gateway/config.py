@@ -13,7 +13,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
@@ -31,7 +31,7 @@ MIN_HS256_SECRET_BYTES = 32
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
 
 
 def _log_level(value: object) -> object:
@@ -162,8 +162,7 @@ class Settings(BaseSettings):
             raise ValueError("ops_port must differ from http_port and grpc_port")
         if self.drain_delay_seconds > self.grace_seconds:
             raise ValueError("drain_delay_seconds must not exceed grace_seconds")
-        keys = [self.jwt_secret, self.jwt_public_key_file, self.jwt_jwks_url]
-        if sum(key is not None for key in keys) > 1:
+        if sum(key is not None for key in self._jwt_keys) > 1:
             raise ValueError("set only one of jwt_secret, jwt_public_key_file, jwt_jwks_url")
         if (self.jwt_audience or self.jwt_issuer) and not self.auth_required:
             raise ValueError("jwt_audience and jwt_issuer need a JWT key to check tokens with")
@@ -180,12 +179,13 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def _jwt_keys(self) -> tuple[object, ...]:
+        """The three ways to give token keys; at most one is set."""
+        return (self.jwt_secret, self.jwt_public_key_file, self.jwt_jwks_url)
+
+    @property
     def auth_required(self) -> bool:
-        return (
-            self.jwt_secret is not None
-            or self.jwt_public_key_file is not None
-            or self.jwt_jwks_url is not None
-        )
+        return any(key is not None for key in self._jwt_keys)
 
     @property
     def metrics_public(self) -> bool:
