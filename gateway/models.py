@@ -7,9 +7,6 @@ is encoded to JSON once here (`encode_notification`), whatever its audience.
 
 from __future__ import annotations
 
-import os
-import random
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -24,6 +21,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from gateway.contract import MAX_BATCH_ITEMS, MAX_RECIPIENTS, new_notification_id
 
 __all__ = [
     "MAX_BATCH_ITEMS",
@@ -44,10 +43,6 @@ __all__ = [
     "new_notification_id",
 ]
 
-#: Distinct user IDs one publish may address; more is a broadcast in disguise (use a topic).
-MAX_RECIPIENTS = 1000
-#: Items in one PublishBatch call.
-MAX_BATCH_ITEMS = 1000
 
 #: A user ID or topic name: what a browser sends in a query string, so no whitespace,
 #: control characters or commas (topics=a,b splits on commas).
@@ -64,42 +59,6 @@ IdempotencyKey = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
 ]
 Priority = Literal["low", "normal", "high", "urgent"]
-
-
-class _UUIDv7:
-    """Time-ordered UUIDv7 (RFC 9562): 48-bit milliseconds, a 12-bit counter so ids made in
-    one millisecond still sort, and 62 random bits. Ids need uniqueness, not secrecy, so
-    the random bits come from a per-process generator seeded by the OS (5x faster than
-    os.urandom per id, which showed up in PublishBatch profiles)."""
-
-    def __init__(self) -> None:
-        self._random = random.Random(os.urandom(32))
-        self._last_ms = 0
-        self._counter = 0
-
-    def __call__(self) -> str:
-        ms = time.time_ns() // 1_000_000
-        if ms <= self._last_ms:
-            ms = self._last_ms
-            self._counter += 1
-            if self._counter >= 1 << 12:  # counter spent: borrow the next millisecond
-                ms = self._last_ms = ms + 1
-                self._counter = 0
-        else:
-            self._last_ms = ms
-            self._counter = self._random.getrandbits(10)
-        value = (
-            (ms << 80)
-            | (0x7 << 76)
-            | (self._counter << 64)
-            | (0b10 << 62)
-            | self._random.getrandbits(62)
-        )
-        h = f"{value:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-new_notification_id = _UUIDv7()
 
 
 def _aware_utc(value: datetime) -> datetime:

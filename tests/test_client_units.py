@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import random
+import subprocess
+import sys
 import time
 
 import jwt
@@ -77,3 +80,17 @@ def test_an_empty_publisher_address_is_a_value_error(make: type) -> None:
     """Before: gRPC printed plain-text lines from its C core, then failed with UNKNOWN."""
     with pytest.raises(ValueError, match="gRPC address is empty"):
         make(" ")
+
+
+def test_the_client_package_loads_no_server_module() -> None:
+    """gateway.client shares only gateway.contract and the generated code with the server
+    (it imported gateway.models, and with it pydantic, for a constant and the id maker)."""
+    code = (
+        "import sys, gateway.client; "
+        "print(sorted(m for m in sys.modules if m.startswith(('gateway.', 'pydantic'))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    allowed = ("gateway.client", "gateway.api", "gateway.contract")
+    assert [m for m in ast.literal_eval(loaded) if not m.startswith(allowed)] == []

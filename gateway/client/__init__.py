@@ -6,7 +6,8 @@
 - `Subscriber`: an async iterator of a user's notifications that reconnects, resumes
   with the last cursor and every followed topic, and says when a resume was incomplete.
 
-Nothing here imports the server: only the generated gRPC code and the validation models.
+Nothing here imports the server: only the generated gRPC code and `gateway.contract`
+(the publish limits and the id format, shared with the server).
 """
 
 from gateway.client.async_publisher import AsyncPublisher, PublisherStats

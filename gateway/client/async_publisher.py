@@ -28,7 +28,7 @@ from gateway.client.batcher import AutoBatcher, Outcome
 from gateway.client.build import as_request, check_address, publish_request, with_id
 from gateway.client.errors import PublishError
 from gateway.client.stream import PublishStream
-from gateway.models import MAX_BATCH_ITEMS
+from gateway.contract import MAX_BATCH_ITEMS
 
 __all__ = ["AsyncPublisher", "PublisherStats"]
 

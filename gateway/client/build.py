@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from gateway.api.v1 import gateway_pb2 as pb
-from gateway.models import new_notification_id
+from gateway.contract import new_notification_id
 
 __all__ = ["PRIORITIES", "as_request", "check_address", "publish_request", "with_id"]
 

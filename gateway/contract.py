@@ -1,0 +1,55 @@
+"""What the server and the Python clients share, in a module that imports neither.
+
+The limits of one publish and the notification id format: `gateway.models` validates with
+them, `gateway.client` checks against them and makes ids before sending, so a retried
+request keeps its id. Standard library only, so a client pulls in no server code.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+
+__all__ = ["MAX_BATCH_ITEMS", "MAX_RECIPIENTS", "new_notification_id"]
+
+#: Distinct user IDs one publish may address; more is a broadcast in disguise (use a topic).
+MAX_RECIPIENTS = 1000
+#: Items in one PublishBatch call.
+MAX_BATCH_ITEMS = 1000
+
+
+class _UUIDv7:
+    """Time-ordered UUIDv7 (RFC 9562): 48-bit milliseconds, a 12-bit counter so ids made in
+    one millisecond still sort, and 62 random bits. Ids need uniqueness, not secrecy, so
+    the random bits come from a per-process generator seeded by the OS (5x faster than
+    os.urandom per id, which showed up in PublishBatch profiles)."""
+
+    def __init__(self) -> None:
+        self._random = random.Random(os.urandom(32))
+        self._last_ms = 0
+        self._counter = 0
+
+    def __call__(self) -> str:
+        ms = time.time_ns() // 1_000_000
+        if ms <= self._last_ms:
+            ms = self._last_ms
+            self._counter += 1
+            if self._counter >= 1 << 12:  # counter spent: borrow the next millisecond
+                ms = self._last_ms = ms + 1
+                self._counter = 0
+        else:
+            self._last_ms = ms
+            self._counter = self._random.getrandbits(10)
+        value = (
+            (ms << 80)
+            | (0x7 << 76)
+            | (self._counter << 64)
+            | (0b10 << 62)
+            | self._random.getrandbits(62)
+        )
+        h = f"{value:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+new_notification_id = _UUIDv7()
