@@ -152,10 +152,6 @@ class TokenVerifier:
             raise Denied(401, "token expired")
         return claims
 
-    def verify(self, token: str | None, user_id: str) -> float:
-        """The token's expiry (Unix seconds) if it lets `user_id` in; else `Denied`."""
-        return float(self.claims(token, user_id)["exp"])
-
 
 def check_origin(origin: str | None, allowed: frozenset[str] | None) -> None:
     """`Denied` (403) when an allow-list is set and a browser's Origin is not on it.

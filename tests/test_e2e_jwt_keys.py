@@ -267,9 +267,8 @@ def test_public_key_is_checked_when_the_gateway_is_built(
     assert failure.value.field == "jwt_public_key_file" and rule in failure.value.rule
 
 
-def test_claims_are_exposed_and_verify_keeps_its_shape() -> None:
+def test_claims_are_exposed() -> None:
     verifier = TokenVerifier.from_secret(SECRET)
     token = _token(SECRET, None, "HS256", topics=["news", "orders.*"])
     claims = verifier.claims(token, "alice")
     assert claims["sub"] == "alice" and claims["topics"] == ["news", "orders.*"]
-    assert verifier.verify(token, "alice") == float(claims["exp"])
