@@ -2,9 +2,10 @@
 
 PyJWT's `PyJWKClient` fetches and parses the set; it blocks, so it runs in a worker
 thread: once at start, then every refresh interval in the background, and early when a
-token names a `kid` the set does not have (at most once per interval, so a flood of
-made-up `kid`s cannot turn into a flood of fetches). Connects only read the last good
-set, so verifying a token never waits on the network.
+token names a `kid` the set does not have (at most once every `EARLY_FETCH_SECONDS`, or
+the refresh interval if shorter, so a flood of made-up `kid`s cannot turn into a flood of
+fetches). Connects only read the last good set, so verifying a token never waits on the
+network.
 
 Outcomes: a known `kid` is verified with its key, even while the endpoint is down (the
 set is cached); an unknown `kid` is 401 while the endpoint answers, 503 while it does
@@ -38,6 +39,9 @@ _PUBLIC_KEY_ALGORITHMS = frozenset(
 )
 #: Seconds one fetch may take before the endpoint counts as unreachable.
 FETCH_TIMEOUT = 5.0
+#: Shortest gap between fetches made early for an unknown `kid`: a rotated-in key is
+#: found within seconds, yet made-up kids cost the endpoint at most one fetch per gap.
+EARLY_FETCH_SECONDS = 10.0
 
 
 class JwksKeys:
@@ -98,7 +102,7 @@ class JwksKeys:
         raise Denied(401, f"invalid token: no key with kid {kid[:64]!r} in the JWKS")
 
     def _refresh_soon(self) -> None:
-        due = self._last_fetch + min(self._refresh_seconds, 10.0)
+        due = self._last_fetch + min(self._refresh_seconds, EARLY_FETCH_SECONDS)
         if self._fetching is not None or time.monotonic() < due or self._periodic is None:
             return  # one fetch at a time, at most one per interval, and only once started
         self._fetching = asyncio.get_running_loop().create_task(self._refresh())
