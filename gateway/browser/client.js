@@ -1,5 +1,5 @@
 // @notification-gateway/client, built from clients/js by `npm run build`: do not edit.
-// sources-sha256: 0b6605ddd8bdaf6a586e830689089a7e2ba7b3aa7498cd779af88365a46ab816
+// sources-sha256: 9743a1dea9b92225d8de533dd13c4e1f41bd86f8d388e800bbc0cce1bc31f001
 // dist/emitter.js
 var Emitter = class {
   handlers = /* @__PURE__ */ new Map();
@@ -76,6 +76,19 @@ function backoffDelay(attempt, low, high) {
   return Math.round(low + Math.random() * (cap - low));
 }
 var TOPIC = /^[^\s,\u0000-\u001f\u007f]{1,128}$/u;
+function checkUrl(url) {
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = void 0;
+  }
+  if (parsed === void 0 || !/^(wss?|https?):$/.test(parsed.protocol) || parsed.host === "") {
+    const shown = JSON.stringify(url);
+    throw new TypeError(`url: ws://, wss://, http:// or https:// with a host, not ${shown}`);
+  }
+  return url;
+}
 function checkTopic(topic) {
   if (!TOPIC.test(topic)) {
     throw new TypeError(`topic: 1-128 characters without whitespace, commas or controls`);
@@ -134,7 +147,7 @@ var NotificationClient = class {
   pongTimer;
   refreshTimer;
   constructor(url, options) {
-    this.url = url;
+    this.url = checkUrl(url);
     this.userId = options.userId;
     this.topicSet = /* @__PURE__ */ new Set();
     for (const topic of options.topics ?? [])
@@ -225,7 +238,15 @@ var NotificationClient = class {
       query.set("token", token);
     const url = this.url + (this.url.includes("?") ? "&" : "?") + query.toString();
     const Socket = this.Socket ?? globalThis.WebSocket;
-    const ws = token !== void 0 && this.opts.tokenIn === "protocol" ? new Socket(url, [SUBPROTOCOL, "bearer." + token]) : new Socket(url);
+    let ws;
+    try {
+      ws = token !== void 0 && this.opts.tokenIn === "protocol" ? new Socket(url, [SUBPROTOCOL, "bearer." + token]) : new Socket(url);
+    } catch {
+      const message = "getToken returned a token with characters a JWT never has";
+      this.events.emit("error", { kind: "token", code: "unusable_token", message });
+      this.retry(void 0, "unusable token");
+      return;
+    }
     this.ws = ws;
     this.resumedFrom = this.cursor;
     ws.onmessage = (message) => {

@@ -23,6 +23,7 @@ import {
   WATCHDOG_CLOSE_CODE,
   backoffDelay,
   checkTopic,
+  checkUrl,
   closeAction,
   olderInSameLog,
   tokenExpiry,
@@ -70,7 +71,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(url: string, options: ClientOptions) {
-    this.url = url;
+    this.url = checkUrl(url); // a typo throws here, not in a reconnect loop
     this.userId = options.userId;
     this.topicSet = new Set();
     for (const topic of options.topics ?? []) this.topicSet.add(checkTopic(topic));
@@ -164,10 +165,20 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     const Socket = this.Socket ?? globalThis.WebSocket;
     // Chromium fails a connection that offered subprotocols none of which was selected, so
     // nothing is offered without a token (a gateway without JWT need not know the name).
-    const ws =
-      token !== undefined && this.opts.tokenIn === "protocol"
-        ? new Socket(url, [SUBPROTOCOL, "bearer." + token])
-        : new Socket(url);
+    let ws: WebSocket;
+    try {
+      ws =
+        token !== undefined && this.opts.tokenIn === "protocol"
+          ? new Socket(url, [SUBPROTOCOL, "bearer." + token])
+          : new Socket(url);
+    } catch {
+      // The URL was checked up front, so the token is what the constructor refused:
+      // characters a JWT never has. Not quoted: the message would carry the token.
+      const message = "getToken returned a token with characters a JWT never has";
+      this.events.emit("error", { kind: "token", code: "unusable_token", message });
+      this.retry(undefined, "unusable token");
+      return;
+    }
     this.ws = ws;
     this.resumedFrom = this.cursor;
     ws.onmessage = (message) => {

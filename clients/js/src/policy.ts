@@ -53,6 +53,21 @@ export function backoffDelay(attempt: number, low: number, high: number): number
 
 const TOPIC = /^[^\s,\u0000-\u001f\u007f]{1,128}$/u;
 
+/** `url` itself, or a TypeError unless it is a ws(s) or http(s) URL with a host. */
+export function checkUrl(url: string): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || !/^(wss?|https?):$/.test(parsed.protocol) || parsed.host === "") {
+    const shown = JSON.stringify(url);
+    throw new TypeError(`url: ws://, wss://, http:// or https:// with a host, not ${shown}`);
+  }
+  return url;
+}
+
 export function checkTopic(topic: string): string {
   if (!TOPIC.test(topic)) {
     throw new TypeError(`topic: 1-128 characters without whitespace, commas or controls`);

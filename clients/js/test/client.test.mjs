@@ -35,6 +35,39 @@ test("the close-code policy is the owner's table, in one exported constant", () 
   assert.ok(Object.isFrozen(CLOSE_POLICY));
 });
 
+test("a malformed URL throws at once (it left the client connecting forever)", () => {
+  for (const url of ["notaurl", "ftp://h/ws", "ws://[::1/ws", "/ws"]) {
+    assert.throws(() => new NotificationClient(url, { userId: "u" }), TypeError, url);
+  }
+  for (const url of ["ws://h/ws", "wss://h:8443/ws?x=1", "http://[::1]:80/ws", "HTTPS://h/ws"]) {
+    assert.equal(new NotificationClient(url, { userId: "u" }).url, url);
+  }
+});
+
+test("a token the WebSocket constructor refuses is an error and a retry, not a hang", async () => {
+  const tokens = ["not a jwt", "still not"];
+  const client = new NotificationClient("ws://127.0.0.1:1/ws", {
+    userId: "u",
+    ...fast,
+    getToken: () => tokens.shift() ?? "a.b.c",
+  });
+  const errors = [];
+  const states = [];
+  client.on("error", (error) => errors.push(error));
+  client.on("state", (change) => states.push(change.state));
+  client.connect();
+  for (let i = 0; i < 100 && states.filter((s) => s === "disconnected").length < 3; i++) {
+    await sleep(20);
+  }
+  client.close();
+  assert.deepEqual(
+    errors.map((e) => [e.kind, e.code]),
+    [["token", "unusable_token"], ["token", "unusable_token"]],
+  );
+  assert.ok(errors.every((e) => !e.message.includes("not a jwt")));
+  assert.ok(states.filter((s) => s === "disconnected").length >= 3, states.join()); // retried
+});
+
 test("backoff: full jitter between the minimum and min × 2^(attempt+1), capped", () => {
   const client = new NotificationClient("ws://127.0.0.1:1/ws", { userId: "u" });
   for (const [attempt, low, high] of [[0, 500, 1000], [1, 500, 2000], [3, 500, 8000], [9, 500, 20000]]) {
