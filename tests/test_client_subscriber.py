@@ -301,6 +301,15 @@ async def test_a_bad_request_is_refused_not_retried(gateway: Gateway) -> None:
     await sub.close()
 
 
+async def test_a_request_head_over_the_limit_is_refused_not_retried(gateway: Gateway) -> None:
+    """Before: 431 was retried with backoff forever, though the same head comes each time."""
+    sub = Subscriber(_url(gateway.http_port), "alice", token="x" * 20_000)
+    with pytest.raises(SubscriberRefused) as refused:
+        await _next(sub)
+    assert refused.value.status == 431
+    await sub.close()
+
+
 async def test_a_refusal_on_an_http_url_still_carries_its_reason(gateway: Gateway) -> None:
     """Before: the reason was fetched from the URL with its first "ws" made "http", so
     http://host/ws became http://host/http (a 404) and the reason was lost."""

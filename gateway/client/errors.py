@@ -44,7 +44,8 @@ class SubscriberStopped(Exception):
 class SubscriberRefused(Exception):
     """The gateway refused the connect before the upgrade, for a reason retrying won't fix.
 
-    `status` is the HTTP status (400 bad parameters, 401 bad token, 403 forbidden);
+    `status` is the HTTP status (400 bad parameters, 401 bad token, 403 forbidden, 431 a
+    request head too large: the token or the topic list);
     `body` the gateway's JSON reason, e.g. `{"error": "invalid_request", "field": ...}`.
     """
 

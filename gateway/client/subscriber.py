@@ -49,8 +49,9 @@ from gateway.client.tokens import refresh_due, token_expiry
 __all__ = ["SUBPROTOCOL", "Subscriber"]
 
 SUBPROTOCOL = "notifications.v1"
-#: Refusals that retrying cannot fix (bad parameters, bad token, forbidden, no such path).
-_FINAL_STATUSES = frozenset({400, 401, 403, 404})
+#: Refusals that retrying cannot fix (bad parameters, bad token, forbidden, no such path,
+#: a request head over the gateway's limit: a token or topic list too large).
+_FINAL_STATUSES = frozenset({400, 401, 403, 404, 431})
 
 TokenSource = Callable[[], str | Awaitable[str | None] | None]
 
