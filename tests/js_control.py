@@ -24,11 +24,11 @@ from typing import Any
 
 import grpc
 import jwt
-from google.protobuf import struct_pb2
 
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
+from gateway.client import publish_request
 from gateway.config import Settings
 
 
@@ -63,22 +63,16 @@ class Control:
             return await getattr(stub, method)(request)
 
     async def publish(self, cmd: dict[str, Any]) -> dict[str, Any]:
-        if "users" in cmd:
-            target = pb.Target(users=pb.UserIds(user_ids=cmd["users"]))
-        elif "topic" in cmd:
-            target = pb.Target(topic=cmd["topic"])
-        else:
-            target = pb.Target(everyone=pb.Everyone())
-        notification = pb.Notification(
-            type=cmd["type"], title=cmd.get("title", ""), id=cmd.get("id", "")
+        request = publish_request(
+            users=cmd.get("users", ()),
+            topic=cmd.get("topic"),
+            everyone="users" not in cmd and "topic" not in cmd,
+            type=cmd["type"],
+            title=cmd.get("title", ""),
+            data=cmd.get("data"),
+            id=cmd.get("id", ""),
         )
-        if "data" in cmd:
-            data = struct_pb2.Struct()
-            data.update(cmd["data"])
-            notification.data.CopyFrom(data)
-        reply = await self._stub_call(
-            "Publish", pb.PublishRequest(target=target, notification=notification)
-        )
+        reply = await self._stub_call("Publish", request)
         return {"id": reply.id, "cursor": reply.cursor, "delivered": reply.delivered}
 
     async def disconnect(self, cmd: dict[str, Any]) -> dict[str, Any]:
