@@ -62,6 +62,7 @@ def _readable_file(path: Path | None) -> Path | None:
 
 
 Port = Annotated[int, Field(ge=0, le=65535)]
+NonEmpty = Annotated[str, Field(min_length=1)]
 Positive = Annotated[int, Field(gt=0)]
 
 
@@ -92,8 +93,10 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_jwks_refresh_seconds: Annotated[float, Field(gt=0)] = 300.0
     #: When set, a token's `aud` must contain it / its `iss` must equal it.
-    jwt_audience: str | None = None
-    jwt_issuer: str | None = None
+    #: Empty is refused: `GATEWAY_JWT_AUDIENCE=` in a template would start fine, then
+    #: refuse every token (none carries an empty `aud`).
+    jwt_audience: NonEmpty | None = None
+    jwt_issuer: NonEmpty | None = None
     #: With JWT on, refuse tokens without a `topics` claim (else they allow any topic).
     jwt_topics_required: bool = False
     #: Comma-separated bearer tokens gRPC publishers must send; unset = no check.

@@ -82,6 +82,11 @@ def _garbage(path: Path) -> str:
         # before: a broken authority was a traceback from PyJWKClient, no host a 503 forever
         ({"GATEWAY_JWT_JWKS_URL": "http://[::1/jwks"}, "jwt_jwks_url: must be an http:// or"),
         ({"GATEWAY_JWT_JWKS_URL": "https:///jwks"}, "jwt_jwks_url: must be an http:// or"),
+        # before: started, then refused every token ('missing the "aud" claim')
+        (
+            {"GATEWAY_JWT_SECRET": "x" * 32, "GATEWAY_JWT_AUDIENCE": ""},
+            "jwt_audience: String should have at least 1 character",
+        ),
         ({"GATEWAY_JWT_PUBLIC_KEY_FILE": "{garbage}"}, "jwt_public_key_file: "),
         (
             {"GATEWAY_GRPC_TLS_CERT_FILE": "{garbage}", "GATEWAY_GRPC_TLS_KEY_FILE": "{garbage}"},
