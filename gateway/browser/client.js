@@ -1,5 +1,5 @@
 // @notification-gateway/client, built from clients/js by `npm run build`: do not edit.
-// sources-sha256: 9743a1dea9b92225d8de533dd13c4e1f41bd86f8d388e800bbc0cce1bc31f001
+// sources-sha256: 3c2807a06e9d549bd212758cf8e36c4a49ea36ab28ff97bbb6e97451fc9748a8
 // dist/emitter.js
 var Emitter = class {
   handlers = /* @__PURE__ */ new Map();
@@ -120,6 +120,7 @@ function tokenExpiry(token) {
 }
 
 // dist/index.js
+var MAX_TIMER_MS = 2 ** 31 - 1;
 var NotificationClient = class {
   url;
   userId;
@@ -429,7 +430,7 @@ var NotificationClient = class {
   refreshAt(expiresAtMs) {
     clearTimeout(this.refreshTimer);
     const delay = Math.max(1e3, expiresAtMs - Date.now() - this.opts.refreshBefore);
-    this.refreshTimer = setTimeout(() => void this.refresh(), delay);
+    this.refreshTimer = delay > MAX_TIMER_MS ? setTimeout(() => this.refreshAt(expiresAtMs), MAX_TIMER_MS) : setTimeout(() => void this.refresh(), delay);
   }
   /** Sends a fresh token on the open connection (only `notifications.v1` has the op). */
   async refresh() {

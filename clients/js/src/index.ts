@@ -41,6 +41,9 @@ export type * from "./protocol.js";
 export { CLOSE_POLICY, SUBPROTOCOL, WATCHDOG_CLOSE_CODE, closeAction } from "./policy.js";
 export type { CloseAction } from "./policy.js";
 
+/** The longest delay setTimeout honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class NotificationClient<Types extends NotificationTypes = UntypedNotifications> {
   readonly url: string;
   readonly userId: string;
@@ -378,7 +381,12 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   private refreshAt(expiresAtMs: number): void {
     clearTimeout(this.refreshTimer);
     const delay = Math.max(1_000, expiresAtMs - Date.now() - this.opts.refreshBefore);
-    this.refreshTimer = setTimeout(() => void this.refresh(), delay);
+    // setTimeout fires at once for a delay over 2^31 - 1 ms (24.8 days): a token valid
+    // longer would be refreshed in a loop. Such a wait is taken in steps.
+    this.refreshTimer =
+      delay > MAX_TIMER_MS
+        ? setTimeout(() => this.refreshAt(expiresAtMs), MAX_TIMER_MS)
+        : setTimeout(() => void this.refresh(), delay);
   }
 
   /** Sends a fresh token on the open connection (only `notifications.v1` has the op). */

@@ -111,6 +111,29 @@ describe("with JWT on", () => {
     client.close();
   });
 
+  test("a token valid for 40 days is refreshed once, not in a loop", async () => {
+    // Before: its refresh delay overflowed setTimeout (over 24.8 days), which fired at once,
+    // and every `refreshed` answer armed the next refresh at once again.
+    const { client, seen, userId } = open(2.5, { refreshBefore: 1500 });
+    let calls = 0;
+    const warnings = [];
+    const warned = (warning) => warnings.push(warning.name);
+    process.on("warning", warned);
+    client["getToken"] = async () => {
+      calls += 1;
+      const ttl = calls === 1 ? 2.5 : 40 * 24 * 3600;
+      return (await gateway.call({ cmd: "token", sub: userId, ttl })).token;
+    };
+    client.connect();
+    await seen.state("connected");
+    await sleep(2500); // the first refresh is due after 1 s
+    process.off("warning", warned);
+    assert.equal(calls, 2, seen.summary());
+    assert.deepEqual(warnings.filter((name) => name === "TimeoutOverflowWarning"), []);
+    assert.equal(client.state, "connected");
+    client.close();
+  });
+
   test("refresh with a bad token: an error event, the connection keeps its expiry", async () => {
     const { client, seen, userId } = open(60, { refreshBefore: 58_500 });
     let calls = 0;
