@@ -4,6 +4,7 @@
 import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
+import { afterEach } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -52,9 +53,21 @@ export class ControlledGateway {
   }
 }
 
+/**
+ * The clients recorded during the running test, closed after it whether it passed or not:
+ * a test that fails before its `close()` would otherwise leave a client reconnecting, and
+ * its timers keep node from exiting (pytest then sees a 300 s timeout, not the failure).
+ */
+const live = new Set();
+afterEach(() => {
+  for (const client of live) client.close();
+  live.clear();
+});
+
 /** Records every event a client emits, and waits for the next one that matches. */
 export class Recorder {
   constructor(client) {
+    live.add(client);
     this.events = [];
     this.waiters = [];
     for (const name of ["notification", "state", "resync", "error", "subscribed", "unsubscribed"]) {
