@@ -116,7 +116,7 @@ class Gateway:
         try:
             await self._start()
         except BaseException:
-            await self._stop_started()
+            await self._stop()
             raise
 
     async def _start(self) -> None:
@@ -224,7 +224,7 @@ class Gateway:
         # gRPC sets SO_REUSEPORT by default: a second gateway on the same port would bind
         # too and silently take part of the publishes. Off, a taken port is an error.
         server = aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
-        self._grpc = server  # stopped by _stop_started() if anything below fails
+        self._grpc = server  # stopped by _stop() if anything below fails
         servicer = GatewayServicer(self.service)
         pb_grpc.add_NotificationGatewayServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -249,12 +249,14 @@ class Gateway:
             raise ConfigError("grpc_port", f"cannot listen on {address}: {exc}") from None
         await server.start()
 
-    async def _stop_started(self) -> None:
-        """Undo a start that failed half-way, so nothing outlives the loop."""
+    async def _stop(self, grpc_grace: float | None = None) -> None:
+        """Stop whatever has started (all of it at the end of a drain, part of it after a
+        start that failed half-way), so nothing outlives the loop. gRPC calls in flight
+        get `grpc_grace` seconds (None: cancelled at once)."""
+        if self._grpc is not None:
+            await self._grpc.stop(grpc_grace)
         if self._http is not None:
             self._http.close()
-        if self._grpc is not None:
-            await self._grpc.stop(None)
         if self._runner is not None:
             await self._runner.cleanup()
         if self._ops is not None:
@@ -287,17 +289,7 @@ class Gateway:
             log.warning("grace period ended with publishes still in flight")
         if self._edge is not None:
             await self._edge.close_all(CloseCode.GOING_AWAY, "server shutting down", left())
-        if self._grpc is not None:
-            await self._grpc.stop(min(1.0, left()))
-        if self._http is not None:
-            self._http.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._ops is not None:
-            await self._ops.stop()
-        if self.verifier is not None:
-            await self.verifier.close()
-        await self.log.close()
+        await self._stop(min(1.0, left()))
         log.info("gateway stopped")
 
     async def __aenter__(self) -> Self:
