@@ -148,6 +148,16 @@ class Settings(BaseSettings):
                 )
         return secret
 
+    @field_validator("allowed_origins", "publish_tokens")
+    @classmethod
+    def _not_an_empty_list(cls, value: str | SecretStr | None) -> str | SecretStr | None:
+        # Set but naming nothing would refuse every browser (or every publisher) while
+        # looking configured: say so at start instead.
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is not None and _split(raw) == frozenset():
+            raise ValueError("names nothing: give comma-separated values, or leave it unset")
+        return value
+
     @field_validator("jwt_jwks_url")
     @classmethod
     def _jwks_url(cls, url: str | None) -> str | None:

@@ -62,6 +62,8 @@ def test_loopback_is_fine(host: str) -> None:
         ({"drain_delay_seconds": 20}, "must not exceed grace_seconds"),
         ({"ops_port": 8080}, "ops_port must differ from http_port and grpc_port"),
         ({"ops_port": 9090, "grpc_port": 9090}, "ops_port must differ"),
+        ({"allowed_origins": " , "}, "allowed_origins\n  Value error, names nothing"),
+        ({"publish_tokens": ""}, "publish_tokens\n  Value error, names nothing"),
     ],
 )
 def test_bad_settings_fail_fast(overrides: dict[str, object], message: str, tmp_path: Path) -> None:
