@@ -1,5 +1,5 @@
 // @notification-gateway/client, built from clients/js by `npm run build`: do not edit.
-// sources-sha256: 3c2807a06e9d549bd212758cf8e36c4a49ea36ab28ff97bbb6e97451fc9748a8
+// sources-sha256: 299126a888c1d025659765a10489078a0e573d95d3dab39121da07bf3637b612
 // dist/emitter.js
 var Emitter = class {
   handlers = /* @__PURE__ */ new Map();
@@ -47,6 +47,45 @@ function hookBrowser(handlers) {
   toggle("addEventListener");
   return () => toggle("removeEventListener");
 }
+
+// dist/liveness.js
+var Watchdog = class {
+  times;
+  sendPing;
+  dead;
+  pingTimer;
+  pongTimer;
+  constructor(times, sendPing, dead) {
+    this.times = times;
+    this.sendPing = sendPing;
+    this.dead = dead;
+  }
+  /** A socket opened: a handshake nobody answers (a proxy, a gateway stopping) must not hang. */
+  opened() {
+    this.pongTimer = setTimeout(() => this.dead("no welcome in time"), this.times.connectTimeout);
+  }
+  /** Any frame arrived. */
+  heard() {
+    clearTimeout(this.pongTimer);
+    this.pongTimer = void 0;
+  }
+  /** The welcome arrived: ping from now on. */
+  connected() {
+    this.pingTimer = setInterval(() => this.check(), this.times.pingInterval);
+  }
+  /** Pings now, unless a ping is still unanswered; only between `connected()` and `stop()`. */
+  check() {
+    if (this.pingTimer === void 0 || this.pongTimer !== void 0)
+      return;
+    this.sendPing();
+    this.pongTimer = setTimeout(() => this.dead("no answer to ping"), this.times.pongTimeout);
+  }
+  stop() {
+    clearInterval(this.pingTimer);
+    clearTimeout(this.pongTimer);
+    this.pingTimer = this.pongTimer = void 0;
+  }
+};
 
 // dist/policy.js
 var SUBPROTOCOL = "notifications.v1";
@@ -119,41 +158,191 @@ function tokenExpiry(token) {
   }
 }
 
-// dist/index.js
+// dist/resume.js
+var ResumePoint = class {
+  dedupSize;
+  /** The cursor to resume after. */
+  cursor;
+  /** The cursor the current connection resumed from (undefined: it started at the head). */
+  from;
+  /** The log head the last welcome named. */
+  head;
+  seen = /* @__PURE__ */ new Set();
+  constructor(since, dedupSize) {
+    this.dedupSize = dedupSize;
+    this.cursor = since;
+  }
+  /** A connection opened: it resumes after the cursor as it is now. */
+  opened() {
+    this.from = this.cursor;
+  }
+  welcome(head) {
+    this.head = head;
+    if (this.from === void 0)
+      this.cursor = head;
+  }
+  /** Nothing replayed: the head is as good a place to resume from as `since`. */
+  resumed(replayed) {
+    if (replayed === 0)
+      this.cursor = this.head;
+  }
+  /** True for a notification not handed over yet (the cursor moves to it); false: a duplicate. */
+  accept(cursor) {
+    if (this.seen.has(cursor) || olderInSameLog(cursor, this.cursor))
+      return false;
+    this.seen.add(cursor);
+    if (this.seen.size > this.dedupSize) {
+      const oldest = this.seen.values().next().value;
+      if (oldest !== void 0)
+        this.seen.delete(oldest);
+    }
+    this.cursor = cursor;
+    return true;
+  }
+};
+
+// dist/socket.js
+function dial(Socket, base, attempt) {
+  const { token, tokenIn } = attempt;
+  const query = new URLSearchParams({ user_id: attempt.userId });
+  if (attempt.topics.length > 0)
+    query.set("topics", attempt.topics.join(","));
+  if (attempt.since !== void 0)
+    query.set("since", attempt.since);
+  if (token !== void 0 && tokenIn === "query")
+    query.set("token", token);
+  const url = base + (base.includes("?") ? "&" : "?") + query.toString();
+  return token !== void 0 && tokenIn === "protocol" ? new Socket(url, [SUBPROTOCOL, "bearer." + token]) : new Socket(url);
+}
+function listen(ws, current, on) {
+  ws.onmessage = (message) => {
+    if (current() && typeof message.data === "string")
+      on.text(message.data);
+  };
+  ws.onclose = (event) => {
+    if (current())
+      on.closed(event.code, event.reason);
+  };
+  ws.onerror = () => {
+    if (!current())
+      return;
+    on.closed(1006, "connection failed");
+    try {
+      ws.close();
+    } catch {
+    }
+  };
+}
+function silence(ws) {
+  ws.onmessage = null;
+  ws.onclose = null;
+  ws.onerror = null;
+}
+
+// dist/token.js
 var MAX_TIMER_MS = 2 ** 31 - 1;
+var TokenRefresher = class {
+  refreshBefore;
+  due;
+  timer;
+  constructor(refreshBefore, due) {
+    this.refreshBefore = refreshBefore;
+    this.due = due;
+  }
+  /** Arms from a token's `exp`; no token, or one without `exp`, leaves the timer as it is. */
+  schedule(token) {
+    const expires = token === void 0 ? void 0 : tokenExpiry(token);
+    if (expires !== void 0)
+      this.at(expires);
+  }
+  /** Arms for a token that expires at `expiresAtMs` (unix milliseconds). */
+  at(expiresAtMs) {
+    clearTimeout(this.timer);
+    const delay = Math.max(1e3, expiresAtMs - Date.now() - this.refreshBefore);
+    this.timer = delay > MAX_TIMER_MS ? setTimeout(() => this.at(expiresAtMs), MAX_TIMER_MS) : setTimeout(() => this.due(), delay);
+  }
+  cancel() {
+    clearTimeout(this.timer);
+    this.timer = void 0;
+  }
+};
+
+// dist/topics.js
+var Topics = class {
+  followed = /* @__PURE__ */ new Set();
+  /** Subscribe ops sent and not yet answered, oldest first. */
+  asked = [];
+  constructor(topics) {
+    for (const topic of topics)
+      this.follow(topic);
+  }
+  list() {
+    return [...this.followed];
+  }
+  /** Throws a `TypeError` for a topic the gateway would refuse. */
+  follow(topic) {
+    this.followed.add(checkTopic(topic));
+  }
+  /** False when the topic was not followed. */
+  drop(topic) {
+    return this.followed.delete(topic);
+  }
+  asking(topic) {
+    this.asked.push(topic);
+  }
+  answered(topic) {
+    const index = this.asked.indexOf(topic);
+    if (index >= 0)
+      this.asked.splice(index, 1);
+  }
+  /** A subscribe was refused: the topic it asked for, no longer followed. */
+  refused() {
+    const topic = this.asked.shift();
+    if (topic !== void 0)
+      this.followed.delete(topic);
+    return topic;
+  }
+  /** The connection ended: its ops will never be answered. */
+  forgetAsked() {
+    this.asked = [];
+  }
+  /**
+   * Against the topics a welcome granted (they may have changed while the upgrade was in
+   * flight): those followed but not granted, and those granted but no longer followed.
+   */
+  compare(granted) {
+    const got = new Set(granted);
+    return {
+      missing: [...this.followed].filter((topic) => !got.has(topic)),
+      extra: [...got].filter((topic) => !this.followed.has(topic))
+    };
+  }
+};
+
+// dist/index.js
 var NotificationClient = class {
   url;
   userId;
   opts;
   getToken;
   Socket;
-  topicSet;
   events = new Emitter();
   unhook;
-  seen = /* @__PURE__ */ new Set();
-  /** Subscribe ops sent and not yet answered, oldest first. */
-  asked = [];
-  cursor;
   current = "disconnected";
   ws;
   /** Bumped on every attempt and on close(): async steps of an older one give up. */
   generation = 0;
   attempt = 0;
   running = false;
-  resumedFrom;
-  /** The log head the last welcome named. */
-  head;
   retryTimer;
-  pingTimer;
-  pongTimer;
-  refreshTimer;
+  followed;
+  resume;
+  tokens;
+  watchdog;
   constructor(url, options) {
     this.url = checkUrl(url);
     this.userId = options.userId;
-    this.topicSet = /* @__PURE__ */ new Set();
-    for (const topic of options.topics ?? [])
-      this.topicSet.add(checkTopic(topic));
-    this.cursor = options.since;
+    this.followed = new Topics(options.topics ?? []);
     this.getToken = options.getToken;
     this.Socket = options.WebSocket;
     this.opts = {
@@ -166,16 +355,19 @@ var NotificationClient = class {
       refreshBefore: options.refreshBefore ?? 3e4,
       dedupSize: options.dedupSize ?? 512
     };
+    this.resume = new ResumePoint(options.since, this.opts.dedupSize);
+    this.tokens = new TokenRefresher(this.opts.refreshBefore, () => void this.refresh());
+    this.watchdog = new Watchdog(this.opts, () => this.send({ op: "ping" }), (reason) => this.drop(WATCHDOG_CLOSE_CODE, reason));
   }
   get state() {
     return this.current;
   }
   /** The cursor to resume after: keep it to pass as `since` on the next page load. */
   get lastCursor() {
-    return this.cursor;
+    return this.resume.cursor;
   }
   get topics() {
-    return [...this.topicSet];
+    return this.followed.list();
   }
   /** Adds a handler; returns a function that removes it. */
   on(event, handler) {
@@ -195,12 +387,12 @@ var NotificationClient = class {
   }
   /** Follows a topic now and on every reconnect. */
   subscribe(topic) {
-    this.topicSet.add(checkTopic(topic));
+    this.followed.follow(topic);
     if (this.current === "connected")
       this.askFor(topic);
   }
   unsubscribe(topic) {
-    if (!this.topicSet.delete(topic))
+    if (!this.followed.drop(topic))
       return;
     if (this.current === "connected")
       this.send({ op: "unsubscribe", topic });
@@ -230,18 +422,15 @@ var NotificationClient = class {
       if (generation !== this.generation)
         return;
     }
-    const query = new URLSearchParams({ user_id: this.userId });
-    if (this.topicSet.size > 0)
-      query.set("topics", [...this.topicSet].join(","));
-    if (this.cursor !== void 0)
-      query.set("since", this.cursor);
-    if (token !== void 0 && this.opts.tokenIn === "query")
-      query.set("token", token);
-    const url = this.url + (this.url.includes("?") ? "&" : "?") + query.toString();
-    const Socket = this.Socket ?? globalThis.WebSocket;
     let ws;
     try {
-      ws = token !== void 0 && this.opts.tokenIn === "protocol" ? new Socket(url, [SUBPROTOCOL, "bearer." + token]) : new Socket(url);
+      ws = dial(this.Socket ?? globalThis.WebSocket, this.url, {
+        userId: this.userId,
+        topics: this.followed.list(),
+        since: this.resume.cursor,
+        token,
+        tokenIn: this.opts.tokenIn
+      });
     } catch {
       const message = "getToken returned a token with characters a JWT never has";
       this.events.emit("error", { kind: "token", code: "unusable_token", message });
@@ -249,26 +438,13 @@ var NotificationClient = class {
       return;
     }
     this.ws = ws;
-    this.resumedFrom = this.cursor;
-    ws.onmessage = (message) => {
-      if (this.ws === ws && typeof message.data === "string")
-        this.receive(message.data);
-    };
-    ws.onclose = (event) => {
-      if (this.ws === ws)
-        this.closed(event.code, event.reason);
-    };
-    ws.onerror = () => {
-      if (this.ws !== ws)
-        return;
-      this.closed(1006, "connection failed");
-      try {
-        ws.close();
-      } catch {
-      }
-    };
-    this.pongTimer = setTimeout(() => this.drop(WATCHDOG_CLOSE_CODE, "no welcome in time"), this.opts.connectTimeout);
-    this.scheduleRefresh(token);
+    this.resume.opened();
+    listen(ws, () => this.ws === ws, {
+      text: (text) => this.receive(text),
+      closed: (code, reason) => this.closed(code, reason)
+    });
+    this.watchdog.opened();
+    this.tokens.schedule(token);
   }
   closed(code, reason) {
     this.detach();
@@ -295,17 +471,12 @@ var NotificationClient = class {
   /** Forgets the socket and its timers (the socket's own handlers are silenced). */
   detach() {
     const ws = this.ws;
-    if (ws !== void 0) {
-      ws.onmessage = null;
-      ws.onclose = null;
-      ws.onerror = null;
-      this.ws = void 0;
-    }
-    clearInterval(this.pingTimer);
-    clearTimeout(this.pongTimer);
-    clearTimeout(this.refreshTimer);
-    this.pingTimer = this.pongTimer = this.refreshTimer = void 0;
-    this.asked = [];
+    if (ws !== void 0)
+      silence(ws);
+    this.ws = void 0;
+    this.watchdog.stop();
+    this.tokens.cancel();
+    this.followed.forgetAsked();
   }
   stop() {
     this.running = false;
@@ -329,8 +500,7 @@ var NotificationClient = class {
   }
   // --- receiving ---------------------------------------------------------------------------
   receive(text) {
-    clearTimeout(this.pongTimer);
-    this.pongTimer = void 0;
+    this.watchdog.heard();
     let event;
     try {
       event = JSON.parse(text);
@@ -342,8 +512,7 @@ var NotificationClient = class {
         this.welcome(event.cursor, event.topics);
         break;
       case "resumed":
-        if (event.replayed === 0)
-          this.cursor = this.head;
+        this.resume.resumed(event.replayed);
         if (!event.complete)
           this.events.emit("resync", { since: event.since, replayed: event.replayed });
         break;
@@ -351,15 +520,15 @@ var NotificationClient = class {
         this.deliver(event.cursor, event.notification);
         break;
       case "subscribed":
-        this.answered(event.topic);
+        this.followed.answered(event.topic);
         this.events.emit("subscribed", event.topic);
         break;
       case "unsubscribed":
-        this.topicSet.delete(event.topic);
+        this.followed.drop(event.topic);
         this.events.emit("unsubscribed", event.topic);
         break;
       case "refreshed":
-        this.refreshAt(event.expires_at * 1e3);
+        this.tokens.at(event.expires_at * 1e3);
         break;
       case "error":
         this.serverError(event.code, event.message, event.field);
@@ -368,15 +537,10 @@ var NotificationClient = class {
         break;
     }
   }
-  /**
-   * An `error` event. Ops are answered in order, so a refused subscribe (not allowed by the
-   * token, or one topic too many) is the oldest one unanswered: that topic is dropped, or
-   * every reconnect would ask for it again and be refused.
-   */
+  /** An `error` event; a refused subscribe names its topic, which is no longer followed. */
   serverError(code, message, field) {
-    const refused = code === "forbidden_topic" || code === "too_many_topics" ? this.asked.shift() : void 0;
-    if (refused !== void 0)
-      this.topicSet.delete(refused);
+    const refusal = code === "forbidden_topic" || code === "too_many_topics";
+    const refused = refusal ? this.followed.refused() : void 0;
     this.events.emit("error", {
       kind: "server",
       code,
@@ -386,53 +550,23 @@ var NotificationClient = class {
     });
   }
   welcome(head, topics) {
-    this.head = head;
-    if (this.resumedFrom === void 0)
-      this.cursor = head;
+    this.resume.welcome(head);
     this.attempt = 0;
-    const granted = new Set(topics);
-    for (const topic of this.topicSet) {
-      if (!granted.has(topic))
-        this.askFor(topic);
-    }
-    for (const topic of granted) {
-      if (!this.topicSet.has(topic))
-        this.send({ op: "unsubscribe", topic });
-    }
-    this.pingTimer = setInterval(() => this.ping(), this.opts.pingInterval);
+    const { missing, extra } = this.followed.compare(topics);
+    for (const topic of missing)
+      this.askFor(topic);
+    for (const topic of extra)
+      this.send({ op: "unsubscribe", topic });
+    this.watchdog.connected();
     this.setState("connected");
   }
+  /** Hands a notification to the app unless it is a duplicate. */
   deliver(cursor, notification) {
-    if (this.seen.has(cursor) || olderInSameLog(cursor, this.cursor))
-      return;
-    this.seen.add(cursor);
-    if (this.seen.size > this.opts.dedupSize) {
-      const oldest = this.seen.values().next().value;
-      if (oldest !== void 0)
-        this.seen.delete(oldest);
-    }
-    this.cursor = cursor;
-    this.events.emit("notification", notification, cursor);
+    if (this.resume.accept(cursor))
+      this.events.emit("notification", notification, cursor);
   }
-  // --- liveness and tokens -----------------------------------------------------------------
-  /** Sends `{"op":"ping"}`; a connection silent for `pongTimeout` after it is dropped. */
-  ping() {
-    if (this.current !== "connected" || this.pongTimer !== void 0)
-      return;
-    this.send({ op: "ping" });
-    this.pongTimer = setTimeout(() => this.drop(WATCHDOG_CLOSE_CODE, "no answer to ping"), this.opts.pongTimeout);
-  }
-  scheduleRefresh(token) {
-    const expires = token === void 0 ? void 0 : tokenExpiry(token);
-    if (expires !== void 0)
-      this.refreshAt(expires);
-  }
-  refreshAt(expiresAtMs) {
-    clearTimeout(this.refreshTimer);
-    const delay = Math.max(1e3, expiresAtMs - Date.now() - this.opts.refreshBefore);
-    this.refreshTimer = delay > MAX_TIMER_MS ? setTimeout(() => this.refreshAt(expiresAtMs), MAX_TIMER_MS) : setTimeout(() => void this.refresh(), delay);
-  }
-  /** Sends a fresh token on the open connection (only `notifications.v1` has the op). */
+  // --- tokens and topics -------------------------------------------------------------------
+  /** Due before the token expires: sends a fresh one (only `notifications.v1` has the op). */
   async refresh() {
     const ws = this.ws;
     if (this.getToken === void 0 || ws === void 0 || ws.protocol !== SUBPROTOCOL)
@@ -447,13 +581,8 @@ var NotificationClient = class {
     if (this.ws === ws)
       this.send({ op: "refresh", token });
   }
-  answered(topic) {
-    const index = this.asked.indexOf(topic);
-    if (index >= 0)
-      this.asked.splice(index, 1);
-  }
   askFor(topic) {
-    this.asked.push(topic);
+    this.followed.asking(topic);
     this.send({ op: "subscribe", topic });
   }
   // --- plumbing ----------------------------------------------------------------------------
@@ -481,7 +610,7 @@ var NotificationClient = class {
       clearTimeout(this.retryTimer);
       void this.open();
     } else if (this.current === "connected") {
-      this.ping();
+      this.watchdog.check();
     }
   };
   offline = () => {

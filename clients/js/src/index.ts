@@ -7,10 +7,16 @@
  * cursor; pings the gateway to notice a dead line; and decides what to do on each close
  * code from one table, `CLOSE_POLICY` (policy.ts). Zero runtime dependencies; the gateway
  * serves this module bundled into one file at `/client.js`.
+ *
+ * This class runs the connection's lifecycle and turns server frames into events; the parts
+ * with a job of their own live beside it: the followed topics (topics.ts), the cursor and
+ * duplicates (resume.ts), the token refresh timer (token.ts), the dead-line watchdog
+ * (liveness.ts) and the socket's URL and handlers (socket.ts).
  */
 
 import { Emitter } from "./emitter.js";
 import { hookBrowser } from "./hooks.js";
+import { Watchdog } from "./liveness.js";
 import type {
   ClientEvents,
   ClientOptions,
@@ -22,11 +28,8 @@ import {
   SUBPROTOCOL,
   WATCHDOG_CLOSE_CODE,
   backoffDelay,
-  checkTopic,
   checkUrl,
   closeAction,
-  olderInSameLog,
-  tokenExpiry,
 } from "./policy.js";
 import type {
   ClientOp,
@@ -35,14 +38,15 @@ import type {
   TypedNotification,
   UntypedNotifications,
 } from "./protocol.js";
+import { ResumePoint } from "./resume.js";
+import { dial, listen, silence } from "./socket.js";
+import { TokenRefresher } from "./token.js";
+import { Topics } from "./topics.js";
 
 export type * from "./options.js";
 export type * from "./protocol.js";
 export { CLOSE_POLICY, SUBPROTOCOL, WATCHDOG_CLOSE_CODE, closeAction } from "./policy.js";
 export type { CloseAction } from "./policy.js";
-
-/** The longest delay setTimeout honours. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class NotificationClient<Types extends NotificationTypes = UntypedNotifications> {
   readonly url: string;
@@ -52,33 +56,24 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   >;
   private readonly getToken: (() => string | Promise<string>) | undefined;
   private readonly Socket: WebSocketConstructor | undefined;
-  private readonly topicSet: Set<string>;
   private readonly events = new Emitter<ClientEvents<Types>>();
   private unhook: (() => void) | undefined;
-  private readonly seen = new Set<string>();
-  /** Subscribe ops sent and not yet answered, oldest first. */
-  private asked: string[] = [];
-  private cursor: string | undefined;
   private current: ConnectionState = "disconnected";
   private ws: WebSocket | undefined;
   /** Bumped on every attempt and on close(): async steps of an older one give up. */
   private generation = 0;
   private attempt = 0;
   private running = false;
-  private resumedFrom: string | undefined;
-  /** The log head the last welcome named. */
-  private head: string | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private pingTimer: ReturnType<typeof setInterval> | undefined;
-  private pongTimer: ReturnType<typeof setTimeout> | undefined;
-  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly followed: Topics;
+  private readonly resume: ResumePoint;
+  private readonly tokens: TokenRefresher;
+  private readonly watchdog: Watchdog;
 
   constructor(url: string, options: ClientOptions) {
     this.url = checkUrl(url); // a typo throws here, not in a reconnect loop
     this.userId = options.userId;
-    this.topicSet = new Set();
-    for (const topic of options.topics ?? []) this.topicSet.add(checkTopic(topic));
-    this.cursor = options.since;
+    this.followed = new Topics(options.topics ?? []);
     this.getToken = options.getToken;
     this.Socket = options.WebSocket;
     this.opts = {
@@ -91,6 +86,13 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
       refreshBefore: options.refreshBefore ?? 30_000,
       dedupSize: options.dedupSize ?? 512,
     };
+    this.resume = new ResumePoint(options.since, this.opts.dedupSize);
+    this.tokens = new TokenRefresher(this.opts.refreshBefore, () => void this.refresh());
+    this.watchdog = new Watchdog(
+      this.opts,
+      () => this.send({ op: "ping" }),
+      (reason) => this.drop(WATCHDOG_CLOSE_CODE, reason),
+    );
   }
 
   get state(): ConnectionState {
@@ -99,11 +101,11 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
 
   /** The cursor to resume after: keep it to pass as `since` on the next page load. */
   get lastCursor(): string | undefined {
-    return this.cursor;
+    return this.resume.cursor;
   }
 
   get topics(): string[] {
-    return [...this.topicSet];
+    return this.followed.list();
   }
 
   /** Adds a handler; returns a function that removes it. */
@@ -126,12 +128,12 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
 
   /** Follows a topic now and on every reconnect. */
   subscribe(topic: string): void {
-    this.topicSet.add(checkTopic(topic));
+    this.followed.follow(topic);
     if (this.current === "connected") this.askFor(topic);
   }
 
   unsubscribe(topic: string): void {
-    if (!this.topicSet.delete(topic)) return;
+    if (!this.followed.drop(topic)) return;
     if (this.current === "connected") this.send({ op: "unsubscribe", topic });
   }
 
@@ -160,20 +162,15 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
       }
       if (generation !== this.generation) return;
     }
-    const query = new URLSearchParams({ user_id: this.userId });
-    if (this.topicSet.size > 0) query.set("topics", [...this.topicSet].join(","));
-    if (this.cursor !== undefined) query.set("since", this.cursor);
-    if (token !== undefined && this.opts.tokenIn === "query") query.set("token", token);
-    const url = this.url + (this.url.includes("?") ? "&" : "?") + query.toString();
-    const Socket = this.Socket ?? globalThis.WebSocket;
-    // Chromium fails a connection that offered subprotocols none of which was selected, so
-    // nothing is offered without a token (a gateway without JWT need not know the name).
     let ws: WebSocket;
     try {
-      ws =
-        token !== undefined && this.opts.tokenIn === "protocol"
-          ? new Socket(url, [SUBPROTOCOL, "bearer." + token])
-          : new Socket(url);
+      ws = dial(this.Socket ?? globalThis.WebSocket, this.url, {
+        userId: this.userId,
+        topics: this.followed.list(),
+        since: this.resume.cursor,
+        token,
+        tokenIn: this.opts.tokenIn,
+      });
     } catch {
       // The URL was checked up front, so the token is what the constructor refused:
       // characters a JWT never has. Not quoted: the message would carry the token.
@@ -183,30 +180,13 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
       return;
     }
     this.ws = ws;
-    this.resumedFrom = this.cursor;
-    ws.onmessage = (message) => {
-      if (this.ws === ws && typeof message.data === "string") this.receive(message.data);
-    };
-    ws.onclose = (event) => {
-      if (this.ws === ws) this.closed(event.code, event.reason);
-    };
-    // An error always means a failed connection (close code 1006); some implementations
-    // (Node 20's) never fire the close event that should follow it.
-    ws.onerror = () => {
-      if (this.ws !== ws) return;
-      this.closed(1006, "connection failed");
-      try {
-        ws.close();
-      } catch {
-        // already closed
-      }
-    };
-    // A handshake nobody answers (a gateway stopping, a proxy) must not hang the client.
-    this.pongTimer = setTimeout(
-      () => this.drop(WATCHDOG_CLOSE_CODE, "no welcome in time"),
-      this.opts.connectTimeout,
-    );
-    this.scheduleRefresh(token);
+    this.resume.opened();
+    listen(ws, () => this.ws === ws, {
+      text: (text) => this.receive(text),
+      closed: (code, reason) => this.closed(code, reason),
+    });
+    this.watchdog.opened();
+    this.tokens.schedule(token);
   }
 
   private closed(code: number, reason: string): void {
@@ -238,17 +218,11 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   /** Forgets the socket and its timers (the socket's own handlers are silenced). */
   private detach(): void {
     const ws = this.ws;
-    if (ws !== undefined) {
-      ws.onmessage = null;
-      ws.onclose = null;
-      ws.onerror = null;
-      this.ws = undefined;
-    }
-    clearInterval(this.pingTimer);
-    clearTimeout(this.pongTimer);
-    clearTimeout(this.refreshTimer);
-    this.pingTimer = this.pongTimer = this.refreshTimer = undefined;
-    this.asked = [];
+    if (ws !== undefined) silence(ws);
+    this.ws = undefined;
+    this.watchdog.stop();
+    this.tokens.cancel();
+    this.followed.forgetAsked();
   }
 
   private stop(): void {
@@ -276,8 +250,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   // --- receiving ---------------------------------------------------------------------------
 
   private receive(text: string): void {
-    clearTimeout(this.pongTimer); // any frame proves the line is alive
-    this.pongTimer = undefined;
+    this.watchdog.heard();
     let event: ServerEvent;
     try {
       event = JSON.parse(text) as ServerEvent;
@@ -289,24 +262,23 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
         this.welcome(event.cursor, event.topics);
         break;
       case "resumed":
-        // Nothing to replay: the head is as good a place to resume from as `since`.
-        if (event.replayed === 0) this.cursor = this.head;
+        this.resume.resumed(event.replayed);
         if (!event.complete) this.events.emit("resync", { since: event.since, replayed: event.replayed });
         break;
       case "notification":
         this.deliver(event.cursor, event.notification as TypedNotification<Types>);
         break;
       case "subscribed":
-        this.answered(event.topic);
+        this.followed.answered(event.topic);
         this.events.emit("subscribed", event.topic);
         break;
       case "unsubscribed":
         // Also sent unasked, when a refreshed token no longer allows a topic.
-        this.topicSet.delete(event.topic);
+        this.followed.drop(event.topic);
         this.events.emit("unsubscribed", event.topic);
         break;
       case "refreshed":
-        this.refreshAt(event.expires_at * 1000);
+        this.tokens.at(event.expires_at * 1000);
         break;
       case "error":
         this.serverError(event.code, event.message, event.field);
@@ -316,15 +288,10 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     }
   }
 
-  /**
-   * An `error` event. Ops are answered in order, so a refused subscribe (not allowed by the
-   * token, or one topic too many) is the oldest one unanswered: that topic is dropped, or
-   * every reconnect would ask for it again and be refused.
-   */
+  /** An `error` event; a refused subscribe names its topic, which is no longer followed. */
   private serverError(code: string, message: string, field: string | undefined): void {
-    const refused =
-      code === "forbidden_topic" || code === "too_many_topics" ? this.asked.shift() : undefined;
-    if (refused !== undefined) this.topicSet.delete(refused);
+    const refusal = code === "forbidden_topic" || code === "too_many_topics";
+    const refused = refusal ? this.followed.refused() : undefined;
     this.events.emit("error", {
       kind: "server",
       code,
@@ -335,61 +302,24 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   }
 
   private welcome(head: string, topics: string[]): void {
-    this.head = head;
-    if (this.resumedFrom === undefined) this.cursor = head;
+    this.resume.welcome(head);
     this.attempt = 0;
     // Topics followed or dropped while the upgrade was in flight.
-    const granted = new Set(topics);
-    for (const topic of this.topicSet) {
-      if (!granted.has(topic)) this.askFor(topic);
-    }
-    for (const topic of granted) {
-      if (!this.topicSet.has(topic)) this.send({ op: "unsubscribe", topic });
-    }
-    this.pingTimer = setInterval(() => this.ping(), this.opts.pingInterval);
+    const { missing, extra } = this.followed.compare(topics);
+    for (const topic of missing) this.askFor(topic);
+    for (const topic of extra) this.send({ op: "unsubscribe", topic });
+    this.watchdog.connected();
     this.setState("connected");
   }
 
+  /** Hands a notification to the app unless it is a duplicate. */
   private deliver(cursor: string, notification: TypedNotification<Types>): void {
-    if (this.seen.has(cursor) || olderInSameLog(cursor, this.cursor)) return;
-    this.seen.add(cursor);
-    if (this.seen.size > this.opts.dedupSize) {
-      const oldest = this.seen.values().next().value;
-      if (oldest !== undefined) this.seen.delete(oldest);
-    }
-    this.cursor = cursor;
-    this.events.emit("notification", notification, cursor);
+    if (this.resume.accept(cursor)) this.events.emit("notification", notification, cursor);
   }
 
-  // --- liveness and tokens -----------------------------------------------------------------
+  // --- tokens and topics -------------------------------------------------------------------
 
-  /** Sends `{"op":"ping"}`; a connection silent for `pongTimeout` after it is dropped. */
-  private ping(): void {
-    if (this.current !== "connected" || this.pongTimer !== undefined) return;
-    this.send({ op: "ping" });
-    this.pongTimer = setTimeout(
-      () => this.drop(WATCHDOG_CLOSE_CODE, "no answer to ping"),
-      this.opts.pongTimeout,
-    );
-  }
-
-  private scheduleRefresh(token: string | undefined): void {
-    const expires = token === undefined ? undefined : tokenExpiry(token);
-    if (expires !== undefined) this.refreshAt(expires);
-  }
-
-  private refreshAt(expiresAtMs: number): void {
-    clearTimeout(this.refreshTimer);
-    const delay = Math.max(1_000, expiresAtMs - Date.now() - this.opts.refreshBefore);
-    // setTimeout fires at once for a delay over 2^31 - 1 ms (24.8 days): a token valid
-    // longer would be refreshed in a loop. Such a wait is taken in steps.
-    this.refreshTimer =
-      delay > MAX_TIMER_MS
-        ? setTimeout(() => this.refreshAt(expiresAtMs), MAX_TIMER_MS)
-        : setTimeout(() => void this.refresh(), delay);
-  }
-
-  /** Sends a fresh token on the open connection (only `notifications.v1` has the op). */
+  /** Due before the token expires: sends a fresh one (only `notifications.v1` has the op). */
   private async refresh(): Promise<void> {
     const ws = this.ws;
     if (this.getToken === undefined || ws === undefined || ws.protocol !== SUBPROTOCOL) return;
@@ -403,13 +333,8 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     if (this.ws === ws) this.send({ op: "refresh", token });
   }
 
-  private answered(topic: string): void {
-    const index = this.asked.indexOf(topic);
-    if (index >= 0) this.asked.splice(index, 1);
-  }
-
   private askFor(topic: string): void {
-    this.asked.push(topic);
+    this.followed.asking(topic);
     this.send({ op: "subscribe", topic });
   }
 
@@ -439,7 +364,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
       clearTimeout(this.retryTimer);
       void this.open();
     } else if (this.current === "connected") {
-      this.ping(); // timers sleep in hidden tabs: check the line now
+      this.watchdog.check(); // timers sleep in hidden tabs: check the line now
     }
   };
 

@@ -151,7 +151,7 @@ describe("against a gateway", () => {
       await got;
     }
     // Rewind as a failover to a lagging replica would: the gateway replays all three again.
-    client["cursor"] = start;
+    client["resume"].cursor = start;
     const dropped = seen.state("disconnected");
     await gateway.call({ cmd: "disconnect", user_id: userId, code: 4010 });
     await dropped;
