@@ -1,21 +1,26 @@
 """The demo page in headless Chromium (Debian's chromium + chromium-driver, via Selenium):
 notifications to its user, to a topic and to everyone; the gateway stopped and started
-again on the same port, and the page resuming (memory log: the `resync` event shown).
+again on the same port, and the page resuming. With the memory log the page shows the
+`resync` event; on Redis (a private redis-server, a second replica publishing while the
+first is down) it shows what was published meanwhile, and the `resumed` frame Chromium
+received says `complete: true`.
 
-The gateway runs as a real process (`python -m gateway --demo`), stopped with SIGTERM as an
-operator would. A screenshot of the page is written to test-artifacts/demo.png.
+The gateways run as real processes (`python -m gateway --demo`), stopped with SIGTERM as an
+operator would. Screenshots of the page are written to test-artifacts/ (demo.png,
+demo-redis.png).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,7 @@ from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.client import Publisher
 from tests.helpers import free_port
+from tests.redis_helpers import RedisServer
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -56,14 +62,21 @@ class GatewayProcess:
             ],
             env={**os.environ, "GATEWAY_LOG_LEVEL": "WARNING", **self.env},
         )
+        # Ready, not only listening: on Redis, WebSockets get 503 until the log reaches it.
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", self.http_port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("the gateway did not start listening")
+                with urllib.request.urlopen(f"{self.base}/readyz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:  # refused, or 503 (urllib's HTTPError is an OSError)
+                pass
+            time.sleep(0.1)
+        raise AssertionError("the gateway did not become ready")
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -120,7 +133,8 @@ def browser() -> Iterator[Any]:
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # performance: the DevTools network events, where the WebSocket frames received are.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     try:
         yield driver
@@ -137,6 +151,18 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def received_frames(browser: Any) -> list[dict[str, Any]]:
+    """The WebSocket text frames Chromium received since the last call (DevTools events)."""
+    frames = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.webSocketFrameReceived":
+            frame = message["params"]["response"]
+            if frame["opcode"] == 1:
+                frames.append(json.loads(frame["payloadData"]))
+    return frames
 
 
 def test_demo_page_receives_and_resumes_after_a_gateway_restart(
@@ -226,3 +252,66 @@ def test_demo_page_with_jwt_sends_the_token_in_the_subprotocol(
     row = "#notifications tr[data-type='with.token']"
     found = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, row), "the notification")
     assert found[0].get_attribute("data-cursor") == cursor
+
+
+def test_demo_page_on_redis_shows_what_another_replica_published_while_its_gateway_was_down(
+    redis_server: RedisServer, start_process: Callable[..., GatewayProcess], browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    def text(element_id: str) -> str:
+        return str(browser.find_element(By.ID, element_id).text)
+
+    def rows() -> dict[str, str]:
+        found = browser.find_elements(By.CSS_SELECTOR, "#notifications tr")
+        return {r.get_attribute("data-type"): r.get_attribute("data-cursor") for r in found}
+
+    def log_lines(css: str = "li") -> list[str]:
+        return [li.text for li in browser.find_elements(By.CSS_SELECTOR, f"#log {css}")]
+
+    # Redis is started first, so it is stopped last: the gateways drain with it still up.
+    a = start_process(GATEWAY_BACKEND=redis_server.url)
+    b = start_process(GATEWAY_BACKEND=redis_server.url)
+    browser.get(f"{a.base}/demo?user=alice&topics=news&autoconnect=1")
+    wait_for(lambda: text("state") == "connected", "the page to connect to A")
+
+    # Two replicas: published through B, shown live by the page on A.
+    sent = {
+        "live.alice": b.publish(users=["alice"], type="live.alice", title="through B"),
+        "live.news": b.publish(topic="news", type="live.news", title="through B"),
+    }
+    wait_for(lambda: rows() == sent, "both notifications published through B")
+    before = text("cursor")
+    assert before == sent["live.news"]
+    received_frames(browser)  # from here on: the frames of the resume
+
+    a.stop()
+    wait_for(lambda: text("state") != "connected", "the page to see A go")
+    assert any("code 1001" in line for line in log_lines()), log_lines()
+    away = {
+        "away.alice": b.publish(users=["alice"], type="away.alice", title="while A was down"),
+        "away.news": b.publish(topic="news", type="away.news", title="while A was down"),
+    }
+    b.publish(users=["bob"], type="away.bob", title="not for alice")
+    # The page's retries meet a closed port meanwhile.
+    wait_for(lambda: any("code 1006" in line for line in log_lines()), "a refused retry")
+    a.start()  # the same port
+    wait_for(lambda: text("state") == "connected", "the page to reconnect to A", timeout=30)
+    wait_for(lambda: away.keys() <= rows().keys(), "what was published while A was down")
+    assert rows() == {**sent, **away}
+    assert text("cursor") == away["away.news"]
+    # The resume was complete: the shared log still held everything after the page's cursor.
+    assert not log_lines("li.resync"), log_lines()
+    resumed = [f for f in received_frames(browser) if f["event"] == "resumed"]
+    assert resumed == [{"event": "resumed", "since": before, "complete": True, "replayed": 2}]
+
+    after = a.publish(everyone=True, type="after.restart", title="A is back")
+    wait_for(lambda: "after.restart" in rows(), "a notification through A after its restart")
+    assert rows()["after.restart"] == after
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "demo-redis.png"
+    assert browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert all("WebSocket" in e["message"] for e in errors), errors
