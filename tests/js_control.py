@@ -12,14 +12,21 @@ runs a `Gateway` in this process and answers each command with one JSON line on 
     {"cmd": "freeze", "seconds": s}          -> blocks the event loop: a gateway that is alive
                                                 on TCP but answers nothing (the ping watchdog)
     {"cmd": "token", "sub": u, "ttl": s, "topics": [...]}  -> an HS256 JWT for the secret
+    {"cmd": "redis"}                         -> {"ok": true, "url": U}: a private redis-server
+                                                (tests/redis_helpers.py), stopped when this
+                                                process ends; start gateways with
+                                                {"backend": U} here and in other controls
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -30,18 +37,27 @@ from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.client import publish_request
 from gateway.config import Settings
+from tests.redis_helpers import RedisServer
 
 
 class Control:
     def __init__(self) -> None:
         self.settings: dict[str, Any] = {}
         self.gateway: Gateway | None = None
+        self.redis: RedisServer | None = None
 
     async def start(self, settings: dict[str, Any] | None = None) -> dict[str, Any]:
         if settings is not None:
             self.settings = {"http_port": 0, "grpc_port": 0, "grace_seconds": 2.0, **settings}
         self.gateway = Gateway(Settings(**self.settings))
         await self.gateway.start()
+        # On Redis the follower connects in the background; WebSockets get 503 until then.
+        for _ in range(500):
+            if self.gateway.log.healthy:
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise RuntimeError("the gateway did not reach its backend")
         # A restart binds the same ports, as a restarted process behind one address would.
         self.settings["http_port"] = self.gateway.http_port
         self.settings["grpc_port"] = self.gateway.grpc_port
@@ -51,6 +67,17 @@ class Control:
         if self.gateway is not None and self.gateway.service.accepting:
             await self.gateway.drain()
         return {}
+
+    def start_redis(self) -> dict[str, Any]:
+        if self.redis is None:
+            self.redis = RedisServer(Path(tempfile.mkdtemp(prefix="js-control-redis-")))
+            self.redis.start()
+        return {"url": self.redis.url}
+
+    def stop_redis(self) -> None:
+        if self.redis is not None:
+            self.redis.stop()
+            shutil.rmtree(self.redis.dir, ignore_errors=True)
 
     async def restart(self) -> dict[str, Any]:
         await self.stop()
@@ -104,6 +131,8 @@ class Control:
             return await self.disconnect(cmd)
         if name == "token":
             return self.token(cmd)
+        if name == "redis":
+            return self.start_redis()
         if name == "freeze":
             # On purpose: blocking the loop stops the whole gateway answering.
             time.sleep(float(cmd["seconds"]))  # noqa: ASYNC251
@@ -126,6 +155,7 @@ async def main() -> None:
             sys.stdout.flush()
     finally:
         await control.stop()
+        control.stop_redis()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 // The client's logic against a real gateway (tests/js_control.py): reconnect after a
-// restart, resume with topics added after connect, resync, the close-code policy, the ping
-// watchdog and de-duplication. Run by tests/test_js_client.py (or `npm test`).
+// restart (memory log: resync; Redis: what was missed, completely), resume with topics added
+// after connect, resync, the close-code policy, the ping watchdog and de-duplication. Run by tests/test_js_client.py (or `npm test`).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
@@ -341,6 +341,63 @@ describe("against a gateway with a short history", () => {
       client.close();
     } finally {
       await gateway.close();
+    }
+  });
+});
+
+describe("against two replicas on one Redis", () => {
+  let a, b;
+  before(async () => {
+    [a, b] = await ControlledGateway.pairOnRedis();
+  });
+  after(async () => {
+    await b?.close();
+    await a?.close(); // it runs the redis-server
+  });
+
+  test("a restart resumes completely: what another replica published meanwhile, no resync", async () => {
+    // Records the frames too: the client shows a complete resume only by the absence of resync.
+    const frames = [];
+    class RecordingSocket extends WebSocket {
+      constructor(...args) {
+        super(...args);
+        this.addEventListener("message", (m) => frames.push(JSON.parse(m.data)));
+      }
+    }
+    const { client, seen, userId } = open(a, { topics: ["news"], WebSocket: RecordingSocket });
+    // A failed assertion must not leave it reconnecting: node would never exit.
+    try {
+      client.connect();
+      await seen.state("connected", 10_000);
+      // Two replicas: published through B, delivered live on A.
+      const live = seen.notification("live.from.b", 10_000);
+      const { cursor: before } = await b.publish({ users: [userId], type: "live.from.b" });
+      assert.equal((await live).args[1], before);
+
+      const dropped = seen.state("disconnected", 10_000);
+      await a.call({ cmd: "stop" });
+      assert.equal((await dropped).args[0].code, 1001);
+      const missed = [];
+      for (const target of [{ users: [userId] }, { topic: "news" }]) {
+        missed.push((await b.publish({ ...target, type: "while.a.was.down" })).cursor);
+      }
+      await b.publish({ users: ["someone-else"], type: "not.for.this.user" });
+      await seen.seenOrNext("state", (c) => c.state === "disconnected" && c.code === 1006, 10_000);
+      frames.length = 0;
+      const connected = seen.state("connected", 15_000);
+      await a.call({ cmd: "resume" }); // the same port
+      await connected;
+      for (const cursor of missed) {
+        await seen.seenOrNext("notification", (n, at) => at === cursor, 10_000);
+      }
+      assert.deepEqual(seen.named("resync"), []);
+      const resumed = frames.filter((f) => f.event === "resumed");
+      assert.deepEqual(resumed, [{ event: "resumed", since: before, complete: true, replayed: 2 }]);
+      assert.equal(client.lastCursor, missed[1]);
+      const types = seen.named("notification").map(([n]) => n.type);
+      assert.deepEqual(types, ["live.from.b", "while.a.was.down", "while.a.was.down"]);
+    } finally {
+      client.close();
     }
   });
 });

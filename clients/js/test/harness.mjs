@@ -14,9 +14,25 @@ const python = process.env.GATEWAY_PYTHON ?? join(root, ".venv", "bin", "python"
 export class ControlledGateway {
   static async start(settings = {}) {
     const gateway = new ControlledGateway();
-    const ports = await gateway.call({ cmd: "start", settings });
-    gateway.url = `ws://127.0.0.1:${ports.http_port}/ws`;
+    await gateway.begin(settings);
     return gateway;
+  }
+
+  /**
+   * Two replicas (two control processes) on one private redis-server, which the first one
+   * runs: close the second one first.
+   */
+  static async pairOnRedis(settings = {}) {
+    const a = new ControlledGateway();
+    const { url } = await a.call({ cmd: "redis" });
+    await a.begin({ ...settings, backend: url });
+    const b = await ControlledGateway.start({ ...settings, backend: url });
+    return [a, b];
+  }
+
+  async begin(settings) {
+    const ports = await this.call({ cmd: "start", settings });
+    this.url = `ws://127.0.0.1:${ports.http_port}/ws`;
   }
 
   constructor() {
