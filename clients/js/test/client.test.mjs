@@ -365,39 +365,35 @@ describe("against two replicas on one Redis", () => {
       }
     }
     const { client, seen, userId } = open(a, { topics: ["news"], WebSocket: RecordingSocket });
-    // A failed assertion must not leave it reconnecting: node would never exit.
-    try {
-      client.connect();
-      await seen.state("connected", 10_000);
-      // Two replicas: published through B, delivered live on A.
-      const live = seen.notification("live.from.b", 10_000);
-      const { cursor: before } = await b.publish({ users: [userId], type: "live.from.b" });
-      assert.equal((await live).args[1], before);
+    client.connect();
+    await seen.state("connected", 10_000);
+    // Two replicas: published through B, delivered live on A.
+    const live = seen.notification("live.from.b", 10_000);
+    const { cursor: before } = await b.publish({ users: [userId], type: "live.from.b" });
+    assert.equal((await live).args[1], before);
 
-      const dropped = seen.state("disconnected", 10_000);
-      await a.call({ cmd: "stop" });
-      assert.equal((await dropped).args[0].code, 1001);
-      const missed = [];
-      for (const target of [{ users: [userId] }, { topic: "news" }]) {
-        missed.push((await b.publish({ ...target, type: "while.a.was.down" })).cursor);
-      }
-      await b.publish({ users: ["someone-else"], type: "not.for.this.user" });
-      await seen.seenOrNext("state", (c) => c.state === "disconnected" && c.code === 1006, 10_000);
-      frames.length = 0;
-      const connected = seen.state("connected", 15_000);
-      await a.call({ cmd: "resume" }); // the same port
-      await connected;
-      for (const cursor of missed) {
-        await seen.seenOrNext("notification", (n, at) => at === cursor, 10_000);
-      }
-      assert.deepEqual(seen.named("resync"), []);
-      const resumed = frames.filter((f) => f.event === "resumed");
-      assert.deepEqual(resumed, [{ event: "resumed", since: before, complete: true, replayed: 2 }]);
-      assert.equal(client.lastCursor, missed[1]);
-      const types = seen.named("notification").map(([n]) => n.type);
-      assert.deepEqual(types, ["live.from.b", "while.a.was.down", "while.a.was.down"]);
-    } finally {
-      client.close();
+    const dropped = seen.state("disconnected", 10_000);
+    await a.call({ cmd: "stop" });
+    assert.equal((await dropped).args[0].code, 1001);
+    const missed = [];
+    for (const target of [{ users: [userId] }, { topic: "news" }]) {
+      missed.push((await b.publish({ ...target, type: "while.a.was.down" })).cursor);
     }
+    await b.publish({ users: ["someone-else"], type: "not.for.this.user" });
+    await seen.seenOrNext("state", (c) => c.state === "disconnected" && c.code === 1006, 10_000);
+    frames.length = 0;
+    const connected = seen.state("connected", 15_000);
+    await a.call({ cmd: "resume" }); // the same port
+    await connected;
+    for (const cursor of missed) {
+      await seen.seenOrNext("notification", (n, at) => at === cursor, 10_000);
+    }
+    assert.deepEqual(seen.named("resync"), []);
+    const resumed = frames.filter((f) => f.event === "resumed");
+    assert.deepEqual(resumed, [{ event: "resumed", since: before, complete: true, replayed: 2 }]);
+    assert.equal(client.lastCursor, missed[1]);
+    const types = seen.named("notification").map(([n]) => n.type);
+    assert.deepEqual(types, ["live.from.b", "while.a.was.down", "while.a.was.down"]);
+    client.close();
   });
 });
