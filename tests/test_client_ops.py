@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import given
@@ -16,6 +17,7 @@ from gateway.websocket.client_ops import (
     UnsubscribeOp,
     parse_client_op,
     parse_connect,
+    split_query,
 )
 
 
@@ -94,3 +96,19 @@ def test_any_query_parses_or_raises_invalid(query: dict[str, list[str]]) -> None
     else:
         assert params.user_id == query["user_id"][0]
         assert len(params.topics) <= 8
+
+
+def test_split_query_decodes_what_needs_it_and_passes_the_rest_as_is() -> None:
+    query = split_query("user_id=a+b&topics=x%2Cy&k=%C3%A9&&plain=v&plain=w&empty=")
+    assert query == {
+        "user_id": ["a b"],
+        "topics": ["x,y"],
+        "k": ["\xe9"],
+        "plain": ["v", "w"],
+        "empty": [""],
+    }
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=20), max_size=5))
+def test_split_query_inverts_urlencode(params: dict[str, str]) -> None:
+    assert split_query(urlencode(params)) == {k: [v] for k, v in params.items()}

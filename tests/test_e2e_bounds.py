@@ -59,6 +59,35 @@ async def test_half_sent_heads_on_any_route_are_closed_at_the_deadline(
     await still_served(gateway)
 
 
+async def test_each_half_sent_head_gets_its_own_full_deadline(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One timer serves every connection still sending its head. It must not answer one
+    early, with an older one, nor lose the next deadline when the oldest completes."""
+    monkeypatch.setattr(ws_protocol, "HANDSHAKE_TIMEOUT", 0.6)
+    loop = asyncio.get_running_loop()
+
+    async def half_sent() -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.http_port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nX-A: 1\r\n")
+        return reader, writer, loop.time()
+
+    oldest = await half_sent()  # the timer is set for its deadline
+    await asyncio.sleep(0.1)
+    second = await half_sent()
+    await asyncio.sleep(0.25)
+    third = await half_sent()
+    oldest[1].write(b"Host: x\r\n\r\n")
+    assert (await asyncio.wait_for(oldest[0].read(), 3)).startswith(b"HTTP/1.1 200 ")
+    for reader, writer, started in (second, third):
+        answer = await asyncio.wait_for(reader.read(), 3)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:80]
+        assert loop.time() - started > 0.55  # its own deadline, not the one before it
+        writer.close()
+    oldest[1].close()
+    assert gateway.service.metrics.heads_timed_out == 2
+
+
 @pytest.mark.parametrize(
     ("payload", "status"),
     [

@@ -61,6 +61,8 @@ def split_query(raw: str) -> dict[str, list[str]]:
 
 
 def _decode(text: str, field: str) -> str:
+    if "%" not in text and "+" not in text:  # nothing to decode (most values)
+        return text
     try:
         return unquote_to_bytes(text.replace("+", " ")).decode("utf-8")
     except UnicodeDecodeError:

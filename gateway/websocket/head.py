@@ -26,9 +26,13 @@ from gateway.websocket.handshake import MAX_HEAD_BYTES, BadHandshake, RequestHea
 
 __all__ = ["Head", "HeadReader", "split_target"]
 
-#: A path and query as RFC 3986 §3.3-3.4 allow them: pchar, "/" and "?", each "%" with two
-#: hex digits after it.
-_PATH_AND_QUERY = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*")
+#: The bytes RFC 3986 §3.3-3.4 allow in a path and query: pchar, "/" and "?" (a "%" also
+#: needs two hex digits after it: `_BAD_PERCENT`). Checked with `bytes.translate`, which
+#: costs a tenth of a regex walking the target byte by byte.
+_TARGET_BYTES = (
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?%"
+)
+_BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 #: The scheme and authority of an absolute-form target (RFC 3986 §3.1-3.2).
 _ABSOLUTE = re.compile(rb"(?i:https?)://[A-Za-z0-9\-._~!$&'()*+,;=:@%\[\]]*")
 
@@ -65,14 +69,14 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
     An absolute-form target (`http://host/ws?q`) gives its path and query; asterisk- and
     authority-form give themselves as the path, which no route of ours matches.
     """
-    absolute = _ABSOLUTE.match(target)
+    absolute = None if target.startswith(b"/") else _ABSOLUTE.match(target)
     if absolute is not None:
         target = target[absolute.end() :] or b"/"
         if not target.startswith((b"/", b"?")):
             raise BadHandshake(400, "bad_request", "malformed absolute-form request-target")
         if target.startswith(b"?"):
             target = b"/" + target
-    if not _PATH_AND_QUERY.fullmatch(target):
+    if target.translate(None, _TARGET_BYTES) or (b"%" in target and _BAD_PERCENT.search(target)):
         message = (
             "the request-target has characters RFC 3986 does not allow there "
             "(such as '#', spaces or a '%' without two hex digits)"
@@ -98,19 +102,26 @@ class HeadReader:
 
     def __init__(self) -> None:
         self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
-        self._url = bytearray()
+        #: The request-target; a bytearray only once it came in more than one piece.
+        self._url: bytes | bytearray = b""
         self._headers: dict[str, str] = {}
         self._hosts = 0
         self._complete = False
         self._method = b""
         self._version = ""
-        #: Every byte received so far, for the handler the connection may be handed to.
-        self.received = bytearray()
+        #: Every byte received so far, for the handler the connection may be handed to: the
+        #: first read as it came (most heads come in one), a bytearray once there are more.
+        self.received: bytes | bytearray = b""
 
     # llhttp's callbacks; once the head is complete, what follows is not ours to read.
     def on_url(self, url: bytes) -> None:
         if not self._complete:
-            self._url += url
+            if not self._url:
+                self._url = url
+            else:
+                if isinstance(self._url, bytes):
+                    self._url = bytearray(self._url)
+                self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._complete:
@@ -139,21 +150,27 @@ class HeadReader:
         parser = self._parser
         if parser is None:
             raise RuntimeError("the reader is closed")
-        start = len(self.received)
-        self.received += data
+        received = self.received
+        start = len(received)
+        if not start:
+            self.received = data
+        else:
+            if isinstance(received, bytes):
+                received = self.received = bytearray(received)
+            received += data
         room = MAX_HEAD_BYTES - start  # llhttp never sees more than a head may hold
         chunk = data if len(data) <= room else data[:room]
         rest = b""
         try:
             parser.feed_data(chunk)
         except httptools.HttpParserUpgrade as exc:
-            rest = bytes(self.received[start + int(exc.args[0]) :])
+            rest = data[int(exc.args[0]) :]  # the offset is into `chunk`, a prefix of `data`
         except httptools.HttpParserError as exc:
             # An error after the head belongs to a pipelined request: not ours to judge.
             if not self._complete:
                 raise BadHandshake(400, "bad_request", f"malformed request head: {exc}") from None
         if not self._complete:
-            if len(self.received) >= MAX_HEAD_BYTES:
+            if start + len(data) >= MAX_HEAD_BYTES:
                 message = f"the request head is over {MAX_HEAD_BYTES} bytes"
                 raise BadHandshake(431, "header_too_large", message)
             return None

@@ -37,6 +37,8 @@ HANDSHAKE_TIMEOUT = 10.0
 #: How long a server-side close waits for the client's close frame before closing TCP, and
 #: then how long TCP may take to send what is buffered before the connection is dropped.
 CLOSE_TIMEOUT = 5.0
+#: libuv's timers count whole milliseconds.
+_TIMER_RESOLUTION = 0.001
 _NO_BODY = "no request on this port takes a body"
 _NOT_FIRST = "a WebSocket upgrade is an HTTP/1.1 GET, the first request on its connection"
 
@@ -55,26 +57,38 @@ class Endpoint(Protocol):
 
 
 class PendingHeads:
-    """The connections still sending their request head, oldest first, at most `limit`.
+    """The connections still sending their request head, oldest first: at most `limit` of
+    them, each for at most HANDSHAKE_TIMEOUT.
 
     A connection over the limit sheds the oldest: a well-behaved client sends its head in
     one packet, so what has waited longest is the likeliest to be a slowloris, and new
     clients keep getting in while an attacker holds the limit.
+
+    One timer serves them all, set for the oldest one's deadline: connections join in the
+    order they arrive, so their deadlines come in that order too. A timer per connection
+    (a handle made, armed and cancelled on every connect) cost more CPU than the rest of
+    this bookkeeping; a dict insert and pop is all a connect pays here.
     """
 
-    __slots__ = ("_conns", "limit", "metrics")
+    __slots__ = ("_conns", "_timer", "limit", "metrics")
 
     def __init__(self, limit: int, metrics: Metrics) -> None:
         self.limit = limit
         self.metrics = metrics
-        self._conns: dict[WebSocketProtocol, None] = {}
+        #: Each connection with its deadline (loop time), in the order they arrived.
+        self._conns: dict[WebSocketProtocol, float] = {}
+        #: Set for the oldest connection's deadline while any is pending (or was, lately).
+        self._timer: asyncio.TimerHandle | None = None
 
     def __len__(self) -> int:
         return len(self._conns)
 
     def add(self, conn: WebSocketProtocol) -> None:
         conns = self._conns
-        conns[conn] = None
+        loop = asyncio.get_running_loop()
+        deadline = conns[conn] = loop.time() + HANDSHAKE_TIMEOUT
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._expire)
         while len(conns) > self.limit:
             oldest = next(iter(conns))
             self.metrics.heads_shed += 1
@@ -82,7 +96,26 @@ class PendingHeads:
             oldest.refuse(503, {"error": "overloaded", "message": message})
 
     def discard(self, conn: WebSocketProtocol) -> None:
+        # The timer stays set: when it fires with nothing due it moves to the oldest's
+        # deadline (or stops), at most once per timeout instead of once per connect.
         self._conns.pop(conn, None)
+
+    def _expire(self) -> None:
+        """Answer 408 to each connection whose deadline has passed; set the timer for the next."""
+        self._timer = None
+        conns = self._conns
+        loop = asyncio.get_running_loop()
+        now = loop.time() + _TIMER_RESOLUTION  # libuv may fire up to a millisecond early
+        expired = []
+        for conn, deadline in conns.items():
+            if deadline > now:
+                self._timer = loop.call_at(deadline, self._expire)
+                break
+            expired.append(conn)
+        for conn in expired:
+            del conns[conn]
+            self.metrics.heads_timed_out += 1
+            conn.head_timeout()
 
 
 class WebSocketProtocol(asyncio.Protocol):
@@ -134,8 +167,6 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(HANDSHAKE_TIMEOUT, self._head_timeout)
         self._pending.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -258,20 +289,20 @@ class WebSocketProtocol(asyncio.Protocol):
         self._cancel_timer()
         self._timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
 
-    def _head_timeout(self) -> None:
-        self._pending.metrics.heads_timed_out += 1
+    def head_timeout(self) -> None:
+        """The request head did not arrive within HANDSHAKE_TIMEOUT (`PendingHeads` says)."""
         message = f"the request head did not arrive within {HANDSHAKE_TIMEOUT:g} s"
         self.refuse(408, {"error": "request_timeout", "message": message})
 
     def _head_done(self) -> None:
         """The head is complete (or refused): its deadline and its place in line are over."""
-        if self._head is not None:
-            self._head.close()
+        reader = self._head
+        if reader is not None:
+            reader.close()
             self._head = None
-        self._cancel_timer()
-        self._pending.discard(self)
+            self._pending.discard(self)
 
-    def _hand_off(self, data: bytearray) -> None:
+    def _hand_off(self, data: bytes | bytearray) -> None:
         """Not a WebSocket request: aiohttp's protocol takes the connection from here."""
         transport = self.transport
         protocol = self._handoff()
@@ -287,6 +318,7 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_done()
+        self._cancel_timer()
         if self.session is not None:
             self._endpoint.release(self)
         # No reference cycle may outlive the connection (see gc_policy.py).
