@@ -413,3 +413,24 @@ def test_messages_before_a_bad_frame_in_the_same_feed_come_with_the_error() -> N
     error = _error(stream)
     assert error.code == 1002
     assert error.messages == [Message(TEXT, b"one", "one"), Message(PING, b"p")]
+
+
+def test_a_reader_between_messages_holds_no_fragment_buffer() -> None:
+    """An idle connection's reader is its slots and an empty frame buffer: a buffer for
+    fragments exists only while a message is coming in pieces (each costs 56 bytes more,
+    over 20,000 idle connections a megabyte)."""
+    message = _frame(TEXT, b"ab", fin=False) + _frame(CONTINUATION, b"c")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        fresh = [FrameReader(LIMIT) for _ in range(1000)]
+        after_fresh = tracemalloc.get_traced_memory()[0]
+        used = [FrameReader(LIMIT) for _ in range(1000)]
+        for reader in used:
+            assert reader.feed(message) == [Message(TEXT, b"abc", "abc")]
+        after_used = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(fresh) == len(used)
+    assert (after_fresh - before) / 1000 < 160
+    assert (after_used - after_fresh) / 1000 < 160

@@ -60,8 +60,9 @@ class FrameReader:
         #: The opcode of the fragmented message in progress, or None.
         self._opcode: int | None = None
         #: The payload of the fragmented message so far, in one buffer (not a list of
-        #: pieces, which would cost an object per fragment however small).
-        self._fragments = bytearray()
+        #: pieces, which would cost an object per fragment however small); None between
+        #: messages, so an idle connection holds no buffer for it.
+        self._fragments: bytearray | None = None
 
     def feed(self, data: bytes) -> list[Message]:
         """The complete messages that `data` finishes; the rest waits for more bytes."""
@@ -121,7 +122,8 @@ class FrameReader:
             raise ProtocolError(
                 CloseCode.PROTOCOL_ERROR, "control frames must be whole and at most 125 bytes"
             )
-        pending = len(self._fragments) if opcode == CONTINUATION else 0
+        fragments = self._fragments
+        pending = len(fragments) if opcode == CONTINUATION and fragments is not None else 0
         if pending + length > self._limit:
             raise ProtocolError(
                 CloseCode.MESSAGE_TOO_BIG, f"message over the limit of {self._limit} bytes"
@@ -138,23 +140,24 @@ class FrameReader:
                 _check_close(payload)
             return Message(opcode, payload)
         if opcode == CONTINUATION:
-            if self._opcode is None:
+            fragments = self._fragments
+            if self._opcode is None or fragments is None:
                 raise ProtocolError(
                     CloseCode.PROTOCOL_ERROR, "continuation frame without a message to continue"
                 )
-            self._fragments += payload
+            fragments += payload
             if not fin:
                 return None
             opcode, self._opcode = self._opcode, None
-            payload = bytes(self._fragments)
-            self._fragments = bytearray()
+            payload = bytes(fragments)
+            self._fragments = None
         elif self._opcode is not None:
             raise ProtocolError(
                 CloseCode.PROTOCOL_ERROR, "a new message began inside a fragmented one"
             )
         elif not fin:
             self._opcode = opcode
-            self._fragments += payload
+            self._fragments = bytearray(payload)
             return None
         if opcode == BINARY:
             return Message(opcode, payload)
