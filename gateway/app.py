@@ -142,7 +142,8 @@ class Gateway:
         )
         ops = OpsRoutes(self.service, self.registry)
         if settings.ops_port is not None:
-            site = OpsSite([*ops.probes(), *ops.scrape()])
+            server_log = fallback.RequestErrorLog(logging.getLogger("aiohttp.server"))
+            site = OpsSite([*ops.probes(), *ops.scrape()], server_log)
             try:
                 await site.start(settings.ops_host, settings.ops_port)
             except OSError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -23,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.app import Gateway
+from gateway.ops import site as ops_site
 from tests.conftest import Connect, StartGateway
 from tests.helpers import everyone, request, users
 
@@ -171,6 +173,42 @@ async def test_the_ops_port_serves_metrics_and_the_public_port_does_not(
     await drain
     with pytest.raises(aiohttp.ClientConnectionError):
         await http.get(f"{ops}/healthz")
+
+
+async def test_the_ops_port_closes_a_half_sent_request_at_its_keepalive_deadline(
+    start_gateway: StartGateway, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiohttp's default keeps such a socket for an hour; the ops site sets its own."""
+    monkeypatch.setattr(ops_site, "KEEPALIVE_TIMEOUT", 0.3)
+    gateway = await start_gateway(ops_port=0)
+    loop = asyncio.get_running_loop()
+    held = [await asyncio.open_connection("127.0.0.1", gateway.ops_port) for _ in range(5)]
+    started = loop.time()
+    for _, writer in held[1:]:
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # the first sends nothing
+    for reader, writer in held:
+        assert await asyncio.wait_for(reader.read(), 3) == b""
+        writer.close()
+    assert 0.25 < loop.time() - started < 2.5
+    assert (await scrape(http, gateway.ops_port))["gateway_ready"] == 1
+
+
+async def test_a_request_the_ops_port_refuses_costs_one_line_and_no_traceback(
+    start_gateway: StartGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    gateway = await start_gateway(ops_port=0)
+    for payload in (
+        b"GET * HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nX-Long: " + b"a" * 9000 + b"\r\n\r\n",
+    ):
+        caplog.clear()
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.ops_port)
+        writer.write(payload)
+        answer = await asyncio.wait_for(reader.read(), 3)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.0 400 "), answer[:80]
+        assert not [r for r in caplog.records if r.exc_info], caplog.text
+        assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
 
 
 async def test_without_an_ops_port_metrics_stay_on_the_public_port(

@@ -3,21 +3,46 @@
 Serves only what operators and probes call (the routes it is given), on
 `GATEWAY_OPS_HOST:GATEWAY_OPS_PORT`, so `/metrics` need not be reachable from the
 internet. It starts before and stops after the public port, so scrapes and probes see
-the whole drain.
+the whole drain. aiohttp's timeouts are set here on purpose (`KEEPALIVE_TIMEOUT`,
+`SHUTDOWN_TIMEOUT`, no lingering), not left at its defaults of an hour, a minute and ten
+seconds: whoever reaches this port cannot hold a socket by sending half a request.
 """
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
-__all__ = ["OpsSite"]
+__all__ = ["KEEPALIVE_TIMEOUT", "SHUTDOWN_TIMEOUT", "OpsSite"]
+
+#: How long a connection may go without a complete request, from its start and between
+#: requests, before aiohttp closes it (its default is 3,630 s, so half a request held a
+#: socket for an hour). Probes connect per request; a scraper reconnects if it waited longer.
+KEEPALIVE_TIMEOUT = 10.0
+#: How long stopping waits for requests in flight (a scrape takes milliseconds).
+SHUTDOWN_TIMEOUT = 1.0
 
 
 class OpsSite:
-    def __init__(self, routes: list[web.RouteDef]) -> None:
+    def __init__(
+        self,
+        routes: list[web.RouteDef],
+        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+    ) -> None:
+        """`logger` takes aiohttp's server log lines (a request it refuses, a handler error)."""
         app = web.Application()
         app.add_routes(routes)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log=None,
+            keepalive_timeout=KEEPALIVE_TIMEOUT,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+            # no route here reads a body: nothing to wait for and drop after a response
+            lingering_time=0,
+            logger=logger or logging.getLogger("aiohttp.server"),
+        )
         self.port = 0
 
     async def start(self, host: str, port: int) -> None:
