@@ -112,10 +112,11 @@ class NotificationService:
             raise Unavailable("the gateway is draining; publish to another replica")
         outcomes: list[AppendResult | Invalid | Conflict] = []
         drafts: list[Draft] = []
+        max_bytes = self._max_bytes
         for item in items:
             notification = item.notification
             body = encode_notification(notification)
-            if len(body) > self._max_bytes:
+            if len(body) > max_bytes:
                 outcomes.append(
                     Invalid(
                         "notification",
@@ -139,6 +140,7 @@ class NotificationService:
                 self._idle.set()
         metrics = self.metrics
         appended = iter(drafts)
+        published = delivered = 0  # summed here, added once: this loop runs per item
         for i, outcome in enumerate(outcomes):
             if outcome is _PENDING:
                 result = outcomes[i] = next(results)
@@ -149,8 +151,10 @@ class NotificationService:
                 elif result.duplicate:
                     metrics.duplicates += 1
                 else:
-                    metrics.published += 1
-                    metrics.delivered += result.delivered
+                    published += 1
+                    delivered += result.delivered
+        metrics.published += published
+        metrics.delivered += delivered
         return outcomes
 
     async def wait_idle(self) -> None:
