@@ -102,12 +102,12 @@ class Hub:
 
     def deliver(self, target: Target, frame: bytes) -> int:
         """Queue `frame` on every connection `target` addresses; returns how many."""
+        if isinstance(target, UsersTarget):  # first: per-user traffic is the most items
+            return self._deliver_users(target, frame)
         if isinstance(target, EveryoneTarget):
             conns = self._all
-        elif isinstance(target, TopicTarget):
-            conns = self._by_topic.get(target.topic, _NONE)
         else:
-            return self._deliver_users(target, frame)
+            conns = self._by_topic.get(target.topic, _NONE)
         for conn in conns:
             conn.send(frame)
         return len(conns)

@@ -177,21 +177,30 @@ def check_identifier(field: str, value: str) -> str:
 
 class _IsoUtc:
     """RFC 3339 UTC text with milliseconds. isoformat() cost as much as the rest of the
-    encoding, and a batch's timestamps share their second: the second's text is cached."""
+    encoding, and a batch's timestamps share their second: the second's text is cached.
+    The items of a batch that did not set created_at share one datetime object (the
+    call's accepted-at time): its text is kept too, so they format it once."""
 
-    __slots__ = ("_prefix", "_second")
+    __slots__ = ("_last", "_last_text", "_prefix", "_second")
 
     def __init__(self) -> None:
         self._second = -1
         self._prefix = ""
+        self._last: datetime | None = None
+        self._last_text = ""
 
     def __call__(self, value: datetime) -> str:
+        if value is self._last:
+            return self._last_text
         stamp = value.timestamp()
         second = int(stamp // 1)
         if second != self._second:
             self._prefix = value.replace(microsecond=0).isoformat()[:-6]  # drop "+00:00"
             self._second = second
-        return f"{self._prefix}.{value.microsecond // 1000:03d}Z"
+        text = f"{self._prefix}.{value.microsecond // 1000:03d}Z"
+        self._last = value
+        self._last_text = text
+        return text
 
 
 _iso_utc = _IsoUtc()

@@ -112,10 +112,11 @@ class NotificationService:
             raise Unavailable("the gateway is draining; publish to another replica")
         outcomes: list[AppendResult | Invalid | Conflict] = []
         drafts: list[Draft] = []
+        max_bytes = self._max_bytes
         for item in items:
             notification = item.notification
             body = encode_notification(notification)
-            if len(body) > self._max_bytes:
+            if len(body) > max_bytes:
                 outcomes.append(
                     Invalid(
                         "notification",
@@ -130,28 +131,37 @@ class NotificationService:
         self._in_flight += 1
         self._idle.clear()
         try:
-            results = iter(await self.log.append(drafts))
+            results = await self.log.append(drafts)
         except BackendUnavailable as exc:
             raise Unavailable(str(exc)) from None
         finally:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
+        # counted here and added once, the rare outcomes apart: this loop runs per item
         metrics = self.metrics
-        appended = iter(drafts)
-        for i, outcome in enumerate(outcomes):
-            if outcome is _PENDING:
-                result = outcomes[i] = next(results)
-                draft = next(appended)
-                if result.conflict:
-                    metrics.conflicts += 1
-                    outcomes[i] = Conflict(draft.notification_id, result.cursor)
-                elif result.duplicate:
-                    metrics.duplicates += 1
-                else:
-                    metrics.published += 1
-                    metrics.delivered += result.delivered
-        return outcomes
+        published = delivered = conflicts = 0
+        for result in results:
+            if result.conflict:
+                conflicts += 1
+            elif result.duplicate:
+                metrics.duplicates += 1
+            else:
+                published += 1
+                delivered += result.delivered
+        metrics.published += published
+        metrics.delivered += delivered
+        settled: list[AppendResult | Invalid | Conflict] = list(results)
+        if conflicts:
+            metrics.conflicts += conflicts
+            settled = [
+                Conflict(draft.notification_id, result.cursor) if result.conflict else result
+                for draft, result in zip(drafts, results, strict=True)
+            ]
+        if len(drafts) == len(outcomes):
+            return settled
+        appended = iter(settled)
+        return [next(appended) if outcome is _PENDING else outcome for outcome in outcomes]
 
     async def wait_idle(self) -> None:
         """Wait until no accepted publish is still on its way into the log (for drain)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from grpc import aio
@@ -27,6 +27,9 @@ from gateway.service import Conflict, NotificationService, Unavailable
 __all__ = ["GatewayServicer", "PublishTokenInterceptor"]
 
 _MAX_REASON_BYTES = 120  # RFC 6455: a close frame's payload is at most 125 bytes
+_INVALID: int = grpc.StatusCode.INVALID_ARGUMENT.value[0]
+_ALREADY_EXISTS: int = grpc.StatusCode.ALREADY_EXISTS.value[0]
+_UNAVAILABLE: int = grpc.StatusCode.UNAVAILABLE.value[0]
 
 
 class GatewayServicer(pb_grpc.NotificationGatewayServicer):
@@ -75,27 +78,36 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
             )
         metrics = self._service.metrics
         inputs = publish_inputs(request.requests)
-        accepted = [item for item in inputs if not isinstance(item, Invalid)]
-        metrics.rejected_invalid += len(inputs) - len(accepted)
-        published = iter(await self._publish_many(accepted, started))
+        refused = list(map(type, inputs)).count(Invalid)  # in C: usually none
+        accepted = (
+            cast(list[PublishInput], inputs)
+            if not refused
+            else [item for item in inputs if not isinstance(item, Invalid)]
+        )
+        metrics.rejected_invalid += refused
+        published = await self._publish_many(accepted, started)
         # add() builds each result in place; building them apart and passing the list
         # copied every message again (a third of this method's own time per item)
         response = pb.PublishBatchResponse()
         add = response.results.add
+        if not refused:  # the usual batch: no refusal to interleave, one loop with no lookups
+            for item, outcome in zip(accepted, published, strict=True):
+                if isinstance(outcome, AppendResult):
+                    add(id=item.notification.id, cursor=outcome.cursor, delivered=outcome.delivered)
+                else:
+                    add(code=_code(outcome), message=str(outcome))
+            return response
+        outcomes = iter(published)
         invalid = grpc.StatusCode.INVALID_ARGUMENT.value[0]
-        for item in inputs:
-            if isinstance(item, Invalid):
-                add(code=invalid, message=str(item))
+        for given in inputs:
+            if isinstance(given, Invalid):
+                add(code=invalid, message=str(given))
                 continue
-            outcome = next(published)
+            outcome = next(outcomes)
             if isinstance(outcome, AppendResult):
-                add(id=item.notification.id, cursor=outcome.cursor, delivered=outcome.delivered)
-            elif isinstance(outcome, Invalid):
-                add(code=invalid, message=str(outcome))
-            elif isinstance(outcome, Conflict):
-                add(code=grpc.StatusCode.ALREADY_EXISTS.value[0], message=str(outcome))
+                add(id=given.notification.id, cursor=outcome.cursor, delivered=outcome.delivered)
             else:
-                add(code=grpc.StatusCode.UNAVAILABLE.value[0], message=str(outcome))
+                add(code=_code(outcome), message=str(outcome))
         return response
 
     async def _publish_many(
@@ -110,7 +122,8 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
             metrics.rejected_unavailable += len(items)
             return [exc] * len(items)
         elapsed = time.perf_counter() - started
-        invalid = sum(isinstance(o, Invalid) for o in outcomes)
+        # counted in C (the service makes these classes, never subclasses of them)
+        invalid = list(map(type, outcomes)).count(Invalid)
         metrics.rejected_invalid += invalid
         if len(outcomes) > invalid:  # the accepted items share the call's latency
             metrics.publish_latency_seconds.observe(elapsed, len(outcomes) - invalid)
@@ -172,6 +185,15 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
         except Unavailable as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return pb.DisconnectResponse(closed=closed)
+
+
+def _code(refusal: Invalid | Conflict | Unavailable) -> int:
+    """The status code a refused batch item carries."""
+    if isinstance(refusal, Invalid):
+        return _INVALID
+    if isinstance(refusal, Conflict):
+        return _ALREADY_EXISTS
+    return _UNAVAILABLE
 
 
 class PublishTokenInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]

@@ -60,12 +60,17 @@ class MemoryLog(NotificationLog):
     async def append(self, drafts: list[Draft]) -> list[AppendResult]:
         now = time.time()
         self._evict(now)
+        # locals, and the sequence kept in one: this loop runs once per notification
         by_id = self._by_id
         entries = self._entries
         follower = self._follower
         results = []
         id_expiry = self._id_expiry
         forget_at = now + self._window
+        max_ids = self._max_ids
+        max_entries = self._max_entries
+        prefix = f"{self._epoch}-"
+        seq = self._seq
         for target, notification_id, body, ttl in drafts:
             print_ = fingerprint(target, body)
             first = by_id.get(notification_id)
@@ -76,17 +81,19 @@ class MemoryLog(NotificationLog):
                 else:
                     results.append(AppendResult(cursor, 0, conflict=True))
                 continue
-            self._seq += 1
+            seq += 1
+            self._seq = seq  # head() is current while the follower runs
             replay_until = None if ttl is None else now + ttl.total_seconds()
-            entry = Entry(f"{self._epoch}-{self._seq}", target, notification_id, body, replay_until)
-            entries.append((self._seq, now, entry))
-            by_id[notification_id] = (entry.cursor, print_)
+            cursor = f"{prefix}{seq}"
+            entry = Entry(cursor, target, notification_id, body, replay_until)
+            entries.append((seq, now, entry))
+            by_id[notification_id] = (cursor, print_)
             id_expiry.append((forget_at, notification_id))
-            if len(by_id) > self._max_ids:
+            if len(by_id) > max_ids:
                 by_id.pop(id_expiry.popleft()[1], None)
-            if len(entries) > self._max_entries:
-                self._drop_oldest()
-            results.append(AppendResult(entry.cursor, follower(entry)))
+            if len(entries) > max_entries:
+                self._evicted_through = entries.popleft()[0]
+            results.append(AppendResult(cursor, follower(entry)))
         return results
 
     def head(self) -> str:
