@@ -165,21 +165,41 @@ def received_frames(browser: Any) -> list[dict[str, Any]]:
     return frames
 
 
+class DemoPage:
+    """What the demo page shows, read through the browser (Selenium is imported lazily)."""
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+
+    def readers(
+        self,
+    ) -> tuple[Callable[[str], str], Callable[[], dict[str, str]], Callable[..., list[str]]]:
+        return self.text, self.rows, self.log_lines
+
+    def text(self, element_id: str) -> str:
+        from selenium.webdriver.common.by import By
+
+        return str(self.browser.find_element(By.ID, element_id).text)
+
+    def rows(self) -> dict[str, str]:
+        """Notification type → cursor, as the page shows them."""
+        from selenium.webdriver.common.by import By
+
+        found = self.browser.find_elements(By.CSS_SELECTOR, "#notifications tr")
+        return {r.get_attribute("data-type"): r.get_attribute("data-cursor") for r in found}
+
+    def log_lines(self, css: str = "li") -> list[str]:
+        from selenium.webdriver.common.by import By
+
+        return [li.text for li in self.browser.find_elements(By.CSS_SELECTOR, f"#log {css}")]
+
+
 def test_demo_page_receives_and_resumes_after_a_gateway_restart(
     gateway: GatewayProcess, browser: Any
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    def text(element_id: str) -> str:
-        return str(browser.find_element(By.ID, element_id).text)
-
-    def rows() -> dict[str, str]:
-        """Notification type → cursor, as the page shows them."""
-        found = browser.find_elements(By.CSS_SELECTOR, "#notifications tr")
-        return {r.get_attribute("data-type"): r.get_attribute("data-cursor") for r in found}
-
-    def log_lines(css: str = "li") -> list[str]:
-        return [li.text for li in browser.find_elements(By.CSS_SELECTOR, f"#log {css}")]
+    text, rows, log_lines = DemoPage(browser).readers()
 
     base = f"http://127.0.0.1:{gateway.http_port}"
     browser.get(f"{base}/demo?user=alice&topics=news&autoconnect=1")
@@ -257,17 +277,8 @@ def test_demo_page_with_jwt_sends_the_token_in_the_subprotocol(
 def test_demo_page_on_redis_shows_what_another_replica_published_while_its_gateway_was_down(
     redis_server: RedisServer, start_process: Callable[..., GatewayProcess], browser: Any
 ) -> None:
-    from selenium.webdriver.common.by import By
 
-    def text(element_id: str) -> str:
-        return str(browser.find_element(By.ID, element_id).text)
-
-    def rows() -> dict[str, str]:
-        found = browser.find_elements(By.CSS_SELECTOR, "#notifications tr")
-        return {r.get_attribute("data-type"): r.get_attribute("data-cursor") for r in found}
-
-    def log_lines(css: str = "li") -> list[str]:
-        return [li.text for li in browser.find_elements(By.CSS_SELECTOR, f"#log {css}")]
+    text, rows, log_lines = DemoPage(browser).readers()
 
     # Redis is started first, so it is stopped last: the gateways drain with it still up.
     a = start_process(GATEWAY_BACKEND=redis_server.url)
