@@ -110,7 +110,8 @@ class Settings(BaseSettings):
 
     max_notification_bytes: Positive = 65_536
     send_buffer_bytes: Positive = 1_048_576
-    max_client_frame_bytes: Positive = 4_096
+    #: A `refresh` op carries a whole JWT: as large as the largest head a connect may send.
+    max_client_frame_bytes: Positive = 16_384
     max_topics_per_connection: Positive = 64
     max_connections_per_user: Positive = 32
     max_connections: Positive = 100_000

@@ -126,7 +126,7 @@ async def test_repeated_bad_frames_close_with_1008(connect: Connect, stub) -> No
 
 async def test_oversized_client_frame_closes_with_1009(connect: Connect) -> None:
     client = await connect("alice")
-    await client.send("x" * 5000)
+    await client.send("x" * 20_000)
     assert await client.closed() == 1009
 
 
