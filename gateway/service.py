@@ -261,15 +261,13 @@ class NotificationService:
         return {}, len(self.hub)
 
     def _local_disconnect(self, user_id: str, code: int, reason: str) -> int:
-        conns = self.hub.connections_of(user_id)
-        for conn in conns:
-            self.hub.remove(conn)
-            self.closer(conn, code, reason)
-        return len(conns)
+        return self._close(self.hub.connections_of(user_id), code, reason)
 
     def close_all_local(self, code: int, reason: str) -> int:
         """Close every connection on this replica (a gap in the shared log: resume)."""
-        conns = self.hub.connections()
+        return self._close(self.hub.connections(), code, reason)
+
+    def _close(self, conns: list[Connection], code: int, reason: str) -> int:
         for conn in conns:
             self.hub.remove(conn)
             self.closer(conn, code, reason)
