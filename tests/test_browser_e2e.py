@@ -165,6 +165,19 @@ def received_frames(browser: Any) -> list[dict[str, Any]]:
     return frames
 
 
+def screenshot_and_console_check(browser: Any, name: str) -> None:
+    """Writes the page's screenshot to test-artifacts/ and checks the console.
+
+    A refused connection while a gateway was down is logged by Chromium; nothing else may be.
+    """
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / name
+    assert browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert all("WebSocket" in e["message"] for e in errors), errors
+
+
 class DemoPage:
     """What the demo page shows, read through the browser (Selenium is imported lazily)."""
 
@@ -241,13 +254,7 @@ def test_demo_page_receives_and_resumes_after_a_gateway_restart(
     wait_for(lambda: "after.restart" in rows(), "a notification after the restart")
     assert rows()["after.restart"] == after
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "demo.png"
-    assert browser.save_screenshot(str(shot))
-    assert shot.stat().st_size > 10_000
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-    # A refused connection while the gateway was down is logged by Chromium; nothing else.
-    assert all("WebSocket" in e["message"] for e in errors), errors
+    screenshot_and_console_check(browser, "demo.png")
 
 
 def test_demo_page_with_jwt_sends_the_token_in_the_subprotocol(
@@ -320,9 +327,4 @@ def test_demo_page_on_redis_shows_what_another_replica_published_while_its_gatew
     wait_for(lambda: "after.restart" in rows(), "a notification through A after its restart")
     assert rows()["after.restart"] == after
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "demo-redis.png"
-    assert browser.save_screenshot(str(shot))
-    assert shot.stat().st_size > 10_000
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-    assert all("WebSocket" in e["message"] for e in errors), errors
+    screenshot_and_console_check(browser, "demo-redis.png")
