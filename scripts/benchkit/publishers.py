@@ -20,39 +20,11 @@ from .load import Bench
 Result = dict[str, Any]
 
 
-def _main(
-    port: int,
-    lanes: list[tuple[int, int]],
-    padding: str,
-    fanout: float,
-    window: int,
-    deadline_in: float,
-    received: list[Any],
-    sent: list[Any],
-    me: int,
-    ready: list[Any],
-    start: Any,
-    results: Any,
-) -> None:
-    """A publisher process: `lanes` are (global lane index, notifications on it)."""
+def _main(*args: Any) -> None:
+    """A publisher process: `_publish`'s arguments, then the queue its result goes to."""
+    *publish_args, results = args
     with asyncio.Runner(loop_factory=uvloop_factory()) as runner:
-        results.put(
-            runner.run(
-                _publish(
-                    port,
-                    lanes,
-                    padding,
-                    fanout,
-                    window,
-                    deadline_in,
-                    received,
-                    sent,
-                    me,
-                    ready,
-                    start,
-                )
-            )
-        )
+        results.put(runner.run(_publish(*publish_args)))
 
 
 async def _publish(
