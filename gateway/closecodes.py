@@ -1,4 +1,7 @@
-"""Every WebSocket close code the gateway sends, in one place (the README's table mirrors it)."""
+"""Every WebSocket close code the gateway sends, in one place.
+
+docs/concepts/close-codes.md mirrors this enum as a table for client authors.
+"""
 
 from __future__ import annotations
 

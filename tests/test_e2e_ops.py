@@ -30,7 +30,7 @@ from tests.helpers import everyone, request, users
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Every family the README lists, by the name Prometheus scrapes.
+#: Every family docs/operations/metrics.md lists, by the name Prometheus scrapes.
 GATEWAY_FAMILIES = {
     "gateway_published",
     "gateway_duplicates",

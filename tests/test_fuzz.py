@@ -2,8 +2,8 @@
 
 Every example goes over a real socket; after each one a well-behaved client must still
 connect and receive a notification, the answer must be a well-formed HTTP status (never
-a 500) or a close code from the README's table, and nothing may log a traceback or more
-than one warning line. Examples are bounded (`max_examples`) so the suite stays quick.
+a 500) or a close code from docs/concepts/close-codes.md, and nothing may log a traceback or
+more than one warning line. Examples are bounded (`max_examples`) so the suite stays quick.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The gateway admits about one unary call per loop pass (~220 µs each), so many coroutines
 each calling `Publish` are capped near 4-5k calls/s; the same notifications in batches
-cost a tenth of that per item (see the README's SDK figures). `AutoBatcher.submit`
+cost a tenth of that per item (see the SDK figures in docs/sdks/python.md). `AutoBatcher.submit`
 queues one request and returns a future that gets that item's own outcome: one bad
 item fails only its caller.
 
