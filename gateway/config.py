@@ -67,70 +67,114 @@ Positive = Annotated[int, Field(gt=0)]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", frozen=True, extra="forbid")
+    # Each setting's docstring (the string under it) is its description: pydantic reads it
+    # (use_attribute_docstrings) and the docs' configuration reference is generated from it,
+    # so a setting without one fails the docs build.
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", frozen=True, extra="forbid", use_attribute_docstrings=True
+    )
 
     http_host: str = "127.0.0.1"
+    """Address of the public HTTP port: WebSocket, `/healthz`, `/readyz`, and `/metrics`
+    unless the ops port is set."""
     http_port: Port = 8080
+    """The public HTTP port."""
     grpc_host: str = "127.0.0.1"
+    """Address of the gRPC port: the Publish API, gRPC health and server reflection."""
     grpc_port: Port = 50051
-    #: The internal ops port for /metrics (and the probes); unset: /metrics stays on the
-    #: public HTTP port. The host defaults to loopback so metrics are never public by accident.
+    """The gRPC port."""
+    # The host defaults to loopback so metrics are never public by accident.
     ops_host: str = "127.0.0.1"
+    """Address of the internal ops port (loopback unless set)."""
     ops_port: Port | None = None
-    #: "memory", or a redis:// (rediss:// for TLS, redis+sentinel://) URL shared by every
-    #: replica.
+    """The internal ops port: when set, `/metrics` is served there and no longer on the
+    HTTP port (`/healthz` and `/readyz` answer on both). Unset: `/metrics` stays on the
+    public HTTP port."""
     backend: str = "memory"
-    #: Prefix of every Redis key and channel, so several gateways can share one Redis.
+    """The history log: `memory` (this process), or `redis://[:password@]host:port/db`,
+    `rediss://…` (TLS) or `redis+sentinel://[:password@]host:26379[,host:26379]/<master>/db`,
+    shared by every replica."""
     redis_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:{}-]{1,64}$")] = "gateway"
-    #: How long a notification id is remembered: a repeat within it is not delivered again.
+    """Prefix of every Redis key and channel, so several gateways can share one Redis."""
     idempotency_seconds: Annotated[float, Field(ge=1)] = 300.0
+    """How long a notification `id` is remembered (on every replica): a repeat is answered
+    with the first cursor, the same id for another target or content is refused with
+    `ALREADY_EXISTS`."""
 
     # JWT keys for browsers' tokens: one of secret, public key file or JWKS URL; each is
     # checked at start. Audience and issuer checks are optional and apply to all three.
     jwt_secret: SecretStr | None = None
+    """HS256 key, at least 32 bytes (RFC 7518 §3.2). When it (or one of the other two JWT
+    keys) is set, every WebSocket needs a valid token with `exp` whose `sub` is its
+    `user_id`."""
     jwt_public_key_file: Path | None = None
-    #: An identity provider's JSON Web Key Set, fetched at start and every refresh interval.
+    """PEM public key (`BEGIN PUBLIC KEY`): RSA ≥ 2048 bits (RS256/384/512), EC
+    P-256/384/521 (ES256/384/512) or Ed25519 (EdDSA)."""
     jwt_jwks_url: str | None = None
+    """An identity provider's JSON Web Key Set (an http(s) URL with a host), fetched at
+    start and every refresh interval; tokens name their key with `kid`."""
     jwt_jwks_refresh_seconds: Annotated[float, Field(gt=0)] = 300.0
-    #: When set, a token's `aud` must contain it / its `iss` must equal it.
-    #: Empty is refused: `GATEWAY_JWT_AUDIENCE=` in a template would start fine, then
-    #: refuse every token (none carries an empty `aud`).
+    """How often the JWKS is fetched again."""
+    # Empty is refused: `GATEWAY_JWT_AUDIENCE=` in a template would start fine, then
+    # refuse every token (none carries an empty `aud`).
     jwt_audience: NonEmpty | None = None
+    """When set, a token's `aud` must contain it (set but empty is a configuration error)."""
     jwt_issuer: NonEmpty | None = None
-    #: With JWT on, refuse tokens without a `topics` claim (else they allow any topic).
+    """When set, a token's `iss` must equal it (set but empty is a configuration error)."""
     jwt_topics_required: bool = False
-    #: Comma-separated bearer tokens gRPC publishers must send; unset = no check.
+    """With JWT on, refuse tokens without a `topics` claim (otherwise they allow any
+    topic)."""
     publish_tokens: SecretStr | None = None
-    #: Comma-separated browser Origins allowed to connect; unset = any.
+    """Comma-separated bearer tokens: gRPC callers must send `authorization: Bearer <one of
+    them>` (health checks exempt). Unset: no check; set but naming none is refused."""
     allowed_origins: str | None = None
-    #: Explicitly allow binding a non-loopback address without a JWT key.
+    """Comma-separated browser Origins allowed to connect, e.g. `https://app.example.com`.
+    Unset: any; set but naming none is refused."""
     insecure: bool = False
+    """Allow a non-loopback bind without a JWT key (otherwise refused at start)."""
     grpc_tls_cert_file: Path | None = None
+    """Certificate chain (PEM) to serve gRPC over TLS, for deployments without a mesh;
+    goes with the key file."""
     grpc_tls_key_file: Path | None = None
+    """Private key (PEM) of the gRPC TLS certificate."""
 
     max_notification_bytes: Positive = 65_536
+    """Encoded size limit of one notification."""
     send_buffer_bytes: Positive = 1_048_576
-    #: A `refresh` op carries a whole JWT: as large as the largest head a connect may send.
+    """Unsent bytes per connection before it is closed with 4008 (too slow)."""
     max_client_frame_bytes: Positive = 16_384
+    """Largest client message (close 1009 beyond). A `refresh` op carries a whole JWT, so it
+    matches the 16 KiB a connect's head (and token) may take. Only a message still arriving
+    is held, so an idle connection pays nothing for it."""
     max_topics_per_connection: Positive = 64
+    """Topics one connection may follow (beyond it: HTTP 400 at connect, or the
+    `too_many_topics` error event)."""
     max_connections_per_user: Positive = 32
+    """Open connections per user (beyond it: HTTP 429)."""
     max_connections: Positive = 100_000
-    #: Connections that may be sending their request head at once; past it the oldest is
-    #: answered 503 and closed (slowloris). Keep it well below the open-files limit.
+    """Open connections per process (beyond it: HTTP 503)."""
     max_pending_handshakes: Positive = 1024
+    """Connections that may be sending their request head at once; past it the oldest is
+    answered 503 and closed (slowloris). Keep it well below the open-files limit."""
     heartbeat_seconds: Annotated[float, Field(gt=0)] = 30.0
-    #: How long a flush may wait for more publishes while they stream in (see flush.py);
-    #: 0 flushes at the end of every loop tick.
+    """Server ping interval; a peer silent for two intervals is dropped."""
     coalesce_ms: Annotated[float, Field(ge=0, le=50)] = 5.0
+    """How long a flush may wait for more publishes while they stream in (see
+    `gateway/flush.py`); 0 writes at the end of every loop tick."""
     history_size: Positive = 10_000
+    """Entries the replay log keeps (on Redis: approximate, and never below 4000)."""
     history_seconds: Annotated[float, Field(gt=0)] = 3_600.0
+    """Seconds the replay log keeps an entry (on Redis: approximate)."""
     grace_seconds: Annotated[float, Field(ge=0)] = 10.0
-    #: After SIGTERM, how long to keep listening while answering "not ready" before
-    #: closing sockets, so load balancers stop routing here first (part of the grace).
+    """The whole drain on SIGTERM/SIGINT must fit in it."""
     drain_delay_seconds: Annotated[float, Field(ge=0)] = 0.0
+    """Part of the grace spent answering "not ready" before sockets close, so load balancers
+    stop routing here first."""
     log_level: Annotated[LogLevel, BeforeValidator(_log_level)] = "INFO"
-    #: Serve the demo page at GET /demo (the JS client at /client.js is always served).
+    """How much the JSON log lines on stderr say (any case)."""
     demo: bool = False
+    """Serve the demo page at `GET /demo` (the JS client at `/client.js` is always
+    served)."""
 
     @field_validator("jwt_public_key_file", "grpc_tls_cert_file", "grpc_tls_key_file")
     @classmethod
