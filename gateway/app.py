@@ -21,7 +21,8 @@ from aiohttp import web
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.auth import TokenVerifier
@@ -31,6 +32,7 @@ from gateway.closecodes import CloseCode
 from gateway.config import ConfigError, Settings
 from gateway.flush import CoalescePolicy, FlushScheduler
 from gateway.gc_policy import GcPolicy
+from gateway.grpc.decoding import DecodeGuard
 from gateway.grpc.servicer import GatewayServicer, PublishTokenInterceptor
 from gateway.hub import Hub
 from gateway.jwks import JwksKeys
@@ -227,12 +229,15 @@ class Gateway:
         server = aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
         self._grpc = server  # stopped by _stop() if anything below fails
         servicer = GatewayServicer(self.service)
-        pb_grpc.add_NotificationGatewayServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        # every service through DecodeGuard: undecodable bytes are INVALID_ARGUMENT
+        guarded = DecodeGuard(server)
+        pb_grpc.add_NotificationGatewayServicer_to_server(servicer, guarded)  # type: ignore[no-untyped-call]
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, guarded)
         # `grpcurl list` and `describe` work without the .proto (behind the publish token
         # when one is set: the schema is no secret, but nothing is served unasked)
-        reflection.enable_server_reflection(
-            (_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        names = (_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            ReflectionServicer(names), guarded
         )
         await self.health.set(_SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         host, port = settings.grpc_host, settings.grpc_port

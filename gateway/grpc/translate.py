@@ -8,12 +8,14 @@ datetime, enum → word) and names a failing field the way the .proto spells it,
 from __future__ import annotations
 
 import math
+import re
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pydantic_core
-from google.protobuf import struct_pb2
+from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 from pydantic import TypeAdapter, ValidationError
 
 from gateway.api.v1 import gateway_pb2 as pb
@@ -107,16 +109,46 @@ def _raw(request: pb.PublishRequest, accepted_at: datetime) -> dict[str, Any]:
         raw["data"] = _json_object(data_json)
     elif n.HasField("data"):
         raw["data"] = struct_to_dict(n.data, "notification.data")
-    if n.HasField("created_at"):
-        ts = n.created_at
-        raw["created_at"] = datetime.fromtimestamp(ts.seconds, UTC) + timedelta(
-            microseconds=ts.nanos // 1000
-        )
-    else:
-        raw["created_at"] = accepted_at
+    raw["created_at"] = _timestamp(n.created_at) if n.HasField("created_at") else accepted_at
     if n.HasField("ttl"):
-        raw["ttl"] = timedelta(seconds=n.ttl.seconds, microseconds=n.ttl.nanos // 1000)
+        raw["ttl"] = _duration(n.ttl)
     return {"target": shape, "notification": raw}
+
+
+# The ranges google/protobuf/timestamp.proto and duration.proto define: outside them
+# datetime and timedelta raise (OverflowError, OSError) and nanos would be read silently wrong.
+_FIRST_SECOND = -62_135_596_800  # 0001-01-01T00:00:00Z
+_LAST_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z
+_MAX_DURATION_SECONDS = 315_576_000_000  # 10,000 years
+_NANOS = 1_000_000_000
+
+
+def _timestamp(ts: timestamp_pb2.Timestamp) -> datetime:
+    seconds, nanos = ts.seconds, ts.nanos
+    if not _FIRST_SECOND <= seconds <= _LAST_SECOND:
+        raise Invalid(
+            "notification.created_at.seconds",
+            f"must fall in the years 0001 to 9999 ({_FIRST_SECOND} to {_LAST_SECOND}; "
+            f"got {seconds})",
+        )
+    if not 0 <= nanos < _NANOS:
+        raise Invalid("notification.created_at.nanos", f"must be 0 to 999999999 (got {nanos})")
+    return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=nanos // 1000)
+
+
+def _duration(d: duration_pb2.Duration) -> timedelta:
+    seconds, nanos = d.seconds, d.nanos
+    if not -_MAX_DURATION_SECONDS <= seconds <= _MAX_DURATION_SECONDS:
+        raise Invalid(
+            "notification.ttl.seconds",
+            f"must be at most {_MAX_DURATION_SECONDS} (10,000 years) either way (got {seconds})",
+        )
+    if not -_NANOS < nanos < _NANOS or (seconds > 0 > nanos) or (seconds < 0 < nanos):
+        raise Invalid(
+            "notification.ttl.nanos",
+            f"must be -999999999 to 999999999 with the sign of seconds (got {nanos})",
+        )
+    return timedelta(seconds=seconds, microseconds=nanos // 1000)
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -126,7 +158,27 @@ def _json_object(text: str) -> dict[str, Any]:
         raise Invalid("notification.data_json", f"not valid JSON ({exc})") from None
     if not isinstance(value, dict):
         raise Invalid("notification.data_json", "must be a JSON object")
+    # a number past a double's range parses as inf and would be sent as Infinity, which no
+    # JSON parser reads; only text with a 3-digit exponent or a 309-digit run can hold one
+    if _MAYBE_HUGE.search(text) is not None:
+        _refuse_huge_numbers(value, "notification.data")
     return value
+
+
+_MAYBE_HUGE = re.compile(r"[eE]\+?\d{3}|\d{309}")
+
+
+def _refuse_huge_numbers(value: Any, path: str) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_huge_numbers(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_huge_numbers(item, f"{path}[{i}]")
+    elif isinstance(value, float | int) and not isinstance(value, bool):
+        # exact for ints of any length (math.isfinite would raise OverflowError on them)
+        if not abs(value) <= sys.float_info.max:
+            raise Invalid(path, "a number beyond a double's range (clients would read Infinity)")
 
 
 def struct_to_dict(struct: struct_pb2.Struct, path: str) -> dict[str, Any]:
