@@ -175,10 +175,10 @@ def _refuse_huge_numbers(value: Any, path: str) -> None:
     elif isinstance(value, list):
         for i, item in enumerate(value):
             _refuse_huge_numbers(item, f"{path}[{i}]")
-    elif isinstance(value, float | int) and not isinstance(value, bool):
-        # exact for ints of any length (math.isfinite would raise OverflowError on them)
-        if not abs(value) <= sys.float_info.max:
-            raise Invalid(path, "a number beyond a double's range (clients would read Infinity)")
+    # exact for ints of any length (math.isfinite would raise OverflowError on them);
+    # bool is an int too, and always in range
+    elif isinstance(value, float | int) and not abs(value) <= sys.float_info.max:
+        raise Invalid(path, "a number beyond a double's range (clients would read Infinity)")
 
 
 def struct_to_dict(struct: struct_pb2.Struct, path: str) -> dict[str, Any]:
