@@ -40,6 +40,9 @@ from gateway.log import MemoryLog, NotificationLog
 from gateway.ops.exposition import make_registry
 from gateway.ops.routes import OpsRoutes
 from gateway.ops.site import OpsSite
+from gateway.receipts.memory import MemoryReceiptStore
+from gateway.receipts.store import ReceiptStore
+from gateway.receipts.tracker import Receipts
 from gateway.service import NotificationService
 from gateway.websocket import fallback
 from gateway.websocket.handshake import MAX_HEAD_BYTES
@@ -70,6 +73,29 @@ def make_log(settings: Settings) -> NotificationLog:
     )
 
 
+def make_receipts(settings: Settings) -> Receipts | None:
+    """Receipts (issue 17), kept where the log is: in this process, or shared on Redis."""
+    if not settings.receipts:
+        return None
+    max_tracked, max_age = settings.receipts_max, settings.receipts_seconds
+    max_counted, feed_size = settings.receipts_max_counted_users, settings.receipts_feed_size
+    store: ReceiptStore
+    if settings.backend == "memory":
+        store = MemoryReceiptStore(max_tracked, max_age, max_counted, feed_size)
+    else:
+        from gateway.receipts.redis import RedisReceiptStore  # only with redis-py
+
+        store = RedisReceiptStore(
+            settings.backend,
+            prefix=settings.redis_prefix,
+            max_tracked=max_tracked,
+            max_age=max_age,
+            max_counted_users=max_counted,
+            feed_size=feed_size,
+        )
+    return Receipts(store, max_age=settings.receipts_seconds)
+
+
 def make_verifier(settings: Settings) -> TokenVerifier | None:
     """The verifier the settings ask for (None without JWT); `ConfigError` for a bad key."""
     checks = {"audience": settings.jwt_audience, "issuer": settings.jwt_issuer}
@@ -93,6 +119,7 @@ class Gateway:
             max_notification_bytes=settings.max_notification_bytes,
             max_connections=settings.max_connections,
             max_connections_per_user=settings.max_connections_per_user,
+            receipts=make_receipts(settings),
         )
         self.health = HealthServicer()
         self.verifier = make_verifier(settings)  # before anything binds: a bad key stops here
@@ -124,6 +151,8 @@ class Gateway:
     async def _start(self) -> None:
         settings = self.settings
         await self.log.start()
+        if self.service.receipts is not None:  # receipts (issue 17)
+            await self.service.receipts.start()
         if self.verifier is not None:
             await self.verifier.start()
         self._edge = WebSocketEdge(
@@ -269,6 +298,8 @@ class Gateway:
             await self._ops.stop()
         if self.verifier is not None:
             await self.verifier.close()
+        if self.service.receipts is not None:  # receipts (issue 17)
+            await self.service.receipts.close()
         await self.log.close()
 
     async def drain(self) -> None:

@@ -176,6 +176,19 @@ class Settings(BaseSettings):
     """Serve the demo page at `GET /demo` (the JS client at `/client.js` is always
     served)."""
 
+    # --- receipts (issue 17) ---
+    #: Delivery receipts: clients' `ack`/`read` ops are applied, publishers may set
+    #: `receipt_deadline` and call GetReceipts / WatchReceipts. Off: none of it is paid for.
+    receipts: bool = False
+    #: How many notifications' receipts are kept (the oldest forgotten first: `unknown`).
+    receipts_max: Positive = 100_000
+    #: How long a notification's receipts are kept, and the longest receipt_deadline.
+    receipts_seconds: Annotated[float, Field(gt=0)] = 86_400.0
+    #: Distinct acking users counted per topic or everyone notification ("at least" past it).
+    receipts_max_counted_users: Positive = 10_000
+    #: Receipt updates the WatchReceipts feed keeps for watchers that resume.
+    receipts_feed_size: Positive = 100_000
+
     @field_validator("jwt_public_key_file", "grpc_tls_cert_file", "grpc_tls_key_file")
     @classmethod
     def _file_readable(cls, path: Path | None) -> Path | None:

@@ -14,12 +14,14 @@ from typing import Any
 
 __all__ = [
     "BACKEND_SECONDS_BUCKETS",
+    "DELIVERY_SECONDS_BUCKETS",
     "FANOUT_BUCKETS",
     "FLUSH_BYTES_BUCKETS",
     "PUBLISH_SECONDS_BUCKETS",
     "BackendStats",
     "Histogram",
     "Metrics",
+    "ReceiptStats",
 ]
 
 #: Seconds from a publish call's arrival in the gRPC handler to its frames being queued.
@@ -44,6 +46,23 @@ BACKEND_SECONDS_BUCKETS = PUBLISH_SECONDS_BUCKETS
 #: Connections one notification was queued on (0: nobody addressed is connected here).
 FANOUT_BUCKETS = (0, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 100_000)
 #: Bytes handed to one connection's transport in one write (all its frames of one flush).
+#: Seconds from a notification's publish to a client's ack of it (receipts): what a person
+#: waits, network and backgrounded tabs included.
+DELIVERY_SECONDS_BUCKETS = (
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
 FLUSH_BYTES_BUCKETS = (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16_384, 65_536, 262_144, 1 << 20)
 
 
@@ -168,3 +187,33 @@ class BackendStats:
         "Entries the shared log's head was ahead of this replica at the last look (every 5 s)."
     )
     replicas: int = _gauge("Replicas subscribed to the control channel at the last count.")
+
+
+@dataclass(slots=True)
+class ReceiptStats:
+    """Receipts (issue 17): exposed as `gateway_<name>` only while GATEWAY_RECEIPTS is on."""
+
+    delivery_seconds: Histogram = field(
+        default_factory=lambda: Histogram(DELIVERY_SECONDS_BUCKETS),
+        metadata={
+            "help": "Seconds from a notification's publish to the first ack of it by an "
+            "addressed user (receipts on; one observation per user and notification, "
+            "counted on the replica that applied the ack)."
+        },
+    )
+    undelivered: int = _counter(
+        "Addressed users marked undelivered: no ack from any of their connections within "
+        "the notification's receipt_deadline."
+    )
+    acks_applied: int = _counter("Client acks applied to the receipt store (after coalescing).")
+    acks_ignored: int = _counter(
+        "Client acks and reads ignored: a cursor never sent to the connection, a repeated "
+        "or older ack, an id not addressed to the user, or a full ack queue (a flood)."
+    )
+    acks_lost: int = _counter(
+        "Client acks and reads dropped because the receipt store could not be reached."
+    )
+    receipts_untracked: int = _counter(
+        "Published notifications whose receipts could not be recorded (store unreachable): "
+        "GetReceipts answers unknown for them."
+    )

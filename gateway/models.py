@@ -73,6 +73,12 @@ def _non_negative(value: timedelta) -> timedelta:
     return value
 
 
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be positive")
+    return value
+
+
 class Notification(BaseModel):
     """One notification as accepted: every field valid, `id` and `created_at` filled in."""
 
@@ -87,6 +93,9 @@ class Notification(BaseModel):
     created_at: Annotated[datetime, AfterValidator(_aware_utc)]
     #: How long after acceptance it may be replayed; None = as long as the log keeps it.
     ttl: Annotated[timedelta, AfterValidator(_non_negative)] | None = None
+    #: Receipts (issue 17): how long addressed users have to ack before they are reported
+    #: undelivered; None = no deadline. Not part of the JSON clients receive.
+    receipt_deadline: Annotated[timedelta, AfterValidator(_positive)] | None = None
 
     @model_validator(mode="before")
     @classmethod

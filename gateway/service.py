@@ -10,6 +10,7 @@ many. When the log is shared, `presence` and `disconnect` also ask the other rep
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from gateway.hub import Connection, Hub, addresses
 from gateway.log.base import AppendResult, BackendUnavailable, Draft, Entry, NotificationLog
 from gateway.metrics import Metrics
 from gateway.models import Invalid, PublishInput, encode_notification
+from gateway.receipts.model import Tracked
+from gateway.receipts.tracker import Receipts
 from gateway.wire import encode_event, notification_frame
 
 __all__ = ["Conflict", "NotificationService", "Refused", "Unavailable"]
@@ -51,6 +54,22 @@ class Refused:
     reason: str
 
 
+def _deadline_refusal(seconds: float, receipts: Receipts | None) -> Invalid | None:
+    """Why a publish's receipt_deadline cannot be kept here, if it cannot."""
+    if receipts is None:
+        return Invalid(
+            "notification.receipt_deadline",
+            "receipts are off on this gateway (GATEWAY_RECEIPTS): nothing would report it",
+        )
+    if seconds > receipts.max_age:
+        return Invalid(
+            "notification.receipt_deadline",
+            f"at most {receipts.max_age:g} s: receipts are kept that long "
+            "(GATEWAY_RECEIPTS_SECONDS)",
+        )
+    return None
+
+
 class NotificationService:
     def __init__(
         self,
@@ -60,8 +79,11 @@ class NotificationService:
         max_notification_bytes: int,
         max_connections: int,
         max_connections_per_user: int,
+        receipts: Receipts | None = None,
     ) -> None:
         self.log = log
+        #: Receipts (issue 17): None when they are off, and then nothing is paid for them.
+        self.receipts = receipts
         self.hub = hub
         self.accepting = True
         self.metrics = Metrics()
@@ -113,6 +135,8 @@ class NotificationService:
         outcomes: list[AppendResult | Invalid | Conflict] = []
         drafts: list[Draft] = []
         max_bytes = self._max_bytes
+        receipts = self.receipts
+        accepted_at = time.time()
         for item in items:
             notification = item.notification
             body = encode_notification(notification)
@@ -124,8 +148,17 @@ class NotificationService:
                     )
                 )
                 continue
+            receipt_until = None
+            if notification.receipt_deadline is not None:
+                refusal = _deadline_refusal(notification.receipt_deadline.total_seconds(), receipts)
+                if refusal is not None:
+                    outcomes.append(refusal)
+                    continue
+                receipt_until = accepted_at + notification.receipt_deadline.total_seconds()
             outcomes.append(_PENDING)
-            drafts.append(Draft(item.target, notification.id, body, notification.ttl))
+            drafts.append(
+                Draft(item.target, notification.id, body, notification.ttl, receipt_until)
+            )
         if not drafts:
             return outcomes
         self._in_flight += 1
@@ -151,6 +184,8 @@ class NotificationService:
                 delivered += result.delivered
         metrics.published += published
         metrics.delivered += delivered
+        if receipts is not None:
+            await self._track(receipts, items, outcomes, drafts, results, accepted_at)
         settled: list[AppendResult | Invalid | Conflict] = list(results)
         if conflicts:
             metrics.conflicts += conflicts
@@ -162,6 +197,31 @@ class NotificationService:
             return settled
         appended = iter(settled)
         return [next(appended) if outcome is _PENDING else outcome for outcome in outcomes]
+
+    async def _track(
+        self,
+        receipts: Receipts,
+        items: list[PublishInput],
+        outcomes: list[AppendResult | Invalid | Conflict],
+        drafts: list[Draft],
+        results: list[AppendResult],
+        accepted_at: float,
+    ) -> None:
+        """Receipts (issue 17): start tracking what this call newly appended."""
+        appended = (item for item, o in zip(items, outcomes, strict=True) if o is _PENDING)
+        tracked = [
+            Tracked(
+                draft.notification_id,
+                item.notification.type,
+                result.cursor,
+                draft.target,
+                accepted_at,
+                draft.receipt_until,
+            )
+            for item, draft, result in zip(appended, drafts, results, strict=True)
+            if not (result.duplicate or result.conflict)
+        ]
+        await receipts.published(tracked)
 
     async def wait_idle(self) -> None:
         """Wait until no accepted publish is still on its way into the log (for drain)."""

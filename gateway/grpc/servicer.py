@@ -19,6 +19,7 @@ from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.auth import bearer_token
 from gateway.closecodes import CloseCode
+from gateway.grpc.receipts import ReceiptsApi
 from gateway.grpc.translate import publish_input, publish_inputs
 from gateway.log import AppendResult
 from gateway.models import MAX_BATCH_ITEMS, MAX_RECIPIENTS, Invalid, PublishInput, check_identifier
@@ -35,6 +36,7 @@ _UNAVAILABLE: int = grpc.StatusCode.UNAVAILABLE.value[0]
 class GatewayServicer(pb_grpc.NotificationGatewayServicer):
     def __init__(self, service: NotificationService) -> None:
         self._service = service
+        self._receipts = ReceiptsApi(service.receipts)
 
     async def _publish(self, request: pb.PublishRequest) -> pb.PublishResponse:
         started = time.perf_counter()
@@ -185,6 +187,18 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
         except Unavailable as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return pb.DisconnectResponse(closed=closed)
+
+    # --- receipts (issue 17) ---
+    async def GetReceipts(
+        self, request: pb.GetReceiptsRequest, context: aio.ServicerContext[Any, Any]
+    ) -> pb.GetReceiptsResponse:
+        return await self._receipts.get(request, context)
+
+    async def WatchReceipts(
+        self, request: pb.WatchReceiptsRequest, context: aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.WatchReceiptsResponse]:
+        async for response in self._receipts.watch(request, context):
+            yield response
 
 
 def _code(refusal: Invalid | Conflict | Unavailable) -> int:

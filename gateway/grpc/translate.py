@@ -112,6 +112,8 @@ def _raw(request: pb.PublishRequest, accepted_at: datetime) -> dict[str, Any]:
     raw["created_at"] = _timestamp(n.created_at) if n.HasField("created_at") else accepted_at
     if n.HasField("ttl"):
         raw["ttl"] = _duration(n.ttl)
+    if n.HasField("receipt_deadline"):  # receipts (issue 17)
+        raw["receipt_deadline"] = _duration(n.receipt_deadline, "notification.receipt_deadline")
     return {"target": shape, "notification": raw}
 
 
@@ -136,16 +138,16 @@ def _timestamp(ts: timestamp_pb2.Timestamp) -> datetime:
     return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=nanos // 1000)
 
 
-def _duration(d: duration_pb2.Duration) -> timedelta:
+def _duration(d: duration_pb2.Duration, field: str = "notification.ttl") -> timedelta:
     seconds, nanos = d.seconds, d.nanos
     if not -_MAX_DURATION_SECONDS <= seconds <= _MAX_DURATION_SECONDS:
         raise Invalid(
-            "notification.ttl.seconds",
+            f"{field}.seconds",
             f"must be at most {_MAX_DURATION_SECONDS} (10,000 years) either way (got {seconds})",
         )
     if not -_NANOS < nanos < _NANOS or (seconds > 0 > nanos) or (seconds < 0 < nanos):
         raise Invalid(
-            "notification.ttl.nanos",
+            f"{field}.nanos",
             f"must be -999999999 to 999999999 with the sign of seconds (got {nanos})",
         )
     return timedelta(seconds=seconds, microseconds=nanos // 1000)

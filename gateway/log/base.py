@@ -86,6 +86,8 @@ class Entry(NamedTuple):
     body: bytes
     #: Wall-clock seconds after which it is no longer replayed (from its ttl), or None.
     replay_until: float | None
+    #: Receipts (issue 17): wall-clock seconds by which an addressed user must ack, or None.
+    receipt_until: float | None = None
 
 
 class Draft(NamedTuple):
@@ -95,6 +97,8 @@ class Draft(NamedTuple):
     notification_id: str
     body: bytes
     ttl: timedelta | None
+    #: Receipts (issue 17): wall-clock seconds by which an addressed user must ack, or None.
+    receipt_until: float | None = None
 
 
 class AppendResult(NamedTuple):

@@ -71,7 +71,7 @@ class MemoryLog(NotificationLog):
         max_entries = self._max_entries
         prefix = f"{self._epoch}-"
         seq = self._seq
-        for target, notification_id, body, ttl in drafts:
+        for target, notification_id, body, ttl, receipt_until in drafts:
             print_ = fingerprint(target, body)
             first = by_id.get(notification_id)
             if first is not None:
@@ -85,7 +85,7 @@ class MemoryLog(NotificationLog):
             self._seq = seq  # head() is current while the follower runs
             replay_until = None if ttl is None else now + ttl.total_seconds()
             cursor = f"{prefix}{seq}"
-            entry = Entry(cursor, target, notification_id, body, replay_until)
+            entry = Entry(cursor, target, notification_id, body, replay_until, receipt_until)
             entries.append((seq, now, entry))
             by_id[notification_id] = (cursor, print_)
             id_expiry.append((forget_at, notification_id))

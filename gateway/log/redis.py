@@ -170,7 +170,7 @@ class RedisLog(NotificationLog):
     async def append(self, drafts: list[Draft]) -> list[AppendResult]:
         args: list[Any] = [os.urandom(4).hex(), *self._fixed, self._id_prefix]
         now = time.time()
-        for target, notification_id, body, ttl in drafts:
+        for target, notification_id, body, ttl, receipt_until in drafts:
             until = "" if ttl is None else repr(now + ttl.total_seconds())
             args += (
                 notification_id,
@@ -178,6 +178,7 @@ class RedisLog(NotificationLog):
                 encode_target(target),
                 body,
                 until,
+                "" if receipt_until is None else repr(receipt_until),
             )
         self._appending += 1
         try:
@@ -251,12 +252,14 @@ class RedisLog(NotificationLog):
 
     def _entry(self, epoch: str, sid: bytes, fields: dict[bytes, bytes]) -> Entry:
         until = fields.get(b"r")
+        receipt_until = fields.get(b"k")
         return Entry(
             f"{epoch}.{sid.decode()}",
             decode_target(fields[b"t"]),
             fields[b"i"].decode(),
             fields[b"b"],
             float(until) if until else None,
+            float(receipt_until) if receipt_until else None,
         )
 
     async def _call(self, call: Any) -> Any:

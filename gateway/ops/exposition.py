@@ -62,6 +62,8 @@ class GatewayCollector(Collector):
             value=float(service.log.healthy),
         )
         yield from families(service.log.stats, "gateway_backend_")
+        if service.receipts is not None:  # receipts (issue 17)
+            yield from families(service.receipts.stats)
 
 
 def families(figures: DataclassInstance, prefix: str = "gateway_") -> Iterator[Metric]:

@@ -27,15 +27,17 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cgateway/api/v1/gateway.proto\x12\x0egateway.api.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"y\n\x06Target\x12(\n\x05users\x18\x01 \x01(\x0b\x32\x17.gateway.api.v1.UserIdsH\x00\x12\x0f\n\x05topic\x18\x02 \x01(\tH\x00\x12,\n\x08\x65veryone\x18\x03 \x01(\x0b\x32\x18.gateway.api.v1.EveryoneH\x00\x42\x06\n\x04kind\"\x1b\n\x07UserIds\x12\x10\n\x08user_ids\x18\x01 \x03(\t\"\n\n\x08\x45veryone\"\x83\x02\n\x0cNotification\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12%\n\x04\x64\x61ta\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12*\n\x08priority\x18\x06 \x01(\x0e\x32\x18.gateway.api.v1.Priority\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x03ttl\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\tdata_json\x18\t \x01(\t\"l\n\x0ePublishRequest\x12&\n\x06target\x18\x01 \x01(\x0b\x32\x16.gateway.api.v1.Target\x12\x32\n\x0cnotification\x18\x02 \x01(\x0b\x32\x1c.gateway.api.v1.Notification\"@\n\x0fPublishResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x11\n\tdelivered\x18\x03 \x01(\r\"G\n\x13PublishBatchRequest\x12\x30\n\x08requests\x18\x01 \x03(\x0b\x32\x1e.gateway.api.v1.PublishRequest\"]\n\rPublishResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x11\n\tdelivered\x18\x03 \x01(\r\x12\x0c\n\x04\x63ode\x18\x04 \x01(\x05\x12\x0f\n\x07message\x18\x05 \x01(\t\"F\n\x14PublishBatchResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.gateway.api.v1.PublishResult\"5\n\x12GetPresenceRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\r\n\x05topic\x18\x02 \x01(\t\"4\n\x0cUserPresence\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63onnections\x18\x02 \x01(\r\"]\n\x13GetPresenceResponse\x12+\n\x05users\x18\x01 \x03(\x0b\x32\x1c.gateway.api.v1.UserPresence\x12\x19\n\x11total_connections\x18\x02 \x01(\r\"B\n\x11\x44isconnectRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\"$\n\x12\x44isconnectResponse\x12\x0e\n\x06\x63losed\x18\x01 \x01(\r*s\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cPRIORITY_LOW\x10\x01\x12\x13\n\x0fPRIORITY_NORMAL\x10\x02\x12\x11\n\rPRIORITY_HIGH\x10\x03\x12\x13\n\x0fPRIORITY_URGENT\x10\x04\x32\xbf\x03\n\x13NotificationGateway\x12J\n\x07Publish\x12\x1e.gateway.api.v1.PublishRequest\x1a\x1f.gateway.api.v1.PublishResponse\x12Y\n\x0cPublishBatch\x12#.gateway.api.v1.PublishBatchRequest\x1a$.gateway.api.v1.PublishBatchResponse\x12T\n\rPublishStream\x12\x1e.gateway.api.v1.PublishRequest\x1a\x1f.gateway.api.v1.PublishResponse(\x01\x30\x01\x12V\n\x0bGetPresence\x12\".gateway.api.v1.GetPresenceRequest\x1a#.gateway.api.v1.GetPresenceResponse\x12S\n\nDisconnect\x12!.gateway.api.v1.DisconnectRequest\x1a\".gateway.api.v1.DisconnectResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cgateway/api/v1/gateway.proto\x12\x0egateway.api.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"y\n\x06Target\x12(\n\x05users\x18\x01 \x01(\x0b\x32\x17.gateway.api.v1.UserIdsH\x00\x12\x0f\n\x05topic\x18\x02 \x01(\tH\x00\x12,\n\x08\x65veryone\x18\x03 \x01(\x0b\x32\x18.gateway.api.v1.EveryoneH\x00\x42\x06\n\x04kind\"\x1b\n\x07UserIds\x12\x10\n\x08user_ids\x18\x01 \x03(\t\"\n\n\x08\x45veryone\"\xb8\x02\n\x0cNotification\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12%\n\x04\x64\x61ta\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12*\n\x08priority\x18\x06 \x01(\x0e\x32\x18.gateway.api.v1.Priority\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x03ttl\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\tdata_json\x18\t \x01(\t\x12\x33\n\x10receipt_deadline\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\"l\n\x0ePublishRequest\x12&\n\x06target\x18\x01 \x01(\x0b\x32\x16.gateway.api.v1.Target\x12\x32\n\x0cnotification\x18\x02 \x01(\x0b\x32\x1c.gateway.api.v1.Notification\"@\n\x0fPublishResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x11\n\tdelivered\x18\x03 \x01(\r\"G\n\x13PublishBatchRequest\x12\x30\n\x08requests\x18\x01 \x03(\x0b\x32\x1e.gateway.api.v1.PublishRequest\"]\n\rPublishResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x11\n\tdelivered\x18\x03 \x01(\r\x12\x0c\n\x04\x63ode\x18\x04 \x01(\x05\x12\x0f\n\x07message\x18\x05 \x01(\t\"F\n\x14PublishBatchResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.gateway.api.v1.PublishResult\"5\n\x12GetPresenceRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\r\n\x05topic\x18\x02 \x01(\t\"4\n\x0cUserPresence\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63onnections\x18\x02 \x01(\r\"]\n\x13GetPresenceResponse\x12+\n\x05users\x18\x01 \x03(\x0b\x32\x1c.gateway.api.v1.UserPresence\x12\x19\n\x11total_connections\x18\x02 \x01(\r\"B\n\x11\x44isconnectRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\"$\n\x12\x44isconnectResponse\x12\x0e\n\x06\x63losed\x18\x01 \x01(\r\"!\n\x12GetReceiptsRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\"\xde\x01\n\x0bUserReceipt\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12+\n\x05state\x18\x02 \x01(\x0e\x32\x1c.gateway.api.v1.ReceiptState\x12\x30\n\x0c\x64\x65livered_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07read_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0eundelivered_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"B\n\x0f\x41udienceReceipt\x12\x11\n\tdelivered\x18\x01 \x01(\r\x12\x0c\n\x04read\x18\x02 \x01(\r\x12\x0e\n\x06\x63\x61pped\x18\x03 \x01(\x08\"\x9f\x02\n\x07Receipt\x12\n\n\x02id\x18\x01 \x01(\t\x12+\n\x05state\x18\x02 \x01(\x0e\x32\x1c.gateway.api.v1.ReceiptState\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x04 \x01(\t\x12\x30\n\x0cpublished_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05users\x18\x07 \x03(\x0b\x32\x1b.gateway.api.v1.UserReceipt\x12\x31\n\x08\x61udience\x18\x08 \x01(\x0b\x32\x1f.gateway.api.v1.AudienceReceipt\"@\n\x13GetReceiptsResponse\x12)\n\x08receipts\x18\x01 \x03(\x0b\x32\x17.gateway.api.v1.Receipt\"G\n\x14WatchReceiptsRequest\x12\x13\n\x0btype_prefix\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12\r\n\x05since\x18\x03 \x01(\t\"\x9f\x01\n\rReceiptUpdate\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12+\n\x05state\x18\x05 \x01(\x0e\x32\x1c.gateway.api.v1.ReceiptState\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"i\n\x15WatchReceiptsResponse\x12.\n\x07updates\x18\x01 \x03(\x0b\x32\x1d.gateway.api.v1.ReceiptUpdate\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x10\n\x08\x63omplete\x18\x03 \x01(\x08*s\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cPRIORITY_LOW\x10\x01\x12\x13\n\x0fPRIORITY_NORMAL\x10\x02\x12\x11\n\rPRIORITY_HIGH\x10\x03\x12\x13\n\x0fPRIORITY_URGENT\x10\x04*\xb7\x01\n\x0cReceiptState\x12\x1d\n\x19RECEIPT_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15RECEIPT_STATE_UNKNOWN\x10\x01\x12\x19\n\x15RECEIPT_STATE_PENDING\x10\x02\x12\x1b\n\x17RECEIPT_STATE_DELIVERED\x10\x03\x12\x16\n\x12RECEIPT_STATE_READ\x10\x04\x12\x1d\n\x19RECEIPT_STATE_UNDELIVERED\x10\x05\x32\xf7\x04\n\x13NotificationGateway\x12J\n\x07Publish\x12\x1e.gateway.api.v1.PublishRequest\x1a\x1f.gateway.api.v1.PublishResponse\x12Y\n\x0cPublishBatch\x12#.gateway.api.v1.PublishBatchRequest\x1a$.gateway.api.v1.PublishBatchResponse\x12T\n\rPublishStream\x12\x1e.gateway.api.v1.PublishRequest\x1a\x1f.gateway.api.v1.PublishResponse(\x01\x30\x01\x12V\n\x0bGetPresence\x12\".gateway.api.v1.GetPresenceRequest\x1a#.gateway.api.v1.GetPresenceResponse\x12S\n\nDisconnect\x12!.gateway.api.v1.DisconnectRequest\x1a\".gateway.api.v1.DisconnectResponse\x12V\n\x0bGetReceipts\x12\".gateway.api.v1.GetReceiptsRequest\x1a#.gateway.api.v1.GetReceiptsResponse\x12^\n\rWatchReceipts\x12$.gateway.api.v1.WatchReceiptsRequest\x1a%.gateway.api.v1.WatchReceiptsResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gateway.api.v1.gateway_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PRIORITY']._serialized_start=1295
-  _globals['_PRIORITY']._serialized_end=1410
+  _globals['_PRIORITY']._serialized_start=2374
+  _globals['_PRIORITY']._serialized_end=2489
+  _globals['_RECEIPTSTATE']._serialized_start=2492
+  _globals['_RECEIPTSTATE']._serialized_end=2675
   _globals['_TARGET']._serialized_start=143
   _globals['_TARGET']._serialized_end=264
   _globals['_USERIDS']._serialized_start=266
@@ -43,27 +45,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVERYONE']._serialized_start=295
   _globals['_EVERYONE']._serialized_end=305
   _globals['_NOTIFICATION']._serialized_start=308
-  _globals['_NOTIFICATION']._serialized_end=567
-  _globals['_PUBLISHREQUEST']._serialized_start=569
-  _globals['_PUBLISHREQUEST']._serialized_end=677
-  _globals['_PUBLISHRESPONSE']._serialized_start=679
-  _globals['_PUBLISHRESPONSE']._serialized_end=743
-  _globals['_PUBLISHBATCHREQUEST']._serialized_start=745
-  _globals['_PUBLISHBATCHREQUEST']._serialized_end=816
-  _globals['_PUBLISHRESULT']._serialized_start=818
-  _globals['_PUBLISHRESULT']._serialized_end=911
-  _globals['_PUBLISHBATCHRESPONSE']._serialized_start=913
-  _globals['_PUBLISHBATCHRESPONSE']._serialized_end=983
-  _globals['_GETPRESENCEREQUEST']._serialized_start=985
-  _globals['_GETPRESENCEREQUEST']._serialized_end=1038
-  _globals['_USERPRESENCE']._serialized_start=1040
-  _globals['_USERPRESENCE']._serialized_end=1092
-  _globals['_GETPRESENCERESPONSE']._serialized_start=1094
-  _globals['_GETPRESENCERESPONSE']._serialized_end=1187
-  _globals['_DISCONNECTREQUEST']._serialized_start=1189
-  _globals['_DISCONNECTREQUEST']._serialized_end=1255
-  _globals['_DISCONNECTRESPONSE']._serialized_start=1257
-  _globals['_DISCONNECTRESPONSE']._serialized_end=1293
-  _globals['_NOTIFICATIONGATEWAY']._serialized_start=1413
-  _globals['_NOTIFICATIONGATEWAY']._serialized_end=1860
+  _globals['_NOTIFICATION']._serialized_end=620
+  _globals['_PUBLISHREQUEST']._serialized_start=622
+  _globals['_PUBLISHREQUEST']._serialized_end=730
+  _globals['_PUBLISHRESPONSE']._serialized_start=732
+  _globals['_PUBLISHRESPONSE']._serialized_end=796
+  _globals['_PUBLISHBATCHREQUEST']._serialized_start=798
+  _globals['_PUBLISHBATCHREQUEST']._serialized_end=869
+  _globals['_PUBLISHRESULT']._serialized_start=871
+  _globals['_PUBLISHRESULT']._serialized_end=964
+  _globals['_PUBLISHBATCHRESPONSE']._serialized_start=966
+  _globals['_PUBLISHBATCHRESPONSE']._serialized_end=1036
+  _globals['_GETPRESENCEREQUEST']._serialized_start=1038
+  _globals['_GETPRESENCEREQUEST']._serialized_end=1091
+  _globals['_USERPRESENCE']._serialized_start=1093
+  _globals['_USERPRESENCE']._serialized_end=1145
+  _globals['_GETPRESENCERESPONSE']._serialized_start=1147
+  _globals['_GETPRESENCERESPONSE']._serialized_end=1240
+  _globals['_DISCONNECTREQUEST']._serialized_start=1242
+  _globals['_DISCONNECTREQUEST']._serialized_end=1308
+  _globals['_DISCONNECTRESPONSE']._serialized_start=1310
+  _globals['_DISCONNECTRESPONSE']._serialized_end=1346
+  _globals['_GETRECEIPTSREQUEST']._serialized_start=1348
+  _globals['_GETRECEIPTSREQUEST']._serialized_end=1381
+  _globals['_USERRECEIPT']._serialized_start=1384
+  _globals['_USERRECEIPT']._serialized_end=1606
+  _globals['_AUDIENCERECEIPT']._serialized_start=1608
+  _globals['_AUDIENCERECEIPT']._serialized_end=1674
+  _globals['_RECEIPT']._serialized_start=1677
+  _globals['_RECEIPT']._serialized_end=1964
+  _globals['_GETRECEIPTSRESPONSE']._serialized_start=1966
+  _globals['_GETRECEIPTSRESPONSE']._serialized_end=2030
+  _globals['_WATCHRECEIPTSREQUEST']._serialized_start=2032
+  _globals['_WATCHRECEIPTSREQUEST']._serialized_end=2103
+  _globals['_RECEIPTUPDATE']._serialized_start=2106
+  _globals['_RECEIPTUPDATE']._serialized_end=2265
+  _globals['_WATCHRECEIPTSRESPONSE']._serialized_start=2267
+  _globals['_WATCHRECEIPTSRESPONSE']._serialized_end=2372
+  _globals['_NOTIFICATIONGATEWAY']._serialized_start=2678
+  _globals['_NOTIFICATIONGATEWAY']._serialized_end=3309
 # @@protoc_insertion_point(module_scope)

@@ -19,11 +19,26 @@ class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PRIORITY_NORMAL: _ClassVar[Priority]
     PRIORITY_HIGH: _ClassVar[Priority]
     PRIORITY_URGENT: _ClassVar[Priority]
+
+class ReceiptState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RECEIPT_STATE_UNSPECIFIED: _ClassVar[ReceiptState]
+    RECEIPT_STATE_UNKNOWN: _ClassVar[ReceiptState]
+    RECEIPT_STATE_PENDING: _ClassVar[ReceiptState]
+    RECEIPT_STATE_DELIVERED: _ClassVar[ReceiptState]
+    RECEIPT_STATE_READ: _ClassVar[ReceiptState]
+    RECEIPT_STATE_UNDELIVERED: _ClassVar[ReceiptState]
 PRIORITY_UNSPECIFIED: Priority
 PRIORITY_LOW: Priority
 PRIORITY_NORMAL: Priority
 PRIORITY_HIGH: Priority
 PRIORITY_URGENT: Priority
+RECEIPT_STATE_UNSPECIFIED: ReceiptState
+RECEIPT_STATE_UNKNOWN: ReceiptState
+RECEIPT_STATE_PENDING: ReceiptState
+RECEIPT_STATE_DELIVERED: ReceiptState
+RECEIPT_STATE_READ: ReceiptState
+RECEIPT_STATE_UNDELIVERED: ReceiptState
 
 class Target(_message.Message):
     __slots__ = ("users", "topic", "everyone")
@@ -46,7 +61,7 @@ class Everyone(_message.Message):
     def __init__(self) -> None: ...
 
 class Notification(_message.Message):
-    __slots__ = ("id", "type", "title", "body", "data", "priority", "created_at", "ttl", "data_json")
+    __slots__ = ("id", "type", "title", "body", "data", "priority", "created_at", "ttl", "data_json", "receipt_deadline")
     ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +71,7 @@ class Notification(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     TTL_FIELD_NUMBER: _ClassVar[int]
     DATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_DEADLINE_FIELD_NUMBER: _ClassVar[int]
     id: str
     type: str
     title: str
@@ -65,7 +81,8 @@ class Notification(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     ttl: _duration_pb2.Duration
     data_json: str
-    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., data_json: _Optional[str] = ...) -> None: ...
+    receipt_deadline: _duration_pb2.Duration
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., data_json: _Optional[str] = ..., receipt_deadline: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class PublishRequest(_message.Message):
     __slots__ = ("target", "notification")
@@ -150,3 +167,95 @@ class DisconnectResponse(_message.Message):
     CLOSED_FIELD_NUMBER: _ClassVar[int]
     closed: int
     def __init__(self, closed: _Optional[int] = ...) -> None: ...
+
+class GetReceiptsRequest(_message.Message):
+    __slots__ = ("ids",)
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UserReceipt(_message.Message):
+    __slots__ = ("user_id", "state", "delivered_at", "read_at", "undelivered_at")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_AT_FIELD_NUMBER: _ClassVar[int]
+    READ_AT_FIELD_NUMBER: _ClassVar[int]
+    UNDELIVERED_AT_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    state: ReceiptState
+    delivered_at: _timestamp_pb2.Timestamp
+    read_at: _timestamp_pb2.Timestamp
+    undelivered_at: _timestamp_pb2.Timestamp
+    def __init__(self, user_id: _Optional[str] = ..., state: _Optional[_Union[ReceiptState, str]] = ..., delivered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., read_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., undelivered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AudienceReceipt(_message.Message):
+    __slots__ = ("delivered", "read", "capped")
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    CAPPED_FIELD_NUMBER: _ClassVar[int]
+    delivered: int
+    read: int
+    capped: bool
+    def __init__(self, delivered: _Optional[int] = ..., read: _Optional[int] = ..., capped: _Optional[bool] = ...) -> None: ...
+
+class Receipt(_message.Message):
+    __slots__ = ("id", "state", "type", "cursor", "published_at", "deadline", "users", "audience")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    state: ReceiptState
+    type: str
+    cursor: str
+    published_at: _timestamp_pb2.Timestamp
+    deadline: _timestamp_pb2.Timestamp
+    users: _containers.RepeatedCompositeFieldContainer[UserReceipt]
+    audience: AudienceReceipt
+    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[ReceiptState, str]] = ..., type: _Optional[str] = ..., cursor: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., users: _Optional[_Iterable[_Union[UserReceipt, _Mapping]]] = ..., audience: _Optional[_Union[AudienceReceipt, _Mapping]] = ...) -> None: ...
+
+class GetReceiptsResponse(_message.Message):
+    __slots__ = ("receipts",)
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
+    receipts: _containers.RepeatedCompositeFieldContainer[Receipt]
+    def __init__(self, receipts: _Optional[_Iterable[_Union[Receipt, _Mapping]]] = ...) -> None: ...
+
+class WatchReceiptsRequest(_message.Message):
+    __slots__ = ("type_prefix", "ids", "since")
+    TYPE_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    type_prefix: str
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    since: str
+    def __init__(self, type_prefix: _Optional[str] = ..., ids: _Optional[_Iterable[str]] = ..., since: _Optional[str] = ...) -> None: ...
+
+class ReceiptUpdate(_message.Message):
+    __slots__ = ("cursor", "id", "type", "user_id", "state", "at")
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    cursor: str
+    id: str
+    type: str
+    user_id: str
+    state: ReceiptState
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, cursor: _Optional[str] = ..., id: _Optional[str] = ..., type: _Optional[str] = ..., user_id: _Optional[str] = ..., state: _Optional[_Union[ReceiptState, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WatchReceiptsResponse(_message.Message):
+    __slots__ = ("updates", "cursor", "complete")
+    UPDATES_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    updates: _containers.RepeatedCompositeFieldContainer[ReceiptUpdate]
+    cursor: str
+    complete: bool
+    def __init__(self, updates: _Optional[_Iterable[_Union[ReceiptUpdate, _Mapping]]] = ..., cursor: _Optional[str] = ..., complete: _Optional[bool] = ...) -> None: ...

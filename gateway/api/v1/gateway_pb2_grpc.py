@@ -59,6 +59,16 @@ class NotificationGatewayStub:
                 request_serializer=gateway_dot_api_dot_v1_dot_gateway__pb2.DisconnectRequest.SerializeToString,
                 response_deserializer=gateway_dot_api_dot_v1_dot_gateway__pb2.DisconnectResponse.FromString,
                 _registered_method=True)
+        self.GetReceipts = channel.unary_unary(
+                '/gateway.api.v1.NotificationGateway/GetReceipts',
+                request_serializer=gateway_dot_api_dot_v1_dot_gateway__pb2.GetReceiptsRequest.SerializeToString,
+                response_deserializer=gateway_dot_api_dot_v1_dot_gateway__pb2.GetReceiptsResponse.FromString,
+                _registered_method=True)
+        self.WatchReceipts = channel.unary_stream(
+                '/gateway.api.v1.NotificationGateway/WatchReceipts',
+                request_serializer=gateway_dot_api_dot_v1_dot_gateway__pb2.WatchReceiptsRequest.SerializeToString,
+                response_deserializer=gateway_dot_api_dot_v1_dot_gateway__pb2.WatchReceiptsResponse.FromString,
+                _registered_method=True)
 
 
 class NotificationGatewayServicer:
@@ -103,6 +113,26 @@ class NotificationGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetReceipts(self, request, context):
+        """Receipts (GATEWAY_RECEIPTS=1; FAILED_PRECONDITION when off). Per id, its receipt: for
+        a notification to users, each addressed user's state; for a topic or everyone, counts
+        of acking users. An id not tracked (never, or forgotten past the receipt bounds)
+        answers RECEIPT_STATE_UNKNOWN, never a guess.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchReceipts(self, request, context):
+        """The receipt feed: every change of a user's state (delivered, read, undelivered) of
+        notifications to users, filtered by type prefix or ids (neither: all). Resume after a
+        restart with `since` = the last `cursor` seen: nothing in between is missed while the
+        feed retains it (`complete` says). UNAVAILABLE while the backend is down.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationGatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -130,6 +160,16 @@ def add_NotificationGatewayServicer_to_server(servicer, server):
                     servicer.Disconnect,
                     request_deserializer=gateway_dot_api_dot_v1_dot_gateway__pb2.DisconnectRequest.FromString,
                     response_serializer=gateway_dot_api_dot_v1_dot_gateway__pb2.DisconnectResponse.SerializeToString,
+            ),
+            'GetReceipts': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReceipts,
+                    request_deserializer=gateway_dot_api_dot_v1_dot_gateway__pb2.GetReceiptsRequest.FromString,
+                    response_serializer=gateway_dot_api_dot_v1_dot_gateway__pb2.GetReceiptsResponse.SerializeToString,
+            ),
+            'WatchReceipts': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchReceipts,
+                    request_deserializer=gateway_dot_api_dot_v1_dot_gateway__pb2.WatchReceiptsRequest.FromString,
+                    response_serializer=gateway_dot_api_dot_v1_dot_gateway__pb2.WatchReceiptsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +307,60 @@ class NotificationGateway:
             '/gateway.api.v1.NotificationGateway/Disconnect',
             gateway_dot_api_dot_v1_dot_gateway__pb2.DisconnectRequest.SerializeToString,
             gateway_dot_api_dot_v1_dot_gateway__pb2.DisconnectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReceipts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gateway.api.v1.NotificationGateway/GetReceipts',
+            gateway_dot_api_dot_v1_dot_gateway__pb2.GetReceiptsRequest.SerializeToString,
+            gateway_dot_api_dot_v1_dot_gateway__pb2.GetReceiptsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchReceipts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/gateway.api.v1.NotificationGateway/WatchReceipts',
+            gateway_dot_api_dot_v1_dot_gateway__pb2.WatchReceiptsRequest.SerializeToString,
+            gateway_dot_api_dot_v1_dot_gateway__pb2.WatchReceiptsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,286 @@
+"""Receipts kept in this process: bounded by count and age, lost on restart.
+
+Records live in publish order (a dict keeps insertion order), so the oldest is forgotten
+first, by count or by age, in O(1) each. Two indexes make an ack cost what it covers:
+per user, the notifications still waiting for that user's ack (in cursor order); and the
+tracked broadcasts in cursor order (bisected by the ack's range). Deadlines wait in a
+heap. The feed is a bounded deque with a sequence number; readers wait on an event that
+each append sets and replaces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import os
+import time
+from bisect import bisect_left, bisect_right
+from collections import deque
+from dataclasses import dataclass, field
+
+from gateway.receipts.model import (
+    AckPosition,
+    Audience,
+    Receipt,
+    ReceiptUpdate,
+    State,
+    Tracked,
+    UserReceipt,
+    overall,
+    position,
+)
+from gateway.receipts.store import FeedPage, ReadOutcome, ReceiptStore
+
+__all__ = ["MemoryReceiptStore"]
+
+
+@dataclass(slots=True)
+class _User:
+    state: State = State.PENDING
+    delivered_at: float | None = None
+    read_at: float | None = None
+    undelivered_at: float | None = None
+
+
+@dataclass(slots=True)
+class _Record:
+    item: Tracked
+    at: AckPosition
+    users: dict[str, _User] = field(default_factory=dict)
+    #: Broadcasts: the distinct users that acked / read, up to the per-notification bound.
+    acked: set[str] = field(default_factory=set)
+    read: set[str] = field(default_factory=set)
+    capped: bool = False
+
+
+class MemoryReceiptStore(ReceiptStore):
+    def __init__(
+        self,
+        max_tracked: int = 100_000,
+        max_age: float = 86_400.0,
+        max_counted_users: int = 10_000,
+        feed_size: int = 100_000,
+    ) -> None:
+        if min(max_tracked, max_counted_users, feed_size) < 1 or max_age <= 0:
+            raise ValueError("receipt bounds must be positive")
+        self._max_tracked = max_tracked
+        self._max_age = max_age
+        self._max_counted = max_counted_users
+        self._records: dict[str, _Record] = {}
+        #: user → {id: position} of notifications still waiting for that user's ack.
+        self._waiting: dict[str, dict[str, AckPosition]] = {}
+        #: tracked broadcasts in cursor order (positions and ids side by side)
+        self._broadcast_at: list[AckPosition] = []
+        self._broadcast_ids: list[str] = []
+        self._deadlines: list[tuple[float, str]] = []
+        self._epoch = format(time.time_ns() // 1000, "x") + os.urandom(2).hex()
+        self._feed: deque[ReceiptUpdate] = deque(maxlen=feed_size)
+        self._feed_seq = 0
+        self._feed_event = asyncio.Event()
+
+    async def close(self) -> None:
+        self._feed_event.set()  # readers waiting return (empty) and see the end
+
+    async def track(self, items: list[Tracked]) -> None:
+        records = self._records
+        for item in items:
+            at = position(item.cursor)
+            if at is None or item.notification_id in records:
+                continue
+            record = _Record(item, at)
+            records[item.notification_id] = record
+            users = item.users
+            if users:
+                for user_id in users:
+                    record.users[user_id] = _User()
+                    self._waiting.setdefault(user_id, {})[item.notification_id] = at
+                if item.deadline is not None:
+                    heapq.heappush(self._deadlines, (item.deadline, item.notification_id))
+            else:
+                self._broadcast_at.append(at)
+                self._broadcast_ids.append(item.notification_id)
+        self._forget(time.time())
+
+    async def ack(
+        self,
+        user_id: str,
+        topics: frozenset[str],
+        floor: AckPosition,
+        upto: AckPosition,
+        now: float,
+    ) -> list[float]:
+        published: list[float] = []
+        waiting = self._waiting.get(user_id)
+        if waiting:
+            covered = [nid for nid, at in waiting.items() if floor < at <= upto]
+            for nid in covered:
+                del waiting[nid]
+                record = self._records[nid]
+                user = record.users[user_id]
+                user.state, user.delivered_at = State.DELIVERED, now
+                published.append(record.item.published_at)
+                self._publish(record.item, user_id, State.DELIVERED, now)
+            if not waiting:
+                del self._waiting[user_id]
+        lo = bisect_right(self._broadcast_at, floor)
+        hi = bisect_right(self._broadcast_at, upto)
+        for nid in self._broadcast_ids[lo:hi]:
+            record = self._records[nid]
+            if not _addresses(record.item, topics) or user_id in record.acked:
+                continue
+            if len(record.acked) >= self._max_counted:
+                record.capped = True
+                continue
+            record.acked.add(user_id)
+            published.append(record.item.published_at)
+        return published
+
+    async def read(
+        self, user_id: str, topics: frozenset[str], notification_id: str, now: float
+    ) -> ReadOutcome:
+        record = self._records.get(notification_id)
+        if record is None:
+            return ReadOutcome.REFUSED
+        if not record.item.users:
+            if not _addresses(record.item, topics):
+                return ReadOutcome.REFUSED
+            if user_id in record.read:
+                return ReadOutcome.REPEATED
+            if len(record.read) >= self._max_counted:
+                record.capped = True
+                return ReadOutcome.REPEATED
+            record.read.add(user_id)
+            if user_id not in record.acked:
+                if len(record.acked) < self._max_counted:
+                    record.acked.add(user_id)
+                else:
+                    record.capped = True
+            return ReadOutcome.COUNTED
+        user = record.users.get(user_id)
+        if user is None:
+            return ReadOutcome.REFUSED
+        if user.state is State.READ:
+            return ReadOutcome.REPEATED
+        user.state, user.read_at = State.READ, now
+        if user.delivered_at is None:
+            user.delivered_at = now
+        waiting = self._waiting.get(user_id)
+        if waiting is not None:
+            waiting.pop(notification_id, None)
+            if not waiting:
+                del self._waiting[user_id]
+        self._publish(record.item, user_id, State.READ, now)
+        return ReadOutcome.COUNTED
+
+    async def get(self, ids: list[str]) -> list[Receipt]:
+        self._forget(time.time())
+        return [self._receipt(nid) for nid in ids]
+
+    def _receipt(self, nid: str) -> Receipt:
+        record = self._records.get(nid)
+        if record is None:
+            return Receipt(nid, State.UNKNOWN)
+        item = record.item
+        users = tuple(
+            UserReceipt(uid, u.state, u.delivered_at, u.read_at, u.undelivered_at)
+            for uid, u in record.users.items()
+        )
+        audience = None
+        if not item.users:
+            audience = Audience(len(record.acked), len(record.read), record.capped)
+        return Receipt(
+            nid,
+            overall(users, audience),
+            item.type,
+            item.kind,
+            item.cursor,
+            item.published_at,
+            item.deadline,
+            users,
+            audience,
+        )
+
+    async def expire(self, now: float) -> int:
+        marked = 0
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, nid = heapq.heappop(deadlines)
+            record = self._records.get(nid)
+            if record is None:
+                continue
+            for user_id, user in record.users.items():
+                if user.state is State.PENDING:
+                    user.state, user.undelivered_at = State.UNDELIVERED, now
+                    self._publish(record.item, user_id, State.UNDELIVERED, now)
+                    marked += 1
+        return marked
+
+    def is_feed_cursor(self, text: str) -> bool:
+        epoch, dash, seq = text.rpartition("-")
+        return bool(dash) and bool(epoch) and seq.isascii() and seq.isdigit() and len(text) < 64
+
+    async def read_feed(self, after: str | None, wait: float, limit: int) -> FeedPage:
+        page = self._page(after, limit)
+        if page.updates or wait <= 0:
+            return page
+        event = self._feed_event
+        try:
+            async with asyncio.timeout(wait):
+                await event.wait()
+        except TimeoutError:
+            return page
+        return self._page(page.cursor, limit)
+
+    def _page(self, after: str | None, limit: int) -> FeedPage:
+        head = f"{self._epoch}-{self._feed_seq}"
+        if after is None:
+            return FeedPage([], head)
+        epoch, _, seq_text = after.rpartition("-")
+        feed = self._feed
+        oldest = self._feed_seq - len(feed)  # the seq just before the oldest retained
+        if epoch != self._epoch or not seq_text.isdigit() or int(seq_text) > self._feed_seq:
+            # another process's feed (a restart) or a cursor from the future: all we have
+            seq, complete = oldest, False
+        else:
+            seq = int(seq_text)
+            complete = seq >= oldest
+            seq = max(seq, oldest)
+        start = seq - oldest
+        updates = [feed[i] for i in range(start, min(len(feed), start + limit))]
+        cursor = updates[-1].cursor if updates else f"{self._epoch}-{seq}"
+        return FeedPage(updates, cursor, complete)
+
+    def _publish(self, item: Tracked, user_id: str, state: State, at: float) -> None:
+        self._feed_seq += 1
+        cursor = f"{self._epoch}-{self._feed_seq}"
+        self._feed.append(
+            ReceiptUpdate(cursor, item.notification_id, item.type, user_id, state, at)
+        )
+        self._feed_event.set()
+        self._feed_event = asyncio.Event()
+
+    def _forget(self, now: float) -> None:
+        """Drop the oldest records past the count or age bound, and their index entries."""
+        records = self._records
+        horizon = now - self._max_age
+        while records:
+            nid, record = next(iter(records.items()))
+            if len(records) <= self._max_tracked and record.item.published_at >= horizon:
+                break
+            del records[nid]
+            for user_id in record.users:
+                waiting = self._waiting.get(user_id)
+                if waiting is not None:
+                    waiting.pop(nid, None)
+                    if not waiting:
+                        del self._waiting[user_id]
+            if not record.item.users:
+                i = bisect_left(self._broadcast_at, record.at)
+                if i < len(self._broadcast_ids) and self._broadcast_ids[i] == nid:
+                    del self._broadcast_at[i]
+                    del self._broadcast_ids[i]
+
+
+def _addresses(item: Tracked, topics: frozenset[str]) -> bool:
+    topic = item.topic
+    return not topic or topic in topics

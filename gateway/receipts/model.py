@@ -1,0 +1,177 @@
+"""The values receipts are made of: states, one user's receipt, a notification's receipt,
+the feed's updates, and what a watcher asks for.
+
+A receipt is about one notification. For one addressed to users it holds a state per user
+(`pending` → `delivered` → `read`, or `undelivered` when its deadline passed first); for a
+topic or everyone notification it holds counts of acking users, never a record per user
+(a broadcast reaches any number of people). A notification that is not (or no longer)
+tracked answers `unknown`: past the bounds the gateway forgets, it never guesses.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from gateway.models import EveryoneTarget, Target, TopicTarget
+
+__all__ = [
+    "AckPosition",
+    "Audience",
+    "Receipt",
+    "ReceiptUpdate",
+    "State",
+    "Tracked",
+    "UserReceipt",
+    "WatchFilter",
+    "position",
+]
+
+
+class State(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    READ = "read"
+    UNDELIVERED = "undelivered"
+    UNKNOWN = "unknown"
+
+
+#: A cursor's place in the log's order, as fixed-width text: comparing two of them (as
+#: strings, in Python or in Redis' lexical ranges) compares the cursors. Empty: none.
+AckPosition = str
+
+_WIDTH = 20
+
+
+def position(cursor: str) -> AckPosition | None:
+    """The sortable form of a log cursor (`<epoch>-<seq>` in memory, `<epoch>.<ms>-<n>`
+    on Redis), or None when `cursor` is not shaped like one. The epoch is kept in front,
+    so positions of two epochs never interleave (a cursor from before a flush of the
+    store is below or above every current one as a whole, never in between)."""
+    head, sep, tail = cursor.partition(".")
+    if sep:  # Redis: <epoch>.<ms>-<n>
+        ms, dash, n = tail.partition("-")
+        if not (dash and ms.isascii() and ms.isdigit() and n.isascii() and n.isdigit()):
+            return None
+        if len(ms) > _WIDTH or len(n) > _WIDTH:
+            return None
+        return f"{head}.{ms:0>{_WIDTH}}{n:0>{_WIDTH}}"
+    epoch, dash, seq = cursor.rpartition("-")
+    if not (dash and epoch and seq.isascii() and seq.isdigit()) or len(seq) > _WIDTH:
+        return None
+    return f"{epoch}.{seq:0>{_WIDTH}}"
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    """A newly published notification whose receipts are to be kept (from the service)."""
+
+    notification_id: str
+    type: str
+    cursor: str
+    target: Target
+    published_at: float
+    #: Wall-clock seconds by which an addressed user must ack; None: no deadline.
+    deadline: float | None
+
+    @property
+    def kind(self) -> str:
+        """`users`, `topic` or `everyone`."""
+        if isinstance(self.target, EveryoneTarget):
+            return "everyone"
+        if isinstance(self.target, TopicTarget):
+            return "topic"
+        return "users"
+
+    @property
+    def topic(self) -> str:
+        return self.target.topic if isinstance(self.target, TopicTarget) else ""
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        if isinstance(self.target, EveryoneTarget | TopicTarget):
+            return ()
+        return tuple(dict.fromkeys(self.target.user_ids))
+
+
+@dataclass(frozen=True, slots=True)
+class UserReceipt:
+    user_id: str
+    state: State
+    #: Wall-clock seconds of the first ack from any of the user's connections.
+    delivered_at: float | None = None
+    read_at: float | None = None
+    #: When the deadline passed with no ack (kept if a late ack came afterwards).
+    undelivered_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """A topic or everyone notification: how many distinct users acked and read it.
+
+    Counted exactly up to a bound per notification; `capped` says the bound was reached
+    and the counts are "at least".
+    """
+
+    delivered: int
+    read: int
+    capped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    notification_id: str
+    #: UNKNOWN when the notification is not tracked (never was, or forgotten); otherwise
+    #: the state summed up: the lowest of its users' (pending < undelivered < delivered <
+    #: read), or `delivered` once anyone of a broadcast acked.
+    state: State
+    type: str = ""
+    kind: str = ""
+    cursor: str = ""
+    published_at: float | None = None
+    deadline: float | None = None
+    users: tuple[UserReceipt, ...] = ()
+    audience: Audience | None = None
+
+
+_RANK = {State.PENDING: 0, State.UNDELIVERED: 1, State.DELIVERED: 2, State.READ: 3}
+
+
+def overall(users: tuple[UserReceipt, ...], audience: Audience | None) -> State:
+    """The one-word summary of a tracked notification (see `Receipt.state`)."""
+    if audience is not None:
+        if audience.read:
+            return State.READ
+        return State.DELIVERED if audience.delivered else State.PENDING
+    if not users:
+        return State.PENDING
+    return min((u.state for u in users), key=_RANK.__getitem__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptUpdate:
+    """One change on the receipts feed: a user's notification became `state` at `at`.
+
+    Only notifications addressed to users are on the feed (a broadcast's counts are read
+    with GetReceipts). `cursor` is the feed's own position: resume after it.
+    """
+
+    cursor: str
+    notification_id: str
+    type: str
+    user_id: str
+    state: State
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class WatchFilter:
+    """Which updates a watcher wants: by type prefix, by ids, or (both empty) all."""
+
+    type_prefix: str = ""
+    ids: frozenset[str] = frozenset()
+
+    def matches(self, notification_id: str, type_: str) -> bool:
+        if self.ids and notification_id not in self.ids:
+            return False
+        return type_.startswith(self.type_prefix)
