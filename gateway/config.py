@@ -177,17 +177,22 @@ class Settings(BaseSettings):
     served)."""
 
     # --- receipts (issue 17) ---
-    #: Delivery receipts: clients' `ack`/`read` ops are applied, publishers may set
-    #: `receipt_deadline` and call GetReceipts / WatchReceipts. Off: none of it is paid for.
     receipts: bool = False
-    #: How many notifications' receipts are kept (the oldest forgotten first: `unknown`).
+    """Delivery receipts: clients' `ack` and `read` ops are applied, publishers may set
+    `receipt_deadline` and call `GetReceipts` / `WatchReceipts`. Off: none of it is paid
+    for, and a publish with `receipt_deadline` is refused."""
     receipts_max: Positive = 100_000
-    #: How long a notification's receipts are kept, and the longest receipt_deadline.
+    """How many notifications' receipts are kept; past it the oldest are forgotten and
+    answer `unknown`."""
     receipts_seconds: Annotated[float, Field(gt=0)] = 86_400.0
-    #: Distinct acking users counted per topic or everyone notification ("at least" past it).
+    """How long a notification's receipts are kept (then `unknown`), and so the longest
+    `receipt_deadline` accepted."""
     receipts_max_counted_users: Positive = 10_000
-    #: Receipt updates the WatchReceipts feed keeps for watchers that resume.
+    """Distinct acking (and reading) users counted per topic or everyone notification;
+    past it the counts say `capped` ("at least")."""
     receipts_feed_size: Positive = 100_000
+    """Receipt updates the `WatchReceipts` feed keeps for watchers that resume with
+    `since`."""
 
     @field_validator("jwt_public_key_file", "grpc_tls_cert_file", "grpc_tls_key_file")
     @classmethod

@@ -191,7 +191,7 @@ class BackendStats:
 
 @dataclass(slots=True)
 class ReceiptStats:
-    """Receipts (issue 17): exposed as `gateway_<name>` only while GATEWAY_RECEIPTS is on."""
+    """Receipts (issue 17): exposed as `gateway_<name>`; all zero while GATEWAY_RECEIPTS is off."""
 
     delivery_seconds: Histogram = field(
         default_factory=lambda: Histogram(DELIVERY_SECONDS_BUCKETS),

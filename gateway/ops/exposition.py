@@ -30,13 +30,16 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
-from gateway.metrics import Histogram
+from gateway.metrics import Histogram, ReceiptStats
 from gateway.service import NotificationService
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 __all__ = ["GatewayCollector", "families", "make_registry", "render"]
+
+
+_NO_RECEIPTS = ReceiptStats()
 
 
 class GatewayCollector(Collector):
@@ -62,8 +65,9 @@ class GatewayCollector(Collector):
             value=float(service.log.healthy),
         )
         yield from families(service.log.stats, "gateway_backend_")
-        if service.receipts is not None:  # receipts (issue 17)
-            yield from families(service.receipts.stats)
+        # receipts (issue 17): zeros while off, so every gateway exposes the same families
+        receipts = service.receipts
+        yield from families(_NO_RECEIPTS if receipts is None else receipts.stats)
 
 
 def families(figures: DataclassInstance, prefix: str = "gateway_") -> Iterator[Metric]:
