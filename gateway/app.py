@@ -150,7 +150,7 @@ class Gateway:
 
     async def _start(self) -> None:
         settings = self.settings
-        await self.log.start()
+        await self.service.start()
         if self.service.receipts is not None:  # receipts (issue 17)
             await self.service.receipts.start()
         if self.verifier is not None:

@@ -2,9 +2,10 @@
 
 The gRPC edge calls `publish`, `presence` and `disconnect`; the WebSocket edge calls
 `admit`, `register`, `replay` and `detach`. Every accepted notification goes through the
-log, and the log's follower (`_fan_out`) hands it to the hub: one path for one replica or
-many. When the log is shared, `presence` and `disconnect` also ask the other replicas
-(`log.peers`) and add up their answers; alone, they stay local and synchronous in effect.
+log, and the log hands it back to the service, its `LogListener` (`deliver`), which gives
+it to the hub: one path for one replica or many. When the log is shared, `presence` and
+`disconnect` also ask the other replicas (`log.peers`) and add up their answers, and the
+service answers theirs (`answer`); alone, they stay local and synchronous in effect.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from typing import Any
 
 from gateway.closecodes import CloseCode
 from gateway.hub import Connection, Hub, addresses
-from gateway.log.base import AppendResult, BackendUnavailable, Draft, Entry, NotificationLog
+from gateway.log.base import (
+    AppendResult,
+    BackendUnavailable,
+    Draft,
+    Entry,
+    GapScope,
+    NotificationLog,
+)
+from gateway.log.cursor import Cursor
 from gateway.metrics import Metrics
 from gateway.models import Invalid, PublishInput, encode_notification
 from gateway.receipts.model import Tracked
@@ -97,15 +106,17 @@ class NotificationService:
         self.closer: Callable[[Connection, int, str], None] = lambda conn, code, reason: None
         #: Called after each fan-out with its recipient count (the ws edge's flush scheduler).
         self.on_fan_out: Callable[[int], None] = lambda recipients: None
-        log.follow(self._fan_out)
-        log.on_gap = self._gap
-        if log.peers is not None:
-            log.peers.answerer = self._answer
 
-    def _gap(self) -> None:
+    async def start(self) -> None:
+        """Start the log with this service as its listener (entries, gaps, peers' questions)."""
+        await self.log.start(self)
+
+    def gap(self, scope: GapScope) -> None:
+        """Entries owed to local connections were lost: close them with 4010 (they resume)."""
         self.close_all_local(CloseCode.GAP, "gap: resume with since")
 
-    def _fan_out(self, entry: Entry) -> int:
+    def deliver(self, entry: Entry) -> int:
+        """Hand one entry to the local connections it addresses (the log calls this)."""
         count = self.hub.deliver(entry.target, notification_frame(entry.cursor, entry.body))
         self.metrics.fanout_connections.observe(count)
         self.on_fan_out(count)
@@ -239,7 +250,7 @@ class NotificationService:
             return Refused(429, f"user_id has {self._max_per_user} connections already (the limit)")
         return None
 
-    def register(self, conn: Connection) -> str:
+    def register(self, conn: Connection) -> Cursor:
         """Register `conn` for live delivery; returns the log head it starts after.
 
         Synchronous, so nothing can be appended between reading the head and registering:
@@ -250,7 +261,7 @@ class NotificationService:
         return head
 
     async def replay(
-        self, conn: Connection, since: str, until: str
+        self, conn: Connection, since: Cursor, until: Cursor
     ) -> tuple[bytes, Iterator[bytes]]:
         """The `resumed` event for `conn` and the frames it missed after `since` up to `until`.
 
@@ -264,7 +275,7 @@ class NotificationService:
         ]
         self.metrics.replayed += len(entries)
         resumed = encode_event(
-            "resumed", since=since, complete=replay.complete, replayed=len(entries)
+            "resumed", since=str(since), complete=replay.complete, replayed=len(entries)
         )
         return resumed, (notification_frame(entry.cursor, entry.body) for entry in entries)
 
@@ -301,7 +312,7 @@ class NotificationService:
         except BackendUnavailable as exc:
             raise Unavailable(str(exc)) from None
 
-    def _answer(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+    def answer(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
         """This replica's part of another replica's question (`_ask`)."""
         if op == "presence":
             counts, total = self._local_presence(list(args["user_ids"]), args["topic"])

@@ -90,3 +90,22 @@ def self_signed_cert(directory: Path) -> bytes:
         )
     )
     return cert_pem
+
+
+class RecordingListener:
+    """A `LogListener` for tests of a log alone: records entries and gaps, answers nothing."""
+
+    def __init__(self, delivered: int = 1) -> None:
+        self.entries: list[Any] = []
+        self.gaps: list[Any] = []
+        self._delivered = delivered
+
+    def deliver(self, entry: Any) -> int:
+        self.entries.append(entry)
+        return self._delivered
+
+    def gap(self, scope: Any) -> None:
+        self.gaps.append(scope)
+
+    def answer(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        return {}

@@ -81,7 +81,7 @@ async def test_stalled_resuming_clients_hold_a_bounded_replay_then_get_4008(
     start_gateway: StartGateway,
 ) -> None:
     gateway = await start_gateway(send_buffer_bytes=LIMIT)
-    since = gateway.log.head()
+    since = str(gateway.log.head())
     await _publish(gateway, "resumer", 1500, 10_000)  # ~15 MB of history to replay
     gc.collect()
     rss_before = _rss_kib()
@@ -113,7 +113,7 @@ async def test_a_replay_larger_than_the_buffer_arrives_whole_before_live_frames(
     start_gateway: StartGateway,
 ) -> None:
     gateway = await start_gateway(send_buffer_bytes=LIMIT)
-    since = gateway.log.head()
+    since = str(gateway.log.head())
     history = await _publish(gateway, "reader", 400, 10_000)  # 4 MB: 60 times the limit
     client = await RawClient.open(gateway.http_port, "reader", f"&since={since}")
     resumed = await client.event()

@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from gateway.log import AppendResult, Draft, Entry, MemoryLog
+from gateway.log import AppendResult, Cursor, Draft, MemoryLog
 from gateway.models import EveryoneTarget, TopicTarget
+from tests.helpers import RecordingListener
 
 EVERYONE = EveryoneTarget()
 
@@ -23,39 +24,45 @@ async def _fill(log: MemoryLog, count: int, prefix: str = "n") -> list[str]:
     return [(await _one(log, f"{prefix}{i}")).cursor for i in range(count)]
 
 
+def _at(text: str) -> Cursor:
+    cursor = Cursor.parse(text)
+    assert cursor is not None, text
+    return cursor
+
+
 async def test_append_follows_and_orders() -> None:
     log = MemoryLog()
-    seen: list[Entry] = []
-    log.follow(lambda entry: seen.append(entry) or 7)
+    listener = RecordingListener(delivered=7)
+    await log.start(listener)
     result = await _one(log, "id1")
     assert result.delivered == 7 and not result.duplicate
-    assert [e.cursor for e in seen] == [result.cursor]
-    assert log.head() == result.cursor
+    assert [e.cursor for e in listener.entries] == [result.cursor]
+    assert str(log.head()) == result.cursor
     cursors = await _fill(log, 20)
     assert cursors == sorted(cursors, key=lambda c: int(c.rsplit("-", 1)[1]))
 
 
 async def test_duplicate_id_answers_the_first_cursor_and_does_not_deliver() -> None:
     log = MemoryLog()
-    calls: list[Entry] = []
-    log.follow(lambda entry: calls.append(entry) or 1)
+    listener = RecordingListener()
+    await log.start(listener)
     first = await _one(log, "same")
     again = await _one(log, "same")
     assert again.duplicate and again.cursor == first.cursor and again.delivered == 0
-    assert len(calls) == 1
+    assert len(listener.entries) == 1
 
 
 async def test_read_since_range_and_completeness() -> None:
     log = MemoryLog(max_entries=5)
     start = log.head()
     cursors = await _fill(log, 8)
-    replay = await log.read_since(cursors[4], log.head())
+    replay = await log.read_since(_at(cursors[4]), log.head())
     assert [e.cursor for e in replay.entries] == cursors[5:] and replay.complete
-    replay = await log.read_since(cursors[4], cursors[6])
+    replay = await log.read_since(_at(cursors[4]), _at(cursors[6]))
     assert [e.cursor for e in replay.entries] == cursors[5:7]
     replay = await log.read_since(start, log.head())  # 3 were evicted after it
     assert [e.cursor for e in replay.entries] == cursors[3:] and not replay.complete
-    replay = await log.read_since(cursors[2], log.head())  # exactly at the eviction edge
+    replay = await log.read_since(_at(cursors[2]), log.head())  # exactly at the eviction edge
     assert replay.complete
 
 
@@ -92,9 +99,10 @@ async def test_ids_beyond_max_ids_are_forgotten_oldest_first() -> None:
 async def test_unknown_cursor_replays_everything_as_incomplete() -> None:
     log = MemoryLog()
     cursors = await _fill(log, 3)
-    replay = await log.read_since("0-2", log.head())  # another process's epoch
+    replay = await log.read_since(_at("0-2"), log.head())  # another process's epoch
     assert [e.cursor for e in replay.entries] == cursors and not replay.complete
-    replay = await log.read_since(log.head().replace("-3", "-99"), log.head())  # the future
+    future = _at(str(log.head()).replace("-3", "-99"))
+    replay = await log.read_since(future, log.head())
     assert [e.cursor for e in replay.entries] == cursors and not replay.complete
 
 
@@ -117,8 +125,17 @@ async def test_ttl_bounds_replay_and_age_bounds_retention(monkeypatch: pytest.Mo
 
 def test_cursor_shape() -> None:
     log = MemoryLog()
-    assert log.is_cursor(log.head())
-    assert not log.is_cursor("garbage") and not log.is_cursor("-5") and not log.is_cursor("a-b")
+    head = log.head()
+    assert Cursor.parse(str(head)) == head
+    for text in ("garbage", "-5", "a-b", "A-1", "a-1" + "0" * 20, "x" * 41 + "-1", "a-²"):
+        assert Cursor.parse(text) is None, text
+    redis_like = Cursor.parse("0badc0de.1700000000000-3")
+    assert redis_like == Cursor("0badc0de", 1700000000000, 3)
+    assert str(redis_like) == "0badc0de.1700000000000-3"
+    assert Cursor.parse("a.b.c-5") == Cursor("a.b.c", None, 5)  # shaped, of no store here
+    later = Cursor("0badc0de", 1700000000000, 4)
+    assert later.after(redis_like) and not redis_like.after(later)
+    assert not Cursor("other", 1700000000001, 0).after(redis_like)  # another store: unordered
 
 
 async def test_a_batch_appends_in_order_and_catches_repeats_inside_it() -> None:
@@ -129,5 +146,5 @@ async def test_a_batch_appends_in_order_and_catches_repeats_inside_it() -> None:
     assert results[2].cursor == results[0].cursor
     assert [
         e.notification_id
-        for e in (await log.read_since(log.head().split("-")[0] + "-0", log.head())).entries
+        for e in (await log.read_since(Cursor(log.head().epoch, None, 0), log.head())).entries
     ] == ["a", "b", "c"]

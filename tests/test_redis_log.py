@@ -9,11 +9,11 @@ from datetime import timedelta
 import aiohttp
 import pytest
 
-from gateway.log import Draft, Entry
-from gateway.log.base import cursor_shaped
+from gateway.log import Cursor, Draft
 from gateway.log.redis import RedisLog
 from gateway.models import EveryoneTarget, TopicTarget, UsersTarget
 from tests.conftest import StartGateway
+from tests.helpers import RecordingListener
 from tests.redis_helpers import RedisServer
 
 EVERYONE = EveryoneTarget()
@@ -26,9 +26,22 @@ def _draft(notification_id: str, body: bytes = b'{"a":1}', **kw: object) -> Draf
 
 
 @pytest.fixture
-async def redis_log(redis_server: RedisServer) -> AsyncIterator[RedisLog]:
+def listener() -> RecordingListener:
+    return RecordingListener()
+
+
+def _at(text: str) -> Cursor:
+    cursor = Cursor.parse(text)
+    assert cursor is not None, text
+    return cursor
+
+
+@pytest.fixture
+async def redis_log(
+    redis_server: RedisServer, listener: RecordingListener
+) -> AsyncIterator[RedisLog]:
     log = RedisLog(redis_server.url, prefix="t", idempotency_seconds=1)
-    await log.start()
+    await log.start(listener)
     for _ in range(200):
         if log.healthy:
             break
@@ -45,10 +58,9 @@ def _calls(server: RedisServer, command: str) -> int:
 
 
 async def test_a_batch_of_500_is_one_round_trip_and_followed_in_order(
-    redis_log: RedisLog, redis_server: RedisServer
+    redis_log: RedisLog, redis_server: RedisServer, listener: RecordingListener
 ) -> None:
-    seen: list[Entry] = []
-    redis_log.follow(lambda entry: seen.append(entry) or 1)
+    seen = listener.entries
     await redis_log.append([_draft("warm-up")])  # loads the script once
     scripts_before = _calls(redis_server, "evalsha") + _calls(redis_server, "eval")
     trips_before = redis_log.stats.round_trip_seconds.count
@@ -58,9 +70,9 @@ async def test_a_batch_of_500_is_one_round_trip_and_followed_in_order(
     assert _calls(redis_server, "evalsha") + _calls(redis_server, "eval") - scripts_before == 1
     assert [r.delivered for r in results] == [1] * 500  # waited for its own follower
     assert [e.cursor for e in seen[1:]] == [r.cursor for r in results]
-    assert all(cursor_shaped(r.cursor) for r in results)
+    assert all(str(Cursor.parse(r.cursor)) == r.cursor for r in results)
     assert seen[1].target == UsersTarget(user_ids=("u0", "x"))
-    assert redis_log.head() == results[-1].cursor
+    assert str(redis_log.head()) == results[-1].cursor
 
 
 async def test_the_idempotency_window_is_its_own_setting(redis_log: RedisLog) -> None:
@@ -72,7 +84,7 @@ async def test_the_idempotency_window_is_its_own_setting(redis_log: RedisLog) ->
     await asyncio.sleep(1.2)  # idempotency_seconds=1; the history keeps the entry
     (later,) = await redis_log.append([_draft("k")])
     assert not later.duplicate and later.cursor != first.cursor
-    replay = await redis_log.read_since(first.cursor, redis_log.head())
+    replay = await redis_log.read_since(_at(first.cursor), redis_log.head())
     assert [e.cursor for e in replay.entries] == [later.cursor] and replay.complete
 
 
@@ -85,7 +97,7 @@ async def test_replay_drops_expired_ttl_and_a_foreign_epoch_is_incomplete(
     )
     replay = await redis_log.read_since(start, redis_log.head())
     assert [e.cursor for e in replay.entries] == [kept.cursor] and replay.complete
-    foreign = "0badc0de." + kept.cursor.partition(".")[2]
+    foreign = Cursor("0badc0de", _at(kept.cursor).ms, _at(kept.cursor).n)
     replay = await redis_log.read_since(foreign, redis_log.head())
     assert not replay.complete and kept.cursor in [e.cursor for e in replay.entries]
 

@@ -6,14 +6,27 @@ Streams) slots in beside it for several replicas without touching the edges or t
 
 from __future__ import annotations
 
-from gateway.log.base import AppendResult, Draft, Entry, Follower, NotificationLog, Replay
+from gateway.log.address import Address
+from gateway.log.base import (
+    AppendResult,
+    Draft,
+    Entry,
+    GapScope,
+    LogListener,
+    NotificationLog,
+    Replay,
+)
+from gateway.log.cursor import Cursor
 from gateway.log.memory import MemoryLog
 
 __all__ = [
+    "Address",
     "AppendResult",
+    "Cursor",
     "Draft",
     "Entry",
-    "Follower",
+    "GapScope",
+    "LogListener",
     "MemoryLog",
     "NotificationLog",
     "Replay",

@@ -1,10 +1,15 @@
-"""The log interface: append → cursor; read since a cursor; follow new entries in order.
+"""The log interface: append → cursor; read since a cursor; hand new entries to a listener.
 
 Contract every implementation keeps:
-- cursors are opaque strings, increasing in append order, unique within the log;
+- cursors (`Cursor`, printed once per entry) increase in append order, unique within the log;
 - `append` takes a batch: many notifications for one round of fixed costs;
-- `follower` is called once per entry, in cursor order, on the event loop; it returns how
-  many local connections the entry was handed to;
+- the `LogListener` given to `start` is the one collaborator: `deliver` is called once per
+  entry the replica may need, in cursor order, on the event loop, and returns how many
+  local connections the entry was handed to; `gap` when entries owed were lost; `answer`
+  for another replica's question;
+- `watch(addresses)` completes once every entry appended afterwards to one of `addresses`
+  will be delivered (a log that delivers everything needs nothing); `unwatch` releases
+  them (each `watch` is matched by one `unwatch`, and may be released lazily);
 - `read_since(since, until)` returns the retained entries after `since` up to and including
   `until` (a cursor the caller got from `head()`), and says whether anything in that range
   was already evicted (`complete=False`), including when `since` is not a cursor of this log;
@@ -12,7 +17,7 @@ Contract every implementation keeps:
   content answer the first cursor (`duplicate`), anything else is refused (`conflict`);
 - a log that cannot reach its store raises `BackendUnavailable` and says `healthy=False`.
 
-Every log shares one cursor shape (`cursor_shaped`), so a cursor from another store is
+Every log shares one cursor shape (`Cursor.parse`), so a cursor from another store is
 answered `complete: false` rather than refused as malformed.
 """
 
@@ -20,36 +25,32 @@ from __future__ import annotations
 
 import abc
 import hashlib
-import re
-from collections.abc import Callable
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
+from gateway.log.address import Address
+from gateway.log.cursor import Cursor
 from gateway.metrics import BackendStats
 from gateway.models import EveryoneTarget, Target, TopicTarget
 
 __all__ = [
+    "NO_LISTENER",
     "AppendResult",
     "BackendUnavailable",
     "Draft",
     "Entry",
-    "Follower",
+    "GapScope",
+    "LogListener",
     "NotificationLog",
     "Peers",
     "Replay",
-    "cursor_shaped",
     "encode_target",
     "fingerprint",
 ]
 
-_CURSOR = re.compile(r"[0-9a-z.]{1,40}-[0-9]{1,19}")
 _CREATED_AT = b',"created_at":'
-
-
-def cursor_shaped(text: str) -> bool:
-    """Whether `text` has the shape every log's cursors share: `<store part>-<digits>`."""
-    return _CURSOR.fullmatch(text) is not None
 
 
 def encode_target(target: Target) -> bytes:
@@ -77,8 +78,12 @@ class BackendUnavailable(RuntimeError):
 
 
 class Entry(NamedTuple):
-    """One accepted notification. A tuple: made once per publish, on the hot path."""
+    """One accepted notification. A tuple: made once per publish, on the hot path.
 
+    Read its fields by name: more are added (with defaults) by the features that need them.
+    """
+
+    #: The entry's `Cursor`, printed (it only ever goes into frames as it is).
     cursor: str
     target: Target
     notification_id: str
@@ -91,7 +96,7 @@ class Entry(NamedTuple):
 
 
 class Draft(NamedTuple):
-    """What `append` needs of a notification that has no cursor yet."""
+    """What `append` needs of a notification that has no cursor yet (read it by name)."""
 
     target: Target
     notification_id: str
@@ -118,20 +123,55 @@ class Replay:
     complete: bool
 
 
-Follower = Callable[[Entry], int]
-#: Answers one control question from another replica (op name, arguments → reply).
-Answerer = Callable[[str, dict[str, Any]], dict[str, Any]]
+@dataclass(frozen=True, slots=True)
+class GapScope:
+    """Which connections were owed entries that are gone: they are closed with 4010 and
+    resume with `since` (learning `complete: false`)."""
+
+    #: Why, for the log line.
+    reason: str
+    #: The addresses whose entries may be missing; None: every connection on this replica.
+    addresses: frozenset[Address] | None = None
+
+
+class LogListener(Protocol):
+    """What a log hands its entries to: the replica's service (see the module contract)."""
+
+    def deliver(self, entry: Entry) -> int:
+        """Hand `entry` to the local connections it addresses; how many (in cursor order)."""
+        ...
+
+    def gap(self, scope: GapScope) -> None:
+        """Entries this replica owed its connections were lost: close those (4010)."""
+        ...
+
+    def answer(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        """This replica's part of another replica's question (presence, Disconnect)."""
+        ...
+
+
+class _NoListener:
+    """Before `start`: nothing is connected, so nothing is delivered or closed."""
+
+    def deliver(self, entry: Entry) -> int:
+        return 0
+
+    def gap(self, scope: GapScope) -> None:
+        pass
+
+    def answer(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+
+NO_LISTENER: LogListener = _NoListener()
 
 
 class Peers(abc.ABC):
     """The other replicas sharing this log: ask them all one question, gather the answers.
 
     Used for presence and Disconnect; a missing answer (a replica that just died) costs
-    a bounded wait, never a hang.
+    a bounded wait, never a hang. The replica's own answers come from its `LogListener`.
     """
-
-    def __init__(self) -> None:
-        self.answerer: Answerer = lambda op, args: {}
 
     @abc.abstractmethod
     async def ask(self, op: str, args: dict[str, Any]) -> list[dict[str, Any]]:
@@ -139,28 +179,33 @@ class Peers(abc.ABC):
 
 
 class NotificationLog(abc.ABC):
-    """Ordered, bounded notification history that also fans new entries out to a follower."""
+    """Ordered, bounded notification history that also hands new entries to a listener."""
 
     def __init__(self) -> None:
-        self._follower: Follower = lambda entry: 0
+        self._listener: LogListener = NO_LISTENER
         #: Figures about the shared store (round trips, errors, lag); zero for memory.
         self.stats = BackendStats()
         #: The other replicas, when the log is shared; None when this process is alone.
         self.peers: Peers | None = None
-        #: Called when entries this replica had not delivered are gone from the log.
-        self.on_gap: Callable[[], None] = lambda: None
 
     @property
     def healthy(self) -> bool:
         """Whether the store answers now (readiness); the memory log always does."""
         return True
 
-    def follow(self, follower: Follower) -> None:
-        """Set the one callback that receives every new entry (the replica's fan-out)."""
-        self._follower = follower
+    async def start(self, listener: LogListener) -> None:
+        """Hand new entries (and gaps, and peers' questions) to `listener` from now on;
+        a shared log connects and starts following. Called once."""
+        self._listener = listener
 
-    async def start(self) -> None:  # noqa: B027 - optional hook
-        """Connect and start following; the memory log has nothing to do."""
+    async def watch(self, addresses: Collection[Address]) -> None:  # noqa: B027 - optional
+        """Complete once entries appended from now on to `addresses` will be delivered.
+
+        The memory log delivers every entry: nothing to do.
+        """
+
+    def unwatch(self, addresses: Collection[Address]) -> None:  # noqa: B027 - optional
+        """Release one `watch` of `addresses` (lazily: a log may keep them a while)."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Stop following and release connections."""
@@ -176,13 +221,10 @@ class NotificationLog(abc.ABC):
         """
 
     @abc.abstractmethod
-    def head(self) -> str:
-        """The cursor of the newest entry handed to the follower (a start cursor if none)."""
+    def head(self) -> Cursor:
+        """The position up to which entries are handed to the listener: a connection added
+        to the hub now gets every later entry live (a start position if there is none)."""
 
     @abc.abstractmethod
-    def is_cursor(self, text: str) -> bool:
-        """Whether `text` is shaped like a cursor of this kind of log (for early 400s)."""
-
-    @abc.abstractmethod
-    async def read_since(self, since: str, until: str) -> Replay:
+    async def read_since(self, since: Cursor, until: Cursor) -> Replay:
         """Retained entries in (since, until], oldest first; see the module contract."""

@@ -9,24 +9,13 @@ the oldest forgotten first), whether or not its entry is still retained.
 
 from __future__ import annotations
 
-import re
 import time
 from collections import deque
 
-from gateway.log.base import (
-    AppendResult,
-    Draft,
-    Entry,
-    NotificationLog,
-    Replay,
-    cursor_shaped,
-    fingerprint,
-)
+from gateway.log.base import AppendResult, Draft, Entry, NotificationLog, Replay, fingerprint
+from gateway.log.cursor import Cursor
 
 __all__ = ["MemoryLog"]
-
-#: A cursor's sequence number: ASCII digits only (`str.isdigit` takes '²', which int() refuses).
-_SEQ = re.compile(r"[0-9]{1,19}")
 
 
 class MemoryLog(NotificationLog):
@@ -63,7 +52,7 @@ class MemoryLog(NotificationLog):
         # locals, and the sequence kept in one: this loop runs once per notification
         by_id = self._by_id
         entries = self._entries
-        follower = self._follower
+        deliver = self._listener.deliver
         results = []
         id_expiry = self._id_expiry
         forget_at = now + self._window
@@ -71,7 +60,12 @@ class MemoryLog(NotificationLog):
         max_entries = self._max_entries
         prefix = f"{self._epoch}-"
         seq = self._seq
-        for target, notification_id, body, ttl, receipt_until in drafts:
+        for draft in drafts:  # by name: other features add fields to Draft
+            target = draft.target
+            notification_id = draft.notification_id
+            body = draft.body
+            ttl = draft.ttl
+            receipt_until = draft.receipt_until
             print_ = fingerprint(target, body)
             first = by_id.get(notification_id)
             if first is not None:
@@ -82,7 +76,7 @@ class MemoryLog(NotificationLog):
                     results.append(AppendResult(cursor, 0, conflict=True))
                 continue
             seq += 1
-            self._seq = seq  # head() is current while the follower runs
+            self._seq = seq  # head() is current while the listener runs
             replay_until = None if ttl is None else now + ttl.total_seconds()
             cursor = f"{prefix}{seq}"
             entry = Entry(cursor, target, notification_id, body, replay_until, receipt_until)
@@ -93,16 +87,13 @@ class MemoryLog(NotificationLog):
                 by_id.pop(id_expiry.popleft()[1], None)
             if len(entries) > max_entries:
                 self._evicted_through = entries.popleft()[0]
-            results.append(AppendResult(cursor, follower(entry)))
+            results.append(AppendResult(cursor, deliver(entry)))
         return results
 
-    def head(self) -> str:
-        return f"{self._epoch}-{self._seq}"
+    def head(self) -> Cursor:
+        return Cursor(self._epoch, None, self._seq)
 
-    def is_cursor(self, text: str) -> bool:
-        return cursor_shaped(text)
-
-    async def read_since(self, since: str, until: str) -> Replay:
+    async def read_since(self, since: Cursor, until: Cursor) -> Replay:
         now = time.time()
         self._evict(now)
         since_seq = self._seq_of(since)
@@ -122,11 +113,10 @@ class MemoryLog(NotificationLog):
         ]
         return Replay(entries, complete)
 
-    def _seq_of(self, cursor: str) -> int | None:
-        epoch, _, seq = cursor.rpartition("-")
-        if epoch != self._epoch or _SEQ.fullmatch(seq) is None:
+    def _seq_of(self, cursor: Cursor) -> int | None:
+        if not cursor.of(self._epoch) or cursor.ms is not None:
             return None
-        return int(seq)
+        return cursor.n
 
     def _evict(self, now: float) -> None:
         horizon = now - self._max_age

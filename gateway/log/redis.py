@@ -8,8 +8,8 @@ Reads: each replica follows the stream with `XREAD BLOCK` in batches from the la
 it handed to its follower, on its own connection, in one task started by `start()`. After
 a Redis error it retries with backoff and carries on from that entry, so nothing retained
 is skipped. Entries carry consecutive sequence numbers: a jump means entries this replica
-had not delivered were trimmed (or the store was replaced), and `on_gap` closes its
-connections so clients resume with `since` and learn `complete: false`.
+had not delivered were trimmed (or the store was replaced), and the listener's `gap` closes
+its connections so clients resume with `since` and learn `complete: false`.
 
 `delivered` counts the accepting replica's connections only: `append` waits (briefly) for
 its own follower to pass the new entries, so when Publish answers, local clients have
@@ -36,12 +36,14 @@ from gateway.log.base import (
     BackendUnavailable,
     Draft,
     Entry,
+    GapScope,
+    LogListener,
     NotificationLog,
     Replay,
-    cursor_shaped,
     encode_target,
     fingerprint,
 )
+from gateway.log.cursor import Cursor
 from gateway.log.redis_client import connect
 from gateway.log.redis_peers import RedisPeers
 from gateway.log.redis_scripts import APPEND, ENSURE_EPOCH
@@ -65,11 +67,6 @@ _CENSUS_EVERY = 5.0
 _MIN_STREAM_LENGTH = 4 * MAX_BATCH_ITEMS
 #: Follower counts kept for appends whose reply comes back after the follower's read.
 _RECENT = 8192
-
-
-def _is_sid(text: str) -> bool:
-    ms, sep, n = text.partition("-")
-    return bool(sep) and ms.isdigit() and n.isdigit()
 
 
 def _sid(text: str) -> tuple[int, int]:
@@ -147,10 +144,11 @@ class RedisLog(NotificationLog):
     def healthy(self) -> bool:
         return self._up
 
-    async def start(self) -> None:
+    async def start(self, listener: LogListener) -> None:
         """Start following; an unreachable Redis is retried in the background (see module)."""
+        await super().start(listener)
         self._task = asyncio.create_task(self._follow(), name="redis-follower")
-        await self._peers.start()
+        await self._peers.start(listener)
 
     async def close(self) -> None:
         await self._peers.close()
@@ -161,22 +159,21 @@ class RedisLog(NotificationLog):
         await self._writer.aclose()
         await self._reader.aclose()
 
-    def head(self) -> str:
-        return f"{self._epoch}.{self._last_id}"
-
-    def is_cursor(self, text: str) -> bool:
-        return cursor_shaped(text)
+    def head(self) -> Cursor:
+        return Cursor.of_stream(self._epoch, self._last_id)
 
     async def append(self, drafts: list[Draft]) -> list[AppendResult]:
         args: list[Any] = [os.urandom(4).hex(), *self._fixed, self._id_prefix]
         now = time.time()
-        for target, notification_id, body, ttl, receipt_until in drafts:
+        for draft in drafts:  # by name: other features add fields to Draft
+            ttl = draft.ttl
+            receipt_until = draft.receipt_until
             until = "" if ttl is None else repr(now + ttl.total_seconds())
             args += (
-                notification_id,
-                fingerprint(target, body),
-                encode_target(target),
-                body,
+                draft.notification_id,
+                fingerprint(draft.target, draft.body),
+                encode_target(draft.target),
+                draft.body,
                 until,
                 "" if receipt_until is None else repr(receipt_until),
             )
@@ -219,17 +216,17 @@ class RedisLog(NotificationLog):
         counts.update(waiter.counts)
         return counts
 
-    async def read_since(self, since: str, until: str) -> Replay:
+    async def read_since(self, since: Cursor, until: Cursor) -> Replay:
         """Entries in (since, until]. Trimming cuts the stream from its oldest end, so the
         replay is complete when `since` itself is still retained; a `since` already
         trimmed answers incomplete even if it was the last entry trimmed (never the
         other way round). `<epoch>.0-0`, the head of an empty stream, is complete while
         the stream's first entry is its first ever (sequence 1)."""
-        epoch, _, since_id = since.partition(".")
-        until_id = until.partition(".")[2] or "+"
-        ours = epoch == self._epoch and _is_sid(since_id)
-        if ours and until_id != "+" and _sid(since_id) > _sid(until_id):
+        ours = since.of(self._epoch) and since.ms is not None
+        until_id = until.stream_id if until.of(self._epoch) else "+"
+        if ours and until.of(self._epoch) and since.after(until):
             ours = False  # a client claiming the future: give all we have
+        since_id = since.stream_id
         start = since_id if ours else "-"
         rows: Any = await self._call(
             self._writer.xrange(self._keys[0], start, until_id, count=self._max_entries + 1)
@@ -316,7 +313,7 @@ class RedisLog(NotificationLog):
 
     def _mark_up(self) -> None:
         if not self._up:
-            log.info("Redis reachable", extra={"cursor": self.head()})
+            log.info("Redis reachable", extra={"cursor": str(self.head())})
         self._up = True
 
     async def _sync(self) -> None:
@@ -331,7 +328,7 @@ class RedisLog(NotificationLog):
         if self._epoch:  # the store was flushed or replaced while this replica ran
             log.warning("Redis store replaced (epoch %s -> %s): clients resume", self._epoch, epoch)
             self.stats.gaps += 1
-            self.on_gap()
+            self._listener.gap(GapScope("the Redis store was replaced"))
         self._epoch = epoch
         self._last_id = last[0][0].decode() if last else "0-0"
         self._last_seq = int(last[0][1][b"s"]) if last else None
@@ -339,7 +336,7 @@ class RedisLog(NotificationLog):
 
     def _hand_off(self, rows: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         """Give `rows` to the follower in order; a sequence jump is a gap (see module)."""
-        follower = self._follower
+        deliver = self._listener.deliver
         waiting = self._waiting
         epoch = self._epoch
         last_seq = self._last_seq
@@ -349,17 +346,17 @@ class RedisLog(NotificationLog):
             if last_seq is not None and seq != last_seq + 1:
                 log.warning(
                     "entries trimmed before this replica read them: closing its clients (4010)",
-                    extra={"after": self.head(), "expected_seq": last_seq + 1, "seq": seq},
+                    extra={"after": str(self.head()), "expected_seq": last_seq + 1, "seq": seq},
                 )
                 self.stats.gaps += 1
                 self._last_seq = None
                 self._synced = False  # a jump back means a new store: check the epoch
-                self.on_gap()
+                self._listener.gap(GapScope("entries were trimmed before this replica read them"))
                 return
             last_seq = seq
             entry = self._entry(epoch, raw_sid, fields)
             sid = raw_sid.decode()
-            count = follower(entry)
+            count = deliver(entry)
             self._last_id = sid
             self._last_seq = seq
             if waiting:

@@ -24,7 +24,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from gateway.log.base import BackendUnavailable, Peers
+from gateway.log.base import NO_LISTENER, BackendUnavailable, LogListener, Peers
 from gateway.log.redis_client import connect
 from gateway.metrics import BackendStats
 
@@ -57,7 +57,7 @@ class _Question:
 
 class RedisPeers(Peers):
     def __init__(self, url: str, prefix: str, replica: str, stats: BackendStats) -> None:
-        super().__init__()
+        self._listener = NO_LISTENER
         self._client = connect(url, read_timeout=2.0, name=f"gateway-{replica}-c")
         self._channel = f"{prefix}:control"
         self._inbox = f"{prefix}:control:{replica}"
@@ -68,7 +68,9 @@ class RedisPeers(Peers):
         self._task: asyncio.Task[None] | None = None
         self._replies: set[asyncio.Task[Any]] = set()
 
-    async def start(self) -> None:
+    async def start(self, listener: LogListener) -> None:
+        """Listen for questions; `listener` answers them."""
+        self._listener = listener
         self._task = asyncio.create_task(self._listen(), name="redis-control")
 
     async def close(self) -> None:
@@ -136,7 +138,7 @@ class RedisPeers(Peers):
                 return
             if message["from"] == self._replica:
                 return
-            answer = self.answerer(message["op"], message["args"])
+            answer = self._listener.answer(message["op"], message["args"])
             reply = json.dumps({"a": message["q"], "answer": answer})
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("ignored a malformed control message: %s", exc)

@@ -27,6 +27,7 @@ from gateway.closecodes import CloseCode
 from gateway.flush import FlushScheduler
 from gateway.hub import Connection
 from gateway.log.base import BackendUnavailable
+from gateway.log.cursor import Cursor
 from gateway.models import Invalid
 from gateway.service import NotificationService
 from gateway.session import Session
@@ -68,6 +69,8 @@ class _Admitted:
     """What admission learned: the params, the subprotocol to select, the token's terms."""
 
     params: ConnectParams
+    #: The client's `since`, parsed (None without one).
+    since: Cursor | None
     subprotocol: str | None
     expiry: float | None
     grant: TopicGrant | None
@@ -152,14 +155,16 @@ class WebSocketEdge:
         cursor = self.service.register(session)
         response = switching_protocols(accept, admitted.subprotocol)
         first = [response, self._welcome(session, cursor)]
-        if params.since is None:
+        if admitted.since is None:
             session.send_first(first)
             return
-        task = asyncio.ensure_future(self._resume(session, first, params.since, cursor))
+        task = asyncio.ensure_future(self._resume(session, first, admitted.since, cursor))
         self._replays.add(task)
         task.add_done_callback(self._replays.discard)
 
-    async def _resume(self, session: Session, first: list[bytes], since: str, until: str) -> None:
+    async def _resume(
+        self, session: Session, first: list[bytes], since: Cursor, until: Cursor
+    ) -> None:
         try:
             resumed, frames = await self.service.replay(session, since, until)
         except BackendUnavailable as exc:
@@ -186,12 +191,12 @@ class WebSocketEdge:
             "token expired",
         )
 
-    def _welcome(self, session: Session, cursor: str) -> bytes:
+    def _welcome(self, session: Session, cursor: Cursor) -> bytes:
         return encode_event(
             "welcome",
             user_id=session.user_id,
             topics=sorted(session.topics),
-            cursor=cursor,
+            cursor=str(cursor),
             heartbeat=self.heartbeat,
         )
 
@@ -238,12 +243,13 @@ class WebSocketEdge:
             forbidden = None if grant is None else grant.first_refused(params.topics)
             if forbidden is not None:
                 raise ForbiddenTopic(forbidden)
-        if params.since is not None and not self.service.log.is_cursor(params.since):
+        since = None if params.since is None else Cursor.parse(params.since)
+        if params.since is not None and since is None:
             raise Invalid("since", "not a cursor from this gateway")
         refused = self.service.admit(params.user_id)
         if refused is not None:
             raise Denied(refused.status, refused.reason)
-        return _Admitted(params, subprotocol, expiry, grant)
+        return _Admitted(params, since, subprotocol, expiry, grant)
 
     def _verify(
         self, verifier: TokenVerifier, token: str | None, user_id: str
