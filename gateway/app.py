@@ -28,6 +28,7 @@ from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.auth import TokenVerifier
 from gateway.binding import bind_error, grpc_tls_credentials, probe_port
 from gateway.browser.routes import BrowserRoutes
+from gateway.browser.types_route import TypesRoute
 from gateway.closecodes import CloseCode
 from gateway.config import ConfigError, Settings
 from gateway.flush import CoalescePolicy, FlushScheduler
@@ -44,6 +45,8 @@ from gateway.receipts.memory import MemoryReceiptStore
 from gateway.receipts.store import ReceiptStore
 from gateway.receipts.tracker import Receipts
 from gateway.service import NotificationService
+from gateway.types import RegistryError, TypeRegistry, load_registry
+from gateway.types.reload import RegistryReloader
 from gateway.websocket import fallback
 from gateway.websocket.handshake import MAX_HEAD_BYTES
 from gateway.websocket.policy import WebSocketEdge
@@ -96,6 +99,18 @@ def make_receipts(settings: Settings) -> Receipts | None:
     return Receipts(store, max_age=settings.receipts_seconds)
 
 
+def make_types(settings: Settings) -> TypeRegistry | None:
+    """The type registry (issue 16) `settings.types` names, checked whole; `ConfigError`
+    naming the file and JSON pointer when any of it cannot be used."""
+    if settings.types is None:
+        return None
+    try:
+        snapshot = load_registry(settings.types)
+    except RegistryError as exc:
+        raise ConfigError("types", str(exc)) from None
+    return TypeRegistry(snapshot, settings.types_mode_in_force)
+
+
 def make_verifier(settings: Settings) -> TokenVerifier | None:
     """The verifier the settings ask for (None without JWT); `ConfigError` for a bad key."""
     checks = {"audience": settings.jwt_audience, "issuer": settings.jwt_issuer}
@@ -113,6 +128,18 @@ class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.log = make_log(settings)
+        # the type registry (issue 16): loaded and checked before anything starts
+        self.types = make_types(settings)
+        self._types_reloader = (
+            RegistryReloader(
+                self.types,
+                settings.types,
+                allow_breaking=settings.types_allow_breaking,
+                interval=settings.types_watch_seconds,
+            )
+            if self.types is not None and settings.types is not None
+            else None
+        )
         self.service = NotificationService(
             self.log,
             Hub(),
@@ -120,6 +147,7 @@ class Gateway:
             max_connections=settings.max_connections,
             max_connections_per_user=settings.max_connections_per_user,
             receipts=make_receipts(settings),
+            types=self.types,
         )
         self.health = HealthServicer()
         self.verifier = make_verifier(settings)  # before anything binds: a bad key stops here
@@ -184,7 +212,14 @@ class Gateway:
         app = web.Application(client_max_size=settings.max_client_frame_bytes)
         # the probes stay on the public port too: load balancers often see only that one
         public = ops.probes() if self._ops is not None else [*ops.probes(), *ops.scrape()]
-        app.add_routes([*public, *BrowserRoutes(settings.demo).routes(), *fallback.routes()])
+        app.add_routes(
+            [
+                *public,
+                *BrowserRoutes(settings.demo).routes(),
+                *TypesRoute(self.types).routes(),  # the type registry (issue 16)
+                *fallback.routes(),
+            ]
+        )
         app.on_response_prepare.append(fallback.close_after)
         self._runner = web.AppRunner(
             # drain() has closed every WebSocket by the time the runner is cleaned up
@@ -221,6 +256,8 @@ class Gateway:
             raise bind_error("http_port", settings.http_host, settings.http_port, exc) from None
         self.http_port = _bound_port([s.getsockname() for s in self._http.sockets])
         self._edge.start_heartbeat()
+        if self._types_reloader is not None:  # the type registry (issue 16)
+            self._types_reloader.start()
         metrics_at = (
             f"http://{settings.ops_host}:{self.ops_port}/metrics"
             if self._ops is not None
@@ -288,6 +325,8 @@ class Gateway:
         """Stop whatever has started (all of it at the end of a drain, part of it after a
         start that failed half-way), so nothing outlives the loop. gRPC calls in flight
         get `grpc_grace` seconds (None: cancelled at once)."""
+        if self._types_reloader is not None:
+            await self._types_reloader.stop()
         if self._grpc is not None:
             await self._grpc.stop(grpc_grace)
         if self._http is not None:
@@ -329,6 +368,18 @@ class Gateway:
         await self._stop(min(1.0, left()))
         log.info("gateway stopped")
 
+    async def reload_types(self, reason: str = "requested") -> bool:
+        """Load the type registry's directory again (SIGHUP); False if it was refused or
+        there is no registry."""
+        if self._types_reloader is None:
+            return False
+        return await self._types_reloader.reload(reason)
+
+    def request_types_reload(self) -> None:
+        """`reload_types` from a signal handler, which cannot await."""
+        if self._types_reloader is not None:
+            self._types_reloader.request("SIGHUP")
+
     async def __aenter__(self) -> Self:
         await self.start()
         return self
@@ -360,7 +411,8 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with Gateway(settings):
+    async with Gateway(settings) as gateway:
+        loop.add_signal_handler(signal.SIGHUP, gateway.request_types_reload)  # issue 16
         gc_policy = GcPolicy()
         gc_policy.start()
         try:

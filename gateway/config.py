@@ -194,6 +194,23 @@ class Settings(BaseSettings):
     """Receipt updates the `WatchReceipts` feed keeps for watchers that resume with
     `since`."""
 
+    # The type registry (issue 16, gateway/types): a JSON Schema per notification type.
+    types: Path | None = None
+    """A directory of `*.json` / `*.yaml` registry files, one notification type (or a list)
+    per file, each with the JSON Schema of its `data` (see Concepts → Typed notifications).
+    Checked whole at start (a problem stops it, naming the file and JSON pointer) and
+    reloaded on SIGHUP and when its files change."""
+    types_mode: Literal["off", "registered", "strict"] | None = None
+    """`off`: no check; `registered`: registered types are checked, others pass (and are
+    counted); `strict`: a type that is not registered is refused. Unset: `registered` with
+    a registry, `off` without."""
+    types_allow_breaking: bool = False
+    """Let a reload replace the registry with one that breaks compatibility (`types diff`
+    lists what breaks); otherwise such a reload is refused and the old registry stays."""
+    types_watch_seconds: Annotated[float, Field(ge=0)] = 2.0
+    """How often the registry directory is checked for changed files (a ConfigMap update
+    swaps a symlink); 0: only SIGHUP reloads."""
+
     @field_validator("jwt_public_key_file", "grpc_tls_cert_file", "grpc_tls_key_file")
     @classmethod
     def _file_readable(cls, path: Path | None) -> Path | None:
@@ -236,6 +253,8 @@ class Settings(BaseSettings):
             raise ValueError("grpc_tls_cert_file and grpc_tls_key_file go together")
         if self.ops_port and self.ops_port in (self.http_port, self.grpc_port):
             raise ValueError("ops_port must differ from http_port and grpc_port")
+        if self.types_mode not in (None, "off") and self.types is None:
+            raise ValueError(f"types_mode={self.types_mode} needs a registry: set types")
         if self.drain_delay_seconds > self.grace_seconds:
             raise ValueError("drain_delay_seconds must not exceed grace_seconds")
         if sum(key is not None for key in self._jwt_keys) > 1:
@@ -271,6 +290,13 @@ class Settings(BaseSettings):
     @property
     def origins(self) -> frozenset[str] | None:
         return _split(self.allowed_origins)
+
+    @property
+    def types_mode_in_force(self) -> Literal["off", "registered", "strict"]:
+        """The registry's mode: as set, else `registered` with a registry, `off` without."""
+        if self.types_mode is not None:
+            return self.types_mode
+        return "off" if self.types is None else "registered"
 
     @property
     def publish_token_set(self) -> frozenset[str] | None:

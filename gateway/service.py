@@ -31,6 +31,7 @@ from gateway.metrics import Metrics
 from gateway.models import Invalid, PublishInput, encode_notification
 from gateway.receipts.model import Tracked
 from gateway.receipts.tracker import Receipts
+from gateway.types import TypeRegistry
 from gateway.wire import encode_event, notification_frame
 
 __all__ = ["Conflict", "NotificationService", "Refused", "Unavailable"]
@@ -89,11 +90,14 @@ class NotificationService:
         max_connections: int,
         max_connections_per_user: int,
         receipts: Receipts | None = None,
+        types: TypeRegistry | None = None,
     ) -> None:
         self.log = log
         #: Receipts (issue 17): None when they are off, and then nothing is paid for them.
         self.receipts = receipts
         self.hub = hub
+        #: The type registry every publish is checked against (issue 16); None: none.
+        self.types = types
         self.accepting = True
         self.metrics = Metrics()
         self._in_flight = 0
@@ -148,7 +152,15 @@ class NotificationService:
         max_bytes = self._max_bytes
         receipts = self.receipts
         accepted_at = time.time()
+        types = self.types
         for item in items:
+            if types is not None:  # the type registry (issue 16): its data's schema, target kind
+                verdict = types.check(item)
+                if verdict is not None:
+                    if isinstance(verdict, Invalid):
+                        outcomes.append(verdict)
+                        continue
+                    item = verdict  # the type's default priority / ttl filled in
             notification = item.notification
             body = encode_notification(notification)
             if len(body) > max_bytes:

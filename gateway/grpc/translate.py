@@ -98,10 +98,11 @@ def _raw(request: pb.PublishRequest, accepted_at: datetime) -> dict[str, Any]:
     kind = n.type
     if kind:
         raw["type"] = kind
-    priority = _PRIORITIES.get(n.priority)
-    if priority is None:
-        raise Invalid("notification.priority", f"unknown Priority value {n.priority}")
-    raw["priority"] = priority
+    if n.priority:  # UNSPECIFIED stays out: "normal", or the type's default (gateway.types)
+        priority = _PRIORITIES.get(n.priority)
+        if priority is None:
+            raise Invalid("notification.priority", f"unknown Priority value {n.priority}")
+        raw["priority"] = priority
     data_json = n.data_json
     if data_json:
         if n.HasField("data"):

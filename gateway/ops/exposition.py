@@ -32,6 +32,7 @@ from prometheus_client.registry import Collector
 
 from gateway.metrics import Histogram, ReceiptStats
 from gateway.service import NotificationService
+from gateway.types import TypesStats
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -68,6 +69,28 @@ class GatewayCollector(Collector):
         # receipts (issue 17): zeros while off, so every gateway exposes the same families
         receipts = service.receipts
         yield from families(_NO_RECEIPTS if receipts is None else receipts.stats)
+        yield from _types_families(service)
+
+
+def _types_families(service: NotificationService) -> Iterator[Metric]:
+    """The type registry's figures (issue 16), and its hash as an info-style gauge so that
+    replicas running different registries show up side by side."""
+    types = service.types
+    # zeros without a registry, as receipts do: every gateway exposes the same families
+    yield from families(_NO_TYPES if types is None else types.stats, "gateway_types_")
+    info = GaugeMetricFamily(
+        "gateway_types_registry",
+        "1, labelled with the hash of the type registry in force (empty without one) and its mode.",
+        labels=["hash", "mode"],
+    )
+    if types is None:
+        info.add_metric(["", "off"], 1)
+    else:
+        info.add_metric([types.snapshot.hash, types.mode], 1)
+    yield info
+
+
+_NO_TYPES = TypesStats()
 
 
 def families(figures: DataclassInstance, prefix: str = "gateway_") -> Iterator[Metric]:
