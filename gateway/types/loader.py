@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urljoin
 from typing import Annotated, Any
 
 import jsonschema_rs
@@ -126,10 +127,15 @@ def load_registry(directory: Path) -> Snapshot:
         by_name[item.name] = item
     for item in declared:
         _check_schema(item)
-    registry = jsonschema_rs.Registry(
-        [(BASE_URI + item.name, item.entry.schema_) for item in declared],
-        retriever=_nothing_outside,
-    )
+    for item in declared:
+        _check_ref_targets(item, by_name)
+    try:
+        registry = jsonschema_rs.Registry(
+            [(BASE_URI + item.name, item.entry.schema_) for item in declared],
+            retriever=_nothing_outside,
+        )
+    except (jsonschema_rs.ReferencingError, ValueError) as exc:  # what the checks above missed
+        raise RegistryError(str(directory), "", _one_line(str(exc))) from None
     for item in declared:
         _check_refs(item, registry)
     types: dict[str, TypeEntry] = {}
@@ -223,6 +229,17 @@ def _check_schema(item: _Declared) -> None:
     for pointer, keyword, _ in walk(schema, at):
         if keyword not in KNOWN and not keyword.startswith("x-"):
             raise RegistryError(item.file, pointer, unknown_keyword_rule(keyword))
+
+
+def _check_ref_targets(item: _Declared, names: dict[str, _Declared]) -> None:
+    """Each `$ref` names a schema of this registry (the fragment is checked later)."""
+    base = BASE_URI + item.name
+    for pointer, keyword, value in walk(item.entry.schema_, f"{item.pointer}/schema"):
+        if keyword in ("$ref", "$dynamicRef") and isinstance(value, str):
+            uri = urljoin(base, value).partition("#")[0]
+            if not (uri.startswith(BASE_URI) and uri[len(BASE_URI) :] in names):
+                rule = f"{value!r} resolves to nothing here: no type or shared schema is named so"
+                raise RegistryError(item.file, pointer, rule)
 
 
 def _check_refs(item: _Declared, registry: jsonschema_rs.Registry) -> None:
