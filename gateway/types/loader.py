@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urljoin
 from typing import Annotated, Any
+from urllib.parse import urljoin
 
 import jsonschema_rs
 import yaml

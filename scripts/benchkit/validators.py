@@ -132,7 +132,11 @@ def _median_us(call: Callable[[], object], rounds: int = 7, number: int = 2000) 
 
 def main() -> None:
     print(f"{'implementation':<16} {'valid µs':>9} {'invalid µs':>11}  first error")
-    for name, make in (("jsonschema-rs", _rs), ("fastjsonschema", _fast), ("jsonschema", _jsonschema)):
+    for name, make in (
+        ("jsonschema-rs", _rs),
+        ("fastjsonschema", _fast),
+        ("jsonschema", _jsonschema),
+    ):
         try:
             is_valid, first_error = make()
         except ImportError as exc:
