@@ -17,6 +17,7 @@ from gateway.client.close_policy import CLOSE_POLICY, CloseAction
 from gateway.client.errors import PublishError, SubscriberRefused, SubscriberStopped
 from gateway.client.items import Notification, Resync, StateChange
 from gateway.client.publisher import Publisher
+from gateway.client.receipts import ReceiptsIncomplete
 from gateway.client.stream import PublishStream
 from gateway.client.subscriber import Subscriber
 
@@ -29,6 +30,7 @@ __all__ = [
     "PublishStream",
     "Publisher",
     "PublisherStats",
+    "ReceiptsIncomplete",
     "Resync",
     "RetryPolicy",
     "StateChange",

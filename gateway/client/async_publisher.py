@@ -14,7 +14,7 @@ concurrent `publish()` calls share PublishBatch calls (see `batcher.py`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -27,6 +27,7 @@ from gateway.client.backoff import RetryPolicy
 from gateway.client.batcher import AutoBatcher, Outcome
 from gateway.client.build import as_request, check_address, publish_request, with_id
 from gateway.client.errors import PublishError
+from gateway.client.receipts import watch_receipts
 from gateway.client.stream import PublishStream
 from gateway.contract import MAX_BATCH_ITEMS
 
@@ -130,6 +131,35 @@ class AsyncPublisher:
         for start in range(0, len(requests), MAX_BATCH_ITEMS):
             outcomes += await self._send_batch(requests[start : start + MAX_BATCH_ITEMS])
         return outcomes
+
+    # -- receipts (issue 17) -------------------------------------------------------
+
+    async def get_receipts(self, ids: Sequence[str]) -> list[pb.Receipt]:
+        """The receipt of each id, in order (`RECEIPT_STATE_UNKNOWN` for one not tracked).
+
+        Raises `PublishError` (INVALID_ARGUMENT naming the field, FAILED_PRECONDITION when
+        the gateway runs without receipts, UNAVAILABLE).
+        """
+        try:
+            response: pb.GetReceiptsResponse = await self._gateway().GetReceipts(
+                pb.GetReceiptsRequest(ids=list(ids)), timeout=self._timeout, metadata=self._metadata
+            )
+        except aio.AioRpcError as exc:
+            raise PublishError(exc.code(), exc.details() or "") from exc
+        return list(response.receipts)
+
+    def receipts(
+        self, *, type_prefix: str = "", ids: Sequence[str] = (), since: str | None = None
+    ) -> AsyncIterator[pb.ReceiptUpdate]:
+        """The receipt feed: `async for update in pub.receipts(type_prefix="order.")`.
+
+        Reconnects from its last cursor while the gateway is unavailable; resume after a
+        restart with `since=` the last `update.cursor` you handled. Raises
+        `ReceiptsIncomplete` when updates after `since` are gone (see `client/receipts.py`).
+        """
+        return watch_receipts(
+            self._gateway, self._metadata, type_prefix=type_prefix, ids=ids, since=since
+        )
 
     @contextlib.asynccontextmanager
     async def stream(self) -> AsyncIterator[PublishStream]:

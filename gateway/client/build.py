@@ -39,6 +39,7 @@ def publish_request(
     id: str = "",
     priority: str = "",
     ttl: timedelta | None = None,
+    receipt_deadline: timedelta | None = None,
 ) -> pb.PublishRequest:
     """One PublishRequest; exactly one of `users`, `topic`, `everyone` picks the target.
 
@@ -67,6 +68,8 @@ def publish_request(
     )
     if ttl is not None:
         notification.ttl.FromTimedelta(ttl)
+    if receipt_deadline is not None:  # receipts: reported undelivered when not acked by then
+        notification.receipt_deadline.FromTimedelta(receipt_deadline)
     return pb.PublishRequest(target=target, notification=notification)
 
 
