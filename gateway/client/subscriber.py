@@ -34,14 +34,16 @@ import contextlib
 import inspect
 import json
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 import aiohttp
 
+from gateway.client.acks import MAX_QUEUED_READS, AckSchedule
 from gateway.client.backoff import Backoff
 from gateway.client.close_policy import CloseAction, close_action
+from gateway.client.endpoints import plain_http_url
 from gateway.client.errors import SubscriberRefused, SubscriberStopped
 from gateway.client.items import CursorWindow, Notification, Resync, StateChange
 from gateway.client.tokens import refresh_due, token_expiry
@@ -74,11 +76,14 @@ class Subscriber:
         dedup_window: int = 1024,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         on_state: Callable[[StateChange], None] | None = None,
+        acks: bool = True,
+        ack_interval: float = 0.25,
+        ack_every: int = 100,
     ) -> None:
         if token is not None and get_token is not None:
             raise ValueError("give token or get_token, not both")
         self.url = url
-        self._plain_url = _plain_http_url(url)  # also checks it: a typo is no endless retry
+        self._plain_url = plain_http_url(url)  # also checks it: a typo is no endless retry
         self.user_id = user_id
         self._topics = dict.fromkeys(topics)  # ordered, no repeats
         self._token = token
@@ -106,6 +111,10 @@ class Subscriber:
         self._replay_left = 0
         self._ops: list[dict[str, str]] = []  # to send once the current frame is handled
         self._refresh_at: float | None = None  # unix time to send a fresh token (get_token)
+        # receipts: acks owed for what was handed over, reads waiting for a connection
+        self._acks = AckSchedule(ack_interval, ack_every, enabled=acks)
+        self._handed: str | None = None  # the cursor last returned: handled once asked again
+        self._since: str | None = None  # what the current connection resumed after
 
     @property
     def topics(self) -> frozenset[str]:
@@ -134,7 +143,17 @@ class Subscriber:
     def __aiter__(self) -> Self:
         return self
 
+    async def mark_read(self, notification_id: str) -> None:
+        """Receipts: the person saw `notification_id` (sent now, or after the next connect)."""
+        if self._ws is not None and self._acks.on:
+            await self._send_op({"op": "read", "id": notification_id})
+        else:
+            self._acks.reads.append(notification_id)
+
     async def __anext__(self) -> Notification | Resync:
+        if self._handed is not None:  # the app asks for more: it has handled the last one
+            self._acks.received(self._handed)
+            self._handed = None
         while True:
             if self._closing.is_set():
                 raise StopAsyncIteration
@@ -142,6 +161,9 @@ class Subscriber:
             if ws is None:
                 await self._connect()
                 continue
+            ack = self._acks.take()
+            if ack is not None:
+                await self._send_op({"op": "ack", "cursor": ack})
             item = await self._receive(ws)
             if item is not None:
                 return item
@@ -153,11 +175,16 @@ class Subscriber:
             await self._refresh_token()
             return None
         wait = silence if refresh_in is None else min(silence, refresh_in)
+        ack_in = self._acks.due_in()
+        if ack_in is not None and ack_in < wait:
+            wait = ack_in
         try:
             msg = await ws.receive(timeout=wait)
         except TimeoutError:
             if refresh_in is not None and refresh_in < silence:
                 return None  # time to refresh, not a silent link
+            if ack_in is not None and ack_in <= wait:
+                return None  # time to ack, not a silent link
             if not self._pinged:
                 self._pinged = True
                 await self._send_op({"op": "ping"})
@@ -221,6 +248,10 @@ class Subscriber:
         if self.cursor is None:
             self.cursor = self._head
         self._backoff.reset()
+        self._acks.connected(frame.get("receipts") is True, self._since, self._head)
+        if self._acks.on:
+            reads, self._acks.reads = self._acks.reads, deque(maxlen=MAX_QUEUED_READS)
+            self._ops += [{"op": "read", "id": nid} for nid in reads]
         self._set_state(StateChange("connected"))
         # topics followed or dropped while the connect was under way
         joined = set(frame.get("topics", ()))
@@ -239,13 +270,18 @@ class Subscriber:
         else:
             self.cursor = cursor
         fresh = self._seen.add(cursor)
-        return Notification.from_frame(frame) if fresh else None
+        if not fresh:
+            self._acks.received(cursor)  # handed over on an earlier connection
+            return None
+        self._handed = cursor
+        return Notification.from_frame(frame)
 
     # -- connecting ------------------------------------------------------------------
 
     def _ended(self, code: int | None, reason: str) -> None:
         """The connection is over: decide from the close code whether and when to return."""
         self._ws = None
+        self._acks.dropped()
         self._pinged = False
         self._head = ""
         self._replay_left = 0
@@ -276,8 +312,9 @@ class Subscriber:
         params = {"user_id": self.user_id}
         if self._topics:
             params["topics"] = ",".join(self._topics)
-        if self.cursor is not None:
-            params["since"] = self.cursor
+        self._since = self._acks.resume_from(self.cursor)
+        if self._since is not None:
+            params["since"] = self._since
         protocols = [SUBPROTOCOL] + ([f"bearer.{token}"] if token else [])
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
@@ -344,6 +381,12 @@ class Subscriber:
         self._closing.set()
         ws, self._ws = self._ws, None
         if ws is not None:
+            if self._handed is not None:
+                self._acks.received(self._handed)
+            owed = self._acks.take_all() if self._acks.on else None
+            if owed is not None:  # what the app was handed counts as delivered
+                with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+                    await ws.send_str(json.dumps({"op": "ack", "cursor": owed}))
             await ws.close(code=1000)
         if self._http is not None:
             await self._http.close()
@@ -356,20 +399,3 @@ class Subscriber:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-_PLAIN_SCHEMES = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
-
-
-def _plain_http_url(url: str) -> str:
-    """The HTTP URL of the same endpoint (where a refusal's reason can be read);
-    `ValueError` when `url` is not a ws(s)/http(s) URL with a host."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 -- raises ValueError on a port that is not a number
-    except ValueError:  # also a broken authority ("ws://[::1")
-        parts = None
-    scheme = _PLAIN_SCHEMES.get(parts.scheme.lower()) if parts is not None else None
-    if parts is None or scheme is None or not parts.hostname:
-        raise ValueError(f"url must be ws://, wss://, http:// or https:// with a host, not {url!r}")
-    return parts._replace(scheme=scheme).geturl()

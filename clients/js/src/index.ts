@@ -14,6 +14,7 @@
  * (liveness.ts) and the socket's URL and handlers (socket.ts).
  */
 
+import { Acks } from "./acks.js";
 import { Emitter } from "./emitter.js";
 import { hookBrowser } from "./hooks.js";
 import { Watchdog } from "./liveness.js";
@@ -52,7 +53,10 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   readonly url: string;
   readonly userId: string;
   private readonly opts: Required<
-    Omit<ClientOptions, "userId" | "topics" | "getToken" | "since" | "WebSocket">
+    Omit<
+      ClientOptions,
+      "userId" | "topics" | "getToken" | "since" | "WebSocket" | "acks" | "ackInterval" | "ackEvery"
+    >
   >;
   private readonly getToken: (() => string | Promise<string>) | undefined;
   private readonly Socket: WebSocketConstructor | undefined;
@@ -69,6 +73,9 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   private readonly resume: ResumePoint;
   private readonly tokens: TokenRefresher;
   private readonly watchdog: Watchdog;
+  private readonly acks: Acks;
+  /** The cursor the current attempt resumed after (undefined: from the head). */
+  private resumedFrom: string | undefined;
 
   constructor(url: string, options: ClientOptions) {
     this.url = checkUrl(url); // a typo throws here, not in a reconnect loop
@@ -88,6 +95,15 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     };
     this.resume = new ResumePoint(options.since, this.opts.dedupSize);
     this.tokens = new TokenRefresher(this.opts.refreshBefore, () => void this.refresh());
+    const ackTimes =
+      options.acks === false
+        ? undefined
+        : { interval: options.ackInterval ?? 250, every: options.ackEvery ?? 100 };
+    this.acks = new Acks(
+      ackTimes,
+      (op) => this.send(op),
+      (cursor) => this.events.emit("acked", cursor),
+    );
     this.watchdog = new Watchdog(
       this.opts,
       () => this.send({ op: "ping" }),
@@ -137,8 +153,17 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     if (this.current === "connected") this.send({ op: "unsubscribe", topic });
   }
 
+  /**
+   * Receipts: tell the gateway the person saw notification `id` (sent now, or after the
+   * next connect). Counts only for a notification addressed to this user.
+   */
+  markRead(id: string): void {
+    this.acks.markRead(id);
+  }
+
   /** Closes with 1000 and stops reconnecting. `connect()` starts again. */
   close(): void {
+    this.acks.flush(); // what the app was handed counts as delivered
     const ws = this.ws;
     this.stop();
     ws?.close(1000, "client closed");
@@ -163,11 +188,12 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
       if (generation !== this.generation) return;
     }
     let ws: WebSocket;
+    this.resumedFrom = this.acks.resumeFrom(this.resume.cursor);
     try {
       ws = dial(this.Socket ?? globalThis.WebSocket, this.url, {
         userId: this.userId,
         topics: this.followed.list(),
-        since: this.resume.cursor,
+        since: this.resumedFrom,
         token,
         tokenIn: this.opts.tokenIn,
       });
@@ -220,6 +246,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     const ws = this.ws;
     if (ws !== undefined) silence(ws);
     this.ws = undefined;
+    this.acks.dropped();
     this.watchdog.stop();
     this.tokens.cancel();
     this.followed.forgetAsked();
@@ -260,6 +287,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     switch (event.event) {
       case "welcome":
         this.welcome(event.cursor, event.topics);
+        this.acks.connected(event.receipts === true, this.resumedFrom, event.cursor);
         break;
       case "resumed":
         this.resume.resumed(event.replayed);
@@ -315,6 +343,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   /** Hands a notification to the app unless it is a duplicate. */
   private deliver(cursor: string, notification: TypedNotification<Types>): void {
     if (this.resume.accept(cursor)) this.events.emit("notification", notification, cursor);
+    this.acks.received(cursor); // after the app's handlers ran; duplicates are owed too
   }
 
   // --- tokens and topics -------------------------------------------------------------------
@@ -340,8 +369,10 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
 
   // --- plumbing ----------------------------------------------------------------------------
 
-  private send(op: ClientOp): void {
-    if (this.ws?.readyState === 1) this.ws.send(JSON.stringify(op));
+  private send(op: ClientOp): boolean {
+    if (this.ws?.readyState !== 1) return false;
+    this.ws.send(JSON.stringify(op));
+    return true;
   }
 
   private setState(

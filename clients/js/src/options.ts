@@ -38,6 +38,8 @@ export interface ClientEvents<Types extends NotificationTypes> {
   error: (error: ClientError) => void;
   subscribed: (topic: string) => void;
   unsubscribed: (topic: string) => void;
+  /** Receipts: an `ack` up to `cursor` went to the gateway (it counts them delivered). */
+  acked: (cursor: string) => void;
 }
 
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocket;
@@ -64,6 +66,14 @@ export interface ClientOptions {
   refreshBefore?: number;
   /** How many recent cursors are remembered to drop duplicates (512). */
   dedupSize?: number;
+  /**
+   * Receipts: acknowledge notifications handed to the app (true), to a gateway that runs
+   * with receipts; `false` sends none. Acks are coalesced: every `ackInterval` ms (250) or
+   * `ackEvery` notifications (100), whichever comes first.
+   */
+  acks?: boolean;
+  ackInterval?: number;
+  ackEvery?: number;
   /** A WebSocket implementation (default: `globalThis.WebSocket`). */
   WebSocket?: WebSocketConstructor;
 }

@@ -47,6 +47,8 @@ export interface WelcomeEvent {
   cursor: string;
   /** Seconds between the server's WebSocket pings. */
   heartbeat: number;
+  /** Present and true when the gateway applies `ack` and `read` (receipts are on). */
+  receipts?: boolean;
 }
 
 export interface ResumedEvent {
@@ -121,4 +123,16 @@ export interface RefreshOp {
   token: string;
 }
 
-export type ClientOp = SubscribeOp | UnsubscribeOp | PingOp | RefreshOp;
+/** Receipts: everything up to `cursor` reached this client (cumulative). */
+export interface AckOp {
+  op: "ack";
+  cursor: string;
+}
+
+/** Receipts: the person saw the notification `id`. */
+export interface ReadOp {
+  op: "read";
+  id: string;
+}
+
+export type ClientOp = SubscribeOp | UnsubscribeOp | PingOp | RefreshOp | AckOp | ReadOp;
