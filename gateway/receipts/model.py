@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from gateway.log.cursor import Cursor
 from gateway.models import EveryoneTarget, Target, TopicTarget
 
 __all__ = [
@@ -40,26 +41,16 @@ class State(enum.StrEnum):
 #: strings, in Python or in Redis' lexical ranges) compares the cursors. Empty: none.
 AckPosition = str
 
-_WIDTH = 20
 
-
-def position(cursor: str) -> AckPosition | None:
-    """The sortable form of a log cursor (`<epoch>-<seq>` in memory, `<epoch>.<ms>-<n>`
-    on Redis), or None when `cursor` is not shaped like one. The epoch is kept in front,
-    so positions of two epochs never interleave (a cursor from before a flush of the
-    store is below or above every current one as a whole, never in between)."""
-    head, sep, tail = cursor.partition(".")
-    if sep:  # Redis: <epoch>.<ms>-<n>
-        ms, dash, n = tail.partition("-")
-        if not (dash and ms.isascii() and ms.isdigit() and n.isascii() and n.isdigit()):
-            return None
-        if len(ms) > _WIDTH or len(n) > _WIDTH:
-            return None
-        return f"{head}.{ms:0>{_WIDTH}}{n:0>{_WIDTH}}"
-    epoch, dash, seq = cursor.rpartition("-")
-    if not (dash and epoch and seq.isascii() and seq.isdigit()) or len(seq) > _WIDTH:
+def position(cursor: str | Cursor) -> AckPosition | None:
+    """The sortable text of a log cursor (`Cursor` orders it; this prints that order so
+    Redis can range over it too), or None when `cursor` is not one. The epoch is kept in
+    front, so positions of two stores never interleave."""
+    parsed = Cursor.parse(cursor) if isinstance(cursor, str) else cursor
+    if parsed is None:
         return None
-    return f"{epoch}.{seq:0>{_WIDTH}}"
+    ms, n = parsed.position
+    return f"{parsed.epoch}.{ms:020d}{n:020d}"
 
 
 @dataclass(frozen=True, slots=True)
