@@ -41,6 +41,13 @@ FIGURE_LINES: dict[str, list[tuple[str, str, str]]] = {
         ("max", "latency_ms.max", "ms"),
         ("correct", "correct", "ok"),
     ],
+    "receipts": [
+        ("notifications/s", "notifications_per_s", "int"),
+        ("publish-to-ack p50", "ack_ms.p50", "ms"),
+        ("p99", "ack_ms.p99", "ms"),
+        ("acks", "acks", "int"),
+        ("correct", "correct", "ok"),
+    ],
     "peruser": [
         ("notifications/s", "notifications_per_s", "int"),
         ("acked/s", "publish_acked_per_s", "int"),

@@ -7,10 +7,21 @@ from __future__ import annotations
 
 from typing import Any
 
-#: "redis" is the gateway with `--backend <the --backend URL>`: the Redis log.
-SERVERS = ("gateway", "baseline", "redis")
+#: "redis" is the gateway with `--backend <the --backend URL>`: the Redis log; "receipts"
+#: the gateway with `--receipts` (its clients ack in the `receipts` scenario).
+SERVERS = ("gateway", "baseline", "redis", "receipts")
 DEFAULT_SERVERS = ("gateway", "baseline")
-SCENARIOS = ("broadcast", "unary1", "unary32", "unaryprocs", "steady", "peruser", "idle", "slow")
+SCENARIOS = (
+    "broadcast",
+    "unary1",
+    "unary32",
+    "unaryprocs",
+    "steady",
+    "peruser",
+    "idle",
+    "slow",
+    "receipts",
+)
 
 #: flag: (full default, --quick default, help)
 SIZES: dict[str, tuple[Any, Any, str]] = {
@@ -61,4 +72,5 @@ CONNECTIONS = {
     "unaryprocs": "subscribers",
     "steady": "steady_subscribers",
     "slow": "slow_clients",
+    "receipts": "users",
 }

@@ -120,6 +120,17 @@ class Receiver:
             client.count = 0
             client.last = []
 
+    async def cmd_acks(self, on: bool) -> None:
+        """Receipts: every connection acks what it receives (as the SDKs do), or stops."""
+        for client in self.clients:
+            client.acks = on
+
+    async def cmd_flush_acks(self) -> None:
+        """Send every connection's owed ack now (the SDKs' timer would, 250 ms later)."""
+        now = time.time()
+        for client in self.clients:
+            client.ack(now)
+
     async def cmd_stall(self, index: int) -> None:
         client = self.clients[index]
         client.stalled = True

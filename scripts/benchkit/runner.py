@@ -34,7 +34,19 @@ async def run_scenario(bench: Bench, name: str) -> dict[str, Any]:
     compared = redis_backend.compare(name, results)
     if compared is not None:
         results["redis_vs_memory"] = compared
+    on, off = results.get("receipts"), results.get("gateway")
+    if name == "receipts" and on and off:  # receipts on (acking) vs off, this run
+        ratio = _share(on.get("notifications_per_s"), off.get("notifications_per_s"))
+        results["receipts_vs_off"] = {"ratio": ratio, "target": 0.85}
+        shown = "n/a" if ratio is None else f"{ratio:.2f}x"
+        print(f"  receipts on (every client acking) vs off: {shown} (target >= 0.85x)")
     return results
+
+
+def _share(ours: Any, theirs: Any) -> float | None:
+    if isinstance(ours, int | float) and isinstance(theirs, int | float) and theirs:
+        return float(ours / theirs)
+    return None
 
 
 async def run_once(bench: Bench, name: str, kind: str) -> Metrics:

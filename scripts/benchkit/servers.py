@@ -84,10 +84,12 @@ async def start_server(
     With `py_spy_out`, a gateway is recorded by py-spy into that file.
     """
     http_port, grpc_port = free_port(), free_port()
-    if kind in ("gateway", "redis"):  # "redis": gateway_args name the Redis backend
+    if kind in ("gateway", "redis", "receipts"):  # "redis": gateway_args name the backend
         cmd = [sys.executable, "-m", "gateway", "--http-port", str(http_port)]
         cmd += ["--grpc-port", str(grpc_port), "--log-level", "WARNING", "--grace-seconds", "1"]
         cmd += gateway_args
+        if kind == "receipts":
+            cmd.append("--receipts")
     else:
         cmd = [sys.executable, str(ENTRY), "--serve-baseline"]
         cmd += ["--http-port", str(http_port), "--grpc-port", str(grpc_port)]

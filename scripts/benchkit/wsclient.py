@@ -24,6 +24,9 @@ _HANDSHAKE = (
     "\r\n"
 )
 _ZERO_MASK = b"\x00\x00\x00\x00"  # client frames must be masked; a zero key leaves bytes as-is
+#: How the load client acks when asked to (receipts), as the SDKs do by default.
+ACK_EVERY = 100
+ACK_SECONDS = 0.25
 
 
 def upgrade_request(host: str, port: int, user_id: str, topics: str) -> bytes:
@@ -74,6 +77,11 @@ class WsClient(asyncio.Protocol):
         self.close_code: int | None = None
         self.stalled = False
         self.closing = False
+        #: Receipts: ack like the SDKs do (cumulative, every ACK_EVERY frames or ACK_SECONDS).
+        self.acks = False
+        self._owed: bytes | None = None
+        self._owed_count = 0
+        self._acked_at = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
@@ -129,6 +137,8 @@ class WsClient(asyncio.Protocol):
                     count += 1
                     if count % sample == 0:
                         self._sample(buf, start, end, now)
+                    if self.acks:
+                        self._owe(buf, start, end)
                 else:
                     self.ready.set_result(None)  # the welcome
             elif opcode == 0x8:
@@ -137,6 +147,10 @@ class WsClient(asyncio.Protocol):
             elif opcode == 0x9 and self.transport is not None:  # ping → pong
                 self.transport.write(bytes((0x8A, 0x80 | length)) + _ZERO_MASK + buf[start:end])
         self.buf = buf[pos:] if pos < size else b""
+        if self._owed is not None and (
+            self._owed_count >= ACK_EVERY or now - self._acked_at >= ACK_SECONDS
+        ):
+            self.ack(now)
         got = count - self.count
         if got:
             self.count = count
@@ -145,6 +159,23 @@ class WsClient(asyncio.Protocol):
             tally.last_rx = now
             if not tally.first_rx:
                 tally.first_rx = now
+
+    def _owe(self, buf: bytes, start: int, end: int) -> None:
+        i = buf.find(b'"cursor":"', start, end)
+        if i >= 0:
+            i += 10
+            self._owed = buf[i : buf.find(b'"', i, end)]
+            self._owed_count += 1
+
+    def ack(self, now: float) -> None:
+        """Send the owed ack (a masked text frame with a zero key), if any."""
+        owed, self._owed = self._owed, None
+        self._owed_count = 0
+        self._acked_at = now
+        if owed is None or self.transport is None or self.transport.is_closing():
+            return
+        payload = b'{"op":"ack","cursor":"' + owed + b'"}'
+        self.transport.write(bytes((0x81, 0x80 | len(payload))) + _ZERO_MASK + payload)
 
     def _handshake(self, data: bytes) -> bytes:
         buf = self.buf + data

@@ -14,7 +14,7 @@ from typing import NamedTuple
 from .. import Metrics
 from ..load import Bench
 from ..servers import Server
-from . import broadcast, idle, peruser, slow, steady, unary
+from . import broadcast, idle, peruser, receipts, slow, steady, unary
 
 
 class Scenario(NamedTuple):
@@ -31,4 +31,5 @@ BY_NAME: dict[str, Scenario] = {
     "unary1": Scenario(unary.title1, unary.run1),
     "unary32": Scenario(unary.title32, unary.run32),
     "unaryprocs": Scenario(unary.title_procs, unary.run_procs),
+    "receipts": Scenario(receipts.title, receipts.run),
 }
