@@ -1,5 +1,85 @@
 // @notification-gateway/client, built from clients/js by `npm run build`: do not edit.
-// sources-sha256: 299126a888c1d025659765a10489078a0e573d95d3dab39121da07bf3637b612
+// sources-sha256: 858e5216e1f117f0b68cf717b94cac26ee8809238191aa9371752801258f2c30
+// dist/acks.js
+var MAX_QUEUED_READS = 100;
+var Acks = class {
+  times;
+  send;
+  acked;
+  /** Whether the current connection's gateway applies receipts. */
+  on = false;
+  /** The highest cursor received on this connection and not acked yet. */
+  owed;
+  count = 0;
+  timer;
+  /** The last cursor acked, or the one the current connection started after. */
+  safe;
+  /** Set when a socket dropped owing acks: the next one resumes after `safe` instead. */
+  rewind;
+  reads = [];
+  constructor(times, send, acked) {
+    this.times = times;
+    this.send = send;
+    this.acked = acked;
+  }
+  /** A connection's welcome: it resumes after `from` (or starts at `head`). */
+  connected(receipts, from, head) {
+    this.on = receipts;
+    this.safe = from ?? head;
+    this.rewind = void 0;
+    if (!receipts)
+      return;
+    for (const id of this.reads.splice(0))
+      this.send({ op: "read", id });
+  }
+  /** A notification frame arrived on this connection (new or a duplicate). */
+  received(cursor) {
+    if (!this.on || this.times === void 0)
+      return;
+    this.owed = cursor;
+    this.count += 1;
+    if (this.count >= this.times.every)
+      this.flush();
+    else
+      this.timer ??= setTimeout(() => this.flush(), this.times.interval);
+  }
+  /** Sends what is owed now (also on a clean close, so nothing stays pending). */
+  flush() {
+    clearTimeout(this.timer);
+    this.timer = void 0;
+    this.count = 0;
+    const cursor = this.owed;
+    if (cursor === void 0)
+      return;
+    this.owed = void 0;
+    if (this.send({ op: "ack", cursor })) {
+      this.safe = cursor;
+      this.acked(cursor);
+    }
+  }
+  /** The socket is gone: what it owed can only be acked on the next one, after a replay. */
+  dropped() {
+    if (this.on && this.owed !== void 0)
+      this.rewind = this.safe;
+    clearTimeout(this.timer);
+    this.timer = void 0;
+    this.owed = void 0;
+    this.count = 0;
+    this.on = false;
+  }
+  /** Where the next connection should resume after so that nothing owed goes unacked. */
+  resumeFrom(cursor) {
+    return this.rewind ?? cursor;
+  }
+  markRead(id) {
+    if (this.on && this.send({ op: "read", id }))
+      return;
+    this.reads.push(id);
+    if (this.reads.length > MAX_QUEUED_READS)
+      this.reads.shift();
+  }
+};
+
 // dist/emitter.js
 var Emitter = class {
   handlers = /* @__PURE__ */ new Map();
@@ -339,6 +419,9 @@ var NotificationClient = class {
   resume;
   tokens;
   watchdog;
+  acks;
+  /** The cursor the current attempt resumed after (undefined: from the head). */
+  resumedFrom;
   constructor(url, options) {
     this.url = checkUrl(url);
     this.userId = options.userId;
@@ -357,6 +440,8 @@ var NotificationClient = class {
     };
     this.resume = new ResumePoint(options.since, this.opts.dedupSize);
     this.tokens = new TokenRefresher(this.opts.refreshBefore, () => void this.refresh());
+    const ackTimes = options.acks === false ? void 0 : { interval: options.ackInterval ?? 250, every: options.ackEvery ?? 100 };
+    this.acks = new Acks(ackTimes, (op) => this.send(op), (cursor) => this.events.emit("acked", cursor));
     this.watchdog = new Watchdog(this.opts, () => this.send({ op: "ping" }), (reason) => this.drop(WATCHDOG_CLOSE_CODE, reason));
   }
   get state() {
@@ -397,8 +482,16 @@ var NotificationClient = class {
     if (this.current === "connected")
       this.send({ op: "unsubscribe", topic });
   }
+  /**
+   * Receipts: tell the gateway the person saw notification `id` (sent now, or after the
+   * next connect). Counts only for a notification addressed to this user.
+   */
+  markRead(id) {
+    this.acks.markRead(id);
+  }
   /** Closes with 1000 and stops reconnecting. `connect()` starts again. */
   close() {
+    this.acks.flush();
     const ws = this.ws;
     this.stop();
     ws?.close(1e3, "client closed");
@@ -423,11 +516,12 @@ var NotificationClient = class {
         return;
     }
     let ws;
+    this.resumedFrom = this.acks.resumeFrom(this.resume.cursor);
     try {
       ws = dial(this.Socket ?? globalThis.WebSocket, this.url, {
         userId: this.userId,
         topics: this.followed.list(),
-        since: this.resume.cursor,
+        since: this.resumedFrom,
         token,
         tokenIn: this.opts.tokenIn
       });
@@ -474,6 +568,7 @@ var NotificationClient = class {
     if (ws !== void 0)
       silence(ws);
     this.ws = void 0;
+    this.acks.dropped();
     this.watchdog.stop();
     this.tokens.cancel();
     this.followed.forgetAsked();
@@ -510,6 +605,7 @@ var NotificationClient = class {
     switch (event.event) {
       case "welcome":
         this.welcome(event.cursor, event.topics);
+        this.acks.connected(event.receipts === true, this.resumedFrom, event.cursor);
         break;
       case "resumed":
         this.resume.resumed(event.replayed);
@@ -564,6 +660,7 @@ var NotificationClient = class {
   deliver(cursor, notification) {
     if (this.resume.accept(cursor))
       this.events.emit("notification", notification, cursor);
+    this.acks.received(cursor);
   }
   // --- tokens and topics -------------------------------------------------------------------
   /** Due before the token expires: sends a fresh one (only `notifications.v1` has the op). */
@@ -587,8 +684,10 @@ var NotificationClient = class {
   }
   // --- plumbing ----------------------------------------------------------------------------
   send(op) {
-    if (this.ws?.readyState === 1)
-      this.ws.send(JSON.stringify(op));
+    if (this.ws?.readyState !== 1)
+      return false;
+    this.ws.send(JSON.stringify(op));
+    return true;
   }
   setState(state, detail = {}) {
     const previous = this.current;
