@@ -73,6 +73,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="write the results here (default bench-results.json)",
     )
     parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="JSON",
+        help="only draw the plots of an earlier run's results file (a run draws its own)",
+    )
+    parser.add_argument(
         "--scenarios",
         default=",".join(SCENARIOS),
         help=f"comma-separated subset of {','.join(SCENARIOS)}",
@@ -167,6 +173,7 @@ async def main_async(args: argparse.Namespace) -> int:
     from benchkit import floor, uvloop_factory
     from benchkit.environment import meta, raise_nofile
     from benchkit.load import Bench
+    from benchkit.plots import draw
     from benchkit.receiver import ReceiverHandle
     from benchkit.report import print_summary, print_warnings, summary, write_json
     from benchkit.runner import run_scenario
@@ -218,6 +225,7 @@ async def main_async(args: argparse.Namespace) -> int:
             "scenarios": results,
         },
     )
+    draw(args.json)
     if not args.keep_logs:
         shutil.rmtree(log_dir, ignore_errors=True)
     failed = any(r["pass"] is False for r in rows)
@@ -227,6 +235,10 @@ async def main_async(args: argparse.Namespace) -> int:
 def main() -> int:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # no gRPC core INFO lines in the table
     args = parse_args()
+    if args.plot is not None:
+        from benchkit.plots import draw
+
+        return draw(args.plot)
     if args.serve_baseline:
         from benchkit.baseline import baseline_serve
 
