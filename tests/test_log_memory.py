@@ -148,3 +148,16 @@ async def test_a_batch_appends_in_order_and_catches_repeats_inside_it() -> None:
         e.notification_id
         for e in (await log.read_since(Cursor(log.head().epoch, None, 0), log.head())).entries
     ] == ["a", "b", "c"]
+
+
+async def test_an_entry_keeps_its_publishs_traceparent() -> None:
+    log = MemoryLog()
+    listener = RecordingListener()
+    await log.start(listener)
+    start = log.head()
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    await log.append([Draft(EVERYONE, "traced", b"{}", None, trace=parent)])
+    await log.append([Draft(EVERYONE, "plain", b"{}", None)])
+    assert [e.trace for e in listener.entries] == [parent, None]
+    replay = await log.read_since(start, log.head())
+    assert [e.trace for e in replay.entries] == [parent, None]

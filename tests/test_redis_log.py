@@ -22,7 +22,8 @@ EVERYONE = EveryoneTarget()
 def _draft(notification_id: str, body: bytes = b'{"a":1}', **kw: object) -> Draft:
     target = kw.get("target", EVERYONE)
     ttl = kw.get("ttl")
-    return Draft(target, notification_id, body, ttl)  # type: ignore[arg-type]
+    trace = kw.get("trace")
+    return Draft(target, notification_id, body, ttl, trace=trace)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -73,6 +74,18 @@ async def test_a_batch_of_500_is_one_round_trip_and_followed_in_order(
     assert all(str(Cursor.parse(r.cursor)) == r.cursor for r in results)
     assert seen[1].target == UsersTarget(user_ids=("u0", "x"))
     assert str(redis_log.head()) == results[-1].cursor
+
+
+async def test_an_entry_keeps_its_publishs_traceparent(
+    redis_log: RedisLog, listener: RecordingListener
+) -> None:
+    """Stream field `p`: followed and replayed with the entry, absent as None."""
+    start = redis_log.head()
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    await redis_log.append([_draft("traced", trace=parent), _draft("plain")])
+    assert [e.trace for e in listener.entries[-2:]] == [parent, None]
+    replay = await redis_log.read_since(start, redis_log.head())
+    assert [e.trace for e in replay.entries] == [parent, None]
 
 
 async def test_the_idempotency_window_is_its_own_setting(redis_log: RedisLog) -> None:

@@ -93,6 +93,9 @@ class Entry(NamedTuple):
     replay_until: float | None
     #: Receipts (issue 17): wall-clock seconds by which an addressed user must ack, or None.
     receipt_until: float | None = None
+    #: The W3C traceparent of the publish that made it, when that publish was traced and
+    #: sampled (`gateway.tracing`): whichever replica hands it out links to the publish.
+    trace: str | None = None
 
 
 class Draft(NamedTuple):
@@ -104,6 +107,8 @@ class Draft(NamedTuple):
     ttl: timedelta | None
     #: Receipts (issue 17): wall-clock seconds by which an addressed user must ack, or None.
     receipt_until: float | None = None
+    #: The publish's W3C traceparent (see `Entry.trace`); None when it was not traced.
+    trace: str | None = None
 
 
 class AppendResult(NamedTuple):

@@ -66,6 +66,7 @@ class MemoryLog(NotificationLog):
             body = draft.body
             ttl = draft.ttl
             receipt_until = draft.receipt_until
+            trace = draft.trace
             print_ = fingerprint(target, body)
             first = by_id.get(notification_id)
             if first is not None:
@@ -79,7 +80,7 @@ class MemoryLog(NotificationLog):
             self._seq = seq  # head() is current while the listener runs
             replay_until = None if ttl is None else now + ttl.total_seconds()
             cursor = f"{prefix}{seq}"
-            entry = Entry(cursor, target, notification_id, body, replay_until, receipt_until)
+            entry = Entry(cursor, target, notification_id, body, replay_until, receipt_until, trace)
             entries.append((seq, now, entry))
             by_id[notification_id] = (cursor, print_)
             id_expiry.append((forget_at, notification_id))

@@ -176,6 +176,7 @@ class RedisLog(NotificationLog):
                 draft.body,
                 until,
                 "" if receipt_until is None else repr(receipt_until),
+                draft.trace or "",
             )
         self._appending += 1
         try:
@@ -250,6 +251,7 @@ class RedisLog(NotificationLog):
     def _entry(self, epoch: str, sid: bytes, fields: dict[bytes, bytes]) -> Entry:
         until = fields.get(b"r")
         receipt_until = fields.get(b"k")
+        trace = fields.get(b"p")
         return Entry(
             f"{epoch}.{sid.decode()}",
             decode_target(fields[b"t"]),
@@ -257,6 +259,7 @@ class RedisLog(NotificationLog):
             fields[b"b"],
             float(until) if until else None,
             float(receipt_until) if receipt_until else None,
+            trace.decode() if trace else None,
         )
 
     async def _call(self, call: Any) -> Any:

@@ -7,7 +7,9 @@ tag in the prefix puts them in one Redis Cluster slot):
 
 - `<prefix>:log`    the stream; entry IDs are the cursors; fields s (sequence), i (id),
                     t (target), b (notification JSON), r (replay-until, seconds or ""),
-                    k (receipts: ack-by deadline, seconds or "");
+                    k (receipts: ack-by deadline, seconds or ""),
+                    p (the publish's W3C traceparent, or ""; every entry has the same
+                    fields, which lets the stream store their names once per node);
 - `<prefix>:seq`    the last sequence number given: consecutive, so a follower that sees
                     a jump knows entries were trimmed before it read them;
 - `<prefix>:epoch`  random, set once per store: a cursor from a flushed or replaced
@@ -20,7 +22,8 @@ from __future__ import annotations
 __all__ = ["APPEND", "ENSURE_EPOCH"]
 
 #: KEYS: log, seq, epoch. ARGV: epoch candidate, maxlen, max age (ms), window (s), id-key
-#: prefix, then 6 per item: id, fingerprint, target, body, replay-until, receipt-until.
+#: prefix, then 7 per item: id, fingerprint, target, body, replay-until, receipt-until,
+#: traceparent.
 #: Returns {epoch, per item "n<id>" (new), "d<id>" (duplicate) or "c<id>" (conflict)}.
 APPEND = """
 local epoch = redis.call('GET', KEYS[3])
@@ -32,7 +35,7 @@ local maxlen, age_ms, window, idp = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
 local out = {epoch}
 local added = 0
-for i = 6, #ARGV, 6 do
+for i = 6, #ARGV, 7 do
   local key = idp .. ARGV[i]
   local seen = redis.call('GET', key)
   if seen then
@@ -44,7 +47,7 @@ for i = 6, #ARGV, 6 do
     seq = seq + 1
     local sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*',
       's', seq, 'i', ARGV[i], 't', ARGV[i + 2], 'b', ARGV[i + 3], 'r', ARGV[i + 4],
-      'k', ARGV[i + 5])
+      'k', ARGV[i + 5], 'p', ARGV[i + 6])
     redis.call('SET', key, sid .. ' ' .. ARGV[i + 1], 'EX', window)
     out[#out + 1] = 'n' .. sid
     added = added + 1
