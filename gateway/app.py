@@ -35,6 +35,7 @@ from gateway.flush import CoalescePolicy, FlushScheduler
 from gateway.gc_policy import GcPolicy
 from gateway.grpc.decoding import DecodeGuard
 from gateway.grpc.servicer import GatewayServicer, PublishTokenInterceptor
+from gateway.grpc.traced import TracingInterceptor
 from gateway.hub import Hub
 from gateway.jwks import JwksKeys
 from gateway.log import MemoryLog, NotificationLog
@@ -45,6 +46,7 @@ from gateway.receipts.memory import MemoryReceiptStore
 from gateway.receipts.store import ReceiptStore
 from gateway.receipts.tracker import Receipts
 from gateway.service import NotificationService
+from gateway.tracing import Tracing
 from gateway.types import RegistryError, TypeRegistry, load_registry
 from gateway.types.reload import RegistryReloader
 from gateway.websocket import fallback
@@ -140,6 +142,10 @@ class Gateway:
             if self.types is not None and settings.types is not None
             else None
         )
+        # tracing (issue 19): configured by the standard OTEL_* variables only
+        self.tracing = Tracing.from_environ(
+            os.environ, backend="memory" if settings.backend == "memory" else "redis"
+        )
         self.service = NotificationService(
             self.log,
             Hub(),
@@ -148,6 +154,7 @@ class Gateway:
             max_connections_per_user=settings.max_connections_per_user,
             receipts=make_receipts(settings),
             types=self.types,
+            tracing=self.tracing,
         )
         self.health = HealthServicer()
         self.verifier = make_verifier(settings)  # before anything binds: a bad key stops here
@@ -286,10 +293,12 @@ class Gateway:
 
     async def _start_grpc(self) -> None:
         settings = self.settings
-        interceptors = []
+        interceptors: list[aio.ServerInterceptor] = []  # type: ignore[type-arg]
         tokens = settings.publish_token_set
         if tokens is not None:
             interceptors.append(PublishTokenInterceptor(tokens, ("/grpc.health.v1.Health/",)))
+        if self.tracing.on:  # after the token check: refused calls make no spans
+            interceptors.append(TracingInterceptor(self.tracing))
         # gRPC sets SO_REUSEPORT by default: a second gateway on the same port would bind
         # too and silently take part of the publishes. Off, a taken port is an error.
         server = aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
@@ -340,6 +349,7 @@ class Gateway:
         if self.service.receipts is not None:  # receipts (issue 17)
             await self.service.receipts.close()
         await self.log.close()
+        await self.tracing.close()
 
     async def drain(self) -> None:
         """Refuse new work, finish accepted work, close every WebSocket with 1001, stop.

@@ -31,6 +31,7 @@ from gateway.metrics import Metrics
 from gateway.models import Invalid, PublishInput, encode_notification
 from gateway.receipts.model import Tracked
 from gateway.receipts.tracker import Receipts
+from gateway.tracing import OFF, Tracing
 from gateway.types import TypeRegistry
 from gateway.wire import encode_event, notification_frame
 
@@ -91,10 +92,13 @@ class NotificationService:
         max_connections_per_user: int,
         receipts: Receipts | None = None,
         types: TypeRegistry | None = None,
+        tracing: Tracing = OFF,
     ) -> None:
         self.log = log
         #: Receipts (issue 17): None when they are off, and then nothing is paid for them.
         self.receipts = receipts
+        # tracing (issue 19): spans around the append and each fan-out when on
+        self._tracing = tracing
         self.hub = hub
         #: The type registry every publish is checked against (issue 16); None: none.
         self.types = types
@@ -121,6 +125,11 @@ class NotificationService:
 
     def deliver(self, entry: Entry) -> int:
         """Hand one entry to the local connections it addresses (the log calls this)."""
+        if entry.trace is not None and self._tracing.on:
+            return self._tracing.fan_out(entry, self._deliver)
+        return self._deliver(entry)
+
+    def _deliver(self, entry: Entry) -> int:
         count = self.hub.deliver(entry.target, notification_frame(entry.cursor, entry.body))
         self.metrics.fanout_connections.observe(count)
         self.on_fan_out(count)
@@ -153,6 +162,8 @@ class NotificationService:
         receipts = self.receipts
         accepted_at = time.time()
         types = self.types
+        # the current publish span's context, stored with each entry (tracing on, sampled)
+        trace = self._tracing.traceparent() if self._tracing.on else None
         for item in items:
             if types is not None:  # the type registry (issue 16): its data's schema, target kind
                 verdict = types.check(item)
@@ -180,14 +191,18 @@ class NotificationService:
                 receipt_until = accepted_at + notification.receipt_deadline.total_seconds()
             outcomes.append(_PENDING)
             drafts.append(
-                Draft(item.target, notification.id, body, notification.ttl, receipt_until)
+                Draft(item.target, notification.id, body, notification.ttl, receipt_until, trace)
             )
         if not drafts:
             return outcomes
         self._in_flight += 1
         self._idle.clear()
         try:
-            results = await self.log.append(drafts)
+            if trace is None:
+                results = await self.log.append(drafts)
+            else:
+                with self._tracing.append(len(drafts)):
+                    results = await self.log.append(drafts)
         except BackendUnavailable as exc:
             raise Unavailable(str(exc)) from None
         finally:

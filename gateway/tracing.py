@@ -1,0 +1,231 @@
+"""OpenTelemetry traces: the one place the gateway talks to the OpenTelemetry SDK.
+
+Configured only by the standard `OTEL_*` variables (`from_environ`): on when
+`OTEL_TRACES_EXPORTER=otlp` (or `console`), or when no exporter is named and
+`OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set; off otherwise,
+and off whatever else is set when `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none`.
+The SDK itself reads the rest (sampler, endpoint, headers, batch sizes, resource).
+
+Off, nothing of OpenTelemetry is imported and every caller's only cost is one check of
+`Tracing.on` (or of `Entry.trace`, which is None unless some replica traced the publish);
+the gRPC edge's interceptor is not even installed.
+
+What a traced publish makes, one trace from the publisher's `traceparent` to every replica:
+
+- `publish` (SERVER): child of the caller's `traceparent`; the notification's type, target
+  kind, cursor, the connections it was handed to on this replica, the backend;
+- `append` (INTERNAL): the log call, with the batch size and backend;
+- `fan-out` (CONSUMER), on every replica that hands the entry to its connections: its parent
+  is the `publish` span (the context stored with the entry, `Entry.trace`) and it links to
+  it, as the messaging conventions ask of a consumer span, with the recipients there.
+
+The entry carries the `publish` span's traceparent only when that span is sampled: an
+unsampled publish costs the log and the other replicas nothing.
+
+Each `Gateway` has its own `TracerProvider` (not the process-global one), so several
+gateways in one process keep apart, and `close()` flushes what is still queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from gateway.config import ConfigError
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Span, Tracer
+
+    from gateway.log.base import Entry
+
+__all__ = ["OFF", "Tracing", "tracing_wanted"]
+
+#: What `OTEL_SERVICE_NAME` defaults to (the SDK's own default is `unknown_service`).
+SERVICE_NAME = "notification-gateway"
+_EXPORTERS = ("otlp", "console")
+_TRUE = ("true", "1", "yes", "on")
+
+
+def tracing_wanted(environ: Mapping[str, str]) -> bool:
+    """Whether the `OTEL_*` variables ask for traces (see the module docstring).
+
+    Raises `ConfigError` for an exporter or protocol this gateway does not ship, so a
+    typo stops the start instead of silently dropping every span.
+    """
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
+        return False
+    exporters = [
+        name.strip().lower()
+        for name in environ.get("OTEL_TRACES_EXPORTER", "").split(",")
+        if name.strip()
+    ]
+    if exporters == ["none"]:
+        return False
+    unknown = [name for name in exporters if name not in _EXPORTERS]
+    if unknown:
+        raise ConfigError(
+            "OTEL_TRACES_EXPORTER",
+            f"{','.join(unknown)} is not available here: use otlp (gRPC), console or none",
+        )
+    if "otlp" in exporters or (
+        not exporters
+        and (
+            environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        )
+    ):
+        protocol = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get(
+            "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"
+        )
+        if protocol.strip().lower() != "grpc":
+            raise ConfigError(
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                f"{protocol!r} is not available here: the gateway exports OTLP over grpc",
+            )
+        return True
+    return bool(exporters)
+
+
+class Tracing:
+    """Spans for the publish path, or nothing at all (`OFF`): check `on` before any call."""
+
+    __slots__ = ("_backend", "_provider", "_tracer", "on")
+
+    def __init__(self, provider: TracerProvider | None = None, backend: str = "memory") -> None:
+        self._provider = provider
+        self._tracer: Tracer | None = (
+            None if provider is None else provider.get_tracer("gateway.tracing")
+        )
+        self._backend = backend
+        #: Whether spans are made; False means no caller should call anything else here.
+        self.on = provider is not None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], *, backend: str) -> Tracing:
+        """`OFF` unless the `OTEL_*` variables ask for traces; then a provider of its own
+        that exports in batches from a background thread (the SDK's BatchSpanProcessor)."""
+        if not tracing_wanted(environ):
+            return OFF
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+        exporters = environ.get("OTEL_TRACES_EXPORTER", "otlp").lower()
+        # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, read by the SDK, win over our
+        # name; the SDK gives each process a random service.instance.id
+        resource = Resource.create()
+        if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+            resource = resource.merge(Resource({"service.name": SERVICE_NAME}))
+        provider = TracerProvider(resource=resource)
+        chosen: list[SpanExporter] = []
+        if "otlp" in exporters or not environ.get("OTEL_TRACES_EXPORTER"):
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+            chosen.append(OTLPSpanExporter())
+        if "console" in exporters:
+            from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+            chosen.append(ConsoleSpanExporter())
+        for exporter in chosen:
+            provider.add_span_processor(BatchSpanProcessor(exporter))
+        return cls(provider, backend)
+
+    async def close(self) -> None:
+        """Export what is queued and stop the exporter (off the loop: it may wait)."""
+        if self._provider is not None:
+            await asyncio.to_thread(self._provider.shutdown)
+
+    # -- the gRPC edge -------------------------------------------------------------------
+
+    @contextmanager
+    def publish(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> Iterator[Span]:
+        """The current `publish` span for one publish call, child of the caller's context
+        (W3C `traceparent`/`tracestate` in `metadata`, read by the configured propagator)."""
+        from opentelemetry import propagate
+        from opentelemetry.trace import SpanKind
+
+        carrier = {key: value for key, value in metadata or () if isinstance(value, str)}
+        tracer = self._require()
+        with tracer.start_as_current_span(
+            "publish",
+            context=propagate.extract(carrier),
+            kind=SpanKind.SERVER,
+            attributes={"gateway.backend": self._backend, "rpc.system": "grpc"},
+        ) as span:
+            yield span
+
+    @staticmethod
+    def published(
+        span: Span,
+        types: Sequence[str],
+        kinds: Sequence[str],
+        cursors: Sequence[str],
+        recipients: int,
+    ) -> None:
+        """What one publish (or batch) became: set on its `publish` span."""
+        attributes: dict[str, Any] = {"gateway.recipients": recipients}
+        if len(types) == 1:
+            attributes["gateway.notification.type"] = types[0]
+            attributes["gateway.target.kind"] = kinds[0]
+        else:
+            attributes["gateway.batch.size"] = len(types)
+            attributes["gateway.notification.type"] = sorted(set(types))
+            attributes["gateway.target.kind"] = sorted(set(kinds))
+        if cursors:
+            attributes["gateway.cursor"] = cursors[0]
+            if len(cursors) > 1:
+                attributes["gateway.cursor.last"] = cursors[-1]
+        span.set_attributes(attributes)
+
+    # -- the service ---------------------------------------------------------------------
+
+    def traceparent(self) -> str | None:
+        """The current span's W3C traceparent if it is sampled (what an entry carries)."""
+        from opentelemetry.trace import get_current_span
+
+        context = get_current_span().get_span_context()
+        if not context.is_valid or not context.trace_flags.sampled:
+            return None
+        return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+
+    @contextmanager
+    def append(self, count: int) -> Iterator[Span]:
+        """The `append` span around one log call of `count` drafts."""
+        attributes: dict[str, str | int] = {
+            "gateway.backend": self._backend,
+            "gateway.batch.size": count,
+        }
+        with self._require().start_as_current_span("append", attributes=attributes) as span:
+            yield span
+
+    def fan_out(self, entry: Entry, deliver: Callable[[Entry], int]) -> int:
+        """`deliver(entry)` inside a `fan-out` span that is a child of, and links to, the
+        publish that made `entry` (whichever replica published it)."""
+        from opentelemetry import trace
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        publish = TraceContextTextMapPropagator().extract({"traceparent": entry.trace or ""})
+        parent = trace.get_current_span(publish).get_span_context()
+        links = [trace.Link(parent)] if parent.is_valid else []
+        with self._require().start_as_current_span(
+            "fan-out",
+            context=publish,
+            kind=trace.SpanKind.CONSUMER,
+            links=links,
+            attributes={"gateway.cursor": entry.cursor, "gateway.backend": self._backend},
+        ) as span:
+            count = deliver(entry)
+            span.set_attribute("gateway.recipients", count)
+            return count
+
+    def _require(self) -> Tracer:
+        if self._tracer is None:
+            raise RuntimeError("tracing is off: check Tracing.on first")
+        return self._tracer
+
+
+#: Tracing off: the default of every collaborator that takes one.
+OFF = Tracing()

@@ -1,0 +1,277 @@
+"""OpenTelemetry traces, end to end: gateways configured only by `OTEL_*` variables export
+to a real OTLP/gRPC receiver that the test runs; a test publisher's trace continues
+through the publish, the append and every replica's fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+
+import aiohttp
+import pytest
+from grpc import aio
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from gateway.api.v1 import gateway_pb2 as pb
+from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
+from gateway.app import Gateway
+from gateway.config import ConfigError
+from gateway.tracing import tracing_wanted
+from tests.conftest import Connect, StartGateway
+from tests.helpers import everyone, users
+from tests.helpers import request as publish_request
+from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
+from tests.redis_helpers import ChildGateway, RedisServer, ws_client
+
+SERVER, CONSUMER = 2, 5  # opentelemetry.proto.trace.v1.Span.SpanKind
+ERROR = 2  # Status.StatusCode
+
+
+@pytest.fixture
+async def receiver(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[OtlpReceiver]:
+    """A receiver, and the process's `OTEL_*` variables pointing at it (children inherit)."""
+    receiver = OtlpReceiver()
+    receiver.start()
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    for name, value in receiver.environ().items():
+        monkeypatch.setenv(name, value)
+    yield receiver
+    receiver.stop()
+
+
+class TracedPublisher:
+    """A backend instrumented with the OpenTelemetry SDK: its `send` span is the parent
+    the gateway's `publish` span must name, sent as W3C `traceparent` metadata."""
+
+    def __init__(self, receiver: OtlpReceiver) -> None:
+        self.provider = TracerProvider(resource=Resource({"service.name": "test-publisher"}))
+        exporter = OTLPSpanExporter(endpoint=receiver.endpoint, insecure=True)
+        self.provider.add_span_processor(SimpleSpanProcessor(exporter))
+        self.tracer = self.provider.get_tracer("tests")
+
+    @contextmanager
+    def send(self) -> Iterator[tuple[list[tuple[str, str]], str]]:
+        """The metadata to publish with, and the `send` span's id (hex)."""
+        with self.tracer.start_as_current_span("send") as span:
+            carrier: dict[str, str] = {}
+            TraceContextTextMapPropagator().inject(carrier)
+            yield list(carrier.items()), format(span.get_span_context().span_id, "016x")
+
+    def close(self) -> None:
+        self.provider.shutdown()
+
+
+@pytest.fixture
+def publisher(receiver: OtlpReceiver) -> Iterator[TracedPublisher]:
+    publisher = TracedPublisher(receiver)
+    yield publisher
+    publisher.close()
+
+
+def _one(spans: list[ReceivedSpan], name: str, trace_id: str) -> ReceivedSpan:
+    (span,) = [s for s in spans if s.name == name and s.trace_id == trace_id]
+    return span
+
+
+def test_the_otel_variables_decide_and_a_typo_stops_the_start() -> None:
+    assert not tracing_wanted({})
+    assert not tracing_wanted({"OTEL_SERVICE_NAME": "gw", "OTEL_TRACES_SAMPLER": "always_on"})
+    assert tracing_wanted({"OTEL_TRACES_EXPORTER": "otlp"})
+    assert tracing_wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"})
+    assert tracing_wanted({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4317"})
+    assert tracing_wanted({"OTEL_TRACES_EXPORTER": "console"})
+    assert not tracing_wanted({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "x"})
+    assert not tracing_wanted({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"})
+    with pytest.raises(ConfigError, match="OTEL_TRACES_EXPORTER: zipkin is not available"):
+        tracing_wanted({"OTEL_TRACES_EXPORTER": "zipkin"})
+    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf'"):
+        tracing_wanted(
+            {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+        )
+
+
+async def test_off_without_otel_variables(
+    gateway: Gateway, stub: pb_grpc.NotificationGatewayStub, connect: Connect
+) -> None:
+    assert not gateway.tracing.on
+    alice = await connect("alice")
+    start = gateway.log.head()
+    metadata = [("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]
+    await stub.Publish(publish_request(users("alice")), metadata=metadata)
+    await alice.notification()
+    (entry,) = (await gateway.log.read_since(start, gateway.log.head())).entries
+    assert entry.trace is None
+
+
+async def test_publish_is_a_child_of_the_callers_span_with_append_and_fan_out(
+    receiver: OtlpReceiver,
+    publisher: TracedPublisher,
+    start_gateway: StartGateway,
+    http: aiohttp.ClientSession,
+) -> None:
+    gateway = await start_gateway()
+    assert gateway.tracing.on
+    alice = await ws_client(http, gateway.http_port, "alice")
+    async with aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
+        stub = pb_grpc.NotificationGatewayStub(channel)
+        with publisher.send() as (metadata, send_id):
+            response = await stub.Publish(
+                publish_request(users("alice", "bob"), "order.shipped"), metadata=metadata
+            )
+        await alice.notification()
+    trace_id = metadata[0][1].split("-")[1]
+    spans = await receiver.wait_for(
+        lambda spans: {"publish", "append", "fan-out"} <= {s.name for s in spans}
+    )
+    publish = _one(spans, "publish", trace_id)
+    assert publish.parent_id == send_id and publish.kind == SERVER
+    assert publish.attributes["gateway.notification.type"] == "order.shipped"
+    assert publish.attributes["gateway.target.kind"] == "users"
+    assert publish.attributes["gateway.cursor"] == response.cursor
+    assert publish.attributes["gateway.recipients"] == 1
+    assert publish.attributes["gateway.backend"] == "memory"
+    assert publish.resource["service.name"] == "notification-gateway"
+    append = _one(spans, "append", trace_id)
+    assert append.parent_id == publish.span_id
+    assert append.attributes["gateway.batch.size"] == 1
+    fan_out = _one(spans, "fan-out", trace_id)
+    assert fan_out.parent_id == publish.span_id and fan_out.kind == CONSUMER
+    assert fan_out.links == [(trace_id, publish.span_id)]
+    assert fan_out.attributes["gateway.recipients"] == 1
+    assert fan_out.attributes["gateway.cursor"] == response.cursor
+
+
+async def test_a_batch_is_one_span_a_stream_one_per_item_and_a_refusal_is_an_error(
+    receiver: OtlpReceiver,
+    publisher: TracedPublisher,
+    start_gateway: StartGateway,
+) -> None:
+    gateway = await start_gateway()
+    async with aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
+        stub = pb_grpc.NotificationGatewayStub(channel)
+        batch = pb.PublishBatchRequest(
+            requests=[publish_request(everyone(), "a.b"), publish_request(users("x"), "c.d")]
+        )
+        with publisher.send() as (batch_metadata, batch_send):
+            answer = await stub.PublishBatch(batch, metadata=batch_metadata)
+        with publisher.send() as (stream_metadata, stream_send):
+            call = stub.PublishStream(metadata=stream_metadata)
+            for kind in ("e.one", "e.two"):
+                await call.write(publish_request(everyone(), kind))
+                await call.read()
+            await call.done_writing()
+            assert await call.read() is aio.EOF
+        with publisher.send() as (bad_metadata, _), pytest.raises(aio.AioRpcError):
+            await stub.Publish(publish_request(everyone(), "Not A Type!"), metadata=bad_metadata)
+    batch_trace, stream_trace, bad_trace = (
+        m[0][1].split("-")[1] for m in (batch_metadata, stream_metadata, bad_metadata)
+    )
+    spans = await receiver.wait_for(
+        lambda spans: (
+            sum(s.name == "fan-out" for s in spans) >= 4
+            and any(s.trace_id == bad_trace and s.name == "publish" for s in spans)
+        )
+    )
+    batch_span = _one(spans, "publish", batch_trace)
+    assert batch_span.parent_id == batch_send
+    assert batch_span.attributes["gateway.batch.size"] == 2
+    assert batch_span.attributes["gateway.notification.type"] == ["a.b", "c.d"]
+    assert batch_span.attributes["gateway.target.kind"] == ["everyone", "users"]
+    assert batch_span.attributes["gateway.cursor"] == answer.results[0].cursor
+    assert batch_span.attributes["gateway.cursor.last"] == answer.results[1].cursor
+    assert len([s for s in spans if s.trace_id == batch_trace and s.name == "fan-out"]) == 2
+    items = [s for s in spans if s.trace_id == stream_trace and s.name == "publish"]
+    assert [s.attributes["gateway.notification.type"] for s in items] == ["e.one", "e.two"]
+    assert all(s.parent_id == stream_send for s in items)
+    fan_outs = [s for s in spans if s.trace_id == stream_trace and s.name == "fan-out"]
+    assert sorted(s.parent_id for s in fan_outs) == sorted(s.span_id for s in items)
+    refused = _one(spans, "publish", bad_trace)
+    assert refused.status_code == ERROR
+    assert {s.name for s in spans if s.trace_id == bad_trace} == {"send", "publish"}
+
+
+async def test_an_unsampled_caller_makes_no_spans_and_its_entry_carries_no_trace(
+    receiver: OtlpReceiver, start_gateway: StartGateway, connect: Connect
+) -> None:
+    gateway = await start_gateway()
+    start = gateway.log.head()
+    async with aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
+        stub = pb_grpc.NotificationGatewayStub(channel)
+        unsampled = "00-1af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+        sampled = "00-2af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        await stub.Publish(publish_request(everyone()), metadata=[("traceparent", unsampled)])
+        await stub.Publish(publish_request(everyone()), metadata=[("traceparent", sampled)])
+    await receiver.wait_for(lambda spans: any(s.name == "fan-out" for s in spans))
+    assert {s.trace_id for s in receiver.spans} == {sampled.split("-")[1]}
+    replay = await gateway.log.read_since(start, gateway.log.head())
+    first, second = replay.entries
+    assert first.trace is None
+    assert second.trace is not None and second.trace.split("-")[1] == sampled.split("-")[1]
+
+
+async def test_a_trace_crosses_two_replicas_on_redis(
+    receiver: OtlpReceiver,
+    publisher: TracedPublisher,
+    redis_server: RedisServer,
+    http: aiohttp.ClientSession,
+) -> None:
+    """Two `python -m gateway` processes on one redis-server, configured only by the
+    OTEL_* variables they inherit: the publish on one reaches alice on both, and each
+    replica's fan-out is a child of, and links to, the publish it came from."""
+    replicas = [ChildGateway(redis_server.url), ChildGateway(redis_server.url)]
+    try:
+        for replica in replicas:
+            await replica.ready(http)
+        tabs = [await ws_client(http, replica.http_port, "alice") for replica in replicas]
+        async with aio.insecure_channel(f"127.0.0.1:{replicas[0].grpc_port}") as channel:
+            stub = pb_grpc.NotificationGatewayStub(channel)
+            with publisher.send() as (metadata, send_id):
+                response = await stub.Publish(
+                    publish_request(users("alice"), "invoice.paid"), metadata=metadata
+                )
+        for tab in tabs:
+            assert (await tab.notification())["cursor"] == response.cursor
+        trace_id = metadata[0][1].split("-")[1]
+        spans = await receiver.wait_for(
+            lambda spans: (
+                sum(s.name == "fan-out" and s.trace_id == trace_id for s in spans) == 2
+                and any(s.name == "append" for s in spans)
+            )
+        )
+    finally:
+        for replica in replicas:
+            replica.stop()
+    publish = _one(spans, "publish", trace_id)
+    assert publish.parent_id == send_id
+    assert publish.attributes["gateway.backend"] == "redis"
+    assert publish.attributes["gateway.recipients"] == 1  # alice's tab on this replica
+    assert publish.attributes["gateway.cursor"] == response.cursor
+    assert _one(spans, "append", trace_id).parent_id == publish.span_id
+    fan_outs = [s for s in spans if s.name == "fan-out" and s.trace_id == trace_id]
+    instances = {s.resource["service.instance.id"] for s in fan_outs}
+    assert len(instances) == 2 and publish.resource["service.instance.id"] in instances
+    for fan_out in fan_outs:
+        assert fan_out.parent_id == publish.span_id
+        assert fan_out.links == [(trace_id, publish.span_id)]
+        assert fan_out.attributes["gateway.recipients"] == 1
+        assert fan_out.attributes["gateway.cursor"] == response.cursor
+
+
+async def test_a_bad_otel_setting_is_one_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.helpers import gateway_process
+
+    env = {**os.environ, "OTEL_TRACES_EXPORTER": "jaeger", "GATEWAY_HTTP_PORT": "0"}
+    proc = await gateway_process(env=env)
+    _, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "configuration error: OTEL_TRACES_EXPORTER: jaeger" in lines[0]
