@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
 from aiohttp import web
 
-from tests.conftest import StartGateway
+from tests.support.gateway import StartGateway
+from tests.support.tokens import SECRET, token
 
-SECRET = "test-secret-that-is-long-enough-for-hs256"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 PAGE = """<!doctype html><script>
@@ -52,10 +50,6 @@ function attempt(query, protocols, refresh) {
   await fetch("/result", {method: "POST", body: JSON.stringify(results)});
 })();
 </script>"""
-
-
-def token(sub: str, ttl: float = 60, **claims: object) -> str:
-    return jwt.encode({"sub": sub, "exp": int(time.time() + ttl), **claims}, SECRET, "HS256")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (apt-get install chromium)")

@@ -22,7 +22,6 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -32,12 +31,12 @@ import pytest
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.client import Publisher
-from tests.helpers import free_port
-from tests.redis_helpers import RedisServer
+from tests.support.helpers import ROOT, free_port
+from tests.support.redis_helpers import RedisServer
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
-ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+ARTIFACTS = ROOT / "test-artifacts"
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None or CHROMEDRIVER is None,

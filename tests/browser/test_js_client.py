@@ -1,5 +1,5 @@
 """The JS client (clients/js): its build, its type-level tests, and its `node --test` suites,
-which drive a real gateway (tests/js_control.py) over real WebSockets.
+which drive a real gateway (tests/support/js_control.py) over real WebSockets.
 
 Needs Node >= 20 and `npm ci` in clients/js (./scripts/test and .ci/run do it), and
 redis-server for the suite on two replicas (.ci/run installs it).
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parent.parent
+from tests.support.helpers import ROOT
+
 JS = ROOT / "clients/js"
 NODE = shutil.which("node")
 

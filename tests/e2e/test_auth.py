@@ -18,15 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
-from tests.conftest import StartGateway
-from tests.helpers import request, self_signed_cert, users
-
-SECRET = "test-secret-that-is-long-enough-for-hs256"
-
-
-def token(sub: str, *, secret: str = SECRET, ttl: float = 60, **claims: object) -> str:
-    payload = {"sub": sub, "exp": int(time.time() + ttl), **claims}
-    return jwt.encode(payload, secret, algorithm="HS256")
+from tests.support.gateway import StartGateway
+from tests.support.helpers import request, self_signed_cert, users
+from tests.support.tokens import SECRET, token
 
 
 async def _status(http: aiohttp.ClientSession, port: int, **kw: object) -> int:

@@ -9,24 +9,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 
 import aiohttp
-import jwt
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
 
-from tests.conftest import StartGateway
+from tests.support.gateway import StartGateway
+from tests.support.tokens import SECRET, token
 
-SECRET = "test-secret-that-is-long-enough-for-hs256"
 V1 = "notifications.v1"
-
-
-def token(sub: str, *, ttl: float = 60, **claims: object) -> str:
-    payload = {"sub": sub, "exp": int(time.time() + ttl), **claims}
-    return jwt.encode(payload, SECRET, algorithm="HS256")
 
 
 async def _status(http: aiohttp.ClientSession, port: int, user_id: str, **kw: object) -> int:

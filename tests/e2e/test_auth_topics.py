@@ -18,16 +18,11 @@ from grpc import aio
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.config import Settings
-from tests.conftest import Client, StartGateway
-from tests.helpers import request, topic
+from tests.support.gateway import Client, StartGateway
+from tests.support.helpers import request, topic
+from tests.support.tokens import SECRET, token
 
-SECRET = "test-secret-that-is-long-enough-for-hs256"
 V1 = "notifications.v1"
-
-
-def token(sub: str, *, ttl: float = 60, **claims: object) -> str:
-    payload = {"sub": sub, "exp": int(time.time() + ttl), **claims}
-    return jwt.encode(payload, SECRET, algorithm="HS256")
 
 
 class Browser:

@@ -15,8 +15,8 @@ import pytest
 from gateway.app import Gateway
 from gateway.websocket import protocol as ws_protocol
 from gateway.websocket.handshake import MAX_HEAD_BYTES
-from tests.conftest import StartGateway
-from tests.wsraw import exchange, still_served, upgrade
+from tests.support.gateway import StartGateway
+from tests.support.wsraw import exchange, still_served, upgrade
 
 HALF_SENT = [
     pytest.param(b"GET /healthz HTTP/1.1\r\nX-A: 1\r\n", id="healthz"),

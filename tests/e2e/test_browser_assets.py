@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import Path
 
 import aiohttp
 
 from gateway.config import Settings
-from tests.conftest import StartGateway
+from tests.support.gateway import StartGateway
+from tests.support.helpers import ROOT
 
-ROOT = Path(__file__).parent.parent
 JS = ROOT / "clients/js"
 CLIENT_JS = ROOT / "gateway/browser/client.js"
 

@@ -14,8 +14,8 @@ import jwt
 import pytest
 
 from gateway.app import Gateway
-from tests.conftest import StartGateway
-from tests.helpers import free_port, gateway_process
+from tests.support.gateway import StartGateway
+from tests.support.helpers import free_port, gateway_process
 
 
 async def _spawn(*args: str) -> asyncio.subprocess.Process:

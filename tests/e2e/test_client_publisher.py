@@ -11,8 +11,8 @@ import pytest
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.app import Gateway
 from gateway.client import AsyncPublisher, PublishError, RetryPolicy, publish_request
-from tests.conftest import Connect, StartGateway
-from tests.helpers import free_port, self_signed_cert
+from tests.support.gateway import Connect, StartGateway
+from tests.support.helpers import free_port, self_signed_cert
 
 FAST_RETRY = RetryPolicy(attempts=40, base=0.02, cap=0.2, deadline=10.0)
 

@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator
 
 import grpc
-import jwt
 import pytest
 
 from gateway.api.v1 import gateway_pb2 as pb
@@ -25,11 +24,10 @@ from gateway.client import (
     SubscriberRefused,
     SubscriberStopped,
 )
-from tests.conftest import StartGateway
-from tests.helpers import free_port
-from tests.netproxy import TcpProxy
-
-SECRET = "test-secret-that-is-long-enough-for-hs256"
+from tests.support.gateway import StartGateway
+from tests.support.helpers import free_port
+from tests.support.netproxy import TcpProxy
+from tests.support.tokens import SECRET, token
 
 
 def _url(port: int) -> str:
@@ -223,17 +221,13 @@ async def grpc_stub(gateway: Gateway) -> AsyncIterator[pb_grpc.NotificationGatew
         yield pb_grpc.NotificationGatewayStub(channel)
 
 
-def _token(sub: str, ttl: float) -> str:
-    return jwt.encode({"sub": sub, "exp": int(time.time() + ttl)}, SECRET, algorithm="HS256")
-
-
 async def test_the_token_is_refreshed_on_the_open_socket(start_gateway: StartGateway) -> None:
     gateway = await start_gateway(jwt_secret=SECRET)
     issued: list[str] = []
     events: list[dict[str, object]] = []
 
     async def get_token() -> str:  # called before every connect and before expiry
-        issued.append(_token("alice", 3))
+        issued.append(token("alice", ttl=3))
         return issued[-1]
 
     states = States()
@@ -260,7 +254,7 @@ async def test_4001_reconnects_with_a_fresh_token_and_refusals_stop(
     issued: list[str] = []
 
     def get_token() -> str:
-        issued.append(_token("alice", 60))
+        issued.append(token("alice", ttl=60))
         return issued[-1]
 
     states = States()
@@ -280,12 +274,12 @@ async def test_4001_reconnects_with_a_fresh_token_and_refusals_stop(
         cursor = (await pub.publish(users=["alice"], type="after.refresh")).cursor
         assert (await reading).cursor == cursor  # type: ignore[union-attr]
 
-    bad = Subscriber(_url(gateway.http_port), "alice", token=_token("bob", 60))
+    bad = Subscriber(_url(gateway.http_port), "alice", token=token("bob", ttl=60))
     with pytest.raises(SubscriberRefused) as refused:
         await _next(bad)
     assert refused.value.status == 403 and "another user" in refused.value.body
     await bad.close()
-    expired = Subscriber(_url(gateway.http_port), "alice", token=_token("alice", -5))
+    expired = Subscriber(_url(gateway.http_port), "alice", token=token("alice", ttl=-5))
     with pytest.raises(SubscriberRefused) as refused:
         await _next(expired)
     assert refused.value.status == 401

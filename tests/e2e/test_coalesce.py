@@ -8,8 +8,8 @@ from grpc import aio
 
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
-from tests.conftest import Client, Connect
-from tests.helpers import everyone, request
+from tests.support.gateway import Client, Connect
+from tests.support.helpers import everyone, request
 
 SUBSCRIBERS = 8
 COUNT = 200

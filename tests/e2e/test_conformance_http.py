@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gateway.app import Gateway
-from tests.wsraw import KEY, RawClient, exchange, upgrade
+from tests.support.wsraw import KEY, RawClient, exchange, upgrade
 
 ACCEPT = base64.b64encode(
     hashlib.sha1(KEY.encode() + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from gateway.app import Gateway
-from tests.conftest import StartGateway
-from tests.wsraw import (
+from tests.support.gateway import StartGateway
+from tests.support.wsraw import (
     BINARY,
     CLOSE,
     CONTINUATION,

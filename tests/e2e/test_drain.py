@@ -15,8 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
-from tests.conftest import StartGateway
-from tests.helpers import everyone, free_port, gateway_process, request, users
+from tests.support.gateway import StartGateway
+from tests.support.helpers import everyone, free_port, gateway_process, request, users
 
 
 async def test_drain_sequence_in_process(start_gateway: StartGateway, http) -> None:

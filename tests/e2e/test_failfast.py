@@ -22,10 +22,8 @@ from grpc import aio
 
 from gateway.app import Gateway
 from gateway.config import ConfigError, Settings
-from tests.conftest import StartGateway
-from tests.helpers import ROOT, free_port, gateway_process
-
-SECRET = "test-secret-that-is-long-enough-for-hs256"
+from tests.support.gateway import StartGateway
+from tests.support.helpers import ROOT, free_port, gateway_process
 
 
 def _env(**settings: str) -> dict[str, str]:

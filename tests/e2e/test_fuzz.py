@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from gateway.app import Gateway
 from gateway.websocket import protocol as ws_protocol
-from tests.wsraw import (
+from tests.support.wsraw import (
     CLOSE,
     PING,
     PONG,

@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import gc
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import aiohttp
 import pytest
 
 from gateway.app import Gateway
-from tests.conftest import Client, StartGateway
+from tests.support.gateway import Client, StartGateway
+from tests.support.waiting import until
 
 HEARTBEAT = 0.2
 
@@ -26,14 +27,6 @@ async def _open(
     assert welcome["event"] == "welcome"
     assert welcome["heartbeat"] == gateway.settings.heartbeat_seconds
     return ws
-
-
-async def _until(condition: Callable[[], bool], within: float = 3.0) -> None:
-    for _ in range(int(within / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"not within {within}s")
 
 
 async def test_a_peer_that_answers_pings_stays(
@@ -66,7 +59,7 @@ async def test_a_silent_peer_is_dropped_within_two_intervals(
             pings += 1  # and no pong: the next visit drops it
     assert pings == 1
     assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSE)
-    await _until(lambda: len(gateway.service.hub) == 0)
+    await until(lambda: len(gateway.service.hub) == 0, within=3.0, every=0.01)
     assert not gateway.edge.sockets
 
 
@@ -108,7 +101,7 @@ async def test_a_closed_connection_is_freed_by_reference_counting(
         await reader.readexactly(2)  # the welcome frame's header
     else:
         ws = await _open(http, gateway, "alice")
-    await _until(lambda: len(gateway.edge.sockets) == 1)
+    await until(lambda: len(gateway.edge.sockets) == 1, within=3.0, every=0.01)
     (session, server_ws), *_ = gateway.edge.sockets.items()
     watched = weakref.ref(server_ws)
     del session, server_ws
@@ -119,4 +112,4 @@ async def test_a_closed_connection_is_freed_by_reference_counting(
     else:
         assert await gateway.service.disconnect("alice", 4009, "bye") == 1
         assert await Client(ws).closed() == 4009
-    await _until(lambda: not gateway.edge.sockets and watched() is None)
+    await until(lambda: not gateway.edge.sockets and watched() is None, within=3.0, every=0.01)

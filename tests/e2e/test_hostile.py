@@ -14,8 +14,8 @@ import pytest
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
-from tests.conftest import Connect, StartGateway
-from tests.helpers import everyone, request, users
+from tests.support.gateway import Connect, StartGateway
+from tests.support.helpers import everyone, request, users
 
 
 async def _raw(port: int, payload: bytes, read: bool = True) -> bytes:

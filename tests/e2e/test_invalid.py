@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from gateway.api.v1 import gateway_pb2 as pb
-from tests.helpers import everyone, request, topic, users
+from tests.support.helpers import everyone, request, topic, users
 
 _BAD = [
     (

@@ -20,9 +20,8 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from gateway.app import Gateway
 from gateway.auth import TokenVerifier
 from gateway.config import ConfigError, Settings
-from tests.conftest import StartGateway
-
-SECRET = "test-secret-that-is-long-enough-for-hs256"
+from tests.support.gateway import StartGateway
+from tests.support.tokens import SECRET
 
 
 class Jwks:

@@ -9,7 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import aiohttp
 import grpc
@@ -25,10 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.app import Gateway
 from gateway.ops import site as ops_site
-from tests.conftest import Connect, StartGateway
-from tests.helpers import everyone, request, users
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.gateway import Connect, StartGateway
+from tests.support.helpers import ROOT, everyone, request, users
 
 #: Every family docs/operations/metrics.md lists, by the name Prometheus scrapes.
 GATEWAY_FAMILIES = {

@@ -7,8 +7,8 @@ import pytest
 
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.app import Gateway
-from tests.conftest import Connect
-from tests.helpers import everyone, request, topic, users
+from tests.support.gateway import Connect
+from tests.support.helpers import everyone, request, topic, users
 
 
 async def test_user_gets_exactly_the_published_notification(stub, connect: Connect) -> None:

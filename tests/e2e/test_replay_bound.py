@@ -16,9 +16,10 @@ from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.session import REPLAY_BATCH_BYTES
-from tests.conftest import StartGateway
-from tests.helpers import request, users
-from tests.wsraw import (
+from tests.support.gateway import StartGateway
+from tests.support.helpers import request, users
+from tests.support.waiting import until
+from tests.support.wsraw import (
     CLOSE,
     TEXT,
     RawClient,
@@ -57,14 +58,6 @@ async def _publish(gateway: Gateway, user_id: str, count: int, size: int) -> lis
     return cursors
 
 
-async def _until(predicate: object, within: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():  # type: ignore[operator]
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
 async def _read_to_4008(client: RawClient) -> None:
     """What a stalled resuming client finds once it reads: its 101, the start of the
     replay, and the close frame with 4008."""
@@ -91,7 +84,7 @@ async def test_stalled_resuming_clients_hold_a_bounded_replay_then_get_4008(
         writer.transport.pause_reading()  # and it never reads
         writer.write(upgrade(f"/ws?user_id=resumer&since={since}"))
         stalled.append((reader, writer))
-    await _until(lambda: len(gateway.edge.sockets) == 8)
+    await until(lambda: len(gateway.edge.sockets) == 8)
     await asyncio.sleep(0.5)  # the replays go as far as the sockets take them
     for conn in gateway.edge.sockets.values():
         # a batch in the transport at most (and one frame past it), never the replay
@@ -102,7 +95,7 @@ async def test_stalled_resuming_clients_hold_a_bounded_replay_then_get_4008(
 
     # live frames due on top of a stalled replay: over the limit, the reader is too slow
     await _publish(gateway, "resumer", 100, 1000)
-    await _until(lambda: gateway.service.metrics.slow_clients_closed == 8)
+    await until(lambda: gateway.service.metrics.slow_clients_closed == 8)
     for _, writer in stalled:
         writer.transport.resume_reading()  # within CLOSE_TIMEOUT, or the socket is dropped
     await asyncio.gather(*(_read_to_4008(RawClient(reader, writer)) for reader, writer in stalled))

@@ -9,8 +9,8 @@ import grpc
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
-from tests.conftest import Connect, StartGateway
-from tests.helpers import everyone, request, topic, users
+from tests.support.gateway import Connect, StartGateway
+from tests.support.helpers import everyone, request, topic, users
 
 
 async def test_resume_replays_what_was_missed_in_order_then_live(stub, connect: Connect) -> None:

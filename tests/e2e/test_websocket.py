@@ -8,8 +8,8 @@ import aiohttp
 import pytest
 
 from gateway.app import Gateway
-from tests.conftest import Connect, StartGateway
-from tests.helpers import request, users
+from tests.support.gateway import Connect, StartGateway
+from tests.support.helpers import request, users
 
 
 async def _refused(

@@ -20,8 +20,8 @@ from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.websocket import protocol as ws_protocol
-from tests.conftest import Client, Connect, StartGateway
-from tests.helpers import request, users
+from tests.support.gateway import Client, Connect, StartGateway
+from tests.support.helpers import request, users
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 

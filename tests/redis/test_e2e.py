@@ -13,9 +13,9 @@ from grpc import aio
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
-from tests.conftest import StartGateway
-from tests.helpers import everyone, request, users
-from tests.redis_helpers import RedisServer, ws_client
+from tests.support.gateway import StartGateway
+from tests.support.helpers import everyone, request, users
+from tests.support.redis_helpers import RedisServer, ws_client
 
 Stub = pb_grpc.NotificationGatewayStub
 

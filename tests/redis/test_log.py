@@ -12,9 +12,9 @@ import pytest
 from gateway.log import Cursor, Draft
 from gateway.log.redis import RedisLog
 from gateway.models import EveryoneTarget, TopicTarget, UsersTarget
-from tests.conftest import StartGateway
-from tests.helpers import RecordingListener
-from tests.redis_helpers import RedisServer
+from tests.support.gateway import StartGateway
+from tests.support.helpers import RecordingListener
+from tests.support.redis_helpers import RedisServer
 
 EVERYONE = EveryoneTarget()
 

@@ -15,17 +15,15 @@ from grpc import aio
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
-from tests.conftest import StartGateway
-from tests.helpers import request as publish_request
-from tests.helpers import users
-from tests.redis_helpers import ChildGateway, RedisServer, free_port, ws_client
+from tests.support.gateway import StartGateway
+from tests.support.helpers import free_port, users
+from tests.support.helpers import request as publish_request
+from tests.support.redis_helpers import ChildGateway, RedisServer, ws_client
+from tests.support.waiting import until
 
 
-async def _healthy(gateway: Gateway, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not gateway.log.healthy:
-        assert time.monotonic() < deadline, "the gateway did not reach Redis"
-        await asyncio.sleep(0.02)
+async def _healthy(gateway: Gateway) -> None:
+    await until(lambda: gateway.log.healthy, within=10.0, what="the gateway did not reach Redis")
 
 
 async def _ready_status(http: aiohttp.ClientSession, gateway: Gateway) -> tuple[int, str]:

@@ -13,10 +13,10 @@ from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.log.redis_peers import ANSWER_WAIT
-from tests.conftest import StartGateway
-from tests.helpers import request as publish_request
-from tests.helpers import users
-from tests.redis_helpers import ChildGateway, RedisServer, ws_client
+from tests.support.gateway import StartGateway
+from tests.support.helpers import request as publish_request
+from tests.support.helpers import users
+from tests.support.redis_helpers import ChildGateway, RedisServer, ws_client
 
 
 async def _on_redis(start_gateway: StartGateway, url: str) -> Gateway:

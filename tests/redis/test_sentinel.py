@@ -10,9 +10,9 @@ import aiohttp
 from grpc import aio
 
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
-from tests.conftest import StartGateway
-from tests.helpers import request, users
-from tests.redis_helpers import RedisServer, SentinelServer, ws_client
+from tests.support.gateway import StartGateway
+from tests.support.helpers import request, users
+from tests.support.redis_helpers import RedisServer, SentinelServer, ws_client
 
 
 async def test_a_failover_is_followed_and_clients_stay_connected(

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real gateway on free ports, real gRPC and WebSocket clients.
+"""The shared fixtures (registered by tests/conftest.py): a real gateway on free ports, real
+gRPC and WebSocket clients, a redis-server of the test's own.
 
 Every JSON text frame any aiohttp WebSocket client receives in a test is checked against
 the protocol's JSON Schema (clients/protocol/notifications.v1.schema.json, `ServerEvent`):
@@ -7,45 +8,19 @@ the machine-readable description cannot drift from what the gateway sends.
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
-import jsonschema
 import pytest
 from grpc import aio
 
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.config import Settings
-
-StartGateway = Callable[..., Awaitable[Gateway]]
-
-PROTOCOL_SCHEMA = Path(__file__).parent.parent / "clients/protocol/notifications.v1.schema.json"
-
-
-def _server_event_validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads(PROTOCOL_SCHEMA.read_text())
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator({**schema, "oneOf": [{"$ref": "#/$defs/ServerEvent"}]})
-
-
-SERVER_EVENT = _server_event_validator()
-
-
-def check_server_frame(text: str) -> None:
-    """Fails the test when a frame from the gateway does not match the protocol schema."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        raise AssertionError(f"the gateway sent a text frame that is not JSON: {text!r}") from None
-    errors = sorted(SERVER_EVENT.iter_errors(value), key=lambda e: e.path)
-    if errors:
-        best = jsonschema.exceptions.best_match(errors)
-        raise AssertionError(f"frame does not match the protocol schema: {best.message}: {text}")
+from tests.support.gateway import Client, Connect, StartGateway
+from tests.support.redis_helpers import RedisServer
+from tests.support.schema import check_server_frame
 
 
 @pytest.fixture(autouse=True)
@@ -99,49 +74,6 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-class Client:
-    """A WebSocket client that reads JSON events with a timeout."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-
-    async def event(self, timeout: float = 3.0) -> dict[str, Any]:
-        msg = await self.ws.receive(timeout=timeout)
-        if msg.type != aiohttp.WSMsgType.TEXT:
-            raise AssertionError(f"expected a text frame, got {msg.type!r} {msg.data!r}")
-        value: dict[str, Any] = json.loads(msg.data)
-        return value
-
-    async def notification(self, timeout: float = 3.0) -> dict[str, Any]:
-        event = await self.event(timeout)
-        assert event["event"] == "notification", event
-        return event
-
-    async def nothing(self, within: float = 0.2) -> None:
-        """Asserts no frame arrives within `within` seconds."""
-        try:
-            msg = await self.ws.receive(timeout=within)
-        except TimeoutError:
-            return
-        raise AssertionError(f"unexpected frame: {msg.type!r} {msg.data!r}")
-
-    async def send(self, value: Any) -> None:
-        await self.ws.send_str(value if isinstance(value, str) else json.dumps(value))
-
-    async def closed(self, timeout: float = 3.0) -> int | None:
-        """Reads until the close frame; returns the close code."""
-        async with asyncio.timeout(timeout):
-            while True:
-                msg = await self.ws.receive()
-                if msg.type == aiohttp.WSMsgType.CLOSE:
-                    return int(msg.data)  # the code in the server's close frame
-                if msg.type == aiohttp.WSMsgType.CLOSED:
-                    return self.ws.close_code
-
-
-Connect = Callable[..., Awaitable[Client]]
-
-
 @pytest.fixture
 async def connect(gateway: Gateway, http: aiohttp.ClientSession) -> AsyncIterator[Connect]:
     """Opens WebSocket clients on `gateway` and reads their welcome event first."""
@@ -168,8 +100,6 @@ async def connect(gateway: Gateway, http: aiohttp.ClientSession) -> AsyncIterato
 @pytest.fixture
 def redis_server(tmp_path: Any) -> Iterator[Any]:
     """A redis-server of this test's own on a free port (fails if redis-server is missing)."""
-    from tests.redis_helpers import RedisServer
-
     server = RedisServer(tmp_path)
     server.start()
     yield server

@@ -41,7 +41,7 @@ def request(target: pb.Target, type: str = "test.event", **fields: Any) -> pb.Pu
     return pb.PublishRequest(target=target, notification=notification)
 
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

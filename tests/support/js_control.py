@@ -1,6 +1,6 @@
 """A real gateway the JS client's `node --test` suites drive: one JSON command per stdin line.
 
-Not a test module. `clients/js/test/harness.mjs` starts `python -m tests.js_control`, which
+Not a test module. `clients/js/test/harness.mjs` starts `python -m tests.support.js_control`, which
 runs a `Gateway` in this process and answers each command with one JSON line on stdout:
 
     {"cmd": "start", "settings": {...}}      -> {"ok": true, "http_port": P, "grpc_port": G}
@@ -13,7 +13,7 @@ runs a `Gateway` in this process and answers each command with one JSON line on 
                                                 on TCP but answers nothing (the ping watchdog)
     {"cmd": "token", "sub": u, "ttl": s, "topics": [...]}  -> an HS256 JWT for the secret
     {"cmd": "redis"}                         -> {"ok": true, "url": U}: a private redis-server
-                                                (tests/redis_helpers.py), stopped when this
+                                                (tests/support/redis_helpers.py), stopped when this
                                                 process ends; start gateways with
                                                 {"backend": U} here and in other controls
 """
@@ -37,7 +37,7 @@ from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.client import publish_request
 from gateway.config import Settings
-from tests.redis_helpers import RedisServer
+from tests.support.redis_helpers import RedisServer
 
 
 class Control:

@@ -18,13 +18,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import Client
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.gateway import Client
+from tests.support.helpers import free_port
 
 
 class RedisServer:

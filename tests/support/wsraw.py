@@ -14,7 +14,7 @@ from grpc import aio
 
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
-from tests.helpers import request, users
+from tests.support.helpers import request, users
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA

@@ -16,12 +16,7 @@ from gateway.client.backoff import Backoff
 from gateway.client.close_policy import CLOSE_POLICY, CloseAction, close_action
 from gateway.client.items import CursorWindow
 from gateway.client.tokens import refresh_due, token_expiry
-
-SECRET = "test-secret-that-is-long-enough-for-hs256"
-
-
-def _token(sub: str, ttl: float) -> str:
-    return jwt.encode({"sub": sub, "exp": int(time.time() + ttl)}, SECRET, algorithm="HS256")
+from tests.support.tokens import SECRET, token
 
 
 def test_cursor_window_drops_repeats_within_its_size() -> None:
@@ -67,7 +62,7 @@ def test_close_policy_table() -> None:
 
 
 def test_refresh_timing_reads_exp_without_a_key() -> None:
-    assert token_expiry(_token("alice", 100)) == pytest.approx(time.time() + 100, abs=2)
+    assert token_expiry(token("alice", ttl=100)) == pytest.approx(time.time() + 100, abs=2)
     assert token_expiry(jwt.encode({"sub": "alice"}, SECRET, algorithm="HS256")) is None
     assert token_expiry("not.a.jwt") is None
     assert refresh_due(1000.0, 960.0) == 980.0  # half of what is left

@@ -10,8 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.config import Settings, unknown_environment
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.helpers import ROOT
 
 
 def test_env_vars_are_read_when_built(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ import pytest
 from gateway.flush import CoalescePolicy, FlushScheduler
 from gateway.metrics import Metrics
 from gateway.session import Session
-from tests.test_session import FakeTransport
+from tests.support.fakes import FakeTransport
 
 MS = 0.001
 #: Explicit settings, so the tests do not follow the defaults around.

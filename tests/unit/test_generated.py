@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from grpc_tools import protoc
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.helpers import ROOT
+
 GENERATED = ["gateway_pb2.py", "gateway_pb2.pyi", "gateway_pb2_grpc.py"]
 
 

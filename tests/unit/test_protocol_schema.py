@@ -1,23 +1,23 @@
 """The machine-readable protocol (clients/protocol/notifications.v1.schema.json): the frame
-check that conftest applies to every e2e frame can fail; client ops agree with the gateway's
-parser; the TypeScript types name every event and op the schema defines."""
+check that tests.support.fixtures applies to every e2e frame can fail; client ops agree with
+the gateway's parser; the TypeScript types name every event and op the schema defines."""
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import jsonschema
 import pytest
 
 from gateway.models import Invalid
 from gateway.websocket.client_ops import parse_client_op
-from tests.conftest import PROTOCOL_SCHEMA, check_server_frame
+from tests.support.helpers import ROOT
+from tests.support.schema import PROTOCOL_SCHEMA, check_server_frame
 
 SCHEMA = json.loads(PROTOCOL_SCHEMA.read_text())
 CLIENT_OP = jsonschema.Draft202012Validator({**SCHEMA, "oneOf": [{"$ref": "#/$defs/ClientOp"}]})
-TYPES = (Path(__file__).parent.parent / "clients/js/src/protocol.ts").read_text()
+TYPES = (ROOT / "clients/js/src/protocol.ts").read_text()
 
 NOTIFICATION = {
     "id": "n-1",

@@ -7,26 +7,7 @@ from collections.abc import Iterable, Iterator
 
 from gateway.flush import FlushScheduler
 from gateway.session import REPLAY_BATCH_BYTES, Session
-
-
-class FakeTransport:
-    def __init__(self, buffered: int = 0) -> None:
-        self.writes: list[list[bytes]] = []
-        self.buffered = buffered
-        self.closing = False
-        self.aborted = False
-
-    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview], /) -> None:
-        self.writes.append([bytes(chunk) for chunk in list_of_data])
-
-    def get_write_buffer_size(self) -> int:
-        return self.buffered
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def abort(self) -> None:
-        self.aborted = self.closing = True
+from tests.support.fakes import FakeTransport
 
 
 def _session(transport: FakeTransport, limit: int = 1000) -> tuple[Session, list[Session]]:

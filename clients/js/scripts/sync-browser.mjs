@@ -1,7 +1,7 @@
 // Bundles the built ES module (dist/, from tsc) into one file, gateway/browser/client.js,
 // which the gateway serves at GET /client.js. The header names the sha256 of the sources it
-// was built from: tests/test_browser_assets.py recomputes it (no Node needed), and
-// `node scripts/sync-browser.mjs --check` (run by tests/test_js_client.py) rebuilds and compares.
+// was built from: tests/e2e/test_browser_assets.py recomputes it (no Node needed), and
+// `node scripts/sync-browser.mjs --check` (run by tests/browser/test_js_client.py) rebuilds and compares.
 import { buildSync } from "esbuild";
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";

@@ -1,6 +1,6 @@
-// The client's logic against a real gateway (tests/js_control.py): reconnect after a
+// The client's logic against a real gateway (tests/support/js_control.py): reconnect after a
 // restart (memory log: resync; Redis: what was missed, completely), resume with topics added
-// after connect, resync, the close-code policy, the ping watchdog and de-duplication. Run by tests/test_js_client.py (or `npm test`).
+// after connect, resync, the close-code policy, the ping watchdog and de-duplication. Run by tests/browser/test_js_client.py (or `npm test`).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 

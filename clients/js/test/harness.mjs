@@ -1,4 +1,4 @@
-// Test harness: a real gateway in a Python process (tests/js_control.py) driven over
+// Test harness: a real gateway in a Python process (tests/support/js_control.py) driven over
 // stdin/stdout, and helpers that wait for client events. No mocks: the client under test
 // talks to the gateway over a real WebSocket.
 import { spawn } from "node:child_process";
@@ -36,7 +36,7 @@ export class ControlledGateway {
   }
 
   constructor() {
-    this.proc = spawn(python, ["-m", "tests.js_control"], {
+    this.proc = spawn(python, ["-m", "tests.support.js_control"], {
       cwd: root,
       stdio: ["pipe", "pipe", "inherit"],
     });
