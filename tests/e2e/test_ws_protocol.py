@@ -7,10 +7,7 @@ same port; these tests cover the seams between the two and what a raw client can
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import socket
-import struct
 
 import aiohttp
 import grpc
@@ -22,55 +19,7 @@ from gateway.app import Gateway
 from gateway.websocket import protocol as ws_protocol
 from tests.support.gateway import Client, Connect, StartGateway
 from tests.support.helpers import request, users
-
-KEY = "dGhlIHNhbXBsZSBub25jZQ=="
-
-
-def _upgrade(user_id: str, extra: str = "") -> bytes:
-    return (
-        f"GET /ws?user_id={user_id} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n"
-        f"{extra}\r\n"
-    ).encode()
-
-
-def _client_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
-    mask = os.urandom(4)
-    first = (0x80 if fin else 0) | opcode
-    head = struct.pack("!BB", first, 0x80 | len(payload))  # payloads here are < 126 bytes
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-class RawClient:
-    """A WebSocket client on a plain socket: sends bytes as given, reads server frames."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def open(cls, port: int, user_id: str) -> RawClient:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(_upgrade(user_id))
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
-        assert head.startswith(b"HTTP/1.1 101 "), head
-        client = cls(reader, writer)
-        assert (await client.event())["event"] == "welcome"
-        return client
-
-    async def frame(self) -> tuple[int, bytes]:
-        first, second = await asyncio.wait_for(self.reader.readexactly(2), 3)
-        size = second & 0x7F
-        if size == 126:
-            size = int.from_bytes(await self.reader.readexactly(2), "big")
-        elif size == 127:
-            size = int.from_bytes(await self.reader.readexactly(8), "big")
-        return first & 0x0F, await self.reader.readexactly(size)
-
-    async def event(self) -> dict[str, object]:
-        opcode, payload = await self.frame()
-        assert opcode == 0x1, (opcode, payload)
-        event: dict[str, object] = json.loads(payload)
-        return event
+from tests.support.wsraw import RawClient, frame, upgrade
 
 
 async def test_health_responses_close_their_connection(gateway: Gateway, http) -> None:
@@ -96,7 +45,7 @@ async def test_a_session_that_asked_for_health_first_still_upgrades(gateway: Gat
 
 async def test_http_1_0_upgrade_is_refused_by_the_fallback(gateway: Gateway) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", gateway.http_port)
-    writer.write(_upgrade("alice").replace(b"HTTP/1.1", b"HTTP/1.0"))
+    writer.write(upgrade("/ws?user_id=alice").replace(b"HTTP/1.1", b"HTTP/1.0"))
     answer = await asyncio.wait_for(reader.read(), 3)
     writer.close()
     assert answer.startswith(b"HTTP/1.1 400 ") or answer.startswith(b"HTTP/1.0 400 "), answer
@@ -105,7 +54,7 @@ async def test_http_1_0_upgrade_is_refused_by_the_fallback(gateway: Gateway) -> 
 
 async def test_an_oversized_request_head_is_431(gateway: Gateway) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", gateway.http_port)
-    writer.write(_upgrade("alice", "X-Pad: " + "a" * 20_000 + "\r\n"))
+    writer.write(upgrade("/ws?user_id=alice", "X-Pad: " + "a" * 20_000 + "\r\n"))
     answer = await asyncio.wait_for(reader.read(), 3)
     writer.close()
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
@@ -118,10 +67,10 @@ async def test_a_fragmented_op_with_a_ping_inside_is_answered_in_order(gateway: 
     client = await RawClient.open(gateway.http_port, "alice")
     op = b'{"op": "subscribe", "topic": "news"}'
     client.writer.write(
-        _client_frame(0x1, op[:10], fin=False)
-        + _client_frame(0x9, b"mid")  # a ping between the fragments
-        + _client_frame(0x0, op[10:20], fin=False)
-        + _client_frame(0x0, op[20:])
+        frame(0x1, op[:10], fin=False)
+        + frame(0x9, b"mid")  # a ping between the fragments
+        + frame(0x0, op[10:20], fin=False)
+        + frame(0x0, op[20:])
     )
     assert await client.frame() == (0xA, b"mid")
     assert await client.event() == {"event": "subscribed", "topic": "news"}
@@ -132,7 +81,7 @@ async def test_an_op_sent_with_the_handshake_is_answered_after_the_welcome(
     gateway: Gateway,
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", gateway.http_port)
-    writer.write(_upgrade("alice") + _client_frame(0x1, b'{"op": "ping"}'))
+    writer.write(upgrade("/ws?user_id=alice") + frame(0x1, b'{"op": "ping"}'))
     assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)).startswith(b"HTTP/1.1 101")
     client = RawClient(reader, writer)
     assert (await client.event())["event"] == "welcome"
@@ -164,7 +113,7 @@ async def test_broken_framing_is_closed_with_1002(gateway: Gateway) -> None:
 
 async def test_invalid_utf8_is_closed_with_1007(gateway: Gateway) -> None:
     client = await RawClient.open(gateway.http_port, "mallory")
-    client.writer.write(_client_frame(0x1, b"\xff\xfe"))
+    client.writer.write(frame(0x1, b"\xff\xfe"))
     opcode, payload = await client.frame()
     assert opcode == 0x8 and payload[:2] == (1007).to_bytes(2, "big"), payload
 
@@ -182,7 +131,7 @@ async def test_a_client_that_never_finishes_its_head_is_dropped(
 
 async def test_a_head_sent_a_byte_at_a_time_upgrades(gateway: Gateway) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", gateway.http_port)
-    for byte in _upgrade("trickle"):
+    for byte in upgrade("/ws?user_id=trickle"):
         writer.write(bytes((byte,)))
         await writer.drain()
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
@@ -202,7 +151,7 @@ async def test_a_closed_client_that_never_reads_is_dropped(
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", gateway.http_port))
     _, writer = await asyncio.open_connection(sock=sock)
-    writer.write(_upgrade("stalled"))
+    writer.write(upgrade("/ws?user_id=stalled"))
     writer.transport.pause_reading()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
         stub = pb_grpc.NotificationGatewayStub(channel)
