@@ -14,8 +14,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.app import Gateway
-from tests.conftest import Connect
-from tests.helpers import everyone, request, users
+from tests.support.gateway import Connect
+from tests.support.helpers import everyone, request, users
 
 _MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
 _MIN_SECONDS = -62_135_596_800  # 0001-01-01T00:00:00Z

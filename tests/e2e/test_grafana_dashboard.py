@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -20,8 +19,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import Gateway
+from tests.support.helpers import ROOT
 
-DASHBOARD = Path(__file__).resolve().parent.parent / "deploy/grafana/gateway.json"
+DASHBOARD = ROOT / "deploy/grafana/gateway.json"
 
 #: PromQL words that look like names: functions are recognised by their "(", these not.
 _KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset"}

@@ -16,7 +16,7 @@ from gateway.receipts.memory import MemoryReceiptStore
 from gateway.receipts.model import State, Tracked, position
 from gateway.receipts.redis import RedisReceiptStore
 from gateway.receipts.store import ReadOutcome, ReceiptStore
-from tests.redis_helpers import RedisServer
+from tests.support.redis_helpers import RedisServer
 
 MakeStore = Callable[..., ReceiptStore]
 NOW = time.time()
