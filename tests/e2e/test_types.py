@@ -17,8 +17,8 @@ from grpc import aio
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
-from tests.conftest import StartGateway
-from tests.helpers import ROOT, everyone, request, topic, users
+from tests.support.gateway import StartGateway
+from tests.support.helpers import ROOT, everyone, request, topic, users
 
 EXAMPLES = ROOT / "examples" / "types"
 

@@ -20,8 +20,8 @@ from grpc import aio
 
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
-from tests.conftest import StartGateway
-from tests.helpers import free_port, gateway_process, request, users
+from tests.support.gateway import StartGateway
+from tests.support.helpers import free_port, gateway_process, request, users
 
 
 def _entry(required: list[str], **properties: Any) -> dict[str, Any]:

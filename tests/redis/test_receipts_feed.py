@@ -15,8 +15,8 @@ import pytest
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.app import Gateway
 from gateway.client import AsyncPublisher, PublishError, ReceiptsIncomplete
-from tests.conftest import StartGateway
-from tests.redis_helpers import RedisServer
+from tests.support.gateway import StartGateway
+from tests.support.redis_helpers import RedisServer
 
 SOON = timedelta(seconds=0.2)
 

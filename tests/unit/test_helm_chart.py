@@ -10,7 +10,6 @@ gives the container must be settings the gateway accepts.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +17,10 @@ from helm_python import Chart, HelmRenderError, lint
 from pydantic import ValidationError
 
 from gateway.config import Settings
-from tests.kube import resources, validate
-from tests.pod_security import pod_spec_of, restricted_violations
+from tests.support.helpers import ROOT
+from tests.support.kube import resources, validate
+from tests.support.pod_security import pod_spec_of, restricted_violations
 
-ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "deploy/helm/notification-gateway"
 SECRET = "s" * 40
 REDIS = {"backend": {"url": "redis://:pw@redis:6379/0"}}

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.log import AppendResult, Cursor, Draft, MemoryLog
 from gateway.models import EveryoneTarget, TopicTarget
-from tests.helpers import RecordingListener
+from tests.support.helpers import RecordingListener
 
 EVERYONE = EveryoneTarget()
 

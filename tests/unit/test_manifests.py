@@ -4,15 +4,15 @@ Pod Security Standard."""
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.kube import resources, validate
-from tests.pod_security import pod_spec_of, restricted_violations
+from tests.support.helpers import ROOT
+from tests.support.kube import resources, validate
+from tests.support.pod_security import pod_spec_of, restricted_violations
 
-MANIFESTS = sorted((Path(__file__).resolve().parent.parent / "deploy/kubernetes").glob("*.yaml"))
+MANIFESTS = sorted((ROOT / "deploy/kubernetes").glob("*.yaml"))
 
 
 def _all() -> list[tuple[str, dict[str, Any]]]:

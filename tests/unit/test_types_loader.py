@@ -11,7 +11,7 @@ import yaml
 
 from gateway.types import RegistryError, load_registry
 from gateway.types.paths import data_path, json_pointer
-from tests.helpers import ROOT
+from tests.support.helpers import ROOT
 
 EXAMPLES = ROOT / "examples" / "types"
 
