@@ -23,11 +23,11 @@ from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.config import ConfigError
 from gateway.tracing import tracing_wanted
-from tests.conftest import Connect, StartGateway
-from tests.helpers import everyone, users
-from tests.helpers import request as publish_request
-from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.redis_helpers import ChildGateway, RedisServer, ws_client
+from tests.support.gateway import Connect, StartGateway
+from tests.support.helpers import everyone, users
+from tests.support.helpers import request as publish_request
+from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
+from tests.support.redis_helpers import ChildGateway, RedisServer, ws_client
 
 SERVER, CONSUMER = 2, 5  # opentelemetry.proto.trace.v1.Span.SpanKind
 ERROR = 2  # Status.StatusCode
@@ -267,7 +267,7 @@ async def test_a_trace_crosses_two_replicas_on_redis(
 async def test_a_bad_otel_setting_is_one_configuration_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.helpers import gateway_process
+    from tests.support.helpers import gateway_process
 
     env = {**os.environ, "OTEL_TRACES_EXPORTER": "jaeger", "GATEWAY_HTTP_PORT": "0"}
     proc = await gateway_process(env=env)
