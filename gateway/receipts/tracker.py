@@ -34,6 +34,9 @@ _FEED_PAGE = 500
 #: A watcher whose filter matched nothing still learns the feed's position this often.
 _PROGRESS_EVERY = 5.0
 _MAX_BACKOFF = 2.0
+#: Reads one user may have queued between two batches: past it they are dropped and
+#: counted, so one flooding client cannot fill the queue that everyone's acks share.
+_READS_PER_USER = 100
 
 
 class Receipts:
@@ -54,6 +57,7 @@ class Receipts:
         #: (user, floor) → the newest ack of that connection's range not applied yet.
         self._acks: dict[tuple[str, AckPosition], Ack] = {}
         self._reads: list[Read] = []
+        self._reads_by_user: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._down_logged = False
@@ -107,9 +111,11 @@ class Receipts:
 
     def read(self, user_id: str, topics: frozenset[str], notification_id: str) -> bool:
         """Queue a `read`; False (dropped, counted) when the queue is full."""
-        if len(self._acks) + len(self._reads) >= self._max_queued:
+        queued = self._reads_by_user.get(user_id, 0)
+        if queued >= _READS_PER_USER or len(self._acks) + len(self._reads) >= self._max_queued:
             self._metrics.acks_ignored += 1
             return False
+        self._reads_by_user[user_id] = queued + 1
         self._reads.append(Read(user_id, topics, notification_id))
         self._wake.set()
         return True
@@ -161,7 +167,7 @@ class Receipts:
         acks, reads = list(self._acks.values()), self._reads
         if not acks and not reads:
             return
-        self._acks, self._reads = {}, []
+        self._acks, self._reads, self._reads_by_user = {}, [], {}
         now = time.time()
         try:
             applied = await self.store.apply(acks, reads, now)

@@ -1,0 +1,82 @@
+"""The receipts tracker (gateway/receipts/tracker.py): acks coalesced per connection, the
+queue bounded, a flooding client costing a slot and counted, the deadline sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from gateway.models import UsersTarget
+from gateway.receipts.memory import MemoryReceiptStore
+from gateway.receipts.model import State, Tracked, position
+from gateway.receipts.tracker import Receipts
+
+
+def at(n: int) -> str:
+    found = position(f"e-{n}")
+    assert found is not None
+    return found
+
+
+def tracked(nid: str, n: int, user: str, deadline: float | None = None) -> Tracked:
+    return Tracked(nid, "a.b", f"e-{n}", UsersTarget(user_ids=(user,)), time.time(), deadline)
+
+
+async def applied(receipts: Receipts, count: int) -> None:
+    for _ in range(200):
+        if receipts.stats.acks_applied >= count:
+            return
+        await asyncio.sleep(0.01)
+
+
+async def test_a_flood_of_acks_from_one_connection_is_one_slot_and_others_still_count() -> None:
+    receipts = Receipts(MemoryReceiptStore(), max_age=60, max_queued=3)
+    await receipts.start()
+    try:
+        await receipts.published([tracked(f"a{i}", i, "alice") for i in range(1, 6)])
+        await receipts.published([tracked("b1", 6, "bob")])
+        for i in range(1, 6):  # five acks of one connection before the batch is applied
+            assert receipts.ack("alice", frozenset(), at(0), at(i))
+        assert receipts.ack("bob", frozenset(), at(5), at(6))
+        await applied(receipts, 2)
+        await asyncio.sleep(0.05)  # nothing more comes
+        assert receipts.stats.acks_applied == 2  # coalesced: alice's newest, and bob's
+        found = await receipts.get(["a5", "b1"])
+        assert [r.state for r in found] == [State.DELIVERED, State.DELIVERED]
+        assert receipts.stats.delivery_seconds.count == 6
+    finally:
+        await receipts.close()
+
+
+async def test_a_full_queue_drops_and_counts() -> None:
+    receipts = Receipts(MemoryReceiptStore(), max_age=60, max_queued=2)  # not started
+    assert receipts.ack("a", frozenset(), at(0), at(1))
+    assert receipts.ack("b", frozenset(), at(0), at(1))
+    assert receipts.ack("a", frozenset(), at(0), at(2))  # the same connection: coalesced
+    assert not receipts.ack("c", frozenset(), at(0), at(1))
+    assert not receipts.read("c", frozenset(), "x")
+    assert receipts.stats.acks_ignored == 2
+
+
+async def test_a_flood_of_reads_is_capped_per_user() -> None:
+    receipts = Receipts(MemoryReceiptStore(), max_age=60)  # not started: nothing drains
+    accepted = sum(receipts.read("mallory", frozenset(), f"x{i}") for i in range(500))
+    assert accepted == 100
+    assert receipts.stats.acks_ignored == 400
+    assert receipts.read("alice", frozenset(), "n1")  # somebody else is not affected
+
+
+async def test_a_passed_deadline_is_swept_and_counted() -> None:
+    receipts = Receipts(MemoryReceiptStore(), max_age=60, sweep_every=0.05)
+    await receipts.start()
+    try:
+        await receipts.published([tracked("n1", 1, "alice", deadline=time.time() + 0.1)])
+        for _ in range(100):
+            if receipts.stats.undelivered:
+                break
+            await asyncio.sleep(0.02)
+        assert receipts.stats.undelivered == 1
+        (receipt,) = await receipts.get(["n1"])
+        assert receipt.state is State.UNDELIVERED
+    finally:
+        await receipts.close()
