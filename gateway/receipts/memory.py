@@ -1,6 +1,7 @@
 """Receipts kept in this process: bounded by count and age, lost on restart.
 
-Records live in publish order (a dict keeps insertion order), so the oldest is forgotten
+Records live in publish order (an OrderedDict: a plain dict emptied from its front finds
+its first item in time that grows with what was removed), so the oldest is forgotten
 first, by count or by age, in O(1) each. Two indexes make an ack cost what it covers:
 per user, the notifications still waiting for that user's ack (in cursor order); and the
 tracked broadcasts in cursor order (bisected by the ack's range). Deadlines wait in a
@@ -15,8 +16,8 @@ import heapq
 import os
 import time
 from bisect import bisect_left, bisect_right
-from collections import deque
-from dataclasses import dataclass, field
+from collections import OrderedDict, deque
+from dataclasses import replace
 
 from gateway.receipts.model import (
     AckPosition,
@@ -33,24 +34,27 @@ from gateway.receipts.store import FeedPage, ReadOutcome, ReceiptStore
 
 __all__ = ["MemoryReceiptStore"]
 
-
-@dataclass(slots=True)
-class _User:
-    state: State = State.PENDING
-    delivered_at: float | None = None
-    read_at: float | None = None
-    undelivered_at: float | None = None
+_UNUSED: set[str] = set()
+#: Every new record's users start here (its user_id is filled in when read out).
+_PENDING = UserReceipt("", State.PENDING)
 
 
-@dataclass(slots=True)
 class _Record:
-    item: Tracked
-    at: AckPosition
-    users: dict[str, _User] = field(default_factory=dict)
-    #: Broadcasts: the distinct users that acked / read, up to the per-notification bound.
-    acked: set[str] = field(default_factory=set)
-    read: set[str] = field(default_factory=set)
-    capped: bool = False
+    """One tracked notification. Per addressed user a `UserReceipt` (immutable: replaced
+    on each change, and a new record's users share one pending value)."""
+
+    __slots__ = ("acked", "at", "capped", "item", "read", "users")
+
+    def __init__(self, item: Tracked, at: AckPosition, users: dict[str, UserReceipt]) -> None:
+        self.item = item
+        self.at = at
+        self.users = users
+        #: Broadcasts: the distinct users that acked / read, up to the per-notification bound.
+        #: A notification to users never touches them: it shares one empty set (two sets
+        #: per publish were most of what tracking one cost).
+        self.acked: set[str] = _UNUSED if users else set()
+        self.read: set[str] = _UNUSED if users else set()
+        self.capped = False
 
 
 class MemoryReceiptStore(ReceiptStore):
@@ -66,7 +70,7 @@ class MemoryReceiptStore(ReceiptStore):
         self._max_tracked = max_tracked
         self._max_age = max_age
         self._max_counted = max_counted_users
-        self._records: dict[str, _Record] = {}
+        self._records: OrderedDict[str, _Record] = OrderedDict()
         #: user → {id: position} of notifications still waiting for that user's ack.
         self._waiting: dict[str, dict[str, AckPosition]] = {}
         #: tracked broadcasts in cursor order (positions and ids side by side)
@@ -87,13 +91,14 @@ class MemoryReceiptStore(ReceiptStore):
             at = position(item.cursor)
             if at is None or item.notification_id in records:
                 continue
-            record = _Record(item, at)
-            records[item.notification_id] = record
             users = item.users
+            records[item.notification_id] = _Record(
+                item, at, {user_id: _PENDING for user_id in users}
+            )
             if users:
+                waiting = self._waiting
                 for user_id in users:
-                    record.users[user_id] = _User()
-                    self._waiting.setdefault(user_id, {})[item.notification_id] = at
+                    waiting.setdefault(user_id, {})[item.notification_id] = at
                 if item.deadline is not None:
                     heapq.heappush(self._deadlines, (item.deadline, item.notification_id))
             else:
@@ -117,7 +122,7 @@ class MemoryReceiptStore(ReceiptStore):
                 del waiting[nid]
                 record = self._records[nid]
                 user = record.users[user_id]
-                user.state, user.delivered_at = State.DELIVERED, now
+                record.users[user_id] = replace(user, state=State.DELIVERED, delivered_at=now)
                 published.append(record.item.published_at)
                 self._publish(record.item, user_id, State.DELIVERED, now)
             if not waiting:
@@ -161,9 +166,10 @@ class MemoryReceiptStore(ReceiptStore):
             return ReadOutcome.REFUSED
         if user.state is State.READ:
             return ReadOutcome.REPEATED
-        user.state, user.read_at = State.READ, now
-        if user.delivered_at is None:
-            user.delivered_at = now
+        delivered_at = now if user.delivered_at is None else user.delivered_at
+        record.users[user_id] = replace(
+            user, state=State.READ, delivered_at=delivered_at, read_at=now
+        )
         waiting = self._waiting.get(user_id)
         if waiting is not None:
             waiting.pop(notification_id, None)
@@ -182,8 +188,7 @@ class MemoryReceiptStore(ReceiptStore):
             return Receipt(nid, State.UNKNOWN)
         item = record.item
         users = tuple(
-            UserReceipt(uid, u.state, u.delivered_at, u.read_at, u.undelivered_at)
-            for uid, u in record.users.items()
+            u if u.user_id == uid else replace(u, user_id=uid) for uid, u in record.users.items()
         )
         audience = None
         if not item.users:
@@ -210,7 +215,9 @@ class MemoryReceiptStore(ReceiptStore):
                 continue
             for user_id, user in record.users.items():
                 if user.state is State.PENDING:
-                    user.state, user.undelivered_at = State.UNDELIVERED, now
+                    record.users[user_id] = replace(
+                        user, state=State.UNDELIVERED, undelivered_at=now
+                    )
                     self._publish(record.item, user_id, State.UNDELIVERED, now)
                     marked += 1
         return marked
@@ -264,10 +271,11 @@ class MemoryReceiptStore(ReceiptStore):
         records = self._records
         horizon = now - self._max_age
         while records:
-            nid, record = next(iter(records.items()))
-            if len(records) <= self._max_tracked and record.item.published_at >= horizon:
+            nid, record = records.popitem(last=False)
+            if len(records) < self._max_tracked and record.item.published_at >= horizon:
+                records[nid] = record
+                records.move_to_end(nid, last=False)
                 break
-            del records[nid]
             for user_id in record.users:
                 waiting = self._waiting.get(user_id)
                 if waiting is not None:
