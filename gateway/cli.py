@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gateway.types.cli import add_types_command, run_types_command
+
 __all__ = ["main"]
 
 
@@ -80,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     listen.add_argument("--topics", default="", help="comma-separated")
     listen.add_argument("--since", default=None, help="resume after this cursor")
     listen.add_argument("--token", default=None, help="JWT, if the gateway wants one")
+
+    add_types_command(commands)  # the type registry's tools (issue 16)
     return parser
 
 
@@ -89,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return _publish(args)
     if args.command == "listen":
         return asyncio.run(_listen(args))
+    if args.command == "types":
+        return run_types_command(args)
     return _serve(args)
 
 

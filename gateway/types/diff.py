@@ -14,6 +14,7 @@ reported as breaking, never waved through.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +95,7 @@ class _Walk:
             return
         old, old_doc = _resolve(old, old_doc, self._old)
         new, new_doc = _resolve(new, new_doc, self._new)
-        if old == new:
+        if old == new and '"$ref"' not in json.dumps(old):  # equal text, unless refs differ behind
             return
         if old is None or new is None:
             self._add(path, "a $ref that cannot be followed changed")
@@ -114,7 +115,7 @@ class _Walk:
             self.compare(
                 old_schema.get("items", True),
                 new_schema.get("items", True),
-                [*path[:-1], f"{path[-1]}[]"] if path else ["[]"],
+                [*path, -1],
                 old_doc,
                 new_doc,
                 depth + 1,

@@ -17,10 +17,13 @@ _WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def data_path(parts: Iterable[str | int], prefix: str = "notification.data") -> str:
-    """`prefix` followed by `.key` / `[index]` / `["odd key"]` for each part."""
+    """`prefix` followed by `.key` / `[index]` / `["odd key"]` for each part; an index of
+    -1 stands for every item of an array (`items[].sku`, in `types diff`)."""
     path = prefix
     for part in parts:
-        if isinstance(part, int):
+        if part == -1:
+            path += "[]"
+        elif isinstance(part, int):
             path += f"[{part}]"
         elif _WORD.match(part):
             path += f".{part}"
