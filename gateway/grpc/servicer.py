@@ -21,6 +21,7 @@ from gateway.auth import bearer_token
 from gateway.closecodes import CloseCode
 from gateway.grpc.receipts import ReceiptsApi
 from gateway.grpc.translate import publish_input, publish_inputs
+from gateway.grpc.types_api import TypesApi
 from gateway.log import AppendResult
 from gateway.models import MAX_BATCH_ITEMS, MAX_RECIPIENTS, Invalid, PublishInput, check_identifier
 from gateway.service import Conflict, NotificationService, Unavailable
@@ -37,6 +38,7 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
     def __init__(self, service: NotificationService) -> None:
         self._service = service
         self._receipts = ReceiptsApi(service.receipts)
+        self._types = TypesApi(service.types)  # the type registry (issue 16)
 
     async def _publish(self, request: pb.PublishRequest) -> pb.PublishResponse:
         started = time.perf_counter()
@@ -199,6 +201,12 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
     ) -> AsyncIterator[pb.WatchReceiptsResponse]:
         async for response in self._receipts.watch(request, context):
             yield response
+
+    # --- the type registry (issue 16) ---
+    async def ListTypes(
+        self, request: pb.ListTypesRequest, context: aio.ServicerContext[Any, Any]
+    ) -> pb.ListTypesResponse:
+        return await self._types.list(request, context)
 
 
 def _code(refusal: Invalid | Conflict | Unavailable) -> int:

@@ -4,6 +4,7 @@ paths, `$ref`s, formats, target kinds, defaults, size limits, a batch with one b
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -54,8 +55,6 @@ async def strict_stub(strict: Gateway) -> AsyncIterator[pb_grpc.NotificationGate
 
 
 def _json(data: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(data)
 
 
@@ -227,3 +226,31 @@ async def test_get_types_without_a_registry(gateway: Gateway, http: aiohttp.Clie
         body = await response.json()
     assert body["mode"] == "off"
     assert body["types"] == []
+
+
+async def test_list_types_over_grpc(
+    strict: Gateway, strict_stub: pb_grpc.NotificationGatewayStub
+) -> None:
+    answer = await strict_stub.ListTypes(pb.ListTypesRequest())
+    assert strict.types is not None
+    assert answer.hash == strict.types.snapshot.hash
+    assert answer.mode == "strict"
+    names = [t.type for t in answer.types]
+    assert names == sorted(strict.types.snapshot.types)
+    shipped = answer.types[names.index("order.shipped")]
+    assert json.loads(shipped.schema_json)["required"] == ["order_id", "carrier", "eta"]
+    assert json.loads(shipped.example_json)["carrier"] == "dhl"
+    assert list(shipped.targets) == ["users"]
+    assert shipped.default_priority == pb.PRIORITY_HIGH
+    account = answer.types[names.index("account.password_changed")]
+    assert account.default_ttl.seconds == 86400
+    sent = answer.types[names.index("order.sent")]
+    assert sent.deprecated and sent.deprecation == "use order.shipped"
+    assert [s.name for s in answer.shared] == ["money"]
+    again = await strict_stub.ListTypes(pb.ListTypesRequest(if_none_match=answer.hash))
+    assert again.unchanged and not again.types and again.hash == answer.hash
+
+
+async def test_list_types_without_a_registry(stub: pb_grpc.NotificationGatewayStub) -> None:
+    answer = await stub.ListTypes(pb.ListTypesRequest())
+    assert answer.mode == "off" and not answer.types and not answer.unchanged

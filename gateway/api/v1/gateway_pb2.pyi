@@ -259,3 +259,55 @@ class WatchReceiptsResponse(_message.Message):
     cursor: str
     complete: bool
     def __init__(self, updates: _Optional[_Iterable[_Union[ReceiptUpdate, _Mapping]]] = ..., cursor: _Optional[str] = ..., complete: _Optional[bool] = ...) -> None: ...
+
+class ListTypesRequest(_message.Message):
+    __slots__ = ("if_none_match",)
+    IF_NONE_MATCH_FIELD_NUMBER: _ClassVar[int]
+    if_none_match: str
+    def __init__(self, if_none_match: _Optional[str] = ...) -> None: ...
+
+class RegisteredType(_message.Message):
+    __slots__ = ("type", "description", "schema_json", "example_json", "deprecated", "deprecation", "targets", "default_priority", "default_ttl")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLE_JSON_FIELD_NUMBER: _ClassVar[int]
+    DEPRECATED_FIELD_NUMBER: _ClassVar[int]
+    DEPRECATION_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_TTL_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    description: str
+    schema_json: str
+    example_json: str
+    deprecated: bool
+    deprecation: str
+    targets: _containers.RepeatedScalarFieldContainer[str]
+    default_priority: Priority
+    default_ttl: _duration_pb2.Duration
+    def __init__(self, type: _Optional[str] = ..., description: _Optional[str] = ..., schema_json: _Optional[str] = ..., example_json: _Optional[str] = ..., deprecated: _Optional[bool] = ..., deprecation: _Optional[str] = ..., targets: _Optional[_Iterable[str]] = ..., default_priority: _Optional[_Union[Priority, str]] = ..., default_ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class SharedTypeSchema(_message.Message):
+    __slots__ = ("name", "description", "schema_json")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    schema_json: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., schema_json: _Optional[str] = ...) -> None: ...
+
+class ListTypesResponse(_message.Message):
+    __slots__ = ("hash", "mode", "types", "shared", "unchanged")
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    SHARED_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    hash: str
+    mode: str
+    types: _containers.RepeatedCompositeFieldContainer[RegisteredType]
+    shared: _containers.RepeatedCompositeFieldContainer[SharedTypeSchema]
+    unchanged: bool
+    def __init__(self, hash: _Optional[str] = ..., mode: _Optional[str] = ..., types: _Optional[_Iterable[_Union[RegisteredType, _Mapping]]] = ..., shared: _Optional[_Iterable[_Union[SharedTypeSchema, _Mapping]]] = ..., unchanged: _Optional[bool] = ...) -> None: ...

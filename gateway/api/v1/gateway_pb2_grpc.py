@@ -69,6 +69,11 @@ class NotificationGatewayStub:
                 request_serializer=gateway_dot_api_dot_v1_dot_gateway__pb2.WatchReceiptsRequest.SerializeToString,
                 response_deserializer=gateway_dot_api_dot_v1_dot_gateway__pb2.WatchReceiptsResponse.FromString,
                 _registered_method=True)
+        self.ListTypes = channel.unary_unary(
+                '/gateway.api.v1.NotificationGateway/ListTypes',
+                request_serializer=gateway_dot_api_dot_v1_dot_gateway__pb2.ListTypesRequest.SerializeToString,
+                response_deserializer=gateway_dot_api_dot_v1_dot_gateway__pb2.ListTypesResponse.FromString,
+                _registered_method=True)
 
 
 class NotificationGatewayServicer:
@@ -133,6 +138,15 @@ class NotificationGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTypes(self, request, context):
+        """The type registry (GATEWAY_TYPES): every registered notification type with the JSON
+        Schema of its `data` and its metadata, and the registry's hash; the same as the HTTP
+        port's `GET /types`. Without a registry: no types, mode "off".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationGatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -170,6 +184,11 @@ def add_NotificationGatewayServicer_to_server(servicer, server):
                     servicer.WatchReceipts,
                     request_deserializer=gateway_dot_api_dot_v1_dot_gateway__pb2.WatchReceiptsRequest.FromString,
                     response_serializer=gateway_dot_api_dot_v1_dot_gateway__pb2.WatchReceiptsResponse.SerializeToString,
+            ),
+            'ListTypes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTypes,
+                    request_deserializer=gateway_dot_api_dot_v1_dot_gateway__pb2.ListTypesRequest.FromString,
+                    response_serializer=gateway_dot_api_dot_v1_dot_gateway__pb2.ListTypesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -361,6 +380,33 @@ class NotificationGateway:
             '/gateway.api.v1.NotificationGateway/WatchReceipts',
             gateway_dot_api_dot_v1_dot_gateway__pb2.WatchReceiptsRequest.SerializeToString,
             gateway_dot_api_dot_v1_dot_gateway__pb2.WatchReceiptsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTypes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gateway.api.v1.NotificationGateway/ListTypes',
+            gateway_dot_api_dot_v1_dot_gateway__pb2.ListTypesRequest.SerializeToString,
+            gateway_dot_api_dot_v1_dot_gateway__pb2.ListTypesResponse.FromString,
             options,
             channel_credentials,
             insecure,

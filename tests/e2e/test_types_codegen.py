@@ -20,8 +20,8 @@ import pytest
 
 from gateway.app import Gateway
 from gateway.client import AsyncPublisher
-from tests.conftest import StartGateway
-from tests.helpers import ROOT
+from tests.support.gateway import StartGateway
+from tests.support.helpers import ROOT
 
 EXAMPLES = ROOT / "examples" / "types"
 JS = ROOT / "clients/js"

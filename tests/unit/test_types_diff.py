@@ -14,7 +14,7 @@ import pytest
 
 from gateway.types import load_registry
 from gateway.types.diff import diff
-from tests.helpers import ROOT
+from tests.support.helpers import ROOT
 
 _BASE: dict[str, Any] = {
     "type": "order.shipped",
