@@ -202,8 +202,8 @@ class Tracing:
             yield span
 
     def fan_out(self, entry: Entry, deliver: Callable[[Entry], int]) -> int:
-        """`deliver(entry)` inside a `fan-out` span that is a child of, and links to, the
-        publish that made `entry` (whichever replica published it)."""
+        """`deliver(entry)`, with `entry.trace` taken off, inside a `fan-out` span that is a
+        child of, and links to, the publish that made `entry` (whichever replica made it)."""
         from opentelemetry import trace
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -217,7 +217,7 @@ class Tracing:
             links=links,
             attributes={"gateway.cursor": entry.cursor, "gateway.backend": self._backend},
         ) as span:
-            count = deliver(entry)
+            count = deliver(entry._replace(trace=None))
             span.set_attribute("gateway.recipients", count)
             return count
 
