@@ -39,6 +39,7 @@ from gateway.grpc.traced import TracingInterceptor
 from gateway.hub import Hub
 from gateway.jwks import JwksKeys
 from gateway.log import MemoryLog, NotificationLog
+from gateway.ops.admin import AdminRoutes
 from gateway.ops.exposition import make_registry
 from gateway.ops.routes import OpsRoutes
 from gateway.ops.site import OpsSite
@@ -143,9 +144,8 @@ class Gateway:
             else None
         )
         # tracing (issue 19): configured by the standard OTEL_* variables only
-        self.tracing = Tracing.from_environ(
-            os.environ, backend="memory" if settings.backend == "memory" else "redis"
-        )
+        self._backend_kind = "memory" if settings.backend == "memory" else "redis"
+        self.tracing = Tracing.from_environ(os.environ, backend=self._backend_kind)
         self.service = NotificationService(
             self.log,
             Hub(),
@@ -209,7 +209,9 @@ class Gateway:
         ops = OpsRoutes(self.service, self.registry)
         if settings.ops_port is not None:
             server_log = fallback.RequestErrorLog(logging.getLogger("aiohttp.server"))
-            site = OpsSite([*ops.probes(), *ops.scrape()], server_log)
+            # the operators' page (issue 19): only on the ops port, behind the publish token
+            admin = AdminRoutes(self.service, settings.publish_token_set, self._backend_kind)
+            site = OpsSite([*ops.probes(), *ops.scrape(), *admin.routes()], server_log)
             try:
                 await site.start(settings.ops_host, settings.ops_port)
             except OSError as exc:

@@ -11,6 +11,8 @@ service answers theirs (`answer`); alone, they stay local and synchronous in eff
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -346,7 +348,48 @@ class NotificationService:
         if op == "disconnect":
             closed = self._local_disconnect(args["user_id"], int(args["code"]), args["reason"])
             return {"closed": closed}
+        if op == "figures":
+            return self.figures()
         return {}
+
+    # -- the operators' page (issue 19): each replica's figures, asked like presence --
+
+    async def every_replica_figures(self) -> list[dict[str, Any]]:
+        """This replica's `figures()` first, then each other live replica's."""
+        return [self.figures(), *await self._ask("figures", {})]
+
+    def figures(self) -> dict[str, Any]:
+        """What an operator reads at a glance: counters (the page makes rates of them),
+        connections, the backend's state and this replica's refusals by reason."""
+        metrics, stats = self.metrics, self.log.stats
+        refusals = {
+            "publish: invalid": metrics.rejected_invalid,
+            "publish: unavailable": metrics.rejected_unavailable,
+            "publish: id reused (conflict)": metrics.conflicts,
+            "connect: request head too slow (408)": metrics.heads_timed_out,
+            "connect: too many heads at once (503)": metrics.heads_shed,
+            "closed: too slow to read (4008)": metrics.slow_clients_closed,
+            "client frame refused": metrics.bad_client_frames,
+        }
+        for status, count in metrics.connections_refused.items():
+            refusals[f"connect: refused ({status})"] = count
+        return {
+            # the pod's name in Kubernetes; the pid tells replicas on one host apart
+            "replica": f"{socket.gethostname()}/{os.getpid()}",
+            "accepting": self.accepting,
+            "connections": len(self.hub),
+            "published": metrics.published,
+            "delivered": metrics.delivered,
+            "duplicates": metrics.duplicates,
+            "refusals": refusals,
+            "backend": {
+                "up": self.log.healthy,
+                "errors": stats.errors,
+                "gaps": stats.gaps,
+                "lag_seconds": stats.follower_lag_seconds,
+                "lag_entries": stats.follower_lag_entries,
+            },
+        }
 
     def _local_presence(self, user_ids: list[str], topic: str | None) -> tuple[dict[str, int], int]:
         if user_ids:

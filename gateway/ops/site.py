@@ -14,7 +14,7 @@ import logging
 
 from aiohttp import web
 
-__all__ = ["KEEPALIVE_TIMEOUT", "SHUTDOWN_TIMEOUT", "OpsSite"]
+__all__ = ["KEEPALIVE_TIMEOUT", "MAX_BODY_BYTES", "SHUTDOWN_TIMEOUT", "OpsSite"]
 
 #: How long a connection may go without a complete request, from its start and between
 #: requests, before aiohttp closes it (its default is 3,630 s, so half a request held a
@@ -22,6 +22,9 @@ __all__ = ["KEEPALIVE_TIMEOUT", "SHUTDOWN_TIMEOUT", "OpsSite"]
 KEEPALIVE_TIMEOUT = 10.0
 #: How long stopping waits for requests in flight (a scrape takes milliseconds).
 SHUTDOWN_TIMEOUT = 1.0
+#: The largest request body read (the operators' page posts a few hundred bytes of JSON);
+#: a larger one is answered 413 without being read.
+MAX_BODY_BYTES = 16 * 1024
 
 
 class OpsSite:
@@ -31,7 +34,7 @@ class OpsSite:
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
     ) -> None:
         """`logger` takes aiohttp's server log lines (a request it refuses, a handler error)."""
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.add_routes(routes)
         self._runner = web.AppRunner(
             app,
@@ -39,7 +42,8 @@ class OpsSite:
             access_log=None,
             keepalive_timeout=KEEPALIVE_TIMEOUT,
             shutdown_timeout=SHUTDOWN_TIMEOUT,
-            # no route here reads a body: nothing to wait for and drop after a response
+            # bodies are small and read whole (MAX_BODY_BYTES): nothing to wait for and
+            # drop after a response
             lingering_time=0,
             logger=logger or logging.getLogger("aiohttp.server"),
         )
