@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -31,17 +29,16 @@ import pytest
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.client import Publisher
-from tests.support.helpers import ROOT, free_port
+from tests.support.chromium import needs_chromium, screenshot_and_console_check, wait_for
+from tests.support.helpers import free_port
 from tests.support.redis_helpers import RedisServer
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-ARTIFACTS = ROOT / "test-artifacts"
+pytestmark = needs_chromium
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
-)
+
+def _websocket_refused(message: str) -> bool:
+    """A refused connection while a gateway was down is logged by Chromium; nothing else may be."""
+    return "WebSocket" in message
 
 
 class GatewayProcess:
@@ -112,46 +109,6 @@ def gateway(start_process: Callable[..., GatewayProcess]) -> GatewayProcess:
     return start_process()
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM or ""
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1100,1200",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    # performance: the DevTools network events, where the WebSocket frames received are.
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def received_frames(browser: Any) -> list[dict[str, Any]]:
     """The WebSocket text frames Chromium received since the last call (DevTools events)."""
     frames = []
@@ -162,19 +119,6 @@ def received_frames(browser: Any) -> list[dict[str, Any]]:
             if frame["opcode"] == 1:
                 frames.append(json.loads(frame["payloadData"]))
     return frames
-
-
-def screenshot_and_console_check(browser: Any, name: str) -> None:
-    """Writes the page's screenshot to test-artifacts/ and checks the console.
-
-    A refused connection while a gateway was down is logged by Chromium; nothing else may be.
-    """
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / name
-    assert browser.save_screenshot(str(shot))
-    assert shot.stat().st_size > 10_000
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-    assert all("WebSocket" in e["message"] for e in errors), errors
 
 
 class DemoPage:
@@ -253,7 +197,7 @@ def test_demo_page_receives_and_resumes_after_a_gateway_restart(
     wait_for(lambda: "after.restart" in rows(), "a notification after the restart")
     assert rows()["after.restart"] == after
 
-    screenshot_and_console_check(browser, "demo.png")
+    screenshot_and_console_check(browser, "demo.png", _websocket_refused)
 
 
 def test_demo_page_with_jwt_sends_the_token_in_the_subprotocol(
@@ -326,4 +270,4 @@ def test_demo_page_on_redis_shows_what_another_replica_published_while_its_gatew
     wait_for(lambda: "after.restart" in rows(), "a notification through A after its restart")
     assert rows()["after.restart"] == after
 
-    screenshot_and_console_check(browser, "demo-redis.png")
+    screenshot_and_console_check(browser, "demo-redis.png", _websocket_refused)

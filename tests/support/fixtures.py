@@ -98,6 +98,15 @@ async def connect(gateway: Gateway, http: aiohttp.ClientSession) -> AsyncIterato
 
 
 @pytest.fixture
+def browser() -> Iterator[Any]:
+    """A headless Chromium driver (Selenium) for this test (`tests.support.chromium`)."""
+    from tests.support.chromium import open_chromium
+
+    with open_chromium() as driver:
+        yield driver
+
+
+@pytest.fixture
 def redis_server(tmp_path: Any) -> Iterator[Any]:
     """A redis-server of this test's own on a free port (fails if redis-server is missing)."""
     server = RedisServer(tmp_path)
