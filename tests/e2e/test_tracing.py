@@ -197,6 +197,24 @@ async def test_a_batch_is_one_span_a_stream_one_per_item_and_a_refusal_is_an_err
     assert {s.name for s in spans if s.trace_id == bad_trace} == {"send", "publish"}
 
 
+async def test_a_malformed_traceparent_is_ignored_and_the_publish_starts_a_trace(
+    receiver: OtlpReceiver, start_gateway: StartGateway
+) -> None:
+    gateway = await start_gateway()
+    async with aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
+        stub = pb_grpc.NotificationGatewayStub(channel)
+        for value in ("garbage", "00-" + "0" * 32 + "-" + "1" * 16 + "-01", "ff-" + "x" * 60):
+            answer = await stub.Publish(
+                publish_request(everyone(), "odd.parent"),
+                metadata=[("traceparent", value), ("tracestate", "=" * 600)],
+            )
+            assert answer.cursor
+    spans = await receiver.wait_for(lambda spans: len(receiver.named("publish")) == 3)
+    publishes = [s for s in spans if s.name == "publish"]
+    assert all(s.parent_id == "" for s in publishes)  # new roots, not children of junk
+    assert len({s.trace_id for s in publishes}) == 3
+
+
 async def test_an_unsampled_caller_makes_no_spans_and_its_entry_carries_no_trace(
     receiver: OtlpReceiver, start_gateway: StartGateway, connect: Connect
 ) -> None:
