@@ -35,6 +35,7 @@ from gateway.assets import Asset
 from gateway.auth import bearer_token
 from gateway.closecodes import CloseCode
 from gateway.models import Invalid, PublishInput, check_identifier, describe_errors
+from gateway.ops.site import MAX_BODY_BYTES
 from gateway.service import Conflict, NotificationService, Unavailable
 
 __all__ = ["AdminRoutes"]
@@ -148,7 +149,19 @@ class AdminRoutes:
     @staticmethod
     async def _json(request: web.Request) -> dict[str, Any]:
         try:
-            body = json.loads(await request.read())
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            # aiohttp stopped reading at the site's limit; answered in the API's own shape
+            raise web.HTTPRequestEntityTooLarge(
+                max_size=MAX_BODY_BYTES,
+                actual_size=request.content_length or MAX_BODY_BYTES + 1,
+                text=json.dumps(
+                    {"error": "content_too_large", "message": f"at most {MAX_BODY_BYTES} bytes"}
+                ),
+                content_type="application/json",
+            ) from None
+        try:
+            body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise Invalid("body", "must be a JSON object") from None
         if not isinstance(body, dict):

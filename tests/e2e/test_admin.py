@@ -71,6 +71,7 @@ async def test_bad_calls_are_clear_refusals(
         assert response.status == 415
     async with http.post(disconnect, data=b"{" * (MAX_BODY_BYTES + 1), headers=JSON) as response:
         assert response.status == 413
+        assert (await response.json())["error"] == "content_too_large"
     status, answer = await get_json(http, admin_url(gateway, "presence") + "?user_id=a%20b")
     assert status == 400 and "user_id" in answer["message"]
     # the public port has no admin page
