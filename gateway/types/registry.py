@@ -10,6 +10,7 @@ next, never a mix, and nothing else (connections, the log) notices.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -55,7 +56,7 @@ class TypeRegistry:
         self.mode: Mode = mode
         self.stats = TypesStats()
         self._snapshot = snapshot
-        self._types = snapshot.types
+        self._rules = _rules(snapshot, mode)
         self.stats.registered = len(snapshot.types)
 
     @property
@@ -63,48 +64,64 @@ class TypeRegistry:
         return self._snapshot
 
     def replace(self, snapshot: Snapshot) -> None:
-        """Put `snapshot` in force (one assignment each: atomic on the loop)."""
+        """Put `snapshot` in force: its rules are built first, then swapped in with one
+        assignment (atomic on the loop: a batch is checked against one registry)."""
+        rules = _rules(snapshot, self.mode)
         self._snapshot = snapshot
-        self._types = snapshot.types
+        self._rules = rules
         self.stats.registered = len(snapshot.types)
 
     def check(self, item: PublishInput) -> Invalid | PublishInput | None:
         """None when `item` passes as it is; `Invalid` naming the field when it breaks its
         type's rules; a copy of `item` with the type's default priority / ttl filled in when
         it left them unset and the type declares them."""
-        if self.mode == "off":
-            return None
         notification = item.notification
-        entry = self._types.get(notification.type)
-        if entry is None:
+        rule = self._rules.get(notification.type)
+        if rule is None:
             return self._unregistered(notification.type)
-        if entry.targets is not None and item.target.kind not in entry.targets:
+        is_valid, targets, entry = rule
+        if targets is not None and item.target.kind not in targets:
             self.stats.refused += 1
-            allowed = ", ".join(sorted(entry.targets))
+            allowed = ", ".join(sorted(targets))
             return Invalid(
                 "target",
                 f"{entry.name!r} may be published to {allowed} only (got {item.target.kind})",
             )
-        validator = entry.validator
-        if not validator.is_valid(notification.data):
+        if not is_valid(notification.data):
             self.stats.refused += 1
             # the failing path only now: is_valid stops at the first failure and is cheaper
-            error = next(iter(validator.iter_errors(notification.data)))
+            error = next(iter(entry.validator.iter_errors(notification.data)))
             return Invalid(data_path(error.instance_path), error.message)
         if entry.priority is None and entry.ttl is None:
             return None
         return _with_defaults(item, entry)
 
     def _unregistered(self, name: str) -> Invalid | None:
+        if self.mode == "off":
+            return None
         if self.mode == "registered":
             self.stats.unregistered += 1
             return None
         self.stats.refused += 1
         rule = f"{name!r} is not a registered type"
-        close = difflib.get_close_matches(name, self._types, n=1, cutoff=0.75)
+        close = difflib.get_close_matches(name, self._snapshot.types, n=1, cutoff=0.75)
         if close:
             rule += f" (did you mean {close[0]!r}?)"
         return Invalid("notification.type", rule)
+
+
+#: Per type, what `check` needs, looked up once: the bound `is_valid`, the allowed target
+#: kinds, the entry (for errors and defaults).
+_Rule = tuple[Callable[[Any], bool], frozenset[str] | None, TypeEntry]
+
+
+def _rules(snapshot: Snapshot, mode: Mode) -> dict[str, _Rule]:
+    if mode == "off":  # nothing is checked: every type takes the unregistered path
+        return {}
+    return {
+        name: (entry.validator.is_valid, entry.targets, entry)
+        for name, entry in snapshot.types.items()
+    }
 
 
 def _with_defaults(item: PublishInput, entry: TypeEntry) -> PublishInput | None:

@@ -48,6 +48,11 @@ FIGURE_LINES: dict[str, list[tuple[str, str, str]]] = {
         ("acks", "acks", "int"),
         ("correct", "correct", "ok"),
     ],
+    "types": [
+        ("notifications/s", "notifications_per_s", "int"),
+        ("acked/s", "publish_acked_per_s", "int"),
+        ("correct", "correct", "ok"),
+    ],
     "peruser": [
         ("notifications/s", "notifications_per_s", "int"),
         ("acked/s", "publish_acked_per_s", "int"),

@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 #: "redis" is the gateway with `--backend <the --backend URL>`: the Redis log; "receipts"
-#: the gateway with `--receipts` (its clients ack in the `receipts` scenario).
-SERVERS = ("gateway", "baseline", "redis", "receipts")
+#: the gateway with `--receipts` (its clients ack in the `receipts` scenario); "types" the
+#: gateway with a 50-type registry in strict mode (the `types` scenario).
+SERVERS = ("gateway", "baseline", "redis", "receipts", "types")
 DEFAULT_SERVERS = ("gateway", "baseline")
 SCENARIOS = (
     "broadcast",
@@ -21,6 +22,7 @@ SCENARIOS = (
     "idle",
     "slow",
     "receipts",
+    "types",
 )
 
 #: flag: (full default, --quick default, help)
@@ -73,4 +75,5 @@ CONNECTIONS = {
     "steady": "steady_subscribers",
     "slow": "slow_clients",
     "receipts": "users",
+    "types": "users",
 }

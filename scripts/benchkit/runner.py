@@ -40,6 +40,12 @@ async def run_scenario(bench: Bench, name: str) -> dict[str, Any]:
         results["receipts_vs_off"] = {"ratio": ratio, "target": 0.85}
         shown = "n/a" if ratio is None else f"{ratio:.2f}x"
         print(f"  receipts on (every client acking) vs off: {shown} (target >= 0.85x)")
+    typed = results.get("types")
+    if name == "types" and typed and off:  # the type registry (issue 16) vs none, this run
+        ratio = _share(typed.get("notifications_per_s"), off.get("notifications_per_s"))
+        results["types_vs_none"] = {"ratio": ratio, "target": 0.9}
+        shown = "n/a" if ratio is None else f"{ratio:.2f}x"
+        print(f"  50 types, strict, vs no registry: {shown} (target >= 0.9x)")
     return results
 
 

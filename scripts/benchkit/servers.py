@@ -23,6 +23,7 @@ from typing import Any
 from grpc import aio
 
 from . import ENTRY, HOST, ROOT
+from .type_registry import write_registry
 
 
 def free_port() -> int:
@@ -84,12 +85,14 @@ async def start_server(
     With `py_spy_out`, a gateway is recorded by py-spy into that file.
     """
     http_port, grpc_port = free_port(), free_port()
-    if kind in ("gateway", "redis", "receipts"):  # "redis": gateway_args name the backend
+    if kind in ("gateway", "redis", "receipts", "types"):  # "redis": gateway_args name the backend
         cmd = [sys.executable, "-m", "gateway", "--http-port", str(http_port)]
         cmd += ["--grpc-port", str(grpc_port), "--log-level", "WARNING", "--grace-seconds", "1"]
         cmd += gateway_args
         if kind == "receipts":
             cmd.append("--receipts")
+        if kind == "types":  # the type registry (issue 16): 50 types, strict
+            cmd += ["--types", str(write_registry()), "--types-mode", "strict"]
     else:
         cmd = [sys.executable, str(ENTRY), "--serve-baseline"]
         cmd += ["--http-port", str(http_port), "--grpc-port", str(grpc_port)]

@@ -107,7 +107,7 @@ def _fast() -> tuple[Callable[[Any], bool], Callable[[Any], str]]:
 
 
 def _jsonschema() -> tuple[Callable[[Any], bool], Callable[[Any], str]]:
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]
 
     validator = jsonschema.Draft202012Validator(
         SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER

@@ -30,7 +30,7 @@ from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.client import Publisher
 from tests.support.chromium import needs_chromium, screenshot_and_console_check, wait_for
-from tests.support.helpers import free_port
+from tests.support.helpers import ROOT, free_port
 from tests.support.redis_helpers import RedisServer
 
 pytestmark = needs_chromium
@@ -271,3 +271,24 @@ def test_demo_page_on_redis_shows_what_another_replica_published_while_its_gatew
     assert rows()["after.restart"] == after
 
     screenshot_and_console_check(browser, "demo-redis.png", _websocket_refused)
+
+
+def test_demo_page_lists_the_registered_types(
+    start_process: Callable[..., GatewayProcess], browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    gateway = start_process(GATEWAY_TYPES=str(ROOT / "examples" / "types"))
+    browser.get(f"{gateway.base}/demo?user=alice&autoconnect=1")
+
+    def listed() -> dict[str, str]:
+        found = browser.find_elements(By.CSS_SELECTOR, "#types li")
+        return {li.get_attribute("data-type"): li.text for li in found}
+
+    served = json.loads(urllib.request.urlopen(f"{gateway.base}/types").read())
+    names = {t["type"] for t in served["types"]}
+    wait_for(lambda: set(listed()) == names, "the registered types on the page")
+    assert "An order left the warehouse." in listed()["order.shipped"]
+    assert "deprecated: use order.shipped" in listed()["order.sent"]
+    assert DemoPage(browser).text("types-hash") == served["hash"]
+    assert DemoPage(browser).text("types-mode") == "registered"

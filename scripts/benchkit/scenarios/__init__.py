@@ -14,7 +14,7 @@ from typing import NamedTuple
 from .. import Metrics
 from ..load import Bench
 from ..servers import Server
-from . import broadcast, idle, peruser, receipts, slow, steady, unary
+from . import broadcast, idle, peruser, receipts, slow, steady, types, unary
 
 
 class Scenario(NamedTuple):
@@ -32,4 +32,5 @@ BY_NAME: dict[str, Scenario] = {
     "unary32": Scenario(unary.title32, unary.run32),
     "unaryprocs": Scenario(unary.title_procs, unary.run_procs),
     "receipts": Scenario(receipts.title, receipts.run),
+    "types": Scenario(types.title, types.run),
 }
