@@ -1,0 +1,251 @@
+"""The per-user publish pipeline in one process, stage by stage, for callgrind.
+
+`scripts/profile-publish` runs this under `valgrind --tool=callgrind --dump-before=getppid`:
+each `os.getppid()` below is a marker (libc's getppid, which nothing else here calls), so
+callgrind writes one dump per stage and the instructions between two markers are that
+stage's. Wall clock cannot resolve a few percent on a shared 2-core machine; instruction
+counts can, and they are the same from run to run.
+
+The pipeline is the one a `PublishBatch` of per-user notifications takes on the memory
+backend, without the sockets: the request's bytes are decoded, translated and validated,
+published (encode, fingerprint and idempotency, log append, fan-out to one connection
+each), the response is built and serialized, and the flush writes each connection's
+frames to a transport that only counts them (the kernel's send() is not ours to cut).
+
+Printed: instructions per notification for each stage, and for the pieces inside
+`publish_many` measured apart (encode, fingerprint, fan-out), which the stage includes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+from collections.abc import Coroutine, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+_ROOT = Path(__file__).resolve().parents[2]
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+from gateway.api.v1 import gateway_pb2 as pb  # noqa: E402
+from gateway.flush import FlushScheduler  # noqa: E402
+from gateway.grpc.servicer import GatewayServicer  # noqa: E402
+from gateway.hub import Hub  # noqa: E402
+from gateway.log.base import local_fingerprint  # noqa: E402
+from gateway.log.memory import MemoryLog  # noqa: E402
+from gateway.models import encode_notification  # noqa: E402
+from gateway.service import NotificationService  # noqa: E402
+from gateway.session import Session  # noqa: E402
+from gateway.wire import notification_frame  # noqa: E402
+
+#: The stages in pipeline order, then the pieces of `publish` measured apart.
+STAGES = ("decode", "handler", "translate", "publish", "response", "flush")
+PIECES = ("encode", "fingerprint", "fanout")
+
+T = TypeVar("T")
+
+
+class CountingTransport:
+    """Takes writes like an asyncio transport and keeps only their count."""
+
+    __slots__ = ("writes",)
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview], /) -> None:
+        self.writes += 1
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return False
+
+    def abort(self) -> None:
+        pass
+
+
+#: The label of each marker in order (the stage that ends there), read by the wrapper.
+LABELS: list[str] = []
+
+
+def mark(label: str) -> None:
+    """The end of stage `label`: callgrind dumps its counters before libc's getppid."""
+    LABELS.append(label)
+    os.getppid()
+
+
+def finish(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (the memory log's) without an event loop pass."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    raise RuntimeError("the coroutine suspended")
+
+
+def batch_bytes(users: int, size: int, start: int, payload_bytes: int) -> bytes:
+    """A PublishBatchRequest of `size` notifications, one per user, as a publisher sends it."""
+    pad = "x" * max(0, payload_bytes - 56)
+    requests = []
+    for i in range(start, start + size):
+        data = f'{{"ts":1765000000.{i % 1000000:06d},"lane":0,"seq":{i},"pad":"{pad}"}}'
+        requests.append(
+            pb.PublishRequest(
+                target=pb.Target(users=pb.UserIds(user_ids=[f"u{i % users}"])),
+                notification=pb.Notification(type="bench.event", data_json=data),
+            )
+        )
+    return pb.PublishBatchRequest(requests=requests).SerializeToString()
+
+
+class _Context:
+    async def abort(self, code: Any, details: str) -> None:
+        raise RuntimeError(f"{code}: {details}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--users", type=int, default=2000, help="connected users, one connection each"
+    )
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batches", type=int, default=4, help="measured batches")
+    parser.add_argument("--payload-bytes", type=int, default=100)
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="read the callgrind dumps in DIR (and DIR/labels.json) and print the table",
+    )
+    args = parser.parse_args(argv)
+    if args.report is not None:
+        return report(args.report)
+
+    loop = asyncio.new_event_loop()  # never run: the scheduler only needs call_soon
+    scheduler = FlushScheduler(loop)
+    service = NotificationService(
+        MemoryLog(max_entries=100_000),
+        Hub(),
+        max_notification_bytes=64 * 1024,
+        max_connections=1_000_000,
+        max_connections_per_user=8,
+    )
+    service.on_fan_out = scheduler.published
+    transport = CountingTransport()
+    for u in range(args.users):
+        session = Session(f"u{u}", (), transport, scheduler, 1 << 20, lambda s: None)
+        service.hub.add(session)
+    servicer = GatewayServicer(service)
+    context: Any = _Context()
+    # warm-up: every user addressed once before the measured batches (as in a long run,
+    # where each user's target was seen before), then the measured ones
+    warm = -(-args.users // args.batch)
+    payloads = [
+        batch_bytes(args.users, args.batch, b * args.batch, args.payload_bytes)
+        for b in range(warm + args.batches)
+    ]
+
+    # publish_inputs and publish_many wrapped once per batch, so their stages show apart
+    from gateway.grpc import servicer as servicer_module
+
+    translate = servicer_module.publish_inputs
+    publish_many = service.publish_many
+    measuring = False
+
+    def translated(requests: Any) -> Any:
+        if measuring:
+            mark("handler")
+        outcome = translate(requests)
+        if measuring:
+            mark("translate")
+        return outcome
+
+    async def published(items: Any) -> Any:
+        if measuring:
+            mark("handler")
+        outcome = await publish_many(items)
+        if measuring:
+            mark("publish")
+        return outcome
+
+    servicer_module.publish_inputs = translated  # type: ignore[assignment]
+    service.publish_many = published  # type: ignore[method-assign]
+
+    def one(raw: bytes) -> None:
+        request = pb.PublishBatchRequest.FromString(raw)
+        if measuring:
+            mark("decode")
+        response = finish(servicer.PublishBatch(request, context))
+        if measuring:
+            mark("response")
+        response.SerializeToString()
+        if measuring:
+            mark("response")
+        scheduler.flush()
+        if measuring:
+            mark("flush")
+
+    for raw in payloads[:warm]:
+        one(raw)
+    mark("setup")
+    measuring = True
+    for raw in payloads[warm:]:
+        one(raw)
+    measuring = False
+    # the pieces inside publish_many, apart, on inputs made outside the markers
+    request = pb.PublishBatchRequest.FromString(batch_bytes(args.users, args.batch, 10**7, 100))
+    inputs = [i for i in translate(request.requests) if not isinstance(i, Exception)]
+    bodies = [encode_notification(i.notification) for i in inputs]
+    mark("setup")
+    for item in inputs:
+        encode_notification(item.notification)
+    mark("encode")
+    for item, body in zip(inputs, bodies, strict=True):
+        local_fingerprint(item.target, body)
+    mark("fingerprint")
+    for n, (item, body) in enumerate(zip(inputs, bodies, strict=True)):
+        service.hub.deliver(item.target, notification_frame(f"x-{n}", body))
+    mark("fanout")
+    scheduler.flush()
+    mark("setup")
+    notifications = args.batch * args.batches
+    print(json.dumps({"labels": LABELS, "measured": notifications, "piece": len(inputs)}))
+    return 0
+
+
+def report(folder: Path) -> int:
+    """Instructions per notification for each stage, from callgrind's numbered dumps."""
+    meta = json.loads((folder / "labels.json").read_text())
+    labels: list[str] = meta["labels"]
+    dumps = sorted(
+        (p for p in folder.glob("callgrind.out.*") if p.name.rsplit(".", 1)[-1].isdigit()),
+        key=lambda p: int(p.name.rsplit(".", 1)[-1]),
+    )
+    if len(dumps) < len(labels):
+        print(f"{len(dumps)} dumps for {len(labels)} markers", file=sys.stderr)
+        return 1
+    totals: dict[str, int] = {}
+    for label, dump in zip(labels, dumps, strict=False):
+        text = dump.read_text(errors="replace")
+        found = re.search(r"^(?:totals|summary): (\d+)", text, re.M)
+        totals[label] = totals.get(label, 0) + (int(found.group(1)) if found else 0)
+    per = {label: totals[label] / meta["measured"] for label in STAGES if label in totals}
+    print(f"{'stage':<12} {'instructions per notification':>30}")
+    for label, value in per.items():
+        print(f"{label:<12} {value:>30,.0f}")
+    print(f"{'total':<12} {sum(per.values()):>30,.0f}")
+    print("inside publish, measured apart:")
+    for label in PIECES:
+        print(f"  {label:<10} {totals.get(label, 0) / meta['piece']:>30,.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
