@@ -30,7 +30,7 @@ from gateway.log.base import (
 )
 from gateway.log.cursor import Cursor
 from gateway.metrics import Metrics
-from gateway.models import Invalid, PublishInput, encode_notification
+from gateway.models import Invalid, PublishItem, encode_notification
 from gateway.receipts.model import Tracked
 from gateway.receipts.tracker import Receipts
 from gateway.tracing import OFF, Tracing
@@ -136,7 +136,7 @@ class NotificationService:
         self.on_fan_out(count)
         return count
 
-    async def publish(self, item: PublishInput) -> AppendResult:
+    async def publish(self, item: PublishItem) -> AppendResult:
         """Append one notification to the log (which delivers it).
 
         Raises `Invalid` if too large, `Conflict` for a reused id, `Unavailable`.
@@ -147,7 +147,7 @@ class NotificationService:
         return outcome
 
     async def publish_many(
-        self, items: list[PublishInput]
+        self, items: list[PublishItem]
     ) -> list[AppendResult | Invalid | Conflict]:
         """Encode each item once, append the ones within the size limit in one log call.
 
@@ -240,7 +240,7 @@ class NotificationService:
     async def _track(
         self,
         receipts: Receipts,
-        items: list[PublishInput],
+        items: list[PublishItem],
         outcomes: list[AppendResult | Invalid | Conflict],
         drafts: list[Draft],
         results: list[AppendResult],

@@ -23,7 +23,7 @@ from gateway.grpc.receipts import ReceiptsApi
 from gateway.grpc.translate import publish_input, publish_inputs
 from gateway.grpc.types_api import TypesApi
 from gateway.log import AppendResult
-from gateway.models import MAX_BATCH_ITEMS, MAX_RECIPIENTS, Invalid, PublishInput, check_identifier
+from gateway.models import MAX_BATCH_ITEMS, MAX_RECIPIENTS, Invalid, PublishItem, check_identifier
 from gateway.service import Conflict, NotificationService, Unavailable
 
 __all__ = ["GatewayServicer", "PublishTokenInterceptor"]
@@ -84,7 +84,7 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
         inputs = publish_inputs(request.requests)
         refused = list(map(type, inputs)).count(Invalid)  # in C: usually none
         accepted = (
-            cast(list[PublishInput], inputs)
+            cast(list[PublishItem], inputs)
             if not refused
             else [item for item in inputs if not isinstance(item, Invalid)]
         )
@@ -115,7 +115,7 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
         return response
 
     async def _publish_many(
-        self, items: list[PublishInput], started: float
+        self, items: list[PublishItem], started: float
     ) -> list[AppendResult | Invalid | Conflict] | list[Unavailable]:
         if not items:
             return []

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple, Protocol
 from gateway.log.address import Address
 from gateway.log.cursor import Cursor
 from gateway.metrics import BackendStats
-from gateway.models import EveryoneTarget, Target, TopicTarget
+from gateway.models import EveryoneTarget, Target, TopicTarget, UsersTarget
 
 __all__ = [
     "NO_LISTENER",
@@ -48,6 +48,7 @@ __all__ = [
     "Replay",
     "encode_target",
     "fingerprint",
+    "local_fingerprint",
 ]
 
 _CREATED_AT = b',"created_at":'
@@ -71,6 +72,23 @@ def fingerprint(target: Target, body: bytes) -> bytes:
     cut = body.rfind(_CREATED_AT)
     content = body if cut < 0 else body[:cut]
     return hashlib.blake2b(encode_target(target) + b"\x00" + content, digest_size=12).digest()
+
+
+def local_fingerprint(target: Target, body: bytes) -> int:
+    """`fingerprint` for a log whose ids never leave this process (the memory log).
+
+    Python's keyed hash of the same target and content, ~5x cheaper than blake2b through
+    hashlib. Keyed per process (PYTHONHASHSEED aside), so a publisher cannot aim for a
+    collision, and 64 bits make a chance one (a changed retry taken for a duplicate) one
+    in 2**64. A shared log needs `fingerprint`: its replicas must agree.
+    """
+    cut = body.rfind(_CREATED_AT)
+    content = body if cut < 0 else body[:cut]
+    if isinstance(target, UsersTarget):  # a cached target's tuple keeps its strings' hashes
+        return hash((target.user_ids, content))
+    if isinstance(target, TopicTarget):
+        return hash((target.topic, None, content))
+    return hash(content)
 
 
 class BackendUnavailable(RuntimeError):

@@ -12,7 +12,14 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from gateway.log.base import AppendResult, Draft, Entry, NotificationLog, Replay, fingerprint
+from gateway.log.base import (
+    AppendResult,
+    Draft,
+    Entry,
+    NotificationLog,
+    Replay,
+    local_fingerprint,
+)
 from gateway.log.cursor import Cursor
 
 __all__ = ["MemoryLog"]
@@ -40,7 +47,7 @@ class MemoryLog(NotificationLog):
         #: (seq, accepted_at, entry), oldest first.
         self._entries: deque[tuple[int, float, Entry]] = deque()
         #: id → (first cursor, fingerprint); insertion order is expiry order.
-        self._by_id: dict[str, tuple[str, bytes]] = {}
+        self._by_id: dict[str, tuple[str, int]] = {}
         #: (forget_at, id), oldest first.
         self._id_expiry: deque[tuple[float, str]] = deque()
         #: Highest seq no longer retained: a resume from before it is incomplete.
@@ -67,7 +74,7 @@ class MemoryLog(NotificationLog):
             ttl = draft.ttl
             receipt_until = draft.receipt_until
             trace = draft.trace
-            print_ = fingerprint(target, body)
+            print_ = local_fingerprint(target, body)
             first = by_id.get(notification_id)
             if first is not None:
                 cursor, first_print = first

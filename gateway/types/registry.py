@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gateway.models import Invalid, PublishInput
+from gateway.models import Invalid, PublishItem
 from gateway.types.entry import Snapshot, TypeEntry
 from gateway.types.paths import data_path
 
@@ -71,7 +71,7 @@ class TypeRegistry:
         self._rules = rules
         self.stats.registered = len(snapshot.types)
 
-    def check(self, item: PublishInput) -> Invalid | PublishInput | None:
+    def check(self, item: PublishItem) -> Invalid | PublishItem | None:
         """None when `item` passes as it is; `Invalid` naming the field when it breaks its
         type's rules; a copy of `item` with the type's default priority / ttl filled in when
         it left them unset and the type declares them."""
@@ -124,14 +124,14 @@ def _rules(snapshot: Snapshot, mode: Mode) -> dict[str, _Rule]:
     }
 
 
-def _with_defaults(item: PublishInput, entry: TypeEntry) -> PublishInput | None:
+def _with_defaults(item: PublishItem, entry: TypeEntry) -> PublishItem | None:
     notification = item.notification
     update: dict[str, Any] = {}
-    # translate leaves priority out when the request says PRIORITY_UNSPECIFIED
-    if entry.priority is not None and "priority" not in notification.model_fields_set:
+    # None: the request said PRIORITY_UNSPECIFIED (gateway.models.NotificationItem)
+    if entry.priority is not None and notification.priority is None:
         update["priority"] = entry.priority
     if entry.ttl is not None and notification.ttl is None:
         update["ttl"] = entry.ttl
     if not update:
         return None
-    return item.model_copy(update={"notification": notification.model_copy(update=update)})
+    return item._replace(notification=notification._replace(**update))

@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         max_connections_per_user=8,
     )
     service.on_fan_out = scheduler.published
+    finish(service.start())  # the memory log's listener: the service
     transport = CountingTransport()
     for u in range(args.users):
         session = Session(f"u{u}", (), transport, scheduler, 1 << 20, lambda s: None)

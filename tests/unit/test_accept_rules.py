@@ -1,0 +1,221 @@
+"""The gRPC edge's fast path drops no rule: what it accepts, the models accept the same.
+
+`gateway.grpc.accept.fast_item` accepts the common PublishRequest without a pydantic model
+per item (issue 20). Hypothesis throws requests at it, valid and hostile field by field,
+and for each one compares it with the models' path (`_raw` + `PublishInput`): whenever the
+fast path accepts, the models must accept the same request with the same values; whenever
+the models refuse, `publish_inputs` must answer their error. Plus the pieces the fast path
+leans on: the bounded caches, the batch ids, the orjson encoding, the local fingerprint.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pydantic_core
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.api.v1 import gateway_pb2 as pb
+from gateway.grpc import accept
+from gateway.grpc.translate import _json_object, _raw, _validate, publish_inputs
+from gateway.log.base import local_fingerprint
+from gateway.models import (
+    MAX_RECIPIENTS,
+    Invalid,
+    Notification,
+    NotificationItem,
+    TopicTarget,
+    UsersTarget,
+    accepted,
+    encode_notification,
+    new_notification_id,
+)
+
+RULES = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ACCEPTED_AT = datetime(2026, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+
+# Texts near every rule's edges: valid, and broken in each way the rules name.
+_tricky = st.sampled_from(
+    ["", " ", "a b", "a,b", "a\x00", "a\x7f", "é", "\u2028", "x" * 128, "x" * 129, '"', "\\"]
+)
+# Each field is mostly valid, so that one broken field at a time reaches the fast path.
+_valid_identifier = st.from_regex(r"[a-z0-9_.-]{1,12}", fullmatch=True)
+identifier = st.one_of(_valid_identifier, _valid_identifier, _tricky, st.text(max_size=6))
+type_name = st.one_of(
+    st.sampled_from(["order.shipped", "a", "a.b-c_d", "A.b", "1a", "a..b", "a." * 40, "x" * 65]),
+    st.sampled_from(["order.shipped", "a.b", "bench.event"]),
+    st.from_regex(r"[a-z][a-z0-9_.-]{0,10}", fullmatch=True),
+    st.text(max_size=8),
+)
+notification_id = st.one_of(
+    st.just(""),
+    st.from_regex(r"[\x21-\x7e]{1,20}", fullmatch=True),
+    _tricky,
+    st.text(max_size=8),
+    st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=126, max_size=131),
+)
+json_value = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=8,
+)
+data_json = st.one_of(
+    st.just(""),
+    st.just('{"n":1}'),
+    st.dictionaries(st.text(max_size=5), json_value, max_size=4).map(
+        lambda d: json.dumps(d, allow_nan=True)
+    ),
+    st.sampled_from(["[]", "1", "{", '{"a":NaN}', '{"a":1e999}', "null", ' {"a" : 1} ']),
+)
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> pb.PublishRequest:
+    request = pb.PublishRequest()
+    kind = draw(st.sampled_from(["users", "users", "topic", "everyone", "unset"]))
+    if kind == "users":
+        count = draw(st.sampled_from([0, 1, 1, 1, 2, 3, MAX_RECIPIENTS, MAX_RECIPIENTS + 1]))
+        ids = draw(st.lists(identifier, min_size=min(count, 3), max_size=min(count, 3)))
+        ids += [f"u{i}" for i in range(count - len(ids))]
+        request.target.users.user_ids.extend(ids)
+    elif kind == "topic":
+        request.target.topic = draw(identifier)
+    elif kind == "everyone":
+        request.target.everyone.SetInParent()
+    if draw(st.integers(0, 19)) == 0:
+        return request  # no notification
+    n = request.notification
+    n.id = draw(notification_id)
+    n.type = draw(type_name)
+    n.title = draw(st.text(max_size=5))
+    n.body = draw(st.text(max_size=5))
+    n.priority = draw(st.sampled_from([0, 1, 2, 3, 4, 9]))  # type: ignore[assignment]
+    n.data_json = draw(data_json)
+    if draw(st.integers(0, 9)) == 0:
+        n.data.update({"k": draw(st.text(max_size=3)), "n": draw(st.integers(-9, 9))})
+    if draw(st.integers(0, 9)) == 0:
+        n.created_at.seconds = draw(st.integers(0, 2_000_000_000))
+    if draw(st.integers(0, 9)) == 0:
+        n.ttl.seconds = draw(st.integers(-5, 5))
+    if draw(st.integers(0, 9)) == 0:
+        n.receipt_deadline.seconds = draw(st.integers(-5, 5))
+    return request
+
+
+def _fast(request: pb.PublishRequest) -> object:
+    try:
+        return accept.fast_item(request, ACCEPTED_AT, new_notification_id.many(), _json_object)
+    except Invalid:
+        return None
+
+
+@RULES
+@given(requests())
+def test_what_the_fast_path_accepts_the_models_accept_the_same(request: pb.PublishRequest) -> None:
+    fast = _fast(request)
+    if fast is None:
+        return
+    assert not isinstance(fast, Invalid)
+    same = pb.PublishRequest()
+    same.CopyFrom(request)
+    same.notification.id = fast.notification.id  # type: ignore[attr-defined]
+    model = _validate(_raw(same, ACCEPTED_AT))
+    assert not isinstance(model, Invalid), f"the models refuse what the fast path took: {model}"
+    assert accepted(model) == fast
+
+
+@RULES
+@given(requests())
+def test_every_refusal_is_the_models_error(request: pb.PublishRequest) -> None:
+    (outcome,) = publish_inputs([request])
+    try:
+        model = _validate(_raw(request, ACCEPTED_AT))
+    except Invalid as exc:
+        model = exc
+    if isinstance(model, Invalid):
+        assert isinstance(outcome, Invalid)
+        assert (outcome.field, outcome.rule) == (model.field, model.rule)
+    else:
+        assert not isinstance(outcome, Invalid), outcome
+
+
+def test_the_fast_path_takes_the_usual_request_and_reuses_its_target() -> None:
+    request = pb.PublishRequest(
+        target=pb.Target(users=pb.UserIds(user_ids=["alice"])),
+        notification=pb.Notification(type="order.shipped", data_json='{"n":1}'),
+    )
+    first, second = _fast(request), _fast(request)
+    assert first is not None and second is not None
+    assert first.target is second.target  # type: ignore[attr-defined]
+    assert first.notification.data == {"n": 1}  # type: ignore[attr-defined]
+
+
+def test_the_caches_stay_bounded() -> None:
+    for i in range(accept.CACHE_ENTRIES + 50):
+        request = pb.PublishRequest(
+            target=pb.Target(topic=f"t{i}"), notification=pb.Notification(type=f"t.n{i}")
+        )
+        assert _fast(request) is not None
+    assert len(accept._topics) <= accept.CACHE_ENTRIES
+    assert len(accept._types) <= accept.CACHE_ENTRIES
+    # evicted entries are validated again, not trusted
+    bad = pb.PublishRequest(target=pb.Target(topic="a b"), notification=pb.Notification(type="x"))
+    assert _fast(bad) is None
+
+
+def test_batch_ids_are_unique_time_ordered_uuid7() -> None:
+    ids = []
+    for _ in range(50):
+        source = new_notification_id.many()
+        ids += [next(source) for _ in range(40)]
+        ids.append(new_notification_id())
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    parsed = [uuid.UUID(i) for i in ids]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=5), json_value, max_size=5), st.text(max_size=8))
+def test_orjson_encodes_as_pydantic_core_did(data: dict[str, object], title: str) -> None:
+    data = json.loads(json.dumps(data, allow_nan=False)) if _finite(data) else {}
+    n = Notification(id="k", type="a.b", title=title, data=data, created_at=ACCEPTED_AT)
+    fields = {
+        "id": "k",
+        "type": "a.b",
+        "title": title,
+        "body": "",
+        "data": n.data,
+        "priority": "normal",
+        "created_at": "2026-05-06T07:08:09.123Z",
+    }
+    assert encode_notification(n) == pydantic_core.to_json(fields)
+
+
+def _finite(data: object) -> bool:
+    try:
+        json.dumps(data, allow_nan=False)
+    except ValueError:
+        return False
+    return True
+
+
+def test_integers_past_64_bits_still_encode() -> None:
+    n = Notification(id="k", type="a.b", data={"big": 2**70}, created_at=ACCEPTED_AT)
+    assert json.loads(encode_notification(n))["data"] == {"big": 2**70}
+
+
+def test_the_local_fingerprint_ignores_created_at_only() -> None:
+    def body(title: str, at: datetime) -> bytes:
+        item = NotificationItem("k", "a.b", title, "", {}, "normal", at, None, None)
+        return encode_notification(item)
+
+    alice, bob = UsersTarget(user_ids=("alice",)), UsersTarget(user_ids=("bob",))
+    later = ACCEPTED_AT + timedelta(seconds=5)
+    same = local_fingerprint(alice, body("t", ACCEPTED_AT))
+    assert local_fingerprint(alice, body("t", later)) == same
+    assert local_fingerprint(bob, body("t", ACCEPTED_AT)) != same
+    assert local_fingerprint(TopicTarget(topic="alice"), body("t", ACCEPTED_AT)) != same
+    assert local_fingerprint(alice, body("u", ACCEPTED_AT)) != same
