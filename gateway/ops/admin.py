@@ -34,7 +34,14 @@ from yarl import URL
 from gateway.assets import Asset
 from gateway.auth import bearer_token
 from gateway.closecodes import CloseCode
-from gateway.models import Invalid, PublishInput, check_identifier, describe_errors
+from gateway.models import (
+    Invalid,
+    PublishInput,
+    PublishItem,
+    accepted,
+    check_identifier,
+    describe_errors,
+)
 from gateway.ops.site import MAX_BODY_BYTES
 from gateway.service import Conflict, NotificationService, Unavailable
 
@@ -176,8 +183,8 @@ def _text(body: dict[str, Any], name: str, default: str | None = None) -> str:
     return value
 
 
-def _publish_input(body: dict[str, Any]) -> PublishInput:
-    """The page's form as a `PublishInput`, by the same model rules as the gRPC door."""
+def _publish_input(body: dict[str, Any]) -> PublishItem:
+    """The page's form as a publish, by the same model rules as the gRPC door."""
     kind = _text(body, "target")
     if kind not in _TARGETS:
         raise Invalid("target", f"one of {', '.join(_TARGETS)} (got {kind[:20]!r})")
@@ -192,6 +199,7 @@ def _publish_input(body: dict[str, Any]) -> PublishInput:
         "body": _text(body, "body", ""),
     }
     try:
-        return PublishInput.model_validate({"target": target, "notification": notification})
+        model = PublishInput.model_validate({"target": target, "notification": notification})
     except ValidationError as exc:
         raise describe_errors(exc) from None
+    return accepted(model)
