@@ -17,24 +17,26 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from gateway.models import PublishInput
+from gateway.models import PublishInput, PublishItem, accepted
 from gateway.types import TypeRegistry, load_registry
 
 from .type_registry import FULL_EVENT, write_registry
 
 
-def _setup(mode: str = "strict") -> tuple[TypeRegistry, PublishInput]:
+def _setup(mode: str = "strict") -> tuple[TypeRegistry, PublishItem]:
     registry = TypeRegistry(load_registry(write_registry()), mode)  # type: ignore[arg-type]
-    item = PublishInput.model_validate(
-        {
-            "target": {"kind": "users", "user_ids": ["u1"]},
-            "notification": {
-                "id": "n1",
-                "type": "bench.event",
-                "data": FULL_EVENT,
-                "created_at": datetime.now(UTC),
-            },
-        }
+    item = accepted(
+        PublishInput.model_validate(
+            {
+                "target": {"kind": "users", "user_ids": ["u1"]},
+                "notification": {
+                    "id": "n1",
+                    "type": "bench.event",
+                    "data": FULL_EVENT,
+                    "created_at": datetime.now(UTC),
+                },
+            }
+        )
     )
     assert registry.check(item) is None, registry.check(item)
     return registry, item
