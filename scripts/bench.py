@@ -86,7 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--servers",
         default=",".join(DEFAULT_SERVERS),
-        help="comma-separated subset of gateway,baseline,redis",
+        help=f"comma-separated subset of {','.join(SERVERS)}; node and nchan are the peers, "
+        "left out with a note when not installed",
     )
     parser.add_argument(
         "--backend",
@@ -154,6 +155,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for s in args.scenarios:
         if s not in SCENARIOS:
             parser.error(f"unknown scenario {s!r}; choose from {', '.join(SCENARIOS)}")
+    from benchkit import peers  # light: no gRPC server, no aiohttp app
+
+    for kind in [s for s in args.servers if s in peers.PEERS]:
+        reason = peers.missing(kind)
+        if reason is not None:
+            print(f"bench: {kind} is left out: {reason}", file=sys.stderr)
+            args.servers.remove(kind)
     if args.backend and "redis" not in args.servers:
         args.servers.append("redis")
     for s in args.servers:
@@ -173,6 +181,7 @@ async def main_async(args: argparse.Namespace) -> int:
     from benchkit import floor, uvloop_factory
     from benchkit.environment import meta, raise_nofile
     from benchkit.load import Bench
+    from benchkit.peer_report import peer_rows, print_peer_table
     from benchkit.plots import draw
     from benchkit.receiver import ReceiverHandle
     from benchkit.report import print_summary, print_warnings, summary, write_json
@@ -213,6 +222,8 @@ async def main_async(args: argparse.Namespace) -> int:
             rx.stop()
     rows = summary(args, results, floor_metrics)
     print_summary(rows)
+    peers_side_by_side = peer_rows(results)
+    print_peer_table(peers_side_by_side)
     print_warnings(bench.warnings)
     print(f"\ntotal {time.monotonic() - t0:.0f}s; results in {args.json}")
     write_json(
@@ -221,6 +232,7 @@ async def main_async(args: argparse.Namespace) -> int:
             "meta": info,
             "warnings": bench.warnings,
             "summary": rows,
+            "peers": peers_side_by_side,
             "floor": floor_metrics,
             "scenarios": results,
         },

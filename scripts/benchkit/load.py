@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import Metrics
+from . import Metrics, peers
 from .receiver import ReceiverHandle
 from .servers import Server, self_cpu
 
@@ -81,6 +81,7 @@ async def connect(bench: Bench, server: Server, conns: list[tuple[str, str]]) ->
                 specs=part,
                 concurrency=bench.args.connect_concurrency,
                 budget=budget,
+                welcome=server.kind not in peers.NO_WELCOME,
             )
             for rx, part in zip(bench.receivers, parts, strict=True)
         )

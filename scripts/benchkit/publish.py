@@ -21,7 +21,7 @@ from grpc import aio
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 
-from . import HOST
+from . import HOST, peers
 from .load import Bench, Progress, reset_receivers, wait_received
 from .payload import data_json, pad
 from .servers import Server
@@ -141,6 +141,15 @@ def rpc_error_text(exc: BaseException) -> str:
 
 @contextlib.asynccontextmanager
 async def channel(server: Server) -> AsyncIterator[pb_grpc.NotificationGatewayStub]:
+    """A gRPC stub for the server, or for a peer the publisher its users would use
+    (peers.py), which answers the same `Publish` and `PublishBatch` calls."""
+    if server.kind in peers.PEERS:
+        publisher = peers.publisher(server.kind, server.http_port)
+        try:
+            yield publisher
+        finally:
+            await publisher.close()
+        return
     options = [
         ("grpc.max_send_message_length", 64 << 20),
         ("grpc.max_receive_message_length", 64 << 20),

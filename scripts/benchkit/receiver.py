@@ -70,13 +70,20 @@ class Receiver:
             self._done.set_result(None)
 
     async def cmd_connect(
-        self, port: int, specs: list[tuple[str, str]], concurrency: int, budget: float
+        self,
+        port: int,
+        specs: list[tuple[str, str]],
+        concurrency: int,
+        budget: float,
+        welcome: bool = True,
     ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(concurrency)
         errors: dict[str, int] = {}
         first = len(self.clients)
-        clients = [WsClient(self.tally, upgrade_request(HOST, port, u, t)) for u, t in specs]
+        clients = [
+            WsClient(self.tally, upgrade_request(HOST, port, u, t), welcome) for u, t in specs
+        ]
         self.clients.extend(clients)
         deadline = loop.time() + budget
 

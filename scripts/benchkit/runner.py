@@ -11,7 +11,7 @@ import time
 import traceback
 from typing import Any
 
-from . import Metrics, redis_backend
+from . import Metrics, peers, redis_backend
 from .load import Bench, close_all
 from .report import print_scenario_line
 from .scenarios import BY_NAME
@@ -22,13 +22,14 @@ from .stats import combine
 async def run_scenario(bench: Bench, name: str) -> dict[str, Any]:
     """Every server, `--repeat` times (alternating); the figures are the runs' medians."""
     print(f"\n== {BY_NAME[name].title(bench.args)} ==", flush=True)
-    runs: dict[str, list[Metrics]] = {kind: [] for kind in bench.args.servers}
+    kinds = [k for k in bench.args.servers if k not in peers.PEERS or name in peers.PEER_SCENARIOS]
+    runs: dict[str, list[Metrics]] = {kind: [] for kind in kinds}
     for _ in range(bench.args.repeat):
-        for kind in bench.args.servers:
+        for kind in kinds:  # alternating: each server once per round
             runs[kind].append(await run_once(bench, name, kind))
     results: dict[str, Any] = {kind: combine(ms) for kind, ms in runs.items()}
     if bench.args.repeat > 1:
-        for kind in bench.args.servers:
+        for kind in kinds:
             print_scenario_line(name, f"{kind} (median of {bench.args.repeat})", results[kind])
         results["runs"] = runs
     compared = redis_backend.compare(name, results)

@@ -22,7 +22,7 @@ from typing import Any
 
 from grpc import aio
 
-from . import ENTRY, HOST, ROOT
+from . import ENTRY, HOST, ROOT, peers
 from .type_registry import write_registry
 
 
@@ -71,10 +71,24 @@ class Server:
         return self.proc.pid
 
     def rss_kib(self) -> int:
-        return proc_status_kib(self.pid)
+        """Resident memory of the server and its children (nginx's worker, ...)."""
+        return sum(proc_status_kib(pid) for pid in process_tree(self.pid))
 
     def cpu(self) -> float:
-        return proc_cpu_seconds(self.pid)
+        """CPU seconds of the server and its children (from /proc)."""
+        return sum(proc_cpu_seconds(pid) for pid in process_tree(self.pid))
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (from /proc/<pid>/task/*/children)."""
+    pids = [pid]
+    for each in pids:  # grows while it is walked: breadth first
+        for task in Path(f"/proc/{each}/task").glob("*/children"):
+            try:
+                pids += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+    return pids
 
 
 async def start_server(
@@ -93,6 +107,9 @@ async def start_server(
             cmd.append("--receipts")
         if kind == "types":  # the type registry (issue 16): 50 types, strict
             cmd += ["--types", str(write_registry()), "--types-mode", "strict"]
+    elif kind in peers.PEERS:  # no gRPC port: each is published to the way its users do
+        grpc_port = 0
+        cmd = peers.prepare(kind, http_port, log_path.with_suffix(".d"))
     else:
         cmd = [sys.executable, str(ENTRY), "--serve-baseline"]
         cmd += ["--http-port", str(http_port), "--grpc-port", str(grpc_port)]
@@ -139,6 +156,8 @@ async def _wait_ready(server: Server, within: float) -> None:
         except OSError:
             pass
         await asyncio.sleep(0.1)
+    if not server.grpc_port:
+        return
     async with aio.insecure_channel(f"{HOST}:{server.grpc_port}") as channel:
         await asyncio.wait_for(channel.channel_ready(), max(1.0, deadline - time.monotonic()))
 

@@ -64,9 +64,11 @@ class WsClient(asyncio.Protocol):
     every later text frame is counted as a notification.
     """
 
-    def __init__(self, tally: Tally, request: bytes) -> None:
+    def __init__(self, tally: Tally, request: bytes, welcome: bool = True) -> None:
         self.tally = tally
         self.request = request
+        #: False for a server that sends no welcome (nchan): ready at the 101.
+        self.welcome = welcome
         self.transport: asyncio.Transport | None = None
         self.buf = b""
         self.upgraded = False
@@ -191,6 +193,8 @@ class WsClient(asyncio.Protocol):
             self._fail(f"{status} {body}".strip())
             return b""
         self.upgraded = True
+        if not self.welcome and not self.ready.done():
+            self.ready.set_result(None)
         self.buf = b""
         return buf[head_end + 4 :]
 

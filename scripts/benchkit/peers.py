@@ -1,0 +1,245 @@
+"""The peers the gateway is measured against, beside the naive baseline: how each is started
+and how its users publish to it.
+
+- "node": the seed's design (seed/seed.js): Node + `ws`, a Map of users, fed over HTTP in
+  batches (one POST per PublishBatch). `ws` comes from npm, installed here on first use.
+- "nchan": nginx with the nchan module (Debian: nginx-light + libnginx-mod-nchan), one
+  worker; published the way nchan's users publish: an HTTP POST per message to
+  /pub?id=<channel> (pipelined on a few keep-alive connections, as a batching publisher
+  would). Subscribers use /ws?user_id=<id>; broadcasts go to the channel "all" that every
+  subscriber also follows (nchan's multiplexed channels). nchan sends no welcome event, so
+  the load client counts a connection ready at its 101.
+
+Each publisher here answers the calls the scenarios make of a gRPC stub (`Publish`,
+`PublishBatch`), so a scenario runs unchanged against every server; the notification is
+the same JSON (`type` and the benchmark's `data`), and every message is checked to arrive
+by the same load client. Scenarios that need the gateway's API (receipts, types, ...) are
+not run against peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from gateway.api.v1 import gateway_pb2 as pb
+
+from . import HOST
+
+#: The peers, and the scenarios each runs (the others need the gateway's own API).
+PEERS = ("node", "nchan")
+PEER_SCENARIOS = frozenset({"broadcast", "unary1", "steady", "peruser", "idle"})
+SEED_DIR = Path(__file__).resolve().parent / "seed"
+#: Peers that send no welcome event: a connection is ready at its 101.
+NO_WELCOME = frozenset({"nchan"})
+
+
+def missing(kind: str) -> str | None:
+    """Why `kind` cannot run here (and how to install it), or None."""
+    if kind == "node":
+        if shutil.which("node") is None or shutil.which("npm") is None:
+            return "node and npm are not installed (apt-get install nodejs npm)"
+        return None
+    if kind == "nchan":
+        if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+            return "nginx is not installed (apt-get install nginx-light libnginx-mod-nchan)"
+        if _nchan_module() is None:
+            return "the nchan module is not installed (apt-get install libnginx-mod-nchan)"
+        return None
+    return f"unknown peer {kind!r}"
+
+
+def _nchan_module() -> Path | None:
+    for folder in ("/usr/lib/nginx/modules", "/usr/share/nginx/modules"):
+        path = Path(folder) / "ngx_nchan_module.so"
+        if path.exists():
+            return path
+    return None
+
+
+def prepare(kind: str, http_port: int, workdir: Path) -> list[str]:
+    """The command that starts `kind` on `http_port` (its files in `workdir`)."""
+    if kind == "node":
+        if not (SEED_DIR / "node_modules" / "ws").exists():
+            subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=SEED_DIR,
+                check=True,
+            )
+        return ["node", str(SEED_DIR / "seed.js"), str(http_port)]
+    if kind == "nchan":
+        workdir.mkdir(parents=True, exist_ok=True)
+        conf = workdir / "nginx.conf"
+        conf.write_text(_NGINX_CONF.format(dir=workdir, port=http_port, module=_nchan_module()))
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        return [nginx, "-p", str(workdir), "-c", str(conf)]
+    raise ValueError(f"unknown peer {kind!r}")
+
+
+_NGINX_CONF = """\
+load_module {module};
+worker_processes 1;
+daemon off;
+error_log {dir}/error.log warn;
+pid {dir}/nginx.pid;
+worker_rlimit_nofile 65536;
+events {{ worker_connections 65536; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    keepalive_requests 1000000;
+    server {{
+        listen {HOST}:{port} backlog=4096;
+        location = /healthz {{ return 200 "ok\\n"; }}
+        location = /ws {{
+            nchan_subscriber websocket;
+            nchan_channel_id $arg_user_id all;
+        }}
+        location = /pub {{
+            nchan_publisher http;
+            nchan_channel_id $arg_id;
+        }}
+    }}
+}}
+""".replace("{HOST}", HOST)
+
+
+@dataclass
+class _Result:
+    code: int = 0
+    message: str = ""
+
+
+@dataclass
+class _Batch:
+    results: list[_Result] = field(default_factory=list)
+
+
+def _message(request: pb.PublishRequest) -> tuple[str | None, str]:
+    """(user or None for everyone, the notification as JSON text)."""
+    n = request.notification
+    data = n.data_json or "{}"
+    text = f'{{"type":"{n.type}","data":{data}}}'
+    target = request.target
+    if target.WhichOneof("kind") == "users":
+        return target.users.user_ids[0], text
+    return None, text
+
+
+class NodePublisher:
+    """PublishBatch → one POST /publish of the batch; Publish → a batch of one."""
+
+    def __init__(self, port: int) -> None:
+        self._url = f"http://{HOST}:{port}/publish"
+        self._session = aiohttp.ClientSession()
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def _post(self, requests: list[pb.PublishRequest], timeout: float) -> _Batch:  # noqa: ASYNC109
+        parts = []
+        for request in requests:
+            user, text = _message(request)
+            address = '"e":1' if user is None else f'"u":"{user}"'
+            parts.append(f'{{{address},"n":{text}}}')
+        body = ("[" + ",".join(parts) + "]").encode()
+        async with self._session.post(
+            self._url, data=body, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as response:
+            await response.read()
+            code = 0 if response.status == 200 else response.status
+        return _Batch([_Result(code) for _ in requests])
+
+    async def PublishBatch(self, batch: pb.PublishBatchRequest, timeout: float) -> _Batch:  # noqa: ASYNC109 - the gRPC stub's signature
+        return await self._post(list(batch.requests), timeout)
+
+    async def Publish(self, request: pb.PublishRequest, timeout: float) -> _Batch:  # noqa: ASYNC109 - the gRPC stub's signature
+        return await self._post([request], timeout)
+
+
+class NchanPublisher:
+    """Each notification an HTTP POST /pub?id=<channel>; a batch pipelined on `lanes`
+    keep-alive connections (every response read and checked)."""
+
+    def __init__(self, port: int, lanes: int = 4) -> None:
+        self._port = port
+        self._idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+            asyncio.Queue()
+        )
+        self._opened = 0
+        self._lanes = lanes
+        self._all: list[asyncio.StreamWriter] = []
+
+    async def close(self) -> None:
+        for writer in self._all:
+            writer.close()
+
+    async def _lane(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._idle.empty() and self._opened < self._lanes:
+            self._opened += 1
+            reader, writer = await asyncio.open_connection(HOST, self._port, limit=1 << 22)
+            self._all.append(writer)
+            return reader, writer
+        return await self._idle.get()
+
+    async def _send(self, requests: list[pb.PublishRequest]) -> list[_Result]:
+        reader, writer = await self._lane()
+        try:
+            out = []
+            for request in requests:
+                user, text = _message(request)
+                body = f'{{"event":"notification","notification":{text}}}'.encode()
+                channel = "all" if user is None else user
+                out.append(
+                    f"POST /pub?id={channel} HTTP/1.1\r\nHost: x\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+            writer.write(b"".join(out))
+            return [await _read_response(reader) for _ in requests]
+        finally:
+            self._idle.put_nowait((reader, writer))
+
+    async def PublishBatch(self, batch: pb.PublishBatchRequest, timeout: float) -> _Batch:  # noqa: ASYNC109 - the gRPC stub's signature
+        requests = list(batch.requests)
+        share = max(1, -(-len(requests) // self._lanes))
+        parts = [requests[i : i + share] for i in range(0, len(requests), share)]
+        async with asyncio.timeout(timeout):
+            done = await asyncio.gather(*(self._send(part) for part in parts))
+        return _Batch([r for part in done for r in part])
+
+    async def Publish(self, request: pb.PublishRequest, timeout: float) -> _Batch:  # noqa: ASYNC109 - the gRPC stub's signature
+        async with asyncio.timeout(timeout):
+            return _Batch(await self._send([request]))
+
+
+async def _read_response(reader: asyncio.StreamReader) -> _Result:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    if length:
+        await reader.readexactly(length)
+    # nchan answers 201 (created, no subscriber yet) or 202 (queued to subscribers)
+    return _Result(0 if status in (200, 201, 202) else status, head[:40].decode("latin-1"))
+
+
+def publisher(kind: str, port: int) -> Any:
+    """The stub-like publisher for peer `kind`."""
+    if kind == "node":
+        return NodePublisher(port)
+    if kind == "nchan":
+        return NchanPublisher(port)
+    raise ValueError(f"unknown peer {kind!r}")
