@@ -109,6 +109,10 @@ class Tracing:
         that exports in batches from a background thread (the SDK's BatchSpanProcessor)."""
         if not tracing_wanted(environ):
             return OFF
+        try:  # reads OTEL_PROPAGATORS once: a name it cannot load stops the start here
+            from opentelemetry import propagate  # noqa: F401
+        except ValueError as exc:
+            raise ConfigError("OTEL_PROPAGATORS", str(exc)) from None
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter

@@ -293,3 +293,15 @@ async def test_a_bad_otel_setting_is_one_configuration_error(
     assert proc.returncode == 2
     lines = stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "configuration error: OTEL_TRACES_EXPORTER: jaeger" in lines[0]
+
+
+async def test_a_propagator_that_is_not_installed_is_one_configuration_error() -> None:
+    from tests.support.helpers import gateway_process
+
+    env = {**os.environ, "OTEL_TRACES_EXPORTER": "otlp", "OTEL_PROPAGATORS": "b3"}
+    env.update(GATEWAY_HTTP_PORT="0", GATEWAY_GRPC_PORT="0")
+    proc = await gateway_process(env=env)
+    _, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "configuration error: OTEL_PROPAGATORS: Propagator b3" in lines[0]
