@@ -92,13 +92,18 @@ def tracing_wanted(environ: Mapping[str, str]) -> bool:
 class Tracing:
     """Spans for the publish path, or nothing at all (`OFF`): check `on` before any call."""
 
-    __slots__ = ("_backend", "_provider", "_tracer", "on")
+    __slots__ = ("_backend", "_fields", "_provider", "_tracer", "on")
 
     def __init__(self, provider: TracerProvider | None = None, backend: str = "memory") -> None:
         self._provider = provider
-        self._tracer: Tracer | None = (
-            None if provider is None else provider.get_tracer("gateway.tracing")
-        )
+        self._tracer: Tracer | None = None
+        #: The metadata keys the configured propagators read (traceparent, tracestate, ...).
+        self._fields: frozenset[str] = frozenset()
+        if provider is not None:
+            from opentelemetry import propagate
+
+            self._tracer = provider.get_tracer("gateway.tracing")
+            self._fields = frozenset(propagate.get_global_textmap().fields)
         self._backend = backend
         #: Whether spans are made; False means no caller should call anything else here.
         self.on = provider is not None
@@ -151,11 +156,14 @@ class Tracing:
         from opentelemetry import propagate
         from opentelemetry.trace import SpanKind
 
-        carrier = {key: value for key, value in metadata or () if isinstance(value, str)}
+        fields = self._fields
+        carrier = {k: v for k, v in metadata or () if k in fields and isinstance(v, str)}
         tracer = self._require()
         with tracer.start_as_current_span(
             "publish",
-            context=propagate.extract(carrier),
+            # no trace context sent (most publishes): a root span, without asking the
+            # propagators to read nothing
+            context=propagate.extract(carrier) if carrier else None,
             kind=SpanKind.SERVER,
             attributes={"gateway.backend": self._backend, "rpc.system": "grpc"},
         ) as span:
@@ -169,7 +177,9 @@ class Tracing:
         cursors: Sequence[str],
         recipients: int,
     ) -> None:
-        """What one publish (or batch) became: set on its `publish` span."""
+        """What one publish (or batch) became: set on its `publish` span (when sampled)."""
+        if not span.is_recording():
+            return
         attributes: dict[str, Any] = {"gateway.recipients": recipients}
         if len(types) == 1:
             attributes["gateway.notification.type"] = types[0]

@@ -246,7 +246,7 @@ async def test_a_trace_crosses_two_replicas_on_redis(
     replicas = [ChildGateway(redis_server.url), ChildGateway(redis_server.url)]
     try:
         for replica in replicas:
-            await replica.ready(http)
+            await replica.ready(http, within=60)  # a loaded machine starts them slowly
         tabs = [await ws_client(http, replica.http_port, "alice") for replica in replicas]
         async with aio.insecure_channel(f"127.0.0.1:{replicas[0].grpc_port}") as channel:
             stub = pb_grpc.NotificationGatewayStub(channel)
