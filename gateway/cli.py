@@ -27,13 +27,18 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
     for name, info in Settings.model_fields.items():
         flag = "--" + name.replace("_", "-")
         env = "GATEWAY_" + name.upper()
+        # The setting's docstring, as the docs' configuration reference shows it in full.
+        about = " ".join((info.description or "").split()).replace("%", "%%")
         if info.annotation is bool:
             parser.add_argument(
-                flag, action="store_const", const=True, dest=name, help=f"(env {env})"
+                flag, action="store_const", const=True, dest=name, help=f"{about} (env {env})"
             )
         else:
             parser.add_argument(
-                flag, dest=name, metavar="VALUE", help=f"(env {env}; default {info.default})"
+                flag,
+                dest=name,
+                metavar="VALUE",
+                help=f"{about} (env {env}; default {info.default})",
             )
 
 

@@ -209,3 +209,17 @@ async def test_listen_survives_a_gateway_restart_and_exits_on_sigint() -> None:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+
+async def test_serve_help_describes_every_setting() -> None:
+    """Each flag's help is the setting's docstring (what the docs' reference shows)."""
+    from gateway.config import Settings
+
+    code, out, _ = await _cli("serve", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    for name, info in Settings.model_fields.items():
+        assert f"--{name.replace('_', '-')}" in text
+        assert info.description
+        first_words = " ".join(info.description.split()[:4])
+        assert first_words in text, name
