@@ -146,6 +146,7 @@ async function poll() {
     while (at - history[0].at > WINDOW_S + 1) history.shift();
     const replicas = figures.replicas;
     $("backend").textContent = figures.backend;
+    $("others").hidden = figures.others_reached;
     $("replicas").textContent = fmt(replicas.length);
     $("connections").textContent = fmt(replicas.reduce((n, r) => n + r.connections, 0));
     $("publish-rate").textContent = fmt(clusterRate("published"), 1);

@@ -7,7 +7,8 @@ does: every replica's figures and presence are asked of the other replicas the s
 (`NotificationService.every_replica_figures`, `presence`), Disconnect closes the user
 everywhere, and the test notification goes through `publish` like any other.
 
-    GET  /admin/api/figures                 → {"backend", "replicas": [figures, ...], "at"}
+    GET  /admin/api/figures                 → {"backend", "replicas": [figures, ...],
+                                               "others_reached", "at"}
     GET  /admin/api/presence?user_id=<id>   → {"user_id", "connections"}
     POST /admin/api/disconnect  {"user_id"} → {"closed"}
     POST /admin/api/publish     {"target": "users"|"topic"|"everyone", "to", "type",
@@ -86,12 +87,20 @@ class AdminRoutes:
     async def figures(self, request: web.Request) -> web.Response:
         if (refused := self._refuse(request)) is not None:
             return refused
+        # when the others cannot be asked (Redis down), this replica's own figures still
+        # answer: that is when an operator needs the page most
+        others_reached = True
         try:
             replicas = await self._service.every_replica_figures()
-        except Unavailable as exc:
-            return _error(503, "unavailable", str(exc))
+        except Unavailable:
+            replicas, others_reached = [self._service.figures()], False
         return web.json_response(
-            {"backend": self._backend, "replicas": replicas, "at": time.time()}
+            {
+                "backend": self._backend,
+                "replicas": replicas,
+                "others_reached": others_reached,
+                "at": time.time(),
+            }
         )
 
     async def presence(self, request: web.Request) -> web.Response:

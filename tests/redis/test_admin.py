@@ -1,5 +1,5 @@
 """The operators' page's API with two replicas on one redis-server: every replica's figures,
-presence and Disconnect across them, a test publish reaching both."""
+presence and Disconnect across them, a test publish reaching both; Redis down."""
 
 from __future__ import annotations
 
@@ -50,3 +50,23 @@ async def test_on_redis_every_replica_is_seen_and_acted_on(
         "closed": 3
     }
     assert [await tab.closed() for tab in tabs] == [4009] * 3
+
+
+async def test_while_redis_is_down_the_page_still_has_this_replicas_figures(
+    start_gateway: StartGateway,
+    redis_server: RedisServer,
+    http: aiohttp.ClientSession,
+) -> None:
+    a = await _on_redis(start_gateway, redis_server.url, ops_port=0)
+    await _on_redis(start_gateway, redis_server.url)
+    _, figures = await get_json(http, admin_url(a, "figures"))
+    assert len(figures["replicas"]) == 2 and figures["others_reached"]
+    redis_server.stop()
+    for _ in range(300):
+        if not a.log.healthy:
+            break
+        await asyncio.sleep(0.02)
+    status, figures = await get_json(http, admin_url(a, "figures"))
+    assert status == 200 and not figures["others_reached"]
+    (replica,) = figures["replicas"]
+    assert replica["backend"]["up"] is False and replica["backend"]["errors"] > 0
