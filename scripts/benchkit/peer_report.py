@@ -31,7 +31,7 @@ def _value(metrics: Metrics | None, scenario: str, path: str) -> float | None:
     if path == "cpu_us_per_notification":
         cpu = get(metrics, "cpu.server_cpu_s")
         frames = get(metrics, "detail.frames")
-        if isinstance(cpu, int | float) and isinstance(frames, int) and frames:
+        if isinstance(cpu, int | float) and isinstance(frames, int | float) and frames:
             return cpu / frames * 1e6
         return None
     if scenario == "peruser" and get(metrics, "correct") is False:

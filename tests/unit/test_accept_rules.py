@@ -219,3 +219,33 @@ def test_the_local_fingerprint_ignores_created_at_only() -> None:
     assert local_fingerprint(bob, body("t", ACCEPTED_AT)) != same
     assert local_fingerprint(TopicTarget(topic="alice"), body("t", ACCEPTED_AT)) != same
     assert local_fingerprint(alice, body("u", ACCEPTED_AT)) != same
+
+
+_number_text = st.one_of(
+    st.integers(-(10**400), 10**400).map(str),
+    st.sampled_from(["1e400", "-1E+309", "1e308", "1e-400", "2.5e10", "1.7976931348623157e308"]),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), _number_text), max_size=4), st.booleans()
+)
+def test_the_screen_for_huge_numbers_misses_none(pairs: list[tuple[str, str]], nest: bool) -> None:
+    from gateway.grpc.translate import _refuse_huge_numbers
+
+    body = ",".join(f'"{k}":{v}' for k, v in pairs)
+    text = f'{{"n":{{{body}}}}}' if nest else f"{{{body}}}"
+    value = json.loads(text)
+    try:
+        _refuse_huge_numbers(value, "notification.data")
+        expected = None
+    except Invalid as exc:
+        expected = exc.field
+    try:
+        _json_object(text)
+        got = None
+    except Invalid as exc:
+        got = exc.field
+    assert got == expected

@@ -28,7 +28,7 @@ def test_the_table_gives_the_gateways_ratio_to_each_peer() -> None:
 
     results = {
         "peruser": {
-            "gateway": run(40_000, 2.0, 100_000),
+            "gateway": run(40_000, 2.0, 100_000.0),  # medians of frames are floats
             "node": run(20_000, 2.5, 100_000),
             "nchan": run(10_000, 5.0, 100_000, correct=False),
         }
