@@ -46,11 +46,12 @@ class MissingDescription(Exception):
 
 
 def settings_table(settings: type[BaseSettings] = Settings) -> str:
-    """One row per setting: variable, flag, default, accepted values, description."""
-    rows = [
-        "| variable | flag | default | accepts | meaning |",
-        "|---|---|---|---|---|",
-    ]
+    """One row per setting: variable, default, accepted values, description.
+
+    The flag is the variable's name without the prefix, lower case, `_` as `-`; the page
+    says so once rather than spending a narrow column on it.
+    """
+    rows = ["| variable | default | accepts | meaning |", "|---|---|---|---|"]
     for name, info in settings.model_fields.items():
         if not info.description or not info.description.strip():
             raise MissingDescription(
@@ -58,8 +59,8 @@ def settings_table(settings: type[BaseSettings] = Settings) -> str:
                 "gateway/config.py"
             )
         rows.append(
-            f"| `GATEWAY_{name.upper()}` | `--{name.replace('_', '-')}` | {_default(info)} "
-            f"| {_accepts(info)} | {_cell(info.description)} |"
+            f"| `GATEWAY_{name.upper()}` | {_default(info)} | {_accepts(info)} "
+            f"| {_cell(info.description)} |"
         )
     return "\n".join(rows)
 
