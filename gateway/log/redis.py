@@ -27,9 +27,10 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.log.base import (
     AppendResult,
@@ -44,7 +45,7 @@ from gateway.log.base import (
     fingerprint,
 )
 from gateway.log.cursor import Cursor
-from gateway.log.redis_client import connect
+from gateway.log.redis_client import CONNECTION_ERRORS, connect
 from gateway.log.redis_peers import RedisPeers
 from gateway.log.redis_scripts import APPEND, ENSURE_EPOCH
 from gateway.models import MAX_BATCH_ITEMS, EveryoneTarget, Target, TopicTarget, UsersTarget
@@ -229,9 +230,11 @@ class RedisLog(NotificationLog):
             ours = False  # a client claiming the future: give all we have
         since_id = since.stream_id
         start = since_id if ours else "-"
-        rows: Any = await self._call(
-            self._writer.xrange(self._keys[0], start, until_id, count=self._max_entries + 1)
-        )
+
+        def read() -> Any:
+            return self._writer.xrange(self._keys[0], start, until_id, count=self._max_entries + 1)
+
+        rows: Any = await self._call(read(), again=read)
         complete = False
         if ours:
             if rows and rows[0][0].decode() == since_id:
@@ -262,12 +265,18 @@ class RedisLog(NotificationLog):
             trace.decode() if trace else None,
         )
 
-    async def _call(self, call: Any) -> Any:
-        """Await one Redis call, timing it; any failure becomes `BackendUnavailable`."""
+    async def _call(self, call: Any, *, again: Callable[[], Any] | None = None) -> Any:
+        """Await one Redis call, timing it; any failure becomes `BackendUnavailable`.
+
+        `again` makes an idempotent read's call once more after a connection error (not a
+        timeout): a pooled connection that a Redis restart left stale fails its first use
+        (redis-py then drops it), and the read should not fail a client for that."""
         started = time.perf_counter()
         try:
             reply = await call
-        except (RedisError, OSError) as exc:
+        except CONNECTION_ERRORS as exc:
+            if again is not None and not isinstance(exc, RedisTimeoutError):
+                return await self._call(again())
             self.stats.errors += 1
             self._down(exc)
             raise BackendUnavailable(f"Redis is unreachable: {exc}") from None
@@ -291,7 +300,7 @@ class RedisLog(NotificationLog):
                 reply: Any = await self._reader.xread(
                     {self._keys[0]: self._last_id}, count=_READ_BATCH, block=_BLOCK_MS
                 )
-            except (RedisError, OSError) as exc:
+            except CONNECTION_ERRORS as exc:
                 self.stats.errors += 1
                 if self._up or backoff == 0.1:
                     log.warning("Redis unreachable, retrying: %s", exc or type(exc).__name__)

@@ -8,10 +8,16 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 from gateway.log.redis_url import SENTINEL_SCHEME, parse_sentinel_url
 
-__all__ = ["connect"]
+__all__ = ["CONNECTION_ERRORS", "connect"]
+
+#: What a call on a broken connection raises: redis-py's errors, the socket's, and the
+#: `RuntimeError` uvloop raises for a write to a transport it has already closed (from
+#: inside redis-py, which lets it through). Every caller treats them alike: Redis is down.
+CONNECTION_ERRORS = (RedisError, OSError, RuntimeError)
 
 
 def connect(url: str, *, read_timeout: float, name: str) -> Redis:

@@ -22,10 +22,8 @@ import os
 import time
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from gateway.log.base import NO_LISTENER, BackendUnavailable, LogListener, Peers
-from gateway.log.redis_client import connect
+from gateway.log.redis_client import CONNECTION_ERRORS, connect
 from gateway.metrics import BackendStats
 
 __all__ = ["ANSWER_WAIT", "RedisPeers"]
@@ -89,7 +87,7 @@ class RedisPeers(Peers):
         try:
             try:
                 receivers = int(await self._client.publish(self._channel, json.dumps(message)))
-            except (RedisError, OSError) as exc:
+            except CONNECTION_ERRORS as exc:
                 self._stats.errors += 1
                 raise BackendUnavailable(f"Redis is unreachable: {exc}") from None
             self._stats.replicas = receivers
@@ -103,12 +101,19 @@ class RedisPeers(Peers):
             del self._questions[qid]
 
     async def _listen(self) -> None:
+        """Subscribe and answer, forever: any error of the connection (a `RedisError`, an
+        `OSError`, or the `RuntimeError` uvloop raises for a write to a transport it has
+        closed, from inside redis-py's reconnect) ends only this subscription; the next
+        one follows with backoff. One warning when it goes down, one line when back."""
         backoff = 0.1
         while True:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel, self._inbox)
-                self._listening = True
+                if not self._listening:
+                    self._listening = True
+                    if backoff > 0.1:
+                        log.info("control channel listening again")
                 backoff = 0.1
                 census = 0.0
                 while True:
@@ -119,13 +124,17 @@ class RedisPeers(Peers):
                         census = time.monotonic()
                         counts = await self._client.pubsub_numsub(self._channel)
                         self._stats.replicas = int(counts[0][1]) if counts else 0
-            except (RedisError, OSError):
-                self._listening = False
+            except Exception as exc:  # any error of the connection: see the docstring
                 self._stats.errors += 1
+                if self._listening or backoff == 0.1:
+                    log.warning(
+                        "control channel lost, resubscribing: %s", exc or type(exc).__name__
+                    )
+                self._listening = False
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
             finally:
-                with contextlib.suppress(RedisError, OSError):
+                with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _received(self, channel: bytes, data: bytes) -> None:
@@ -150,5 +159,5 @@ class RedisPeers(Peers):
     async def _reply(self, channel: str, reply: str) -> None:
         try:
             await self._client.publish(channel, reply)
-        except (RedisError, OSError):
+        except CONNECTION_ERRORS:
             self._stats.errors += 1

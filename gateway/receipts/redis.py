@@ -14,10 +14,8 @@ import os
 import time
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from gateway.log.base import BackendUnavailable
-from gateway.log.redis_client import connect
+from gateway.log.redis_client import CONNECTION_ERRORS, connect
 from gateway.log.redis_scripts import ENSURE_EPOCH
 from gateway.receipts.model import (
     AckPosition,
@@ -92,7 +90,7 @@ class RedisReceiptStore(ReceiptStore):
     async def _call(self, call: Any) -> Any:
         try:
             reply = await call
-        except (RedisError, OSError) as exc:
+        except CONNECTION_ERRORS as exc:
             self._up = False
             raise BackendUnavailable(f"Redis is unreachable: {exc}") from None
         self._up = True

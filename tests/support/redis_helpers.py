@@ -70,7 +70,8 @@ class RedisServer:
 class ChildGateway:
     """A gateway in a child process (`python -m gateway`), so a test can SIGSTOP or kill it."""
 
-    def __init__(self, redis_url: str, **settings: Any) -> None:
+    def __init__(self, redis_url: str, *, stderr: Any = None, **settings: Any) -> None:
+        """`stderr`: where the child's log goes (a file to read it afterwards)."""
         self.http_port = free_port()
         self.grpc_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
@@ -81,7 +82,7 @@ class ChildGateway:
             GATEWAY_LOG_LEVEL="WARNING",
             **{f"GATEWAY_{k.upper()}": str(v) for k, v in settings.items()},
         )
-        self.process = subprocess.Popen([sys.executable, "-m", "gateway"], env=env)
+        self.process = subprocess.Popen([sys.executable, "-m", "gateway"], env=env, stderr=stderr)
 
     async def ready(self, http: aiohttp.ClientSession, within: float = 15.0) -> None:
         deadline = time.monotonic() + within
