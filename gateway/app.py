@@ -34,6 +34,7 @@ from gateway.config import ConfigError, Settings
 from gateway.flush import CoalescePolicy, FlushScheduler
 from gateway.gc_policy import GcPolicy
 from gateway.grpc.decoding import DecodeGuard
+from gateway.grpc.drain import end_connections
 from gateway.grpc.servicer import GatewayServicer, PublishTokenInterceptor
 from gateway.grpc.traced import TracingInterceptor
 from gateway.hub import Hub
@@ -332,13 +333,15 @@ class Gateway:
             raise ConfigError("grpc_port", f"cannot listen on {address}: {exc}") from None
         await server.start()
 
-    async def _stop(self, grpc_grace: float | None = None) -> None:
+    async def _stop(self, grpc_grace: float | None = None, *, draining: bool = False) -> None:
         """Stop whatever has started (all of it at the end of a drain, part of it after a
         start that failed half-way), so nothing outlives the loop. gRPC calls in flight
         get `grpc_grace` seconds (None: cancelled at once)."""
         if self._types_reloader is not None:
             await self._types_reloader.stop()
         if self._grpc is not None:
+            if draining:  # fault path 4 (issue 15): no call answered CANCELLED
+                end_connections(self.grpc_port)
             await self._grpc.stop(grpc_grace)
         if self._http is not None:
             self._http.close()
@@ -377,7 +380,7 @@ class Gateway:
             log.warning("grace period ended with publishes still in flight")
         if self._edge is not None:
             await self._edge.close_all(CloseCode.GOING_AWAY, "server shutting down", left())
-        await self._stop(min(1.0, left()))
+        await self._stop(min(1.0, left()), draining=True)
         log.info("gateway stopped")
 
     async def reload_types(self, reason: str = "requested") -> bool:

@@ -110,3 +110,51 @@ async def test_sigterm_delivers_accepted_work_closes_1001_and_exits_0(http) -> N
         stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
         await proc.wait()
     assert "signal received: draining" in stderr
+
+
+async def test_sigterm_under_unary_publishes_cancels_none(http) -> None:
+    """Fault path 4 (issue 15): a drain answered 1-3 unary publishes CANCELLED, 16-33 ms
+    after the signal, which no SDK retries. In-flight calls finish; new ones get
+    UNAVAILABLE until the listener closes; none ends CANCELLED (or anything else)."""
+    http_port, grpc_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "GATEWAY_HTTP_PORT": str(http_port),
+        "GATEWAY_GRPC_PORT": str(grpc_port),
+        "GATEWAY_GRACE_SECONDS": "5",
+    }
+    proc = await gateway_process(env=env)
+    codes: dict[str, int] = {}
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            stub = pb_grpc.NotificationGatewayStub(channel)
+            await asyncio.wait_for(channel.channel_ready(), 15)
+            stop = asyncio.Event()
+
+            async def publish() -> None:
+                while not stop.is_set():
+                    try:
+                        await stub.Publish(request(users("alice"), "tick"), timeout=5)
+                        code = "OK"
+                    except grpc.aio.AioRpcError as exc:
+                        code = exc.code().name
+                    codes[code] = codes.get(code, 0) + 1
+                    if code != "OK":
+                        await asyncio.sleep(0.001)
+
+            publishers = [asyncio.create_task(publish()) for _ in range(16)]
+            await asyncio.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            exit_code = await asyncio.wait_for(proc.wait(), 10)
+            await asyncio.sleep(0.2)  # calls after the exit: refused, UNAVAILABLE
+            stop.set()
+            await asyncio.gather(*publishers)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
+    assert exit_code == 0, stderr
+    assert "Traceback" not in stderr, stderr
+    assert codes.get("OK", 0) > 50
+    assert set(codes) <= {"OK", "UNAVAILABLE"}, codes
