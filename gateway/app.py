@@ -226,7 +226,7 @@ class Gateway:
             [
                 *public,
                 *BrowserRoutes(settings.demo).routes(),
-                *TypesRoute(self.types).routes(),  # the type registry (issue 16)
+                *TypesRoute(self.types, settings.origins).routes(),  # the type registry (issue 16)
                 *fallback.routes(),
             ]
         )

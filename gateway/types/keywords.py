@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["KNOWN", "unknown_keyword_rule", "walk"]
+__all__ = ["KNOWN", "REFUSED", "unknown_keyword_rule", "walk"]
 
 #: Keywords whose value is one subschema.
 _ONE = frozenset(
@@ -79,6 +79,10 @@ _OTHER = frozenset(
     }
 )
 KNOWN = _ONE | _LIST | _MAP | _OTHER
+
+#: Keywords 2020-12 has that a registry schema may not use: the registry names each schema
+#: (its URI is the type's name), and an `$id` would move every relative `$ref` under it.
+REFUSED = {"$id": "the registry names each schema: refer to others by name ($ref: money)"}
 
 #: What an older draft's keyword is called in 2020-12, for the error message.
 _RENAMED = {

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from gateway.models import NotificationType, Priority
 from gateway.types.entry import BASE_URI, SharedSchema, Snapshot, TargetKind, TypeEntry
-from gateway.types.keywords import KNOWN, unknown_keyword_rule, walk
+from gateway.types.keywords import KNOWN, REFUSED, unknown_keyword_rule, walk
 from gateway.types.paths import json_pointer
 
 __all__ = ["RegistryError", "load_registry", "registry_files"]
@@ -229,6 +229,10 @@ def _check_schema(item: _Declared) -> None:
     for pointer, keyword, _ in walk(schema, at):
         if keyword not in KNOWN and not keyword.startswith("x-"):
             raise RegistryError(item.file, pointer, unknown_keyword_rule(keyword))
+        if keyword in REFUSED:
+            raise RegistryError(
+                item.file, pointer, f"{keyword!r} is not allowed here: {REFUSED[keyword]}"
+            )
 
 
 def _check_ref_targets(item: _Declared, names: dict[str, _Declared]) -> None:

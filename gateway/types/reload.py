@@ -62,6 +62,8 @@ class RegistryReloader:
         self._interval = interval
         self._seen = fingerprint(directory)
         self._task: asyncio.Task[None] | None = None
+        #: Reloads a signal asked for, held so the loop does not drop them half-way.
+        self._requested: set[asyncio.Task[bool]] = set()
         self._lock = asyncio.Lock()
 
     def start(self) -> None:
@@ -77,7 +79,9 @@ class RegistryReloader:
 
     def request(self, reason: str) -> None:
         """Reload soon (a signal handler's call: it cannot await)."""
-        asyncio.get_running_loop().create_task(self.reload(reason))
+        task = asyncio.get_running_loop().create_task(self.reload(reason))
+        self._requested.add(task)
+        task.add_done_callback(self._requested.discard)
 
     async def reload(self, reason: str) -> bool:
         """Load the directory again and put it in force; False if it was refused."""
@@ -87,11 +91,12 @@ class RegistryReloader:
             old = self._registry.snapshot
             try:
                 new = await asyncio.to_thread(load_registry, self._directory)
-            except RegistryError as exc:
+            except Exception as exc:  # RegistryError, or anything a schema library raised
                 stats.reload_failures += 1
+                why = str(exc) if isinstance(exc, RegistryError) else f"{type(exc).__name__}: {exc}"
                 log.warning(
                     "types reload refused, the registry in force stays: %s",
-                    exc,
+                    why,
                     extra={"reason": reason, "hash": old.hash},
                 )
                 return False

@@ -254,3 +254,18 @@ async def test_list_types_over_grpc(
 async def test_list_types_without_a_registry(stub: pb_grpc.NotificationGatewayStub) -> None:
     answer = await stub.ListTypes(pb.ListTypesRequest())
     assert answer.mode == "off" and not answer.types and not answer.unchanged
+
+
+async def test_get_types_across_origins(
+    start_gateway: StartGateway, registry: Path, http: aiohttp.ClientSession
+) -> None:
+    gateway = await start_gateway(types=registry)
+    url = f"http://127.0.0.1:{gateway.http_port}/types"
+    async with http.get(url, headers={"Origin": "https://app.example"}) as response:
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+    listed = await start_gateway(types=registry, allowed_origins="https://app.example")
+    url = f"http://127.0.0.1:{listed.http_port}/types"
+    async with http.get(url, headers={"Origin": "https://app.example"}) as response:
+        assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    async with http.get(url, headers={"Origin": "https://evil.example"}) as response:
+        assert "Access-Control-Allow-Origin" not in response.headers

@@ -97,6 +97,12 @@ _BAD: dict[str, tuple[str, Any, str, str]] = {
         "/schema/$schema",
         "must be",
     ),
+    "an $id": (
+        "t.json",
+        {"type": "a.b", "schema": {"properties": {"x": {"$id": "https://example.com/x"}}}},
+        "/schema/properties/x/$id",
+        "refer to others by name",
+    ),
     "ref to nothing": (
         "t.yaml",
         [_type(), {"type": "a.b", "schema": {"items": {"$ref": "money"}}}],
