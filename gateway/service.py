@@ -30,7 +30,7 @@ from gateway.log.base import (
 )
 from gateway.log.cursor import Cursor
 from gateway.metrics import Metrics
-from gateway.models import Invalid, PublishItem, encode_notification
+from gateway.models import Invalid, PublishItem, encode_notification, tuple_maker
 from gateway.receipts.model import Tracked
 from gateway.receipts.tracker import Receipts
 from gateway.tracing import OFF, Tracing
@@ -57,6 +57,8 @@ class Conflict(ValueError):
 
 #: Placeholder for an outcome that the log call will fill in.
 _PENDING = AppendResult("", 0)
+#: Made per item, in C (models.tuple_maker: later fields take their defaults).
+_draft = tuple_maker(Draft, 6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +194,7 @@ class NotificationService:
                 receipt_until = accepted_at + notification.receipt_deadline.total_seconds()
             outcomes.append(_PENDING)
             drafts.append(
-                Draft(item.target, notification.id, body, notification.ttl, receipt_until, trace)
+                _draft((item.target, notification.id, body, notification.ttl, receipt_until, trace))
             )
         if not drafts:
             return outcomes

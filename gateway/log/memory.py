@@ -21,8 +21,15 @@ from gateway.log.base import (
     local_fingerprint,
 )
 from gateway.log.cursor import Cursor
+from gateway.models import tuple_maker
 
 __all__ = ["MemoryLog"]
+
+
+# Made once per notification: in C, from the fields this file knows (tuple_maker fills
+# in the defaults of any that other features add later).
+_entry = tuple_maker(Entry, 7)
+_result = tuple_maker(AppendResult, 4)
 
 
 class MemoryLog(NotificationLog):
@@ -79,15 +86,17 @@ class MemoryLog(NotificationLog):
             if first is not None:
                 cursor, first_print = first
                 if first_print == print_:
-                    results.append(AppendResult(cursor, 0, True))
+                    results.append(_result((cursor, 0, True, False)))
                 else:
-                    results.append(AppendResult(cursor, 0, conflict=True))
+                    results.append(_result((cursor, 0, False, True)))
                 continue
             seq += 1
             self._seq = seq  # head() is current while the listener runs
             replay_until = None if ttl is None else now + ttl.total_seconds()
             cursor = f"{prefix}{seq}"
-            entry = Entry(cursor, target, notification_id, body, replay_until, receipt_until, trace)
+            entry = _entry(
+                (cursor, target, notification_id, body, replay_until, receipt_until, trace)
+            )
             entries.append((seq, now, entry))
             by_id[notification_id] = (cursor, print_)
             id_expiry.append((forget_at, notification_id))
@@ -95,7 +104,7 @@ class MemoryLog(NotificationLog):
                 by_id.pop(id_expiry.popleft()[1], None)
             if len(entries) > max_entries:
                 self._evicted_through = entries.popleft()[0]
-            results.append(AppendResult(cursor, deliver(entry)))
+            results.append(_result((cursor, deliver(entry), False, False)))
         return results
 
     def head(self) -> Cursor:

@@ -249,3 +249,26 @@ def test_the_screen_for_huge_numbers_misses_none(pairs: list[tuple[str, str]], n
     except Invalid as exc:
         got = exc.field
     assert got == expected
+
+
+def test_tuple_maker_fills_in_fields_added_later() -> None:
+    from typing import NamedTuple
+
+    import pytest
+
+    from gateway.models import tuple_maker
+
+    class Grown(NamedTuple):
+        a: int
+        b: str
+        added: float | None = None  # what another feature adds, with its default
+
+    assert tuple_maker(Grown, 2)((1, "x")) == Grown(1, "x")
+    assert tuple_maker(Grown)((1, "x", 2.5)).added == 2.5
+
+    class Required(NamedTuple):
+        a: int
+        b: str
+
+    with pytest.raises(TypeError, match=r"Required\.b has no default"):
+        tuple_maker(Required, 1)
