@@ -105,6 +105,14 @@ def batch_bytes(users: int, size: int, start: int, payload_bytes: int) -> bytes:
     return pb.PublishBatchRequest(requests=requests).SerializeToString()
 
 
+def _type_registry() -> Any:
+    """The `types` bench scenario's registry: 50 types, `bench.event` among them, strict."""
+    from gateway.types import TypeRegistry, load_registry
+    from scripts.benchkit.type_registry import write_registry
+
+    return TypeRegistry(load_registry(write_registry()), "strict")
+
+
 class _Context:
     async def abort(self, code: Any, details: str) -> None:
         raise RuntimeError(f"{code}: {details}")
@@ -118,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--batches", type=int, default=4, help="measured batches")
     parser.add_argument("--payload-bytes", type=int, default=100)
+    parser.add_argument(
+        "--types",
+        action="store_true",
+        help="with the bench's 50-type registry in strict mode (the type registry, issue 16)",
+    )
     parser.add_argument(
         "--report",
         type=Path,
@@ -136,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         max_notification_bytes=64 * 1024,
         max_connections=1_000_000,
         max_connections_per_user=8,
+        types=_type_registry() if args.types else None,
     )
     service.on_fan_out = scheduler.published
     finish(service.start())  # the memory log's listener: the service
