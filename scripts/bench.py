@@ -86,8 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--servers",
         default=",".join(DEFAULT_SERVERS),
-        help=f"comma-separated subset of {','.join(SERVERS)}; node and nchan are the peers, "
-        "left out with a note when not installed",
+        help=f"comma-separated subset of {','.join(SERVERS)}; node, nchan and pushpin are "
+        "the peers, left out with a note when not installed",
     )
     parser.add_argument(
         "--backend",

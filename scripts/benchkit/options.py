@@ -10,8 +10,8 @@ from typing import Any
 #: "redis" is the gateway with `--backend <the --backend URL>`: the Redis log; "receipts"
 #: the gateway with `--receipts` (its clients ack in the `receipts` scenario); "types" the
 #: gateway with a 50-type registry in strict mode (the `types` scenario).
-SERVERS = ("gateway", "baseline", "redis", "receipts", "types", "node", "nchan")
-DEFAULT_SERVERS = ("gateway", "baseline", "node", "nchan")
+SERVERS = ("gateway", "baseline", "redis", "receipts", "types", "node", "nchan", "pushpin")
+DEFAULT_SERVERS = ("gateway", "baseline", "node", "nchan", "pushpin")
 SCENARIOS = (
     "broadcast",
     "unary1",

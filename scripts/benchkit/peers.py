@@ -3,6 +3,11 @@ and how its users publish to it.
 
 - "node": the seed's design (seed/seed.js): Node + `ws`, a Map of users, fed over HTTP in
   batches (one POST per PublishBatch). `ws` comes from npm, installed here on first use.
+- "pushpin": Pushpin (Debian's package) in front of a small GRIP origin
+  (seed/grip-origin.js) that subscribes each WebSocket to its user's channel and "all"
+  and sends a welcome; published the way Pushpin's users publish: batched HTTP publishes
+  to its handler (`POST /publish/` with an `items` array, one per PublishBatch). Its
+  handler's default `message_rate` of 2,500/s is raised so that it is not the limit.
 - "nchan": nginx with the nchan module (Debian: nginx-light + libnginx-mod-nchan), one
   worker; published the way nchan's users publish: an HTTP POST per message to
   /pub?id=<channel> (pipelined on a few keep-alive connections, as a batching publisher
@@ -33,9 +38,11 @@ from gateway.api.v1 import gateway_pb2 as pb
 from . import HOST
 
 #: The peers, and the scenarios each runs (the others need the gateway's own API).
-PEERS = ("node", "nchan")
+PEERS = ("node", "nchan", "pushpin")
 PEER_SCENARIOS = frozenset({"broadcast", "unary1", "steady", "peruser", "idle"})
 SEED_DIR = Path(__file__).resolve().parent / "seed"
+#: Pushpin's publish endpoint (its handler's HTTP port; `port_offset` 0 in our config).
+PUSHPIN_PUBLISH_PORT = 5561
 #: Peers that send no welcome event: a connection is ready at its 101.
 NO_WELCOME = frozenset({"nchan"})
 
@@ -52,6 +59,10 @@ def missing(kind: str) -> str | None:
         if _nchan_module() is None:
             return "the nchan module is not installed (apt-get install libnginx-mod-nchan)"
         return None
+    if kind == "pushpin":
+        if shutil.which("pushpin") is None or shutil.which("condure") is None:
+            return "pushpin is not installed (apt-get install pushpin)"
+        return missing("node")
     return f"unknown peer {kind!r}"
 
 
@@ -79,7 +90,78 @@ def prepare(kind: str, http_port: int, workdir: Path) -> list[str]:
         conf.write_text(_NGINX_CONF.format(dir=workdir, port=http_port, module=_nchan_module()))
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         return [nginx, "-p", str(workdir), "-c", str(conf)]
+    if kind == "pushpin":
+        return _pushpin(http_port, workdir)
     raise ValueError(f"unknown peer {kind!r}")
+
+
+def _pushpin(http_port: int, workdir: Path) -> list[str]:
+    prepare("node", 0, workdir)  # the origin needs no package, but node itself
+    origin = _free_port()
+    for sub in ("run", "log"):
+        (workdir / sub).mkdir(parents=True, exist_ok=True)
+    (workdir / "routes").write_text(f"* {HOST}:{origin},over_http\n")
+    (workdir / "pushpin.conf").write_text(
+        _PUSHPIN_CONF.format(dir=workdir, port=http_port, publish=PUSHPIN_PUBLISH_PORT)
+    )
+    # zurl carries the proxy's requests to the origin; the package's own (a system
+    # service) is not running here, and the runner's template refuses 127.*: our own
+    (workdir / "zurl.conf").write_text(_ZURL_CONF.format(dir=workdir))
+    script = (
+        f"node {SEED_DIR / 'grip-origin.js'} {origin} & o=$!; "
+        f"zurl --config={workdir / 'zurl.conf'} & z=$!; "
+        f"pushpin --config {workdir / 'pushpin.conf'} & p=$!; "
+        'trap "kill $o $z $p; wait" TERM INT; wait'
+    )
+    return ["sh", "-c", script]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+_PUSHPIN_CONF = """\
+[global]
+include={{libdir}}/internal.conf
+rundir={dir}/run
+ipc_prefix=bench-
+port_offset=0
+[runner]
+services=condure,pushpin-proxy,pushpin-handler
+http_port={port}
+logdir={dir}/log
+log_level=2
+client_maxconn=60000
+[proxy]
+routesfile=routes
+zurl_out_specs=ipc://{dir}/run/zurl-in
+zurl_out_stream_specs=ipc://{dir}/run/zurl-in-stream
+zurl_in_specs=ipc://{dir}/run/zurl-out
+[handler]
+push_in_http_addr=127.0.0.1
+push_in_http_port={publish}
+message_rate=1000000
+message_hwm=1000000
+"""
+
+
+_ZURL_CONF = """\
+[General]
+in_spec=ipc://{dir}/run/zurl-in
+in_stream_spec=ipc://{dir}/run/zurl-in-stream
+out_spec=ipc://{dir}/run/zurl-out
+defpolicy=allow
+max_open_requests=60000
+buffer_size=200000
+timeout=600
+in_hwm=10000
+out_hwm=10000
+"""
 
 
 _NGINX_CONF = """\
@@ -236,10 +318,38 @@ async def _read_response(reader: asyncio.StreamReader) -> _Result:
     return _Result(0 if status in (200, 201, 202) else status, head[:40].decode("latin-1"))
 
 
+class PushpinPublisher(NodePublisher):
+    """PublishBatch → one POST /publish/ to Pushpin's handler with an item per message."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(port)
+        self._url = f"http://{HOST}:{PUSHPIN_PUBLISH_PORT}/publish/"
+
+    async def _post(self, requests: list[pb.PublishRequest], timeout: float) -> _Batch:  # noqa: ASYNC109
+        items = []
+        for request in requests:
+            user, text = _message(request)
+            content = f'{{"event":"notification","notification":{text}}}'
+            items.append(
+                {
+                    "channel": "all" if user is None else user,
+                    "formats": {"ws-message": {"content": content}},
+                }
+            )
+        async with self._session.post(
+            self._url, json={"items": items}, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as response:
+            await response.read()
+            code = 0 if response.status == 200 else response.status
+        return _Batch([_Result(code) for _ in requests])
+
+
 def publisher(kind: str, port: int) -> Any:
     """The stub-like publisher for peer `kind`."""
     if kind == "node":
         return NodePublisher(port)
+    if kind == "pushpin":
+        return PushpinPublisher(port)
     if kind == "nchan":
         return NchanPublisher(port)
     raise ValueError(f"unknown peer {kind!r}")
