@@ -175,6 +175,22 @@ def test_a_public_key_is_mounted_as_the_file_the_setting_names() -> None:
     assert secret["stringData"]["jwt-public-key.pem"] == pem
 
 
+def test_a_type_registry_configmap_is_mounted_as_the_directory_the_setting_names() -> None:
+    keyed = {**REDIS, "jwt": {"secret": SECRET}}
+    docs = render({**keyed, "types": {"configMap": "notification-types", "mode": "strict"}})
+    env = container_env(docs)
+    (deployment,) = by_kind(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "types"]
+    assert env["GATEWAY_TYPES"] == mount["mountPath"]
+    assert env["GATEWAY_TYPES_MODE"] == "strict"
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "types"]
+    assert volume["configMap"]["name"] == "notification-types"
+    for doc in docs:
+        assert validate(doc) == []
+    assert "GATEWAY_TYPES" not in container_env(render(keyed))
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
