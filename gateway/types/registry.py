@@ -38,6 +38,9 @@ class TypesStats:
     unregistered: int = _counter(
         "Publishes of a type the registry does not know, let through in 'registered' mode."
     )
+    deprecated: int = _counter(
+        "Publishes of a type the registry marks deprecated (accepted): publishers still to move."
+    )
     reloads: int = _counter("Registry reloads that replaced the registry (a changed hash).")
     reload_failures: int = _counter(
         "Registry reloads refused (a file that does not load, or a breaking change without "
@@ -79,7 +82,7 @@ class TypeRegistry:
         rule = self._rules.get(notification.type)
         if rule is None:
             return self._unregistered(notification.type)
-        is_valid, targets, entry = rule
+        is_valid, targets, entry, plain = rule
         if targets is not None and item.target.kind not in targets:
             self.stats.refused += 1
             allowed = ", ".join(sorted(targets))
@@ -92,8 +95,10 @@ class TypeRegistry:
             # the failing path only now: is_valid stops at the first failure and is cheaper
             error = next(iter(entry.validator.iter_errors(notification.data)))
             return Invalid(data_path(error.instance_path), error.message)
-        if entry.priority is None and entry.ttl is None:
+        if plain:
             return None
+        if entry.deprecated is not False:
+            self.stats.deprecated += 1
         return _with_defaults(item, entry)
 
     def _unregistered(self, name: str) -> Invalid | None:
@@ -111,17 +116,22 @@ class TypeRegistry:
 
 
 #: Per type, what `check` needs, looked up once: the bound `is_valid`, the allowed target
-#: kinds, the entry (for errors and defaults).
-_Rule = tuple[Callable[[Any], bool], frozenset[str] | None, TypeEntry]
+#: kinds, the entry (for errors and defaults), and whether nothing is left to do once the
+#: data is valid (no defaults, not deprecated: the usual type).
+_Rule = tuple[Callable[[Any], bool], frozenset[str] | None, TypeEntry, bool]
 
 
 def _rules(snapshot: Snapshot, mode: Mode) -> dict[str, _Rule]:
     if mode == "off":  # nothing is checked: every type takes the unregistered path
         return {}
     return {
-        name: (entry.validator.is_valid, entry.targets, entry)
+        name: (entry.validator.is_valid, entry.targets, entry, _plain(entry))
         for name, entry in snapshot.types.items()
     }
+
+
+def _plain(entry: TypeEntry) -> bool:
+    return entry.priority is None and entry.ttl is None and entry.deprecated is False
 
 
 def _with_defaults(item: PublishItem, entry: TypeEntry) -> PublishItem | None:

@@ -192,6 +192,13 @@ async def test_registered_mode_checks_known_types_and_counts_the_others(
     assert f'gateway_types_registry{{hash="{snapshot.hash}",mode="registered"}} 1.0' in text
 
 
+async def test_a_deprecated_type_is_accepted_and_counted(
+    strict: Gateway, strict_stub: pb_grpc.NotificationGatewayStub
+) -> None:
+    await strict_stub.Publish(request(users("u"), "order.sent", data_json='{"order_id": 1}'))
+    assert strict.types is not None and strict.types.stats.deprecated == 1
+
+
 async def test_off_mode_serves_the_registry_but_checks_nothing(
     start_gateway: StartGateway, registry: Path
 ) -> None:

@@ -142,3 +142,18 @@ def test_the_command_exits_1_on_breaking_changes_only(tmp_path: Path) -> None:
     done = run(old, tmp_path / "bad")
     assert done.returncode == 2
     assert done.stderr.startswith("error: x.json#: not valid JSON")
+
+
+def test_types_check_reports_the_registry_or_the_problem(tmp_path: Path) -> None:
+    def check(directory: Path) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "gateway", "types", "check", str(directory)]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+
+    done = check(ROOT / "examples" / "types")
+    assert done.returncode == 0 and done.stdout.startswith("ok: 5 types, 1 shared, ")
+    (tmp_path / "t.yaml").write_text("type: a.b\nschema: {requried: [x]}\n")
+    done = check(tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: t.yaml#/schema/requried: 'requried' is not a JSON Schema 2020-12 keyword\n"
+    )
