@@ -11,14 +11,13 @@ service answers theirs (`answer`); alone, they stay local and synchronous in eff
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.closecodes import CloseCode
+from gateway.figures import replica_figures
 from gateway.hub import Connection, Hub, addresses
 from gateway.log.base import (
     AppendResult,
@@ -361,37 +360,8 @@ class NotificationService:
         return [self.figures(), *await self._ask("figures", {})]
 
     def figures(self) -> dict[str, Any]:
-        """What an operator reads at a glance: counters (the page makes rates of them),
-        connections, the backend's state and this replica's refusals by reason."""
-        metrics, stats = self.metrics, self.log.stats
-        refusals = {
-            "publish: invalid": metrics.rejected_invalid,
-            "publish: unavailable": metrics.rejected_unavailable,
-            "publish: id reused (conflict)": metrics.conflicts,
-            "connect: request head too slow (408)": metrics.heads_timed_out,
-            "connect: too many heads at once (503)": metrics.heads_shed,
-            "closed: too slow to read (4008)": metrics.slow_clients_closed,
-            "client frame refused": metrics.bad_client_frames,
-        }
-        for status, count in metrics.connections_refused.items():
-            refusals[f"connect: refused ({status})"] = count
-        return {
-            # the pod's name in Kubernetes; the pid tells replicas on one host apart
-            "replica": f"{socket.gethostname()}/{os.getpid()}",
-            "accepting": self.accepting,
-            "connections": len(self.hub),
-            "published": metrics.published,
-            "delivered": metrics.delivered,
-            "duplicates": metrics.duplicates,
-            "refusals": refusals,
-            "backend": {
-                "up": self.log.healthy,
-                "errors": stats.errors,
-                "gaps": stats.gaps,
-                "lag_seconds": stats.follower_lag_seconds,
-                "lag_entries": stats.follower_lag_entries,
-            },
-        }
+        """This replica's figures for the operators' page (`gateway.figures`)."""
+        return replica_figures(self.metrics, len(self.hub), self.log, self.accepting)
 
     def _local_presence(self, user_ids: list[str], topic: str | None) -> tuple[dict[str, int], int]:
         if user_ids:
