@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
 import aiohttp
+import grpc
 import pytest
 from grpc import aio
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -305,3 +306,35 @@ async def test_a_propagator_that_is_not_installed_is_one_configuration_error() -
     assert proc.returncode == 2
     lines = stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "configuration error: OTEL_PROPAGATORS: Propagator b3" in lines[0]
+
+
+async def test_with_tracing_on_undecodable_bytes_are_still_invalid_argument(
+    receiver: OtlpReceiver, start_gateway: StartGateway
+) -> None:
+    """The interceptor wraps what the decode guard registered: its marker is refused, never
+    read as a request (unary, batch and stream alike), and the span says ERROR."""
+    gateway = await start_gateway()
+    truncated = b"\x0a\x05ab"  # field 1 announces 5 bytes, 2 follow
+    async with aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
+        for method in ("Publish", "PublishBatch"):
+            call = channel.unary_unary(
+                f"/gateway.api.v1.NotificationGateway/{method}",
+                request_serializer=lambda b: b,
+                response_deserializer=lambda b: b,
+            )
+            with pytest.raises(aio.AioRpcError) as refused:
+                await call(truncated)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        stream = channel.stream_stream(
+            "/gateway.api.v1.NotificationGateway/PublishStream",
+            request_serializer=lambda b: b,
+            response_deserializer=lambda b: b,
+        )()
+        await stream.write(publish_request(everyone(), "a.b").SerializeToString())
+        await stream.read()
+        await stream.write(truncated)
+        with pytest.raises(aio.AioRpcError) as refused:
+            await stream.read()
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    spans = await receiver.wait_for(lambda spans: len(receiver.named("publish")) == 4)
+    assert sorted(s.status_code for s in spans if s.name == "publish") == [0, ERROR, ERROR, ERROR]
