@@ -176,7 +176,9 @@ class BackendStats:
         metadata={"help": "Seconds per round trip to Redis (appends and replays)."},
     )
     errors: int = _counter("Calls to Redis that failed (refused, timed out, error reply).")
-    followed: int = _counter("Entries this replica followed from the shared log.")
+    followed: int = _counter(
+        "Entries this replica received live from the shared log (its addresses only)."
+    )
     gaps: int = _counter(
         "Times this replica found entries it had not delivered trimmed (clients closed 4010)."
     )
@@ -184,9 +186,22 @@ class BackendStats:
         "Seconds between the append of the newest entry followed and its hand-off here."
     )
     follower_lag_entries: int = _gauge(
-        "Entries the shared log's head was ahead of this replica at the last look (every 5 s)."
+        "Entries appended (to any address) between this replica's position and the log's "
+        "head at the last look (every 2 s)."
     )
     replicas: int = _gauge("Replicas subscribed to the control channel at the last count.")
+    # live delivery by interest (issue 15)
+    subscriptions: int = _gauge(
+        "Addresses (users, topics, everyone) this replica is subscribed to for live entries, "
+        "lingering ones included."
+    )
+    catchup_reads: int = _counter(
+        "Stream reads this replica made to catch up after its live feed was interrupted."
+    )
+    unaddressed: int = _counter(
+        "Entries this replica received that no local connection was addressed by "
+        "(should stay near 0: lingering subscriptions and connections just leaving)."
+    )
 
 
 @dataclass(slots=True)

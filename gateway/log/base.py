@@ -7,9 +7,11 @@ Contract every implementation keeps:
   entry the replica may need, in cursor order, on the event loop, and returns how many
   local connections the entry was handed to; `gap` when entries owed were lost; `answer`
   for another replica's question;
-- `watch(addresses)` completes once every entry appended afterwards to one of `addresses`
-  will be delivered (a log that delivers everything needs nothing); `unwatch` releases
-  them (each `watch` is matched by one `unwatch`, and may be released lazily);
+- `watch(addresses)` takes the addresses at once and returns an awaitable that completes
+  once every entry appended afterwards to one of them will be delivered, and `head()` has
+  passed every entry appended before (a log that delivers everything needs nothing);
+  `unwatch` releases them: each `watch` call, whether its awaitable succeeded or not, is
+  matched by one `unwatch` call (a log may keep them subscribed a while);
 - `read_since(since, until)` returns the retained entries after `since` up to and including
   `until` (a cursor the caller got from `head()`), and says whether anything in that range
   was already evicted (`complete=False`), including when `since` is not a cursor of this log;
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection, Generator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NamedTuple, Protocol
@@ -37,6 +39,7 @@ from gateway.models import EveryoneTarget, Target, TopicTarget, UsersTarget
 
 __all__ = [
     "NO_LISTENER",
+    "READY",
     "AppendResult",
     "BackendUnavailable",
     "Draft",
@@ -189,6 +192,18 @@ class _NoListener:
 NO_LISTENER: LogListener = _NoListener()
 
 
+class _Ready:
+    """An awaitable that is already complete (awaiting it never suspends)."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # a generator that ends at once
+
+
+#: What `watch` returns when there is nothing to wait for.
+READY: Awaitable[None] = _Ready()
+
+
 class Peers(abc.ABC):
     """The other replicas sharing this log: ask them all one question, gather the answers.
 
@@ -221,11 +236,13 @@ class NotificationLog(abc.ABC):
         a shared log connects and starts following. Called once."""
         self._listener = listener
 
-    async def watch(self, addresses: Collection[Address]) -> None:  # noqa: B027 - optional
-        """Complete once entries appended from now on to `addresses` will be delivered.
+    def watch(self, addresses: Collection[Address]) -> Awaitable[None]:
+        """Hold `addresses` from now on; the awaitable completes once entries appended to
+        them come live and `head()` is past every earlier one (see the module contract).
 
-        The memory log delivers every entry: nothing to do.
+        The memory log delivers every entry: `READY`, which completes without suspending.
         """
+        return READY
 
     def unwatch(self, addresses: Collection[Address]) -> None:  # noqa: B027 - optional
         """Release one `watch` of `addresses` (lazily: a log may keep them a while)."""

@@ -20,7 +20,7 @@ __all__ = ["CONNECTION_ERRORS", "connect"]
 CONNECTION_ERRORS = (RedisError, OSError, RuntimeError)
 
 
-def connect(url: str, *, read_timeout: float, name: str) -> Redis:
+def connect(url: str, *, read_timeout: float, name: str, protocol: int | None = None) -> Redis:
     """A client for `url`: 1 s to connect, `read_timeout` per reply, and no retries inside
     redis-py (a retried call could hold a publisher for several timeouts; the caller's own
     retry with the same notification id is safe instead).
@@ -35,6 +35,8 @@ def connect(url: str, *, read_timeout: float, name: str) -> Redis:
         "retry": Retry(NoBackoff(), 0),
         "client_name": name,
     }
+    if protocol is not None:  # RESP2 or 3 (redis-py 8 speaks 3 by default)
+        options["protocol"] = protocol
     if not url.startswith(SENTINEL_SCHEME + "://"):
         return Redis.from_url(url, **options)
     spec = parse_sentinel_url(url)

@@ -10,11 +10,14 @@ import aiohttp
 import pytest
 
 from gateway.log import Cursor, Draft
+from gateway.log.address import EVERYONE as TO_EVERYONE
+from gateway.log.address import topic, user
 from gateway.log.redis import RedisLog
 from gateway.models import EveryoneTarget, TopicTarget, UsersTarget
 from tests.support.gateway import StartGateway
 from tests.support.helpers import RecordingListener
 from tests.support.redis_helpers import RedisServer
+from tests.support.waiting import until
 
 EVERYONE = EveryoneTarget()
 
@@ -62,7 +65,8 @@ async def test_a_batch_of_500_is_one_round_trip_and_followed_in_order(
     redis_log: RedisLog, redis_server: RedisServer, listener: RecordingListener
 ) -> None:
     seen = listener.entries
-    await redis_log.append([_draft("warm-up")])  # loads the script once
+    await redis_log.watch([user("x")])  # only what the replica holds comes to it
+    await redis_log.append([_draft("warm-up", target=UsersTarget(user_ids=("x",)))])
     scripts_before = _calls(redis_server, "evalsha") + _calls(redis_server, "eval")
     trips_before = redis_log.stats.round_trip_seconds.count
     drafts = [_draft(f"n{i}", target=UsersTarget(user_ids=(f"u{i}", "x"))) for i in range(500)]
@@ -79,7 +83,8 @@ async def test_a_batch_of_500_is_one_round_trip_and_followed_in_order(
 async def test_an_entry_keeps_its_publishs_traceparent(
     redis_log: RedisLog, listener: RecordingListener
 ) -> None:
-    """Stream field `p`: followed and replayed with the entry, absent as None."""
+    """Stream field `p`: delivered live and replayed with the entry, absent as None."""
+    await redis_log.watch([TO_EVERYONE])
     start = redis_log.head()
     parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     await redis_log.append([_draft("traced", trace=parent), _draft("plain")])
@@ -97,6 +102,7 @@ async def test_the_idempotency_window_is_its_own_setting(redis_log: RedisLog) ->
     await asyncio.sleep(1.2)  # idempotency_seconds=1; the history keeps the entry
     (later,) = await redis_log.append([_draft("k")])
     assert not later.duplicate and later.cursor != first.cursor
+    await redis_log.watch([])  # the head moves past what this replica was not sent
     replay = await redis_log.read_since(_at(first.cursor), redis_log.head())
     assert [e.cursor for e in replay.entries] == [later.cursor] and replay.complete
 
@@ -108,6 +114,7 @@ async def test_replay_drops_expired_ttl_and_a_foreign_epoch_is_incomplete(
     _short, kept = await redis_log.append(
         [_draft("short", ttl=timedelta(seconds=0)), _draft("kept")]
     )
+    await redis_log.watch([])
     replay = await redis_log.read_since(start, redis_log.head())
     assert [e.cursor for e in replay.entries] == [kept.cursor] and replay.complete
     foreign = Cursor("0badc0de", _at(kept.cursor).ms, _at(kept.cursor).n)
@@ -135,3 +142,49 @@ async def test_metrics_show_the_backend(
         "gateway_backend_replicas",
     ):
         assert line in text, line
+
+
+async def test_a_replica_receives_only_what_it_holds_and_head_passes_the_rest(
+    redis_log: RedisLog, redis_server: RedisServer, listener: RecordingListener
+) -> None:
+    await redis_log.watch([user("alice"), topic("news")])
+    results = await redis_log.append(
+        [
+            _draft("a", target=UsersTarget(user_ids=("alice",))),
+            _draft("b", target=UsersTarget(user_ids=("bob",))),
+            _draft("n", target=TopicTarget(topic="news")),
+            _draft("s", target=TopicTarget(topic="sport")),
+            _draft("e"),
+            _draft("ab", target=UsersTarget(user_ids=("bob", "alice", "alice"))),
+        ]
+    )
+    assert [r.delivered for r in results] == [1, 0, 1, 0, 0, 1]
+    assert [e.notification_id for e in listener.entries] == ["a", "n", "ab"]  # once each
+    assert redis_log.stats.unaddressed == 0
+    assert int(redis_server.command("PUBSUB", "NUMSUB", "t:u:bob").split()[1]) == 0
+    await redis_log.watch([TO_EVERYONE])  # a barrier: the head passes what it skipped
+    assert str(redis_log.head()) == results[-1].cursor
+    assert redis_log.stats.subscriptions == 3
+
+
+async def test_an_address_released_lingers_then_is_unsubscribed(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gateway.log.redis_feed as feed
+
+    monkeypatch.setattr(feed, "LINGER", 0.0)
+    log = RedisLog(redis_server.url, prefix="t")
+    await log.start(RecordingListener())
+    try:
+        await until(lambda: log.healthy, 10)
+        await log.watch([user("carol")])
+        log.unwatch([user("carol")])
+        assert redis_server.command("PUBSUB", "NUMSUB", "t:u:carol").split()[1] == "1"
+
+        def unsubscribed() -> bool:
+            return redis_server.command("PUBSUB", "NUMSUB", "t:u:carol").split()[1] == "0"
+
+        await until(unsubscribed, 10, "the released address stayed subscribed")  # next tick
+        assert log.stats.subscriptions == 0
+    finally:
+        await log.close()

@@ -1,0 +1,435 @@
+"""What one replica receives from the Redis log: only what its connections need, in order.
+
+Live: one pub/sub connection subscribed to the channel of every address this replica holds
+(its users, their topics, `everyone`; see `redis_codec.Channels`). The append script
+publishes each entry on its addresses' channels in the same atomic call that adds it to
+the stream, and Redis sends a connection's messages in the order it ran the scripts, so
+entries arrive in stream order. A replica holding none of an entry's addresses is never
+sent it.
+
+Position: the newest stream id this replica has accounted for. It moves with each entry
+delivered and with each *barrier*: read the stream's end `H` (on another connection),
+then PING the pub/sub connection. Every entry up to `H` was published before the PING was
+sent, so when the PONG comes back every one of them addressed to a subscribed channel has
+been received and delivered: the position may move to `H`. A `watch` subscribes (if the
+channel is new), waits for the subscription to be confirmed, then runs a barrier: once it
+returns, every later entry to those addresses comes live, and every earlier one is at or
+before `head()` (so a replay up to `head()` meets live delivery with no gap and no
+overlap). A barrier runs every couple of seconds anyway: it advances an idle replica's
+position and proves the connection alive (no PONG within `PONG_WAIT`: reconnect).
+
+Breaks: pub/sub is at most once, and Redis drops a subscriber only by closing its
+connection (a restart, a network fault, an output buffer over its limit, `CLIENT KILL`).
+So after any break the feed reconnects, subscribes again, and reads the stream from its
+position to the end, delivering what its addresses are owed, before it goes back to live
+messages (skipping those it has already delivered). If entries after its position were
+trimmed meanwhile, or the store was replaced (a new epoch), it tells the listener: a gap,
+and its connections resume with `since` and learn `complete: false`.
+
+Unsubscribing is lazy: an address nobody here holds stays subscribed for `LINGER` seconds
+(a reconnecting user finds it in place), at most `MAX_LINGERING` of them, oldest first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import math
+import os
+import time
+from collections.abc import Collection
+from typing import Any
+
+from redis.asyncio import Redis
+
+from gateway.log.address import Address
+from gateway.log.base import NO_LISTENER, BackendUnavailable, GapScope, LogListener
+from gateway.log.redis_client import CONNECTION_ERRORS, connect
+from gateway.log.redis_codec import Channels, entry_of, parse_message, stream_key
+from gateway.log.redis_interest import Interest
+from gateway.log.redis_scripts import HEAD
+from gateway.metrics import BackendStats
+
+__all__ = ["LINGER", "RedisFeed"]
+
+log = logging.getLogger("gateway.redis")
+
+#: Seconds an address no connection here holds stays subscribed.
+LINGER = 10.0
+#: The most addresses kept subscribed after their last connection left.
+MAX_LINGERING = 10_000
+#: Seconds between barriers on an idle feed (position, liveness, lingering sweep).
+TICK = 2.0
+#: Seconds a PING may go unanswered before the connection counts as dead.
+PONG_WAIT = 5.0
+#: Channels per SUBSCRIBE / UNSUBSCRIBE command.
+_BATCH = 512
+#: Stream entries per XRANGE while catching up (bounds memory).
+_READ_BATCH = 1000
+_MAX_BACKOFF = 2.0
+#: Delivered counts kept for appends whose reply comes back after their delivery.
+_RECENT = 8192
+Key = tuple[int, int]
+
+
+class RedisFeed:
+    """This replica's subscriptions, position and reader (see the module)."""
+
+    def __init__(
+        self, url: str, prefix: str, replica: str, stats: BackendStats, writer: Redis
+    ) -> None:
+        # RESP2: messages and PONGs are plain replies, read in order with everything else
+        self._client = connect(
+            url, read_timeout=PONG_WAIT + 2.0, name=f"gateway-{replica}-s", protocol=2
+        )
+        self._writer = writer
+        self._head_script = writer.register_script(HEAD)
+        self._log_key = f"{prefix}:log"
+        self._head_keys = [self._log_key, f"{prefix}:epoch"]
+        self.channels = Channels(prefix)
+        self._stats = stats
+        self._listener: LogListener = NO_LISTENER
+        self._interest = Interest(LINGER, MAX_LINGERING)
+        self._conn: Any = None
+        self._pings: dict[bytes, asyncio.Future[None]] = {}
+        #: Whether the feed is caught up and reading live messages.
+        self.live = False
+        #: Whether Redis answered the last call (readiness); appends report failures too.
+        self.up = False
+        self.epoch = ""
+        self._pos: Key = (0, 0)
+        self.position = "0-0"
+        self._seq: int | None = None
+        self._waiters: list[tuple[Key, int, asyncio.Future[None]]] = []
+        #: Appends in flight: while any is, delivered counts are kept for them.
+        self.appending = 0
+        self.counts: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._session: asyncio.Task[None] | None = None
+        self._went_live = False
+        #: A restart asked for by `restart()`, and set when the feed is live again after it.
+        self._restarting = False
+        self._back = asyncio.Event()
+
+    # -- life cycle
+
+    def start(self, listener: LogListener) -> None:
+        self._listener = listener
+        self._task = asyncio.create_task(self._run(), name="redis-feed")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._client.aclose()
+
+    def restart(self) -> None:
+        """Reconnect now (the store was replaced): the catch-up reports the gap."""
+        if self._session is not None and not self._restarting:
+            self._restarting = True
+            self._back.clear()
+            self._session.cancel()
+
+    def down(self, exc: BaseException) -> None:
+        """A call to Redis failed: not ready until one succeeds again."""
+        if self.up:
+            log.warning("Redis unreachable: %s", exc or type(exc).__name__)
+        self.up = False
+
+    # -- interest
+
+    def hold(self, addresses: Collection[Address]) -> list[bytes]:
+        """Count one more holder of each of `addresses`; the channels not subscribed yet.
+
+        Synchronous, so holds and releases (`unwatch`) always pair up, whatever happens
+        to the confirmation that follows.
+        """
+        return self._interest.hold(map(self.channels.of, addresses))
+
+    async def confirm(self, new: list[bytes]) -> None:
+        """Subscribe `new` and run a barrier (see the module); `BackendUnavailable` if the
+        feed is down (the channels are subscribed when it reconnects). A feed restarting
+        for a replaced store is waited for (briefly) and the barrier run again."""
+        try:
+            await self._barrier(new)
+        except BackendUnavailable:
+            if not self._restarting:
+                raise
+            try:
+                async with asyncio.timeout(PONG_WAIT):
+                    await self._back.wait()
+            except TimeoutError:
+                raise BackendUnavailable("Redis is unreachable: the live feed restarts") from None
+            await self._barrier(new)  # subscribed again by the new session if it was new
+
+    def unwatch(self, addresses: Collection[Address]) -> None:
+        self._interest.release(map(self.channels.of, addresses), time.monotonic())
+
+    def holds(self, raw_target: bytes) -> bool:
+        """Whether an entry to this encoded target is delivered here."""
+        refs = self._interest.refs
+        return any(refs.get(channel) for channel in self.channels.of_target(raw_target))
+
+    # -- barriers
+
+    async def _barrier(self, new: list[bytes] = []) -> None:  # noqa: B006 - never mutated
+        """Subscribe `new`, then move the position to the stream's end (see the module)."""
+        conn = self._conn
+        if conn is None or not self.live:
+            raise BackendUnavailable("Redis is unreachable: the live feed is reconnecting")
+        if new:
+            for i in range(0, len(new), _BATCH):
+                await self._send(conn, "SUBSCRIBE", *new[i : i + _BATCH])
+            self._stats.subscriptions = len(self._interest.subscribed)
+            await self._ping(conn)  # confirmed: what is appended from now on comes live
+        epoch, sid, seq = await self._head()
+        if epoch != self.epoch:  # flushed or replaced under a live connection
+            self.restart()
+            raise BackendUnavailable("the Redis store was replaced: the live feed restarts")
+        self._stats.follower_lag_entries = max(0, seq - (self._seq or seq))
+        await self._ping(conn)  # what was appended up to `sid` has been delivered
+        self._advance(sid, seq)
+
+    async def _head(self) -> tuple[str, str, int]:
+        try:
+            reply = await self._head_script(keys=self._head_keys, args=[os.urandom(4).hex()])
+        except CONNECTION_ERRORS as exc:
+            self._stats.errors += 1
+            self.down(exc)
+            raise BackendUnavailable(f"Redis is unreachable: {exc}") from None
+        return reply[0].decode(), reply[1].decode(), int(reply[2])
+
+    async def _send(self, conn: Any, *args: Any) -> None:
+        if not conn.is_connected:  # the reader reconnects (and subscribes) on its own
+            raise BackendUnavailable("Redis is unreachable: the live feed is reconnecting")
+        try:
+            await conn.send_command(*args, check_health=False)
+        except CONNECTION_ERRORS as exc:
+            raise BackendUnavailable(f"Redis is unreachable: {exc}") from None
+
+    async def _ping(self, conn: Any) -> None:
+        token = os.urandom(8).hex().encode()
+        pong = self._pings[token] = asyncio.get_running_loop().create_future()
+        try:
+            await self._send(conn, "PING", token)
+            async with asyncio.timeout(PONG_WAIT):
+                await pong
+        except TimeoutError:
+            raise BackendUnavailable("Redis did not answer the live feed's PING") from None
+        finally:
+            self._pings.pop(token, None)
+
+    def _advance(self, sid: str, seq: int) -> None:
+        key = stream_key(sid)
+        if key > self._pos:
+            self._pos, self.position, self._seq = key, sid, seq
+            self._release()
+
+    def _release(self) -> None:
+        waiters = self._waiters
+        while waiters and waiters[0][0] <= self._pos:
+            future = heapq.heappop(waiters)[2]
+            if not future.done():
+                future.set_result(None)
+
+    async def passed(self, sid: str, within: float) -> None:
+        """Wait (at most `within` seconds) until the position is at or past `sid`."""
+        key = stream_key(sid)
+        if key <= self._pos:
+            return
+        future = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (key, id(future), future))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await future
+
+    # -- the reader
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            self._went_live = False
+            session = self._session = asyncio.create_task(self._read())
+            try:
+                await asyncio.wait([session])  # close() cancels this task, not the session
+            finally:
+                session.cancel()
+                await self._end_session()
+            error = None if session.cancelled() else session.exception()
+            if error is None:
+                error = BackendUnavailable("the live feed went quiet or the store changed")
+            elif not isinstance(error, (*CONNECTION_ERRORS, BackendUnavailable)):
+                # e.g. a transport error from inside redis-py: reconnect all the same
+                log.error("the Redis live feed failed: %r; reconnecting", error)
+            self._stats.errors += 1
+            if self._went_live:
+                backoff = 0.1
+            if self.up or backoff == 0.1:
+                log.warning("Redis live feed interrupted, reconnecting: %s", error or type(error))
+            self.up = False
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    async def _end_session(self) -> None:
+        self.live = False
+        conn, self._conn = self._conn, None
+        for pong in self._pings.values():
+            if not pong.done():
+                pong.set_exception(BackendUnavailable("the live feed reconnects"))
+        self._pings.clear()
+        self._interest.disconnected()
+        self._stats.subscriptions = 0
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
+            with contextlib.suppress(Exception):
+                await self._client.connection_pool.release(conn)
+
+    async def _read(self) -> None:
+        """One connection's life: subscribe, catch up from the stream, then read live."""
+        conn = self._conn = await self._client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+        channels = self._interest.reconnected()
+        for i in range(0, len(channels), _BATCH):
+            await conn.send_command("SUBSCRIBE", *channels[i : i + _BATCH], check_health=False)
+        token = os.urandom(8).hex().encode()
+        await conn.send_command("PING", token, check_health=False)
+        early: list[tuple[bytes, bytes]] = []  # live messages that came before the catch-up
+        while True:
+            reply = await conn.read_response(timeout=PONG_WAIT)
+            if reply is None:
+                raise BackendUnavailable("Redis did not confirm the live feed's subscriptions")
+            if _pong(reply) == token:
+                break
+            if reply[0] == b"message":
+                early.append((reply[1], reply[2]))
+        self._stats.subscriptions = len(channels)
+        await self._catch_up()
+        self.live = self.up = self._went_live = True
+        self._restarting = False
+        self._back.set()
+        for channel, data in early:
+            self._message(channel, data)
+        ticker = asyncio.create_task(self._tick(conn))
+        try:
+            read = conn.read_response
+            while True:
+                reply = await read(timeout=math.inf)
+                if type(reply) is list and reply[0] == b"message":
+                    self._message(reply[1], reply[2])
+                    continue
+                pong = _pong(reply)
+                if pong is not None:
+                    waiting = self._pings.get(pong)
+                    if waiting is not None and not waiting.done():
+                        waiting.set_result(None)
+        finally:
+            ticker.cancel()
+
+    async def _tick(self, conn: Any) -> None:
+        """Every `TICK` seconds: a barrier (or the connection is dropped) and a sweep."""
+        while True:
+            await asyncio.sleep(TICK)
+            try:
+                await self._barrier()
+                self.up = True
+                await self._sweep(conn)
+            except (BackendUnavailable, *CONNECTION_ERRORS) as exc:
+                log.info("the live feed's barrier failed: %s", exc)
+                if self._session is not None:
+                    self._session.cancel()
+                return
+
+    async def _sweep(self, conn: Any) -> None:
+        """Unsubscribe addresses nobody here has held for `LINGER` seconds (bounded)."""
+        gone = self._interest.expired(time.monotonic())
+        self._stats.subscriptions = len(self._interest.subscribed)
+        for i in range(0, len(gone), _BATCH):
+            await self._send(conn, "UNSUBSCRIBE", *gone[i : i + _BATCH])
+
+    # -- entries
+
+    def _message(self, channel: bytes, data: bytes) -> None:
+        """One live message: delivered unless nobody here holds it or it came already."""
+        stats = self._stats
+        stats.followed += 1
+        if not self._interest.refs.get(channel):
+            stats.unaddressed += 1
+            return
+        sid, fields = parse_message(data)
+        key = stream_key(sid)
+        if key <= self._pos:
+            return  # delivered already: by the catch-up, or through another address
+        self._deliver(sid, key, fields)
+
+    def _deliver(self, sid: bytes, key: Key, fields: dict[bytes, bytes]) -> None:
+        count = self._listener.deliver(entry_of(self.epoch, sid, fields))
+        stats = self._stats
+        if not count:
+            stats.unaddressed += 1
+        position = sid.decode()
+        self._pos, self.position, self._seq = key, position, int(fields[b"s"])
+        stats.follower_lag_seconds = max(0.0, time.time() - key[0] / 1000)
+        if self.appending:
+            counts = self.counts
+            counts[position] = count
+            while len(counts) > _RECENT:
+                del counts[next(iter(counts))]
+        if self._waiters:
+            self._release()
+
+    async def _catch_up(self) -> None:
+        """Read the stream from the position to its end, delivering what is held here.
+
+        The first connection (or a new store) starts at the end. A jump in sequence
+        numbers right after the position means entries it owed were trimmed: a gap.
+        """
+        epoch, end, end_seq = await self._head()
+        if epoch != self.epoch or self._seq is None:
+            if self.epoch:
+                log.warning(
+                    "Redis store replaced (epoch %s -> %s): clients resume", self.epoch, epoch
+                )
+                self._gap("the Redis store was replaced")
+            self.epoch = epoch
+            self._pos, self.position, self._seq = stream_key(end), end, end_seq
+            return
+        if end_seq < self._seq or stream_key(end) < self._pos:
+            self._gap("the Redis log went back (a failover lost entries)")
+            self._pos, self.position, self._seq = stream_key(end), end, end_seq
+            return
+        end_key = stream_key(end)
+        holds = self.holds
+        while self._pos < end_key:
+            self._stats.catchup_reads += 1
+            rows: Any = await self._writer.xrange(
+                self._log_key, f"({self.position}", end, count=_READ_BATCH
+            )
+            if not rows or int(rows[0][1][b"s"]) != self._seq + 1:
+                log.warning(
+                    "entries trimmed before this replica read them: closing its clients (4010)",
+                    extra={"after": self.position, "expected_seq": self._seq + 1},
+                )
+                self._gap("entries were trimmed before this replica read them")
+                self._pos, self.position, self._seq = end_key, end, end_seq
+                return
+            for raw_sid, fields in rows:
+                key = stream_key(raw_sid)
+                if holds(fields[b"t"]):
+                    self._deliver(raw_sid, key, fields)
+                else:
+                    self._pos, self.position, self._seq = key, raw_sid.decode(), int(fields[b"s"])
+            self._release()
+
+    def _gap(self, reason: str) -> None:
+        self._stats.gaps += 1
+        self._listener.gap(GapScope(reason))
+
+
+def _pong(reply: Any) -> bytes | None:
+    """The token of a PING's answer: `[pong, token]` while subscribed, else the token."""
+    if type(reply) is list:
+        return reply[1] if len(reply) == 2 and reply[0] == b"pong" else None
+    return reply if isinstance(reply, bytes) else None
