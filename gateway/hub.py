@@ -59,6 +59,9 @@ class Hub:
     def __len__(self) -> int:
         return len(self._all)
 
+    def __contains__(self, conn: object) -> bool:
+        return conn in self._all
+
     def add(self, conn: Connection) -> None:
         self._all[conn] = None
         by_user = self._by_user

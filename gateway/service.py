@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.closecodes import CloseCode
 from gateway.figures import replica_figures
 from gateway.hub import Connection, Hub, addresses
+from gateway.log.address import addresses_of
+from gateway.log.address import topic as address_topic
 from gateway.log.base import (
+    READY,
     AppendResult,
     BackendUnavailable,
     Draft,
@@ -117,6 +120,8 @@ class NotificationService:
         self.closer: Callable[[Connection, int, str], None] = lambda conn, code, reason: None
         #: Called after each fan-out with its recipient count (the ws edge's flush scheduler).
         self.on_fan_out: Callable[[int], None] = lambda recipients: None
+        #: Topic subscriptions the log is still confirming (issue 15).
+        self._watching: set[asyncio.Future[None]] = set()
 
     async def start(self) -> None:
         """Start the log with this service as its listener (entries, gaps, peers' questions)."""
@@ -279,15 +284,52 @@ class NotificationService:
             return Refused(429, f"user_id has {self._max_per_user} connections already (the limit)")
         return None
 
-    def register(self, conn: Connection) -> Cursor:
-        """Register `conn` for live delivery; returns the log head it starts after.
+    async def attach(self, conn: Connection) -> Cursor:
+        """Put `conn` in live delivery; returns the log head it starts after.
 
-        Synchronous, so nothing can be appended between reading the head and registering:
-        a `replay` up to that head then meets live delivery with no gap and no overlap.
+        The log first takes the connection's addresses (its user, its topics, everyone):
+        once that completes, every later entry to them is delivered live and the head is
+        past every earlier one, and nothing is appended between adding the connection and
+        reading the head (no await between them). So a `replay` up to that head meets live
+        delivery with no gap and no overlap. The memory log never suspends here.
         """
-        head = self.log.head()
+        held = addresses_of(conn.user_id, conn.topics)
+        try:
+            await self.log.watch(held)
+        except BaseException:
+            self.log.unwatch(held)
+            raise
         self.hub.add(conn)
-        return head
+        return self.log.head()
+
+    def subscribe(self, conn: Connection, topic: str) -> None:
+        """Add `topic` to a connection (the caller checked limits and grant); live from
+        when the log has taken it (a moment on a shared log)."""
+        if topic in conn.topics:
+            return
+        self.hub.subscribe(conn, topic)
+        if conn in self.hub:
+            self._background(self.log.watch([address_topic(topic)]))
+
+    def unsubscribe(self, conn: Connection, topic: str) -> None:
+        if topic not in conn.topics:
+            return
+        self.hub.unsubscribe(conn, topic)
+        if conn in self.hub:
+            self.log.unwatch([address_topic(topic)])
+
+    def _background(self, waiting: Awaitable[None]) -> None:
+        """Let a `watch` complete on its own (its addresses are already taken)."""
+        if waiting is READY:
+            return
+        task = asyncio.ensure_future(waiting)
+        self._watching.add(task)
+        task.add_done_callback(self._watched)
+
+    def _watched(self, task: asyncio.Future[None]) -> None:
+        self._watching.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: the shared log subscribes again when it is back
 
     async def replay(
         self, conn: Connection, since: Cursor, until: Cursor
@@ -309,7 +351,10 @@ class NotificationService:
         return resumed, (notification_frame(entry.cursor, entry.body) for entry in entries)
 
     def detach(self, conn: Connection) -> None:
-        self.hub.remove(conn)
+        """Out of live delivery, its addresses released (idempotent)."""
+        if conn in self.hub:
+            self.hub.remove(conn)
+            self.log.unwatch(addresses_of(conn.user_id, conn.topics))
 
     async def presence(self, user_ids: list[str], topic: str | None) -> tuple[dict[str, int], int]:
         """Connection counts per user (of `user_ids`, or of `topic`'s followers) and in all,
@@ -381,6 +426,6 @@ class NotificationService:
 
     def _close(self, conns: list[Connection], code: int, reason: str) -> int:
         for conn in conns:
-            self.hub.remove(conn)
+            self.detach(conn)
             self.closer(conn, code, reason)
         return len(conns)

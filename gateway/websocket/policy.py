@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,19 +152,25 @@ class WebSocketEdge:
         if admitted.expiry is not None:
             self._expire_at(conn, session, admitted.expiry)
         session.held = True  # live frames wait until the welcome and replay are in front
-        cursor = self.service.register(session)
         response = switching_protocols(accept, admitted.subprotocol)
-        first = [response, self._welcome(session, cursor)]
-        if admitted.since is None:
+        # on the memory log this runs to its end here, as before (attach never suspends)
+        _start_eagerly(self._resume(session, response, admitted.since), self._replays)
+
+    async def _resume(self, session: Session, response: bytes, since: Cursor | None) -> None:
+        try:
+            until = await self.service.attach(session)
+        except BackendUnavailable as exc:
+            log.warning("attach failed: %s", exc, extra={"user_id": session.user_id})
+            session.send_first([response])
+            self.close(session, CloseCode.TRY_AGAIN_LATER, "backend unreachable: retry")
+            return
+        if session.closed:
+            self.service.detach(session)
+            return
+        first = [response, self._welcome(session, until)]
+        if since is None:
             session.send_first(first)
             return
-        task = asyncio.ensure_future(self._resume(session, first, admitted.since, cursor))
-        self._replays.add(task)
-        task.add_done_callback(self._replays.discard)
-
-    async def _resume(
-        self, session: Session, first: list[bytes], since: Cursor, until: Cursor
-    ) -> None:
         try:
             resumed, frames = await self.service.replay(session, since, until)
         except BackendUnavailable as exc:
@@ -294,7 +300,6 @@ class WebSocketEdge:
             return encode_event("pong"), True
         if isinstance(op, RefreshOp):
             return self._refresh(conn, session, op.token)
-        hub = self.service.hub
         if isinstance(op, SubscribeOp):
             if op.topic not in session.topics and len(session.topics) >= self.max_topics:
                 message = f"topic: at most {self.max_topics} per connection"
@@ -302,9 +307,9 @@ class WebSocketEdge:
             if conn.grant is not None and not conn.grant.allows(op.topic):
                 message = f"topic {op.topic!r} is not in the token's topics claim"
                 return _error("forbidden_topic", message, "topic"), False
-            hub.subscribe(session, op.topic)
+            self.service.subscribe(session, op.topic)
             return encode_event("subscribed", topic=op.topic), True
-        hub.unsubscribe(session, op.topic)
+        self.service.unsubscribe(session, op.topic)
         return encode_event("unsubscribed", topic=op.topic), True
 
     def _refresh(self, conn: WebSocketProtocol, session: Session, token: str) -> tuple[bytes, bool]:
@@ -326,7 +331,7 @@ class WebSocketEdge:
         if grant is not None:
             for topic in sorted(session.topics):
                 if not grant.allows(topic):
-                    self.service.hub.unsubscribe(session, topic)
+                    self.service.unsubscribe(session, topic)
                     session.send(encode_event("unsubscribed", topic=topic))
         return encode_event("refreshed", expires_at=int(expiry)), True
 
@@ -400,3 +405,41 @@ def _error(code: str, message: str, field: str | None = None) -> bytes:
     if field is None:
         return encode_event("error", code=code, message=message)
     return encode_event("error", code=code, field=field, message=message)
+
+
+def _start_eagerly(coro: Coroutine[Any, Any, None], tasks: set[asyncio.Task[None]]) -> None:
+    """Run `coro` now, on the caller's stack; only if it suspends, a task finishes it."""
+    try:
+        blocked = coro.send(None)
+    except StopIteration:
+        return
+    except Exception:
+        log.exception("a connection's start failed")
+        return
+    task = asyncio.ensure_future(_finish(coro, blocked))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def _finish(coro: Coroutine[Any, Any, None], blocked: Any) -> None:
+    """Drive the rest of a coroutine that suspended on `blocked` (what asyncio's Task does)."""
+    while True:
+        try:
+            if blocked is None:
+                await asyncio.sleep(0)
+            else:
+                blocked._asyncio_future_blocking = False
+                await asyncio.wait([blocked])
+        except asyncio.CancelledError as exc:
+            try:
+                blocked = coro.throw(exc)
+            except (StopIteration, asyncio.CancelledError):
+                return
+            continue
+        try:
+            blocked = coro.send(None)
+        except StopIteration:
+            return
+        except Exception:
+            log.exception("a connection's start failed")
+            return

@@ -3,7 +3,8 @@
 `cut()` aborts every connection through it (the peer sees the TCP connection end, no
 close frame: WebSocket 1006); `freeze()` stops forwarding on the current connections but
 keeps them open (a half-dead link that only a liveness check notices). New connections
-are forwarded normally either way.
+are forwarded normally either way. `delay` holds every chunk that long before passing it
+on, in order (a slow link: what crosses it arrives late, nothing is lost).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import contextlib
 
 
 class TcpProxy:
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, delay: float = 0.0) -> None:
         self.target_port = target_port
+        self.delay = delay
         self.port = 0
         self.connections = 0
         self._server: asyncio.Server | None = None
@@ -43,14 +45,33 @@ class TcpProxy:
     async def _pipe(
         self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, frozen: asyncio.Event
     ) -> None:
+        late: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+        passing = asyncio.create_task(self._pass_late(late, dst)) if self.delay else None
         with contextlib.suppress(OSError, asyncio.CancelledError):
             while data := await src.read(65536):
                 if frozen.is_set():
                     continue  # swallowed: the link looks alive and says nothing
+                if passing is not None:
+                    late.put_nowait((asyncio.get_running_loop().time() + self.delay, data))
+                    continue
                 dst.write(data)
                 await dst.drain()
+        if passing is not None:
+            passing.cancel()
         if not frozen.is_set():
             dst.close()
+
+    @staticmethod
+    async def _pass_late(
+        late: asyncio.Queue[tuple[float, bytes]], dst: asyncio.StreamWriter
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            while True:
+                due, data = await late.get()
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                dst.write(data)
+                await dst.drain()
 
     def cut(self) -> None:
         for client, upstream, _ in self._links:

@@ -1,0 +1,151 @@
+"""Live delivery by interest on one real Redis: a replica is sent only what its connections
+need, attaches without a gap or an overlap, and catches up after its feed is cut."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import pytest
+from grpc import aio
+
+from gateway.api.v1 import gateway_pb2 as pb
+from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
+from gateway.app import Gateway
+from tests.support.gateway import Client, StartGateway
+from tests.support.helpers import everyone, request, users
+from tests.support.netproxy import TcpProxy
+from tests.support.redis_helpers import RedisServer, ws_client
+from tests.support.waiting import until
+
+Stub = pb_grpc.NotificationGatewayStub
+
+
+@pytest.fixture
+async def stubs() -> AsyncIterator[Callable[[Gateway], Stub]]:
+    opened: list[aio.Channel] = []
+
+    def stub_for(gateway: Gateway) -> Stub:
+        channel = aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}")
+        opened.append(channel)
+        return Stub(channel)
+
+    yield stub_for
+    for channel in opened:
+        await channel.close()
+
+
+@pytest.fixture
+def on_redis(
+    start_gateway: StartGateway, redis_server: RedisServer
+) -> Callable[..., Awaitable[Gateway]]:
+    async def start(url: str | None = None, **overrides: object) -> Gateway:
+        gateway = await start_gateway(backend=url or redis_server.url, **overrides)
+        await until(lambda: gateway.log.healthy, 10, "the gateway did not reach Redis")
+        return gateway
+
+    return start
+
+
+async def _notifications(client: Client, count: int) -> list[str]:
+    return [(await client.notification(timeout=10))["cursor"] for _ in range(count)]
+
+
+async def test_a_cursor_ahead_of_this_replicas_feed_resumes_complete(
+    on_redis, stubs, redis_server: RedisServer, http: aiohttp.ClientSession
+) -> None:
+    """Issue 15, fault path 2: a replica that learns of entries late (here: every byte to
+    and from its Redis arrives 0.3 s late) was handed a cursor it had not reached yet and
+    answered `complete: false` with the whole history (a false resync, every notification
+    again); it now reads past it first."""
+    slow_link = await TcpProxy(redis_server.port, delay=0.3).start()
+    try:
+        a = await on_redis()
+        b = await on_redis(f"redis://127.0.0.1:{slow_link.port}/0")
+        batch = pb.PublishBatchRequest(requests=[request(users("alice"), "n")] * 20)
+        results = (await stubs(a).PublishBatch(batch)).results
+        cursors = [r.cursor for r in results]
+        alice = await ws_client(http, b.http_port, "alice", since=cursors[9])
+        resumed = await alice.event(timeout=10)
+        assert resumed["event"] == "resumed"
+        assert (resumed["complete"], resumed["replayed"]) == (True, 10)
+        assert await _notifications(alice, 10) == cursors[10:]
+        await alice.nothing(0.5)  # and not again, live
+    finally:
+        await slow_link.close()
+
+
+async def test_a_replica_holding_no_addressee_is_sent_nothing(
+    on_redis, stubs, http: aiohttp.ClientSession
+) -> None:
+    a = await on_redis()
+    b = await on_redis()
+    bob = await ws_client(http, b.http_port, "bob")
+    followed = b.log.stats.followed
+    nobody = [request(users(f"nobody-{i}"), "n") for i in range(300)]
+    await stubs(a).PublishBatch(pb.PublishBatchRequest(requests=nobody))
+    to_bob = await stubs(a).Publish(request(users("bob", "nobody-1"), "hi"))
+    assert (await bob.notification())["cursor"] == to_bob.cursor
+    broadcast = await stubs(a).Publish(request(everyone(), "all"))
+    assert (await bob.notification())["cursor"] == broadcast.cursor
+    assert b.log.stats.followed - followed == 2  # bob's and the broadcast, nothing else
+    assert b.log.stats.unaddressed == 0
+    async with http.get(f"http://127.0.0.1:{b.http_port}/metrics") as response:
+        text = await response.text()
+    for name in ("subscriptions", "catchup_reads_total", "unaddressed_total"):
+        assert f"gateway_backend_{name} " in text, name
+
+
+async def test_a_user_connecting_while_notifications_stream_in_misses_none_and_sees_none_twice(
+    on_redis, stubs, http: aiohttp.ClientSession
+) -> None:
+    a = await on_redis()
+    b = await on_redis()
+    stub = stubs(a)
+    published: list[str] = []
+
+    async def publish() -> None:
+        for i in range(60):
+            batch = pb.PublishBatchRequest(requests=[request(users("alice"), f"n{i}")] * 5)
+            published.extend(r.cursor for r in (await stub.PublishBatch(batch)).results)
+            await asyncio.sleep(0.005)
+
+    first = await ws_client(http, b.http_port, "alice", welcome=False)
+    since = (await first.event())["cursor"]  # the welcome: everything after it is owed
+    await first.ws.close()
+    publishing = asyncio.create_task(publish())
+    seen: list[str] = []
+    try:
+        while not publishing.done() or not seen or seen[-1] != published[-1]:
+            client = await ws_client(http, b.http_port, "alice", welcome=False, since=since)
+            assert (await client.event())["event"] == "welcome"
+            resumed = await client.event()
+            assert resumed["event"] == "resumed" and resumed["complete"] is True
+            with contextlib.suppress(TimeoutError):
+                for _ in range(7):  # a few, then away and back with since
+                    seen.append((await client.notification(timeout=0.5))["cursor"])
+            await client.ws.close()
+            since = seen[-1] if seen else since
+    finally:
+        await publishing
+    assert seen == published  # every one, in order, once
+
+
+async def test_a_killed_subscription_connection_loses_nothing(
+    on_redis, stubs, redis_server: RedisServer, http: aiohttp.ClientSession
+) -> None:
+    a = await on_redis()
+    b = await on_redis()
+    alice = await ws_client(http, b.http_port, "alice")
+    stub = stubs(a)
+    published: list[str] = []
+    for round_ in range(6):
+        batch = pb.PublishBatchRequest(requests=[request(users("alice"), f"r{round_}")] * 50)
+        published.extend(r.cursor for r in (await stub.PublishBatch(batch)).results)
+        if round_ in (1, 3):
+            redis_server.command("CLIENT", "KILL", "TYPE", "pubsub")
+    assert await _notifications(alice, len(published)) == published
+    await alice.nothing(0.3)
+    assert b.log.stats.catchup_reads >= 1
