@@ -1,33 +1,24 @@
 """What one replica receives from the Redis log: only what its connections need, in order.
 
-Live: one pub/sub connection subscribed to the channel of every address this replica holds
-(its users, their topics, `everyone`; see `redis_codec.Channels`). The append script
-publishes each entry on its addresses' channels in the same atomic call that adds it to
-the stream, and Redis sends a connection's messages in the order it ran the scripts, so
-entries arrive in stream order. A replica holding none of an entry's addresses is never
-sent it.
+Live: one pub/sub connection subscribed to the channel of every address this replica
+holds. The append script publishes each entry on its addresses' channels in the call that
+adds it to the stream, and Redis sends one connection's messages in script order: entries
+arrive in stream order, and a replica holding none of an entry's addresses is not sent it.
 
-Position: the newest stream id this replica has accounted for. It moves with each entry
-delivered and with each *barrier*: read the stream's end `H` (on another connection),
-then PING the pub/sub connection. Every entry up to `H` was published before the PING was
-sent, so when the PONG comes back every one of them addressed to a subscribed channel has
-been received and delivered: the position may move to `H`. A `watch` subscribes (if the
-channel is new), waits for the subscription to be confirmed, then runs a barrier: once it
-returns, every later entry to those addresses comes live, and every earlier one is at or
-before `head()` (so a replay up to `head()` meets live delivery with no gap and no
-overlap). A barrier runs every couple of seconds anyway: it advances an idle replica's
-position and proves the connection alive (no PONG within `PONG_WAIT`: reconnect).
+Position: the newest stream id accounted for. It moves with each entry delivered and with
+each *barrier*: read the stream's end `H` (on another connection), then PING the pub/sub
+connection; every entry up to `H` was published before the PING, so at the PONG all of
+them addressed here have been delivered. `confirm` (a watch) subscribes, waits for the
+confirmation, then runs a barrier: later entries to those addresses come live, earlier
+ones are at or before `head()`. A barrier every `TICK` keeps an idle replica's position
+recent and proves the connection alive.
 
 Breaks: pub/sub is at most once, and Redis drops a subscriber only by closing its
-connection (a restart, a network fault, an output buffer over its limit, `CLIENT KILL`).
-So after any break the feed reconnects, subscribes again, and reads the stream from its
-position to the end, delivering what its addresses are owed, before it goes back to live
-messages (skipping those it has already delivered). If entries after its position were
-trimmed meanwhile, or the store was replaced (a new epoch), it tells the listener: a gap,
-and its connections resume with `since` and learn `complete: false`.
-
-Unsubscribing is lazy: an address nobody here holds stays subscribed for `LINGER` seconds
-(a reconnecting user finds it in place), at most `MAX_LINGERING` of them, oldest first.
+connection. After any break the feed reconnects, subscribes again and reads the stream
+from its position to the end (delivering what is held here) before it goes live again,
+skipping what it delivered. Trimmed entries it owed, or a replaced store, are a gap.
+Unsubscribing is lazy and bounded (`redis_interest`). The operators' view: the replicas
+page of the docs.
 """
 
 from __future__ import annotations
