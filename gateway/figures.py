@@ -38,7 +38,9 @@ def replica_figures(
         "accepting": accepting,
         "connections": connections,
         "published": metrics.published,
-        "delivered": metrics.delivered,
+        # every frame this replica queued, whoever accepted the publish (`delivered` counts
+        # only the accepting replica's own connections)
+        "delivered": int(metrics.fanout_connections.sum),
         "duplicates": metrics.duplicates,
         "refusals": refusals,
         "backend": {

@@ -46,6 +46,9 @@ async def test_on_redis_every_replica_is_seen_and_acted_on(
     assert status == 200 and published["delivered"] == 1  # counted on the accepting replica
     for tab in tabs:
         assert (await tab.notification())["cursor"] == published["cursor"]
+    _, figures = await get_json(http, admin_url(a, "figures"))
+    # each replica counts what it handed out, whichever replica accepted the publish
+    assert sorted(r["delivered"] for r in figures["replicas"]) == [1, 2]
     assert (await post_json(http, admin_url(a, "disconnect"), {"user_id": "alice"}))[1] == {
         "closed": 3
     }
