@@ -133,7 +133,7 @@ async def test_a_breaking_reload_is_refused_unless_allowed(
     )
 
 
-async def test_sighup_reloads_a_running_process(tmp_path: Path) -> None:
+async def test_sighup_reloads_a_running_process_while_clients_receive(tmp_path: Path) -> None:
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(_entry(["n"])))
     grpc_port, http_port = free_port(), free_port()
     env = {
@@ -149,20 +149,44 @@ async def test_sighup_reloads_a_running_process(tmp_path: Path) -> None:
         async with aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             await asyncio.wait_for(channel.channel_ready(), 10)
             stub = pb_grpc.NotificationGatewayStub(channel)
-            new_type = request(users("u"), "ticket.closed", data_json="{}")
-            with pytest.raises(grpc.aio.AioRpcError):
-                await stub.Publish(new_type)
-            entries = [_entry(["n"]), {"type": "ticket.closed", "schema": {"type": "object"}}]
-            (tmp_path / "t.yaml").write_text(yaml.safe_dump(entries))
-            process.send_signal(signal.SIGHUP)
-            async with asyncio.timeout(5):
-                while True:
-                    try:
-                        await stub.Publish(new_type)
-                        break
-                    except grpc.aio.AioRpcError as exc:
-                        assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT
-                        await asyncio.sleep(0.05)
+            async with (
+                aiohttp.ClientSession() as http,
+                http.ws_connect(f"http://127.0.0.1:{http_port}/ws?user_id=u") as ws,
+            ):
+                await ws.receive_json(timeout=5)  # welcome
+                new_type = request(users("u"), "ticket.closed", data_json="{}")
+                with pytest.raises(grpc.aio.AioRpcError):
+                    await stub.Publish(new_type)
+                accepted: list[str] = []
+                stop = asyncio.Event()
+
+                async def stream() -> None:
+                    n = 0
+                    while not stop.is_set():  # valid before and after the reload
+                        item = request(users("u"), "ticket.updated", data_json=f'{{"n": {n}}}')
+                        accepted.append((await stub.Publish(item)).cursor)
+                        n += 1
+                        await asyncio.sleep(0.005)
+
+                publisher = asyncio.create_task(stream())
+                await asyncio.sleep(0.1)
+                entries = [_entry(["n"]), {"type": "ticket.closed", "schema": {"type": "object"}}]
+                (tmp_path / "t.yaml").write_text(yaml.safe_dump(entries))
+                process.send_signal(signal.SIGHUP)
+                async with asyncio.timeout(5):
+                    while True:
+                        try:
+                            accepted.append((await stub.Publish(new_type)).cursor)
+                            break
+                        except grpc.aio.AioRpcError as exc:
+                            assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT
+                            await asyncio.sleep(0.05)
+                await asyncio.sleep(0.1)
+                stop.set()
+                await publisher
+                received = [(await ws.receive_json(timeout=5))["cursor"] for _ in accepted]
+        assert sorted(received) == sorted(accepted)  # nothing lost across the reload
+        assert len(accepted) > 2
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 15)
