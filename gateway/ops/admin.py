@@ -49,6 +49,15 @@ from gateway.service import Conflict, NotificationService, Unavailable
 __all__ = ["AdminRoutes"]
 
 _PACKAGE = __package__ or "gateway.ops"
+#: The page loads its own script, calls its own API, and may not be framed: a page on
+#: another site cannot lay it under a decoy and have an operator click Disconnect.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; "
+    "style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 _REASON = "disconnected by an operator"
 _TARGETS = ("users", "topic", "everyone")
 
@@ -79,7 +88,9 @@ class AdminRoutes:
         ]
 
     async def page(self, request: web.Request) -> web.Response:
-        return self._page.response(request)
+        response = self._page.response(request)
+        response.headers.update(_PAGE_HEADERS)
+        return response
 
     async def script(self, request: web.Request) -> web.Response:
         return self._script.response(request)

@@ -85,6 +85,9 @@ async def test_behind_the_publish_token_when_one_is_set(
     gateway = await start_gateway(ops_port=0, publish_tokens="s3cret,other")
     async with http.get(f"http://127.0.0.1:{gateway.ops_port}/admin") as page:
         assert page.status == 200 and "admin.js" in await page.text()  # no data in it
+        # never framed by another site (a decoy over the Disconnect button)
+        assert page.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}):
         status, answer = await get_json(http, admin_url(gateway, "figures"), headers=headers)
         assert status == 401 and answer["error"] == "unauthenticated"
