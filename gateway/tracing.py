@@ -29,6 +29,8 @@ gateways in one process keep apart, and `close()` flushes what is still queued.
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -41,7 +43,12 @@ if TYPE_CHECKING:
 
     from gateway.log.base import Entry
 
-__all__ = ["OFF", "Tracing", "tracing_wanted"]
+__all__ = ["CLOSE_TIMEOUT", "OFF", "Tracing", "tracing_wanted"]
+
+log = logging.getLogger("gateway.tracing")
+
+#: How long stopping waits for the last spans to be exported (seconds).
+CLOSE_TIMEOUT = 1.0
 
 #: What `OTEL_SERVICE_NAME` defaults to (the SDK's own default is `unknown_service`).
 SERVICE_NAME = "notification-gateway"
@@ -142,10 +149,29 @@ class Tracing:
             provider.add_span_processor(BatchSpanProcessor(exporter))
         return cls(provider, backend)
 
-    async def close(self) -> None:
-        """Export what is queued and stop the exporter (off the loop: it may wait)."""
-        if self._provider is not None:
-            await asyncio.to_thread(self._provider.shutdown)
+    async def close(self, within: float = CLOSE_TIMEOUT) -> None:
+        """Export what is queued and stop the exporter, waiting at most `within` seconds:
+        an unreachable collector makes the SDK retry for many seconds, and a drain must end
+        within its grace period. What is still queued then is dropped (one warning)."""
+        provider = self._provider
+        if provider is None:
+            return
+        done = threading.Event()
+
+        def shutdown() -> None:
+            try:
+                provider.shutdown()
+            finally:
+                done.set()
+
+        # a daemon thread, as the SDK's exporter thread is: neither holds the exit up
+        threading.Thread(target=shutdown, name="tracing-shutdown", daemon=True).start()
+        if not await asyncio.to_thread(done.wait, within):
+            log.warning(
+                "spans not exported within %.1f s of stopping were dropped "
+                "(is the OTLP endpoint reachable?)",
+                within,
+            )
 
     # -- the gRPC edge -------------------------------------------------------------------
 

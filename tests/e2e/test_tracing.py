@@ -338,3 +338,26 @@ async def test_with_tracing_on_undecodable_bytes_are_still_invalid_argument(
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     spans = await receiver.wait_for(lambda spans: len(receiver.named("publish")) == 4)
     assert sorted(s.status_code for s in spans if s.name == "publish") == [0, ERROR, ERROR, ERROR]
+
+
+async def test_a_collector_that_does_not_answer_does_not_hold_the_drain_up(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SDK retries an unreachable endpoint for many seconds; stopping waits at most
+    `CLOSE_TIMEOUT` for it, then drops what is queued with one warning."""
+    from gateway.config import Settings
+    from tests.support.helpers import free_port
+
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+    gateway = Gateway(Settings(http_port=0, grpc_port=0, grace_seconds=2.0))
+    await gateway.start()
+    async with aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
+        stub = pb_grpc.NotificationGatewayStub(channel)
+        await stub.Publish(publish_request(everyone()))
+    await gateway.drain()
+    dropped = [r for r in caplog.records if r.name == "gateway.tracing"]
+    assert len(dropped) == 1 and "were dropped" in dropped[0].getMessage()
