@@ -31,6 +31,10 @@ from gateway.browser.routes import BrowserRoutes
 from gateway.browser.types_route import TypesRoute
 from gateway.closecodes import CloseCode
 from gateway.config import ConfigError, Settings
+from gateway.connection.admission import AdmissionPolicy
+from gateway.connection.connection import ConnectionContext
+from gateway.connection.dispatch import ClientOps
+from gateway.connection.heartbeat import Heartbeat
 from gateway.flush import CoalescePolicy, FlushScheduler
 from gateway.gc_policy import GcPolicy
 from gateway.grpc.decoding import DecodeGuard
@@ -40,6 +44,7 @@ from gateway.grpc.traced import TracingInterceptor
 from gateway.hub import Hub
 from gateway.jwks import JwksKeys
 from gateway.log import MemoryLog, NotificationLog
+from gateway.metrics import Metrics
 from gateway.ops.admin import AdminRoutes
 from gateway.ops.exposition import make_registry
 from gateway.ops.routes import OpsRoutes
@@ -52,8 +57,8 @@ from gateway.tracing import Tracing
 from gateway.types import RegistryError, TypeRegistry, load_registry
 from gateway.types.reload import RegistryReloader
 from gateway.websocket import fallback
+from gateway.websocket.edge import WebSocketEdge
 from gateway.websocket.handshake import MAX_HEAD_BYTES
-from gateway.websocket.policy import WebSocketEdge
 from gateway.websocket.protocol import HANDSHAKE_TIMEOUT
 
 __all__ = ["Gateway", "run"]
@@ -147,15 +152,22 @@ class Gateway:
         # tracing (issue 19): configured by the standard OTEL_* variables only
         self._backend_kind = "memory" if settings.backend == "memory" else "redis"
         self.tracing = Tracing.from_environ(os.environ, backend=self._backend_kind)
+        # the flush scheduler, shared by the service (fan-out counts) and every connection
+        metrics = Metrics()
+        self.scheduler = FlushScheduler(
+            policy=CoalescePolicy(cap=settings.coalesce_ms / 1000), metrics=metrics
+        )
         self.service = NotificationService(
             self.log,
             Hub(),
+            self.scheduler,
             max_notification_bytes=settings.max_notification_bytes,
             max_connections=settings.max_connections,
             max_connections_per_user=settings.max_connections_per_user,
             receipts=make_receipts(settings),
             types=self.types,
             tracing=self.tracing,
+            metrics=metrics,
         )
         self.health = HealthServicer()
         self.verifier = make_verifier(settings)  # before anything binds: a bad key stops here
@@ -169,6 +181,7 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self._http: asyncio.AbstractServer | None = None
         self._edge: WebSocketEdge | None = None
+        self._heartbeat: Heartbeat | None = None
 
     @property
     def edge(self) -> WebSocketEdge:
@@ -191,20 +204,30 @@ class Gateway:
             await self.service.receipts.start()
         if self.verifier is not None:
             await self.verifier.start()
-        self._edge = WebSocketEdge(
-            service=self.service,
-            scheduler=FlushScheduler(
-                asyncio.get_running_loop(),
-                CoalescePolicy(cap=settings.coalesce_ms / 1000),
-                self.service.metrics,
-            ),
+        service = self.service
+        context = ConnectionContext(
+            self.scheduler, settings.send_buffer_bytes, service.detach, service.metrics
+        )
+        policy = AdmissionPolicy(
             verifier=self.verifier,
             allowed_origins=settings.origins,
-            send_buffer_bytes=settings.send_buffer_bytes,
-            max_frame_bytes=settings.max_client_frame_bytes,
             max_topics=settings.max_topics_per_connection,
-            heartbeat=settings.heartbeat_seconds,
             topics_required=settings.jwt_topics_required,
+            capacity=service.admit,
+        )
+        client_ops = ClientOps(
+            service,
+            self.verifier,
+            max_topics=settings.max_topics_per_connection,
+            topics_required=settings.jwt_topics_required,
+        )
+        self._edge = WebSocketEdge(
+            service=service,
+            context=context,
+            policy=policy,
+            ops=client_ops,
+            max_frame_bytes=settings.max_client_frame_bytes,
+            heartbeat=settings.heartbeat_seconds,
             max_pending_handshakes=settings.max_pending_handshakes,
         )
         ops = OpsRoutes(self.service, self.registry)
@@ -265,7 +288,9 @@ class Gateway:
         except OSError as exc:
             raise bind_error("http_port", settings.http_host, settings.http_port, exc) from None
         self.http_port = _bound_port([s.getsockname() for s in self._http.sockets])
-        self._edge.start_heartbeat()
+        # one liveness sweep over every connection, whatever its transport
+        self._heartbeat = Heartbeat(self.service.hub, settings.heartbeat_seconds)
+        self._heartbeat.start()
         if self._types_reloader is not None:  # the type registry (issue 16)
             self._types_reloader.start()
         metrics_at = (
@@ -378,6 +403,8 @@ class Gateway:
                 await self.service.wait_idle()
         except TimeoutError:
             log.warning("grace period ended with publishes still in flight")
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         if self._edge is not None:
             await self._edge.close_all(CloseCode.GOING_AWAY, "server shutting down", left())
         await self._stop(min(1.0, left()), draining=True)

@@ -1,7 +1,7 @@
 """When queued frames go out: a bounded coalescing policy and the loop callback that applies it.
 
-Every publish hands its frame to each recipient's `Session`, which only queues it; the
-`FlushScheduler` later writes each dirty session's frames with one `writelines()`. One
+Every publish hands its item to each recipient `Connection`, which only queues it; the
+`FlushScheduler` later has each dirty connection write its items in one call. One
 write per connection per flush is the whole cost of a broadcast (a loopback `send()` is
 8-10 µs), so the more publishes share a flush, the cheaper each is.
 
@@ -24,9 +24,9 @@ The added latency is therefore at most `cap` (5 ms) plus one loop pass, and only
 publishes arrive back to back. `quiet` (2 ms) must exceed a publisher's round trip for one
 call in flight to coalesce: 0.5 ms and 1 ms left one publish per flush on this machine.
 
-A stalled client's memory stays below its session limit plus one flush's frames: at most
-`max_publishes` publishes, plus the rest of the batch call that crossed that count (the
-frames are shared bytes objects; each session holds pointers to them).
+A stalled client's memory stays below its connection's limit plus one flush's items: at
+most `max_publishes` publishes, plus the rest of the batch call that crossed that count
+(the items are shared; each connection holds pointers to them).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from gateway.metrics import Metrics
 
 if TYPE_CHECKING:
-    from gateway.session import Session
+    from gateway.connection.connection import Connection
 
 __all__ = ["CoalescePolicy", "FlushScheduler"]
 
@@ -47,7 +47,7 @@ Clock = Callable[[], float]
 
 
 class CoalescePolicy:
-    """Whether to flush now or how long to wait; knows nothing of sessions or the loop."""
+    """Whether to flush now or how long to wait; knows nothing of connections or the loop."""
 
     __slots__ = (
         "_cap",
@@ -89,7 +89,7 @@ class CoalescePolicy:
         self.recipients = 0
 
     def arrived(self, recipients: int) -> None:
-        """One publish was handed to `recipients` sessions."""
+        """One publish was handed to `recipients` connections."""
         now = self._clock()
         if not self.publishes:
             self._first = now
@@ -122,7 +122,7 @@ class CoalescePolicy:
 
 
 class FlushScheduler:
-    """Collects the sessions that got frames and flushes them all in one callback.
+    """Collects the connections that got items and flushes them all in one callback.
 
     The callback runs at the end of the tick; when the policy says wait, it re-arms itself
     with `call_later`. uvloop's timers have millisecond resolution and run a shorter delay
@@ -133,25 +133,30 @@ class FlushScheduler:
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
+        loop: asyncio.AbstractEventLoop | None = None,
         policy: CoalescePolicy | None = None,
         metrics: Metrics | None = None,
     ) -> None:
+        #: The running loop, found at the first mark when not given (the scheduler is made
+        #: with the service, before the loop runs).
         self._loop = loop
         self._policy = policy if policy is not None else CoalescePolicy()
         self._metrics = metrics if metrics is not None else Metrics()
-        self._dirty: list[Session] = []
+        self._dirty: list[Connection] = []
         self._scheduled = False
 
-    def mark(self, session: Session) -> None:
-        """`session` has frames to write (called once until it is flushed)."""
-        self._dirty.append(session)
+    def mark(self, conn: Connection) -> None:
+        """`conn` has items to write (called once until it is flushed)."""
+        self._dirty.append(conn)
         if not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(self._check)
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self._check)
 
     def published(self, recipients: int) -> None:
-        """One publish was fanned out to `recipients` sessions (the service calls this).
+        """One publish was fanned out to `recipients` connections (the service calls this).
 
         A publish that reached nobody here queues nothing, so it is no part of a flush.
         """
@@ -160,13 +165,13 @@ class FlushScheduler:
 
     def _check(self) -> None:
         wait = self._policy.wait()
-        if wait:
+        if wait and self._loop is not None:
             self._loop.call_later(wait, self._check)
             return
         self.flush()
 
     def flush(self) -> None:
-        """Write every dirty session's frames now."""
+        """Write every dirty connection's items now."""
         self._scheduled = False
         metrics = self._metrics
         policy = self._policy
@@ -177,6 +182,6 @@ class FlushScheduler:
         # one write per pass is sampled: observing each one added ~0.6 us to a ~2 us write
         if dirty and (sampled := dirty[0].pending_bytes()):
             metrics.flush_bytes.observe(sampled)
-        for session in dirty:
-            session.flush()
+        for conn in dirty:
+            conn.flush()
         policy.flushed()

@@ -1,34 +1,20 @@
 """The registry of live connections on this replica, indexed by user and by topic.
 
-`deliver()` hands one pre-encoded frame to every connection a target addresses; each
-connection queues it without awaiting (see session.py), so a fan-out to thousands of
-sockets is one tight loop. Knows no gRPC, no aiohttp, no Redis.
+`deliver()` hands one `Outgoing` item to every connection a target addresses; each
+connection queues it without awaiting (see connection/connection.py), so a fan-out to
+thousands of sockets is one tight loop of appends. Knows no gRPC, no aiohttp, no Redis.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from collections.abc import Set as AbstractSet
-from typing import Protocol
 
+from gateway.connection.connection import Connection
+from gateway.connection.outgoing import Outgoing
 from gateway.models import EveryoneTarget, Target, TopicTarget, UsersTarget
 
-__all__ = ["Connection", "Hub", "addresses"]
-
-
-class Connection(Protocol):
-    """What the hub needs of a connection: who it is, what it follows, where frames go.
-
-    `topics` is a frozenset that only the hub replaces (`subscribe`, `unsubscribe`), never
-    mutated in place: idle connections can then share one empty frozenset.
-    """
-
-    @property
-    def user_id(self) -> str: ...
-
-    topics: frozenset[str]
-
-    def send(self, frame: bytes) -> None: ...
+__all__ = ["Hub", "addresses"]
 
 
 _NONE: dict[Connection, None] = {}
@@ -62,7 +48,12 @@ class Hub:
     def __contains__(self, conn: object) -> bool:
         return conn in self._all
 
+    def __iter__(self) -> Iterator[Connection]:
+        return iter(self._all)
+
     def add(self, conn: Connection) -> None:
+        """Index `conn` by user and topics. `conn.topics` is a frozenset that only the hub
+        replaces (`subscribe`, `unsubscribe`), so idle connections share one empty one."""
         self._all[conn] = None
         by_user = self._by_user
         present = by_user.setdefault(conn.user_id, conn)
@@ -103,19 +94,19 @@ class Hub:
             conn.topics = conn.topics - {topic} or _NO_TOPICS
             self._discard(self._by_topic, topic, conn)
 
-    def deliver(self, target: Target, frame: bytes) -> int:
-        """Queue `frame` on every connection `target` addresses; returns how many."""
+    def deliver(self, target: Target, item: Outgoing) -> int:
+        """Queue `item` on every connection `target` addresses; returns how many."""
         if isinstance(target, UsersTarget):  # first: per-user traffic is the most items
-            return self._deliver_users(target, frame)
+            return self._deliver_users(target, item)
         if isinstance(target, EveryoneTarget):
             conns = self._all
         else:
             conns = self._by_topic.get(target.topic, _NONE)
         for conn in conns:
-            conn.send(frame)
+            conn.send(item)
         return len(conns)
 
-    def _deliver_users(self, target: UsersTarget, frame: bytes) -> int:
+    def _deliver_users(self, target: UsersTarget, item: Outgoing) -> int:
         count = 0
         by_user = self._by_user
         user_ids = target.user_ids
@@ -125,10 +116,10 @@ class Hub:
                 continue
             if isinstance(conns, dict):
                 for conn in conns:
-                    conn.send(frame)
+                    conn.send(item)
                 count += len(conns)
             else:
-                conns.send(frame)
+                conns.send(item)
                 count += 1
         return count
 

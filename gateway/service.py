@@ -1,24 +1,28 @@
 """The core behind both edges: publish into the log, fan entries out, register connections.
 
-The gRPC edge calls `publish`, `presence` and `disconnect`; the WebSocket edge calls
-`admit`, `register`, `replay` and `detach`. Every accepted notification goes through the
-log, and the log hands it back to the service, its `LogListener` (`deliver`), which gives
-it to the hub: one path for one replica or many. When the log is shared, `presence` and
-`disconnect` also ask the other replicas (`log.peers`) and add up their answers, and the
-service answers theirs (`answer`); alone, they stay local and synchronous in effect.
+The gRPC edge calls `publish`, `presence` and `disconnect`; the client edges (WebSocket,
+SSE) call `admit`, `attach`, `replay`, `subscribe`, `unsubscribe` and `detach`. Every
+accepted notification goes through the log, and the log hands it back to the service, its
+`LogListener` (`deliver`), which gives it to the hub: one path for one replica or many.
+When the log is shared, `presence` and `disconnect` also ask the other replicas
+(`log.peers`) and add up their answers, and the service answers theirs (`answer`); alone,
+they stay local and synchronous in effect.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.closecodes import CloseCode
+from gateway.connection.connection import Connection
+from gateway.connection.outgoing import Outgoing
 from gateway.figures import replica_figures
-from gateway.hub import Connection, Hub, addresses
+from gateway.flush import FlushScheduler
+from gateway.hub import Hub, addresses
 from gateway.log.address import addresses_of
 from gateway.log.address import topic as address_topic
 from gateway.log.base import (
@@ -37,7 +41,6 @@ from gateway.receipts.model import Tracked
 from gateway.receipts.tracker import Receipts
 from gateway.tracing import OFF, Tracing
 from gateway.types import TypeRegistry
-from gateway.wire import encode_event, notification_frame
 
 __all__ = ["Conflict", "NotificationService", "Refused", "Unavailable"]
 
@@ -65,7 +68,7 @@ _draft = tuple_maker(Draft, 6)
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """Why a WebSocket connection is not admitted: an HTTP status and a reason."""
+    """Why a connection is not admitted: an HTTP status and a reason."""
 
     status: int
     reason: str
@@ -92,6 +95,7 @@ class NotificationService:
         self,
         log: NotificationLog,
         hub: Hub,
+        scheduler: FlushScheduler,
         *,
         max_notification_bytes: int,
         max_connections: int,
@@ -99,6 +103,7 @@ class NotificationService:
         receipts: Receipts | None = None,
         types: TypeRegistry | None = None,
         tracing: Tracing = OFF,
+        metrics: Metrics | None = None,
     ) -> None:
         self.log = log
         #: Receipts (issue 17): None when they are off, and then nothing is paid for them.
@@ -108,18 +113,16 @@ class NotificationService:
         self.hub = hub
         #: The type registry every publish is checked against (issue 16); None: none.
         self.types = types
+        #: Told of each fan-out's recipient count: it decides when queued items go out.
+        self._scheduler = scheduler
         self.accepting = True
-        self.metrics = Metrics()
+        self.metrics = metrics if metrics is not None else Metrics()
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._max_bytes = max_notification_bytes
         self._max_connections = max_connections
         self._max_per_user = max_connections_per_user
-        #: Called with each closed-by-server connection and its code (the ws edge's closer).
-        self.closer: Callable[[Connection, int, str], None] = lambda conn, code, reason: None
-        #: Called after each fan-out with its recipient count (the ws edge's flush scheduler).
-        self.on_fan_out: Callable[[int], None] = lambda recipients: None
         #: Topic subscriptions the log is still confirming (issue 15).
         self._watching: set[asyncio.Future[None]] = set()
 
@@ -137,9 +140,9 @@ class NotificationService:
             # in a fan-out span, which hands the entry back here without its trace: the
             # untraced path stays one check and no extra call
             return self._tracing.fan_out(entry, self.deliver)
-        count = self.hub.deliver(entry.target, notification_frame(entry.cursor, entry.body))
+        count = self.hub.deliver(entry.target, Outgoing.notification(entry.cursor, entry.body))
         self.metrics.fanout_connections.observe(count)
-        self.on_fan_out(count)
+        self._scheduler.published(count)
         return count
 
     async def publish(self, item: PublishItem) -> AppendResult:
@@ -333,25 +336,26 @@ class NotificationService:
 
     async def replay(
         self, conn: Connection, since: Cursor, until: Cursor
-    ) -> tuple[bytes, Iterator[bytes]]:
-        """The `resumed` event for `conn` and the frames it missed after `since` up to `until`.
+    ) -> tuple[Outgoing, Iterator[Outgoing]]:
+        """The `resumed` event for `conn` and the items it missed after `since` up to `until`.
 
-        The frames are built as they are taken (the session writes them as its socket
+        The items are built as they are taken (the connection writes them as its transport
         drains), so a long replay costs references to the log's entries, not a copy.
-        The caller holds live frames back until the replay is in front of them.
+        The caller holds live items back until the replay is in front of them.
         """
         replay = await self.log.read_since(since, until)
         entries = [
             entry for entry in replay.entries if addresses(entry.target, conn.user_id, conn.topics)
         ]
         self.metrics.replayed += len(entries)
-        resumed = encode_event(
+        resumed = Outgoing.of(
             "resumed", since=str(since), complete=replay.complete, replayed=len(entries)
         )
-        return resumed, (notification_frame(entry.cursor, entry.body) for entry in entries)
+        return resumed, (Outgoing.notification(entry.cursor, entry.body) for entry in entries)
 
     def detach(self, conn: Connection) -> None:
-        """Out of live delivery, its addresses released (idempotent)."""
+        """Out of live delivery, its addresses released (idempotent: every way a
+        connection ends calls it)."""
         if conn in self.hub:
             self.hub.remove(conn)
             self.log.unwatch(addresses_of(conn.user_id, conn.topics))
@@ -426,6 +430,5 @@ class NotificationService:
 
     def _close(self, conns: list[Connection], code: int, reason: str) -> int:
         for conn in conns:
-            self.detach(conn)
-            self.closer(conn, code, reason)
+            conn.close(code, reason)  # it leaves the hub (and the log's interest) itself
         return len(conns)

@@ -1,11 +1,9 @@
 """The WebSocket opening handshake as bytes (RFC 6455 §4.2), sans-I/O.
 
 The HTTP port's protocol (websocket/protocol.py) reads every request head with llhttp
-(head.py); a `GET /ws` over HTTP/1.1 comes here as a `RequestHead`, is checked as an upgrade
-(`accept_key`) and answered with bytes built here: `switching_protocols` or `refusal`.
-Every other request is aiohttp's to serve.
-`offered_subprotocols` reads the client's `Sec-WebSocket-Protocol` list; which one is
-selected is the edge's policy (websocket/policy.py).
+(head.py); a `GET /ws` over HTTP/1.1 is admitted (connection/admission.py, which also reads
+the offered subprotocols), checked as an upgrade here (`accept_key`) and answered with
+bytes built here: `switching_protocols` or `refusal`. Every other request is aiohttp's.
 """
 
 from __future__ import annotations
@@ -14,16 +12,12 @@ import base64
 import binascii
 import hashlib
 import json
-import re
-from dataclasses import dataclass
 from http import HTTPStatus
 
 __all__ = [
     "MAX_HEAD_BYTES",
     "BadHandshake",
-    "RequestHead",
     "accept_key",
-    "offered_subprotocols",
     "refusal",
     "switching_protocols",
 ]
@@ -31,9 +25,6 @@ __all__ = [
 #: A request head (request line and headers) larger than this is refused with 431.
 MAX_HEAD_BYTES = 16 * 1024
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#: One RFC 9110 token (a subprotocol name), as a regex: 4x faster than a set of characters
-#: for a 190-character `bearer.<jwt>`.
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+")
 
 
 class BadHandshake(ValueError):
@@ -44,17 +35,6 @@ class BadHandshake(ValueError):
         self.status = status
         self.error = error
         self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class RequestHead:
-    """A parsed request head: the raw query string and the headers, names lower-cased.
-
-    A header sent more than once has its values joined with ", " (RFC 9110 §5.3).
-    """
-
-    query: str
-    headers: dict[str, str]
 
 
 def accept_key(headers: dict[str, str]) -> bytes:
@@ -82,28 +62,6 @@ def accept_key(headers: dict[str, str]) -> bytes:
         message = f"Sec-WebSocket-Key must be 16 bytes in base64, got {key!r}"
         raise BadHandshake(400, "bad_handshake", message)
     return base64.b64encode(hashlib.sha1(key.encode("ascii") + _WS_GUID).digest())
-
-
-def offered_subprotocols(headers: dict[str, str]) -> list[str]:
-    """The subprotocols a client offers in `Sec-WebSocket-Protocol`, in its order.
-
-    The value is a comma-separated list of RFC 9110 tokens (RFC 6455 §4.1); empty list
-    elements are skipped (RFC 9110 §5.6.1). Anything else is `BadHandshake` (400), whose
-    message names the element's position only: an element may carry a bearer token.
-    """
-    value = headers.get("sec-websocket-protocol")
-    if value is None:
-        return []
-    offered = []
-    for position, part in enumerate(value.split(","), 1):
-        name = part.strip(" \t")
-        if not name:
-            continue
-        if _TOKEN_RE.fullmatch(name) is None:
-            message = f"Sec-WebSocket-Protocol: element {position} is not a token"
-            raise BadHandshake(400, "bad_handshake", message)
-        offered.append(name)
-    return offered
 
 
 def switching_protocols(accept: bytes, selected: str | None = None) -> bytes:

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import httptools
 
-from gateway.websocket.handshake import MAX_HEAD_BYTES, BadHandshake, RequestHead
+from gateway.websocket.handshake import MAX_HEAD_BYTES, BadHandshake
 
 __all__ = ["Head", "HeadReader", "split_target"]
 
@@ -57,10 +57,6 @@ class Head(NamedTuple):
         """Whether a body follows (a Transfer-Encoding, or a Content-Length other than 0)."""
         headers = self.headers
         return "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
-
-    def request(self) -> RequestHead:
-        """The head as the handshake reads it (the query is ASCII: `split_target` saw to it)."""
-        return RequestHead(self.query.decode("ascii"), self.headers)
 
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:

@@ -11,8 +11,11 @@ head. No route here takes a request body, so a request with one is answered 413 
 aiohttp never reads (or decodes) a body either.
 
 A `/ws` request's head goes to the `Endpoint` (the WebSocket edge), which refuses it or
-accepts it; after that every client frame is parsed here (frames.py) and passed on as a
-message, and the close handshake is kept here. Knows asyncio, not aiohttp, not the hub.
+accepts it. After that this protocol is the connection's `Transport` (connection/transport.py):
+it writes the connection's frames (the 101 response ahead of the first), and hands what the
+client sends to its `ServerMachine` (machine.py, sans-I/O), which keeps the close handshake
+and ping/pong; this adapter only carries out what the machine answers. Knows asyncio, not
+aiohttp, not the hub.
 """
 
 from __future__ import annotations
@@ -21,14 +24,13 @@ import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
-from gateway.closecodes import CloseCode
+from gateway.connection.connection import Connection
+from gateway.connection.outgoing import Outgoing, TransportKind
 from gateway.metrics import Metrics
-from gateway.session import Session
-from gateway.websocket.frames import CLOSE, FrameReader, Message, ProtocolError
-from gateway.websocket.grants import TopicGrant
-from gateway.websocket.handshake import BadHandshake, RequestHead, refusal
-from gateway.websocket.head import HeadReader
-from gateway.wire import close_frame
+from gateway.websocket.frames import TEXT
+from gateway.websocket.handshake import BadHandshake, refusal
+from gateway.websocket.head import Head, HeadReader
+from gateway.websocket.machine import Closing, Send, ServerMachine
 
 __all__ = ["CLOSE_TIMEOUT", "HANDSHAKE_TIMEOUT", "Endpoint", "PendingHeads", "WebSocketProtocol"]
 
@@ -46,13 +48,16 @@ _NOT_FIRST = "a WebSocket upgrade is an HTTP/1.1 GET, the first request on its c
 class Endpoint(Protocol):
     """What a connection asks of the WebSocket edge."""
 
-    def open(self, conn: WebSocketProtocol, head: RequestHead) -> None:
-        """Refuse (`conn.refuse`) or accept (`conn.accept`) an upgrade request."""
+    def open(self, protocol: WebSocketProtocol, head: Head) -> None:
+        """Refuse (`protocol.refuse`) or accept (`protocol.accept`) an upgrade request."""
 
-    def received(self, conn: WebSocketProtocol, message: Message) -> None:
-        """One complete client message other than close."""
+    def text(self, conn: Connection, text: str) -> None:
+        """One complete text message from the client (an op)."""
 
-    def release(self, conn: WebSocketProtocol) -> None:
+    def binary(self, conn: Connection) -> None:
+        """One binary message: not part of the protocol."""
+
+    def release(self, conn: Connection) -> None:
         """The connection has ended; forget it."""
 
 
@@ -119,22 +124,26 @@ class PendingHeads:
 
 
 class WebSocketProtocol(asyncio.Protocol):
-    """One TCP connection on the HTTP port, from its request line to its close."""
+    """One TCP connection on the HTTP port, from its request line to its close; once
+    upgraded, the `Transport` of its `Connection`."""
 
     __slots__ = (
         "__weakref__",  # lets tests watch a closed connection be freed
-        "_closing",
         "_endpoint",
         "_handoff",
         "_head",
+        "_machine",
         "_pending",
-        "_reader",
+        "_preamble",
         "_timer",
         "_transport",
-        "expiry",
-        "grant",
-        "session",
+        "conn",
     )
+
+    #: How a `Connection` frames items for this transport (connection/transport.py).
+    kind: TransportKind = "ws"
+    #: WebSocket clients answer pings: silence means a dead peer.
+    answers_pings: bool = True
 
     def __init__(
         self,
@@ -149,15 +158,12 @@ class WebSocketProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         #: Reads the request head; None once upgraded (or refused, or handed off).
         self._head: HeadReader | None = HeadReader()
-        self._reader = FrameReader(frame_limit)
-        self._closing = False
+        self._machine = ServerMachine(frame_limit)
         self._timer: asyncio.TimerHandle | None = None
-        #: Set by `accept`: the connection's outgoing side, which the hub knows it by.
-        self.session: Session | None = None
-        #: The token-expiry timer the edge set for this connection, if any.
-        self.expiry: asyncio.TimerHandle | None = None
-        #: The topics the connection's token allows (set by the edge); None: any topic.
-        self.grant: TopicGrant | None = None
+        #: The 101 response, written ahead of the connection's first frames.
+        self._preamble: bytes | None = None
+        #: Set by `accept`: the client this connection carries.
+        self.conn: Connection | None = None
 
     @property
     def transport(self) -> asyncio.Transport:
@@ -172,7 +178,7 @@ class WebSocketProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         reader = self._head
         if reader is None:
-            if self.session is not None:
+            if self.conn is not None:
                 self._frames(data)
             return
         try:
@@ -192,8 +198,8 @@ class WebSocketProtocol(asyncio.Protocol):
         if head.version != "1.1":
             self.refuse(400, {"error": "bad_handshake", "message": _NOT_FIRST})
             return
-        self._endpoint.open(self, head.request())
-        if head.rest and self.session is not None:
+        self._endpoint.open(self, head)
+        if head.rest and self.conn is not None:
             self._frames(head.rest)
 
     def refuse(self, status: int, body: dict[str, str]) -> None:
@@ -202,79 +208,82 @@ class WebSocketProtocol(asyncio.Protocol):
         self.transport.write(refusal(status, body))
         self._close_transport()
 
-    def accept(self, session: Session) -> None:
-        """The upgrade is accepted: frames are read from now on and go out via `session`."""
-        self.session = session
+    def accept(self, conn: Connection, response: bytes) -> None:
+        """The upgrade is accepted: frames are read from now on and go to `conn`; its first
+        write carries `response` (the 101) ahead of its frames."""
+        self.conn = conn
+        self._preamble = response
 
-    def pause_writing(self) -> None:
-        if self.session is not None:
-            self.session.pause()
+    # -- the Transport the connection writes through ----------------------------------------
 
-    def resume_writing(self) -> None:
-        if self.session is not None:
-            self.session.resume()
+    def write(self, chunks: list[bytes]) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        preamble = self._preamble
+        if preamble is not None:
+            self._preamble = None
+            chunks = [preamble, *chunks]
+        transport.writelines(chunks)
+
+    def buffered(self) -> int:
+        transport = self._transport
+        return 0 if transport is None else transport.get_write_buffer_size()
+
+    def is_closing(self) -> bool:
+        transport = self._transport
+        return transport is None or transport.is_closing()
 
     def close(self, code: int, reason: str) -> None:
         """Start the close handshake; TCP closes when the client answers or in CLOSE_TIMEOUT.
 
-        What was accepted for the connection goes out before the close frame.
+        The connection has written what it owed before calling this.
         """
-        if self._closing or self._transport is None:
+        if self._transport is None:
             return
-        self._closing = True
-        if self._end_session():
-            self._transport.write(close_frame(code, reason))
+        frame = self._machine.close(code, reason)
+        if frame is not None:
+            self.write([frame])
             loop = asyncio.get_running_loop()
+            self._cancel_timer()
             self._timer = loop.call_later(CLOSE_TIMEOUT, self._close_transport)
 
-    def _end_session(self) -> bool:
-        """Flush and close the session; False if the connection had to be dropped instead.
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
 
-        A session still held (its replay is being read) has not queued its 101 response:
-        no close frame may go out before that, so the connection is dropped.
-        """
-        session = self.session
-        if session is not None:
-            if session.held:
-                session.abort()
-                return False
-            session.flush()
-            session.close()
-        return True
+    def pause_writing(self) -> None:
+        if self.conn is not None:
+            self.conn.pause()
+
+    def resume_writing(self) -> None:
+        if self.conn is not None:
+            self.conn.resume()
+
+    # -- what the client sends ---------------------------------------------------------------
 
     def _frames(self, data: bytes) -> None:
-        error = None
-        try:
-            messages = self._reader.feed(data)
-        except ProtocolError as exc:
-            messages, error = exc.messages, exc
-        for message in messages:
+        conn = self.conn
+        if conn is None:
+            return
+        conn.heard_from()
+        endpoint = self._endpoint
+        for event in self._machine.receive(data):
             if self._transport is None:
                 return
-            if message.opcode == CLOSE:
-                self._on_close(message.data)
+            if isinstance(event, Send):
+                conn.send(Outgoing.control(event.frame))
+            elif isinstance(event, Closing):
+                # what was accepted for the client goes out first; a connection still held
+                # has not sent its 101, so nothing may: end() dropped it
+                if conn.end() and event.frame is not None:
+                    self.write([event.frame])
+                self._close_transport()
                 return
-            if not self._closing:
-                self._endpoint.received(self, message)
-        if error is not None:
-            self._fail(error.code, error.reason)
-
-    def _on_close(self, payload: bytes) -> None:
-        """The client's close frame: answer it (unless it answers ours), then close TCP."""
-        if not self._closing:
-            self._closing = True
-            code = int.from_bytes(payload[:2], "big") if payload else CloseCode.NORMAL
-            if self._end_session():
-                self.transport.write(close_frame(code, ""))
-        self._close_transport()
-
-    def _fail(self, code: int, reason: str) -> None:
-        """The client broke the protocol: say why in a close frame and close TCP at once."""
-        if not self._closing:
-            self._closing = True
-            if self._end_session():
-                self.transport.write(close_frame(code, reason))
-        self._close_transport()
+            elif event.opcode == TEXT:
+                endpoint.text(conn, event.text)
+            else:
+                endpoint.binary(conn)
 
     def _close_transport(self) -> None:
         """Close TCP once what is buffered has gone out; drop it if that takes CLOSE_TIMEOUT.
@@ -319,10 +328,11 @@ class WebSocketProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_done()
         self._cancel_timer()
-        if self.session is not None:
-            self._endpoint.release(self)
+        conn = self.conn
+        if conn is not None:
+            conn.release()
+            self._endpoint.release(conn)
         # No reference cycle may outlive the connection (see gc_policy.py).
-        self.session = None
-        self.expiry = None
-        self.grant = None
+        self.conn = None
+        self._preamble = None
         self._transport = None

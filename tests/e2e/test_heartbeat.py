@@ -60,7 +60,7 @@ async def test_a_silent_peer_is_dropped_within_two_intervals(
     assert pings == 1
     assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSE)
     await until(lambda: len(gateway.service.hub) == 0, within=3.0, every=0.01)
-    assert not gateway.edge.sockets
+    assert not gateway.edge.connections
 
 
 async def test_client_pings_are_answered_with_their_payload(
@@ -101,10 +101,10 @@ async def test_a_closed_connection_is_freed_by_reference_counting(
         await reader.readexactly(2)  # the welcome frame's header
     else:
         ws = await _open(http, gateway, "alice")
-    await until(lambda: len(gateway.edge.sockets) == 1, within=3.0, every=0.01)
-    (session, server_ws), *_ = gateway.edge.sockets.items()
+    await until(lambda: len(gateway.edge.connections) == 1, within=3.0, every=0.01)
+    server_ws = next(iter(gateway.edge.connections)).transport
     watched = weakref.ref(server_ws)
-    del session, server_ws
+    del server_ws
     if how == "dropped socket":
         writer.transport.abort()
     elif how == "close handshake":
@@ -112,4 +112,4 @@ async def test_a_closed_connection_is_freed_by_reference_counting(
     else:
         assert await gateway.service.disconnect("alice", 4009, "bye") == 1
         assert await Client(ws).closed() == 4009
-    await until(lambda: not gateway.edge.sockets and watched() is None, within=3.0, every=0.01)
+    await until(lambda: not gateway.edge.connections and watched() is None, within=3.0, every=0.01)

@@ -15,7 +15,7 @@ from grpc import aio
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
-from gateway.session import REPLAY_BATCH_BYTES
+from gateway.connection.connection import REPLAY_BATCH_BYTES
 from tests.support.gateway import StartGateway
 from tests.support.helpers import request, users
 from tests.support.waiting import until
@@ -84,11 +84,11 @@ async def test_stalled_resuming_clients_hold_a_bounded_replay_then_get_4008(
         writer.transport.pause_reading()  # and it never reads
         writer.write(upgrade(f"/ws?user_id=resumer&since={since}"))
         stalled.append((reader, writer))
-    await until(lambda: len(gateway.edge.sockets) == 8)
+    await until(lambda: len(gateway.edge.connections) == 8)
     await asyncio.sleep(0.5)  # the replays go as far as the sockets take them
-    for conn in gateway.edge.sockets.values():
+    for conn in gateway.edge.connections:
         # a batch in the transport at most (and one frame past it), never the replay
-        assert conn.transport.get_write_buffer_size() <= 2 * REPLAY_BATCH_BYTES + 11_000
+        assert conn.transport.buffered() <= 2 * REPLAY_BATCH_BYTES + 11_000
     growth = _rss_kib() - rss_before
     # queued whole, the ~11 MB of each replay the kernel does not take would be ~90 MB
     assert growth < 16 * 1024, f"RSS grew by {growth} KiB"

@@ -96,10 +96,10 @@ async def test_the_client_close_is_echoed_and_the_connection_freed(
     assert await client.ws.close(code=4321, message=b"bye")
     assert client.ws.close_code == 4321  # the server's answer carried the client's code
     for _ in range(100):
-        if not gateway.edge.sockets:
+        if not gateway.edge.connections:
             break
         await asyncio.sleep(0.01)
-    assert not gateway.edge.sockets and len(gateway.service.hub) == 0
+    assert not gateway.edge.connections and len(gateway.service.hub) == 0
 
 
 async def test_broken_framing_is_closed_with_1002(gateway: Gateway) -> None:
@@ -164,8 +164,8 @@ async def test_a_closed_client_that_never_reads_is_dropped(
                 break
     assert gateway.service.metrics.slow_clients_closed == 1
     for _ in range(200):
-        if not gateway.edge.sockets:
+        if not gateway.edge.connections:
             break
         await asyncio.sleep(0.01)
-    assert not gateway.edge.sockets  # dropped although it never read its close frame
+    assert not gateway.edge.connections  # dropped although it never read its close frame
     writer.close()

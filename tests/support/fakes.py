@@ -2,26 +2,52 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from gateway.connection.connection import Connection, ConnectionContext
+from gateway.connection.outgoing import Outgoing, TransportKind
+from gateway.flush import FlushScheduler
+from gateway.metrics import Metrics
 
 
 class FakeTransport:
-    """The asyncio transport surface a `Session` uses, recording writes instead of sending."""
+    """A connection's `Transport`, recording writes instead of sending; `pending` is what the
+    kernel has not taken."""
 
-    def __init__(self, buffered: int = 0) -> None:
+    def __init__(self, buffered: int = 0, kind: TransportKind = "ws") -> None:
+        self.kind: TransportKind = kind
+        self.answers_pings = kind == "ws"
         self.writes: list[list[bytes]] = []
-        self.buffered = buffered
+        self.pending = buffered
         self.closing = False
         self.aborted = False
+        self.closed_with: tuple[int, str] | None = None
 
-    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview], /) -> None:
-        self.writes.append([bytes(chunk) for chunk in list_of_data])
+    def write(self, chunks: list[bytes]) -> None:
+        self.writes.append(list(chunks))
 
-    def get_write_buffer_size(self) -> int:
-        return self.buffered
+    def buffered(self) -> int:
+        return self.pending
 
     def is_closing(self) -> bool:
         return self.closing
 
+    def close(self, code: int, reason: str) -> None:
+        self.closed_with = (code, reason)
+        self.closing = True
+
     def abort(self) -> None:
         self.aborted = self.closing = True
+
+
+def item(frame: bytes) -> Outgoing:
+    """An item whose WebSocket form is `frame` (what the tests look for in writes)."""
+    return Outgoing.control(frame)
+
+
+def context(
+    limit: int = 1000,
+    detached: list[Connection] | None = None,
+    scheduler: FlushScheduler | None = None,
+) -> ConnectionContext:
+    """What connections share, with `detached` collecting the connections taken out."""
+    out = detached if detached is not None else []
+    return ConnectionContext(scheduler or FlushScheduler(), limit, out.append, Metrics())

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.models import Invalid
-from gateway.websocket.client_ops import (
+from gateway.connection.ops import (
     PingOp,
     RefreshOp,
     SubscribeOp,
@@ -19,6 +18,7 @@ from gateway.websocket.client_ops import (
     parse_connect,
     split_query,
 )
+from gateway.models import Invalid
 
 
 def test_ops() -> None:

@@ -6,14 +6,21 @@ import asyncio
 
 import pytest
 
+from gateway.connection.connection import Connection, ConnectionContext
 from gateway.flush import CoalescePolicy, FlushScheduler
 from gateway.metrics import Metrics
-from gateway.session import Session
-from tests.support.fakes import FakeTransport
+from tests.support.fakes import FakeTransport, item
 
 MS = 0.001
 #: Explicit settings, so the tests do not follow the defaults around.
 SETTINGS = {"cap": 5 * MS, "quiet": 0.5 * MS, "engage": 2 * MS}
+
+
+def _conn(transport: FakeTransport, scheduler: FlushScheduler, user_id: str = "u") -> Connection:
+    shared = ConnectionContext(scheduler, 10_000, lambda conn: None, Metrics())
+    conn = Connection(user_id, (), transport, shared)
+    conn.start([])
+    return conn
 
 
 class FakeClock:
@@ -137,12 +144,13 @@ async def test_scheduler_defers_while_publishes_arrive_and_keeps_order() -> None
         asyncio.get_running_loop(), CoalescePolicy(clock, **SETTINGS), metrics
     )
     transports = [FakeTransport() for _ in range(10)]
-    sessions = [Session("u", (), t, scheduler, 10_000, lambda s: None) for t in transports]
+    conns = [_conn(t, scheduler) for t in transports]
 
     def publish(frame: bytes) -> None:
-        for session in sessions:
-            session.send(frame)
-        scheduler.published(len(sessions))
+        shared = item(frame)
+        for conn in conns:
+            conn.send(shared)
+        scheduler.published(len(conns))
 
     publish(b"a")  # quiet loop: out at the end of the tick
     await asyncio.sleep(0)
@@ -171,14 +179,14 @@ async def test_scheduler_flushes_a_stalled_stream_at_the_cap() -> None:
     clock = FakeClock()
     scheduler = FlushScheduler(asyncio.get_running_loop(), CoalescePolicy(clock, **SETTINGS))
     transport = FakeTransport()
-    sessions = [Session("u", (), transport, scheduler, 10_000, lambda s: None)]
-    sessions += [Session("v", (), FakeTransport(), scheduler, 10_000, lambda s: None)] * 4
-    sessions[0].send(b"0")
+    conns = [_conn(transport, scheduler)]
+    conns += [_conn(FakeTransport(), scheduler, "v")] * 4
+    conns[0].send(item(b"0"))
     scheduler.published(5)
     await asyncio.sleep(0)
     for n in range(1, 15):  # one publish every 0.4 ms (fake): never quiet for 0.5 ms
         clock.advance(0.4 * MS)
-        sessions[0].send(b"%d" % n)
+        conns[0].send(item(b"%d" % n))
         scheduler.published(5)
         await asyncio.sleep(0.002)
     # the second flush went out once 5 ms had passed since its first frame (n=1 at 0.4 ms)

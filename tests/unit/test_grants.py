@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.websocket.grants import BadClaim, topic_grant
+from gateway.connection.grants import BadClaim, topic_grant
 
 
 def test_absent_claim_allows_any_topic_unless_required() -> None:

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.connection.admission import Refusal, read_handshake
 from gateway.websocket.handshake import (
     BadHandshake,
     accept_key,
-    offered_subprotocols,
     refusal,
     switching_protocols,
 )
@@ -26,7 +26,15 @@ def _headers(*header_lines: bytes) -> dict[str, str]:
     """The headers of a `GET /ws` request head as llhttp reads them (head.py)."""
     head = HeadReader().feed(b"\r\n".join((b"GET /ws HTTP/1.1", *header_lines, b"", b"")))
     assert head is not None
-    return head.request().headers
+    return head.headers
+
+
+def offered_subprotocols(headers: dict[str, str]) -> list[str]:
+    """The offer as the handshake reads it once (connection/admission.py)."""
+    handshake = read_handshake("/ws", "", headers)
+    if isinstance(handshake, Refusal):
+        raise BadHandshake(handshake.status, handshake.error, handshake.message)
+    return list(handshake.subprotocols)
 
 
 def _upgrade(**overrides: str | None) -> dict[str, str]:

@@ -10,8 +10,8 @@ import re
 import jsonschema
 import pytest
 
+from gateway.connection.ops import parse_client_op
 from gateway.models import Invalid
-from gateway.websocket.client_ops import parse_client_op
 from tests.support.helpers import ROOT
 from tests.support.schema import PROTOCOL_SCHEMA, check_server_frame
 

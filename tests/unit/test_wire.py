@@ -1,4 +1,4 @@
-"""Frame encoding: headers for every length class, and the spliced notification event."""
+"""Frame encoding: headers for every length class; `Outgoing`'s WebSocket and SSE forms."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import struct
 
 import pytest
 
-from gateway.wire import close_frame, encode_event, notification_frame, text_frame
+from gateway.connection.outgoing import PING, Outgoing
+from gateway.wire import PING_FRAME, close_frame, text_frame
 
 
 @pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
@@ -23,16 +24,35 @@ def test_text_frame_headers(size: int) -> None:
 
 
 def test_notification_event_is_valid_json() -> None:
-    frame = notification_frame('c-"1', b'{"id":"x"}')
+    frame = Outgoing.notification('c-"1', b'{"id":"x"}').ws
     event = json.loads(frame[2:])
     assert event == {"event": "notification", "cursor": 'c-"1', "notification": {"id": "x"}}
 
 
+@pytest.mark.parametrize("size", [10, 200, 70_000])
+def test_a_notification_is_the_same_json_on_both_transports(size: int) -> None:
+    body = b'{"id":"x","data":"' + b"d" * size + b'"}'
+    item = Outgoing.notification("0.1-5", body)
+    sse = item.sse()
+    assert item.sse() is sse  # framed once, then shared
+    head, data = sse.split(b"\ndata: ")
+    assert head == b"id: 0.1-5\nevent: notification" and data.endswith(b"\n\n")
+    assert b"\n" not in data[:-2]
+    header = {10: 2, 200: 4, 70_000: 10}[size]
+    assert data[:-2] == item.ws[header:]
+    assert json.loads(data)["notification"]["data"] == "d" * size
+
+
 def test_event() -> None:
-    assert json.loads(encode_event("subscribed", topic="t")[2:]) == {
-        "event": "subscribed",
-        "topic": "t",
-    }
+    item = Outgoing.of("subscribed", topic="t")
+    assert json.loads(item.ws[2:]) == {"event": "subscribed", "topic": "t"}
+    assert item.sse() == b'event: subscribed\ndata: {"event":"subscribed","topic":"t"}\n\n'
+
+
+def test_frames_only_websocket_has() -> None:
+    assert PING.ws == PING_FRAME and PING.sse() == b": keep-alive\n\n"
+    pong = Outgoing.control(b"\x8a\x00")
+    assert pong.ws == b"\x8a\x00" and pong.sse() == b""
 
 
 @pytest.mark.parametrize("reason", ["", "bye", "x" * 200, "\u00e9" * 100])

@@ -1,7 +1,8 @@
-"""What browsers send: the connect query string and the JSON ops on an open socket.
+"""What clients send: the connect query string and the JSON ops on an open connection.
 
-Both are parsed with pydantic here, so the WebSocket edge only asks "valid, or which rule
-broke?" and answers with an HTTP status (before the upgrade) or an `error` event (after).
+Both are parsed with pydantic here, once for every transport, so an edge only asks "valid,
+or which rule broke?" and answers with an HTTP status (before the stream opens) or an
+`error` event (after). Ops are applied by `ClientOps` (dispatch.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _TOKEN_MAX = 8192
 
 
 class ConnectParams(BaseModel):
-    """`GET /ws?user_id=...&topics=a,b&since=...&token=...`"""
+    """`GET /ws?user_id=...&topics=a,b&since=...&token=...` (and the same on `/sse`)"""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     user_id: Identifier

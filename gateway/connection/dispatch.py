@@ -1,0 +1,150 @@
+"""Client ops, applied once for every transport: `ClientOps`.
+
+The WebSocket edge hands it each text frame; the SSE edge each op posted to its HTTP
+endpoint. An op's replies are `Outgoing` events queued on the connection in order, among
+whatever else it is owed. A bad op is answered with an `error` event naming the field and
+counts as one bad frame on the connection (which closes itself at the limit).
+
+Ops beyond the core four (receipts' `ack` and `read`) are registered as extra handlers by
+op model type, so this module knows nothing of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from gateway.auth import Denied, TokenVerifier
+from gateway.connection.connection import Connection
+from gateway.connection.grants import BadClaim, TopicGrant, topic_grant
+from gateway.connection.ops import PingOp, RefreshOp, SubscribeOp, UnsubscribeOp, parse_client_op
+from gateway.connection.outgoing import Outgoing
+from gateway.models import Invalid
+from gateway.service import NotificationService
+
+__all__ = ["BadOp", "ClientOps", "OpHandler", "error", "verify"]
+
+#: Applies one op to a connection; returns the replies, raises `BadOp` for a refused op.
+OpHandler = Callable[[Connection, Any], list[Outgoing]]
+
+
+class BadOp(Exception):
+    """An op refused: answered with an `error` event and counted as a bad frame."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def error(code: str, message: str, field: str | None = None) -> Outgoing:
+    """The `error` event (never quoting a token back)."""
+    if field is None:
+        return Outgoing.of("error", code=code, message=message)
+    return Outgoing.of("error", code=code, field=field, message=message)
+
+
+def verify(
+    verifier: TokenVerifier, token: str | None, user_id: str, topics_required: bool
+) -> tuple[float, TopicGrant | None]:
+    """A token's expiry and topic grant if it lets `user_id` in; `Denied` otherwise."""
+    claims: dict[str, Any] = verifier.claims(token, user_id)
+    try:
+        grant = topic_grant(claims, topics_required)
+    except BadClaim as exc:
+        raise Denied(401, f"invalid token: {exc}") from None
+    return float(claims["exp"]), grant
+
+
+class ClientOps:
+    """subscribe, unsubscribe, refresh and ping, plus any registered extra ops."""
+
+    def __init__(
+        self,
+        service: NotificationService,
+        verifier: TokenVerifier | None,
+        *,
+        max_topics: int,
+        topics_required: bool = False,
+        extra: Mapping[type[BaseModel], OpHandler] | None = None,
+    ) -> None:
+        self._service = service
+        self._verifier = verifier
+        self._max_topics = max_topics
+        self._topics_required = topics_required
+        self._handlers: dict[type[BaseModel], OpHandler] = {
+            SubscribeOp: self._subscribe,
+            UnsubscribeOp: self._unsubscribe,
+            PingOp: self._ping,
+            RefreshOp: self._refresh,
+            **(extra or {}),
+        }
+
+    def received(self, conn: Connection, text: str) -> None:
+        """One op as the client sent it: parsed, applied, its replies queued on `conn`."""
+        if conn.closed:  # closing: nothing more is answered
+            return
+        bad = False
+        try:
+            replies = self.apply(conn, parse_client_op(text))
+        except Invalid as exc:
+            replies, bad = [error("bad_frame", str(exc), exc.field)], True
+        except BadOp as exc:
+            replies, bad = [error(exc.code, exc.message, exc.field)], True
+        for reply in replies:
+            conn.send(reply)
+        if bad:
+            conn.bad_frame()
+
+    def apply(self, conn: Connection, op: BaseModel) -> list[Outgoing]:
+        """The replies to one parsed op; `BadOp` if it is refused."""
+        handler = self._handlers.get(type(op))
+        if handler is None:
+            raise BadOp("bad_frame", f"op {type(op).__name__} is not served here", "op")
+        return handler(conn, op)
+
+    def _ping(self, conn: Connection, op: PingOp) -> list[Outgoing]:
+        return [Outgoing.of("pong")]
+
+    def _subscribe(self, conn: Connection, op: SubscribeOp) -> list[Outgoing]:
+        topic = op.topic
+        if topic not in conn.topics and len(conn.topics) >= self._max_topics:
+            raise BadOp(
+                "too_many_topics", f"topic: at most {self._max_topics} per connection", "topic"
+            )
+        if conn.grant is not None and not conn.grant.allows(topic):
+            message = f"topic {topic!r} is not in the token's topics claim"
+            raise BadOp("forbidden_topic", message, "topic")
+        self._service.subscribe(conn, topic)
+        return [Outgoing.of("subscribed", topic=topic)]
+
+    def _unsubscribe(self, conn: Connection, op: UnsubscribeOp) -> list[Outgoing]:
+        self._service.unsubscribe(conn, op.topic)
+        return [Outgoing.of("unsubscribed", topic=op.topic)]
+
+    def _refresh(self, conn: Connection, op: RefreshOp) -> list[Outgoing]:
+        """A fresh token: the 4001 timer moves to its `exp` and its topics claim applies.
+
+        Followed topics the new claim does not allow are dropped, each with an
+        `unsubscribed` event before `refreshed`. A bad token changes nothing.
+        """
+        if self._verifier is None:
+            # Not counted as a bad frame: an SDK may refresh on a timer wherever it connects.
+            message = "this gateway checks no tokens: there is nothing to refresh"
+            return [error("auth_disabled", message, "op")]
+        try:
+            expiry, grant = verify(self._verifier, op.token, conn.user_id, self._topics_required)
+        except Denied as exc:
+            raise BadOp("bad_token", exc.reason, "token") from None
+        conn.expire_at(expiry, grant)
+        replies = []
+        if grant is not None:
+            for topic in sorted(conn.topics):
+                if not grant.allows(topic):
+                    self._service.unsubscribe(conn, topic)
+                    replies.append(Outgoing.of("unsubscribed", topic=topic))
+        replies.append(Outgoing.of("refreshed", expires_at=int(expiry)))
+        return replies

@@ -1,0 +1,118 @@
+"""What the server sends a client, made once and framed once per transport kind.
+
+The fan-out hands every recipient of a publish the same `Outgoing`. Its JSON (the event
+object a client reads, the same on every transport) is made once; each transport kind
+frames it once and every connection of that kind shares the bytes:
+
+- `item.ws`: the WebSocket text frame. Built with the item, because WebSocket is the
+  common transport and a connection's flush then only collects an attribute per frame
+  (a method call per frame per recipient cost ~2x as much in a broadcast);
+- `item.sse()`: the Server-Sent Events block `id: <cursor>\\nevent: <name>\\ndata: <json>`,
+  made the first time an SSE connection flushes it and cached on the item.
+
+Frames that only one transport has are `Outgoing`s too, so they queue in order with the
+rest: `PING` is a WebSocket ping and an SSE keep-alive comment; `Outgoing.control(frame)`
+(a pong) has no SSE form at all. Sans-I/O: no asyncio here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pydantic_core
+
+from gateway.wire import PING_FRAME, frame_header, text_frame
+
+__all__ = ["PING", "Outgoing", "TransportKind"]
+
+#: The kinds of transport a connection can have; each frames an `Outgoing` its own way.
+TransportKind = Literal["ws", "sse"]
+
+_NOTIFICATION_HEAD = b'{"event":"notification","cursor":"'
+_NOTIFICATION_MID = b'","notification":'
+_NOTIFICATION_FIXED = len(_NOTIFICATION_HEAD) + len(_NOTIFICATION_MID) + 1
+_TEXT = 0x81
+
+
+class Outgoing:
+    """One server-to-client event (or control frame): its JSON and its framings.
+
+    `json` is the event object (None for a frame only one transport has); `cursor` is the
+    log position of a `notification`, which SSE sends as the event's `id:`.
+    """
+
+    __slots__ = ("_sse", "cursor", "event", "json", "ws")
+
+    def __init__(
+        self, event: str, json: bytes | None, ws: bytes, cursor: str | None = None
+    ) -> None:
+        self.event = event
+        self.json = json
+        self.ws = ws
+        self.cursor = cursor
+        self._sse: bytes | None = None
+
+    @classmethod
+    def notification(cls, cursor: str, body: bytes) -> Outgoing:
+        """The `notification` event, spliced from the notification's encoded JSON object.
+
+        The WebSocket frame is built in one join, header included (one copy of the body per
+        publish). Every log's cursors are `[0-9a-z.]+-[0-9]+` (log/base.py), which JSON
+        does not escape: they go in as they are, and anything else is encoded properly.
+        """
+        if cursor.isprintable() and '"' not in cursor and "\\" not in cursor:
+            cursor_bytes = cursor.encode()
+        else:
+            cursor_bytes = pydantic_core.to_json(cursor)[1:-1]
+        size = _NOTIFICATION_FIXED + len(cursor_bytes) + len(body)
+        ws = b"".join(
+            (
+                frame_header(_TEXT, size),
+                _NOTIFICATION_HEAD,
+                cursor_bytes,
+                _NOTIFICATION_MID,
+                body,
+                b"}",
+            )
+        )
+        return cls("notification", None, ws, cursor)
+
+    @classmethod
+    def of(cls, event: str, **fields: Any) -> Outgoing:
+        """A non-notification event (`welcome`, `subscribed`, `error`, ...)."""
+        payload = pydantic_core.to_json({"event": event, **fields})
+        return cls(event, payload, text_frame(payload))
+
+    @classmethod
+    def control(cls, frame: bytes) -> Outgoing:
+        """A frame only WebSocket has (a pong): nothing on an SSE stream."""
+        return cls("", None, frame)
+
+    def payload(self) -> bytes:
+        """The event's JSON object (for a notification, cut from its frame once)."""
+        if self.json is None:
+            if self.event != "notification":
+                return b""
+            ws = self.ws
+            # the JSON is the frame minus its 2-, 4- or 10-byte header
+            size = ws[1] & 0x7F
+            self.json = ws[2:] if size < 126 else ws[4:] if size == 126 else ws[10:]
+        return self.json
+
+    def sse(self) -> bytes:
+        """This item as an SSE event block (cached: made once per item)."""
+        block = self._sse
+        if block is None:
+            if self is PING:
+                block = b": keep-alive\n\n"
+            elif not self.event:
+                block = b""
+            else:
+                head = b"" if self.cursor is None else b"id: " + self.cursor.encode() + b"\n"
+                block = b"%sevent: %s\ndata: %s\n\n" % (head, self.event.encode(), self.payload())
+            self._sse = block
+        return block
+
+
+#: The heartbeat: a WebSocket ping, an SSE comment that keeps proxies from timing out.
+PING = Outgoing("", None, PING_FRAME)
