@@ -9,10 +9,14 @@ connection from outside: the edges and the service call its methods.
 The outgoing side, and why it is shaped so:
 
 - The fan-out calls `send(item)` for every recipient; it never awaits and never writes.
-  Items gather until the `FlushScheduler` (flush.py) calls `flush()`, which frames them for
-  the transport's kind and writes them in one `transport.write()`: at the end of the tick,
-  or a few milliseconds later while publishes stream in. An item is shared by every
-  recipient, so queuing costs a pointer.
+  It queues the item's frame for this connection's transport kind (`item.ws`, or the
+  cached `item.sse()`), which every recipient of that kind shares, so queuing costs a
+  pointer; the `FlushScheduler` (flush.py) then calls `flush()`, which writes them in one
+  call: at the end of the tick, or a few milliseconds later while publishes stream in.
+- Once the transport's response head is out (the first write goes through the transport,
+  which puts its 101 or 200 in front), flushes write straight to its byte stream
+  (`transport.sink()`, the asyncio transport): a flush is then the same three C calls it
+  was before there was more than one transport.
 - The slow-reader rule: when new items are due and the transport still holds more than
   `limit` bytes the kernel would not take from earlier writes, the reader has fallen
   behind and is closed with 4008 instead of being waited for. A burst that arrives in one
@@ -41,7 +45,7 @@ from typing import TYPE_CHECKING
 
 from gateway.closecodes import CloseCode
 from gateway.connection.outgoing import PING, Outgoing
-from gateway.connection.transport import Transport
+from gateway.connection.transport import Sink, Transport
 from gateway.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -81,7 +85,7 @@ class _Backlog:
         self.items = items
         #: The transport asked us to stop writing (its buffer is over its high-water mark).
         self.paused = False
-        #: Items queued behind the replay (each counted at its WebSocket size).
+        #: Bytes of live frames queued behind the replay.
         self.waiting = 0
 
 
@@ -94,7 +98,9 @@ class Connection:
         "_context",
         "_expiry",
         "_pending",
+        "_sink",
         "_transport",
+        "_ws",
         "closed",
         "grant",
         "heard",
@@ -116,8 +122,13 @@ class Connection:
         #: The topics the token allows; None: any topic. Changed by `refresh` only.
         self.grant = grant
         self._transport = transport
+        #: The transport's byte stream, once its response head is out (see the module doc).
+        self._sink: Sink | None = None
+        #: Whether items are framed for WebSocket (else SSE).
+        self._ws = transport.kind == "ws"
         self._context = context
-        self._pending: list[Outgoing] = []
+        #: The frames queued for the next flush (shared bytes objects).
+        self._pending: list[bytes] = []
         #: The replay still being written; None when there is none (or no more).
         self._backlog: _Backlog | None = None
         self._expiry: asyncio.TimerHandle | None = None
@@ -141,18 +152,18 @@ class Connection:
         backlog = self._backlog
         if not self._pending and not self.held and backlog is None:
             self._context.scheduler.mark(self)
-        self._pending.append(item)
+        frame = item.ws if self._ws else item.sse()
+        self._pending.append(frame)
         if backlog is not None:
-            size = len(item.ws)
+            size = len(frame)
             backlog.waiting += size
             limit = self._context.limit
             if backlog.waiting > limit >= backlog.waiting - size:
                 self._context.scheduler.mark(self)  # judged at the tick's end, like live items
 
     def pending_bytes(self) -> int:
-        """Bytes queued for the next flush, as WebSocket frames (the scheduler samples one
-        connection per flush)."""
-        return sum(len(item.ws) for item in self._pending)
+        """Bytes queued for the next flush (the scheduler samples one connection per flush)."""
+        return sum(map(len, self._pending))
 
     def start(self, first: list[Outgoing], replay: Iterator[Outgoing] | None = None) -> None:
         """Put `first` ahead of everything queued so far, then stop holding.
@@ -163,7 +174,7 @@ class Connection:
         if self.closed:
             return
         if replay is None:
-            self._pending[:0] = first
+            self._pending[:0] = self._frames(first)
             self.held = False
             if self._pending:
                 self._context.scheduler.mark(self)
@@ -174,6 +185,7 @@ class Connection:
         self.held = False
         self._backlog = _Backlog(replay)  # before writing: the write may pause us
         self._transport.write(self._frames(first))
+        self._sink = self._transport.sink()
         self._pump()
 
     def pause(self) -> None:
@@ -188,7 +200,7 @@ class Connection:
             self._pump()
 
     def _frames(self, items: list[Outgoing]) -> list[bytes]:
-        if self._transport.kind == "ws":
+        if self._ws:
             return [item.ws for item in items]
         return [item.sse() for item in items]
 
@@ -201,7 +213,7 @@ class Connection:
         if transport.is_closing():
             self._discard()
             return
-        ws = transport.kind == "ws"
+        ws = self._ws
         while not backlog.paused:
             batch: list[bytes] = []
             size = 0
@@ -227,19 +239,24 @@ class Connection:
             if backlog.waiting > self._context.limit:
                 self._too_slow()
             return
-        transport = self._transport
-        if transport.is_closing():
+        sink = self._sink
+        if sink is None:  # the first write (nothing is buffered yet): through the transport,
+            # which puts its response head in front (and writes nothing once closing)
+            frames = self._pending
+            self._pending = []
+            transport = self._transport
+            transport.write(frames)
+            self._sink = transport.sink()
+            return
+        if sink.is_closing():
             self._discard()
             return
-        if transport.buffered() > self._context.limit:
+        if sink.get_write_buffer_size() > self._context.limit:
             self._too_slow()
             return
-        items = self._pending
+        frames = self._pending
         self._pending = []
-        if transport.kind == "ws":
-            transport.write([item.ws for item in items])
-        else:
-            transport.write([item.sse() for item in items])
+        sink.writelines(frames)
 
     # -- liveness, bad input, token terms ---------------------------------------------------
 
@@ -348,3 +365,4 @@ class Connection:
         self.closed = True
         self._pending = []
         self._backlog = None
+        self._sink = None

@@ -19,7 +19,14 @@ from pydantic import BaseModel
 from gateway.auth import Denied, TokenVerifier
 from gateway.connection.connection import Connection
 from gateway.connection.grants import BadClaim, TopicGrant, topic_grant
-from gateway.connection.ops import PingOp, RefreshOp, SubscribeOp, UnsubscribeOp, parse_client_op
+from gateway.connection.ops import (
+    PingOp,
+    RefreshOp,
+    SubscribeOp,
+    UnsubscribeOp,
+    client_op,
+    parse_client_op,
+)
 from gateway.connection.outgoing import Outgoing
 from gateway.models import Invalid
 from gateway.service import NotificationService
@@ -85,11 +92,18 @@ class ClientOps:
 
     def received(self, conn: Connection, text: str) -> None:
         """One op as the client sent it: parsed, applied, its replies queued on `conn`."""
+        self._answer(conn, parse_client_op, text)
+
+    def received_value(self, conn: Connection, value: object) -> None:
+        """One op already decoded from JSON (an item of an SSE ops post), as `received`."""
+        self._answer(conn, client_op, value)
+
+    def _answer(self, conn: Connection, parse: Callable[[Any], BaseModel], raw: object) -> None:
         if conn.closed:  # closing: nothing more is answered
             return
         bad = False
         try:
-            replies = self.apply(conn, parse_client_op(text))
+            replies = self.apply(conn, parse(raw))
         except Invalid as exc:
             replies, bad = [error("bad_frame", str(exc), exc.field)], True
         except BadOp as exc:

@@ -22,6 +22,7 @@ __all__ = [
     "RefreshOp",
     "SubscribeOp",
     "UnsubscribeOp",
+    "client_op",
     "parse_client_op",
     "parse_connect",
     "split_query",
@@ -136,6 +137,11 @@ def parse_client_op(text: str) -> AnyOp:
         value = pydantic_core.from_json(text)
     except ValueError:
         raise Invalid("frame", 'not JSON; send an object like {"op": "subscribe", ...}') from None
+    return client_op(value)
+
+
+def client_op(value: object) -> AnyOp:
+    """One decoded JSON value (a frame's, or an item of an SSE ops post) as an op."""
     if not isinstance(value, dict):
         raise Invalid("frame", 'must be a JSON object with an "op"')
     op = value.get("op")

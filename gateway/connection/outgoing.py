@@ -32,6 +32,7 @@ _NOTIFICATION_HEAD = b'{"event":"notification","cursor":"'
 _NOTIFICATION_MID = b'","notification":'
 _NOTIFICATION_FIXED = len(_NOTIFICATION_HEAD) + len(_NOTIFICATION_MID) + 1
 _TEXT = 0x81
+_new = object.__new__
 
 
 class Outgoing:
@@ -65,7 +66,11 @@ class Outgoing:
         else:
             cursor_bytes = pydantic_core.to_json(cursor)[1:-1]
         size = _NOTIFICATION_FIXED + len(cursor_bytes) + len(body)
-        ws = b"".join(
+        # made without __init__: one Python call per publish, as the frame alone was
+        item = _new(cls)
+        item.event = "notification"
+        item.json = None
+        item.ws = b"".join(
             (
                 frame_header(_TEXT, size),
                 _NOTIFICATION_HEAD,
@@ -75,13 +80,16 @@ class Outgoing:
                 b"}",
             )
         )
-        return cls("notification", None, ws, cursor)
+        item.cursor = cursor
+        item._sse = None
+        return item
 
     @classmethod
-    def of(cls, event: str, **fields: Any) -> Outgoing:
-        """A non-notification event (`welcome`, `subscribed`, `error`, ...)."""
+    def of(cls, event: str, /, *, sse_id: str | None = None, **fields: Any) -> Outgoing:
+        """A non-notification event (`welcome`, `subscribed`, `error`, ...); `sse_id` is the
+        `id:` an SSE client resumes from (a fresh stream's welcome carries the log head)."""
         payload = pydantic_core.to_json({"event": event, **fields})
-        return cls(event, payload, text_frame(payload))
+        return cls(event, payload, text_frame(payload), sse_id)
 
     @classmethod
     def control(cls, frame: bytes) -> Outgoing:

@@ -7,11 +7,23 @@ outgoing buffer, liveness) and calls nothing but these.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from gateway.connection.outgoing import TransportKind
 
-__all__ = ["Transport"]
+__all__ = ["Sink", "Transport"]
+
+
+class Sink(Protocol):
+    """A byte stream the connection may write its flushes to directly (asyncio's transports
+    are): the hot path then makes no Python call per flush beyond these."""
+
+    def writelines(self, list_of_data: Iterable[bytes], /) -> None: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+    def is_closing(self) -> bool: ...
 
 
 class Transport(Protocol):
@@ -24,7 +36,11 @@ class Transport(Protocol):
 
     def write(self, chunks: list[bytes]) -> None:
         """Write the frames of one flush in one call (the first also carries the response
-        head the transport was opened with)."""
+        head the transport was opened with); nothing once the stream is closing."""
+
+    def sink(self) -> Sink | None:
+        """The byte stream under this transport, once its response head is written (None:
+        keep writing through `write`)."""
 
     def buffered(self) -> int:
         """Bytes written that the kernel has not taken yet (the slow-reader rule)."""

@@ -19,10 +19,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from gateway.closecodes import CloseCode
 from gateway.connection.admission import (
     AdmissionPolicy,
-    Admitted,
     Refusal,
     admit,
     read_handshake,
@@ -30,28 +28,15 @@ from gateway.connection.admission import (
 from gateway.connection.connection import Connection, ConnectionContext
 from gateway.connection.dispatch import ClientOps, error
 from gateway.connection.eager import start_eagerly
-from gateway.connection.outgoing import Outgoing
-from gateway.log.base import BackendUnavailable
-from gateway.log.cursor import Cursor
+from gateway.connection.start import start
 from gateway.service import NotificationService
 from gateway.websocket.handshake import BadHandshake, accept_key, switching_protocols
 from gateway.websocket.head import Head
-from gateway.websocket.protocol import PendingHeads, WebSocketProtocol
+from gateway.websocket.protocol import PendingHeads, StreamEndpoint, WebSocketProtocol
 
-__all__ = ["WebSocketEdge", "welcome"]
+__all__ = ["WebSocketEdge"]
 
 log = logging.getLogger("gateway.ws")
-
-
-def welcome(conn: Connection, cursor: Cursor, heartbeat: float) -> Outgoing:
-    """The first event of every connection: who it is, what it follows, where it starts."""
-    return Outgoing.of(
-        "welcome",
-        user_id=conn.user_id,
-        topics=sorted(conn.topics),
-        cursor=str(cursor),
-        heartbeat=heartbeat,
-    )
 
 
 class WebSocketEdge:
@@ -82,11 +67,12 @@ class WebSocketEdge:
         self._all_closed: asyncio.Event | None = None
 
     def protocol_factory(
-        self, handoff: Callable[[], asyncio.Protocol]
+        self, handoff: Callable[[], asyncio.Protocol], sse: StreamEndpoint | None = None
     ) -> Callable[[], WebSocketProtocol]:
-        """What the HTTP listener makes for each connection; `handoff` makes aiohttp's."""
+        """What the HTTP listener makes for each connection; `handoff` makes aiohttp's, and
+        `sse` (the SSE edge) takes `GET /sse` heads."""
         pending = PendingHeads(self.max_pending_handshakes, self.service.metrics)
-        return lambda: WebSocketProtocol(self, handoff, self.max_frame_bytes, pending)
+        return lambda: WebSocketProtocol(self, handoff, self.max_frame_bytes, pending, sse)
 
     def open(self, protocol: WebSocketProtocol, head: Head) -> None:
         """Admit and upgrade a `/ws` request, or refuse it with an HTTP status and a reason.
@@ -113,38 +99,7 @@ class WebSocketEdge:
             conn.expire_at(admitted.expiry, admitted.grant)
         # on the memory log this runs to the end here: the 101 and the welcome are queued
         # before any frame that came with the head is read
-        start_eagerly(self._start(conn, admitted), self._starting)
-
-    async def _start(self, conn: Connection, admitted: Admitted) -> None:
-        """Into live delivery, then the welcome (and replay) ahead of any live item."""
-        service = self.service
-        try:
-            cursor = await service.attach(conn)
-        except BackendUnavailable as exc:
-            log.warning("attach failed: %s", exc, extra={"user_id": conn.user_id})
-            conn.abort()
-            return
-        if conn.closed:  # closed (or gone) while attaching: out again
-            service.detach(conn)
-            return
-        first = [welcome(conn, cursor, self.heartbeat)]
-        since = admitted.since
-        if since is None:
-            conn.start(first)
-            return
-        try:
-            resumed, items = await service.replay(conn, since, cursor)
-        except BackendUnavailable as exc:
-            # the 101 and welcome go out first: a close frame may only follow them
-            log.warning("replay failed: %s", exc, extra={"user_id": conn.user_id})
-            conn.start(first)
-            conn.close(CloseCode.TRY_AGAIN_LATER, "backend unreachable: retry with since")
-            return
-        except Exception:
-            log.exception("replay failed", extra={"user_id": conn.user_id})
-            conn.abort()
-            return
-        conn.start([*first, resumed], items)
+        start_eagerly(start(self.service, conn, admitted.since, self.heartbeat), self._starting)
 
     def _refuse(self, protocol: WebSocketProtocol, refusal: Refusal) -> None:
         self.service.metrics.refused(refusal.status)

@@ -26,6 +26,7 @@ from typing import Protocol
 
 from gateway.connection.connection import Connection
 from gateway.connection.outgoing import Outgoing, TransportKind
+from gateway.connection.transport import Sink
 from gateway.metrics import Metrics
 from gateway.websocket.frames import TEXT
 from gateway.websocket.handshake import BadHandshake, refusal
@@ -41,7 +42,7 @@ HANDSHAKE_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 5.0
 #: libuv's timers count whole milliseconds.
 _TIMER_RESOLUTION = 0.001
-_NO_BODY = "no request on this port takes a body"
+_NO_BODY = "no request on this port takes a body (but POST /sse/ops)"
 _NOT_FIRST = "a WebSocket upgrade is an HTTP/1.1 GET, the first request on its connection"
 
 
@@ -59,6 +60,18 @@ class Endpoint(Protocol):
 
     def release(self, conn: Connection) -> None:
         """The connection has ended; forget it."""
+
+
+class StreamEndpoint(Protocol):
+    """What a connection asks of the SSE edge for a `GET /sse` head."""
+
+    def open(self, protocol: WebSocketProtocol, head: Head) -> None:
+        """Refuse (`protocol.refuse`) or take the connection over (`protocol.hand_to`)."""
+
+
+#: The one request with a body served on this port: an SSE stream's ops (aiohttp reads it,
+#: within its client_max_size).
+_OPS_PATH = b"/sse/ops"
 
 
 class PendingHeads:
@@ -135,6 +148,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "_machine",
         "_pending",
         "_preamble",
+        "_sse",
         "_timer",
         "_transport",
         "conn",
@@ -151,8 +165,10 @@ class WebSocketProtocol(asyncio.Protocol):
         handoff: Callable[[], asyncio.Protocol],
         frame_limit: int,
         pending: PendingHeads,
+        sse: StreamEndpoint | None = None,
     ) -> None:
         self._endpoint = endpoint
+        self._sse = sse
         self._handoff = handoff
         self._pending = pending
         self._transport: asyncio.Transport | None = None
@@ -189,8 +205,12 @@ class WebSocketProtocol(asyncio.Protocol):
         if head is None:
             return
         self._head_done()
-        if head.has_body:  # then aiohttp would read and decode it, with its own rules
+        if head.has_body and (head.method != b"POST" or head.path != _OPS_PATH):
+            # then aiohttp would read and decode it, with its own rules
             self.refuse(413, {"error": "content_too_large", "message": _NO_BODY})
+            return
+        if head.method == b"GET" and head.path == b"/sse" and self._sse is not None:
+            self._sse.open(self, head)
             return
         if head.method != b"GET" or head.path != b"/ws":
             self._hand_off(reader.received)
@@ -218,13 +238,17 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def write(self, chunks: list[bytes]) -> None:
         transport = self._transport
-        if transport is None:
+        if transport is None or transport.is_closing():
             return
         preamble = self._preamble
         if preamble is not None:
             self._preamble = None
             chunks = [preamble, *chunks]
         transport.writelines(chunks)
+
+    def sink(self) -> Sink | None:
+        """The asyncio transport itself, once the response head is out."""
+        return self._transport if self._preamble is None else None
 
     def buffered(self) -> int:
         transport = self._transport
@@ -310,6 +334,14 @@ class WebSocketProtocol(asyncio.Protocol):
             reader.close()
             self._head = None
             self._pending.discard(self)
+
+    def hand_to(self, protocol: asyncio.Protocol) -> None:
+        """Another protocol (an SSE stream) takes the connection from here; what the client
+        sent after its head is not passed on (an SSE client has nothing to say)."""
+        transport = self.transport
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        self._transport = None
 
     def _hand_off(self, data: bytes | bytearray) -> None:
         """Not a WebSocket request: aiohttp's protocol takes the connection from here."""

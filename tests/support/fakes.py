@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from gateway.connection.connection import Connection, ConnectionContext
 from gateway.connection.outgoing import Outgoing, TransportKind
 from gateway.flush import FlushScheduler
@@ -22,7 +24,18 @@ class FakeTransport:
         self.closed_with: tuple[int, str] | None = None
 
     def write(self, chunks: list[bytes]) -> None:
-        self.writes.append(list(chunks))
+        if not self.closing:  # as the real ones: nothing once closing
+            self.writes.append(list(chunks))
+
+    def sink(self) -> FakeTransport:
+        """Itself: later flushes come through `writelines`, as to an asyncio transport."""
+        return self
+
+    def writelines(self, chunks: Iterable[bytes], /) -> None:
+        self.write(list(chunks))
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered()
 
     def buffered(self) -> int:
         return self.pending

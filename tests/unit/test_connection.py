@@ -66,24 +66,30 @@ async def test_a_burst_within_one_tick_is_not_held_against_the_client() -> None:
 
 
 async def test_a_transport_still_over_the_limit_closes_the_connection_with_4008() -> None:
-    transport = FakeTransport(buffered=1001)
+    transport = FakeTransport()
     conn, detached = _conn(transport, limit=1000)
+    conn.send(item(b"first"))  # the first write (with the response head) is never judged
+    await asyncio.sleep(0)
+    transport.pending = 1001
     conn.send(item(b"123456"))
     await asyncio.sleep(0)
     assert conn.closed and detached == [conn]
     assert transport.closed_with == (CloseCode.TOO_SLOW, "too slow: send buffer overflow")
-    assert transport.writes == []
+    assert transport.writes == [[b"first"]]
     conn.send(item(b"more"))  # ignored once closed
     await asyncio.sleep(0)
-    assert transport.writes == []
+    assert transport.writes == [[b"first"]]
 
 
 async def test_at_the_limit_is_still_fine() -> None:
-    transport = FakeTransport(buffered=1000)
+    transport = FakeTransport()
     conn, _ = _conn(transport, limit=1000)
+    conn.send(item(b"first"))
+    await asyncio.sleep(0)
+    transport.pending = 1000
     conn.send(item(b"x"))
     await asyncio.sleep(0)
-    assert transport.closed_with is None and transport.writes == [[b"x"]]
+    assert transport.closed_with is None and transport.writes == [[b"first"], [b"x"]]
 
 
 async def test_held_items_wait_and_the_first_items_go_first() -> None:
@@ -101,11 +107,13 @@ async def test_held_items_wait_and_the_first_items_go_first() -> None:
 
 async def test_closing_transport_discards() -> None:
     transport = FakeTransport()
-    transport.closing = True
     conn, _ = _conn(transport)
+    conn.send(item(b"first"))
+    await asyncio.sleep(0)
+    transport.closing = True
     conn.send(item(b"x"))
     await asyncio.sleep(0)
-    assert transport.writes == [] and conn.closed and transport.closed_with is None
+    assert transport.writes == [[b"first"]] and conn.closed and transport.closed_with is None
 
 
 async def test_connections_without_topics_share_one_empty_frozenset() -> None:

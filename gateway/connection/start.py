@@ -1,0 +1,75 @@
+"""The tail of every connect, whatever the transport: into live delivery, then the welcome
+(and any replay) ahead of every live item. Run with `eager.start_eagerly`."""
+
+from __future__ import annotations
+
+import logging
+
+from gateway.closecodes import CloseCode
+from gateway.connection.connection import Connection
+from gateway.connection.outgoing import Outgoing
+from gateway.log.base import BackendUnavailable
+from gateway.log.cursor import Cursor
+from gateway.service import NotificationService
+
+__all__ = ["start", "welcome"]
+
+log = logging.getLogger("gateway.connection")
+
+
+def welcome(
+    conn: Connection, cursor: Cursor, heartbeat: float, *, stream: str | None, resuming: bool
+) -> Outgoing:
+    """The first event of every connection: who it is, what it follows, where it starts.
+
+    On SSE it names the stream (for the ops endpoint), and a fresh stream's welcome carries
+    the head as its `id:`, so a browser that reconnects on its own resumes from there. A
+    resuming stream's welcome carries none: the browser keeps the id it resumed from until
+    the replay's own ids move it on.
+    """
+    fields: dict[str, object] = {
+        "user_id": conn.user_id,
+        "topics": sorted(conn.topics),
+        "cursor": str(cursor),
+        "heartbeat": heartbeat,
+    }
+    if stream is not None:
+        fields["stream"] = stream
+    sse_id = None if resuming else str(cursor)
+    return Outgoing.of("welcome", sse_id=sse_id, **fields)
+
+
+async def start(
+    service: NotificationService,
+    conn: Connection,
+    since: Cursor | None,
+    heartbeat: float,
+    stream: str | None = None,
+) -> None:
+    """Attach `conn`, then queue its welcome (and replay from `since`) ahead of live items."""
+    try:
+        cursor = await service.attach(conn)
+    except BackendUnavailable as exc:
+        log.warning("attach failed: %s", exc, extra={"user_id": conn.user_id})
+        conn.abort()
+        return
+    if conn.closed:  # closed (or gone) while attaching: out again
+        service.detach(conn)
+        return
+    first = [welcome(conn, cursor, heartbeat, stream=stream, resuming=since is not None)]
+    if since is None:
+        conn.start(first)
+        return
+    try:
+        resumed, items = await service.replay(conn, since, cursor)
+    except BackendUnavailable as exc:
+        # the response head and welcome go out first: a close may only follow them
+        log.warning("replay failed: %s", exc, extra={"user_id": conn.user_id})
+        conn.start(first)
+        conn.close(CloseCode.TRY_AGAIN_LATER, "backend unreachable: retry with since")
+        return
+    except Exception:
+        log.exception("replay failed", extra={"user_id": conn.user_id})
+        conn.abort()
+        return
+    conn.start([*first, resumed], items)
