@@ -53,6 +53,8 @@ from gateway.receipts.memory import MemoryReceiptStore
 from gateway.receipts.store import ReceiptStore
 from gateway.receipts.tracker import Receipts
 from gateway.service import NotificationService
+from gateway.sse.edge import SseEdge
+from gateway.sse.routes import SseOpsRoutes
 from gateway.tracing import Tracing
 from gateway.types import RegistryError, TypeRegistry, load_registry
 from gateway.types.reload import RegistryReloader
@@ -181,6 +183,7 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self._http: asyncio.AbstractServer | None = None
         self._edge: WebSocketEdge | None = None
+        self._sse: SseEdge | None = None  # SSE (issue 18), when settings.sse
         self._heartbeat: Heartbeat | None = None
 
     @property
@@ -188,6 +191,12 @@ class Gateway:
         if self._edge is None:
             raise RuntimeError("the gateway is not started")
         return self._edge
+
+    @property
+    def sse(self) -> SseEdge:
+        if self._sse is None:
+            raise RuntimeError("the gateway is not started, or serves no SSE")
+        return self._sse
 
     async def start(self) -> None:
         """Serve both ports; on any failure, stop what had started and raise."""
@@ -230,6 +239,17 @@ class Gateway:
             heartbeat=settings.heartbeat_seconds,
             max_pending_handshakes=settings.max_pending_handshakes,
         )
+        # Server-Sent Events (issue 18): the same context, admission and ops as /ws
+        sse_routes: list[web.RouteDef] = []
+        if settings.sse:
+            self._sse = SseEdge(
+                service=service,
+                context=context,
+                policy=policy,
+                ops=client_ops,
+                heartbeat=settings.heartbeat_seconds,
+            )
+            sse_routes = SseOpsRoutes(self._sse).routes()
         ops = OpsRoutes(self.service, self.registry)
         if settings.ops_port is not None:
             server_log = fallback.RequestErrorLog(logging.getLogger("aiohttp.server"))
@@ -250,6 +270,7 @@ class Gateway:
                 *public,
                 *BrowserRoutes(settings.demo).routes(),
                 *TypesRoute(self.types, settings.origins).routes(),  # the type registry (issue 16)
+                *sse_routes,  # SSE (issue 18)
                 *fallback.routes(),
             ]
         )
@@ -280,7 +301,7 @@ class Gateway:
         # One listener: `/ws` upgrades stay in our protocol, other requests go to aiohttp's.
         try:
             self._http = await asyncio.get_running_loop().create_server(
-                self._edge.protocol_factory(handoff),
+                self._edge.protocol_factory(handoff, self._sse),
                 settings.http_host,
                 settings.http_port,
                 backlog=4096,
@@ -302,6 +323,11 @@ class Gateway:
             "gateway listening",
             extra={
                 "websocket": f"ws://{settings.http_host}:{self.http_port}/ws",
+                **(
+                    {"sse": f"http://{settings.http_host}:{self.http_port}/sse"}
+                    if settings.sse
+                    else {}
+                ),
                 "grpc": f"{settings.grpc_host}:{self.grpc_port}",
                 "backend": _redacted(settings.backend),
                 "auth": "jwt" if settings.auth_required else "none",
@@ -405,8 +431,13 @@ class Gateway:
             log.warning("grace period ended with publishes still in flight")
         if self._heartbeat is not None:
             self._heartbeat.stop()
-        if self._edge is not None:
-            await self._edge.close_all(CloseCode.GOING_AWAY, "server shutting down", left())
+        # both edges at once: the WebSocket close handshakes and the SSE final events
+        closing = [
+            edge.close_all(CloseCode.GOING_AWAY, "server shutting down", left())
+            for edge in (self._edge, self._sse)
+            if edge is not None
+        ]
+        await asyncio.gather(*closing)
         await self._stop(min(1.0, left()), draining=True)
         log.info("gateway stopped")
 

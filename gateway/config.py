@@ -176,6 +176,12 @@ class Settings(BaseSettings):
     """Serve the demo page at `GET /demo` (the JS client at `/client.js` is always
     served)."""
 
+    # --- Server-Sent Events (issue 18) ---
+    sse: bool = True
+    """Serve `GET /sse` (an event stream with the WebSocket's events, cursors and close
+    codes, for networks that do not pass a WebSocket upgrade) and `POST /sse/ops` (its
+    client's ops) on the public HTTP port."""
+
     # --- receipts (issue 17) ---
     receipts: bool = False
     """Delivery receipts: clients' `ack` and `read` ops are applied, publishers may set

@@ -119,7 +119,12 @@ class Metrics:
     rejected_unavailable: int = _counter(
         "Publishes refused with UNAVAILABLE (draining, or the log is down)."
     )
-    connections_opened: int = _counter("WebSocket connections accepted since start.")
+    connections_opened: int = _counter(
+        "Connections accepted since start (WebSocket and SSE streams)."
+    )
+    # SSE (issue 18)
+    sse_streams_opened: int = _counter("SSE streams (GET /sse) accepted since start.")
+    sse_ops: int = _counter("Ops posted to POST /sse/ops and applied to a stream.")
     slow_clients_closed: int = _counter(
         "Connections closed with 4008 because their unsent bytes passed the send buffer limit."
     )
@@ -133,7 +138,8 @@ class Metrics:
     connections_refused: dict[int, int] = field(
         default_factory=dict,
         metadata={
-            "help": "WebSocket requests refused before the upgrade, by HTTP status.",
+            "help": "WebSocket and SSE requests refused before the upgrade or the stream, "
+            "by HTTP status.",
             "label": "status",
         },
     )

@@ -111,6 +111,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="DIR",
         help="record each gateway run with py-spy (raw stacks) into DIR",
     )
+    parser.add_argument(
+        "--transport",
+        choices=("ws", "sse"),
+        default="ws",
+        help="how the load client's subscribers connect to the gateway: WebSocket (/ws) or "
+        "Server-Sent Events (/sse); the baseline speaks WebSocket only (default ws)",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the server logs")
     parser.add_argument(
         "--idle-hold",

@@ -82,6 +82,7 @@ async def connect(bench: Bench, server: Server, conns: list[tuple[str, str]]) ->
                 concurrency=bench.args.connect_concurrency,
                 budget=budget,
                 welcome=server.kind not in peers.NO_WELCOME,
+                transport=bench.args.transport,
             )
             for rx, part in zip(bench.receivers, parts, strict=True)
         )

@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection as PipeEnd
 from typing import Any
 
 from . import HOST, uvloop_factory
+from .sseclient import SseClient, sse_request
 from .wsclient import Tally, WsClient, upgrade_request
 
 #: Loopback addresses the connections come from, in turn. From one address, every connect()
@@ -76,14 +77,20 @@ class Receiver:
         concurrency: int,
         budget: float,
         welcome: bool = True,
+        transport: str = "ws",
     ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(concurrency)
         errors: dict[str, int] = {}
         first = len(self.clients)
-        clients = [
-            WsClient(self.tally, upgrade_request(HOST, port, u, t), welcome) for u, t in specs
-        ]
+        if transport == "sse":
+            clients: list[WsClient] = [
+                SseClient(self.tally, sse_request(HOST, port, u, t), welcome) for u, t in specs
+            ]
+        else:
+            clients = [
+                WsClient(self.tally, upgrade_request(HOST, port, u, t), welcome) for u, t in specs
+            ]
         self.clients.extend(clients)
         deadline = loop.time() + budget
 

@@ -32,6 +32,8 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+from gateway.session import Session  # noqa: E402
+
 from gateway.api.v1 import gateway_pb2 as pb  # noqa: E402
 from gateway.flush import FlushScheduler  # noqa: E402
 from gateway.grpc.servicer import GatewayServicer  # noqa: E402
@@ -40,7 +42,6 @@ from gateway.log.base import local_fingerprint  # noqa: E402
 from gateway.log.memory import MemoryLog  # noqa: E402
 from gateway.models import encode_notification  # noqa: E402
 from gateway.service import NotificationService  # noqa: E402
-from gateway.session import Session  # noqa: E402
 from gateway.wire import notification_frame  # noqa: E402
 
 #: The stages in pipeline order, then the pieces of `publish` measured apart.

@@ -49,6 +49,8 @@ export interface WelcomeEvent {
   heartbeat: number;
   /** Present and true when the gateway applies `ack` and `read` (receipts are on). */
   receipts?: boolean;
+  /** SSE only: this stream's id, which its ops are posted with (`POST /sse/ops`). */
+  stream?: string;
 }
 
 export interface ResumedEvent {
@@ -92,6 +94,13 @@ export interface ErrorEvent {
   message: string;
 }
 
+/** SSE only: the last event of a stream the server ends, with the WebSocket close code. */
+export interface CloseEvent {
+  event: "close";
+  code: number;
+  reason: string;
+}
+
 export type ServerEvent =
   | WelcomeEvent
   | ResumedEvent
@@ -100,7 +109,8 @@ export type ServerEvent =
   | UnsubscribedEvent
   | PongEvent
   | RefreshedEvent
-  | ErrorEvent;
+  | ErrorEvent
+  | CloseEvent;
 
 // --- client → server ops ----------------------------------------------------------------
 
