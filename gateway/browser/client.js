@@ -1,5 +1,5 @@
 // @notification-gateway/client, built from clients/js by `npm run build`: do not edit.
-// sources-sha256: 858e5216e1f117f0b68cf717b94cac26ee8809238191aa9371752801258f2c30
+// sources-sha256: 5a115e0b13649d8070d40a92167121f822d5e8b5b6225a86d62a853b8debc8de
 // dist/acks.js
 var MAX_QUEUED_READS = 100;
 var Acks = class {
@@ -282,17 +282,44 @@ var ResumePoint = class {
 };
 
 // dist/socket.js
-function dial(Socket, base, attempt) {
-  const { token, tokenIn } = attempt;
+function connectQuery(attempt) {
   const query = new URLSearchParams({ user_id: attempt.userId });
   if (attempt.topics.length > 0)
     query.set("topics", attempt.topics.join(","));
   if (attempt.since !== void 0)
     query.set("since", attempt.since);
-  if (token !== void 0 && tokenIn === "query")
-    query.set("token", token);
-  const url = base + (base.includes("?") ? "&" : "?") + query.toString();
-  return token !== void 0 && tokenIn === "protocol" ? new Socket(url, [SUBPROTOCOL, "bearer." + token]) : new Socket(url);
+  if (attempt.token !== void 0 && attempt.tokenIn === "query")
+    query.set("token", attempt.token);
+  return query;
+}
+function withQuery(base, query) {
+  return base + (base.includes("?") ? "&" : "?") + query.toString();
+}
+function dialWebSocket(Socket, base, attempt, current, on) {
+  const url = withQuery(base, connectQuery(attempt));
+  const { token, tokenIn } = attempt;
+  const ws = token !== void 0 && tokenIn === "protocol" ? new Socket(url, [SUBPROTOCOL, "bearer." + token]) : new Socket(url);
+  listen(ws, current, on);
+  return {
+    kind: "websocket",
+    socket: ws,
+    get refreshes() {
+      return ws.protocol === SUBPROTOCOL;
+    },
+    send(op) {
+      if (ws.readyState !== 1)
+        return false;
+      ws.send(JSON.stringify(op));
+      return true;
+    },
+    close(code, reason) {
+      silence(ws);
+      try {
+        ws.close(code, reason);
+      } catch {
+      }
+    }
+  };
 }
 function listen(ws, current, on) {
   ws.onmessage = (message) => {
@@ -318,6 +345,144 @@ function silence(ws) {
   ws.onclose = null;
   ws.onerror = null;
 }
+
+// dist/sse.js
+function sseUrl(url) {
+  const parsed = new URL(url);
+  if (parsed.protocol === "ws:")
+    parsed.protocol = "http:";
+  if (parsed.protocol === "wss:")
+    parsed.protocol = "https:";
+  parsed.pathname = parsed.pathname.replace(/\/ws$/, "/sse");
+  if (!parsed.pathname.endsWith("/sse"))
+    parsed.pathname = parsed.pathname.replace(/\/?$/, "/sse");
+  return parsed.toString();
+}
+function dialSse(fetchImpl, base, attempt, current, on) {
+  const streamUrl = sseUrl(base);
+  const opsUrl = streamUrl.replace(/\?.*$/, "").replace(/\/sse$/, "/sse/ops");
+  const abort = new AbortController();
+  let stream;
+  let ended = false;
+  let queued = [];
+  let posting = false;
+  const end = (code, reason) => {
+    if (ended)
+      return;
+    ended = true;
+    abort.abort();
+    if (current())
+      on.closed(code, reason);
+  };
+  const post = () => {
+    if (posting || queued.length === 0 || stream === void 0 || ended)
+      return;
+    const ops = queued.slice(0, 64);
+    queued = queued.slice(ops.length);
+    posting = true;
+    fetchImpl(opsUrl, {
+      method: "POST",
+      // text/plain keeps a cross-site post a simple request (no preflight)
+      headers: { "Content-Type": "text/plain" },
+      body: JSON.stringify({ stream, ops })
+    }).then((reply) => reply.body?.cancel()).catch(() => void 0).finally(() => {
+      posting = false;
+      post();
+    });
+  };
+  const headers = { Accept: "text/event-stream" };
+  if (attempt.token !== void 0 && attempt.tokenIn === "protocol") {
+    headers["Authorization"] = "Bearer " + attempt.token;
+  }
+  const read = async () => {
+    const reply = await fetchImpl(withQuery(streamUrl, connectQuery(attempt)), {
+      headers,
+      cache: "no-store",
+      signal: abort.signal
+    });
+    if (reply.status !== 200 || reply.body === null) {
+      await reply.body?.cancel();
+      end(1006, `HTTP ${reply.status}`);
+      return;
+    }
+    const reader = reply.body.pipeThrough(new TextDecoderStream()).getReader();
+    const parser = new EventParser((name, data) => {
+      if (name === "close") {
+        const close = JSON.parse(data);
+        end(close.code, close.reason);
+        return;
+      }
+      if (name === "welcome") {
+        stream = JSON.parse(data).stream;
+        post();
+      }
+      if (current() && !ended)
+        on.text(data);
+    });
+    for (; ; ) {
+      const { value, done } = await reader.read();
+      if (done || ended)
+        break;
+      parser.feed(value);
+    }
+    end(1006, "stream ended");
+  };
+  read().catch(() => end(1006, "connection failed"));
+  return {
+    kind: "sse",
+    refreshes: true,
+    send(op) {
+      if (stream === void 0 || ended)
+        return false;
+      queued.push(op);
+      post();
+      return true;
+    },
+    close() {
+      ended = true;
+      abort.abort();
+    }
+  };
+}
+var EventParser = class {
+  dispatch;
+  buffer = "";
+  name = "";
+  data = [];
+  constructor(dispatch) {
+    this.dispatch = dispatch;
+  }
+  feed(chunk) {
+    this.buffer += chunk;
+    let newline;
+    while ((newline = this.buffer.search(/\r\n|\r|\n/)) >= 0) {
+      const line = this.buffer.slice(0, newline);
+      const width = this.buffer.startsWith("\r\n", newline) ? 2 : 1;
+      this.buffer = this.buffer.slice(newline + width);
+      this.line(line);
+    }
+  }
+  line(line) {
+    if (line === "") {
+      if (this.data.length > 0)
+        this.dispatch(this.name || "message", this.data.join("\n"));
+      this.name = "";
+      this.data = [];
+      return;
+    }
+    if (line.startsWith(":"))
+      return;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" "))
+      value = value.slice(1);
+    if (field === "event")
+      this.name = value;
+    else if (field === "data")
+      this.data.push(value);
+  }
+};
 
 // dist/token.js
 var MAX_TIMER_MS = 2 ** 31 - 1;
@@ -399,6 +564,48 @@ var Topics = class {
   }
 };
 
+// dist/transport.js
+var AUTO_FAILURES = 2;
+var TransportChooser = class {
+  choice;
+  retryWebSocket;
+  now;
+  failures = 0;
+  fellBackAt;
+  constructor(choice, retryWebSocket, now = Date.now) {
+    this.choice = choice;
+    this.retryWebSocket = retryWebSocket;
+    this.now = now;
+  }
+  /** The transport for the next attempt. */
+  next() {
+    if (this.choice !== "auto")
+      return this.choice;
+    if (this.fellBackAt === void 0)
+      return "websocket";
+    if (this.now() - this.fellBackAt < this.retryWebSocket)
+      return "sse";
+    this.fellBackAt = void 0;
+    this.failures = AUTO_FAILURES - 1;
+    return "websocket";
+  }
+  /** An attempt reached its welcome. */
+  connected(kind) {
+    if (kind === "websocket")
+      this.failures = 0;
+  }
+  /** An attempt ended before its welcome. */
+  failed(kind) {
+    if (this.choice !== "auto" || kind !== "websocket")
+      return;
+    this.failures += 1;
+    if (this.failures >= AUTO_FAILURES) {
+      this.failures = 0;
+      this.fellBackAt = this.now();
+    }
+  }
+};
+
 // dist/index.js
 var NotificationClient = class {
   url;
@@ -406,10 +613,14 @@ var NotificationClient = class {
   opts;
   getToken;
   Socket;
+  fetchImpl;
+  transports;
   events = new Emitter();
   unhook;
   current = "disconnected";
-  ws;
+  channel;
+  /** Whether the current attempt reached its welcome. */
+  welcomed = false;
   /** Bumped on every attempt and on close(): async steps of an older one give up. */
   generation = 0;
   attempt = 0;
@@ -428,6 +639,8 @@ var NotificationClient = class {
     this.followed = new Topics(options.topics ?? []);
     this.getToken = options.getToken;
     this.Socket = options.WebSocket;
+    this.fetchImpl = options.fetch;
+    this.transports = new TransportChooser(options.transport ?? "websocket", options.retryWebSocket ?? 3e5);
     this.opts = {
       tokenIn: options.tokenIn ?? "protocol",
       minReconnectDelay: options.minReconnectDelay ?? 500,
@@ -451,6 +664,11 @@ var NotificationClient = class {
   get lastCursor() {
     return this.resume.cursor;
   }
+  /** What carries the current (or last) attempt: `websocket` or `sse`. */
+  get transport() {
+    return this.channel?.kind ?? this.lastKind;
+  }
+  lastKind;
   get topics() {
     return this.followed.list();
   }
@@ -492,9 +710,9 @@ var NotificationClient = class {
   /** Closes with 1000 and stops reconnecting. `connect()` starts again. */
   close() {
     this.acks.flush();
-    const ws = this.ws;
+    const channel = this.channel;
     this.stop();
-    ws?.close(1e3, "client closed");
+    channel?.close(1e3, "client closed");
     this.setState("closed", { code: 1e3 });
   }
   // --- connecting --------------------------------------------------------------------------
@@ -515,32 +733,39 @@ var NotificationClient = class {
       if (generation !== this.generation)
         return;
     }
-    let ws;
     this.resumedFrom = this.acks.resumeFrom(this.resume.cursor);
+    const attempt = {
+      userId: this.userId,
+      topics: this.followed.list(),
+      since: this.resumedFrom,
+      token,
+      tokenIn: this.opts.tokenIn
+    };
+    const kind = this.transports.next();
+    let channel = void 0;
+    const current = () => this.channel === channel && channel !== void 0;
+    const handlers = {
+      text: (text) => this.receive(text),
+      closed: (code, reason) => this.closed(code, reason)
+    };
     try {
-      ws = dial(this.Socket ?? globalThis.WebSocket, this.url, {
-        userId: this.userId,
-        topics: this.followed.list(),
-        since: this.resumedFrom,
-        token,
-        tokenIn: this.opts.tokenIn
-      });
+      channel = kind === "sse" ? dialSse(this.fetchImpl ?? globalThis.fetch, this.url, attempt, current, handlers) : dialWebSocket(this.Socket ?? globalThis.WebSocket, this.url, attempt, current, handlers);
     } catch {
       const message = "getToken returned a token with characters a JWT never has";
       this.events.emit("error", { kind: "token", code: "unusable_token", message });
       this.retry(void 0, "unusable token");
       return;
     }
-    this.ws = ws;
+    this.channel = channel;
+    this.lastKind = kind;
+    this.welcomed = false;
     this.resume.opened();
-    listen(ws, () => this.ws === ws, {
-      text: (text) => this.receive(text),
-      closed: (code, reason) => this.closed(code, reason)
-    });
     this.watchdog.opened();
     this.tokens.schedule(token);
   }
   closed(code, reason) {
+    if (!this.welcomed && this.lastKind !== void 0)
+      this.transports.failed(this.lastKind);
     this.detach();
     const action = closeAction(code);
     if (action === "reconnect" || action === "refresh") {
@@ -562,12 +787,11 @@ var NotificationClient = class {
   backoff() {
     return backoffDelay(this.attempt, this.opts.minReconnectDelay, this.opts.maxReconnectDelay);
   }
-  /** Forgets the socket and its timers (the socket's own handlers are silenced). */
+  /** Forgets the channel and its timers (its own handlers are silenced). */
   detach() {
-    const ws = this.ws;
-    if (ws !== void 0)
-      silence(ws);
-    this.ws = void 0;
+    const channel = this.channel;
+    this.channel = void 0;
+    channel?.close(1e3, "client closed");
     this.acks.dropped();
     this.watchdog.stop();
     this.tokens.cancel();
@@ -581,16 +805,16 @@ var NotificationClient = class {
     this.unhook?.();
     this.unhook = void 0;
   }
-  /** Drops the current socket as if the line had broken, then reconnects. */
+  /** Drops the current channel as if the line had broken, then reconnects. */
   drop(code, reason) {
-    const ws = this.ws;
-    if (ws === void 0)
+    const channel = this.channel;
+    if (channel === void 0)
       return;
+    if (!this.welcomed && this.lastKind !== void 0)
+      this.transports.failed(this.lastKind);
+    this.channel = void 0;
+    channel.close(WATCHDOG_CLOSE_CODE, reason);
     this.detach();
-    try {
-      ws.close(WATCHDOG_CLOSE_CODE, reason);
-    } catch {
-    }
     this.retry(code, reason);
   }
   // --- receiving ---------------------------------------------------------------------------
@@ -648,6 +872,9 @@ var NotificationClient = class {
   welcome(head, topics) {
     this.resume.welcome(head);
     this.attempt = 0;
+    this.welcomed = true;
+    if (this.lastKind !== void 0)
+      this.transports.connected(this.lastKind);
     const { missing, extra } = this.followed.compare(topics);
     for (const topic of missing)
       this.askFor(topic);
@@ -665,8 +892,8 @@ var NotificationClient = class {
   // --- tokens and topics -------------------------------------------------------------------
   /** Due before the token expires: sends a fresh one (only `notifications.v1` has the op). */
   async refresh() {
-    const ws = this.ws;
-    if (this.getToken === void 0 || ws === void 0 || ws.protocol !== SUBPROTOCOL)
+    const channel = this.channel;
+    if (this.getToken === void 0 || channel === void 0 || !channel.refreshes)
       return;
     let token;
     try {
@@ -675,7 +902,7 @@ var NotificationClient = class {
       this.events.emit("error", { kind: "token", code: "get_token", message: String(error) });
       return;
     }
-    if (this.ws === ws)
+    if (this.channel === channel)
       this.send({ op: "refresh", token });
   }
   askFor(topic) {
@@ -684,10 +911,7 @@ var NotificationClient = class {
   }
   // --- plumbing ----------------------------------------------------------------------------
   send(op) {
-    if (this.ws?.readyState !== 1)
-      return false;
-    this.ws.send(JSON.stringify(op));
-    return true;
+    return this.channel?.send(op) ?? false;
   }
   setState(state, detail = {}) {
     const previous = this.current;
@@ -713,7 +937,7 @@ var NotificationClient = class {
     }
   };
   offline = () => {
-    if (this.ws !== void 0)
+    if (this.channel !== void 0)
       this.drop(1006, "offline");
   };
 };
@@ -722,5 +946,6 @@ export {
   NotificationClient,
   SUBPROTOCOL,
   WATCHDOG_CLOSE_CODE,
-  closeAction
+  closeAction,
+  sseUrl
 };

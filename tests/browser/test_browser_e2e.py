@@ -31,6 +31,7 @@ from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.client import Publisher
 from tests.support.chromium import needs_chromium, screenshot_and_console_check, wait_for
 from tests.support.helpers import ROOT, free_port
+from tests.support.netproxy import ProxyThread
 from tests.support.redis_helpers import RedisServer
 
 pytestmark = needs_chromium
@@ -150,16 +151,23 @@ class DemoPage:
         return [li.text for li in self.browser.find_elements(By.CSS_SELECTOR, f"#log {css}")]
 
 
+def _refused_stream(message: str) -> bool:
+    """Over SSE, what Chromium logs for a stream refused while the gateway was down."""
+    return "/sse?" in message and "ERR_CONNECTION_REFUSED" in message
+
+
+@pytest.mark.parametrize("transport", ["websocket", "sse"])
 def test_demo_page_receives_and_resumes_after_a_gateway_restart(
-    gateway: GatewayProcess, browser: Any
+    gateway: GatewayProcess, browser: Any, transport: str
 ) -> None:
     from selenium.webdriver.common.by import By
 
     text, rows, log_lines = DemoPage(browser).readers()
 
     base = f"http://127.0.0.1:{gateway.http_port}"
-    browser.get(f"{base}/demo?user=alice&topics=news&autoconnect=1")
+    browser.get(f"{base}/demo?user=alice&topics=news&autoconnect=1&transport={transport}")
     wait_for(lambda: text("state") == "connected", "the page to connect")
+    assert text("over") == transport
 
     sent = {
         "to.alice": gateway.publish(users=["alice"], type="to.alice", title="for alice"),
@@ -197,7 +205,27 @@ def test_demo_page_receives_and_resumes_after_a_gateway_restart(
     wait_for(lambda: "after.restart" in rows(), "a notification after the restart")
     assert rows()["after.restart"] == after
 
-    screenshot_and_console_check(browser, "demo.png", _websocket_refused)
+    assert text("over") == transport
+    if transport == "websocket":
+        screenshot_and_console_check(browser, "demo.png", _websocket_refused)
+    else:
+        screenshot_and_console_check(browser, "demo-sse.png", _refused_stream)
+
+
+def test_demo_page_on_auto_falls_back_to_sse_behind_a_proxy_that_strips_upgrade(
+    gateway: GatewayProcess, browser: Any
+) -> None:
+    text, rows, _ = DemoPage(browser).readers()
+    with ProxyThread(gateway.http_port, strip_upgrade=True) as proxy:
+        base = f"http://127.0.0.1:{proxy.port}"
+        browser.get(f"{base}/demo?user=dora&topics=news&autoconnect=1&transport=auto")
+        wait_for(lambda: text("state") == "connected", "the page to connect", timeout=30)
+        assert text("over") == "sse"  # two upgrades failed (the proxy dropped Upgrade)
+        sent = gateway.publish(topic="news", type="via.sse", title="through the proxy")
+        wait_for(lambda: "via.sse" in rows(), "the notification through the proxy")
+        assert rows()["via.sse"] == sent
+        # The page's failed upgrades are all Chromium may log.
+        screenshot_and_console_check(browser, "demo-auto.png", _websocket_refused)
 
 
 def test_demo_page_with_jwt_sends_the_token_in_the_subprotocol(
@@ -215,7 +243,9 @@ def test_demo_page_with_jwt_sends_the_token_in_the_subprotocol(
     wait_for(lambda: state.text == "connected", "the page to connect with its token")
     # Chromium fails a socket whose offered subprotocols were not selected: connected means
     # the gateway selected notifications.v1; the token stayed out of the URL.
-    ws = browser.execute_script("const ws = window.demoClient().ws; return [ws.protocol, ws.url];")
+    ws = browser.execute_script(
+        "const ws = window.demoClient().channel.socket; return [ws.protocol, ws.url];"
+    )
     assert ws[0] == "notifications.v1"
     assert "token" not in ws[1] and token not in ws[1]
     cursor = gateway.publish(users=["carol"], type="with.token", title="signed")

@@ -12,6 +12,9 @@ runs a `Gateway` in this process and answers each command with one JSON line on 
     {"cmd": "freeze", "seconds": s}          -> blocks the event loop: a gateway that is alive
                                                 on TCP but answers nothing (the ping watchdog)
     {"cmd": "token", "sub": u, "ttl": s, "topics": [...]}  -> an HS256 JWT for the secret
+    {"cmd": "strip_upgrade"}                 -> {"ok": true, "url": ws://.../ws}: a proxy in front
+                                                of the gateway that strips `Upgrade` from every
+                                                request (tests/support/netproxy.py)
     {"cmd": "redis"}                         -> {"ok": true, "url": U}: a private redis-server
                                                 (tests/support/redis_helpers.py), stopped when this
                                                 process ends; start gateways with
@@ -37,6 +40,7 @@ from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.client import publish_request
 from gateway.config import Settings
+from tests.support.netproxy import TcpProxy
 from tests.support.redis_helpers import RedisServer
 
 
@@ -45,6 +49,7 @@ class Control:
         self.settings: dict[str, Any] = {}
         self.gateway: Gateway | None = None
         self.redis: RedisServer | None = None
+        self.proxy: TcpProxy | None = None
 
     async def start(self, settings: dict[str, Any] | None = None) -> dict[str, Any]:
         if settings is not None:
@@ -67,6 +72,12 @@ class Control:
         if self.gateway is not None and self.gateway.service.accepting:
             await self.gateway.drain()
         return {}
+
+    async def start_proxy(self) -> dict[str, Any]:
+        if self.gateway is None:
+            raise RuntimeError("start the gateway first")
+        self.proxy = await TcpProxy(self.gateway.http_port, strip_upgrade=True).start()
+        return {"url": f"ws://127.0.0.1:{self.proxy.port}/ws"}
 
     def start_redis(self) -> dict[str, Any]:
         if self.redis is None:
@@ -133,6 +144,8 @@ class Control:
             return self.token(cmd)
         if name == "redis":
             return self.start_redis()
+        if name == "strip_upgrade":
+            return await self.start_proxy()
         if name == "freeze":
             # On purpose: blocking the loop stops the whole gateway answering.
             time.sleep(float(cmd["seconds"]))  # noqa: ASYNC251

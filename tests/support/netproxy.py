@@ -5,18 +5,31 @@ close frame: WebSocket 1006); `freeze()` stops forwarding on the current connect
 keeps them open (a half-dead link that only a liveness check notices). New connections
 are forwarded normally either way. `delay` holds every chunk that long before passing it
 on, in order (a slow link: what crosses it arrives late, nothing is lost).
+
+With `strip_upgrade=True` it is the proxy some corporate networks run: it drops the
+`Upgrade` header (and `Upgrade` from `Connection`) of every request head it forwards, so a
+WebSocket handshake reaches the server as a plain GET (426) while plain HTTP, SSE
+included, passes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import threading
+
+_UPGRADE_LINE = re.compile(rb"\r\nUpgrade:[^\r]*", re.IGNORECASE)
+_CONNECTION_UPGRADE = re.compile(rb"(\r\nConnection:[^\r]*?)\bUpgrade\b", re.IGNORECASE)
 
 
 class TcpProxy:
-    def __init__(self, target_port: int, delay: float = 0.0) -> None:
+    def __init__(
+        self, target_port: int, delay: float = 0.0, *, strip_upgrade: bool = False
+    ) -> None:
         self.target_port = target_port
         self.delay = delay
+        self.strip_upgrade = strip_upgrade
         self.port = 0
         self.connections = 0
         self._server: asyncio.Server | None = None
@@ -37,13 +50,17 @@ class TcpProxy:
         self.connections += 1
         frozen = asyncio.Event()
         self._links.append((writer, up_writer, frozen))
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pipe(src, dst, frozen))
+        for src, dst, up in ((reader, up_writer, True), (up_reader, writer, False)):
+            task = asyncio.create_task(self._pipe(src, dst, frozen, up and self.strip_upgrade))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def _pipe(
-        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, frozen: asyncio.Event
+        self,
+        src: asyncio.StreamReader,
+        dst: asyncio.StreamWriter,
+        frozen: asyncio.Event,
+        strip: bool = False,
     ) -> None:
         late: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
         passing = asyncio.create_task(self._pass_late(late, dst)) if self.delay else None
@@ -51,6 +68,8 @@ class TcpProxy:
             while data := await src.read(65536):
                 if frozen.is_set():
                     continue  # swallowed: the link looks alive and says nothing
+                if strip and b"\r\n\r\n" in data:  # a request head (test clients send one whole)
+                    data = _CONNECTION_UPGRADE.sub(rb"\1keep-alive", _UPGRADE_LINE.sub(b"", data))
                 if passing is not None:
                     late.put_nowait((asyncio.get_running_loop().time() + self.delay, data))
                     continue
@@ -90,3 +109,27 @@ class TcpProxy:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class ProxyThread:
+    """A `TcpProxy` on its own event loop in a thread, for synchronous tests (Selenium's)."""
+
+    def __init__(self, target_port: int, *, strip_upgrade: bool = False) -> None:
+        self._proxy = TcpProxy(target_port, strip_upgrade=strip_upgrade)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._proxy.port
+
+    def __enter__(self) -> ProxyThread:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._proxy.start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._proxy.close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()

@@ -5,13 +5,15 @@
  * exponential backoff and full jitter; resumes from the last cursor with every topic
  * currently followed; reports `complete: false` as a `resync` event; drops duplicates by
  * cursor; pings the gateway to notice a dead line; and decides what to do on each close
- * code from one table, `CLOSE_POLICY` (policy.ts). Zero runtime dependencies; the gateway
- * serves this module bundled into one file at `/client.js`.
+ * code from one table, `CLOSE_POLICY` (policy.ts). Over WebSocket, or Server-Sent Events
+ * where upgrades do not pass (`transport`: `auto` falls back by itself). Zero runtime
+ * dependencies; the gateway serves this module bundled into one file at `/client.js`.
  *
  * This class runs the connection's lifecycle and turns server frames into events; the parts
  * with a job of their own live beside it: the followed topics (topics.ts), the cursor and
  * duplicates (resume.ts), the token refresh timer (token.ts), the dead-line watchdog
- * (liveness.ts) and the socket's URL and handlers (socket.ts).
+ * (liveness.ts), the channel of each attempt (socket.ts for WebSocket, sse.ts for SSE) and
+ * the choice between them (transport.ts).
  */
 
 import { Acks } from "./acks.js";
@@ -25,13 +27,7 @@ import type {
   StateChange,
   WebSocketConstructor,
 } from "./options.js";
-import {
-  SUBPROTOCOL,
-  WATCHDOG_CLOSE_CODE,
-  backoffDelay,
-  checkUrl,
-  closeAction,
-} from "./policy.js";
+import { WATCHDOG_CLOSE_CODE, backoffDelay, checkUrl, closeAction } from "./policy.js";
 import type {
   ClientOp,
   NotificationTypes,
@@ -40,14 +36,18 @@ import type {
   UntypedNotifications,
 } from "./protocol.js";
 import { ResumePoint } from "./resume.js";
-import { dial, listen, silence } from "./socket.js";
+import { type Channel, dialWebSocket } from "./socket.js";
+import { dialSse, type FetchFunction } from "./sse.js";
 import { TokenRefresher } from "./token.js";
 import { Topics } from "./topics.js";
+import { TransportChooser, type TransportKind } from "./transport.js";
 
 export type * from "./options.js";
 export type * from "./protocol.js";
 export { CLOSE_POLICY, SUBPROTOCOL, WATCHDOG_CLOSE_CODE, closeAction } from "./policy.js";
 export type { CloseAction } from "./policy.js";
+export type { TransportChoice, TransportKind } from "./transport.js";
+export { sseUrl } from "./sse.js";
 
 export class NotificationClient<Types extends NotificationTypes = UntypedNotifications> {
   readonly url: string;
@@ -55,15 +55,29 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   private readonly opts: Required<
     Omit<
       ClientOptions,
-      "userId" | "topics" | "getToken" | "since" | "WebSocket" | "acks" | "ackInterval" | "ackEvery"
+      | "userId"
+      | "topics"
+      | "getToken"
+      | "since"
+      | "WebSocket"
+      | "fetch"
+      | "acks"
+      | "ackInterval"
+      | "ackEvery"
+      | "transport"
+      | "retryWebSocket"
     >
   >;
   private readonly getToken: (() => string | Promise<string>) | undefined;
   private readonly Socket: WebSocketConstructor | undefined;
+  private readonly fetchImpl: FetchFunction | undefined;
+  private readonly transports: TransportChooser;
   private readonly events = new Emitter<ClientEvents<Types>>();
   private unhook: (() => void) | undefined;
   private current: ConnectionState = "disconnected";
-  private ws: WebSocket | undefined;
+  private channel: Channel | undefined;
+  /** Whether the current attempt reached its welcome. */
+  private welcomed = false;
   /** Bumped on every attempt and on close(): async steps of an older one give up. */
   private generation = 0;
   private attempt = 0;
@@ -83,6 +97,11 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     this.followed = new Topics(options.topics ?? []);
     this.getToken = options.getToken;
     this.Socket = options.WebSocket;
+    this.fetchImpl = options.fetch;
+    this.transports = new TransportChooser(
+      options.transport ?? "websocket",
+      options.retryWebSocket ?? 300_000,
+    );
     this.opts = {
       tokenIn: options.tokenIn ?? "protocol",
       minReconnectDelay: options.minReconnectDelay ?? 500,
@@ -119,6 +138,13 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   get lastCursor(): string | undefined {
     return this.resume.cursor;
   }
+
+  /** What carries the current (or last) attempt: `websocket` or `sse`. */
+  get transport(): TransportKind | undefined {
+    return this.channel?.kind ?? this.lastKind;
+  }
+
+  private lastKind: TransportKind | undefined;
 
   get topics(): string[] {
     return this.followed.list();
@@ -164,9 +190,9 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   /** Closes with 1000 and stops reconnecting. `connect()` starts again. */
   close(): void {
     this.acks.flush(); // what the app was handed counts as delivered
-    const ws = this.ws;
+    const channel = this.channel;
     this.stop();
-    ws?.close(1000, "client closed");
+    channel?.close(1000, "client closed");
     this.setState("closed", { code: 1000 });
   }
 
@@ -187,16 +213,26 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
       }
       if (generation !== this.generation) return;
     }
-    let ws: WebSocket;
     this.resumedFrom = this.acks.resumeFrom(this.resume.cursor);
+    const attempt = {
+      userId: this.userId,
+      topics: this.followed.list(),
+      since: this.resumedFrom,
+      token,
+      tokenIn: this.opts.tokenIn,
+    };
+    const kind = this.transports.next();
+    let channel: Channel | undefined = undefined;
+    const current = (): boolean => this.channel === channel && channel !== undefined;
+    const handlers = {
+      text: (text: string) => this.receive(text),
+      closed: (code: number, reason: string) => this.closed(code, reason),
+    };
     try {
-      ws = dial(this.Socket ?? globalThis.WebSocket, this.url, {
-        userId: this.userId,
-        topics: this.followed.list(),
-        since: this.resumedFrom,
-        token,
-        tokenIn: this.opts.tokenIn,
-      });
+      channel =
+        kind === "sse"
+          ? dialSse(this.fetchImpl ?? globalThis.fetch, this.url, attempt, current, handlers)
+          : dialWebSocket(this.Socket ?? globalThis.WebSocket, this.url, attempt, current, handlers);
     } catch {
       // The URL was checked up front, so the token is what the constructor refused:
       // characters a JWT never has. Not quoted: the message would carry the token.
@@ -205,17 +241,16 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
       this.retry(undefined, "unusable token");
       return;
     }
-    this.ws = ws;
+    this.channel = channel;
+    this.lastKind = kind;
+    this.welcomed = false;
     this.resume.opened();
-    listen(ws, () => this.ws === ws, {
-      text: (text) => this.receive(text),
-      closed: (code, reason) => this.closed(code, reason),
-    });
     this.watchdog.opened();
     this.tokens.schedule(token);
   }
 
   private closed(code: number, reason: string): void {
+    if (!this.welcomed && this.lastKind !== undefined) this.transports.failed(this.lastKind);
     this.detach();
     const action = closeAction(code);
     if (action === "reconnect" || action === "refresh") {
@@ -241,11 +276,11 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     return backoffDelay(this.attempt, this.opts.minReconnectDelay, this.opts.maxReconnectDelay);
   }
 
-  /** Forgets the socket and its timers (the socket's own handlers are silenced). */
+  /** Forgets the channel and its timers (its own handlers are silenced). */
   private detach(): void {
-    const ws = this.ws;
-    if (ws !== undefined) silence(ws);
-    this.ws = undefined;
+    const channel = this.channel;
+    this.channel = undefined; // first: the channel's handlers check it
+    channel?.close(1000, "client closed");
     this.acks.dropped();
     this.watchdog.stop();
     this.tokens.cancel();
@@ -261,16 +296,14 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     this.unhook = undefined;
   }
 
-  /** Drops the current socket as if the line had broken, then reconnects. */
+  /** Drops the current channel as if the line had broken, then reconnects. */
   private drop(code: number, reason: string): void {
-    const ws = this.ws;
-    if (ws === undefined) return;
+    const channel = this.channel;
+    if (channel === undefined) return;
+    if (!this.welcomed && this.lastKind !== undefined) this.transports.failed(this.lastKind);
+    this.channel = undefined;
+    channel.close(WATCHDOG_CLOSE_CODE, reason);
     this.detach();
-    try {
-      ws.close(WATCHDOG_CLOSE_CODE, reason);
-    } catch {
-      // a socket still connecting may refuse; it is forgotten either way
-    }
     this.retry(code, reason);
   }
 
@@ -332,6 +365,8 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   private welcome(head: string, topics: string[]): void {
     this.resume.welcome(head);
     this.attempt = 0;
+    this.welcomed = true;
+    if (this.lastKind !== undefined) this.transports.connected(this.lastKind);
     // Topics followed or dropped while the upgrade was in flight.
     const { missing, extra } = this.followed.compare(topics);
     for (const topic of missing) this.askFor(topic);
@@ -350,8 +385,8 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
 
   /** Due before the token expires: sends a fresh one (only `notifications.v1` has the op). */
   private async refresh(): Promise<void> {
-    const ws = this.ws;
-    if (this.getToken === undefined || ws === undefined || ws.protocol !== SUBPROTOCOL) return;
+    const channel = this.channel;
+    if (this.getToken === undefined || channel === undefined || !channel.refreshes) return;
     let token: string;
     try {
       token = await this.getToken();
@@ -359,7 +394,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
       this.events.emit("error", { kind: "token", code: "get_token", message: String(error) });
       return; // the 4001 close reconnects with whatever getToken gives then
     }
-    if (this.ws === ws) this.send({ op: "refresh", token });
+    if (this.channel === channel) this.send({ op: "refresh", token });
   }
 
   private askFor(topic: string): void {
@@ -370,9 +405,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   // --- plumbing ----------------------------------------------------------------------------
 
   private send(op: ClientOp): boolean {
-    if (this.ws?.readyState !== 1) return false;
-    this.ws.send(JSON.stringify(op));
-    return true;
+    return this.channel?.send(op) ?? false;
   }
 
   private setState(
@@ -400,6 +433,6 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   };
 
   private readonly offline = (): void => {
-    if (this.ws !== undefined) this.drop(1006, "offline");
+    if (this.channel !== undefined) this.drop(1006, "offline");
   };
 }

@@ -76,4 +76,14 @@ export interface ClientOptions {
   ackEvery?: number;
   /** A WebSocket implementation (default: `globalThis.WebSocket`). */
   WebSocket?: WebSocketConstructor;
+  /**
+   * `websocket` (default), `sse` (Server-Sent Events at the same host's `/sse`, for networks
+   * that do not pass a WebSocket upgrade), or `auto`: WebSocket, falling back to SSE after
+   * two attempts in a row fail before their welcome, and trying WebSocket again on the first
+   * reconnect `retryWebSocket` ms (300000) later.
+   */
+  transport?: "auto" | "websocket" | "sse";
+  retryWebSocket?: number;
+  /** A fetch implementation for SSE (default: `globalThis.fetch`). */
+  fetch?: typeof globalThis.fetch;
 }

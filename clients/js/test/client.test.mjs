@@ -192,7 +192,7 @@ describe("against a gateway", () => {
       await seen.state("connected");
       const failed = seen.next("error", (e) => e.kind === "close");
       const closed = seen.state("closed");
-      send(client["ws"]);
+      send(client["channel"].socket);
       assert.equal((await failed).args[0].code, Number(code));
       assert.equal((await closed).args[0].code, Number(code));
       await sleep(300);
@@ -219,7 +219,7 @@ describe("against a gateway", () => {
     client.connect();
     await seen.state("connected");
     const error = seen.next("error");
-    client["ws"].send(JSON.stringify({ op: "nope" }));
+    client["channel"].socket.send(JSON.stringify({ op: "nope" }));
     const e = (await error).args[0];
     assert.equal(e.kind, "server");
     assert.equal(e.code, "bad_frame");

@@ -91,7 +91,7 @@ describe("with JWT on", () => {
     const { client, seen, userId } = open(60);
     client.connect();
     await seen.state("connected");
-    const ws = client["ws"];
+    const ws = client["channel"].socket;
     assert.equal(ws.protocol, "notifications.v1");
     assert.doesNotMatch(ws.url, /token=/);
     const got = seen.notification("with.subprotocol");
