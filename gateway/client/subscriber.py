@@ -25,6 +25,10 @@ The contract, shared with the browser client:
 The iterator reads the socket only while it is being awaited, so a slow consumer holds
 no queue: the gateway buffers, and past its limit closes with 4008, which resumes. One
 task iterates; `subscribe`, `unsubscribe` and `close` may be called from any task.
+
+`transport="sse"` reads the same events from `GET /sse` (for networks that do not pass a
+WebSocket upgrade), the token as `Authorization: Bearer`, ops posted to `POST /sse/ops`
+(sse_link.py); every rule above holds unchanged.
 """
 
 from __future__ import annotations
@@ -36,16 +40,17 @@ import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import aiohttp
 
 from gateway.client.acks import MAX_QUEUED_READS, AckSchedule
 from gateway.client.backoff import Backoff
 from gateway.client.close_policy import CloseAction, close_action
-from gateway.client.endpoints import plain_http_url
+from gateway.client.endpoints import plain_http_url, sse_url
 from gateway.client.errors import SubscriberRefused, SubscriberStopped
 from gateway.client.items import CursorWindow, Notification, Resync, StateChange
+from gateway.client.sse_link import SseLink
 from gateway.client.tokens import refresh_due, token_expiry
 
 __all__ = ["SUBPROTOCOL", "Subscriber"]
@@ -79,11 +84,16 @@ class Subscriber:
         acks: bool = True,
         ack_interval: float = 0.25,
         ack_every: int = 100,
+        transport: Literal["websocket", "sse"] = "websocket",
     ) -> None:
         if token is not None and get_token is not None:
             raise ValueError("give token or get_token, not both")
         self.url = url
         self._plain_url = plain_http_url(url)  # also checks it: a typo is no endless retry
+        if transport not in ("websocket", "sse"):
+            raise ValueError(f"transport must be 'websocket' or 'sse', not {transport!r}")
+        self.transport = transport
+        self._sse_url = sse_url(url)
         self.user_id = user_id
         self._topics = dict.fromkeys(topics)  # ordered, no repeats
         self._token = token
@@ -102,7 +112,7 @@ class Subscriber:
         self._on_state = on_state
         self.state = "idle"
         self._http: aiohttp.ClientSession | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | SseLink | None = None
         self._retry_in: float | None = None  # wait before the next connect
         self._retried_401 = False  # a 401 is retried once, with a token fetched anew
         self._closing = asyncio.Event()
@@ -168,7 +178,9 @@ class Subscriber:
             if item is not None:
                 return item
 
-    async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> Notification | Resync | None:
+    async def _receive(
+        self, ws: aiohttp.ClientWebSocketResponse | SseLink
+    ) -> Notification | Resync | None:
         silence = self._pong_timeout if self._pinged else self._ping_after
         refresh_in = None if self._refresh_at is None else self._refresh_at - time.time()
         if refresh_in is not None and refresh_in <= 0:
@@ -317,6 +329,9 @@ class Subscriber:
             params["since"] = self._since
         protocols = [SUBPROTOCOL] + ([f"bearer.{token}"] if token else [])
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if self.transport == "sse":
+            await self._connect_sse(params, headers, token)
+            return
         try:
             ws = await self._http.ws_connect(
                 self.url,
@@ -349,6 +364,41 @@ class Subscriber:
         # only a gateway that selected notifications.v1 knows the refresh op
         expiry = token_expiry(token) if token and self._get_token is not None else None
         if expiry is not None and ws.protocol == SUBPROTOCOL:
+            self._refresh_at = refresh_due(expiry, time.time())
+
+    async def _connect_sse(
+        self, params: dict[str, str], headers: dict[str, str], token: str | None
+    ) -> None:
+        """`GET /sse` as the connection: refusals as for an upgrade, then an `SseLink`."""
+        assert self._http is not None
+        try:
+            response = await self._http.get(
+                self._sse_url, params=params, headers={**headers, "Accept": "text/event-stream"}
+            )
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            self._ended(None, str(exc) or type(exc).__name__)
+            return
+        status = response.status
+        if status != 200:
+            body = await response.text()
+            response.close()
+            if status not in _FINAL_STATUSES:
+                self._ended(None, f"HTTP {status}")
+                return
+            if status == 401 and self._get_token is not None and not self._retried_401:
+                self._retried_401 = True  # it may have expired on its way here
+                self._ended(None, "HTTP 401")
+                return
+            self._closing.set()
+            self._set_state(StateChange("closed", None, f"HTTP {status}"))
+            raise SubscriberRefused(status, body)
+        self._retried_401 = False
+        if self._closing.is_set():
+            response.close()
+            return
+        self._ws = SseLink(response, self._http, self._sse_url.split("?")[0] + "/ops")
+        expiry = token_expiry(token) if token and self._get_token is not None else None
+        if expiry is not None:
             self._refresh_at = refresh_due(expiry, time.time())
 
     async def _current_token(self) -> str | None:

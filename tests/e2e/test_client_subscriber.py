@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
 import time
 from collections.abc import AsyncIterator
 
-import grpc
 import pytest
 
 from gateway.api.v1 import gateway_pb2 as pb
-from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.client import (
     AsyncPublisher,
@@ -27,41 +24,8 @@ from gateway.client import (
 from tests.support.gateway import StartGateway
 from tests.support.helpers import free_port
 from tests.support.netproxy import TcpProxy
+from tests.support.subscriber import States, grpc_stub, next_item, publish_one, ws_url
 from tests.support.tokens import SECRET, token
-
-
-def _url(port: int) -> str:
-    return f"ws://127.0.0.1:{port}/ws"
-
-
-async def _next(sub: Subscriber, timeout: float = 5.0) -> Notification | Resync:
-    return await asyncio.wait_for(anext(sub), timeout)
-
-
-async def _publish(gateway: Gateway, **fields: object) -> str:
-    async with AsyncPublisher(f"127.0.0.1:{gateway.grpc_port}") as pub:
-        return (await pub.publish(**fields)).cursor
-
-
-class States(list[StateChange]):
-    """Records a subscriber's state changes (pass it as `on_state`) and waits for one."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._changed = asyncio.Event()
-
-    def __call__(self, change: StateChange) -> None:
-        self.append(change)
-        self._changed.set()
-
-    async def wait(self, state: str, *, after: int = 0, code: int | None = None) -> None:
-        """Until a change to `state` (with `code`, when given) is recorded past `after`."""
-        async with asyncio.timeout(5):
-            while not any(
-                s.state == state and (code is None or s.code == code) for s in self[after:]
-            ):
-                self._changed.clear()
-                await self._changed.wait()
 
 
 @pytest.fixture
@@ -74,26 +38,26 @@ async def proxy(gateway: Gateway) -> AsyncIterator[TcpProxy]:
 async def test_receives_typed_notifications_and_follows_topics(gateway: Gateway) -> None:
     events: list[dict[str, object]] = []
     async with Subscriber(
-        _url(gateway.http_port), "alice", ["news"], on_event=events.append
+        ws_url(gateway.http_port), "alice", ["news"], on_event=events.append
     ) as sub:
-        to_alice = asyncio.create_task(_next(sub))
+        to_alice = asyncio.create_task(next_item(sub))
         await asyncio.sleep(0.2)  # connected and waiting
-        cursor = await _publish(gateway, users=["alice"], type="order.shipped", data={"n": 1})
+        cursor = await publish_one(gateway, users=["alice"], type="order.shipped", data={"n": 1})
         first = await to_alice
         assert isinstance(first, Notification)
         assert (first.cursor, first.type, first.data) == (cursor, "order.shipped", {"n": 1})
         assert sub.state == "connected" and sub.cursor == cursor
         await sub.subscribe("sport")
         await asyncio.sleep(0.1)
-        await _publish(gateway, topic="sport", type="goal")
-        await _publish(gateway, topic="news", type="flash")
-        types = [(await _next(sub)).type for _ in range(2)]  # type: ignore[union-attr]
+        await publish_one(gateway, topic="sport", type="goal")
+        await publish_one(gateway, topic="news", type="flash")
+        types = [(await next_item(sub)).type for _ in range(2)]  # type: ignore[union-attr]
         assert types == ["goal", "flash"]
         await sub.unsubscribe("news")
         await asyncio.sleep(0.1)
-        await _publish(gateway, topic="news", type="unheard")
-        await _publish(gateway, everyone=True, type="to.all")
-        last = await _next(sub)
+        await publish_one(gateway, topic="news", type="unheard")
+        await publish_one(gateway, everyone=True, type="to.all")
+        last = await next_item(sub)
         assert isinstance(last, Notification) and last.type == "to.all"
     assert [e["event"] for e in events] == ["welcome", "subscribed", "unsubscribed"]
     assert sub.state == "closed"
@@ -103,20 +67,20 @@ async def test_resumes_after_a_drop_with_since_and_late_topics(
     gateway: Gateway, proxy: TcpProxy
 ) -> None:
     states = States()
-    sub = Subscriber(_url(proxy.port), "alice", backoff_base=0.1, on_state=states)
+    sub = Subscriber(ws_url(proxy.port), "alice", backoff_base=0.1, on_state=states)
     async with sub:
-        first_read = asyncio.create_task(_next(sub))
+        first_read = asyncio.create_task(next_item(sub))
         await states.wait("connected")
         await sub.subscribe("late")
         await asyncio.sleep(0.1)
-        await _publish(gateway, users=["alice"], type="before.drop")
+        await publish_one(gateway, users=["alice"], type="before.drop")
         assert (await first_read).type == "before.drop"  # type: ignore[union-attr]
         proxy.cut()  # TCP gone, no close frame: 1006
         missed = [
-            await _publish(gateway, users=["alice"], type="missed.user"),
-            await _publish(gateway, topic="late", type="missed.topic"),
+            await publish_one(gateway, users=["alice"], type="missed.user"),
+            await publish_one(gateway, topic="late", type="missed.topic"),
         ]
-        got = [await _next(sub) for _ in range(2)]
+        got = [await next_item(sub) for _ in range(2)]
         assert [g.cursor for g in got if isinstance(g, Notification)] == missed
         assert proxy.connections == 2
         assert [s.state for s in states] == [
@@ -126,8 +90,8 @@ async def test_resumes_after_a_drop_with_since_and_late_topics(
             "connecting",
             "connected",
         ]
-        live = await _publish(gateway, topic="late", type="live")
-        assert (await _next(sub)).cursor == live  # type: ignore[union-attr]
+        live = await publish_one(gateway, topic="late", type="live")
+        assert (await next_item(sub)).cursor == live  # type: ignore[union-attr]
 
 
 async def test_gateway_restart_yields_resync_then_what_the_new_one_has(
@@ -136,17 +100,17 @@ async def test_gateway_restart_yields_resync_then_what_the_new_one_has(
     http_port, grpc_port = free_port(), free_port()
     first = await start_gateway(http_port=http_port, grpc_port=grpc_port)
     states = States()
-    async with Subscriber(_url(http_port), "alice", backoff_base=0.2, on_state=states) as sub:
-        reading = asyncio.create_task(_next(sub))
+    async with Subscriber(ws_url(http_port), "alice", backoff_base=0.2, on_state=states) as sub:
+        reading = asyncio.create_task(next_item(sub))
         await states.wait("connected")
-        await _publish(first, users=["alice"], type="before.restart")
+        await publish_one(first, users=["alice"], type="before.restart")
         assert (await reading).type == "before.restart"  # type: ignore[union-attr]
         await first.drain()
         second = await start_gateway(http_port=http_port, grpc_port=grpc_port)
-        after = await _publish(second, users=["alice"], type="after.restart")
-        resync = await _next(sub, 10)
+        after = await publish_one(second, users=["alice"], type="after.restart")
+        resync = await next_item(sub, 10)
         assert isinstance(resync, Resync)
-        notification = await _next(sub)
+        notification = await next_item(sub)
         assert isinstance(notification, Notification) and notification.cursor == after
         assert any(s.state == "disconnected" and s.code == 1001 for s in states)
         # the resync moved the resume point to the new log: a later drop resumes complete
@@ -156,7 +120,7 @@ async def test_gateway_restart_yields_resync_then_what_the_new_one_has(
 async def test_liveness_ping_drops_a_silent_link(gateway: Gateway, proxy: TcpProxy) -> None:
     states = States()
     sub = Subscriber(
-        _url(proxy.port),
+        ws_url(proxy.port),
         "alice",
         backoff_base=0.1,
         ping_after=0.3,
@@ -164,7 +128,7 @@ async def test_liveness_ping_drops_a_silent_link(gateway: Gateway, proxy: TcpPro
         on_state=states,
     )
     async with sub:
-        reading = asyncio.create_task(_next(sub, 15))
+        reading = asyncio.create_task(next_item(sub, 15))
         await states.wait("connected")
         await asyncio.sleep(1.0)  # pings answered by pongs keep it up
         assert proxy.connections == 1
@@ -173,7 +137,7 @@ async def test_liveness_ping_drops_a_silent_link(gateway: Gateway, proxy: TcpPro
         await states.wait("disconnected")
         assert time.monotonic() - started < 4  # 0.3 s silent + 1 s without a pong, and load
         await states.wait("connected", after=2)
-        cursor = await _publish(gateway, users=["alice"], type="after.freeze")
+        cursor = await publish_one(gateway, users=["alice"], type="after.freeze")
         assert (await reading).cursor == cursor  # type: ignore[union-attr]
         assert proxy.connections == 2
 
@@ -184,9 +148,9 @@ async def test_liveness_ping_drops_a_silent_link(gateway: Gateway, proxy: TcpPro
 )
 async def test_close_code_policy(gateway: Gateway, stub, code: int, stops: bool) -> None:
     states = States()
-    sub = Subscriber(_url(gateway.http_port), "alice", backoff_base=0.1, on_state=states)
+    sub = Subscriber(ws_url(gateway.http_port), "alice", backoff_base=0.1, on_state=states)
     async with sub, AsyncPublisher(f"127.0.0.1:{gateway.grpc_port}") as pub:
-        reading = asyncio.create_task(_next(sub))
+        reading = asyncio.create_task(next_item(sub))
         await states.wait("connected")
         # the Disconnect RPC closes with any of 1000 and 4000-4999
         await stub.Disconnect(pb.DisconnectRequest(user_id="alice", code=code, reason="test"))
@@ -204,21 +168,15 @@ async def test_close_code_policy(gateway: Gateway, stub, code: int, stops: bool)
 
 async def test_protocol_abuse_close_stops(gateway: Gateway) -> None:
     states = States()
-    sub = Subscriber(_url(gateway.http_port), "alice", on_state=states)
+    sub = Subscriber(ws_url(gateway.http_port), "alice", on_state=states)
     async with sub:
-        reading = asyncio.create_task(_next(sub))
+        reading = asyncio.create_task(next_item(sub))
         await states.wait("connected")
         for _ in range(10):  # a client bug (the API cannot make one): unknown ops
             await sub._send_op({"op": "dance"})
         with pytest.raises(SubscriberStopped) as stopped:
             await reading
         assert stopped.value.code == 1008
-
-
-@contextlib.asynccontextmanager
-async def grpc_stub(gateway: Gateway) -> AsyncIterator[pb_grpc.NotificationGatewayStub]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
-        yield pb_grpc.NotificationGatewayStub(channel)
 
 
 async def test_the_token_is_refreshed_on_the_open_socket(start_gateway: StartGateway) -> None:
@@ -232,15 +190,15 @@ async def test_the_token_is_refreshed_on_the_open_socket(start_gateway: StartGat
 
     states = States()
     async with Subscriber(
-        _url(gateway.http_port),
+        ws_url(gateway.http_port),
         "alice",
         get_token=get_token,
         on_state=states,
         on_event=events.append,
     ) as sub:
-        reading = asyncio.create_task(_next(sub, 10))
+        reading = asyncio.create_task(next_item(sub, 10))
         await asyncio.sleep(5)  # more than the lifetimes of two tokens
-        cursor = await _publish(gateway, users=["alice"], type="still.here")
+        cursor = await publish_one(gateway, users=["alice"], type="still.here")
         assert (await reading).cursor == cursor  # type: ignore[union-attr]
     assert [s.state for s in states] == ["connecting", "connected", "closed"]  # no 4001
     refreshed = [e for e in events if e["event"] == "refreshed"]
@@ -260,11 +218,15 @@ async def test_4001_reconnects_with_a_fresh_token_and_refusals_stop(
     states = States()
     async with (
         Subscriber(
-            _url(gateway.http_port), "alice", get_token=get_token, backoff_base=0.1, on_state=states
+            ws_url(gateway.http_port),
+            "alice",
+            get_token=get_token,
+            backoff_base=0.1,
+            on_state=states,
         ) as sub,
         AsyncPublisher(f"127.0.0.1:{gateway.grpc_port}") as pub,
     ):
-        reading = asyncio.create_task(_next(sub, 10))
+        reading = asyncio.create_task(next_item(sub, 10))
         await states.wait("connected")
         async with grpc_stub(gateway) as stub:  # what the gateway sends at expiry
             await stub.Disconnect(pb.DisconnectRequest(user_id="alice", code=4001))
@@ -274,22 +236,22 @@ async def test_4001_reconnects_with_a_fresh_token_and_refusals_stop(
         cursor = (await pub.publish(users=["alice"], type="after.refresh")).cursor
         assert (await reading).cursor == cursor  # type: ignore[union-attr]
 
-    bad = Subscriber(_url(gateway.http_port), "alice", token=token("bob", ttl=60))
+    bad = Subscriber(ws_url(gateway.http_port), "alice", token=token("bob", ttl=60))
     with pytest.raises(SubscriberRefused) as refused:
-        await _next(bad)
+        await next_item(bad)
     assert refused.value.status == 403 and "another user" in refused.value.body
     await bad.close()
-    expired = Subscriber(_url(gateway.http_port), "alice", token=token("alice", ttl=-5))
+    expired = Subscriber(ws_url(gateway.http_port), "alice", token=token("alice", ttl=-5))
     with pytest.raises(SubscriberRefused) as refused:
-        await _next(expired)
+        await next_item(expired)
     assert refused.value.status == 401
     await expired.close()
 
 
 async def test_a_bad_request_is_refused_not_retried(gateway: Gateway) -> None:
-    sub = Subscriber(_url(gateway.http_port), "bad user")
+    sub = Subscriber(ws_url(gateway.http_port), "bad user")
     with pytest.raises(SubscriberRefused) as refused:
-        await _next(sub)
+        await next_item(sub)
     assert refused.value.status == 400
     assert json.loads(refused.value.body)["field"] == "user_id"
     await sub.close()
@@ -297,9 +259,9 @@ async def test_a_bad_request_is_refused_not_retried(gateway: Gateway) -> None:
 
 async def test_a_request_head_over_the_limit_is_refused_not_retried(gateway: Gateway) -> None:
     """Before: 431 was retried with backoff forever, though the same head comes each time."""
-    sub = Subscriber(_url(gateway.http_port), "alice", token="x" * 20_000)
+    sub = Subscriber(ws_url(gateway.http_port), "alice", token="x" * 20_000)
     with pytest.raises(SubscriberRefused) as refused:
-        await _next(sub)
+        await next_item(sub)
     assert refused.value.status == 431
     await sub.close()
 
@@ -309,7 +271,7 @@ async def test_a_refusal_on_an_http_url_still_carries_its_reason(gateway: Gatewa
     http://host/ws became http://host/http (a 404) and the reason was lost."""
     sub = Subscriber(f"http://127.0.0.1:{gateway.http_port}/ws", "bad user")
     with pytest.raises(SubscriberRefused) as refused:
-        await _next(sub)
+        await next_item(sub)
     assert json.loads(refused.value.body)["field"] == "user_id"
     await sub.close()
 
@@ -328,13 +290,13 @@ async def test_a_connect_that_hangs_is_timed_out_and_retried() -> None:
         silent.listen(8)
         states = States()
         sub = Subscriber(
-            _url(silent.getsockname()[1]),
+            ws_url(silent.getsockname()[1]),
             "alice",
             backoff_base=0.05,
             connect_timeout=0.3,
             on_state=states,
         )
-        reading = asyncio.create_task(_next(sub, 10))
+        reading = asyncio.create_task(next_item(sub, 10))
         await states.wait("disconnected")
         await states.wait("connecting", after=2)  # and tries again
         await sub.close()
@@ -343,7 +305,7 @@ async def test_a_connect_that_hangs_is_timed_out_and_retried() -> None:
 
 
 async def test_close_from_another_task_ends_iteration(gateway: Gateway) -> None:
-    sub = Subscriber(_url(gateway.http_port), "alice")
+    sub = Subscriber(ws_url(gateway.http_port), "alice")
     seen: list[object] = []
 
     async def consume() -> None:
@@ -361,15 +323,15 @@ async def test_a_replayed_notification_already_seen_is_skipped(
     gateway: Gateway, proxy: TcpProxy
 ) -> None:
     states = States()
-    async with Subscriber(_url(proxy.port), "alice", backoff_base=0.1, on_state=states) as sub:
-        reading = asyncio.create_task(_next(sub))
+    async with Subscriber(ws_url(proxy.port), "alice", backoff_base=0.1, on_state=states) as sub:
+        reading = asyncio.create_task(next_item(sub))
         await states.wait("connected")
-        seen = await _publish(gateway, users=["alice"], type="seen.once")
+        seen = await publish_one(gateway, users=["alice"], type="seen.once")
         assert (await reading).cursor == seen  # type: ignore[union-attr]
         # e.g. a cursor the app restored from storage: the gateway replays all it has
         sub.cursor = "1-0"
         proxy.cut()
-        resync = await _next(sub)
+        resync = await next_item(sub)
         assert resync == Resync("1-0", 1)  # the one replayed is `seen`, skipped as a repeat
-        live = await _publish(gateway, users=["alice"], type="live")
-        assert (await _next(sub)).cursor == live  # type: ignore[union-attr]
+        live = await publish_one(gateway, users=["alice"], type="live")
+        assert (await next_item(sub)).cursor == live  # type: ignore[union-attr]
