@@ -50,8 +50,10 @@ async def start(
     try:
         cursor = await service.attach(conn)
     except BackendUnavailable as exc:
+        # the response head goes out first (the transport puts it before the close)
         log.warning("attach failed: %s", exc, extra={"user_id": conn.user_id})
-        conn.abort()
+        conn.start([])
+        conn.close(CloseCode.TRY_AGAIN_LATER, "backend unreachable: retry")
         return
     if conn.closed:  # closed (or gone) while attaching: out again
         service.detach(conn)
