@@ -257,7 +257,9 @@ class Gateway:
             admin = AdminRoutes(self.service, settings.publish_token_set, self._backend_kind)
             site = OpsSite([*ops.probes(), *ops.scrape(), *admin.routes()], server_log)
             try:
-                await site.start(settings.ops_host, settings.ops_port)
+                await site.start(
+                    settings.ops_host, settings.ops_port, reuse_port=settings.workers > 1
+                )
             except OSError as exc:
                 raise bind_error("ops_port", settings.ops_host, settings.ops_port, exc) from None
             self._ops, self.ops_port = site, site.port
@@ -305,6 +307,7 @@ class Gateway:
                 settings.http_host,
                 settings.http_port,
                 backlog=4096,
+                reuse_port=settings.workers > 1 or None,  # workers (issue 15)
             )
         except OSError as exc:
             raise bind_error("http_port", settings.http_host, settings.http_port, exc) from None
@@ -354,8 +357,10 @@ class Gateway:
         if self.tracing.on:  # after the token check: refused calls make no spans
             interceptors.append(TracingInterceptor(self.tracing))
         # gRPC sets SO_REUSEPORT by default: a second gateway on the same port would bind
-        # too and silently take part of the publishes. Off, a taken port is an error.
-        server = aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
+        # too and silently take part of the publishes. Off, a taken port is an error. On
+        # only for this host's own workers, whose supervisor checked the port is free.
+        shared = int(settings.workers > 1)
+        server = aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", shared)])
         self._grpc = server  # stopped by _stop() if anything below fails
         servicer = GatewayServicer(self.service)
         # every service through DecodeGuard: undecodable bytes are INVALID_ARGUMENT
@@ -372,7 +377,8 @@ class Gateway:
         host, port = settings.grpc_host, settings.grpc_port
         # Probe first: grpc's own bind failure says only "Failed to bind" (and logs a
         # plain-text line from its C core); the probe knows why.
-        probe_port("grpc_port", host, port)
+        if not shared:  # a worker: the supervisor probed it before any worker bound it
+            probe_port("grpc_port", host, port)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             if settings.grpc_tls_cert_file and settings.grpc_tls_key_file:

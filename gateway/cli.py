@@ -138,6 +138,10 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     logging.getLogger().setLevel(settings.log_level)
     try:
+        if settings.workers > 1:  # several processes on these ports (issue 15)
+            from gateway.workers import supervise
+
+            return supervise(settings)
         run(settings)
     except ConfigError as exc:
         log.error(f"configuration error: {exc}", extra={"field": exc.field})

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Annotated, Literal, Self, get_args
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.log.redis_url import check_backend_url
@@ -216,6 +223,26 @@ class Settings(BaseSettings):
     types_watch_seconds: Annotated[float, Field(ge=0)] = 2.0
     """How often the registry directory is checked for changed files (a ConfigMap update
     swaps a symlink); 0: only SIGHUP reloads."""
+
+    # Several processes per host (issue 15, gateway/workers.py).
+    workers: Annotated[int, Field(ge=1, le=256)] = 1
+    """How many gateway processes serve this host's ports together (SO_REUSEPORT: the kernel
+    spreads connections over them), so one host uses all its cores. Above 1 it needs a
+    shared backend (Redis): each worker is a replica of its own. Ctrl-C and SIGTERM drain
+    every worker."""
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_share_a_backend(cls, workers: int, info: ValidationInfo) -> int:
+        if workers > 1 and info.data.get("backend", "memory") == "memory":
+            raise ValueError(
+                "more than one worker needs a shared backend (GATEWAY_BACKEND=redis://...): "
+                "with the memory backend each worker would keep its own history and "
+                "clients, and a publish to one would never reach the others' clients"
+            )
+        if workers > 1 and 0 in (info.data.get("http_port"), info.data.get("grpc_port")):
+            raise ValueError("more than one worker needs fixed ports (http_port, grpc_port)")
+        return workers
 
     @field_validator("jwt_public_key_file", "grpc_tls_cert_file", "grpc_tls_key_file")
     @classmethod

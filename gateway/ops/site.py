@@ -49,11 +49,12 @@ class OpsSite:
         )
         self.port = 0
 
-    async def start(self, host: str, port: int) -> None:
-        """Bind `host:port` (0 picks a free port; `self.port` then says which)."""
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
+        """Bind `host:port` (0 picks a free port; `self.port` then says which);
+        `reuse_port` for a host's workers (issue 15), which share the port."""
         await self._runner.setup()
         try:
-            await web.TCPSite(self._runner, host, port).start()
+            await web.TCPSite(self._runner, host, port, reuse_port=reuse_port or None).start()
         except OSError:
             await self._runner.cleanup()
             raise
