@@ -90,6 +90,8 @@ def _garbage(path: Path) -> str:
             {"GATEWAY_GRPC_TLS_CERT_FILE": "{garbage}", "GATEWAY_GRPC_TLS_KEY_FILE": "{garbage}"},
             "grpc_tls_cert_file: not a PEM certificate",
         ),
+        # workers (issue 15): each would be a gateway of its own, blind to the others
+        ({"GATEWAY_WORKERS": "2"}, "workers: more than one worker needs a shared backend"),
     ],
 )
 def test_bad_setting_is_one_clear_line_and_exit_2(

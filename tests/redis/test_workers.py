@@ -1,0 +1,88 @@
+"""`--workers N` (issue 15): N processes on one host's ports over the shared backend."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import aiohttp
+from grpc import aio
+
+from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
+from tests.support.gateway import Client
+from tests.support.helpers import free_port, gateway_process, users
+from tests.support.helpers import request as publish_request
+from tests.support.redis_helpers import RedisServer, ws_client
+
+CONNECTIONS = 24
+CHANNELS = 16
+
+
+async def _ready(http: aiohttp.ClientSession, port: int) -> None:
+    for _ in range(300):
+        try:
+            async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError("the workers did not become ready")
+
+
+async def test_two_workers_share_the_ports_and_every_publish_reaches_both(
+    redis_server: RedisServer, http: aiohttp.ClientSession
+) -> None:
+    """The kernel spreads connections over both workers; a publish accepted by either
+    reaches every client; one SIGTERM to the supervisor drains both (1001, exit 0)."""
+    http_port, grpc_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(
+        GATEWAY_BACKEND=redis_server.url,
+        GATEWAY_HTTP_PORT=str(http_port),
+        GATEWAY_GRPC_PORT=str(grpc_port),
+        GATEWAY_WORKERS="2",
+        GATEWAY_GRACE_SECONDS="5",
+    )
+    proc = await gateway_process(env=env)
+    try:
+        await _ready(http, http_port)
+        # both workers ready: each answers /readyz only once it is; a second gateway on
+        # the same port is refused by the supervisor's check (not let in by SO_REUSEPORT)
+        alone = {k: v for k, v in env.items() if k not in ("GATEWAY_BACKEND", "GATEWAY_WORKERS")}
+        intruder = await gateway_process(env={**alone, "GATEWAY_GRPC_PORT": str(free_port())})
+        assert await asyncio.wait_for(intruder.wait(), 30) == 2
+        clients: list[Client] = []
+        while len(clients) < CONNECTIONS:
+            try:
+                clients.append(await ws_client(http, http_port, "alice"))
+            except aiohttp.WSServerHandshakeError:  # a worker still starting: 503
+                await asyncio.sleep(0.2)
+        delivered: list[int] = []
+        cursors = []
+        for n in range(CHANNELS):  # each channel its own TCP connection, to either worker
+            async with aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+                stub = pb_grpc.NotificationGatewayStub(channel)
+                reply = await stub.Publish(
+                    publish_request(users("alice"), "tick", data={"n": n}), timeout=10
+                )
+                delivered.append(reply.delivered)
+                cursors.append(reply.cursor)
+        # `delivered` counts the accepting worker's own connections: k on one, N - k on
+        # the other, so 0 < k < N shows both hold connections, and both values that
+        # both accepted publishes
+        k = delivered[0]
+        assert 0 < k < CONNECTIONS, delivered
+        assert set(delivered) == {k, CONNECTIONS - k}, delivered
+        for client in clients:
+            got = [(await client.notification(timeout=10))["cursor"] for _ in cursors]
+            assert got == cursors
+        proc.send_signal(signal.SIGTERM)
+        for client in clients:
+            assert await client.closed(timeout=10) == 1001
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
