@@ -329,6 +329,17 @@ class Connection:
         self._discard()
         return True
 
+    def refuse(self, code: int, reason: str) -> None:
+        """End a connect whose start failed after it joined live delivery (its replay could
+        not be read): the response head and the close, and none of the live items queued
+        meanwhile. A resuming client given those would take its cursor from them, and its
+        next resume would skip the range that was never replayed (issue 15, fault path 1)."""
+        if self.closed:
+            return
+        self._pending = []
+        self.start([])
+        self.close(code, reason)
+
     def abort(self) -> None:
         """Drop the connection at once, unsent items and all (a peer that stopped answering)."""
         self._context.detach(self)

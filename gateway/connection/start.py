@@ -65,10 +65,10 @@ async def start(
     try:
         resumed, items = await service.replay(conn, since, cursor)
     except BackendUnavailable as exc:
-        # the response head and welcome go out first: a close may only follow them
+        # no welcome and no live item: nothing may move a resuming client past the
+        # replay that did not happen (issue 15, fault path 1)
         log.warning("replay failed: %s", exc, extra={"user_id": conn.user_id})
-        conn.start(first)
-        conn.close(CloseCode.TRY_AGAIN_LATER, "backend unreachable: retry with since")
+        conn.refuse(CloseCode.TRY_AGAIN_LATER, "backend unreachable: retry with since")
         return
     except Exception:
         log.exception("replay failed", extra={"user_id": conn.user_id})

@@ -9,8 +9,19 @@ from typing import Any
 
 #: "redis" is the gateway with `--backend <the --backend URL>`: the Redis log; "receipts"
 #: the gateway with `--receipts` (its clients ack in the `receipts` scenario); "types" the
-#: gateway with a 50-type registry in strict mode (the `types` scenario).
-SERVERS = ("gateway", "baseline", "redis", "receipts", "types", "node", "nchan", "pushpin")
+#: gateway with a 50-type registry in strict mode (the `types` scenario); "workers2" the
+#: gateway on the Redis backend with `--workers 2` (compared with "redis", one process).
+SERVERS = (
+    "gateway",
+    "baseline",
+    "redis",
+    "receipts",
+    "types",
+    "node",
+    "nchan",
+    "pushpin",
+    "workers2",
+)
 DEFAULT_SERVERS = ("gateway", "baseline", "node", "nchan", "pushpin")
 SCENARIOS = (
     "broadcast",

@@ -64,3 +64,31 @@ def compare(name: str, results: dict[str, Any]) -> dict[str, Any] | None:
     cpu_text = "" if cpu is None else f"; Redis CPU {cpu:.1f} µs per notification"
     print(f"  redis vs memory: {label} {shown} of the memory backend's{cpu_text}", flush=True)
     return line
+
+
+def compare_workers(name: str, results: dict[str, Any]) -> dict[str, Any] | None:
+    """`--workers 2` against one process, both on Redis in this run: the headline figure's
+    ratio, with the load client's share of the host's cores (it shares them: a ratio
+    measured while it saturates them says as much about the client as the gateway)."""
+    one, two = results.get("redis"), results.get("workers2")
+    if not one or not two:
+        return None
+    label, path, _ = FIGURE_LINES[name][0]
+    ours, theirs = get(two, path), get(one, path)
+    ratio = ours / theirs if isinstance(ours, int | float) and theirs else None
+    cores = os.cpu_count() or 1
+    share = {}
+    for kind, metrics in (("1", one), ("2", two)):
+        load, wall = get(metrics, "cpu.load_cpu_s"), get(metrics, "cpu.wall_s")
+        ok = isinstance(load, int | float) and isinstance(wall, int | float) and wall
+        share[kind] = load / wall / cores if ok else None
+    line = {"figure": label, "workers1": theirs, "workers2": ours, "ratio": ratio}
+    line["load_client_core_share"] = share
+    shown = "n/a" if ratio is None else f"{ratio:.2f}x"
+    client = ", ".join(f"{k} worker(s): {v:.0%}" for k, v in share.items() if isinstance(v, float))
+    print(
+        f"  2 workers vs 1 (Redis): {label} {shown}; load client's share of the "
+        f"{cores} cores: {client or 'n/a'}",
+        flush=True,
+    )
+    return line

@@ -35,6 +35,9 @@ async def run_scenario(bench: Bench, name: str) -> dict[str, Any]:
     compared = redis_backend.compare(name, results)
     if compared is not None:
         results["redis_vs_memory"] = compared
+    workers = redis_backend.compare_workers(name, results)
+    if workers is not None:  # issue 15: --workers 2 vs one process, both on Redis
+        results["workers2_vs_1"] = workers
     on, off = results.get("receipts"), results.get("gateway")
     if name == "receipts" and on and off:  # receipts on (acking) vs off, this run
         ratio = _share(on.get("notifications_per_s"), off.get("notifications_per_s"))
@@ -62,9 +65,11 @@ async def run_once(bench: Bench, name: str, kind: str) -> Metrics:
     py_spy_out = a.py_spy / f"{name}-gateway.txt" if a.py_spy else None
     gateway_args = list(a.gateway_arg)
     prefix = ""
-    if kind == "redis":
+    if kind in ("redis", "workers2"):
         prefix = redis_backend.new_prefix()
         gateway_args += ["--backend", a.backend, "--redis-prefix", prefix]
+    if kind == "workers2":  # issue 15: two processes on the same ports
+        gateway_args += ["--workers", "2"]
     try:
         server = await start_server(
             kind, bench.log_dir / f"{name}-{kind}.log", gateway_args, py_spy_out

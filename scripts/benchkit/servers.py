@@ -99,7 +99,7 @@ async def start_server(
     With `py_spy_out`, a gateway is recorded by py-spy into that file.
     """
     http_port, grpc_port = free_port(), free_port()
-    if kind in ("gateway", "redis", "receipts", "types"):  # "redis": gateway_args name the backend
+    if kind in ("gateway", "redis", "receipts", "types", "workers2"):  # gateway_args: backend
         cmd = [sys.executable, "-m", "gateway", "--http-port", str(http_port)]
         cmd += ["--grpc-port", str(grpc_port), "--log-level", "WARNING", "--grace-seconds", "1"]
         cmd += gateway_args
@@ -147,7 +147,7 @@ async def _wait_ready(server: Server, within: float) -> None:
             reader, writer = await asyncio.open_connection(HOST, server.http_port)
             # the Redis-backed gateway is ready once its follower reached Redis (it answers
             # 503 to WebSockets before that); the others are ready once they serve
-            path = b"/readyz" if server.kind == "redis" else b"/healthz"
+            path = b"/readyz" if server.kind in ("redis", "workers2") else b"/healthz"
             writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             status = await asyncio.wait_for(reader.readline(), 2.0)
             writer.close()

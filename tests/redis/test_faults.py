@@ -4,6 +4,7 @@ replica's control listener, and a publisher riding out a Redis restart."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.client import AsyncPublisher
 from tests.support.gateway import StartGateway
+from tests.support.helpers import request as publish_request
+from tests.support.helpers import users
 from tests.support.redis_helpers import ChildGateway, RedisServer, ws_client
 from tests.support.waiting import until
 
@@ -109,3 +112,50 @@ async def test_a_publish_rides_out_a_two_second_redis_restart(
             assert pub.stats.retries >= 5
     finally:
         redis.stop()
+
+
+async def test_a_replay_that_fails_sends_no_live_frame_ahead_of_its_close(
+    start_gateway: StartGateway, redis_server: RedisServer, http: aiohttp.ClientSession
+) -> None:
+    """Fault path 1: a resume whose replay read fails (here: Redis refuses XRANGE) while
+    notifications for the user stream in. It used to get the welcome and the live frames
+    queued meanwhile, then 1013: a client took its cursor from them and its next resume
+    skipped the range never replayed. Now: the close (1013), and nothing before it."""
+    gateway = await start_gateway(backend=redis_server.url)
+    await _healthy(gateway)
+    url = f"http://127.0.0.1:{gateway.http_port}/ws"
+    async with aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
+        stub = pb_grpc.NotificationGatewayStub(channel)
+        first = await stub.Publish(publish_request(users("alice"), "seen"))
+        for _ in range(5):
+            await stub.Publish(publish_request(users("alice"), "missed"))
+        redis_server.command("ACL", "SETUSER", "default", "-xrange")
+        stop = asyncio.Event()
+
+        async def live() -> None:
+            batch = pb.PublishBatchRequest(requests=[publish_request(users("alice"), "live")] * 50)
+            while not stop.is_set():
+                await stub.PublishBatch(batch)
+
+        feeder = asyncio.create_task(live())
+        try:
+            upgraded = 0
+            for _ in range(40):
+                await asyncio.sleep(0.05)
+                try:
+                    ws = await http.ws_connect(
+                        url, params={"user_id": "alice", "since": first.cursor}
+                    )
+                except aiohttp.WSServerHandshakeError as refused:  # marked unhealthy: fine
+                    assert refused.status == 503
+                    continue
+                upgraded += 1
+                events = []
+                while (msg := await ws.receive(timeout=10)).type == aiohttp.WSMsgType.TEXT:
+                    events.append(json.loads(msg.data)["event"])
+                assert ws.close_code == 1013, (ws.close_code, events)
+                assert events == [], events
+            assert upgraded
+        finally:
+            stop.set()
+            await feeder

@@ -279,3 +279,21 @@ async def test_live_items_past_the_limit_behind_a_stalled_replay_close_it() -> N
     assert transport.closed_with[0] == CloseCode.TOO_SLOW
     transport.drain()  # nothing more of the replay once closed
     assert len(_written(transport)) < 10
+
+
+async def test_a_refused_start_writes_no_item_queued_meanwhile() -> None:
+    """A resume whose replay read failed (issue 15, fault path 1): live items queued while
+    it was held must not reach the client ahead of the close, or it takes its cursor
+    from them and its next resume skips the range never replayed."""
+    transport = FakeTransport()
+    conn, detached = _conn(transport, started=False)
+    conn.send(item(b"live1"))
+    conn.send(item(b"live2"))
+    conn.refuse(CloseCode.TRY_AGAIN_LATER, "backend unreachable: retry with since")
+    await asyncio.sleep(0)
+    assert transport.writes == [] and not transport.aborted
+    assert transport.closed_with == (
+        CloseCode.TRY_AGAIN_LATER,
+        "backend unreachable: retry with since",
+    )
+    assert conn.closed and detached == [conn]
