@@ -125,6 +125,9 @@ class Subscriber:
         self._acks = AckSchedule(ack_interval, ack_every, enabled=acks)
         self._handed: str | None = None  # the cursor last returned: handled once asked again
         self._since: str | None = None  # what the current connection resumed after
+        # asked with since and no `resumed` yet: no frame may move the cursor, or a replay
+        # that failed would be skipped by the next resume (issue 15, fault path 1)
+        self._resuming = False
 
     @property
     def topics(self) -> frozenset[str]:
@@ -243,6 +246,7 @@ class Subscriber:
         elif event == "refreshed" and isinstance(frame.get("expires_at"), int | float):
             self._refresh_at = refresh_due(float(frame["expires_at"]), time.time())
         elif event == "resumed":
+            self._resuming = False
             self._replay_left = int(frame.get("replayed", 0))
             if not self._replay_left:
                 self.cursor = self._head
@@ -274,7 +278,9 @@ class Subscriber:
         cursor = frame.get("cursor")
         if not isinstance(cursor, str) or not isinstance(frame.get("notification"), dict):
             return None
-        if self._replay_left:
+        if self._resuming:
+            pass  # ahead of `resumed` (an older gateway whose replay failed): not a position
+        elif self._replay_left:
             # after the last replayed item, resume from the head the replay ran to: the
             # entries between were not addressed to us, and a foreign cursor is left behind
             self._replay_left -= 1
@@ -297,6 +303,7 @@ class Subscriber:
         self._pinged = False
         self._head = ""
         self._replay_left = 0
+        self._resuming = False
         self._ops.clear()
         self._refresh_at = None
         if self._closing.is_set():
@@ -325,6 +332,7 @@ class Subscriber:
         if self._topics:
             params["topics"] = ",".join(self._topics)
         self._since = self._acks.resume_from(self.cursor)
+        self._resuming = self._since is not None
         if self._since is not None:
             params["since"] = self._since
         protocols = [SUBPROTOCOL] + ([f"bearer.{token}"] if token else [])

@@ -26,6 +26,7 @@ from tests.support.helpers import free_port
 from tests.support.netproxy import TcpProxy
 from tests.support.subscriber import States, grpc_stub, next_item, publish_one, ws_url
 from tests.support.tokens import SECRET, token
+from tests.support.waiting import until
 
 
 @pytest.fixture
@@ -335,3 +336,55 @@ async def test_a_replayed_notification_already_seen_is_skipped(
         assert resync == Resync("1-0", 1)  # the one replayed is `seen`, skipped as a repeat
         live = await publish_one(gateway, users=["alice"], type="live")
         assert (await next_item(sub)).cursor == live  # type: ignore[union-attr]
+
+
+async def test_live_frames_ahead_of_resumed_do_not_move_the_cursor() -> None:
+    """Issue 15, fault path 1, the client's half: a gateway whose replay read failed sent
+    the welcome and live frames, then 1013. The Subscriber took its cursor from them and
+    its next resume skipped the range never replayed. Asked with `since`, no frame before
+    `resumed` moves it. (A small aiohttp server plays that older gateway.)"""
+    from aiohttp import web
+
+    seen_since: list[str | None] = []
+
+    async def ws_handler(request: web.Request) -> web.WebSocketResponse:
+        seen_since.append(request.query.get("since"))
+        ws = web.WebSocketResponse(protocols=("notifications.v1",))
+        await ws.prepare(request)
+        welcome = {"user_id": "alice", "topics": [], "cursor": "e.90-0", "heartbeat": 30}
+        await ws.send_json({"event": "welcome", **welcome})
+        if len(seen_since) == 1:  # the replay "failed": a live frame, then 1013
+            live = {
+                "id": "n-live",
+                "type": "t",
+                "title": "",
+                "body": "",
+                "data": {},
+                "priority": "normal",
+                "created_at": "2026-01-01T00:00:00Z",
+            }
+            await ws.send_json({"event": "notification", "cursor": "e.90-0", "notification": live})
+            await ws.close(code=1013, message=b"backend unreachable: retry with since")
+        else:
+            resumed = {"since": "e.10-0", "complete": True, "replayed": 0}
+            await ws.send_json({"event": "resumed", **resumed})
+            await ws.receive()  # until the client closes
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", ws_handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    sub = Subscriber(ws_url(port), "alice", since="e.10-0", backoff_base=0.01, backoff_cap=0.05)
+    try:
+        live = await next_item(sub)
+        assert isinstance(live, Notification) and live.cursor == "e.90-0"  # handed over
+        reading = asyncio.create_task(next_item(sub, 30))  # iterating drives the reconnect
+        await until(lambda: len(seen_since) >= 2, within=10, what="no second connect")
+        reading.cancel()
+        assert seen_since == ["e.10-0", "e.10-0"]  # not "e.90-0": nothing was replayed
+    finally:
+        await sub.close()
+        await runner.cleanup()
