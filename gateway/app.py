@@ -49,6 +49,7 @@ from gateway.ops.admin import AdminRoutes
 from gateway.ops.exposition import make_registry
 from gateway.ops.routes import OpsRoutes
 from gateway.ops.site import OpsSite
+from gateway.receipts.handlers import receipt_handlers
 from gateway.receipts.memory import MemoryReceiptStore
 from gateway.receipts.store import ReceiptStore
 from gateway.receipts.tracker import Receipts
@@ -229,6 +230,7 @@ class Gateway:
             self.verifier,
             max_topics=settings.max_topics_per_connection,
             topics_required=settings.jwt_topics_required,
+            extra=receipt_handlers(service.receipts),  # receipts (issue 17): ack, read
         )
         self._edge = WebSocketEdge(
             service=service,

@@ -303,7 +303,10 @@ class NotificationService:
             self.log.unwatch(held)
             raise
         self.hub.add(conn)
-        return self.log.head()
+        head = self.log.head()
+        if self.receipts is not None:  # receipts (issue 17): acks count from here
+            conn.acks_from(head)
+        return head
 
     def subscribe(self, conn: Connection, topic: str) -> None:
         """Add `topic` to a connection (the caller checked limits and grant); live from
@@ -344,6 +347,10 @@ class NotificationService:
         The caller holds live items back until the replay is in front of them.
         """
         replay = await self.log.read_since(since, until)
+        if self.receipts is not None and replay.complete:
+            # receipts (issue 17): what the replay carries may be acked too; after an
+            # incomplete one only what follows the head (what was lost was never sent)
+            conn.acks_from(since)
         entries = [
             entry for entry in replay.entries if addresses(entry.target, conn.user_id, conn.topics)
         ]

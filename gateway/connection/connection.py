@@ -44,8 +44,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.closecodes import CloseCode
-from gateway.connection.outgoing import PING, Outgoing
+from gateway.connection.outgoing import PING, Outgoing, frame_cursor
 from gateway.connection.transport import Sink, Transport
+from gateway.log.cursor import Cursor
 from gateway.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -95,9 +96,11 @@ class Connection:
     __slots__ = (
         "_backlog",
         "_bad",
+        "_acked",
         "_context",
         "_expiry",
         "_pending",
+        "_sent",
         "_sink",
         "_transport",
         "_ws",
@@ -138,6 +141,12 @@ class Connection:
         self.held = True
         #: Whether the client sent anything since the last heartbeat.
         self.heard = True
+        # receipts (issue 17): None while receipts are off, and then nothing is noted
+        #: The cursor acks count after: where the connection started, then its last ack.
+        self._acked: Cursor | None = None
+        #: The last notification written (its cursor's text as flushed, parsed by the
+        #: first ack after it and kept parsed); noted once per write, never per item.
+        self._sent: str | Cursor | None = None
 
     @property
     def transport(self) -> Transport:
@@ -217,8 +226,9 @@ class Connection:
         while not backlog.paused:
             batch: list[bytes] = []
             size = 0
-            for item in backlog.items:
-                frame = item.ws if ws else item.sse()
+            last: Outgoing | None = None
+            for last in backlog.items:
+                frame = last.ws if ws else last.sse()
                 batch.append(frame)
                 size += len(frame)
                 if size >= REPLAY_BATCH_BYTES:
@@ -229,6 +239,8 @@ class Connection:
                     self._context.scheduler.mark(self)
                 return
             transport.write(batch)
+            if self._acked is not None and last is not None and last.cursor is not None:
+                self._sent = last.cursor  # receipts: the replay's items are notifications
 
     def flush(self) -> None:
         """Write what is pending in one call (called by the scheduler)."""
@@ -247,6 +259,8 @@ class Connection:
             transport = self._transport
             transport.write(frames)
             self._sink = transport.sink()
+            if self._acked is not None:
+                self._note(frames)
             return
         if sink.is_closing():
             self._discard()
@@ -257,6 +271,36 @@ class Connection:
         frames = self._pending
         self._pending = []
         sink.writelines(frames)
+        if self._acked is not None:  # receipts: once per write, not per item queued
+            self._note(frames)
+
+    # -- receipts (issue 17) -----------------------------------------------------------------
+
+    def _note(self, frames: list[bytes]) -> None:
+        for frame in reversed(frames):
+            cursor = frame_cursor(frame)
+            if cursor is not None:
+                self._sent = cursor
+                return
+
+    def acks_from(self, start: Cursor) -> None:
+        """Receipts are on: acks count for what this connection is written after `start`
+        (the head it joined at, or the cursor its complete replay resumed after)."""
+        self._acked = start
+
+    def ack_span(self, cursor: Cursor) -> tuple[Cursor, Cursor] | None:
+        """The range `(after, cursor]` a cumulative ack covers, or None when it covers
+        nothing this connection was written: receipts off, nothing written yet, `cursor`
+        beyond the last notification written, or not after the previous ack."""
+        after, sent = self._acked, self._sent
+        if after is None or sent is None:
+            return None
+        last = Cursor.parse(sent) if isinstance(sent, str) else sent
+        if last is None or cursor.after(last) or not cursor.after(after):
+            return None
+        self._sent = last
+        self._acked = cursor
+        return after, cursor
 
     # -- liveness, bad input, token terms ---------------------------------------------------
 

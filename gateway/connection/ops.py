@@ -13,12 +13,15 @@ from urllib.parse import unquote_to_bytes
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from gateway.models import Identifier, Invalid, describe_errors
+from gateway.log.cursor import MAX_CURSOR_LENGTH
+from gateway.models import IdempotencyKey, Identifier, Invalid, describe_errors
 
 __all__ = [
+    "AckOp",
     "ClientOp",
     "ConnectParams",
     "PingOp",
+    "ReadOp",
     "RefreshOp",
     "SubscribeOp",
     "UnsubscribeOp",
@@ -123,12 +126,31 @@ class RefreshOp(BaseModel):
     token: str
 
 
-AnyOp = SubscribeOp | UnsubscribeOp | PingOp | RefreshOp
+class AckOp(BaseModel):
+    """Receipts: every notification up to `cursor` reached this client (cumulative; not
+    answered; one that covers nothing this connection was sent is ignored)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    op: Literal["ack"]
+    cursor: Annotated[
+        str, Field(min_length=1, max_length=MAX_CURSOR_LENGTH, pattern=r"^[0-9a-z.]+-[0-9]+$")
+    ]
+
+
+class ReadOp(BaseModel):
+    """Receipts: the person saw the notification `id` (not answered)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    op: Literal["read"]
+    id: IdempotencyKey
+
+
+AnyOp = SubscribeOp | UnsubscribeOp | PingOp | RefreshOp | AckOp | ReadOp
 ClientOp = Annotated[AnyOp, Field(discriminator="op")]
 _client_op: TypeAdapter[AnyOp] = TypeAdapter(ClientOp)
 
 
-_OPS = ("subscribe", "unsubscribe", "ping", "refresh")
+_OPS = ("subscribe", "unsubscribe", "ping", "refresh", "ack", "read")
 
 
 def parse_client_op(text: str) -> AnyOp:

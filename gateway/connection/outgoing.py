@@ -23,7 +23,7 @@ import pydantic_core
 
 from gateway.wire import PING_FRAME, frame_header, text_frame
 
-__all__ = ["PING", "Outgoing", "TransportKind"]
+__all__ = ["PING", "Outgoing", "TransportKind", "frame_cursor"]
 
 #: The kinds of transport a connection can have; each frames an `Outgoing` its own way.
 TransportKind = Literal["ws", "sse"]
@@ -124,3 +124,22 @@ class Outgoing:
 
 #: The heartbeat: a WebSocket ping, an SSE comment that keeps proxies from timing out.
 PING = Outgoing("", None, PING_FRAME)
+
+
+_SSE_NOTIFICATION = b"\nevent: notification\n"
+
+
+def frame_cursor(frame: bytes) -> str | None:
+    """Receipts (issue 17): the cursor of a notification frame as `Outgoing` made it (a
+    WebSocket text frame, or an SSE block), read back from its bytes; None for any other
+    frame. What a connection flushed is bytes, and it notes its last cursor once per
+    flush this way rather than once per item queued."""
+    i = frame.find(_NOTIFICATION_HEAD, 0, 10 + len(_NOTIFICATION_HEAD))
+    if i >= 0:
+        start = i + len(_NOTIFICATION_HEAD)
+        return frame[start : frame.index(b'"', start)].decode()
+    if frame.startswith(b"id: "):
+        end = frame.find(_SSE_NOTIFICATION)
+        if end > 0:
+            return frame[4:end].decode()
+    return None

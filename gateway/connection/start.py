@@ -18,14 +18,21 @@ log = logging.getLogger("gateway.connection")
 
 
 def welcome(
-    conn: Connection, cursor: Cursor, heartbeat: float, *, stream: str | None, resuming: bool
+    conn: Connection,
+    cursor: Cursor,
+    heartbeat: float,
+    *,
+    stream: str | None,
+    resuming: bool,
+    receipts: bool = False,
 ) -> Outgoing:
     """The first event of every connection: who it is, what it follows, where it starts.
 
     On SSE it names the stream (for the ops endpoint), and a fresh stream's welcome carries
     the head as its `id:`, so a browser that reconnects on its own resumes from there. A
     resuming stream's welcome carries none: the browser keeps the id it resumed from until
-    the replay's own ids move it on.
+    the replay's own ids move it on. With receipts on it says so (`receipts: true`):
+    clients send acks only then.
     """
     fields: dict[str, object] = {
         "user_id": conn.user_id,
@@ -35,6 +42,8 @@ def welcome(
     }
     if stream is not None:
         fields["stream"] = stream
+    if receipts:  # receipts (issue 17)
+        fields["receipts"] = True
     sse_id = None if resuming else str(cursor)
     return Outgoing.of("welcome", sse_id=sse_id, **fields)
 
@@ -58,7 +67,9 @@ async def start(
     if conn.closed:  # closed (or gone) while attaching: out again
         service.detach(conn)
         return
-    first = [welcome(conn, cursor, heartbeat, stream=stream, resuming=since is not None)]
+    resuming = since is not None
+    receipts = service.receipts is not None
+    first = [welcome(conn, cursor, heartbeat, stream=stream, resuming=resuming, receipts=receipts)]
     if since is None:
         conn.start(first)
         return

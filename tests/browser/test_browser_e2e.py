@@ -322,3 +322,34 @@ def test_demo_page_lists_the_registered_types(
     assert "deprecated: use order.shipped" in listed()["order.sent"]
     assert DemoPage(browser).text("types-hash") == served["hash"]
     assert DemoPage(browser).text("types-mode") == "registered"
+
+
+def test_demo_page_acks_what_it_shows_and_marks_it_read(
+    start_process: Callable[..., GatewayProcess], browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    gateway = start_process(GATEWAY_RECEIPTS="1")
+    text, rows, _ = DemoPage(browser).readers()
+    browser.get(f"{gateway.base}/demo?user=dora&autoconnect=1")
+    wait_for(lambda: text("state") == "connected", "the page to connect")
+    with Publisher(f"127.0.0.1:{gateway.grpc_port}", token=None) as publisher:
+        sent = publisher.publish(users=["dora"], type="order.shipped", title="on its way")
+
+        def receipt() -> int:
+            with grpc.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
+                stub = pb_grpc.NotificationGatewayStub(channel)
+                found = stub.GetReceipts(pb.GetReceiptsRequest(ids=[sent.id]), timeout=5)
+            (user,) = found.receipts[0].users
+            return int(user.state)
+
+        wait_for(lambda: "order.shipped" in rows(), "the notification on the page")
+        row = browser.find_element(By.CSS_SELECTOR, "#notifications tr[data-type='order.shipped']")
+        cell = row.find_element(By.CSS_SELECTOR, ".receipt")
+        # the page acked what it showed (by itself, within 250 ms): delivered at the gateway
+        wait_for(lambda: cell.text == "delivered", "the page to show delivered")
+        wait_for(lambda: receipt() == pb.RECEIPT_STATE_DELIVERED, "delivered at the gateway")
+        row.find_element(By.CSS_SELECTOR, "button.mark-read").click()
+        wait_for(lambda: cell.text == "read", "the page to show read")
+        wait_for(lambda: receipt() == pb.RECEIPT_STATE_READ, "read at the gateway")
+    screenshot_and_console_check(browser, "demo-receipts.png")

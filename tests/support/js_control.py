@@ -16,6 +16,7 @@ runs a `Gateway` in this process and answers each command with one JSON line on 
                                                 of the gateway that strips `Upgrade` from every
                                                 request (tests/support/netproxy.py)
     {"cmd": "redis"}                         -> {"ok": true, "url": U}: a private redis-server
+    {"cmd": "receipts", "ids": [...]}        -> {"receipts": [{id, state, users, delivered}]}
                                                 (tests/support/redis_helpers.py), stopped when this
                                                 process ends; start gateways with
                                                 {"backend": U} here and in other controls
@@ -29,6 +30,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +111,9 @@ class Control:
             title=cmd.get("title", ""),
             data=cmd.get("data"),
             id=cmd.get("id", ""),
+            receipt_deadline=(
+                timedelta(seconds=cmd["receipt_deadline"]) if "receipt_deadline" in cmd else None
+            ),
         )
         reply = await self._stub_call("Publish", request)
         return {"id": reply.id, "cursor": reply.cursor, "delivered": reply.delivered}
@@ -119,6 +124,22 @@ class Control:
         )
         reply = await self._stub_call("Disconnect", request)
         return {"closed": reply.closed}
+
+    async def receipts(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Receipts: each id's state and its users' states, as lowercase words."""
+        reply = await self._stub_call("GetReceipts", pb.GetReceiptsRequest(ids=cmd["ids"]))
+        word = {v: k.removeprefix("RECEIPT_STATE_").lower() for k, v in pb.ReceiptState.items()}
+        return {
+            "receipts": [
+                {
+                    "id": r.id,
+                    "state": word[r.state],
+                    "users": {u.user_id: word[u.state] for u in r.users},
+                    "delivered": r.audience.delivered,
+                }
+                for r in reply.receipts
+            ]
+        }
 
     def token(self, cmd: dict[str, Any]) -> dict[str, Any]:
         claims: dict[str, Any] = {"sub": cmd["sub"], "exp": int(time.time() + cmd.get("ttl", 60))}
@@ -142,6 +163,8 @@ class Control:
             return await self.disconnect(cmd)
         if name == "token":
             return self.token(cmd)
+        if name == "receipts":
+            return await self.receipts(cmd)
         if name == "redis":
             return self.start_redis()
         if name == "strip_upgrade":

@@ -1,0 +1,69 @@
+"""Receipts' client ops (issue 17): `ack` and `read`, registered as extra handlers in
+`ClientOps` (which knows nothing of receipts).
+
+Both are fire-and-forget: no reply (a reply per ack would double what acks cost). An ack
+counts only for what its connection was sent: the connection says which range a cursor
+covers (`Connection.ack_span`: after its previous ack, or its start, and not beyond what
+was written to it); anything else is ignored and counted, never answered with an error,
+so a client racing a reconnect is not closed for it. The store checks the rest: each
+notification in the range must be addressed to the connection's user (or a topic it
+follows, or everyone), and a `read` must name one addressed to the user.
+
+With receipts off the same ops are answered `receipts_off` (not a bad frame: a client
+that acks by default does so only after a welcome saying `receipts: true`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import BaseModel
+
+from gateway.connection.connection import Connection
+from gateway.connection.dispatch import OpHandler, error
+from gateway.connection.ops import AckOp, ReadOp
+from gateway.connection.outgoing import Outgoing
+from gateway.log.cursor import Cursor
+from gateway.receipts.model import position
+from gateway.receipts.tracker import Receipts
+
+__all__ = ["receipt_handlers"]
+
+_OFF = "this gateway runs without receipts (GATEWAY_RECEIPTS): acks and reads are not kept"
+
+
+def receipt_handlers(receipts: Receipts | None) -> Mapping[type[BaseModel], OpHandler]:
+    """The `ack` and `read` handlers for `ClientOps(extra=...)`."""
+    if receipts is None:
+        return {AckOp: _off, ReadOp: _off}
+    handlers = _Handlers(receipts)
+    return {AckOp: handlers.ack, ReadOp: handlers.read}
+
+
+def _off(conn: Connection, op: BaseModel) -> list[Outgoing]:
+    return [error("receipts_off", _OFF, "op")]
+
+
+class _Handlers:
+    __slots__ = ("_receipts",)
+
+    def __init__(self, receipts: Receipts) -> None:
+        self._receipts = receipts
+
+    def ack(self, conn: Connection, op: AckOp) -> list[Outgoing]:
+        receipts = self._receipts
+        cursor = Cursor.parse(op.cursor)
+        span = None if cursor is None else conn.ack_span(cursor)
+        if span is None:
+            receipts.stats.acks_ignored += 1
+            return []
+        after, upto = position(span[0]), position(span[1])
+        if after is None or upto is None:  # parsed cursors always print a position
+            receipts.stats.acks_ignored += 1
+            return []
+        receipts.ack(conn.user_id, conn.topics, after, upto)
+        return []
+
+    def read(self, conn: Connection, op: ReadOp) -> list[Outgoing]:
+        self._receipts.read(conn.user_id, conn.topics, op.id)
+        return []
