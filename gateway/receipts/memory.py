@@ -80,10 +80,13 @@ class MemoryReceiptStore(ReceiptStore):
         self._epoch = format(time.time_ns() // 1000, "x") + os.urandom(2).hex()
         self._feed: deque[ReceiptUpdate] = deque(maxlen=feed_size)
         self._feed_seq = 0
-        self._feed_event = asyncio.Event()
+        #: Set and dropped by the next update; made only while a reader waits (an Event
+        #: per update was most of what an ack cost).
+        self._feed_event: asyncio.Event | None = None
 
     async def close(self) -> None:
-        self._feed_event.set()  # readers waiting return (empty) and see the end
+        if self._feed_event is not None:
+            self._feed_event.set()  # readers waiting return (empty) and see the end
 
     async def track(self, items: list[Tracked]) -> None:
         records = self._records
@@ -122,7 +125,9 @@ class MemoryReceiptStore(ReceiptStore):
                 del waiting[nid]
                 record = self._records[nid]
                 user = record.users[user_id]
-                record.users[user_id] = replace(user, state=State.DELIVERED, delivered_at=now)
+                record.users[user_id] = UserReceipt(
+                    user_id, State.DELIVERED, now, None, user.undelivered_at
+                )
                 published.append(record.item.published_at)
                 self._publish(record.item, user_id, State.DELIVERED, now)
             if not waiting:
@@ -167,8 +172,8 @@ class MemoryReceiptStore(ReceiptStore):
         if user.state is State.READ:
             return ReadOutcome.REPEATED
         delivered_at = now if user.delivered_at is None else user.delivered_at
-        record.users[user_id] = replace(
-            user, state=State.READ, delivered_at=delivered_at, read_at=now
+        record.users[user_id] = UserReceipt(
+            user_id, State.READ, delivered_at, now, user.undelivered_at
         )
         waiting = self._waiting.get(user_id)
         if waiting is not None:
@@ -215,9 +220,7 @@ class MemoryReceiptStore(ReceiptStore):
                 continue
             for user_id, user in record.users.items():
                 if user.state is State.PENDING:
-                    record.users[user_id] = replace(
-                        user, state=State.UNDELIVERED, undelivered_at=now
-                    )
+                    record.users[user_id] = UserReceipt(user_id, State.UNDELIVERED, None, None, now)
                     self._publish(record.item, user_id, State.UNDELIVERED, now)
                     marked += 1
         return marked
@@ -230,6 +233,8 @@ class MemoryReceiptStore(ReceiptStore):
         page = self._page(after, limit)
         if page.updates or wait <= 0:
             return page
+        if self._feed_event is None:
+            self._feed_event = asyncio.Event()
         event = self._feed_event
         try:
             async with asyncio.timeout(wait):
@@ -263,8 +268,9 @@ class MemoryReceiptStore(ReceiptStore):
         self._feed.append(
             ReceiptUpdate(cursor, item.notification_id, item.type, user_id, state, at)
         )
-        self._feed_event.set()
-        self._feed_event = asyncio.Event()
+        if self._feed_event is not None:
+            self._feed_event.set()
+            self._feed_event = None
 
     def _forget(self, now: float) -> None:
         """Drop the oldest records past the count or age bound, and their index entries."""
