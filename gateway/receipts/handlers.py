@@ -24,7 +24,6 @@ from gateway.connection.dispatch import OpHandler, error
 from gateway.connection.ops import AckOp, ReadOp
 from gateway.connection.outgoing import Outgoing
 from gateway.log.cursor import Cursor
-from gateway.receipts.model import position
 from gateway.receipts.tracker import Receipts
 
 __all__ = ["receipt_handlers"]
@@ -57,11 +56,7 @@ class _Handlers:
         if span is None:
             receipts.stats.acks_ignored += 1
             return []
-        after, upto = position(span[0]), position(span[1])
-        if after is None or upto is None:  # parsed cursors always print a position
-            receipts.stats.acks_ignored += 1
-            return []
-        receipts.ack(conn.user_id, conn.topics, after, upto)
+        receipts.ack(conn.user_id, conn.topics, *span)
         return []
 
     def read(self, conn: Connection, op: ReadOp) -> list[Outgoing]:

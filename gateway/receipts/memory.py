@@ -19,8 +19,8 @@ from bisect import bisect_left, bisect_right
 from collections import OrderedDict, deque
 from dataclasses import replace
 
+from gateway.log.cursor import Cursor
 from gateway.receipts.model import (
-    AckPosition,
     Audience,
     Receipt,
     ReceiptUpdate,
@@ -28,11 +28,20 @@ from gateway.receipts.model import (
     Tracked,
     UserReceipt,
     overall,
-    position,
 )
 from gateway.receipts.store import FeedPage, ReadOutcome, ReceiptStore
 
 __all__ = ["MemoryReceiptStore"]
+
+#: Where a notification sits in the log's order: the cursor's store and position. Tuples
+#: compare in C; the positions of one store (the only one this store sees) never tie.
+_At = tuple[str, int, int]
+
+
+def _at(cursor: Cursor) -> _At:
+    ms, n = cursor.position
+    return (cursor.epoch, ms, n)
+
 
 _UNUSED: set[str] = set()
 #: Every new record's users start here (its user_id is filled in when read out).
@@ -45,7 +54,7 @@ class _Record:
 
     __slots__ = ("acked", "at", "capped", "item", "read", "users")
 
-    def __init__(self, item: Tracked, at: AckPosition, users: dict[str, UserReceipt]) -> None:
+    def __init__(self, item: Tracked, at: _At, users: dict[str, UserReceipt]) -> None:
         self.item = item
         self.at = at
         self.users = users
@@ -72,13 +81,15 @@ class MemoryReceiptStore(ReceiptStore):
         self._max_counted = max_counted_users
         self._records: OrderedDict[str, _Record] = OrderedDict()
         #: user → {id: position} of notifications still waiting for that user's ack.
-        self._waiting: dict[str, dict[str, AckPosition]] = {}
+        self._waiting: dict[str, dict[str, _At]] = {}
         #: tracked broadcasts in cursor order (positions and ids side by side)
-        self._broadcast_at: list[AckPosition] = []
+        self._broadcast_at: list[_At] = []
         self._broadcast_ids: list[str] = []
         self._deadlines: list[tuple[float, str]] = []
         self._epoch = format(time.time_ns() // 1000, "x") + os.urandom(2).hex()
-        self._feed: deque[ReceiptUpdate] = deque(maxlen=feed_size)
+        #: (item, user, state, at) per update, its seq implied by its place: the update
+        #: value (and its cursor text) is made only when a watcher reads it.
+        self._feed: deque[tuple[Tracked, str, State, float]] = deque(maxlen=feed_size)
         self._feed_seq = 0
         #: Set and dropped by the next update; made only while a reader waits (an Event
         #: per update was most of what an ack cost).
@@ -91,9 +102,10 @@ class MemoryReceiptStore(ReceiptStore):
     async def track(self, items: list[Tracked]) -> None:
         records = self._records
         for item in items:
-            at = position(item.cursor)
-            if at is None or item.notification_id in records:
+            cursor = Cursor.parse(item.cursor)
+            if cursor is None or item.notification_id in records:
                 continue
+            at = _at(cursor)
             users = item.users
             records[item.notification_id] = _Record(
                 item, at, {user_id: _PENDING for user_id in users}
@@ -113,14 +125,15 @@ class MemoryReceiptStore(ReceiptStore):
         self,
         user_id: str,
         topics: frozenset[str],
-        floor: AckPosition,
-        upto: AckPosition,
+        floor: Cursor,
+        upto: Cursor,
         now: float,
     ) -> list[float]:
         published: list[float] = []
+        low, high = _at(floor), _at(upto)
         waiting = self._waiting.get(user_id)
         if waiting:
-            covered = [nid for nid, at in waiting.items() if floor < at <= upto]
+            covered = [nid for nid, at in waiting.items() if low < at <= high]
             for nid in covered:
                 del waiting[nid]
                 record = self._records[nid]
@@ -132,8 +145,8 @@ class MemoryReceiptStore(ReceiptStore):
                 self._publish(record.item, user_id, State.DELIVERED, now)
             if not waiting:
                 del self._waiting[user_id]
-        lo = bisect_right(self._broadcast_at, floor)
-        hi = bisect_right(self._broadcast_at, upto)
+        lo = bisect_right(self._broadcast_at, low)
+        hi = bisect_right(self._broadcast_at, high)
         for nid in self._broadcast_ids[lo:hi]:
             record = self._records[nid]
             if not _addresses(record.item, topics) or user_id in record.acked:
@@ -258,16 +271,20 @@ class MemoryReceiptStore(ReceiptStore):
             complete = seq >= oldest
             seq = max(seq, oldest)
         start = seq - oldest
-        updates = [feed[i] for i in range(start, min(len(feed), start + limit))]
-        cursor = updates[-1].cursor if updates else f"{self._epoch}-{seq}"
+        epoch = self._epoch
+        updates = []
+        for i in range(start, min(len(feed), start + limit)):
+            item, user_id, state, at = feed[i]
+            cursor = f"{epoch}-{oldest + i + 1}"
+            updates.append(
+                ReceiptUpdate(cursor, item.notification_id, item.type, user_id, state, at)
+            )
+        cursor = updates[-1].cursor if updates else f"{epoch}-{seq}"
         return FeedPage(updates, cursor, complete)
 
     def _publish(self, item: Tracked, user_id: str, state: State, at: float) -> None:
         self._feed_seq += 1
-        cursor = f"{self._epoch}-{self._feed_seq}"
-        self._feed.append(
-            ReceiptUpdate(cursor, item.notification_id, item.type, user_id, state, at)
-        )
+        self._feed.append((item, user_id, state, at))
         if self._feed_event is not None:
             self._feed_event.set()
             self._feed_event = None

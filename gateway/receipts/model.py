@@ -14,7 +14,7 @@ import enum
 from dataclasses import dataclass
 
 from gateway.log.cursor import Cursor
-from gateway.models import EveryoneTarget, Target, TopicTarget
+from gateway.models import Target, TopicTarget, UsersTarget
 
 __all__ = [
     "AckPosition",
@@ -68,21 +68,21 @@ class Tracked:
     @property
     def kind(self) -> str:
         """`users`, `topic` or `everyone`."""
-        if isinstance(self.target, EveryoneTarget):
-            return "everyone"
-        if isinstance(self.target, TopicTarget):
-            return "topic"
-        return "users"
+        return self.target.kind
 
     @property
     def topic(self) -> str:
-        return self.target.topic if isinstance(self.target, TopicTarget) else ""
+        target = self.target
+        return target.topic if type(target) is TopicTarget else ""
 
     @property
     def users(self) -> tuple[str, ...]:
-        if isinstance(self.target, EveryoneTarget | TopicTarget):
+        """The addressed users, each once (none for a broadcast)."""
+        target = self.target
+        if type(target) is not UsersTarget:
             return ()
-        return tuple(dict.fromkeys(self.target.user_ids))
+        ids = target.user_ids
+        return ids if len(ids) == 1 else tuple(dict.fromkeys(ids))
 
 
 @dataclass(frozen=True, slots=True)

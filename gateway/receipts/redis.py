@@ -15,10 +15,10 @@ import time
 from typing import Any
 
 from gateway.log.base import BackendUnavailable
+from gateway.log.cursor import Cursor
 from gateway.log.redis_client import CONNECTION_ERRORS, connect
 from gateway.log.redis_scripts import ENSURE_EPOCH
 from gateway.receipts.model import (
-    AckPosition,
     Audience,
     Receipt,
     ReceiptUpdate,
@@ -118,7 +118,7 @@ class RedisReceiptStore(ReceiptStore):
         args: list[Any] = [self._p, _ms(now), self._ttl, self._feed_size]
         args += (self._max_counted, len(acks))
         for ack in acks:
-            args += (ack.user_id, ",".join(ack.topics), ack.floor, ack.upto)
+            args += (ack.user_id, ",".join(ack.topics), position(ack.floor), position(ack.upto))
         for read in reads:
             args += (read.user_id, ",".join(read.topics), read.notification_id)
         reply = await self._call(self._apply(args=args))
@@ -128,8 +128,8 @@ class RedisReceiptStore(ReceiptStore):
         self,
         user_id: str,
         topics: frozenset[str],
-        floor: AckPosition,
-        upto: AckPosition,
+        floor: Cursor,
+        upto: Cursor,
         now: float,
     ) -> list[float]:
         return (await self.apply([Ack(user_id, topics, floor, upto)], [], now)).published

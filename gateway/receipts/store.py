@@ -23,7 +23,8 @@ import abc
 import enum
 from dataclasses import dataclass
 
-from gateway.receipts.model import AckPosition, Receipt, ReceiptUpdate, Tracked
+from gateway.log.cursor import Cursor
+from gateway.receipts.model import Receipt, ReceiptUpdate, Tracked
 
 __all__ = ["Ack", "Applied", "FeedPage", "Read", "ReadOutcome", "ReceiptStore"]
 
@@ -42,8 +43,8 @@ class Ack:
 
     user_id: str
     topics: frozenset[str]
-    floor: AckPosition
-    upto: AckPosition
+    floor: Cursor
+    upto: Cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +92,8 @@ class ReceiptStore(abc.ABC):
         self,
         user_id: str,
         topics: frozenset[str],
-        floor: AckPosition,
-        upto: AckPosition,
+        floor: Cursor,
+        upto: Cursor,
         now: float,
     ) -> list[float]:
         """Mark what `(floor, upto]` covers delivered; the publish times of each

@@ -20,8 +20,9 @@ import time
 from collections.abc import AsyncIterator
 
 from gateway.log.base import BackendUnavailable
+from gateway.log.cursor import Cursor
 from gateway.metrics import ReceiptStats
-from gateway.receipts.model import AckPosition, Receipt, Tracked, WatchFilter
+from gateway.receipts.model import Receipt, Tracked, WatchFilter
 from gateway.receipts.store import Ack, FeedPage, Read, ReceiptStore
 
 __all__ = ["Receipts"]
@@ -55,7 +56,7 @@ class Receipts:
         self._sweep_every = sweep_every
         self._max_queued = max_queued
         #: (user, floor) → the newest ack of that connection's range not applied yet.
-        self._acks: dict[tuple[str, AckPosition], Ack] = {}
+        self._acks: dict[tuple[str, Cursor], Ack] = {}
         self._reads: list[Read] = []
         self._reads_by_user: dict[str, int] = {}
         self._wake = asyncio.Event()
@@ -95,16 +96,14 @@ class Receipts:
             self._metrics.receipts_untracked += len(items)
             self._warn(exc)
 
-    def ack(
-        self, user_id: str, topics: frozenset[str], floor: AckPosition, upto: AckPosition
-    ) -> bool:
+    def ack(self, user_id: str, topics: frozenset[str], floor: Cursor, upto: Cursor) -> bool:
         """Queue one connection's cumulative ack; False (dropped, counted) when full."""
         key = (user_id, floor)
         queued = self._acks.get(key)
         if queued is None and len(self._acks) + len(self._reads) >= self._max_queued:
             self._metrics.acks_ignored += 1
             return False
-        if queued is None or queued.upto < upto:
+        if queued is None or upto.after(queued.upto):
             self._acks[key] = Ack(user_id, topics, floor, upto)
         self._wake.set()
         return True

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from gateway.log.cursor import Cursor
 from gateway.models import EveryoneTarget, TopicTarget, UsersTarget
 from gateway.receipts.memory import MemoryReceiptStore
-from gateway.receipts.model import State, Tracked, position
+from gateway.receipts.model import State, Tracked
 from gateway.receipts.redis import RedisReceiptStore
 from gateway.receipts.store import ReadOutcome, ReceiptStore
 from tests.support.redis_helpers import RedisServer
@@ -26,8 +27,8 @@ def cursor(n: int) -> str:
     return f"e1-{n}"
 
 
-def at(n: int) -> str:
-    found = position(cursor(n))
+def at(n: int) -> Cursor:
+    found = Cursor.parse(cursor(n))
     assert found is not None
     return found
 

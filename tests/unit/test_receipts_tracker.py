@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import time
 
+from gateway.log.cursor import Cursor
 from gateway.models import UsersTarget
 from gateway.receipts.memory import MemoryReceiptStore
-from gateway.receipts.model import State, Tracked, position
+from gateway.receipts.model import State, Tracked
 from gateway.receipts.tracker import Receipts
 
 
-def at(n: int) -> str:
-    found = position(f"e-{n}")
+def at(n: int) -> Cursor:
+    found = Cursor.parse(f"e-{n}")
     assert found is not None
     return found
 
