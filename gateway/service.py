@@ -170,7 +170,7 @@ class NotificationService:
         drafts: list[Draft] = []
         max_bytes = self._max_bytes
         receipts = self.receipts
-        accepted_at = time.time()
+        accepted_at = time.time() if receipts is not None else 0.0  # receipts only
         types = self.types
         # the current publish span's context, stored with each entry (tracing on, sampled)
         trace = self._tracing.traceparent() if self._tracing.on else None
