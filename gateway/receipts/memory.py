@@ -17,7 +17,6 @@ import os
 import time
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict, deque
-from dataclasses import replace
 
 from gateway.log.cursor import Cursor
 from gateway.receipts.model import (
@@ -206,7 +205,7 @@ class MemoryReceiptStore(ReceiptStore):
             return Receipt(nid, State.UNKNOWN)
         item = record.item
         users = tuple(
-            u if u.user_id == uid else replace(u, user_id=uid) for uid, u in record.users.items()
+            u if u.user_id == uid else u._replace(user_id=uid) for uid, u in record.users.items()
         )
         audience = None
         if not item.users:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.log.cursor import Cursor
 from gateway.models import Target, TopicTarget, UsersTarget
@@ -53,9 +54,11 @@ def position(cursor: str | Cursor) -> AckPosition | None:
     return f"{parsed.epoch}.{ms:020d}{n:020d}"
 
 
-@dataclass(frozen=True, slots=True)
-class Tracked:
-    """A newly published notification whose receipts are to be kept (from the service)."""
+class Tracked(NamedTuple):
+    """A newly published notification whose receipts are to be kept (from the service).
+
+    A tuple, as `Entry` is: one is made per publish while receipts are on (a frozen
+    dataclass cost several times as much to build)."""
 
     notification_id: str
     type: str
@@ -85,8 +88,9 @@ class Tracked:
         return ids if len(ids) == 1 else tuple(dict.fromkeys(ids))
 
 
-@dataclass(frozen=True, slots=True)
-class UserReceipt:
+class UserReceipt(NamedTuple):
+    """One addressed user's receipt; a tuple: a new one is made at each change (an ack)."""
+
     user_id: str
     state: State
     #: Wall-clock seconds of the first ack from any of the user's connections.
