@@ -94,9 +94,9 @@ class Connection:
     """One client: who it is, what it follows and may follow, what it is owed."""
 
     __slots__ = (
+        "_acked",
         "_backlog",
         "_bad",
-        "_acked",
         "_context",
         "_expiry",
         "_pending",
