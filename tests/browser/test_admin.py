@@ -79,9 +79,18 @@ def test_the_admin_page_shows_live_figures_and_its_buttons_act(
     def text(element_id: str) -> str:
         return str(browser.find_element(By.ID, element_id).text)
 
+    def table(body_id: str) -> list[list[str]]:
+        """A table's cells, read in one call: the page replaces its rows every second, so
+        elements found one by one could go stale in between."""
+        rows = browser.execute_script(
+            "return [...document.querySelectorAll(`#${arguments[0]} tr`)]"
+            ".map((row) => [...row.cells].map((cell) => cell.textContent))",
+            body_id,
+        )
+        return [[str(cell) for cell in row] for row in rows]
+
     def cell(replica_column: int) -> str:
-        row = browser.find_element(By.CSS_SELECTOR, "#replica-rows tr")
-        return str(row.find_elements(By.TAG_NAME, "td")[replica_column].text)
+        return table("replica-rows")[0][replica_column]
 
     tabs = [gateway.client("alice"), gateway.client("alice")]
     bob = gateway.client("bob")
@@ -96,18 +105,14 @@ def test_the_admin_page_shows_live_figures_and_its_buttons_act(
     wait_for(lambda: text("connections") == "3", "3 connections")
     assert text("replicas") == "1" and text("backend") == "memory"
     assert text("backend-state") == "1 of 1"
-    assert not browser.find_elements(By.CSS_SELECTOR, "#refusal-rows tr")
+    assert table("refusal-rows") == []
 
     # a refused WebSocket (400): counted as it happens, in the last minute and in all
     refused = urllib.request.Request(f"http://127.0.0.1:{gateway.http_port}/ws?user_id=a%20b")
     with pytest.raises(urllib.error.HTTPError):
         urllib.request.urlopen(refused, timeout=5)
 
-    def refusals() -> list[list[str]]:
-        rows = browser.find_elements(By.CSS_SELECTOR, "#refusal-rows tr")
-        return [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in rows]
-
-    wait_for(lambda: refusals() == [["connect: refused (400)", "1", "1"]], "the refusal")
+    wait_for(lambda: table("refusal-rows") == [["connect: refused (400)", "1", "1"]], "the refusal")
 
     # rates: publish until the page shows them (bounded; no assertion on their value)
     with Publisher(f"127.0.0.1:{gateway.grpc_port}", token=TOKEN) as publisher:
