@@ -37,8 +37,7 @@ from gateway.log.base import (
 from gateway.log.cursor import Cursor
 from gateway.metrics import Metrics
 from gateway.models import Invalid, PublishItem, encode_notification, tuple_maker
-from gateway.receipts.model import Tracked
-from gateway.receipts.tracker import Receipts
+from gateway.receipts.tracker import Receipts, deadline_refusal, tracked
 from gateway.tracing import OFF, Tracing
 from gateway.types import TypeRegistry
 
@@ -72,22 +71,6 @@ class Refused:
 
     status: int
     reason: str
-
-
-def _deadline_refusal(seconds: float, receipts: Receipts | None) -> Invalid | None:
-    """Why a publish's receipt_deadline cannot be kept here, if it cannot."""
-    if receipts is None:
-        return Invalid(
-            "notification.receipt_deadline",
-            "receipts are off on this gateway (GATEWAY_RECEIPTS): nothing would report it",
-        )
-    if seconds > receipts.max_age:
-        return Invalid(
-            "notification.receipt_deadline",
-            f"at most {receipts.max_age:g} s: receipts are kept that long "
-            "(GATEWAY_RECEIPTS_SECONDS)",
-        )
-    return None
 
 
 class NotificationService:
@@ -194,7 +177,7 @@ class NotificationService:
                 continue
             receipt_until = None
             if notification.receipt_deadline is not None:
-                refusal = _deadline_refusal(notification.receipt_deadline.total_seconds(), receipts)
+                refusal = deadline_refusal(notification.receipt_deadline.total_seconds(), receipts)
                 if refusal is not None:
                     outcomes.append(refusal)
                     continue
@@ -233,7 +216,9 @@ class NotificationService:
         metrics.published += published
         metrics.delivered += delivered
         if receipts is not None:
-            await self._track(receipts, items, outcomes, drafts, results, accepted_at)
+            # receipts (issue 17): track what this call newly appended
+            new = [item for item, o in zip(items, outcomes, strict=True) if o is _PENDING]
+            await receipts.published(tracked(new, drafts, results, accepted_at))
         settled: list[AppendResult | Invalid | Conflict] = list(results)
         if conflicts:
             metrics.conflicts += conflicts
@@ -245,31 +230,6 @@ class NotificationService:
             return settled
         appended = iter(settled)
         return [next(appended) if outcome is _PENDING else outcome for outcome in outcomes]
-
-    async def _track(
-        self,
-        receipts: Receipts,
-        items: list[PublishItem],
-        outcomes: list[AppendResult | Invalid | Conflict],
-        drafts: list[Draft],
-        results: list[AppendResult],
-        accepted_at: float,
-    ) -> None:
-        """Receipts (issue 17): start tracking what this call newly appended."""
-        appended = (item for item, o in zip(items, outcomes, strict=True) if o is _PENDING)
-        tracked = [
-            Tracked(
-                draft.notification_id,
-                item.notification.type,
-                result.cursor,
-                draft.target,
-                accepted_at,
-                draft.receipt_until,
-            )
-            for item, draft, result in zip(appended, drafts, results, strict=True)
-            if not (result.duplicate or result.conflict)
-        ]
-        await receipts.published(tracked)
 
     async def wait_idle(self) -> None:
         """Wait until no accepted publish is still on its way into the log (for drain)."""

@@ -19,13 +19,14 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from gateway.log.base import BackendUnavailable
+from gateway.log.base import AppendResult, BackendUnavailable, Draft
 from gateway.log.cursor import Cursor
 from gateway.metrics import ReceiptStats
+from gateway.models import Invalid, PublishItem
 from gateway.receipts.model import Receipt, Tracked, WatchFilter
 from gateway.receipts.store import Ack, FeedPage, Read, ReceiptStore
 
-__all__ = ["Receipts"]
+__all__ = ["Receipts", "deadline_refusal", "tracked"]
 
 log = logging.getLogger("gateway.receipts")
 
@@ -185,3 +186,41 @@ class Receipts:
         if not self._down_logged:
             log.warning("receipts backend unreachable: %s", exc)
             self._down_logged = True
+
+
+def deadline_refusal(seconds: float, receipts: Receipts | None) -> Invalid | None:
+    """Why a publish's receipt_deadline cannot be kept here, if it cannot."""
+    if receipts is None:
+        return Invalid(
+            "notification.receipt_deadline",
+            "receipts are off on this gateway (GATEWAY_RECEIPTS): nothing would report it",
+        )
+    if seconds > receipts.max_age:
+        return Invalid(
+            "notification.receipt_deadline",
+            f"at most {receipts.max_age:g} s: receipts are kept that long "
+            "(GATEWAY_RECEIPTS_SECONDS)",
+        )
+    return None
+
+
+def tracked(
+    items: list[PublishItem],
+    drafts: list[Draft],
+    results: list[AppendResult],
+    accepted_at: float,
+) -> list[Tracked]:
+    """What the service's append newly added (items, drafts and results side by side),
+    as receipts to keep; repeats and conflicts add nothing."""
+    return [
+        Tracked(
+            draft.notification_id,
+            item.notification.type,
+            result.cursor,
+            draft.target,
+            accepted_at,
+            draft.receipt_until,
+        )
+        for item, draft, result in zip(items, drafts, results, strict=True)
+        if not (result.duplicate or result.conflict)
+    ]
