@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     scheduler.flush()
     mark("setup")
     notifications = args.batch * args.batches
-    print(json.dumps({"labels": LABELS, "measured": notifications, "piece": len(inputs)}))
+    measured = {"labels": LABELS, "measured": notifications, "piece": len(inputs)}
+    print(json.dumps({**measured, "writes": transport.writes}))
     return 0
 
 
