@@ -92,6 +92,13 @@ class Outgoing:
         return cls(event, payload, text_frame(payload), sse_id)
 
     @classmethod
+    def of_fields(cls, fields: dict[str, object], sse_id: str | None = None) -> Outgoing:
+        """An event from its fields, `event` (its name) first: for the one made on every
+        connect (the welcome), without `of`'s keyword packing."""
+        payload = pydantic_core.to_json(fields)
+        return cls(str(fields["event"]), payload, text_frame(payload), sse_id)
+
+    @classmethod
     def control(cls, frame: bytes) -> Outgoing:
         """A frame only WebSocket has (a pong): nothing on an SSE stream."""
         return cls("", None, frame)

@@ -34,18 +34,19 @@ def welcome(
     the replay's own ids move it on. With receipts on it says so (`receipts: true`):
     clients send acks only then.
     """
+    head = str(cursor)
     fields: dict[str, object] = {
+        "event": "welcome",
         "user_id": conn.user_id,
-        "topics": sorted(conn.topics),
-        "cursor": str(cursor),
+        "topics": sorted(conn.topics) if conn.topics else [],
+        "cursor": head,
         "heartbeat": heartbeat,
     }
     if stream is not None:
         fields["stream"] = stream
     if receipts:  # receipts (issue 17)
         fields["receipts"] = True
-    sse_id = None if resuming else str(cursor)
-    return Outgoing.of("welcome", sse_id=sse_id, **fields)
+    return Outgoing.of_fields(fields, None if resuming else head)
 
 
 async def start(

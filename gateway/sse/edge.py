@@ -23,7 +23,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from gateway.connection.admission import AdmissionPolicy, Refusal, admit, read_handshake
-from gateway.connection.connection import Connection, ConnectionContext
+from gateway.connection.connection import Connection, ConnectionContext, connection_for
 from gateway.connection.dispatch import ClientOps
 from gateway.connection.eager import start_eagerly
 from gateway.connection.start import start
@@ -85,7 +85,7 @@ class SseEdge:
         stream = SseStream(self, stream_id, response_head(cors))
         protocol.hand_to(stream)
         params = admitted.params
-        conn = Connection(params.user_id, params.topics, stream, self.context, admitted.grant)
+        conn = connection_for(params.user_id, params.topics, stream, self.context, admitted.grant)
         stream.attach(conn)
         self.streams[stream_id] = stream
         self.service.metrics.connections_opened += 1

@@ -25,7 +25,7 @@ from gateway.connection.admission import (
     admit,
     read_handshake,
 )
-from gateway.connection.connection import Connection, ConnectionContext
+from gateway.connection.connection import Connection, ConnectionContext, connection_for
 from gateway.connection.dispatch import ClientOps, error
 from gateway.connection.eager import start_eagerly
 from gateway.connection.start import start
@@ -91,7 +91,7 @@ class WebSocketEdge:
             self._refuse(protocol, Refusal(exc.status, exc.error, exc.message))
             return
         params = admitted.params
-        conn = Connection(params.user_id, params.topics, protocol, self.context, admitted.grant)
+        conn = connection_for(params.user_id, params.topics, protocol, self.context, admitted.grant)
         protocol.accept(conn, switching_protocols(accept, admitted.subprotocol))
         self.connections[conn] = None
         self.service.metrics.connections_opened += 1

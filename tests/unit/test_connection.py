@@ -13,6 +13,7 @@ from gateway.connection.connection import (
     MAX_BAD_FRAMES,
     REPLAY_BATCH_BYTES,
     Connection,
+    connection_for,
 )
 from gateway.connection.outgoing import PING, Outgoing
 from tests.support.fakes import FakeTransport, context, item
@@ -22,7 +23,7 @@ def _conn(
     transport: FakeTransport, limit: int = 1000, started: bool = True
 ) -> tuple[Connection, list[Connection]]:
     detached: list[Connection] = []
-    conn = Connection("u", (), transport, context(limit, detached))
+    conn = connection_for("u", (), transport, context(limit, detached))
     if started:
         conn.start([])
     return conn, detached
