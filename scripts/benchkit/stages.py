@@ -32,9 +32,9 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from gateway.session import Session  # noqa: E402
-
 from gateway.api.v1 import gateway_pb2 as pb  # noqa: E402
+from gateway.connection.connection import Connection, ConnectionContext  # noqa: E402
+from gateway.connection.outgoing import Outgoing  # noqa: E402
 from gateway.flush import FlushScheduler  # noqa: E402
 from gateway.grpc.servicer import GatewayServicer  # noqa: E402
 from gateway.hub import Hub  # noqa: E402
@@ -42,7 +42,6 @@ from gateway.log.base import local_fingerprint  # noqa: E402
 from gateway.log.memory import MemoryLog  # noqa: E402
 from gateway.models import encode_notification  # noqa: E402
 from gateway.service import NotificationService  # noqa: E402
-from gateway.wire import notification_frame  # noqa: E402
 
 #: The stages in pipeline order, then the pieces of `publish` measured apart.
 STAGES = ("decode", "handler", "translate", "publish", "response", "flush")
@@ -52,21 +51,34 @@ T = TypeVar("T")
 
 
 class CountingTransport:
-    """Takes writes like an asyncio transport and keeps only their count."""
+    """A WebSocket transport (and its byte stream) that keeps only the count of writes."""
 
-    __slots__ = ("writes",)
+    kind = "ws"
+    answers_pings = True
 
     def __init__(self) -> None:
         self.writes = 0
 
-    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview], /) -> None:
+    def write(self, chunks: list[bytes]) -> None:
+        self.writes += 1
+
+    def sink(self) -> CountingTransport:
+        return self
+
+    def writelines(self, list_of_data: Iterable[bytes], /) -> None:
         self.writes += 1
 
     def get_write_buffer_size(self) -> int:
         return 0
 
+    def buffered(self) -> int:
+        return 0
+
     def is_closing(self) -> bool:
         return False
+
+    def close(self, code: int, reason: str) -> None:
+        pass
 
     def abort(self) -> None:
         pass
@@ -147,19 +159,21 @@ def main(argv: list[str] | None = None) -> int:
     service = NotificationService(
         MemoryLog(max_entries=100_000),
         Hub(),
+        scheduler,
         max_notification_bytes=64 * 1024,
         max_connections=1_000_000,
         max_connections_per_user=8,
         types=_type_registry() if args.types else None,
     )
-    service.on_fan_out = scheduler.published
     finish(service.start())  # the memory log's listener: the service
     transport = CountingTransport()
+    context = ConnectionContext(scheduler, 1 << 20, service.detach, service.metrics)
     for u in range(args.users):
-        session = Session(f"u{u}", (), transport, scheduler, 1 << 20, lambda s: None)
-        service.hub.add(session)
+        conn = Connection(f"u{u}", (), transport, context)
+        service.hub.add(conn)
+        conn.start([])  # no longer held: live items are flushed
     servicer = GatewayServicer(service)
-    context: Any = _Context()
+    grpc_context: Any = _Context()
     # warm-up: every user addressed once before the measured batches (as in a long run,
     # where each user's target was seen before), then the measured ones
     warm = -(-args.users // args.batch)
@@ -198,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         request = pb.PublishBatchRequest.FromString(raw)
         if measuring:
             mark("decode")
-        response = finish(servicer.PublishBatch(request, context))
+        response = finish(servicer.PublishBatch(request, grpc_context))
         if measuring:
             mark("response")
         response.SerializeToString()
@@ -227,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         local_fingerprint(item.target, body)
     mark("fingerprint")
     for n, (item, body) in enumerate(zip(inputs, bodies, strict=True)):
-        service.hub.deliver(item.target, notification_frame(f"x-{n}", body))
+        service.hub.deliver(item.target, Outgoing.notification(f"x-{n}", body))
     mark("fanout")
     scheduler.flush()
     mark("setup")
