@@ -1,5 +1,5 @@
 // @notification-gateway/client, built from clients/js by `npm run build`: do not edit.
-// sources-sha256: 5a115e0b13649d8070d40a92167121f822d5e8b5b6225a86d62a853b8debc8de
+// sources-sha256: 92f26ab4fce3d36b42caf828db18c077723eade24b45e908a4fdc3022aae241c
 // dist/acks.js
 var MAX_QUEUED_READS = 100;
 var Acks = class {
@@ -248,6 +248,12 @@ var ResumePoint = class {
   /** The log head the last welcome named. */
   head;
   seen = /* @__PURE__ */ new Set();
+  /**
+   * Asked with `since` and no `resumed` event yet: no notification moves the cursor. A
+   * gateway whose replay read failed once sent live frames and then 1013; a cursor taken
+   * from them made the next resume skip the range never replayed (issue 15, fault path 1).
+   */
+  awaitingResumed = false;
   constructor(since, dedupSize) {
     this.dedupSize = dedupSize;
     this.cursor = since;
@@ -255,6 +261,7 @@ var ResumePoint = class {
   /** A connection opened: it resumes after the cursor as it is now. */
   opened() {
     this.from = this.cursor;
+    this.awaitingResumed = this.from !== void 0;
   }
   welcome(head) {
     this.head = head;
@@ -263,6 +270,7 @@ var ResumePoint = class {
   }
   /** Nothing replayed: the head is as good a place to resume from as `since`. */
   resumed(replayed) {
+    this.awaitingResumed = false;
     if (replayed === 0)
       this.cursor = this.head;
   }
@@ -276,7 +284,8 @@ var ResumePoint = class {
       if (oldest !== void 0)
         this.seen.delete(oldest);
     }
-    this.cursor = cursor;
+    if (!this.awaitingResumed)
+      this.cursor = cursor;
     return true;
   }
 };

@@ -16,6 +16,12 @@ export class ResumePoint {
   /** The log head the last welcome named. */
   private head: string | undefined;
   private readonly seen = new Set<string>();
+  /**
+   * Asked with `since` and no `resumed` event yet: no notification moves the cursor. A
+   * gateway whose replay read failed once sent live frames and then 1013; a cursor taken
+   * from them made the next resume skip the range never replayed (issue 15, fault path 1).
+   */
+  private awaitingResumed = false;
 
   constructor(
     since: string | undefined,
@@ -27,6 +33,7 @@ export class ResumePoint {
   /** A connection opened: it resumes after the cursor as it is now. */
   opened(): void {
     this.from = this.cursor;
+    this.awaitingResumed = this.from !== undefined;
   }
 
   welcome(head: string): void {
@@ -36,6 +43,7 @@ export class ResumePoint {
 
   /** Nothing replayed: the head is as good a place to resume from as `since`. */
   resumed(replayed: number): void {
+    this.awaitingResumed = false;
     if (replayed === 0) this.cursor = this.head;
   }
 
@@ -47,7 +55,7 @@ export class ResumePoint {
       const oldest = this.seen.values().next().value;
       if (oldest !== undefined) this.seen.delete(oldest);
     }
-    this.cursor = cursor;
+    if (!this.awaitingResumed) this.cursor = cursor;
     return true;
   }
 }

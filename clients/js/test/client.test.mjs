@@ -397,3 +397,25 @@ describe("against two replicas on one Redis", () => {
     client.close();
   });
 });
+
+test("asked with since, no notification before the resumed event moves the cursor", async () => {
+  // Issue 15, fault path 1: a gateway whose replay read failed sent the welcome and live
+  // frames, then 1013. A cursor taken from them made the next resume skip the range never
+  // replayed. The notification still reaches the app; only `resumed` lets the cursor move.
+  const { ResumePoint } = await import("../dist/resume.js");
+  const point = new ResumePoint("e.10-0", 64);
+  point.opened();
+  point.welcome("e.90-0");
+  assert.equal(point.accept("e.90-0"), true);
+  assert.equal(point.cursor, "e.10-0");
+  point.opened(); // the reconnect after 1013 resumes from where the replay should start
+  point.welcome("e.95-0");
+  point.resumed(3);
+  assert.equal(point.accept("e.11-0"), true);
+  assert.equal(point.cursor, "e.11-0");
+  const fresh = new ResumePoint(undefined, 64); // no since: live frames move it at once
+  fresh.opened();
+  fresh.welcome("e.1-0");
+  fresh.accept("e.2-0");
+  assert.equal(fresh.cursor, "e.2-0");
+});
