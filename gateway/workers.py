@@ -16,7 +16,8 @@ until their own handlers are in place), so a Ctrl-C reaches the supervisor alone
 passes each SIGTERM or SIGINT on to every worker, once, as a SIGTERM: the first drains
 them all, a second ends them at once (as for one gateway). A worker that exits unasked (a crash, a
 start that failed) makes the supervisor drain the others and exit non-zero, so the
-process manager restarts the whole: a host never runs silently with fewer workers.
+process manager restarts the whole: a host never runs silently with fewer workers. A
+worker still running `grace_seconds` + 5 s after the first signal is killed.
 
 Workers are started with `multiprocessing`'s spawn (a fresh interpreter each; gRPC's core
 does not survive a fork once it has threads) and are given the parsed `Settings`.
@@ -28,6 +29,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import time
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -41,6 +43,8 @@ log = logging.getLogger("gateway")
 
 #: A worker's exit code for a configuration error found while starting (as the CLI's).
 _CONFIG_ERROR = 2
+#: Seconds past `grace_seconds` a worker may take to stop before it is killed.
+_GRACE_MARGIN = 5.0
 
 
 def supervise(settings: Settings) -> int:
@@ -66,15 +70,23 @@ def supervise(settings: Settings) -> int:
         worker.start()
     signal.signal(signal.SIGINT, on_signal)
     log.info("workers started", extra={"workers": [w.pid for w in workers]})
-    return _watch(workers, received)
+    return _watch(workers, received, settings.grace_seconds + _GRACE_MARGIN)
 
 
-def _watch(workers: list[BaseProcess], received: list[int]) -> int:
-    """Pass each signal on once; drain the rest when a worker ends unasked."""
+def _watch(workers: list[BaseProcess], received: list[int], grace: float) -> int:
+    """Pass each signal on once; drain the rest when a worker ends unasked; kill what
+    still runs `grace` seconds after the first signal (a drain is bounded by then)."""
     live = list(workers)
     passed = 0
     code = 0
+    kill_at: float | None = None
     while live:
+        if kill_at is not None and time.monotonic() > kill_at:
+            log.error("workers still running after the grace period: killed")
+            for worker in live:
+                worker.kill()
+            kill_at = None
+            code = code or 1
         ended = wait([w.sentinel for w in live], timeout=0.2)
         for worker in [w for w in live if w.sentinel in ended]:
             live.remove(worker)
@@ -90,6 +102,8 @@ def _watch(workers: list[BaseProcess], received: list[int]) -> int:
             elif exit_code:
                 code = code or (_CONFIG_ERROR if exit_code == _CONFIG_ERROR else 1)
         while passed < len(received):
+            if kill_at is None and not passed:
+                kill_at = time.monotonic() + grace
             passed += 1
             for worker in live:
                 if worker.pid is not None:

@@ -63,6 +63,9 @@ class RedisPeers(Peers):
         self._stats = stats
         self._questions: dict[str, _Question] = {}
         self._listening = False
+        #: Set by close(): redis-py's `get_message` can swallow the task's cancellation
+        #: (seen: a start that failed then hung in its cleanup), so the loop checks this too.
+        self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._replies: set[asyncio.Task[Any]] = set()
 
@@ -72,6 +75,7 @@ class RedisPeers(Peers):
         self._task = asyncio.create_task(self._listen(), name="redis-control")
 
     async def close(self) -> None:
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -106,7 +110,7 @@ class RedisPeers(Peers):
         closed, from inside redis-py's reconnect) ends only this subscription; the next
         one follows with backoff. One warning when it goes down, one line when back."""
         backoff = 0.1
-        while True:
+        while not self._closing:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel, self._inbox)
@@ -116,7 +120,7 @@ class RedisPeers(Peers):
                         log.info("control channel listening again")
                 backoff = 0.1
                 census = 0.0
-                while True:
+                while not self._closing:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None:
                         self._received(message["channel"], message["data"])
@@ -125,6 +129,8 @@ class RedisPeers(Peers):
                         counts = await self._client.pubsub_numsub(self._channel)
                         self._stats.replicas = int(counts[0][1]) if counts else 0
             except Exception as exc:  # any error of the connection: see the docstring
+                if self._closing:
+                    return
                 self._stats.errors += 1
                 if self._listening or backoff == 0.1:
                     log.warning(

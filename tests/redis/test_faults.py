@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import socket
 from pathlib import Path
 
 import aiohttp
@@ -16,8 +18,8 @@ from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.client import AsyncPublisher
 from tests.support.gateway import StartGateway
+from tests.support.helpers import free_port, gateway_process, users
 from tests.support.helpers import request as publish_request
-from tests.support.helpers import users
 from tests.support.redis_helpers import ChildGateway, RedisServer, ws_client
 from tests.support.waiting import until
 
@@ -159,3 +161,28 @@ async def test_a_replay_that_fails_sends_no_live_frame_ahead_of_its_close(
         finally:
             stop.set()
             await feeder
+
+
+async def test_a_start_that_fails_on_redis_exits_2_instead_of_hanging(
+    redis_server: RedisServer,
+) -> None:
+    """A port in use stops a Redis-backed start with exit 2; its cleanup used to hang on
+    the control listener, whose cancellation redis-py's `get_message` swallowed (and
+    a worker stuck so kept `--workers` from ever stopping)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        env.update(
+            GATEWAY_BACKEND=redis_server.url,
+            GATEWAY_HTTP_PORT=str(port),
+            GATEWAY_GRPC_PORT=str(free_port()),
+        )
+        proc = await gateway_process(env=env)
+        try:
+            assert await asyncio.wait_for(proc.wait(), 30) == 2
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
