@@ -28,14 +28,14 @@ _FIGURES: list[tuple[str, str, str, str]] = [
 def _value(metrics: Metrics | None, scenario: str, path: str) -> float | None:
     if metrics is None or "error" in metrics:
         return None
+    if scenario == "peruser" and get(metrics, "correct") is False:
+        return None  # a run whose messages did not all arrive gives no figure
     if path == "cpu_us_per_notification":
         cpu = get(metrics, "cpu.server_cpu_s")
         frames = get(metrics, "detail.frames")
         if isinstance(cpu, int | float) and isinstance(frames, int | float) and frames:
             return cpu / frames * 1e6
         return None
-    if scenario == "peruser" and get(metrics, "correct") is False:
-        return None  # a rate whose messages did not all arrive is no figure
     value = get(metrics, path)
     return float(value) if isinstance(value, int | float) else None
 

@@ -36,4 +36,4 @@ http
       res.end(events.includes("CLOSE") ? "CLOSE\r\n" : "");
     });
   })
-  .listen(port, "127.0.0.1");
+  .listen(port, "127.0.0.1", 4096);
