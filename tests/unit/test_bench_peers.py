@@ -39,7 +39,8 @@ def test_the_table_gives_the_gateways_ratio_to_each_peer() -> None:
     assert rate["values"]["nchan"] is None  # messages lost: no figure, no ratio
     assert "nchan" not in rate["gateway_ratio"]
     cpu = rows["per-user server CPU µs/notification"]
-    assert cpu["values"]["gateway"] == 20.0 and cpu["gateway_ratio"]["nchan"] == 0.4
+    assert cpu["values"]["gateway"] == 20.0 and cpu["gateway_ratio"]["node"] == 0.8
+    assert cpu["values"]["nchan"] is None  # nor its CPU
 
 
 def test_pipelined_responses_are_read_one_by_one() -> None:
