@@ -16,6 +16,7 @@ from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from tests.support.gateway import Connect, StartGateway
 from tests.support.helpers import everyone, request, users
+from tests.support.waiting import until
 
 
 async def _raw(port: int, payload: bytes, read: bool = True) -> bytes:
@@ -104,6 +105,19 @@ async def test_a_stalled_reader_is_closed_with_4008_and_others_get_everything(
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     )
     writer.transport.pause_reading()
+    got = bytearray()
+
+    async def read_once_closed() -> None:
+        # The gateway drops a closed connection whose close frame has not gone out within
+        # CLOSE_TIMEOUT (5 s; memory stays bounded): a client that stalls past that never
+        # sees its 4008, so this one reads as soon as it is closed. Reading only after all
+        # 40 batches failed whenever those took more than 5 s on a loaded machine.
+        await until(lambda: gateway.service.metrics.slow_clients_closed, within=60, every=0.01)
+        writer.transport.resume_reading()
+        while chunk := await reader.read(1 << 16):
+            got.extend(chunk)
+
+    stalled_reads = asyncio.create_task(read_once_closed())
     async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
         stub = pb_grpc.NotificationGatewayStub(channel)
         total = 0
@@ -132,10 +146,9 @@ async def test_a_stalled_reader_is_closed_with_4008_and_others_get_everything(
         "healthy": 1,
         "stalled": 0,
     }
-    # when the stalled client finally reads, the stream ends with a 4008 close frame
-    writer.transport.resume_reading()
-    data = await asyncio.wait_for(reader.read(), 10)
-    assert b"\x88" in data and (4008).to_bytes(2, "big") + b"too slow" in data
+    # once the stalled client reads, the stream ends with a 4008 close frame
+    await asyncio.wait_for(stalled_reads, 10)
+    assert b"\x88" in got and (4008).to_bytes(2, "big") + b"too slow" in got
     writer.close()
 
 
