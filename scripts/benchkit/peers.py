@@ -11,8 +11,9 @@ and how its users publish to it.
 - "nchan": nginx with the nchan module (Debian: nginx-light + libnginx-mod-nchan), one
   worker; published the way nchan's users publish: an HTTP POST per message to
   /pub?id=<channel> (pipelined on a few keep-alive connections, as a batching publisher
-  would). Subscribers use /ws?user_id=<id>; broadcasts go to the channel "all" that every
-  subscriber also follows (nchan's multiplexed channels). nchan sends no welcome event, so
+  would). Subscribers use /ws?user_id=<id> and follow their user's channel in per-user
+  scenarios, the one channel "all" in broadcast ones (multiplexing both cost nchan
+  dearly in the steady scenario). nchan sends no welcome event, so
   the load client counts a connection ready at its 101.
 
 Each publisher here answers the calls the scenarios make of a gRPC stub (`Publish`,
@@ -74,8 +75,14 @@ def _nchan_module() -> Path | None:
     return None
 
 
-def prepare(kind: str, http_port: int, workdir: Path) -> list[str]:
-    """The command that starts `kind` on `http_port` (its files in `workdir`)."""
+#: Scenarios that publish to one user at a time; the others broadcast to everyone.
+PER_USER_SCENARIOS = frozenset({"peruser", "idle"})
+
+
+def prepare(kind: str, http_port: int, workdir: Path, scenario: str = "") -> list[str]:
+    """The command that starts `kind` on `http_port` (its files in `workdir`), set up for
+    `scenario` (nchan: subscribers follow their user's channel in per-user scenarios, the
+    one channel `all` in broadcast ones, as an nchan user would configure either)."""
     if kind == "node":
         if not (SEED_DIR / "node_modules" / "ws").exists():
             subprocess.run(
@@ -87,7 +94,10 @@ def prepare(kind: str, http_port: int, workdir: Path) -> list[str]:
     if kind == "nchan":
         workdir.mkdir(parents=True, exist_ok=True)
         conf = workdir / "nginx.conf"
-        conf.write_text(_NGINX_CONF.format(dir=workdir, port=http_port, module=_nchan_module()))
+        channel = "$arg_user_id" if scenario in PER_USER_SCENARIOS or not scenario else "all"
+        conf.write_text(
+            _NGINX_CONF.format(dir=workdir, port=http_port, module=_nchan_module(), channel=channel)
+        )
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         return [nginx, "-p", str(workdir), "-c", str(conf)]
     if kind == "pushpin":
@@ -185,7 +195,7 @@ http {{
         location = /healthz {{ return 200 "ok\\n"; }}
         location = /ws {{
             nchan_subscriber websocket;
-            nchan_channel_id $arg_user_id all;
+            nchan_channel_id {channel};
         }}
         location = /pub {{
             nchan_publisher http;
@@ -293,12 +303,22 @@ class NchanPublisher:
             self._idle.put_nowait((reader, writer))
 
     async def PublishBatch(self, batch: pb.PublishBatchRequest, timeout: float) -> _Batch:  # noqa: ASYNC109 - the gRPC stub's signature
+        # a channel's messages stay on one connection, in order (nchan keeps each
+        # channel's order as its publisher sent it)
         requests = list(batch.requests)
-        share = max(1, -(-len(requests) // self._lanes))
-        parts = [requests[i : i + share] for i in range(0, len(requests), share)]
+        parts: list[list[tuple[int, pb.PublishRequest]]] = [[] for _ in range(self._lanes)]
+        for index, request in enumerate(requests):
+            user, _ = _message(request)
+            parts[hash(user) % self._lanes].append((index, request))
         async with asyncio.timeout(timeout):
-            done = await asyncio.gather(*(self._send(part) for part in parts))
-        return _Batch([r for part in done for r in part])
+            done = await asyncio.gather(
+                *(self._send([r for _, r in part]) for part in parts if part)
+            )
+        results: list[_Result] = [_Result()] * len(requests)
+        for part, answers in zip([p for p in parts if p], done, strict=True):
+            for (index, _), answer in zip(part, answers, strict=True):
+                results[index] = answer
+        return _Batch(results)
 
     async def Publish(self, request: pb.PublishRequest, timeout: float) -> _Batch:  # noqa: ASYNC109 - the gRPC stub's signature
         async with asyncio.timeout(timeout):

@@ -72,7 +72,7 @@ async def run_once(bench: Bench, name: str, kind: str) -> Metrics:
         gateway_args += ["--workers", "2"]
     try:
         server = await start_server(
-            kind, bench.log_dir / f"{name}-{kind}.log", gateway_args, py_spy_out
+            kind, bench.log_dir / f"{name}-{kind}.log", gateway_args, py_spy_out, scenario=name
         )
     except Exception as exc:
         print(f"  {kind}: did not start: {exc}", flush=True)

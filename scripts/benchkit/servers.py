@@ -92,11 +92,16 @@ def process_tree(pid: int) -> list[int]:
 
 
 async def start_server(
-    kind: str, log_path: Path, gateway_args: list[str], py_spy_out: Path | None
+    kind: str,
+    log_path: Path,
+    gateway_args: list[str],
+    py_spy_out: Path | None,
+    scenario: str = "",
 ) -> Server:
     """Start `kind` on free ports, logging to `log_path`; return once it serves both ports.
 
-    With `py_spy_out`, a gateway is recorded by py-spy into that file.
+    With `py_spy_out`, a gateway is recorded by py-spy into that file. A peer is set up
+    for `scenario` (nchan: per-user channels, or the one broadcast channel).
     """
     http_port, grpc_port = free_port(), free_port()
     if kind in ("gateway", "redis", "receipts", "types", "workers2"):  # gateway_args: backend
@@ -109,7 +114,7 @@ async def start_server(
             cmd += ["--types", str(write_registry()), "--types-mode", "strict"]
     elif kind in peers.PEERS:  # no gRPC port: each is published to the way its users do
         grpc_port = 0
-        cmd = peers.prepare(kind, http_port, log_path.with_suffix(".d"))
+        cmd = peers.prepare(kind, http_port, log_path.with_suffix(".d"), scenario)
     else:
         cmd = [sys.executable, str(ENTRY), "--serve-baseline"]
         cmd += ["--http-port", str(http_port), "--grpc-port", str(grpc_port)]
