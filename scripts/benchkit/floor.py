@@ -18,7 +18,7 @@ import select
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection as PipeEnd
 
@@ -143,7 +143,7 @@ def measure(sockets: int, frame: bytes, rounds: int = ROUNDS, gap: float = GAP_S
 
 
 def _rounds(
-    sends: list[Callable[[bytes], int]],
+    sends: Sequence[Callable[[bytes], int]],
     frame: bytes,
     rounds: int,
     gap: float,
@@ -170,7 +170,7 @@ def _rounds(
     return sorted(times), short
 
 
-def _send_all(sends: list[Callable[[bytes], int]], frame: bytes) -> int:
+def _send_all(sends: Sequence[Callable[[bytes], int]], frame: bytes) -> int:
     """`frame` to every socket; how many send() calls did not take all of it."""
     size = len(frame)
     short = 0

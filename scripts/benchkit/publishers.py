@@ -112,8 +112,20 @@ async def publish_from_processes(
     workers = []
     for p in range(procs):
         lanes = [(i, per_lane[i]) for i in range(p * lanes_per_proc, (p + 1) * lanes_per_proc)]
-        args = (port, lanes, padding, fanout, window, seconds, received, sent, p, ready, start)
-        args += (results,)
+        args = (
+            port,
+            lanes,
+            padding,
+            fanout,
+            window,
+            seconds,
+            received,
+            sent,
+            p,
+            ready,
+            start,
+            results,
+        )
         workers.append(ctx.Process(target=_main, args=args, name=f"bench-pub{p}", daemon=True))
     for w in workers:
         w.start()

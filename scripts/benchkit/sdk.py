@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import statistics
 import tempfile
 import time
@@ -53,7 +54,7 @@ async def run_mode(mode: str, address: str, coroutines: int, per: int) -> dict[s
             started = time.perf_counter()
             for start in range(0, total, 500):
                 items = [FIELDS] * min(500, total - start)
-                await _timed(lambda items=items: pub.publish_batch(items), latencies)
+                await _timed(functools.partial(pub.publish_batch, items), latencies)
         elif mode == "stream":
             async with pub.stream() as stream:
 
