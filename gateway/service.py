@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,6 @@ from gateway.hub import Hub, addresses
 from gateway.log.address import addresses_of
 from gateway.log.address import topic as address_topic
 from gateway.log.base import (
-    READY,
     AppendResult,
     BackendUnavailable,
     Draft,
@@ -106,8 +105,6 @@ class NotificationService:
         self._max_bytes = max_notification_bytes
         self._max_connections = max_connections
         self._max_per_user = max_connections_per_user
-        #: Topic subscriptions the log is still confirming (issue 15).
-        self._watching: set[asyncio.Future[None]] = set()
 
     async def start(self) -> None:
         """Start the log with this service as its listener (entries, gaps, peers' questions)."""
@@ -248,14 +245,9 @@ class NotificationService:
         return None
 
     async def attach(self, conn: Connection) -> Cursor:
-        """Put `conn` in live delivery; returns the log head it starts after.
-
-        The log first takes the connection's addresses (its user, its topics, everyone):
-        once that completes, every later entry to them is delivered live and the head is
-        past every earlier one, and nothing is appended between adding the connection and
-        reading the head (no await between them). So a `replay` up to that head meets live
-        delivery with no gap and no overlap. The memory log never suspends here.
-        """
+        """Put `conn` in live delivery; returns the log head it starts after. The log takes
+        its addresses first (later entries come live, the head passes earlier ones), then
+        no await until the head is read: a replay up to it meets live delivery exactly."""
         held = addresses_of(conn.user_id, conn.topics)
         try:
             await self.log.watch(held)
@@ -269,13 +261,12 @@ class NotificationService:
         return head
 
     def subscribe(self, conn: Connection, topic: str) -> None:
-        """Add `topic` to a connection (the caller checked limits and grant); live from
-        when the log has taken it (a moment on a shared log)."""
+        """Add `topic` to a connection (the caller checked limits and grant)."""
         if topic in conn.topics:
             return
         self.hub.subscribe(conn, topic)
-        if conn in self.hub:
-            self._background(self.log.watch([address_topic(topic)]))
+        if conn in self.hub:  # not awaited: the topic comes live when the log has it
+            self.log.watch([address_topic(topic)])
 
     def unsubscribe(self, conn: Connection, topic: str) -> None:
         if topic not in conn.topics:
@@ -283,19 +274,6 @@ class NotificationService:
         self.hub.unsubscribe(conn, topic)
         if conn in self.hub:
             self.log.unwatch([address_topic(topic)])
-
-    def _background(self, waiting: Awaitable[None]) -> None:
-        """Let a `watch` complete on its own (its addresses are already taken)."""
-        if waiting is READY:
-            return
-        task = asyncio.ensure_future(waiting)
-        self._watching.add(task)
-        task.add_done_callback(self._watched)
-
-    def _watched(self, task: asyncio.Future[None]) -> None:
-        self._watching.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved: the shared log subscribes again when it is back
 
     async def replay(
         self, conn: Connection, since: Cursor, until: Cursor

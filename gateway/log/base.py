@@ -9,7 +9,8 @@ Contract every implementation keeps:
   for another replica's question;
 - `watch(addresses)` takes the addresses at once and returns an awaitable that completes
   once every entry appended afterwards to one of them will be delivered, and `head()` has
-  passed every entry appended before (a log that delivers everything needs nothing);
+  passed every entry appended before (a log that delivers everything needs nothing); it
+  runs whether or not it is awaited;
   `unwatch` releases them: each `watch` call, whether its awaitable succeeded or not, is
   matched by one `unwatch` call (a log may keep them subscribed a while);
 - `read_since(since, until)` returns the retained entries after `since` up to and including

@@ -108,7 +108,7 @@ class RedisLog(NotificationLog):
     def watch(self, addresses: Collection[Address]) -> Awaitable[None]:
         """Hold `addresses` now; the awaitable subscribes to the new ones and moves
         `head()` past everything appended before (see `RedisFeed`)."""
-        return self._feed.confirm(self._feed.hold(addresses))
+        return self._feed.confirming(self._feed.hold(addresses))
 
     def unwatch(self, addresses: Collection[Address]) -> None:
         self._feed.unwatch(addresses)

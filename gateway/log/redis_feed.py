@@ -100,6 +100,7 @@ class RedisFeed:
         self._task: asyncio.Task[None] | None = None
         self._session: asyncio.Task[None] | None = None
         self._went_live = False
+        self._confirming: set[asyncio.Future[None]] = set()
         #: A restart asked for by `restart()`, and set when the feed is live again after it.
         self._restarting = False
         self._back = asyncio.Event()
@@ -139,6 +140,19 @@ class RedisFeed:
         to the confirmation that follows.
         """
         return self._interest.hold(map(self.channels.of, addresses))
+
+    def confirming(self, new: list[bytes]) -> asyncio.Future[None]:
+        """`confirm` running on its own: awaited by a connection's attach, left to finish by
+        a topic subscribe (a failure there needs nothing: a reconnection subscribes)."""
+        task = asyncio.ensure_future(self.confirm(new))
+        self._confirming.add(task)
+        task.add_done_callback(self._confirmed)
+        return task
+
+    def _confirmed(self, task: asyncio.Future[None]) -> None:
+        self._confirming.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved here, whether or not anyone awaited it
 
     async def confirm(self, new: list[bytes]) -> None:
         """Subscribe `new` and run a barrier (see the module); `BackendUnavailable` if the

@@ -15,7 +15,7 @@ from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from tests.support.gateway import Client, StartGateway
-from tests.support.helpers import everyone, request, users
+from tests.support.helpers import everyone, request, topic, users
 from tests.support.netproxy import TcpProxy
 from tests.support.redis_helpers import RedisServer, ws_client
 from tests.support.waiting import until
@@ -149,3 +149,24 @@ async def test_a_killed_subscription_connection_loses_nothing(
     assert await _notifications(alice, len(published)) == published
     await alice.nothing(0.3)
     assert b.log.stats.catchup_reads >= 1
+
+
+async def test_a_topic_followed_later_comes_live_and_stops_after_unfollowing(
+    on_redis, stubs, redis_server: RedisServer, http: aiohttp.ClientSession
+) -> None:
+    a = await on_redis()
+    b = await on_redis()
+    alice = await ws_client(http, b.http_port, "alice")
+    await alice.send({"op": "subscribe", "topic": "news"})
+    assert (await alice.event())["event"] == "subscribed"
+
+    def followers() -> int:
+        return int(redis_server.command("PUBSUB", "NUMSUB", "gateway:t:news").split()[1])
+
+    await until(lambda: followers() == 1, 5, "the replica did not subscribe to the topic")
+    sent = await stubs(a).Publish(request(topic("news"), "n"))
+    assert (await alice.notification())["cursor"] == sent.cursor
+    await alice.send({"op": "unsubscribe", "topic": "news"})
+    assert (await alice.event())["event"] == "unsubscribed"
+    await stubs(a).Publish(request(topic("news"), "later"))
+    await alice.nothing(0.3)
