@@ -101,6 +101,9 @@ class RedisFeed:
         self._session: asyncio.Task[None] | None = None
         self._went_live = False
         self._confirming: set[asyncio.Future[None]] = set()
+        #: Callers waiting for the next barrier round, and the task running rounds.
+        self._next_round: list[asyncio.Future[None]] = []
+        self._rounds: asyncio.Future[None] | None = None
         #: A restart asked for by `restart()`, and set when the feed is live again after it.
         self._restarting = False
         self._back = asyncio.Event()
@@ -181,7 +184,11 @@ class RedisFeed:
     # -- barriers
 
     async def _barrier(self, new: list[bytes] = []) -> None:  # noqa: B006 - never mutated
-        """Subscribe `new`, then move the position to the stream's end (see the module)."""
+        """Subscribe `new`, then move the position to the stream's end (see the module).
+
+        Barriers are shared: one round at a time serves every caller that had sent its
+        SUBSCRIBE before the round began (a connect storm costs a few rounds, not one each).
+        """
         conn = self._conn
         if conn is None or not self.live:
             raise BackendUnavailable("Redis is unreachable: the live feed is reconnecting")
@@ -189,7 +196,31 @@ class RedisFeed:
             for i in range(0, len(new), _BATCH):
                 await self._send(conn, "SUBSCRIBE", *new[i : i + _BATCH])
             self._stats.subscriptions = len(self._interest.subscribed)
-            await self._ping(conn)  # confirmed: what is appended from now on comes live
+        done = asyncio.get_running_loop().create_future()
+        self._next_round.append(done)
+        if self._rounds is None or self._rounds.done():
+            self._rounds = asyncio.ensure_future(self._run_rounds(conn))
+        await done
+
+    async def _run_rounds(self, conn: Any) -> None:
+        while self._next_round:
+            waiting, self._next_round = self._next_round, []
+            try:
+                await self._round(conn)
+            except BaseException as exc:  # cancelled too (the session ended): fail them
+                failed = exc if isinstance(exc, BackendUnavailable) else None
+                for done in waiting:
+                    if not done.done():
+                        done.set_exception(failed or BackendUnavailable(f"Redis: {exc!r}"))
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for done in waiting:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _round(self, conn: Any) -> None:
+        await self._ping(conn)  # the SUBSCRIBEs sent before it are confirmed
         epoch, sid, seq = await self._head()
         if epoch != self.epoch:  # flushed or replaced under a live connection
             self.restart()
@@ -285,6 +316,12 @@ class RedisFeed:
             if not pong.done():
                 pong.set_exception(BackendUnavailable("the live feed reconnects"))
         self._pings.clear()
+        for done in self._next_round:
+            if not done.done():
+                done.set_exception(BackendUnavailable("the live feed reconnects"))
+        self._next_round = []
+        if self._rounds is not None:
+            self._rounds.cancel()
         self._interest.disconnected()
         self._stats.subscriptions = 0
         if conn is not None:
