@@ -25,7 +25,6 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
-from gateway.auth import TokenVerifier
 from gateway.binding import bind_error, grpc_tls_credentials, probe_port
 from gateway.browser.routes import BrowserRoutes
 from gateway.browser.types_route import TypesRoute
@@ -42,98 +41,28 @@ from gateway.grpc.drain import end_connections
 from gateway.grpc.servicer import GatewayServicer, PublishTokenInterceptor
 from gateway.grpc.traced import TracingInterceptor
 from gateway.hub import Hub
-from gateway.jwks import JwksKeys
-from gateway.log import MemoryLog, NotificationLog
 from gateway.metrics import Metrics
 from gateway.ops.admin import AdminRoutes
 from gateway.ops.exposition import make_registry
 from gateway.ops.routes import OpsRoutes
 from gateway.ops.site import OpsSite
 from gateway.receipts.handlers import receipt_handlers
-from gateway.receipts.memory import MemoryReceiptStore
-from gateway.receipts.store import ReceiptStore
-from gateway.receipts.tracker import Receipts
 from gateway.service import NotificationService
 from gateway.sse.edge import SseEdge
 from gateway.sse.routes import SseOpsRoutes
 from gateway.tracing import Tracing
-from gateway.types import RegistryError, TypeRegistry, load_registry
 from gateway.types.reload import RegistryReloader
 from gateway.websocket import fallback
 from gateway.websocket.edge import WebSocketEdge
 from gateway.websocket.handshake import MAX_HEAD_BYTES
 from gateway.websocket.protocol import HANDSHAKE_TIMEOUT
+from gateway.wiring import make_log, make_receipts, make_types, make_verifier
 
 __all__ = ["Gateway", "run"]
 
 log = logging.getLogger("gateway")
 
 _SERVICE_NAME = "gateway.api.v1.NotificationGateway"
-
-
-def make_log(settings: Settings) -> NotificationLog:
-    """The history log `settings.backend` names: in this process, or shared on Redis."""
-    if settings.backend == "memory":
-        return MemoryLog(
-            settings.history_size, settings.history_seconds, settings.idempotency_seconds
-        )
-    from gateway.log.redis import RedisLog  # only a Redis deployment imports redis-py
-
-    return RedisLog(
-        settings.backend,
-        prefix=settings.redis_prefix,
-        max_entries=settings.history_size,
-        max_age=settings.history_seconds,
-        idempotency_seconds=settings.idempotency_seconds,
-    )
-
-
-def make_receipts(settings: Settings) -> Receipts | None:
-    """Receipts (issue 17), kept where the log is: in this process, or shared on Redis."""
-    if not settings.receipts:
-        return None
-    max_tracked, max_age = settings.receipts_max, settings.receipts_seconds
-    max_counted, feed_size = settings.receipts_max_counted_users, settings.receipts_feed_size
-    store: ReceiptStore
-    if settings.backend == "memory":
-        store = MemoryReceiptStore(max_tracked, max_age, max_counted, feed_size)
-    else:
-        from gateway.receipts.redis import RedisReceiptStore  # only with redis-py
-
-        store = RedisReceiptStore(
-            settings.backend,
-            prefix=settings.redis_prefix,
-            max_tracked=max_tracked,
-            max_age=max_age,
-            max_counted_users=max_counted,
-            feed_size=feed_size,
-        )
-    return Receipts(store, max_age=settings.receipts_seconds)
-
-
-def make_types(settings: Settings) -> TypeRegistry | None:
-    """The type registry (issue 16) `settings.types` names, checked whole; `ConfigError`
-    naming the file and JSON pointer when any of it cannot be used."""
-    if settings.types is None:
-        return None
-    try:
-        snapshot = load_registry(settings.types)
-    except RegistryError as exc:
-        raise ConfigError("types", str(exc)) from None
-    return TypeRegistry(snapshot, settings.types_mode_in_force)
-
-
-def make_verifier(settings: Settings) -> TokenVerifier | None:
-    """The verifier the settings ask for (None without JWT); `ConfigError` for a bad key."""
-    checks = {"audience": settings.jwt_audience, "issuer": settings.jwt_issuer}
-    if settings.jwt_secret is not None:
-        return TokenVerifier.from_secret(settings.jwt_secret.get_secret_value(), **checks)
-    if settings.jwt_public_key_file is not None:
-        return TokenVerifier.from_public_key_file(settings.jwt_public_key_file, **checks)
-    if settings.jwt_jwks_url is not None:
-        keys = JwksKeys(settings.jwt_jwks_url, settings.jwt_jwks_refresh_seconds)
-        return TokenVerifier(keys, **checks)
-    return None
 
 
 class Gateway:

@@ -1,0 +1,83 @@
+"""Settings → the collaborators that depend on which features are on: the history log
+(memory or Redis), receipts, the type registry and the token verifier. Kept apart from
+`app.py`'s wiring of the servers so each feature's choice reads in one place; each raises
+`ConfigError` (or returns None when the feature is off) before anything binds.
+"""
+
+from __future__ import annotations
+
+from gateway.auth import TokenVerifier
+from gateway.config import ConfigError, Settings
+from gateway.jwks import JwksKeys
+from gateway.log import MemoryLog, NotificationLog
+from gateway.receipts.memory import MemoryReceiptStore
+from gateway.receipts.store import ReceiptStore
+from gateway.receipts.tracker import Receipts
+from gateway.types import RegistryError, TypeRegistry, load_registry
+
+__all__ = ["make_log", "make_receipts", "make_types", "make_verifier"]
+
+
+def make_log(settings: Settings) -> NotificationLog:
+    """The history log `settings.backend` names: in this process, or shared on Redis."""
+    if settings.backend == "memory":
+        return MemoryLog(
+            settings.history_size, settings.history_seconds, settings.idempotency_seconds
+        )
+    from gateway.log.redis import RedisLog  # only a Redis deployment imports redis-py
+
+    return RedisLog(
+        settings.backend,
+        prefix=settings.redis_prefix,
+        max_entries=settings.history_size,
+        max_age=settings.history_seconds,
+        idempotency_seconds=settings.idempotency_seconds,
+    )
+
+
+def make_receipts(settings: Settings) -> Receipts | None:
+    """Receipts (issue 17), kept where the log is: in this process, or shared on Redis."""
+    if not settings.receipts:
+        return None
+    max_tracked, max_age = settings.receipts_max, settings.receipts_seconds
+    max_counted, feed_size = settings.receipts_max_counted_users, settings.receipts_feed_size
+    store: ReceiptStore
+    if settings.backend == "memory":
+        store = MemoryReceiptStore(max_tracked, max_age, max_counted, feed_size)
+    else:
+        from gateway.receipts.redis import RedisReceiptStore  # only with redis-py
+
+        store = RedisReceiptStore(
+            settings.backend,
+            prefix=settings.redis_prefix,
+            max_tracked=max_tracked,
+            max_age=max_age,
+            max_counted_users=max_counted,
+            feed_size=feed_size,
+        )
+    return Receipts(store, max_age=settings.receipts_seconds)
+
+
+def make_types(settings: Settings) -> TypeRegistry | None:
+    """The type registry (issue 16) `settings.types` names, checked whole; `ConfigError`
+    naming the file and JSON pointer when any of it cannot be used."""
+    if settings.types is None:
+        return None
+    try:
+        snapshot = load_registry(settings.types)
+    except RegistryError as exc:
+        raise ConfigError("types", str(exc)) from None
+    return TypeRegistry(snapshot, settings.types_mode_in_force)
+
+
+def make_verifier(settings: Settings) -> TokenVerifier | None:
+    """The verifier the settings ask for (None without JWT); `ConfigError` for a bad key."""
+    checks = {"audience": settings.jwt_audience, "issuer": settings.jwt_issuer}
+    if settings.jwt_secret is not None:
+        return TokenVerifier.from_secret(settings.jwt_secret.get_secret_value(), **checks)
+    if settings.jwt_public_key_file is not None:
+        return TokenVerifier.from_public_key_file(settings.jwt_public_key_file, **checks)
+    if settings.jwt_jwks_url is not None:
+        keys = JwksKeys(settings.jwt_jwks_url, settings.jwt_jwks_refresh_seconds)
+        return TokenVerifier(keys, **checks)
+    return None
