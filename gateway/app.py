@@ -2,18 +2,15 @@
 
 `Gateway` starts both servers (port 0 picks a free port; `http_port`/`grpc_port` say which)
 and drains them: readiness off, new work refused, accepted notifications delivered, every
-WebSocket closed with 1001, all within the grace period. `run()` adds signals and uvloop.
+WebSocket closed with 1001, all within the grace period. `serve.run()` adds signals and uvloop.
 What cannot work (a bad key, a port in use) raises `ConfigError` before anything serves.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import signal
-from collections.abc import Callable
 from typing import Any, Self
 from urllib.parse import urlsplit
 
@@ -35,7 +32,6 @@ from gateway.connection.connection import ConnectionContext
 from gateway.connection.dispatch import ClientOps
 from gateway.connection.heartbeat import Heartbeat
 from gateway.flush import CoalescePolicy, FlushScheduler
-from gateway.gc_policy import GcPolicy
 from gateway.grpc.decoding import DecodeGuard
 from gateway.grpc.drain import end_connections
 from gateway.grpc.servicer import GatewayServicer, PublishTokenInterceptor
@@ -58,7 +54,7 @@ from gateway.websocket.handshake import MAX_HEAD_BYTES
 from gateway.websocket.protocol import HANDSHAKE_TIMEOUT
 from gateway.wiring import make_log, make_receipts, make_types, make_verifier
 
-__all__ = ["Gateway", "run"]
+__all__ = ["Gateway"]
 
 log = logging.getLogger("gateway")
 
@@ -414,43 +410,3 @@ def _bound_port(addresses: list[Any]) -> int:
         if isinstance(address, tuple) and len(address) >= 2:
             return int(address[1])
     raise RuntimeError("the HTTP site did not bind a TCP port")
-
-
-async def _serve(settings: Settings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with Gateway(settings) as gateway:
-        loop.add_signal_handler(signal.SIGHUP, gateway.request_types_reload)  # issue 16
-        gc_policy = GcPolicy()
-        gc_policy.start()
-        try:
-            await stop.wait()
-        finally:
-            gc_policy.stop()
-        log.info("signal received: draining", extra={"grace_seconds": settings.grace_seconds})
-        for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal ends it at once
-            loop.add_signal_handler(sig, _exit_now)
-
-
-def _exit_now() -> None:
-    """A second signal: stop now. Raising here would unwind the loop mid-drain, and
-    half-stopped servers then print tracebacks from their finalizers; `_exit` does not."""
-    log.warning("second signal: exiting without finishing the drain")
-    logging.shutdown()
-    os._exit(1)
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        return uvloop.new_event_loop
-    return None
-
-
-def run(settings: Settings) -> None:
-    """Serve until SIGTERM or SIGINT, then drain within the grace period."""
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(_serve(settings))

@@ -112,9 +112,9 @@ def _serve(args: argparse.Namespace) -> int:
     `configuration error: <field>: <rule>`, and the exit code is 2."""
     import logging
 
-    from gateway.app import run
     from gateway.config import ConfigError, Settings, unknown_environment
     from gateway.logs import setup_logging
+    from gateway.serve import run
 
     setup_logging("INFO")  # before the settings, so their errors are JSON lines too
     log = logging.getLogger("gateway")

@@ -1,6 +1,6 @@
 """Several gateway processes on one host's ports (`--workers N`, issue 15).
 
-One Python process uses one core. N workers, each a complete gateway (`app.run`) and a
+One Python process uses one core. N workers, each a complete gateway (`serve.run`) and a
 replica of its own over the shared backend, bind the same HTTP, gRPC (and ops) ports with
 SO_REUSEPORT, and the kernel spreads new connections over them. A publish on any worker
 reaches every worker's clients the way it reaches other replicas': through the Redis log.
@@ -114,8 +114,8 @@ def _watch(workers: list[BaseProcess], received: list[int], grace: float) -> int
 
 def _work(settings: Settings) -> None:
     """One worker: its own process group (see the module docstring), then one gateway."""
-    from gateway.app import run
     from gateway.logs import setup_logging
+    from gateway.serve import run
 
     os.setpgrp()
     setup_logging(settings.log_level)
