@@ -47,6 +47,7 @@ import aiohttp
 from gateway.client.acks import MAX_QUEUED_READS, AckSchedule
 from gateway.client.backoff import Backoff
 from gateway.client.close_policy import CloseAction, close_action
+from gateway.client.dial import Dropped, Refused, dial_sse, dial_ws, refusal_body
 from gateway.client.endpoints import plain_http_url, sse_url
 from gateway.client.errors import SubscriberRefused, SubscriberStopped
 from gateway.client.items import CursorWindow, Notification, Resync, StateChange
@@ -337,77 +338,57 @@ class Subscriber:
             params["since"] = self._since
         protocols = [SUBPROTOCOL] + ([f"bearer.{token}"] if token else [])
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        link: aiohttp.ClientWebSocketResponse | SseLink
         if self.transport == "sse":
-            await self._connect_sse(params, headers, token)
-            return
-        try:
-            ws = await self._http.ws_connect(
-                self.url,
-                params=params,
-                protocols=protocols,
-                headers=headers,
-                timeout=aiohttp.ClientWSTimeout(ws_close=self._pong_timeout),
-            )
-        except aiohttp.WSServerHandshakeError as exc:
-            if exc.status not in _FINAL_STATUSES:
-                self._ended(None, f"HTTP {exc.status}")
+            response = await dial_sse(self._http, self._sse_url, params, headers)
+            if isinstance(response, Refused | Dropped):
+                await self._not_connected(response, params, headers)
                 return
-            if exc.status == 401 and self._get_token is not None and not self._retried_401:
-                self._retried_401 = True  # it may have expired on its way here
-                self._ended(None, "HTTP 401")
+            self._retried_401 = False
+            if self._closing.is_set():
+                response.close()
                 return
-            offered = {**headers, "Sec-WebSocket-Protocol": ", ".join(protocols)}
-            body = await self._refusal_body(params, offered)
-            self._closing.set()
-            self._set_state(StateChange("closed", None, f"HTTP {exc.status}"))
-            raise SubscriberRefused(exc.status, body) from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            self._ended(None, str(exc) or type(exc).__name__)
-            return
-        self._retried_401 = False
-        if self._closing.is_set():
-            await ws.close()
-            return
-        self._ws = ws
-        # only a gateway that selected notifications.v1 knows the refresh op
+            link = SseLink(response, self._http, self._sse_url.split("?")[0] + "/ops")
+        else:
+            ws = await dial_ws(self._http, self.url, params, protocols, headers, self._pong_timeout)
+            if isinstance(ws, Refused | Dropped):
+                offered = {**headers, "Sec-WebSocket-Protocol": ", ".join(protocols)}
+                await self._not_connected(ws, params, offered)
+                return
+            self._retried_401 = False
+            if self._closing.is_set():
+                await ws.close()
+                return
+            link = ws
+        self._ws = link
+        # only a gateway that selected notifications.v1 knows the refresh op (SSE: always)
         expiry = token_expiry(token) if token and self._get_token is not None else None
-        if expiry is not None and ws.protocol == SUBPROTOCOL:
+        if expiry is not None and link.protocol == SUBPROTOCOL:
             self._refresh_at = refresh_due(expiry, time.time())
 
-    async def _connect_sse(
-        self, params: dict[str, str], headers: dict[str, str], token: str | None
+    async def _not_connected(
+        self, failed: Refused | Dropped, params: dict[str, str], offered: dict[str, str]
     ) -> None:
-        """`GET /sse` as the connection: refusals as for an upgrade, then an `SseLink`."""
-        assert self._http is not None
-        try:
-            response = await self._http.get(
-                self._sse_url, params=params, headers={**headers, "Accept": "text/event-stream"}
-            )
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            self._ended(None, str(exc) or type(exc).__name__)
+        """A connect that failed: retried after the backoff, or `SubscriberRefused` when
+        retrying cannot fix it (`offered`: the headers the connect sent, to ask why)."""
+        if isinstance(failed, Dropped):
+            self._ended(None, failed.reason)
             return
-        status = response.status
-        if status != 200:
-            body = await response.text()
-            response.close()
-            if status not in _FINAL_STATUSES:
-                self._ended(None, f"HTTP {status}")
-                return
-            if status == 401 and self._get_token is not None and not self._retried_401:
-                self._retried_401 = True  # it may have expired on its way here
-                self._ended(None, "HTTP 401")
-                return
-            self._closing.set()
-            self._set_state(StateChange("closed", None, f"HTTP {status}"))
-            raise SubscriberRefused(status, body)
-        self._retried_401 = False
-        if self._closing.is_set():
-            response.close()
+        status = failed.status
+        if status not in _FINAL_STATUSES:
+            self._ended(None, f"HTTP {status}")
             return
-        self._ws = SseLink(response, self._http, self._sse_url.split("?")[0] + "/ops")
-        expiry = token_expiry(token) if token and self._get_token is not None else None
-        if expiry is not None:
-            self._refresh_at = refresh_due(expiry, time.time())
+        if status == 401 and self._get_token is not None and not self._retried_401:
+            self._retried_401 = True  # it may have expired on its way here
+            self._ended(None, "HTTP 401")
+            return
+        body = failed.body
+        if body is None:
+            assert self._http is not None
+            body = await refusal_body(self._http, self._plain_url, params, offered)
+        self._closing.set()
+        self._set_state(StateChange("closed", None, f"HTTP {status}"))
+        raise SubscriberRefused(status, body)
 
     async def _current_token(self) -> str | None:
         if self._get_token is None:
@@ -416,15 +397,6 @@ class Subscriber:
         if inspect.isawaitable(value):
             value = await value
         return value
-
-    async def _refusal_body(self, params: dict[str, str], headers: dict[str, str]) -> str:
-        """The JSON reason of a refusal (a plain GET is refused for the same reason)."""
-        assert self._http is not None
-        try:
-            async with self._http.get(self._plain_url, params=params, headers=headers) as plain:
-                return await plain.text()
-        except (aiohttp.ClientError, OSError):
-            return ""
 
     def _set_state(self, change: StateChange) -> None:
         self.state = change.state
