@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from gateway.connection.adapter import ByteStreamAdapter
 from gateway.connection.connection import Connection
 from gateway.connection.outgoing import Outgoing, TransportKind
-from gateway.connection.transport import Sink
 
 if TYPE_CHECKING:
     from gateway.sse.edge import SseEdge
@@ -47,16 +47,14 @@ def response_head(cors: dict[str, str]) -> bytes:
     ).encode()
 
 
-class SseStream(asyncio.Protocol):
+class SseStream(ByteStreamAdapter):
     """The server side of one event stream."""
 
     __slots__ = (
         "__weakref__",
         "_edge",
         "_ignored",
-        "_preamble",
         "_timer",
-        "_transport",
         "conn",
         "id",
     )
@@ -82,28 +80,6 @@ class SseStream(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
 
     # -- the Transport the connection writes through ----------------------------------------
-
-    def write(self, chunks: list[bytes]) -> None:
-        transport = self._transport
-        if transport is None or transport.is_closing():
-            return
-        preamble = self._preamble
-        if preamble is not None:
-            self._preamble = None
-            chunks = [preamble, *chunks]
-        transport.writelines(chunks)
-
-    def sink(self) -> Sink | None:
-        """The asyncio transport itself, once the response head is out."""
-        return self._transport if self._preamble is None else None
-
-    def buffered(self) -> int:
-        transport = self._transport
-        return 0 if transport is None else transport.get_write_buffer_size()
-
-    def is_closing(self) -> bool:
-        transport = self._transport
-        return transport is None or transport.is_closing()
 
     def close(self, code: int, reason: str) -> None:
         """The final `close` event, then TCP closes once it is written."""

@@ -24,9 +24,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
+from gateway.connection.adapter import ByteStreamAdapter
 from gateway.connection.connection import Connection
 from gateway.connection.outgoing import Outgoing, TransportKind
-from gateway.connection.transport import Sink
 from gateway.metrics import Metrics
 from gateway.websocket.frames import TEXT
 from gateway.websocket.handshake import BadHandshake, refusal
@@ -136,7 +136,7 @@ class PendingHeads:
             conn.head_timeout()
 
 
-class WebSocketProtocol(asyncio.Protocol):
+class WebSocketProtocol(ByteStreamAdapter):
     """One TCP connection on the HTTP port, from its request line to its close; once
     upgraded, the `Transport` of its `Connection`."""
 
@@ -147,10 +147,8 @@ class WebSocketProtocol(asyncio.Protocol):
         "_head",
         "_machine",
         "_pending",
-        "_preamble",
         "_sse",
         "_timer",
-        "_transport",
         "conn",
     )
 
@@ -235,28 +233,6 @@ class WebSocketProtocol(asyncio.Protocol):
         self._preamble = response
 
     # -- the Transport the connection writes through ----------------------------------------
-
-    def write(self, chunks: list[bytes]) -> None:
-        transport = self._transport
-        if transport is None or transport.is_closing():
-            return
-        preamble = self._preamble
-        if preamble is not None:
-            self._preamble = None
-            chunks = [preamble, *chunks]
-        transport.writelines(chunks)
-
-    def sink(self) -> Sink | None:
-        """The asyncio transport itself, once the response head is out."""
-        return self._transport if self._preamble is None else None
-
-    def buffered(self) -> int:
-        transport = self._transport
-        return 0 if transport is None else transport.get_write_buffer_size()
-
-    def is_closing(self) -> bool:
-        transport = self._transport
-        return transport is None or transport.is_closing()
 
     def close(self, code: int, reason: str) -> None:
         """Start the close handshake; TCP closes when the client answers or in CLOSE_TIMEOUT.
