@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
+from gateway.connection.connection import Connection
 from gateway.connection.transport import Sink
 
 __all__ = ["ByteStreamAdapter"]
@@ -19,14 +20,15 @@ __all__ = ["ByteStreamAdapter"]
 class ByteStreamAdapter(asyncio.Protocol):
     """Writes a connection's flushes to the asyncio transport under it (see the module).
 
-    Subclasses set `_transport` in `connection_made` and `_preamble` (the response head,
-    or None once written) when they accept the stream.
+    Subclasses set `_transport` in `connection_made`, `_preamble` (the response head, or
+    None once written) and `conn` (the client it carries) when they accept the stream.
     """
 
-    __slots__ = ("_preamble", "_transport")
+    __slots__ = ("_preamble", "_transport", "conn")
 
     _transport: asyncio.Transport | None
     _preamble: bytes | None
+    conn: Connection | None
 
     def write(self, chunks: list[bytes]) -> None:
         transport = self._transport
@@ -49,3 +51,17 @@ class ByteStreamAdapter(asyncio.Protocol):
     def is_closing(self) -> bool:
         transport = self._transport
         return transport is None or transport.is_closing()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    # asyncio's flow control: the connection's replay waits while the socket is full
+
+    def pause_writing(self) -> None:
+        if self.conn is not None:
+            self.conn.pause()
+
+    def resume_writing(self) -> None:
+        if self.conn is not None:
+            self.conn.resume()

@@ -55,7 +55,6 @@ class SseStream(ByteStreamAdapter):
         "_edge",
         "_ignored",
         "_timer",
-        "conn",
         "id",
     )
 
@@ -89,18 +88,6 @@ class SseStream(ByteStreamAdapter):
         self.write([Outgoing.of("close", code=int(code), reason=reason).sse()])
         transport.close()
         self._timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
-
-    def abort(self) -> None:
-        if self._transport is not None:
-            self._transport.abort()
-
-    def pause_writing(self) -> None:
-        if self.conn is not None:
-            self.conn.pause()
-
-    def resume_writing(self) -> None:
-        if self.conn is not None:
-            self.conn.resume()
 
     # -- what the client sends: nothing ------------------------------------------------------
 

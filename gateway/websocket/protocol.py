@@ -149,7 +149,6 @@ class WebSocketProtocol(ByteStreamAdapter):
         "_pending",
         "_sse",
         "_timer",
-        "conn",
     )
 
     #: How a `Connection` frames items for this transport (connection/transport.py).
@@ -247,18 +246,6 @@ class WebSocketProtocol(ByteStreamAdapter):
             loop = asyncio.get_running_loop()
             self._cancel_timer()
             self._timer = loop.call_later(CLOSE_TIMEOUT, self._close_transport)
-
-    def abort(self) -> None:
-        if self._transport is not None:
-            self._transport.abort()
-
-    def pause_writing(self) -> None:
-        if self.conn is not None:
-            self.conn.pause()
-
-    def resume_writing(self) -> None:
-        if self.conn is not None:
-            self.conn.resume()
 
     # -- what the client sends ---------------------------------------------------------------
 
