@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import grpc
@@ -12,51 +11,21 @@ from grpc import aio
 
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
-from gateway.app import Gateway
 from tests.support.gateway import StartGateway
 from tests.support.helpers import everyone, request, users
-from tests.support.redis_helpers import RedisServer, ws_client
+from tests.support.redis_helpers import ws_client
 
 Stub = pb_grpc.NotificationGatewayStub
 
 
-@pytest.fixture
-async def channels() -> AsyncIterator[Callable[[Gateway], Stub]]:
-    opened: list[aio.Channel] = []
-
-    def stub_for(gateway: Gateway) -> Stub:
-        channel = aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}")
-        opened.append(channel)
-        return Stub(channel)
-
-    yield stub_for
-    for channel in opened:
-        await channel.close()
-
-
-@pytest.fixture
-def on_redis(
-    start_gateway: StartGateway, redis_server: RedisServer
-) -> Callable[..., Awaitable[Gateway]]:
-    async def start(**overrides: object) -> Gateway:
-        gateway = await start_gateway(backend=redis_server.url, **overrides)
-        for _ in range(100):  # the follower connects in the background
-            if gateway.log.healthy:
-                return gateway
-            await asyncio.sleep(0.02)
-        raise AssertionError("the gateway did not reach Redis")
-
-    return start
-
-
 async def test_a_publish_on_each_replica_reaches_users_on_every_other(
-    on_redis, channels, http: aiohttp.ClientSession
+    on_redis, stubs, http: aiohttp.ClientSession
 ) -> None:
     gateways = [await on_redis() for _ in range(3)]
     names = ["alice", "bob", "carol"]
     clients = [await ws_client(http, g.http_port, n) for g, n in zip(gateways, names, strict=True)]
     for i, gateway in enumerate(gateways):
-        response = await channels(gateway).Publish(request(users(*names), f"from.g{i}"))
+        response = await stubs(gateway).Publish(request(users(*names), f"from.g{i}"))
         assert response.delivered == 1  # the accepting replica's own connection
         for client in clients:
             got = await client.notification()
@@ -66,12 +35,12 @@ async def test_a_publish_on_each_replica_reaches_users_on_every_other(
 
 
 async def test_tabs_on_two_replicas_see_one_order(
-    on_redis, channels, http: aiohttp.ClientSession
+    on_redis, stubs, http: aiohttp.ClientSession
 ) -> None:
     a, b = await on_redis(), await on_redis()
     tab_a = await ws_client(http, a.http_port, "alice")
     tab_b = await ws_client(http, b.http_port, "alice")
-    stubs = [channels(a), channels(b)]
+    pair = [stubs(a), stubs(b)]
 
     async def publish(stub: Stub, who: str) -> list[str]:
         return [
@@ -79,7 +48,7 @@ async def test_tabs_on_two_replicas_see_one_order(
             for n in range(40)
         ]
 
-    from_a, from_b = await asyncio.gather(publish(stubs[0], "a"), publish(stubs[1], "b"))
+    from_a, from_b = await asyncio.gather(publish(pair[0], "a"), publish(pair[1], "b"))
     seen_a = [(await tab_a.notification())["cursor"] for _ in range(80)]
     seen_b = [(await tab_b.notification())["cursor"] for _ in range(80)]
     assert seen_a == seen_b
@@ -90,16 +59,16 @@ async def test_tabs_on_two_replicas_see_one_order(
 
 
 async def test_a_cursor_from_one_replica_resumes_on_another(
-    on_redis, channels, http: aiohttp.ClientSession
+    on_redis, stubs, http: aiohttp.ClientSession
 ) -> None:
     a, b, c = await on_redis(), await on_redis(), await on_redis()
     alice = await ws_client(http, a.http_port, "alice")
-    first = await channels(a).Publish(request(users("alice"), "seen"))
+    first = await stubs(a).Publish(request(users("alice"), "seen"))
     assert (await alice.notification())["cursor"] == first.cursor
     await alice.ws.close()
-    publish = channels(b).Publish
+    publish = stubs(b).Publish
     missed = [(await publish(request(users("alice"), f"m{n}"))).cursor for n in range(3)]
-    await channels(b).Publish(request(users("bob"), "not.hers"))
+    await stubs(b).Publish(request(users("bob"), "not.hers"))
     back = await ws_client(http, c.http_port, "alice", since=first.cursor)
     assert await back.event() == {
         "event": "resumed",
@@ -108,19 +77,19 @@ async def test_a_cursor_from_one_replica_resumes_on_another(
         "replayed": 3,
     }
     assert [(await back.notification())["cursor"] for _ in range(3)] == missed
-    live = await channels(a).Publish(request(users("alice"), "live"))
+    live = await stubs(a).Publish(request(users("alice"), "live"))
     assert (await back.notification())["cursor"] == live.cursor
     await back.nothing()
 
 
 async def test_resume_after_every_gateway_restarted(
-    on_redis, channels, http: aiohttp.ClientSession
+    on_redis, stubs, http: aiohttp.ClientSession
 ) -> None:
     a, b = await on_redis(), await on_redis()
     alice = await ws_client(http, a.http_port, "alice")
-    first = await channels(b).Publish(request(users("alice"), "seen"))
+    first = await stubs(b).Publish(request(users("alice"), "seen"))
     assert (await alice.notification())["cursor"] == first.cursor
-    publish = channels(b).Publish
+    publish = stubs(b).Publish
     missed = [(await publish(request(users("alice"), f"m{n}"))).cursor for n in range(2)]
     await alice.ws.close()
     await a.drain()
@@ -133,19 +102,19 @@ async def test_resume_after_every_gateway_restarted(
 
 
 async def test_a_cursor_from_another_store_is_incomplete(
-    on_redis, start_gateway: StartGateway, channels, redis_server, http
+    on_redis, start_gateway: StartGateway, stubs, redis_server, http
 ) -> None:
     memory = await start_gateway()
-    memory_cursor = (await channels(memory).Publish(request(users("alice"), "m"))).cursor
+    memory_cursor = (await stubs(memory).Publish(request(users("alice"), "m"))).cursor
     a = await on_redis()
-    old = (await channels(a).Publish(request(users("alice"), "before.flush"))).cursor
+    old = (await stubs(a).Publish(request(users("alice"), "before.flush"))).cursor
     for since in (memory_cursor, old):
         client = await ws_client(http, a.http_port, "alice", since=since)
         resumed = await client.event()
         assert resumed["complete"] is (since == old), resumed
         await client.ws.close()
     redis_server.command("FLUSHALL")
-    await channels(a).Publish(request(users("alice"), "after.flush"))
+    await stubs(a).Publish(request(users("alice"), "after.flush"))
     await asyncio.sleep(0.3)  # the follower notices the new store
     client = await ws_client(http, a.http_port, "alice", since=old)
     resumed = await client.event()
@@ -153,20 +122,20 @@ async def test_a_cursor_from_another_store_is_incomplete(
 
 
 async def test_an_id_is_accepted_once_across_replicas_and_a_reuse_is_refused(
-    on_redis, channels, http: aiohttp.ClientSession
+    on_redis, stubs, http: aiohttp.ClientSession
 ) -> None:
     a, b = await on_redis(), await on_redis()
     alice = await ws_client(http, a.http_port, "alice")
-    first = await channels(a).Publish(request(users("alice"), "once", id="order-1"))
-    again = await channels(b).Publish(request(users("alice"), "once", id="order-1"))
+    first = await stubs(a).Publish(request(users("alice"), "once", id="order-1"))
+    again = await stubs(b).Publish(request(users("alice"), "once", id="order-1"))
     assert again.cursor == first.cursor and again.delivered == 0
     assert (await alice.notification())["cursor"] == first.cursor
     await alice.nothing()
     with pytest.raises(aio.AioRpcError) as refused:
-        await channels(b).Publish(request(users("alice"), "other", id="order-1"))
+        await stubs(b).Publish(request(users("alice"), "other", id="order-1"))
     assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert "order-1" in (refused.value.details() or "")
-    batch = await channels(b).PublishBatch(
+    batch = await stubs(b).PublishBatch(
         pb.PublishBatchRequest(
             requests=[
                 request(users("bob"), "once", id="order-1"),  # another target

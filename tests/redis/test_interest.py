@@ -5,48 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
-import pytest
-from grpc import aio
 
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
-from gateway.app import Gateway
-from tests.support.gateway import Client, StartGateway
+from tests.support.gateway import Client
 from tests.support.helpers import everyone, request, topic, users
 from tests.support.netproxy import TcpProxy
 from tests.support.redis_helpers import RedisServer, ws_client
 from tests.support.waiting import until
 
 Stub = pb_grpc.NotificationGatewayStub
-
-
-@pytest.fixture
-async def stubs() -> AsyncIterator[Callable[[Gateway], Stub]]:
-    opened: list[aio.Channel] = []
-
-    def stub_for(gateway: Gateway) -> Stub:
-        channel = aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}")
-        opened.append(channel)
-        return Stub(channel)
-
-    yield stub_for
-    for channel in opened:
-        await channel.close()
-
-
-@pytest.fixture
-def on_redis(
-    start_gateway: StartGateway, redis_server: RedisServer
-) -> Callable[..., Awaitable[Gateway]]:
-    async def start(url: str | None = None, **overrides: object) -> Gateway:
-        gateway = await start_gateway(backend=url or redis_server.url, **overrides)
-        await until(lambda: gateway.log.healthy, 10, "the gateway did not reach Redis")
-        return gateway
-
-    return start
 
 
 async def _notifications(client: Client, count: int) -> list[str]:

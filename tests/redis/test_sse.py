@@ -4,28 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import pytest
 from grpc import aio
 
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
-from tests.support.gateway import StartGateway
 from tests.support.helpers import request, users
-from tests.support.redis_helpers import RedisServer
 from tests.support.sse import SseClient
 from tests.support.waiting import until
-
-
-@pytest.fixture
-def on_redis(
-    start_gateway: StartGateway, redis_server: RedisServer
-) -> Callable[..., Awaitable[Gateway]]:
-    async def start(**overrides: object) -> Gateway:
-        gateway = await start_gateway(backend=redis_server.url, **overrides)
-        await until(lambda: gateway.log.healthy, what="the gateway to reach Redis")
-        return gateway
-
-    return start
 
 
 async def test_a_stream_resumes_completely_by_last_event_id_after_its_gateway_restarts(

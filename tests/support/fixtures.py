@@ -8,7 +8,7 @@ the machine-readable description cannot drift from what the gateway sends.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -21,6 +21,7 @@ from gateway.config import Settings
 from tests.support.gateway import Client, Connect, StartGateway
 from tests.support.redis_helpers import RedisServer
 from tests.support.schema import check_server_frame
+from tests.support.waiting import until
 
 
 @pytest.fixture(autouse=True)
@@ -113,3 +114,32 @@ def redis_server(tmp_path: Any) -> Iterator[Any]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def stubs() -> AsyncIterator[Callable[[Gateway], pb_grpc.NotificationGatewayStub]]:
+    """A gRPC stub for any gateway of the test; every channel is closed at teardown."""
+    opened: list[aio.Channel] = []
+
+    def stub_for(gateway: Gateway) -> pb_grpc.NotificationGatewayStub:
+        channel = aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}")
+        opened.append(channel)
+        return pb_grpc.NotificationGatewayStub(channel)
+
+    yield stub_for
+    for channel in opened:
+        await channel.close()
+
+
+@pytest.fixture
+def on_redis(
+    start_gateway: StartGateway, redis_server: RedisServer
+) -> Callable[..., Awaitable[Gateway]]:
+    """Starts a gateway on the test's redis-server (or on `url`), once it reaches Redis."""
+
+    async def start(url: str | None = None, **overrides: object) -> Gateway:
+        gateway = await start_gateway(backend=url or redis_server.url, **overrides)
+        await until(lambda: gateway.log.healthy, 10, "the gateway did not reach Redis")
+        return gateway
+
+    return start
