@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from gateway.metrics import Metrics
 
 if TYPE_CHECKING:
-    from gateway.connection.connection import Connection
+    from gateway.connection.outbox import Outbox
 
 __all__ = ["CoalescePolicy", "FlushScheduler"]
 
@@ -142,10 +142,10 @@ class FlushScheduler:
         self._loop = loop
         self._policy = policy if policy is not None else CoalescePolicy()
         self._metrics = metrics if metrics is not None else Metrics()
-        self._dirty: list[Connection] = []
+        self._dirty: list[Outbox] = []
         self._scheduled = False
 
-    def mark(self, conn: Connection) -> None:
+    def mark(self, conn: Outbox) -> None:
         """`conn` has items to write (called once until it is flushed)."""
         self._dirty.append(conn)
         if not self._scheduled:

@@ -1,7 +1,7 @@
 """The registry of live connections on this replica, indexed by user and by topic.
 
 `deliver()` hands one `Outgoing` item to every connection a target addresses; each
-connection queues it without awaiting (see connection/connection.py), so a fan-out to
+connection queues it without awaiting (see connection/outbox.py), so a fan-out to
 thousands of sockets is one tight loop of appends. Knows no gRPC, no aiohttp, no Redis.
 """
 

@@ -1,7 +1,9 @@
 """One connected client, whatever its transport, and the connect path they share.
 
 - `connection`: `Connection`, the one object per client (identity, topics, grant, expiry,
-  outgoing buffer, liveness, bad frames), and the `ConnectionContext` all of them share;
+  outgoing buffer, liveness, bad frames);
+- `outbox`: `Outbox`, its base class: the outgoing buffer (queue, flush, replay, the
+  slow-reader rule), and the `ConnectionContext` every connection shares;
 - `transport`: the small adapter interface each transport (WebSocket, SSE) implements;
 - `outgoing`: `Outgoing`, an event made once and framed once per transport kind;
 - `admission`: the typed `Handshake` read once and the pure `admit` (shared by /ws and /sse);

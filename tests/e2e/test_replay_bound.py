@@ -15,7 +15,7 @@ from grpc import aio
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
-from gateway.connection.connection import REPLAY_BATCH_BYTES
+from gateway.connection.outbox import REPLAY_BATCH_BYTES
 from tests.support.gateway import StartGateway
 from tests.support.helpers import request, users
 from tests.support.waiting import until

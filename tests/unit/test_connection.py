@@ -9,12 +9,8 @@ import asyncio
 from collections.abc import Iterator
 
 from gateway.closecodes import CloseCode
-from gateway.connection.connection import (
-    MAX_BAD_FRAMES,
-    REPLAY_BATCH_BYTES,
-    Connection,
-    connection_for,
-)
+from gateway.connection.connection import MAX_BAD_FRAMES, Connection, connection_for
+from gateway.connection.outbox import REPLAY_BATCH_BYTES
 from gateway.connection.outgoing import PING, Outgoing
 from tests.support.fakes import FakeTransport, context, item
 
