@@ -18,7 +18,8 @@ The contract, shared with the browser client:
   what each close code means is `close_policy.py`'s table: 1000, 4009 and the protocol
   errors stop the iterator with `SubscriberStopped`, 4001 fetches a fresh token first;
 - a resume that was not complete yields a `Resync` before the replayed notifications;
-- a notification whose cursor was seen among the last `dedup_window` is skipped;
+- a notification whose cursor was seen among the last `dedup_window` is skipped (where
+  each connect resumes from is `position.py`'s);
 - when nothing arrives for `ping_after` seconds, `{"op": "ping"}` is sent; if nothing
   answers within `pong_timeout`, the connection is dropped and resumed.
 
@@ -35,11 +36,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, Self
 
 import aiohttp
@@ -50,9 +50,10 @@ from gateway.client.close_policy import CloseAction, close_action
 from gateway.client.dial import Dropped, Refused, dial_sse, dial_ws, refusal_body
 from gateway.client.endpoints import plain_http_url, sse_url
 from gateway.client.errors import SubscriberRefused, SubscriberStopped
-from gateway.client.items import CursorWindow, Notification, Resync, StateChange
+from gateway.client.items import Notification, Resync, StateChange
+from gateway.client.position import Position
 from gateway.client.sse_link import SseLink
-from gateway.client.tokens import refresh_due, token_expiry
+from gateway.client.tokens import Tokens, TokenSource
 
 __all__ = ["SUBPROTOCOL", "Subscriber"]
 
@@ -60,8 +61,6 @@ SUBPROTOCOL = "notifications.v1"
 #: Refusals that retrying cannot fix (bad parameters, bad token, forbidden, no such path,
 #: a request head over the gateway's limit: a token or topic list too large).
 _FINAL_STATUSES = frozenset({400, 401, 403, 404, 431})
-
-TokenSource = Callable[[], str | Awaitable[str | None] | None]
 
 
 class Subscriber:
@@ -87,8 +86,7 @@ class Subscriber:
         ack_every: int = 100,
         transport: Literal["websocket", "sse"] = "websocket",
     ) -> None:
-        if token is not None and get_token is not None:
-            raise ValueError("give token or get_token, not both")
+        self._tokens = Tokens(token, get_token)
         self.url = url
         self._plain_url = plain_http_url(url)  # also checks it: a typo is no endless retry
         if transport not in ("websocket", "sse"):
@@ -97,10 +95,8 @@ class Subscriber:
         self._sse_url = sse_url(url)
         self.user_id = user_id
         self._topics = dict.fromkeys(topics)  # ordered, no repeats
-        self._token = token
-        self._get_token = get_token
-        #: Where the next connect resumes from: the last notification's cursor.
-        self.cursor = since
+        #: Where the next connect resumes from, and which notifications are new.
+        self._position = Position(since, dedup_window)
         self._backoff = Backoff(backoff_base, backoff_cap)
         self._ping_after = ping_after
         self._pong_timeout = pong_timeout
@@ -108,7 +104,6 @@ class Subscriber:
         self._http_timeout = aiohttp.ClientTimeout(
             total=None, connect=connect_timeout, sock_read=connect_timeout
         )
-        self._seen = CursorWindow(dedup_window)
         self._on_event = on_event
         self._on_state = on_state
         self.state = "idle"
@@ -118,21 +113,24 @@ class Subscriber:
         self._retried_401 = False  # a 401 is retried once, with a token fetched anew
         self._closing = asyncio.Event()
         self._pinged = False
-        self._head = ""  # the welcome's cursor on this connection
-        self._replay_left = 0
         self._ops: list[dict[str, str]] = []  # to send once the current frame is handled
-        self._refresh_at: float | None = None  # unix time to send a fresh token (get_token)
         # receipts: acks owed for what was handed over, reads waiting for a connection
         self._acks = AckSchedule(ack_interval, ack_every, enabled=acks)
         self._handed: str | None = None  # the cursor last returned: handled once asked again
         self._since: str | None = None  # what the current connection resumed after
-        # asked with since and no `resumed` yet: no frame may move the cursor, or a replay
-        # that failed would be skipped by the next resume (issue 15, fault path 1)
-        self._resuming = False
 
     @property
     def topics(self) -> frozenset[str]:
         return frozenset(self._topics)
+
+    @property
+    def cursor(self) -> str | None:
+        """Where the next connect resumes from: the last notification's cursor."""
+        return self._position.cursor
+
+    @cursor.setter
+    def cursor(self, value: str | None) -> None:
+        self._position.cursor = value
 
     # -- following topics ------------------------------------------------------------
 
@@ -186,7 +184,8 @@ class Subscriber:
         self, ws: aiohttp.ClientWebSocketResponse | SseLink
     ) -> Notification | Resync | None:
         silence = self._pong_timeout if self._pinged else self._ping_after
-        refresh_in = None if self._refresh_at is None else self._refresh_at - time.time()
+        refresh_at = self._tokens.refresh_at
+        refresh_in = None if refresh_at is None else refresh_at - time.time()
         if refresh_in is not None and refresh_in <= 0:
             await self._refresh_token()
             return None
@@ -233,8 +232,8 @@ class Subscriber:
 
     async def _refresh_token(self) -> None:
         """Sends a fresh token; the `refreshed` answer sets when the next one is due."""
-        self._refresh_at = None
-        token = await self._current_token()
+        self._tokens.taken()
+        token = await self._tokens.current()
         if token:
             await self._send_op({"op": "refresh", "token": token})
 
@@ -245,27 +244,24 @@ class Subscriber:
         if event == "welcome":
             self._welcome(frame)
         elif event == "refreshed" and isinstance(frame.get("expires_at"), int | float):
-            self._refresh_at = refresh_due(float(frame["expires_at"]), time.time())
+            self._tokens.refreshed(float(frame["expires_at"]))
         elif event == "resumed":
-            self._resuming = False
-            self._replay_left = int(frame.get("replayed", 0))
-            if not self._replay_left:
-                self.cursor = self._head
+            replayed = int(frame.get("replayed", 0))
+            self._position.resumed(replayed)
             if self._on_event is not None:
                 self._on_event(frame)
             if not frame.get("complete", True):
-                return Resync(str(frame.get("since", "")), self._replay_left)
+                return Resync(str(frame.get("since", "")), replayed)
             return None
         if self._on_event is not None and event != "pong":
             self._on_event(frame)
         return None
 
     def _welcome(self, frame: dict[str, Any]) -> None:
-        self._head = str(frame.get("cursor", ""))
-        if self.cursor is None:
-            self.cursor = self._head
+        head = str(frame.get("cursor", ""))
+        self._position.welcome(head)
         self._backoff.reset()
-        self._acks.connected(frame.get("receipts") is True, self._since, self._head)
+        self._acks.connected(frame.get("receipts") is True, self._since, head)
         if self._acks.on:
             reads, self._acks.reads = self._acks.reads, deque(maxlen=MAX_QUEUED_READS)
             self._ops += [{"op": "read", "id": nid} for nid in reads]
@@ -279,17 +275,7 @@ class Subscriber:
         cursor = frame.get("cursor")
         if not isinstance(cursor, str) or not isinstance(frame.get("notification"), dict):
             return None
-        if self._resuming:
-            pass  # ahead of `resumed` (an older gateway whose replay failed): not a position
-        elif self._replay_left:
-            # after the last replayed item, resume from the head the replay ran to: the
-            # entries between were not addressed to us, and a foreign cursor is left behind
-            self._replay_left -= 1
-            self.cursor = cursor if self._replay_left else self._head
-        else:
-            self.cursor = cursor
-        fresh = self._seen.add(cursor)
-        if not fresh:
+        if not self._position.notification(cursor):
             self._acks.received(cursor)  # handed over on an earlier connection
             return None
         self._handed = cursor
@@ -302,11 +288,9 @@ class Subscriber:
         self._ws = None
         self._acks.dropped()
         self._pinged = False
-        self._head = ""
-        self._replay_left = 0
-        self._resuming = False
+        self._position.dropped()
         self._ops.clear()
-        self._refresh_at = None
+        self._tokens.taken()
         if self._closing.is_set():
             return
         # REFRESH_TOKEN needs nothing more: the token is fetched before every connect
@@ -328,12 +312,12 @@ class Subscriber:
         self._set_state(StateChange("connecting"))
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=self._http_timeout)
-        token = await self._current_token()
+        token = await self._tokens.current()
         params = {"user_id": self.user_id}
         if self._topics:
             params["topics"] = ",".join(self._topics)
         self._since = self._acks.resume_from(self.cursor)
-        self._resuming = self._since is not None
+        self._position.connecting(self._since)
         if self._since is not None:
             params["since"] = self._since
         protocols = [SUBPROTOCOL] + ([f"bearer.{token}"] if token else [])
@@ -362,9 +346,7 @@ class Subscriber:
             link = ws
         self._ws = link
         # only a gateway that selected notifications.v1 knows the refresh op (SSE: always)
-        expiry = token_expiry(token) if token and self._get_token is not None else None
-        if expiry is not None and link.protocol == SUBPROTOCOL:
-            self._refresh_at = refresh_due(expiry, time.time())
+        self._tokens.linked(token, link.protocol == SUBPROTOCOL)
 
     async def _not_connected(
         self, failed: Refused | Dropped, params: dict[str, str], offered: dict[str, str]
@@ -378,7 +360,7 @@ class Subscriber:
         if status not in _FINAL_STATUSES:
             self._ended(None, f"HTTP {status}")
             return
-        if status == 401 and self._get_token is not None and not self._retried_401:
+        if status == 401 and self._tokens.renews and not self._retried_401:
             self._retried_401 = True  # it may have expired on its way here
             self._ended(None, "HTTP 401")
             return
@@ -389,14 +371,6 @@ class Subscriber:
         self._closing.set()
         self._set_state(StateChange("closed", None, f"HTTP {status}"))
         raise SubscriberRefused(status, body)
-
-    async def _current_token(self) -> str | None:
-        if self._get_token is None:
-            return self._token
-        value = self._get_token()
-        if inspect.isawaitable(value):
-            value = await value
-        return value
 
     def _set_state(self, change: StateChange) -> None:
         self.state = change.state
