@@ -15,27 +15,19 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from grpc import aio
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
-from grpc_reflection.v1alpha._async import ReflectionServicer
 
-from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
-from gateway.binding import bind_error, grpc_tls_credentials, probe_port
+from gateway.binding import bind_error
 from gateway.browser.routes import BrowserRoutes
 from gateway.browser.types_route import TypesRoute
 from gateway.closecodes import CloseCode
-from gateway.config import ConfigError, Settings
+from gateway.config import Settings
 from gateway.connection.admission import AdmissionPolicy
 from gateway.connection.connection import ConnectionContext
 from gateway.connection.dispatch import ClientOps
 from gateway.connection.heartbeat import Heartbeat
 from gateway.flush import CoalescePolicy, FlushScheduler
-from gateway.grpc.decoding import DecodeGuard
-from gateway.grpc.drain import end_connections
-from gateway.grpc.servicer import GatewayServicer, PublishTokenInterceptor
-from gateway.grpc.traced import TracingInterceptor
+from gateway.grpc.site import GrpcSite
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.ops.admin import AdminRoutes
@@ -57,8 +49,6 @@ from gateway.wiring import make_log, make_receipts, make_types, make_verifier
 __all__ = ["Gateway"]
 
 log = logging.getLogger("gateway")
-
-_SERVICE_NAME = "gateway.api.v1.NotificationGateway"
 
 
 class Gateway:
@@ -105,7 +95,7 @@ class Gateway:
         #: The ops port when `settings.ops_port` is set (0 before the start and without one).
         self.ops_port = 0
         self._ops: OpsSite | None = None
-        self._grpc: aio.Server | None = None
+        self._grpc: GrpcSite | None = None
         self._runner: web.AppRunner | None = None
         self._http: asyncio.AbstractServer | None = None
         self._edge: WebSocketEdge | None = None
@@ -190,7 +180,9 @@ class Gateway:
             except OSError as exc:
                 raise bind_error("ops_port", settings.ops_host, settings.ops_port, exc) from None
             self._ops, self.ops_port = site, site.port
-        await self._start_grpc()
+        self._grpc = GrpcSite(settings, service, self.health, self.tracing)
+        await self._grpc.start()  # stopped by _stop() if it fails part-way
+        self.grpc_port = self._grpc.port
         app = web.Application(client_max_size=settings.max_client_frame_bytes)
         # the probes stay on the public port too: load balancers often see only that one
         public = ops.probes() if self._ops is not None else [*ops.probes(), *ops.scrape()]
@@ -275,58 +267,14 @@ class Gateway:
                 "set GATEWAY_OPS_PORT to serve it on an internal one"
             )
 
-    async def _start_grpc(self) -> None:
-        settings = self.settings
-        interceptors: list[aio.ServerInterceptor] = []  # type: ignore[type-arg]
-        tokens = settings.publish_token_set
-        if tokens is not None:
-            interceptors.append(PublishTokenInterceptor(tokens, ("/grpc.health.v1.Health/",)))
-        if self.tracing.on:  # after the token check: refused calls make no spans
-            interceptors.append(TracingInterceptor(self.tracing))
-        # gRPC sets SO_REUSEPORT by default: a second gateway on the same port would bind
-        # too and silently take part of the publishes. Off, a taken port is an error. On
-        # only for this host's own workers, whose supervisor checked the port is free.
-        shared = int(settings.workers > 1)
-        server = aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", shared)])
-        self._grpc = server  # stopped by _stop() if anything below fails
-        servicer = GatewayServicer(self.service)
-        # every service through DecodeGuard: undecodable bytes are INVALID_ARGUMENT
-        guarded = DecodeGuard(server)
-        pb_grpc.add_NotificationGatewayServicer_to_server(servicer, guarded)  # type: ignore[no-untyped-call]
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, guarded)
-        # `grpcurl list` and `describe` work without the .proto (behind the publish token
-        # when one is set: the schema is no secret, but nothing is served unasked)
-        names = (_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
-        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-            ReflectionServicer(names), guarded
-        )
-        await self.health.set(_SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-        host, port = settings.grpc_host, settings.grpc_port
-        # Probe first: grpc's own bind failure says only "Failed to bind" (and logs a
-        # plain-text line from its C core); the probe knows why.
-        if not shared:  # a worker: the supervisor probed it before any worker bound it
-            probe_port("grpc_port", host, port)
-        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        try:
-            if settings.grpc_tls_cert_file and settings.grpc_tls_key_file:
-                credentials = grpc_tls_credentials(settings)
-                self.grpc_port = server.add_secure_port(address, credentials)
-            else:
-                self.grpc_port = server.add_insecure_port(address)
-        except RuntimeError as exc:  # bound by someone else between the probe and here
-            raise ConfigError("grpc_port", f"cannot listen on {address}: {exc}") from None
-        await server.start()
-
     async def _stop(self, grpc_grace: float | None = None, *, draining: bool = False) -> None:
         """Stop whatever has started (all of it at the end of a drain, part of it after a
         start that failed half-way), so nothing outlives the loop. gRPC calls in flight
         get `grpc_grace` seconds (None: cancelled at once)."""
         if self._types_reloader is not None:
             await self._types_reloader.stop()
-        if self._grpc is not None:
-            if draining:  # fault path 4 (issue 15): no call answered CANCELLED
-                end_connections(self.grpc_port)
-            await self._grpc.stop(grpc_grace)
+        if self._grpc is not None:  # draining: fault path 4 (issue 15), no call CANCELLED
+            await self._grpc.stop(grpc_grace, draining=draining)
         if self._http is not None:
             self._http.close()
         if self._runner is not None:

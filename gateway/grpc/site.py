@@ -1,0 +1,101 @@
+"""The publishers' port: `GrpcSite`, the gateway's gRPC server, built, bound and stopped.
+
+It exists apart from app.py because the server's assembly has rules of its own, none of
+them the wiring's business: the interceptors and their order (the publish token first, so
+refused calls make no spans), every service behind `DecodeGuard`, reflection beside
+health, SO_REUSEPORT only for a host's own workers, the port probed before binding (grpc's
+own failure says only "Failed to bind"), and a drain that ends its connections first
+(drain.py) so no call in flight is answered `CANCELLED`.
+"""
+
+from __future__ import annotations
+
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from grpc_reflection.v1alpha._async import ReflectionServicer
+
+from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
+from gateway.binding import grpc_tls_credentials, probe_port
+from gateway.config import ConfigError, Settings
+from gateway.grpc.decoding import DecodeGuard
+from gateway.grpc.drain import end_connections
+from gateway.grpc.servicer import GatewayServicer, PublishTokenInterceptor
+from gateway.grpc.traced import TracingInterceptor
+from gateway.service import NotificationService
+from gateway.tracing import Tracing
+
+__all__ = ["SERVICE_NAME", "GrpcSite"]
+
+SERVICE_NAME = "gateway.api.v1.NotificationGateway"
+
+
+class GrpcSite:
+    """The gRPC server on `settings.grpc_host:grpc_port` (`port` says which once started)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        service: NotificationService,
+        health: HealthServicer,
+        tracing: Tracing,
+    ) -> None:
+        self._settings = settings
+        self._service = service
+        self._health = health
+        self._tracing = tracing
+        self._server: aio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        """Bind and serve; a failure part-way leaves what `stop()` needs to clean up."""
+        settings = self._settings
+        interceptors: list[aio.ServerInterceptor] = []  # type: ignore[type-arg]
+        tokens = settings.publish_token_set
+        if tokens is not None:
+            interceptors.append(PublishTokenInterceptor(tokens, ("/grpc.health.v1.Health/",)))
+        if self._tracing.on:  # after the token check: refused calls make no spans
+            interceptors.append(TracingInterceptor(self._tracing))
+        # gRPC sets SO_REUSEPORT by default: a second gateway on the same port would bind
+        # too and silently take part of the publishes. Off, a taken port is an error. On
+        # only for this host's own workers, whose supervisor checked the port is free.
+        shared = int(settings.workers > 1)
+        server = aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", shared)])
+        self._server = server  # stopped by stop() if anything below fails
+        servicer = GatewayServicer(self._service)
+        # every service through DecodeGuard: undecodable bytes are INVALID_ARGUMENT
+        guarded = DecodeGuard(server)
+        pb_grpc.add_NotificationGatewayServicer_to_server(servicer, guarded)  # type: ignore[no-untyped-call]
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, guarded)
+        # `grpcurl list` and `describe` work without the .proto (behind the publish token
+        # when one is set: the schema is no secret, but nothing is served unasked)
+        names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            ReflectionServicer(names), guarded
+        )
+        await self._health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        host, port = settings.grpc_host, settings.grpc_port
+        # Probe first: grpc's own bind failure says only "Failed to bind" (and logs a
+        # plain-text line from its C core); the probe knows why.
+        if not shared:  # a worker: the supervisor probed it before any worker bound it
+            probe_port("grpc_port", host, port)
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        try:
+            if settings.grpc_tls_cert_file and settings.grpc_tls_key_file:
+                credentials = grpc_tls_credentials(settings)
+                self.port = server.add_secure_port(address, credentials)
+            else:
+                self.port = server.add_insecure_port(address)
+        except RuntimeError as exc:  # bound by someone else between the probe and here
+            raise ConfigError("grpc_port", f"cannot listen on {address}: {exc}") from None
+        await server.start()
+
+    async def stop(self, grace: float | None = None, *, draining: bool = False) -> None:
+        """Stop serving; calls in flight get `grace` seconds (None: cancelled at once).
+        `draining`: end the clients' connections first (fault path 4, issue 15)."""
+        if self._server is None:
+            return
+        if draining:
+            end_connections(self.port)
+        await self._server.stop(grace)
