@@ -1,5 +1,5 @@
 // @notification-gateway/client, built from clients/js by `npm run build`: do not edit.
-// sources-sha256: 92f26ab4fce3d36b42caf828db18c077723eade24b45e908a4fdc3022aae241c
+// sources-sha256: 93ca5a7ba479657c37d8fe72e33c30da730413744ec222601aa175b16b377ef6
 // dist/acks.js
 var MAX_QUEUED_READS = 100;
 var Acks = class {
@@ -289,6 +289,23 @@ var ResumePoint = class {
     return true;
   }
 };
+
+// dist/settings.js
+function settingsOf(options) {
+  return {
+    tokenIn: options.tokenIn ?? "protocol",
+    minReconnectDelay: options.minReconnectDelay ?? 500,
+    maxReconnectDelay: options.maxReconnectDelay ?? 2e4,
+    pingInterval: options.pingInterval ?? 25e3,
+    pongTimeout: options.pongTimeout ?? 1e4,
+    connectTimeout: options.connectTimeout ?? 1e4,
+    refreshBefore: options.refreshBefore ?? 3e4,
+    dedupSize: options.dedupSize ?? 512,
+    acks: options.acks === false ? void 0 : { interval: options.ackInterval ?? 250, every: options.ackEvery ?? 100 },
+    transport: options.transport ?? "websocket",
+    retryWebSocket: options.retryWebSocket ?? 3e5
+  };
+}
 
 // dist/socket.js
 function connectQuery(attempt) {
@@ -649,21 +666,11 @@ var NotificationClient = class {
     this.getToken = options.getToken;
     this.Socket = options.WebSocket;
     this.fetchImpl = options.fetch;
-    this.transports = new TransportChooser(options.transport ?? "websocket", options.retryWebSocket ?? 3e5);
-    this.opts = {
-      tokenIn: options.tokenIn ?? "protocol",
-      minReconnectDelay: options.minReconnectDelay ?? 500,
-      maxReconnectDelay: options.maxReconnectDelay ?? 2e4,
-      pingInterval: options.pingInterval ?? 25e3,
-      pongTimeout: options.pongTimeout ?? 1e4,
-      connectTimeout: options.connectTimeout ?? 1e4,
-      refreshBefore: options.refreshBefore ?? 3e4,
-      dedupSize: options.dedupSize ?? 512
-    };
+    this.opts = settingsOf(options);
+    this.transports = new TransportChooser(this.opts.transport, this.opts.retryWebSocket);
     this.resume = new ResumePoint(options.since, this.opts.dedupSize);
     this.tokens = new TokenRefresher(this.opts.refreshBefore, () => void this.refresh());
-    const ackTimes = options.acks === false ? void 0 : { interval: options.ackInterval ?? 250, every: options.ackEvery ?? 100 };
-    this.acks = new Acks(ackTimes, (op) => this.send(op), (cursor) => this.events.emit("acked", cursor));
+    this.acks = new Acks(this.opts.acks, (op) => this.send(op), (cursor) => this.events.emit("acked", cursor));
     this.watchdog = new Watchdog(this.opts, () => this.send({ op: "ping" }), (reason) => this.drop(WATCHDOG_CLOSE_CODE, reason));
   }
   get state() {

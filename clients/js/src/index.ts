@@ -10,10 +10,10 @@
  * dependencies; the gateway serves this module bundled into one file at `/client.js`.
  *
  * This class runs the connection's lifecycle and turns server frames into events; the parts
- * with a job of their own live beside it: the followed topics (topics.ts), the cursor and
- * duplicates (resume.ts), the token refresh timer (token.ts), the dead-line watchdog
- * (liveness.ts), the channel of each attempt (socket.ts for WebSocket, sse.ts for SSE) and
- * the choice between them (transport.ts).
+ * with a job of their own live beside it: the options' defaults (settings.ts), the followed
+ * topics (topics.ts), the cursor and duplicates (resume.ts), the token refresh timer
+ * (token.ts), the dead-line watchdog (liveness.ts), the channel of each attempt (socket.ts
+ * for WebSocket, sse.ts for SSE) and the choice between them (transport.ts).
  */
 
 import { Acks } from "./acks.js";
@@ -36,6 +36,7 @@ import type {
   UntypedNotifications,
 } from "./protocol.js";
 import { ResumePoint } from "./resume.js";
+import { type Settings, settingsOf } from "./settings.js";
 import { type Channel, dialWebSocket } from "./socket.js";
 import { dialSse, type FetchFunction } from "./sse.js";
 import { TokenRefresher } from "./token.js";
@@ -52,22 +53,7 @@ export { sseUrl } from "./sse.js";
 export class NotificationClient<Types extends NotificationTypes = UntypedNotifications> {
   readonly url: string;
   readonly userId: string;
-  private readonly opts: Required<
-    Omit<
-      ClientOptions,
-      | "userId"
-      | "topics"
-      | "getToken"
-      | "since"
-      | "WebSocket"
-      | "fetch"
-      | "acks"
-      | "ackInterval"
-      | "ackEvery"
-      | "transport"
-      | "retryWebSocket"
-    >
-  >;
+  private readonly opts: Settings;
   private readonly getToken: (() => string | Promise<string>) | undefined;
   private readonly Socket: WebSocketConstructor | undefined;
   private readonly fetchImpl: FetchFunction | undefined;
@@ -98,28 +84,12 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     this.getToken = options.getToken;
     this.Socket = options.WebSocket;
     this.fetchImpl = options.fetch;
-    this.transports = new TransportChooser(
-      options.transport ?? "websocket",
-      options.retryWebSocket ?? 300_000,
-    );
-    this.opts = {
-      tokenIn: options.tokenIn ?? "protocol",
-      minReconnectDelay: options.minReconnectDelay ?? 500,
-      maxReconnectDelay: options.maxReconnectDelay ?? 20_000,
-      pingInterval: options.pingInterval ?? 25_000,
-      pongTimeout: options.pongTimeout ?? 10_000,
-      connectTimeout: options.connectTimeout ?? 10_000,
-      refreshBefore: options.refreshBefore ?? 30_000,
-      dedupSize: options.dedupSize ?? 512,
-    };
+    this.opts = settingsOf(options);
+    this.transports = new TransportChooser(this.opts.transport, this.opts.retryWebSocket);
     this.resume = new ResumePoint(options.since, this.opts.dedupSize);
     this.tokens = new TokenRefresher(this.opts.refreshBefore, () => void this.refresh());
-    const ackTimes =
-      options.acks === false
-        ? undefined
-        : { interval: options.ackInterval ?? 250, every: options.ackEvery ?? 100 };
     this.acks = new Acks(
-      ackTimes,
+      this.opts.acks,
       (op) => this.send(op),
       (cursor) => this.events.emit("acked", cursor),
     );
