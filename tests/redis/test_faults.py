@@ -1,5 +1,6 @@
-"""Fault paths found by fault injection (issue 15): Redis killed and restarted under a
-replica's control listener, and a publisher riding out a Redis restart."""
+"""Fault paths found by fault injection (issue 15): a replica's Redis connections reset and
+Redis killed and restarted under its control listener, and a publisher riding out a Redis
+restart."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from gateway.client import AsyncPublisher
 from tests.support.gateway import StartGateway
 from tests.support.helpers import free_port, gateway_process, users
 from tests.support.helpers import request as publish_request
+from tests.support.netproxy import TcpProxy
 from tests.support.redis_helpers import ChildGateway, RedisServer, ws_client
 from tests.support.waiting import until
 
@@ -35,16 +37,28 @@ def _kill(redis: RedisServer) -> None:
     redis.process = None
 
 
-async def test_the_control_listener_outlives_redis_killed_and_restarted(
+async def test_the_control_listener_outlives_its_connections_reset_and_redis_killed(
     start_gateway: StartGateway, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
-    """Fault path 3: after each SIGKILL of Redis the child replica (uvloop, as deployed)
-    answers presence and Disconnect again, and its drain ends cleanly."""
+    """Fault path 3: after each reset of its Redis connections and each SIGKILL of Redis,
+    the child replica (uvloop, as deployed) answers presence and Disconnect again, and its
+    drain ends cleanly.
+
+    What stopped it: uvloop raises `RuntimeError` (no OSError) for a write to a transport
+    it has closed, and redis-py lets that through. A pooled connection reset (RST) while
+    idle is still handed out by the pool (the reset leaves no EOF for its check to see),
+    so the listener's next command on it, the replica census right after resubscribing,
+    raised it; the listener caught only Redis and socket errors and died. Killing Redis
+    alone never got there: a killed Redis closes its idle sockets with FIN, which redis-py
+    notices and heals (this test passed with the bug in place when it only killed Redis).
+    So the child reaches Redis through a proxy that resets its connections, as a proxy or
+    load balancer in that path does when it restarts: no patching, the real error."""
     redis = RedisServer(tmp_path, persistent=True)
     redis.start()
+    proxy = await TcpProxy(redis.port).start()
     log_path = tmp_path / "child.log"
     with log_path.open("wb") as sink:
-        child = ChildGateway(redis.url, stderr=sink)
+        child = ChildGateway(f"redis://127.0.0.1:{proxy.port}/0", stderr=sink)
     try:
         other = await start_gateway(backend=redis.url)
         await child.ready(http)
@@ -70,7 +84,10 @@ async def test_the_control_listener_outlives_redis_killed_and_restarted(
                     await asyncio.sleep(0.1)
 
             await counted_within(10)
-            for _ in range(3):
+            for _ in range(2):
+                proxy.reset()
+                await counted_within(15)
+            for _ in range(2):
                 asking = asyncio.create_task(counted_within(30))  # questions during it all
                 await asyncio.sleep(0.2)
                 _kill(redis)
@@ -87,6 +104,7 @@ async def test_the_control_listener_outlives_redis_killed_and_restarted(
         assert "Traceback" not in log, log
     finally:
         child.stop()
+        await proxy.close()
         redis.stop()
 
 

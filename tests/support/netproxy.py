@@ -1,10 +1,12 @@
 """A real TCP proxy on a free port, for tests that need a network fault on one link.
 
 `cut()` aborts every connection through it (the peer sees the TCP connection end, no
-close frame: WebSocket 1006); `freeze()` stops forwarding on the current connections but
-keeps them open (a half-dead link that only a liveness check notices). New connections
-are forwarded normally either way. `delay` holds every chunk that long before passing it
-on, in order (a slow link: what crosses it arrives late, nothing is lost).
+close frame: WebSocket 1006); `reset()` resets them (RST, not FIN: what a proxy or load
+balancer in the path that restarts sends to connections idle at the time); `freeze()`
+stops forwarding on the current connections but keeps them open (a half-dead link that
+only a liveness check notices). New connections are forwarded normally either way.
+`delay` holds every chunk that long before passing it on, in order (a slow link: what
+crosses it arrives late, nothing is lost).
 
 With `strip_upgrade=True` it is the proxy some corporate networks run: it drops the
 `Upgrade` header (and `Upgrade` from `Connection`) of every request head it forwards, so a
@@ -17,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
+import struct
 import threading
 
 _UPGRADE_LINE = re.compile(rb"\r\nUpgrade:[^\r]*", re.IGNORECASE)
@@ -94,6 +98,17 @@ class TcpProxy:
 
     def cut(self) -> None:
         for client, upstream, _ in self._links:
+            client.transport.abort()
+            upstream.transport.abort()
+        self._links.clear()
+
+    def reset(self) -> None:
+        """Reset every client's connection (SO_LINGER 0, then close: an RST, no FIN); the
+        upstream side is just closed."""
+        for client, upstream, _ in self._links:
+            sock = client.transport.get_extra_info("socket")
+            if sock is not None and sock.fileno() != -1:  # not already ended
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             client.transport.abort()
             upstream.transport.abort()
         self._links.clear()
