@@ -17,7 +17,6 @@ an outage; one that answers something else is a wrong URL, a `ConfigError`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -27,6 +26,7 @@ from jwt import PyJWK, PyJWKClient, PyJWKClientConnectionError, PyJWKSetError
 
 from gateway.auth import Denied
 from gateway.config import ConfigError
+from gateway.tasks import cancel_and_wait
 
 __all__ = ["JwksKeys"]
 
@@ -77,11 +77,7 @@ class JwksKeys:
         self._periodic = asyncio.create_task(self._refresh_forever(), name="jwks-refresh")
 
     async def close(self) -> None:
-        for task in (self._periodic, self._fetching):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._periodic, self._fetching)
         self._periodic = None  # no early refetch after close
 
     def key_for(self, token: str) -> tuple[Any, list[str]]:

@@ -42,6 +42,7 @@ from gateway.log.redis_codec import Channels, entry_of, parse_message, stream_ke
 from gateway.log.redis_interest import Interest
 from gateway.log.redis_scripts import HEAD
 from gateway.metrics import BackendStats
+from gateway.tasks import cancel_and_wait, cancel_surely
 
 __all__ = ["LINGER", "RedisFeed"]
 
@@ -115,10 +116,7 @@ class RedisFeed:
         self._task = asyncio.create_task(self._run(), name="redis-feed")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)  # not task.cancel(): see gateway/tasks.py
         await self._client.aclose()
 
     def restart(self) -> None:
@@ -126,7 +124,7 @@ class RedisFeed:
         if self._session is not None and not self._restarting:
             self._restarting = True
             self._back.clear()
-            self._session.cancel()
+            cancel_surely(self._session)
 
     def down(self, exc: BaseException) -> None:
         """A call to Redis failed: not ready until one succeeds again."""
@@ -292,7 +290,7 @@ class RedisFeed:
             try:
                 await asyncio.wait([session])  # close() cancels this task, not the session
             finally:
-                session.cancel()
+                cancel_surely(session)
                 await self._end_session()
             error = None if session.cancelled() else session.exception()
             if error is None:
@@ -320,8 +318,7 @@ class RedisFeed:
             if not done.done():
                 done.set_exception(BackendUnavailable("the live feed reconnects"))
         self._next_round = []
-        if self._rounds is not None:
-            self._rounds.cancel()
+        cancel_surely(self._rounds)
         self._interest.disconnected()
         self._stats.subscriptions = 0
         if conn is not None:
@@ -368,7 +365,7 @@ class RedisFeed:
                     if waiting is not None and not waiting.done():
                         waiting.set_result(None)
         finally:
-            ticker.cancel()
+            cancel_surely(ticker)
 
     async def _tick(self, conn: Any) -> None:
         """Every `TICK` seconds: a barrier (or the connection is dropped) and a sweep."""
@@ -380,8 +377,7 @@ class RedisFeed:
                 await self._sweep(conn)
             except (BackendUnavailable, *CONNECTION_ERRORS) as exc:
                 log.info("the live feed's barrier failed: %s", exc)
-                if self._session is not None:
-                    self._session.cancel()
+                cancel_surely(self._session)
                 return
 
     async def _sweep(self, conn: Any) -> None:

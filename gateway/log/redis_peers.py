@@ -25,6 +25,7 @@ from typing import Any
 from gateway.log.base import NO_LISTENER, BackendUnavailable, LogListener, Peers
 from gateway.log.redis_client import CONNECTION_ERRORS, connect
 from gateway.metrics import BackendStats
+from gateway.tasks import cancel_and_wait
 
 __all__ = ["ANSWER_WAIT", "RedisPeers"]
 
@@ -76,10 +77,7 @@ class RedisPeers(Peers):
 
     async def close(self) -> None:
         self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)  # not task.cancel(): see gateway/tasks.py
         await self._client.aclose()
 
     async def ask(self, op: str, args: dict[str, Any]) -> list[dict[str, Any]]:

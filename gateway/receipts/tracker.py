@@ -25,6 +25,7 @@ from gateway.metrics import ReceiptStats
 from gateway.models import Invalid, PublishItem
 from gateway.receipts.model import Receipt, Tracked, WatchFilter
 from gateway.receipts.store import Ack, FeedPage, Read, ReceiptStore
+from gateway.tasks import cancel_and_wait
 
 __all__ = ["Receipts", "deadline_refusal", "tracked"]
 
@@ -72,11 +73,7 @@ class Receipts:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)  # not task.cancel(): see gateway/tasks.py
         self._tasks = []
         with contextlib.suppress(BackendUnavailable):
             await self._apply()  # what clients acked before the drain still counts

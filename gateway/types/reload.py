@@ -13,11 +13,11 @@ allowed, keeps the registry in force, logs one line and counts in a metric.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from pathlib import Path
 
+from gateway.tasks import cancel_and_wait
 from gateway.types.diff import breaking_changes
 from gateway.types.loader import RegistryError, load_registry, registry_files
 from gateway.types.registry import TypeRegistry
@@ -71,11 +71,8 @@ class RegistryReloader:
             self._task = asyncio.get_running_loop().create_task(self._watch())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def request(self, reason: str) -> None:
         """Reload soon (a signal handler's call: it cannot await)."""
