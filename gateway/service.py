@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from gateway.hub import Hub, addresses
 from gateway.log.address import addresses_of
 from gateway.log.address import topic as address_topic
 from gateway.log.base import (
+    READY,
     AppendResult,
     BackendUnavailable,
     Draft,
@@ -260,13 +261,17 @@ class NotificationService:
             conn.acks_from(head)
         return head
 
-    def subscribe(self, conn: Connection, topic: str) -> None:
-        """Add `topic` to a connection (the caller checked limits and grant)."""
+    def subscribe(self, conn: Connection, topic: str) -> Awaitable[None]:
+        """Add `topic` to a connection (the caller checked limits and grant). The hub
+        has it at once; the awaitable completes once the log delivers the topic's new
+        entries here (at once on the memory log: `READY`), which is when the client may
+        be told it is subscribed."""
         if topic in conn.topics:
-            return
+            return READY
         self.hub.subscribe(conn, topic)
-        if conn in self.hub:  # not awaited: the topic comes live when the log has it
-            self.log.watch([address_topic(topic)])
+        if conn in self.hub:
+            return self.log.watch([address_topic(topic)])
+        return READY
 
     def unsubscribe(self, conn: Connection, topic: str) -> None:
         if topic not in conn.topics:

@@ -11,7 +11,9 @@ op model type, so this module knows nothing of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -28,6 +30,7 @@ from gateway.connection.ops import (
     parse_client_op,
 )
 from gateway.connection.outgoing import Outgoing
+from gateway.log.base import READY
 from gateway.models import Invalid
 from gateway.service import NotificationService
 
@@ -66,6 +69,18 @@ def verify(
     return float(claims["exp"]), grant
 
 
+async def _subscribed_when(conn: Connection, live: Awaitable[None], topic: str) -> None:
+    """Queue `subscribed` once `live` completes, unless the topic was dropped meanwhile
+    (its `unsubscribed` went out already: a late `subscribed` would contradict it). A
+    shared log that could not take the topic now (Redis down: any error of its
+    connection) takes it when it is back and catches up from its position first, so the
+    topic is still followed: the reply goes out either way."""
+    with contextlib.suppress(Exception):
+        await live
+    if topic in conn.topics:
+        conn.send(Outgoing.of("subscribed", topic=topic))
+
+
 class ClientOps:
     """subscribe, unsubscribe, refresh and ping, plus any registered extra ops."""
 
@@ -89,6 +104,8 @@ class ClientOps:
             RefreshOp: self._refresh,
             **(extra or {}),
         }
+        #: `subscribed` replies waiting for their topic to come live (kept referenced).
+        self._waiting: set[asyncio.Future[None]] = set()
 
     def received(self, conn: Connection, text: str) -> None:
         """One op as the client sent it: parsed, applied, its replies queued on `conn`."""
@@ -132,8 +149,15 @@ class ClientOps:
         if conn.grant is not None and not conn.grant.allows(topic):
             message = f"topic {topic!r} is not in the token's topics claim"
             raise BadOp("forbidden_topic", message, "topic")
-        self._service.subscribe(conn, topic)
-        return [Outgoing.of("subscribed", topic=topic)]
+        live = self._service.subscribe(conn, topic)
+        if live is READY:
+            return [Outgoing.of("subscribed", topic=topic)]
+        # a shared log takes the topic one round trip later: `subscribed` waits for it, so
+        # that whatever is published after the client reads it reaches the client
+        waiting = asyncio.ensure_future(_subscribed_when(conn, live, topic))
+        self._waiting.add(waiting)
+        waiting.add_done_callback(self._waiting.discard)
+        return []
 
     def _unsubscribe(self, conn: Connection, op: UnsubscribeOp) -> list[Outgoing]:
         self._service.unsubscribe(conn, op.topic)

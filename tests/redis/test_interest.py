@@ -14,7 +14,6 @@ from tests.support.gateway import Client
 from tests.support.helpers import everyone, request, topic, users
 from tests.support.netproxy import TcpProxy
 from tests.support.redis_helpers import RedisServer, ws_client
-from tests.support.waiting import until
 
 Stub = pb_grpc.NotificationGatewayStub
 
@@ -133,13 +132,37 @@ async def test_a_topic_followed_later_comes_live_and_stops_after_unfollowing(
     def followers() -> int:
         return int(redis_server.command("PUBSUB", "NUMSUB", "gateway:t:news").split()[1])
 
-    await until(lambda: followers() == 1, 5, "the replica did not subscribe to the topic")
+    assert followers() == 1  # `subscribed` is sent once the replica has the topic
     sent = await stubs(a).Publish(request(topic("news"), "n"))
     assert (await alice.notification())["cursor"] == sent.cursor
     await alice.send({"op": "unsubscribe", "topic": "news"})
     assert (await alice.event())["event"] == "unsubscribed"
     await stubs(a).Publish(request(topic("news"), "later"))
     await alice.nothing(0.3)
+
+
+async def test_subscribed_means_what_is_published_next_arrives(
+    on_redis, stubs, redis_server: RedisServer, http: aiohttp.ClientSession
+) -> None:
+    """A replica whose link to Redis is slow (0.3 s each way) takes a topic a round trip
+    after the op: `subscribed` was sent at once, so a notification published as soon as
+    the client read it went past that replica. `subscribed` now waits for the topic."""
+    slow_link = await TcpProxy(redis_server.port, delay=0.3).start()
+    try:
+        a = await on_redis()
+        b = await on_redis(f"redis://127.0.0.1:{slow_link.port}/0")
+        alice = await ws_client(http, b.http_port, "alice")
+        await alice.send({"op": "subscribe", "topic": "news"})
+        assert (await alice.event(timeout=10))["event"] == "subscribed"
+        sent = await stubs(a).Publish(request(topic("news"), "n"))
+        assert (await alice.notification(timeout=10))["cursor"] == sent.cursor
+        # dropped before it came live: `unsubscribed`, and no late `subscribed` after it
+        await alice.send({"op": "subscribe", "topic": "sports"})
+        await alice.send({"op": "unsubscribe", "topic": "sports"})
+        assert (await alice.event(timeout=10))["event"] == "unsubscribed"
+        await alice.nothing(1.0)
+    finally:
+        await slow_link.close()
 
 
 def _script_calls(redis_server: RedisServer) -> int:
