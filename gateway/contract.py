@@ -68,8 +68,18 @@ class _UUIDv7:
         h = self().replace("-", "")  # takes this millisecond's counter step for the batch
         head = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-"
         start = int(h[20:], 16) >> 1  # below 2**47: a batch's ids never wrap around
-        for n in itertools.count(start):
-            yield f"{head}{n:012x}"
+        # the last two hex digits from a table, the ten before them formatted once per 256
+        # ids: a format spec per id cost 2.5k of the 4.2k instructions an id took
+        high, low = divmod(start, 256)
+        for n in itertools.count(high):
+            prefix = f"{head}{n:010x}"
+            for pair in _HEX_PAIRS[low:]:
+                yield prefix + pair
+            low = 0
+
+
+#: "00" to "ff", in order.
+_HEX_PAIRS = tuple(f"{n:02x}" for n in range(256))
 
 
 new_notification_id = _UUIDv7()

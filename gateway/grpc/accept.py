@@ -60,6 +60,11 @@ PRIORITIES: dict[int, str | None] = {
 _MAX_ID = 128  # IdempotencyKey's max_length
 _publish_item = tuple_maker(PublishItem)
 _notification_item = tuple_maker(NotificationItem)
+# upb's methods taken from the classes once: `message.HasField(...)` looked the method up
+# and bound it on every call (~1.7k instructions each, against ~1.3k; callgrind)
+_which_kind = pb.Target.WhichOneof
+_request_has = pb.PublishRequest.HasField
+_has = pb.Notification.HasField
 
 _users: dict[tuple[str, ...], UsersTarget] = {}
 _topics: dict[str, TopicTarget] = {}
@@ -115,10 +120,12 @@ def fast_item(
     which the caller lets the models' path report).
     """
     target_pb = request.target
-    kind = target_pb.WhichOneof("kind")
+    kind = _which_kind(target_pb, "kind")
     target: Target | None
     if kind == "users":
-        user_ids = tuple(target_pb.users.user_ids)
+        # through a slice (a list, in C): tuple() of upb's repeated field read it by index
+        # until an IndexError, formatted and cleared per call (~1.8k instructions)
+        user_ids = tuple(target_pb.users.user_ids[:])
         target = _users.get(user_ids) or _users_target(user_ids)
     elif kind == "topic":
         topic = target_pb.topic
@@ -127,7 +134,7 @@ def fast_item(
         target = _EVERYONE
     else:
         return None
-    if target is None or not request.HasField("notification"):
+    if target is None or not _request_has(request, "notification"):
         return None
     n = request.notification
     notification_id = n.id
@@ -144,12 +151,7 @@ def fast_item(
     priority = PRIORITIES.get(n.priority, "")
     if priority == "" or not _known_type(notification_type):
         return None
-    if (
-        n.HasField("data")
-        or n.HasField("created_at")
-        or n.HasField("ttl")
-        or n.HasField("receipt_deadline")
-    ):
+    if _has(n, "data") or _has(n, "created_at") or _has(n, "ttl") or _has(n, "receipt_deadline"):
         return None  # rarer forms: the models' path converts and checks them
     text = n.data_json
     data: dict[str, Any] = data_json(text) if text else {}

@@ -163,16 +163,21 @@ def _json_object(text: str) -> dict[str, Any]:
         raise Invalid("notification.data_json", "must be a JSON object")
     # a number past a double's range parses as inf and would be sent as Infinity, which no
     # JSON parser reads; only text with a 3-digit exponent or a 309-digit run can hold one
-    if _HUGE_EXPONENT.search(text) is not None or (
-        len(text) >= 309 and _HUGE_DIGITS.search(text) is not None
+    if (
+        ("e" in text and _HUGE_EXPONENT.search(text) is not None)
+        or ("E" in text and _HUGE_EXPONENT_UPPER.search(text) is not None)
+        or (len(text) >= 309 and _HUGE_DIGITS.search(text) is not None)
     ):
         _refuse_huge_numbers(value, "notification.data")
     return value
 
 
-# Two patterns, the second only on text long enough to hold it: as one alternation the
-# digit run was tried at every character, ~23k instructions per item of a batch (callgrind).
-_HUGE_EXPONENT = re.compile(r"[eE]\+?\d{3}")
+# Patterns that begin with a literal, each only on text that can hold it: `re` scans for a
+# literal first character in C at a few instructions a character, where `[eE]...` tried
+# its character set at every position (7.8k instructions per ~100-byte item, against
+# 3.7k; callgrind). As one alternation the digit run was tried at every character too.
+_HUGE_EXPONENT = re.compile(r"e\+?\d{3}")
+_HUGE_EXPONENT_UPPER = re.compile(r"E\+?\d{3}")
 _HUGE_DIGITS = re.compile(r"\d{309}")
 
 

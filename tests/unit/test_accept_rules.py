@@ -177,6 +177,12 @@ def test_batch_ids_are_unique_time_ordered_uuid7() -> None:
     assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
 
 
+def test_a_batchs_ids_count_up_by_one_across_the_tables_rows() -> None:
+    source = new_notification_id.many()
+    tails = [uuid.UUID(next(source)).int & (2**48 - 1) for _ in range(700)]  # past 2 rows
+    assert tails == list(range(tails[0], tails[0] + 700))
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.text(max_size=5), json_value, max_size=5), st.text(max_size=8))
 def test_orjson_encodes_as_pydantic_core_did(data: dict[str, object], title: str) -> None:
