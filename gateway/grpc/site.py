@@ -16,12 +16,11 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from grpc_reflection.v1alpha._async import ReflectionServicer
 
-from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.binding import grpc_tls_credentials, probe_port
 from gateway.config import ConfigError, Settings
 from gateway.grpc.decoding import DecodeGuard
 from gateway.grpc.drain import end_connections
-from gateway.grpc.servicer import GatewayServicer, PublishTokenInterceptor
+from gateway.grpc.servicer import GatewayServicer, PublishTokenInterceptor, register
 from gateway.grpc.traced import TracingInterceptor
 from gateway.service import NotificationService
 from gateway.tracing import Tracing
@@ -66,7 +65,7 @@ class GrpcSite:
         servicer = GatewayServicer(self._service)
         # every service through DecodeGuard: undecodable bytes are INVALID_ARGUMENT
         guarded = DecodeGuard(server)
-        pb_grpc.add_NotificationGatewayServicer_to_server(servicer, guarded)  # type: ignore[no-untyped-call]
+        register(servicer, guarded)  # PublishBatch answers bytes it encoded itself
         health_pb2_grpc.add_HealthServicer_to_server(self._health, guarded)
         # `grpcurl list` and `describe` work without the .proto (behind the publish token
         # when one is set: the schema is no secret, but nothing is served unasked)

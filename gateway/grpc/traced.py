@@ -87,16 +87,22 @@ class TracingInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
 
         async def batch(
             request: pb.PublishBatchRequest, context: aio.ServicerContext[Any, Any]
-        ) -> pb.PublishBatchResponse:
+        ) -> pb.PublishBatchResponse | bytes:
             with tracing.publish(metadata) as span:
-                response: pb.PublishBatchResponse = await behavior(request, context)
+                response: pb.PublishBatchResponse | bytes = await behavior(request, context)
+                # the servicer's registered PublishBatch answers the response's bytes
+                results = (
+                    pb.PublishBatchResponse.FromString(response)
+                    if isinstance(response, bytes)
+                    else response
+                ).results
                 items = request.requests
                 tracing.published(
                     span,
                     [item.notification.type for item in items],
                     [_kind(item) for item in items],
-                    [result.cursor for result in response.results if result.cursor],
-                    sum(result.delivered for result in response.results),
+                    [result.cursor for result in results if result.cursor],
+                    sum(result.delivered for result in results),
                 )
                 return response
 
