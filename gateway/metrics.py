@@ -22,6 +22,7 @@ __all__ = [
     "Histogram",
     "Metrics",
     "ReceiptStats",
+    "delivery_histogram",
 ]
 
 #: Seconds from a publish call's arrival in the gRPC handler to its frames being queued.
@@ -91,6 +92,11 @@ class Histogram:
     @property
     def count(self) -> int:
         return sum(self.counts)
+
+
+def delivery_histogram() -> Histogram:
+    """One type's publish-to-ack histogram (receipts' `delivery_seconds`)."""
+    return Histogram(DELIVERY_SECONDS_BUCKETS)
 
 
 def _counter(help_text: str) -> Any:
@@ -214,14 +220,24 @@ class BackendStats:
 class ReceiptStats:
     """Receipts (issue 17): exposed as `gateway_<name>`; all zero while GATEWAY_RECEIPTS is off."""
 
-    delivery_seconds: Histogram = field(
-        default_factory=lambda: Histogram(DELIVERY_SECONDS_BUCKETS),
+    delivery_seconds: dict[str, Histogram] = field(
+        default_factory=dict,
         metadata={
             "help": "Seconds from a notification's publish to the first ack of it by an "
             "addressed user (receipts on; one observation per user and notification, "
-            "counted on the replica that applied the ack)."
+            "counted on the replica that applied the ack), by notification type: a "
+            'registered type\'s name, else "other" (without a type registry, the first '
+            "50 types seen by name).",
+            "label": "type",
+            "histograms": True,
         },
     )
+
+    @property
+    def delivered(self) -> int:
+        """Observations of `delivery_seconds`, every type together."""
+        return sum(histogram.count for histogram in self.delivery_seconds.values())
+
     undelivered: int = _counter(
         "Addressed users marked undelivered: no ack from any of their connections within "
         "the notification's receipt_deadline."

@@ -37,7 +37,7 @@ from gateway.log.base import (
 from gateway.log.cursor import Cursor
 from gateway.metrics import Metrics
 from gateway.models import Invalid, PublishItem, encode_notification, tuple_maker
-from gateway.receipts.tracker import Receipts, deadline_refusal, tracked
+from gateway.receipts.tracker import Receipts, deadline_refusal, tracked, unsent_replay
 from gateway.tracing import OFF, Tracing
 from gateway.types import TypeRegistry
 
@@ -291,9 +291,9 @@ class NotificationService:
         """
         replay = await self.log.read_since(since, until)
         if self.receipts is not None and replay.complete:
-            # receipts (issue 17): what the replay carries may be acked too; after an
-            # incomplete one only what follows the head (what was lost was never sent)
-            conn.acks_from(since)
+            # receipts (issue 17): what the replay carries may be acked too, but not what
+            # it left out (expired); after an incomplete one only what follows the head
+            unsent_replay(conn, since, replay.expired)
         entries = [
             entry for entry in replay.entries if addresses(entry.target, conn.user_id, conn.topics)
         ]

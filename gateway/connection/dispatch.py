@@ -6,7 +6,8 @@ whatever else it is owed. A bad op is answered with an `error` event naming the 
 counts as one bad frame on the connection (which closes itself at the limit).
 
 Ops beyond the core four (receipts' `ack` and `read`) are registered as extra handlers by
-op model type, so this module knows nothing of them.
+op type (a model, or the value a fast path of `parse_client_op` reads, as receipts'
+`MarkedAck`), so this module knows nothing of them.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-
-from pydantic import BaseModel
 
 from gateway.auth import Denied, TokenVerifier
 from gateway.connection.connection import Connection
@@ -91,13 +90,13 @@ class ClientOps:
         *,
         max_topics: int,
         topics_required: bool = False,
-        extra: Mapping[type[BaseModel], OpHandler] | None = None,
+        extra: Mapping[type[Any], OpHandler] | None = None,
     ) -> None:
         self._service = service
         self._verifier = verifier
         self._max_topics = max_topics
         self._topics_required = topics_required
-        self._handlers: dict[type[BaseModel], OpHandler] = {
+        self._handlers: dict[type[Any], OpHandler] = {
             SubscribeOp: self._subscribe,
             UnsubscribeOp: self._unsubscribe,
             PingOp: self._ping,
@@ -115,7 +114,7 @@ class ClientOps:
         """One op already decoded from JSON (an item of an SSE ops post), as `received`."""
         self._answer(conn, client_op, value)
 
-    def _answer(self, conn: Connection, parse: Callable[[Any], BaseModel], raw: object) -> None:
+    def _answer(self, conn: Connection, parse: Callable[[Any], object], raw: object) -> None:
         if conn.closed:  # closing: nothing more is answered
             return
         bad = False
@@ -130,7 +129,7 @@ class ClientOps:
         if bad:
             conn.bad_frame()
 
-    def apply(self, conn: Connection, op: BaseModel) -> list[Outgoing]:
+    def apply(self, conn: Connection, op: object) -> list[Outgoing]:
         """The replies to one parsed op; `BadOp` if it is refused."""
         handler = self._handlers.get(type(op))
         if handler is None:

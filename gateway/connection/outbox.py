@@ -36,14 +36,20 @@ one `ConnectionContext`, so an idle connection pays one pointer for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gateway.connection.outgoing import Outgoing, frame_cursor
+from gateway.connection.outgoing import (
+    WS_NOTIFICATION_HEAD,
+    WS_NOTIFICATION_HEAD_END,
+    Outgoing,
+    frame_cursor,
+)
 from gateway.connection.transport import Sink, Transport
 from gateway.log.cursor import Cursor
 from gateway.metrics import Metrics
+from gateway.receipts.marks import Mark, just_before, log_mark, mark
 
 if TYPE_CHECKING:
     from gateway.connection.connection import Connection
@@ -91,6 +97,7 @@ class Outbox:
         "_sent",
         "_sink",
         "_transport",
+        "_unsent",
         "_ws",
         "closed",
         "held",
@@ -111,11 +118,14 @@ class Outbox:
         #: Until `start()`: items gather but nothing is written.
         self.held = True
         # receipts (issue 17): None while receipts are off, and then nothing is noted
-        #: The cursor acks count after: where the connection started, then its last ack.
-        self._acked: Cursor | None = None
-        #: The last notification written (its cursor's text as flushed, parsed by the
-        #: first ack after it and kept parsed); noted once per write, never per item.
-        self._sent: str | Cursor | None = None
+        #: Where acks count after: where the connection started, then its last ack.
+        self._acked: Mark | None = None
+        #: The last notification written: its frame as flushed (noted once per write,
+        #: never per item; its cursor read by the first ack after it), then its mark.
+        self._sent: bytes | Mark | None = None
+        #: Notifications of this user's that a complete replay skipped (expired before the
+        #: client came back: never sent), which an ack over them must not cover.
+        self._unsent: tuple[Mark, ...] = ()
 
     @property
     def transport(self) -> Transport:
@@ -217,7 +227,7 @@ class Outbox:
                 return
             transport.write(batch)
             if self._acked is not None and last is not None and last.cursor is not None:
-                self._sent = last.cursor  # receipts: the replay's items are notifications
+                self._sent = log_mark(last.cursor)  # receipts: the replay's are notifications
 
     def flush(self) -> None:
         """Write what is pending in one call (called by the scheduler)."""
@@ -264,27 +274,57 @@ class Outbox:
     # -- receipts (issue 17) -----------------------------------------------------------------
 
     def _note(self, frames: list[bytes]) -> None:
+        last = frames[-1]
+        if last.find(WS_NOTIFICATION_HEAD, 2, WS_NOTIFICATION_HEAD_END) >= 0:
+            self._sent = last  # the common case: kept as it is, read if an ack comes
+            return
         for frame in reversed(frames):
             cursor = frame_cursor(frame)
             if cursor is not None:
-                self._sent = cursor
+                self._sent = log_mark(cursor)
                 return
 
-    def acks_from(self, start: Cursor) -> None:
+    def acks_from(self, start: Cursor, unsent: Iterable[str] = ()) -> None:
         """Receipts are on: acks count for what this connection is written after `start`
-        (the head it joined at, or the cursor its complete replay resumed after)."""
-        self._acked = start
+        (the head it joined at, or the cursor its complete replay resumed after), except
+        `unsent`: cursors of the user's notifications after `start` that the replay did
+        not carry (expired)."""
+        self._acked = mark(start)
+        self._unsent = tuple(sorted(log_mark(cursor) for cursor in unsent))
 
-    def ack_span(self, cursor: Cursor) -> tuple[Cursor, Cursor] | None:
-        """The range `(after, cursor]` a cumulative ack covers, or None when it covers
-        nothing this connection was written: receipts off, nothing written yet, `cursor`
-        beyond the last notification written, or not after the previous ack."""
+    def ack_span(self, at: Mark) -> list[tuple[Mark, Mark]]:
+        """The ranges `(after, at]` a cumulative ack covers: empty when it covers nothing
+        this connection was written (receipts off, nothing written yet, `at` beyond the
+        last notification written, or not after the previous ack); split around any
+        notification a replay did not carry (one range otherwise)."""
         after, sent = self._acked, self._sent
         if after is None or sent is None:
-            return None
-        last = Cursor.parse(sent) if isinstance(sent, str) else sent
-        if last is None or cursor.after(last) or not cursor.after(after):
-            return None
-        self._sent = last
-        self._acked = cursor
-        return after, cursor
+            return []
+        if isinstance(sent, bytes):
+            cursor = frame_cursor(sent)
+            if cursor is None:
+                return []
+            self._sent = last = log_mark(cursor)
+        else:
+            last = sent
+        if at[0] != last[0] or at > last or at[0] != after[0] or at <= after:
+            return []
+        self._acked = at
+        if not self._unsent:
+            return [(after, at)]
+        return self._around_unsent(after, at)
+
+    def _around_unsent(self, after: Mark, at: Mark) -> list[tuple[Mark, Mark]]:
+        spans = []
+        for hole in self._unsent:
+            if hole > at:
+                break
+            if hole > after:
+                before = just_before(hole)
+                if before > after:
+                    spans.append((after, before))
+                after = hole
+        self._unsent = tuple(hole for hole in self._unsent if hole > at)
+        if at > after:
+            spans.append((after, at))
+        return spans

@@ -23,12 +23,23 @@ import pydantic_core
 
 from gateway.wire import PING_FRAME, frame_header, text_frame
 
-__all__ = ["PING", "Outgoing", "TransportKind", "frame_cursor"]
+__all__ = [
+    "PING",
+    "WS_NOTIFICATION_HEAD",
+    "WS_NOTIFICATION_HEAD_END",
+    "Outgoing",
+    "TransportKind",
+    "frame_cursor",
+]
 
 #: The kinds of transport a connection can have; each frames an `Outgoing` its own way.
 TransportKind = Literal["ws", "sse"]
 
 _NOTIFICATION_HEAD = b'{"event":"notification","cursor":"'
+#: Receipts: a WebSocket frame is a notification when this starts at its 2nd to 10th byte
+#: (after its header): `frame.find(WS_NOTIFICATION_HEAD, 2, WS_NOTIFICATION_HEAD_END)`.
+WS_NOTIFICATION_HEAD = _NOTIFICATION_HEAD
+WS_NOTIFICATION_HEAD_END = 10 + len(_NOTIFICATION_HEAD)
 _NOTIFICATION_MID = b'","notification":'
 _NOTIFICATION_FIXED = len(_NOTIFICATION_HEAD) + len(_NOTIFICATION_MID) + 1
 _TEXT = 0x81

@@ -29,7 +29,7 @@ from __future__ import annotations
 import abc
 import hashlib
 from collections.abc import Awaitable, Collection, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, NamedTuple, Protocol
 
@@ -148,6 +148,9 @@ class Replay:
     entries: list[Entry]
     #: False when entries after `since` were evicted (or `since` is unknown here).
     complete: bool
+    #: receipts (issue 17): entries in the range left out because their ttl had passed
+    #: (never replayed, so never acked by the resuming client).
+    expired: list[Entry] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

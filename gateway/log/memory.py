@@ -122,13 +122,14 @@ class MemoryLog(NotificationLog):
             since_seq, complete = 0, False
         else:
             complete = since_seq >= self._evicted_through
-        entries = [
-            entry
-            for seq, _, entry in self._entries
-            if since_seq < seq <= until_seq
-            and (entry.replay_until is None or entry.replay_until > now)
-        ]
-        return Replay(entries, complete)
+        entries, expired = [], []
+        for seq, _, entry in self._entries:
+            if since_seq < seq <= until_seq:
+                if entry.replay_until is None or entry.replay_until > now:
+                    entries.append(entry)
+                else:
+                    expired.append(entry)  # receipts: never replayed, never acked
+        return Replay(entries, complete, expired)
 
     def _seq_of(self, cursor: Cursor) -> int | None:
         if not cursor.of(self._epoch) or cursor.ms is not None:

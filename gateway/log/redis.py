@@ -187,12 +187,14 @@ class RedisLog(NotificationLog):
             else:
                 complete = since_id == until_id
         now = time.time()
-        entries = []
+        entries, expired = [], []
         for sid, fields in rows:
             entry = entry_of(self._feed.epoch, sid, fields)
             if entry.replay_until is None or entry.replay_until > now:
                 entries.append(entry)
-        return Replay(entries, complete)
+            else:
+                expired.append(entry)  # receipts: never replayed, never acked
+        return Replay(entries, complete, expired)
 
     async def _call(self, call: Any, *, again: Callable[[], Any] | None = None) -> Any:
         """Await one Redis call, timing it; any failure becomes `BackendUnavailable`.

@@ -97,7 +97,8 @@ def families(figures: DataclassInstance, prefix: str = "gateway_") -> Iterator[M
     """One family per field of a figures dataclass, HELP from `metadata["help"]`.
 
     An int or float is a counter (`<prefix><name>_total`), or a gauge when the metadata
-    says `"type": "gauge"`; a dict is a counter labelled `metadata["label"]`; a
+    says `"type": "gauge"`; a dict is a counter labelled `metadata["label"]` (or, with
+    `"histograms": True`, a histogram per label value); a
     `Histogram` a histogram. Any dataclass of the core written this way is exposed as is.
     """
     for item in fields(figures):
@@ -106,6 +107,9 @@ def families(figures: DataclassInstance, prefix: str = "gateway_") -> Iterator[M
         value = getattr(figures, item.name)
         if isinstance(value, Histogram):
             yield _histogram(name, help_text, value)
+        elif isinstance(value, dict) and item.metadata.get("histograms"):
+            # receipts (issue 17): a histogram per notification type (a bounded label set)
+            yield _labelled_histograms(name, help_text, item.metadata["label"], value)
         elif isinstance(value, dict):
             family = CounterMetricFamily(name, help_text, labels=[item.metadata["label"]])
             for key, count in sorted(value.items()):
@@ -118,6 +122,22 @@ def families(figures: DataclassInstance, prefix: str = "gateway_") -> Iterator[M
 
 
 def _histogram(name: str, help_text: str, histogram: Histogram) -> HistogramMetricFamily:
+    return HistogramMetricFamily(
+        name, help_text, buckets=_cumulative(histogram), sum_value=histogram.sum
+    )
+
+
+def _labelled_histograms(
+    name: str, help_text: str, label: str, histograms: dict[str, Histogram]
+) -> HistogramMetricFamily:
+    """One histogram family with a sample set per label value (receipts' by type)."""
+    family = HistogramMetricFamily(name, help_text, labels=[label])
+    for value, histogram in sorted(histograms.items()):
+        family.add_metric([value], _cumulative(histogram), histogram.sum)
+    return family
+
+
+def _cumulative(histogram: Histogram) -> list[tuple[str, float]]:
     # one pass on the loop thread: the counts cannot move while they are summed
     buckets: list[tuple[str, float]] = []
     total = 0
@@ -126,7 +146,7 @@ def _histogram(name: str, help_text: str, histogram: Histogram) -> HistogramMetr
         buckets.append((repr(float(bound)), total))
     total += histogram.counts[-1]
     buckets.append(("+Inf", total))
-    return HistogramMetricFamily(name, help_text, buckets=buckets, sum_value=histogram.sum)
+    return buckets
 
 
 def make_registry(service: NotificationService) -> CollectorRegistry:

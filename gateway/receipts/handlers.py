@@ -16,14 +16,13 @@ that acks by default does so only after a welcome saying `receipts: true`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-from pydantic import BaseModel
+from typing import Any
 
 from gateway.connection.connection import Connection
 from gateway.connection.dispatch import OpHandler, error
-from gateway.connection.ops import AckOp, ReadOp
+from gateway.connection.ops import AckOp, MarkedAck, ReadOp
 from gateway.connection.outgoing import Outgoing
-from gateway.log.cursor import Cursor
+from gateway.receipts.marks import Mark, mark_of
 from gateway.receipts.tracker import Receipts
 
 __all__ = ["receipt_handlers"]
@@ -31,15 +30,16 @@ __all__ = ["receipt_handlers"]
 _OFF = "this gateway runs without receipts (GATEWAY_RECEIPTS): acks and reads are not kept"
 
 
-def receipt_handlers(receipts: Receipts | None) -> Mapping[type[BaseModel], OpHandler]:
-    """The `ack` and `read` handlers for `ClientOps(extra=...)`."""
+def receipt_handlers(receipts: Receipts | None) -> Mapping[type[Any], OpHandler]:
+    """The `ack` and `read` handlers for `ClientOps(extra=...)` (an ack arrives as an
+    `AckOp`, or as a `MarkedAck` when `parse_client_op`'s fast path read it)."""
     if receipts is None:
-        return {AckOp: _off, ReadOp: _off}
+        return {AckOp: _off, MarkedAck: _off, ReadOp: _off}
     handlers = _Handlers(receipts)
-    return {AckOp: handlers.ack, ReadOp: handlers.read}
+    return {AckOp: handlers.ack, MarkedAck: handlers.marked_ack, ReadOp: handlers.read}
 
 
-def _off(conn: Connection, op: BaseModel) -> list[Outgoing]:
+def _off(conn: Connection, op: object) -> list[Outgoing]:
     return [error("receipts_off", _OFF, "op")]
 
 
@@ -50,14 +50,21 @@ class _Handlers:
         self._receipts = receipts
 
     def ack(self, conn: Connection, op: AckOp) -> list[Outgoing]:
-        receipts = self._receipts
-        cursor = Cursor.parse(op.cursor)
-        span = None if cursor is None else conn.ack_span(cursor)
-        if span is None:
-            receipts.stats.acks_ignored += 1
-            return []
-        receipts.ack(conn.user_id, conn.topics, *span)
+        self._ack(conn, mark_of(op.cursor))
         return []
+
+    def marked_ack(self, conn: Connection, op: MarkedAck) -> list[Outgoing]:
+        self._ack(conn, op.at)
+        return []
+
+    def _ack(self, conn: Connection, at: Mark | None) -> None:
+        receipts = self._receipts
+        spans = None if at is None else conn.ack_span(at)
+        if not spans:
+            receipts.stats.acks_ignored += 1
+            return
+        for floor, upto in spans:
+            receipts.ack(conn.user_id, conn.topics, floor, upto)
 
     def read(self, conn: Connection, op: ReadOp) -> list[Outgoing]:
         self._receipts.read(conn.user_id, conn.topics, op.id)

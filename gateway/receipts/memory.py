@@ -18,7 +18,8 @@ import time
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict, deque
 
-from gateway.log.cursor import Cursor
+from gateway.models import UsersTarget, tuple_maker
+from gateway.receipts.marks import Mark, log_mark
 from gateway.receipts.model import (
     Audience,
     Receipt,
@@ -28,41 +29,50 @@ from gateway.receipts.model import (
     UserReceipt,
     overall,
 )
-from gateway.receipts.store import FeedPage, ReadOutcome, ReceiptStore
+from gateway.receipts.store import Ack, Applied, FeedPage, Read, ReadOutcome, ReceiptStore
 
 __all__ = ["MemoryReceiptStore"]
-
-#: Where a notification sits in the log's order: the cursor's store and position. Tuples
-#: compare in C; the positions of one store (the only one this store sees) never tie.
-_At = tuple[str, int, int]
-
-
-def _at(cursor: Cursor) -> _At:
-    ms, n = cursor.position
-    return (cursor.epoch, ms, n)
-
 
 _UNUSED: set[str] = set()
 #: Every new record's users start here (its user_id is filled in when read out).
 _PENDING = UserReceipt("", State.PENDING)
+_user_receipt = tuple_maker(UserReceipt)
 
 
 class _Record:
     """One tracked notification. Per addressed user a `UserReceipt` (immutable: replaced
-    on each change, and a new record's users share one pending value)."""
+    on each change, and a new record's users share one pending value).
+
+    Made without `__init__` (`_record`): one is made per tracked publish, and a Python
+    constructor call cost a large share of what tracking one did."""
 
     __slots__ = ("acked", "at", "capped", "item", "read", "users")
 
-    def __init__(self, item: Tracked, at: _At, users: dict[str, UserReceipt]) -> None:
-        self.item = item
-        self.at = at
-        self.users = users
-        #: Broadcasts: the distinct users that acked / read, up to the per-notification bound.
-        #: A notification to users never touches them: it shares one empty set (two sets
-        #: per publish were most of what tracking one cost).
-        self.acked: set[str] = _UNUSED if users else set()
-        self.read: set[str] = _UNUSED if users else set()
-        self.capped = False
+    item: Tracked
+    at: Mark
+    users: dict[str, UserReceipt]
+    #: Broadcasts: the distinct users that acked / read, up to the per-notification bound.
+    #: A notification to users never touches them: it shares one empty set (two sets per
+    #: publish were most of what tracking one cost).
+    acked: set[str]
+    read: set[str]
+    capped: bool
+
+
+_new_record = object.__new__
+
+
+def _record(item: Tracked, at: Mark, users: dict[str, UserReceipt]) -> _Record:
+    record: _Record = _new_record(_Record)
+    record.item = item
+    record.at = at
+    record.users = users
+    if users:
+        record.acked = record.read = _UNUSED
+    else:
+        record.acked, record.read = set(), set()
+    record.capped = False
+    return record
 
 
 class MemoryReceiptStore(ReceiptStore):
@@ -79,10 +89,10 @@ class MemoryReceiptStore(ReceiptStore):
         self._max_age = max_age
         self._max_counted = max_counted_users
         self._records: OrderedDict[str, _Record] = OrderedDict()
-        #: user → {id: position} of notifications still waiting for that user's ack.
-        self._waiting: dict[str, dict[str, _At]] = {}
-        #: tracked broadcasts in cursor order (positions and ids side by side)
-        self._broadcast_at: list[_At] = []
+        #: user → {id: mark} of notifications still waiting for that user's ack.
+        self._waiting: dict[str, dict[str, Mark]] = {}
+        #: tracked broadcasts in cursor order (marks and ids side by side)
+        self._broadcast_at: list[Mark] = []
         self._broadcast_ids: list[str] = []
         self._deadlines: list[tuple[float, str]] = []
         self._epoch = format(time.time_ns() // 1000, "x") + os.urandom(2).hex()
@@ -100,52 +110,83 @@ class MemoryReceiptStore(ReceiptStore):
 
     async def track(self, items: list[Tracked]) -> None:
         records = self._records
+        waiting = self._waiting
         for item in items:
-            cursor = Cursor.parse(item.cursor)
-            if cursor is None or item.notification_id in records:
+            at = log_mark(item.cursor)
+            nid = item.notification_id
+            if nid in records:
                 continue
-            at = _at(cursor)
-            users = item.users
-            records[item.notification_id] = _Record(
-                item, at, {user_id: _PENDING for user_id in users}
-            )
-            if users:
-                waiting = self._waiting
-                for user_id in users:
-                    waiting.setdefault(user_id, {})[item.notification_id] = at
+            target = item.target
+            if type(target) is UsersTarget:
+                ids = target.user_ids
+                if len(ids) == 1:  # the common case: one user, no dict of them to make
+                    user_id = ids[0]
+                    records[nid] = _record(item, at, {user_id: _PENDING})
+                    queue = waiting.get(user_id)
+                    if queue is None:
+                        waiting[user_id] = {nid: at}
+                    else:
+                        queue[nid] = at
+                else:
+                    users = dict.fromkeys(ids, _PENDING)
+                    records[nid] = _record(item, at, users)
+                    for user_id in users:
+                        waiting.setdefault(user_id, {})[nid] = at
                 if item.deadline is not None:
-                    heapq.heappush(self._deadlines, (item.deadline, item.notification_id))
+                    heapq.heappush(self._deadlines, (item.deadline, nid))
             else:
+                records[nid] = _record(item, at, {})
                 self._broadcast_at.append(at)
-                self._broadcast_ids.append(item.notification_id)
+                self._broadcast_ids.append(nid)
         self._forget(time.time())
 
-    async def ack(
+    async def apply(self, acks: list[Ack], reads: list[Read], now: float) -> Applied:
+        """Acks then reads, in order, without a coroutine per ack (nothing here waits)."""
+        applied = Applied([])
+        published = applied.published
+        for user_id, topics, floor, upto in acks:
+            self._ack(user_id, topics, floor, upto, now, published)
+        for read in reads:
+            outcome = await self.read(read.user_id, read.topics, read.notification_id, now)
+            applied.refused += outcome is ReadOutcome.REFUSED
+        return applied
+
+    def _ack(
         self,
         user_id: str,
         topics: frozenset[str],
-        floor: Cursor,
-        upto: Cursor,
+        low: Mark,
+        high: Mark,
         now: float,
-    ) -> list[float]:
-        published: list[float] = []
-        low, high = _at(floor), _at(upto)
+        published: list[tuple[float, str]],
+    ) -> None:
         waiting = self._waiting.get(user_id)
         if waiting:
             covered = [nid for nid, at in waiting.items() if low < at <= high]
-            for nid in covered:
-                del waiting[nid]
-                record = self._records[nid]
-                user = record.users[user_id]
-                record.users[user_id] = UserReceipt(
-                    user_id, State.DELIVERED, now, None, user.undelivered_at
-                )
-                published.append(record.item.published_at)
-                self._publish(record.item, user_id, State.DELIVERED, now)
-            if not waiting:
-                del self._waiting[user_id]
-        lo = bisect_right(self._broadcast_at, low)
-        hi = bisect_right(self._broadcast_at, high)
+            if covered:
+                records = self._records
+                feed = self._feed
+                for nid in covered:
+                    del waiting[nid]
+                    record = records[nid]
+                    users = record.users
+                    users[user_id] = _user_receipt(
+                        (user_id, State.DELIVERED, now, None, users[user_id].undelivered_at)
+                    )
+                    item = record.item
+                    published.append((item.published_at, item.type))
+                    feed.append((item, user_id, State.DELIVERED, now))  # as _publish does
+                self._feed_seq += len(covered)
+                if self._feed_event is not None:
+                    self._feed_event.set()
+                    self._feed_event = None
+                if not waiting:
+                    del self._waiting[user_id]
+        broadcasts = self._broadcast_at
+        if not broadcasts or broadcasts[-1] <= low:
+            return
+        lo = bisect_right(broadcasts, low)
+        hi = bisect_right(broadcasts, high)
         for nid in self._broadcast_ids[lo:hi]:
             record = self._records[nid]
             if not _addresses(record.item, topics) or user_id in record.acked:
@@ -154,8 +195,7 @@ class MemoryReceiptStore(ReceiptStore):
                 record.capped = True
                 continue
             record.acked.add(user_id)
-            published.append(record.item.published_at)
-        return published
+            published.append((record.item.published_at, record.item.type))
 
     async def read(
         self, user_id: str, topics: frozenset[str], notification_id: str, now: float

@@ -14,11 +14,9 @@ import enum
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from gateway.log.cursor import Cursor
 from gateway.models import Target, TopicTarget, UsersTarget
 
 __all__ = [
-    "AckPosition",
     "Audience",
     "Receipt",
     "ReceiptUpdate",
@@ -26,7 +24,6 @@ __all__ = [
     "Tracked",
     "UserReceipt",
     "WatchFilter",
-    "position",
 ]
 
 
@@ -36,22 +33,6 @@ class State(enum.StrEnum):
     READ = "read"
     UNDELIVERED = "undelivered"
     UNKNOWN = "unknown"
-
-
-#: A cursor's place in the log's order, as fixed-width text: comparing two of them (as
-#: strings, in Python or in Redis' lexical ranges) compares the cursors. Empty: none.
-AckPosition = str
-
-
-def position(cursor: str | Cursor) -> AckPosition | None:
-    """The sortable text of a log cursor (`Cursor` orders it; this prints that order so
-    Redis can range over it too), or None when `cursor` is not one. The epoch is kept in
-    front, so positions of two stores never interleave."""
-    parsed = Cursor.parse(cursor) if isinstance(cursor, str) else cursor
-    if parsed is None:
-        return None
-    ms, n = parsed.position
-    return f"{parsed.epoch}.{ms:020d}{n:020d}"
 
 
 class Tracked(NamedTuple):

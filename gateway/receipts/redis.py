@@ -15,9 +15,9 @@ import time
 from typing import Any
 
 from gateway.log.base import BackendUnavailable
-from gateway.log.cursor import Cursor
 from gateway.log.redis_client import CONNECTION_ERRORS, connect
 from gateway.log.redis_scripts import ENSURE_EPOCH
+from gateway.receipts.marks import log_mark, sortable
 from gateway.receipts.model import (
     Audience,
     Receipt,
@@ -26,7 +26,6 @@ from gateway.receipts.model import (
     Tracked,
     UserReceipt,
     overall,
-    position,
 )
 from gateway.receipts.redis_scripts import APPLY, EXPIRE, TRACK
 from gateway.receipts.store import Ack, Applied, FeedPage, Read, ReadOutcome, ReceiptStore
@@ -99,12 +98,9 @@ class RedisReceiptStore(ReceiptStore):
     async def track(self, items: list[Tracked]) -> None:
         args: list[Any] = [*self._head(), self._max_tracked, int(self._max_age * 1000)]
         for item in items:
-            at = position(item.cursor)
-            if at is None:
-                continue
             args += (
                 item.notification_id,
-                at,
+                sortable(log_mark(item.cursor)),
                 item.kind[0],
                 item.topic,
                 item.type,
@@ -118,21 +114,12 @@ class RedisReceiptStore(ReceiptStore):
         args: list[Any] = [self._p, _ms(now), self._ttl, self._feed_size]
         args += (self._max_counted, len(acks))
         for ack in acks:
-            args += (ack.user_id, ",".join(ack.topics), position(ack.floor), position(ack.upto))
+            args += (ack.user_id, ",".join(ack.topics), sortable(ack.floor), sortable(ack.upto))
         for read in reads:
             args += (read.user_id, ",".join(read.topics), read.notification_id)
         reply = await self._call(self._apply(args=args))
-        return Applied([int(ms) / 1000 for ms in reply[1:]], int(reply[0]))
-
-    async def ack(
-        self,
-        user_id: str,
-        topics: frozenset[str],
-        floor: Cursor,
-        upto: Cursor,
-        now: float,
-    ) -> list[float]:
-        return (await self.apply([Ack(user_id, topics, floor, upto)], [], now)).published
+        published = [(int(reply[i]) / 1000, reply[i + 1].decode()) for i in range(1, len(reply), 2)]
+        return Applied(published, int(reply[0]))
 
     async def read(
         self, user_id: str, topics: frozenset[str], notification_id: str, now: float

@@ -121,7 +121,7 @@ return 1
 
 #: ARGV: P, now ms, ttl s, feed size, max counted users, number of acks, then 4 per ack
 #: (user, topics csv, floor position, upto position), then 3 per read (user, topics
-#: csv, id). Returns {reads refused, published ms of each newly delivered...}.
+#: csv, id). Returns {reads refused, then published ms and type of each newly delivered}.
 APPLY = (
     _COMMON
     + """
@@ -159,19 +159,21 @@ for i = 7, first_read - 1, 4 do
         local meta = redis.call('HMGET', key, 'y', 'p')
         feed(id, meta[1], user, 'delivered')
         out[#out + 1] = meta[2]
+        out[#out + 1] = meta[1]
       end
     end
   end
   for _, member in ipairs(redis.call('ZRANGEBYLEX', P .. ':b', lo, hi, 'LIMIT', 0, 1000)) do
     local id = id_of(member)
     local key = P .. ':n:' .. id
-    local meta = redis.call('HMGET', key, 'k', 'o', 'p')
+    local meta = redis.call('HMGET', key, 'k', 'o', 'p', 'y')
     if not meta[1] then
       redis.call('ZREM', P .. ':b', member)
     else
       if meta[1] == 't' and topics == nil then topics = topic_set(ARGV[i + 1]) end
       if (meta[1] ~= 't' or topics[meta[2]]) and count_in(P .. ':a:' .. id, key, user) then
         out[#out + 1] = meta[3]
+        out[#out + 1] = meta[4]
       end
     end
   end

@@ -4,7 +4,8 @@ Contract:
 - `track` records newly published notifications; the store keeps at most `max_tracked`
   of them for at most `max_age` seconds, forgetting the oldest first; a forgotten (or
   never tracked) id answers `unknown` in `get`, never a wrong state;
-- `ack(user, topics, floor, upto)` is one connection's cumulative ack: every tracked
+- `apply(acks, reads)` applies a batch; an `Ack(user, topics, floor, upto)` is one
+  connection's cumulative ack (or several of the user's, merged): every tracked
   notification addressed to `user` (or, for a topic, to one of `topics`; or to everyone)
   whose cursor is in `(floor, upto]` was delivered to it. The caller vouches for the range
   (it is what the connection was sent); the store counts each user once;
@@ -22,8 +23,10 @@ from __future__ import annotations
 import abc
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.log.cursor import Cursor
+from gateway.receipts.marks import Mark, mark
 from gateway.receipts.model import Receipt, ReceiptUpdate, Tracked
 
 __all__ = ["Ack", "Applied", "FeedPage", "Read", "ReadOutcome", "ReceiptStore"]
@@ -37,14 +40,16 @@ class ReadOutcome(enum.Enum):
     REFUSED = "refused"
 
 
-@dataclass(frozen=True, slots=True)
-class Ack:
-    """One connection's cumulative ack: it was sent everything of its user's in the range."""
+class Ack(NamedTuple):
+    """A cumulative ack: the user was sent everything of theirs in `(floor, upto]`.
+
+    A tuple (one is made per ack a client sends; a frozen dataclass cost more than the
+    rest of queuing it)."""
 
     user_id: str
     topics: frozenset[str]
-    floor: Cursor
-    upto: Cursor
+    floor: Mark
+    upto: Mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +61,11 @@ class Read:
 
 @dataclass(slots=True)
 class Applied:
-    """What a batch of acks and reads did: publish times of what turned delivered (for
-    the publish-to-ack histogram) and how many reads were refused."""
+    """What a batch of acks and reads did: the publish time and type of each notification
+    that turned delivered for a user (the publish-to-ack histogram, by type) and how many
+    reads were refused."""
 
-    published: list[float]
+    published: list[tuple[float, str]]
     refused: int = 0
 
 
@@ -87,7 +93,6 @@ class ReceiptStore(abc.ABC):
     async def track(self, items: list[Tracked]) -> None:
         """Start keeping receipts for `items` (in cursor order)."""
 
-    @abc.abstractmethod
     async def ack(
         self,
         user_id: str,
@@ -98,6 +103,8 @@ class ReceiptStore(abc.ABC):
     ) -> list[float]:
         """Mark what `(floor, upto]` covers delivered; the publish times of each
         notification newly delivered to this user (for the publish-to-ack histogram)."""
+        acks = [Ack(user_id, topics, mark(floor), mark(upto))]
+        return [published for published, _ in (await self.apply(acks, [], now)).published]
 
     @abc.abstractmethod
     async def read(
@@ -105,16 +112,9 @@ class ReceiptStore(abc.ABC):
     ) -> ReadOutcome:
         """The person `user_id` saw `notification_id` (which implies delivered)."""
 
+    @abc.abstractmethod
     async def apply(self, acks: list[Ack], reads: list[Read], now: float) -> Applied:
-        """A batch of acks then reads, in order; a shared store overrides it to pay one
-        round trip for all."""
-        applied = Applied([])
-        for ack in acks:
-            applied.published += await self.ack(ack.user_id, ack.topics, ack.floor, ack.upto, now)
-        for read in reads:
-            outcome = await self.read(read.user_id, read.topics, read.notification_id, now)
-            applied.refused += outcome is ReadOutcome.REFUSED
-        return applied
+        """A batch of acks then reads, in order, in one go (one round trip on Redis)."""
 
     @abc.abstractmethod
     async def get(self, ids: list[str]) -> list[Receipt]:

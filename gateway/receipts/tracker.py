@@ -19,15 +19,19 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from gateway.log.base import AppendResult, BackendUnavailable, Draft
+from gateway.connection.connection import Connection
+from gateway.hub import addresses
+from gateway.log.base import AppendResult, BackendUnavailable, Draft, Entry
 from gateway.log.cursor import Cursor
-from gateway.metrics import ReceiptStats
-from gateway.models import Invalid, PublishItem
+from gateway.metrics import Histogram, ReceiptStats, delivery_histogram
+from gateway.models import Invalid, PublishItem, tuple_maker
+from gateway.receipts.marks import Mark
 from gateway.receipts.model import Receipt, Tracked, WatchFilter
 from gateway.receipts.store import Ack, FeedPage, Read, ReceiptStore
 from gateway.tasks import cancel_and_wait
+from gateway.types import TypeRegistry
 
-__all__ = ["Receipts", "deadline_refusal", "tracked"]
+__all__ = ["Receipts", "deadline_refusal", "tracked", "unsent_replay"]
 
 log = logging.getLogger("gateway.receipts")
 
@@ -40,6 +44,16 @@ _MAX_BACKOFF = 2.0
 #: Reads one user may have queued between two batches: past it they are dropped and
 #: counted, so one flooding client cannot fill the queue that everyone's acks share.
 _READS_PER_USER = 100
+#: Without a type registry, the publish-to-ack histogram labels this many types by name
+#: (the first seen) and the rest "other": a label per type, never unbounded.
+MAX_TYPE_LABELS = 50
+OTHER_TYPE = "other"
+#: Expired notifications a resume may leave out of what a connection's acks cover; past
+#: it, only what follows the head counts (the replay's stay pending: never a wrong
+#: `delivered`).
+MAX_UNSENT = 256
+_ack = tuple_maker(Ack)
+_tracked = tuple_maker(Tracked)
 
 
 class Receipts:
@@ -50,15 +64,20 @@ class Receipts:
         max_age: float,
         sweep_every: float = 0.25,
         max_queued: int = 10_000,
+        types: TypeRegistry | None = None,
     ) -> None:
         self.store = store
+        #: Names the publish-to-ack histogram's `type` label (registered types only).
+        self._types = types
         self.max_age = max_age
         #: The feature's figures (exposed only while receipts are on).
         self.stats = self._metrics = ReceiptStats()
         self._sweep_every = sweep_every
         self._max_queued = max_queued
-        #: (user, floor) → the newest ack of that connection's range not applied yet.
-        self._acks: dict[tuple[str, Cursor], Ack] = {}
+        #: (user, topics) → the union of that user's acks not applied yet (its connections'
+        #: ranges meet or overlap, as a connection's successive acks do); a range that
+        #: does not meet it waits under (user, topics, its end).
+        self._acks: dict[tuple[object, ...], Ack] = {}
         self._reads: list[Read] = []
         self._reads_by_user: dict[str, int] = {}
         self._wake = asyncio.Event()
@@ -94,15 +113,30 @@ class Receipts:
             self._metrics.receipts_untracked += len(items)
             self._warn(exc)
 
-    def ack(self, user_id: str, topics: frozenset[str], floor: Cursor, upto: Cursor) -> bool:
-        """Queue one connection's cumulative ack; False (dropped, counted) when full."""
-        key = (user_id, floor)
-        queued = self._acks.get(key)
-        if queued is None and len(self._acks) + len(self._reads) >= self._max_queued:
-            self._metrics.acks_ignored += 1
-            return False
-        if queued is None or upto.after(queued.upto):
-            self._acks[key] = Ack(user_id, topics, floor, upto)
+    def ack(self, user_id: str, topics: frozenset[str], floor: Mark, upto: Mark) -> bool:
+        """Queue a cumulative ack of `(floor, upto]`, merged with the user's queued one
+        when the two ranges meet; False (dropped, counted) when the queue is full."""
+        acks = self._acks
+        key: tuple[object, ...] = (user_id, topics)
+        queued = acks.get(key)
+        if queued is not None and (
+            floor[0] != queued[2][0] or floor > queued[3] or upto < queued[2]
+        ):
+            # apart from it (a connection that started after a gap): queued on its own,
+            # under its end, where that connection's next ack (starting there) finds it
+            key = (user_id, topics, floor)
+            queued = acks.pop(key, None)
+            if queued is not None:
+                floor = queued[2]
+            key = (user_id, topics, upto)
+            queued = acks.get(key)
+        if queued is None:
+            if len(acks) + len(self._reads) >= self._max_queued:
+                self._metrics.acks_ignored += 1
+                return False
+            acks[key] = _ack((user_id, topics, floor, upto))
+        elif floor < queued[2] or upto > queued[3]:
+            acks[key] = _ack((user_id, topics, min(floor, queued[2]), max(upto, queued[3])))
         self._wake.set()
         return True
 
@@ -174,10 +208,28 @@ class Receipts:
         metrics = self._metrics
         metrics.acks_applied += len(acks)
         metrics.acks_ignored += applied.refused
-        histogram = metrics.delivery_seconds
-        for published_at in applied.published:
-            histogram.observe(max(0.0, now - published_at))
+        histograms = metrics.delivery_seconds
+        for published_at, type_ in applied.published:
+            histogram = histograms.get(type_)
+            if histogram is None:
+                histogram = self._histogram(type_)
+            seconds = now - published_at
+            histogram.observe(seconds if seconds > 0.0 else 0.0)
         self._down_logged = False
+
+    def _histogram(self, type_: str) -> Histogram:
+        """The publish-to-ack histogram of `type_`'s label: its own for a registered type
+        (or, without a registry, one of the first `MAX_TYPE_LABELS` seen), else "other"."""
+        histograms = self._metrics.delivery_seconds
+        if self._types is not None:
+            known = type_ in self._types.snapshot.types
+        else:
+            known = len(histograms) < MAX_TYPE_LABELS
+        label = type_ if known else OTHER_TYPE
+        histogram = histograms.get(label)
+        if histogram is None:
+            histogram = histograms[label] = delivery_histogram()
+        return histogram
 
     def _warn(self, exc: BaseException) -> None:
         if not self._down_logged:
@@ -201,6 +253,15 @@ def deadline_refusal(seconds: float, receipts: Receipts | None) -> Invalid | Non
     return None
 
 
+def unsent_replay(conn: Connection, since: Cursor, expired: list[Entry]) -> None:
+    """A complete replay after `since`: the connection's acks count from there, except for
+    the user's notifications the replay left out because their ttl had passed."""
+    user_id, topics = conn.user_id, conn.topics
+    unsent = [entry.cursor for entry in expired if addresses(entry.target, user_id, topics)]
+    if len(unsent) <= MAX_UNSENT:
+        conn.acks_from(since, unsent)
+
+
 def tracked(
     items: list[PublishItem],
     drafts: list[Draft],
@@ -210,13 +271,15 @@ def tracked(
     """What the service's append newly added (items, drafts and results side by side),
     as receipts to keep; repeats and conflicts add nothing."""
     return [
-        Tracked(
-            draft.notification_id,
-            item.notification.type,
-            result.cursor,
-            draft.target,
-            accepted_at,
-            draft.receipt_until,
+        _tracked(
+            (
+                draft.notification_id,
+                item.notification.type,
+                result.cursor,
+                draft.target,
+                accepted_at,
+                draft.receipt_until,
+            )
         )
         for item, draft, result in zip(items, drafts, results, strict=True)
         if not (result.duplicate or result.conflict)

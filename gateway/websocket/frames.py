@@ -10,6 +10,7 @@ a client cannot make the server hold more than the limit (plus one frame header)
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 from gateway.closecodes import CloseCode
@@ -29,6 +30,8 @@ CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _DATA = frozenset((TEXT, BINARY))
 _CONTROL = frozenset((CLOSE, PING, PONG))
 _NOT_MINIMAL = "payload length not in its shortest form (RFC 6455 §5.2)"
+#: The first byte of a whole text frame (FIN, no reserved bits, opcode 1).
+_SMALL_TEXT = 0x80 | TEXT
 
 
 class ProtocolError(Exception):
@@ -50,6 +53,9 @@ class Message(NamedTuple):
     text: str = ""
 
 
+_message = partial(tuple.__new__, Message)
+
+
 class FrameReader:
     __slots__ = ("_buf", "_fragments", "_limit", "_opcode")
 
@@ -66,6 +72,24 @@ class FrameReader:
 
     def feed(self, data: bytes) -> list[Message]:
         """The complete messages that `data` finishes; the rest waits for more bytes."""
+        if (
+            len(data) > 6
+            and data[0] == _SMALL_TEXT
+            and 0x80 < data[1] < 0xFE
+            and len(data) == 6 + (data[1] & 0x7F)
+            and not self._buf
+            and self._opcode is None
+            and len(data) - 6 <= self._limit
+        ):
+            # one whole small text frame, as a client op is (an ack most often): the
+            # same rules as below, checked in one go (FIN, no reserved bits, masked, a
+            # minimal length under the limit); anything else, invalid UTF-8 included,
+            # takes the general path
+            payload = _unmask(data[6:], data[2:6])
+            try:
+                return [_message((TEXT, payload, payload.decode("utf-8")))]
+            except UnicodeDecodeError:
+                pass
         buf = self._buf
         buf += data
         messages: list[Message] = []

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import HOST, uvloop_factory
 from .sseclient import SseClient, sse_request
-from .wsclient import Tally, WsClient, upgrade_request
+from .wsclient import Tally, WsClient, acks_due, upgrade_request
 
 #: Loopback addresses the connections come from, in turn. From one address, every connect()
 #: searches the ephemeral ports already taken towards the server's port: at 15,000 open
@@ -36,6 +36,8 @@ class Receiver:
         self.pipe = pipe
         self.tally = Tally(shared)
         self.clients: list[WsClient] = []
+        #: Receipts: the sweep that sends acks as the SDKs' timers would.
+        self._ack_timer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._done: asyncio.Future[None] | None = None
 
@@ -138,6 +140,17 @@ class Receiver:
         """Receipts: every connection acks what it receives (as the SDKs do), or stops."""
         for client in self.clients:
             client.acks = on
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        if on:
+            self._ack_timer = asyncio.create_task(self._acks_due())
+
+    async def _acks_due(self) -> None:
+        """The SDKs' per-connection ack timer, as one sweep every 50 ms for them all."""
+        while True:
+            await asyncio.sleep(0.05)
+            acks_due(self.clients, time.time())
 
     async def cmd_flush_acks(self) -> None:
         """Send every connection's owed ack now (the SDKs' timer would, 250 ms later)."""

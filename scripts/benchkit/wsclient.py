@@ -29,6 +29,15 @@ ACK_EVERY = 100
 ACK_SECONDS = 0.25
 
 
+def acks_due(clients: list[WsClient], now: float) -> None:
+    """The SDKs' ack timer for a receiver's connections: each owed ack goes out
+    ACK_SECONDS after the first notification it covers (called every 50 ms)."""
+    due = time.monotonic() - ACK_SECONDS
+    for client in clients:
+        if client.owed_since and client.owed_since <= due:
+            client.ack(now)
+
+
 def upgrade_request(host: str, port: int, user_id: str, topics: str) -> bytes:
     """The HTTP upgrade request for `/ws?user_id=...[&topics=...]`."""
     path = f"/ws?user_id={user_id}" + (f"&topics={topics}" if topics else "")
@@ -79,11 +88,13 @@ class WsClient(asyncio.Protocol):
         self.close_code: int | None = None
         self.stalled = False
         self.closing = False
-        #: Receipts: ack like the SDKs do (cumulative, every ACK_EVERY frames or ACK_SECONDS).
+        #: Receipts: ack like the SDKs do (cumulative, ACK_SECONDS after the first
+        #: notification owed, or once ACK_EVERY are owed, whichever comes first).
         self.acks = False
         self._owed: bytes | None = None
         self._owed_count = 0
-        self._acked_at = 0.0
+        #: When the oldest notification not acked yet came (0: none owed).
+        self.owed_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
@@ -149,9 +160,7 @@ class WsClient(asyncio.Protocol):
             elif opcode == 0x9 and self.transport is not None:  # ping → pong
                 self.transport.write(bytes((0x8A, 0x80 | length)) + _ZERO_MASK + buf[start:end])
         self.buf = buf[pos:] if pos < size else b""
-        if self._owed is not None and (
-            self._owed_count >= ACK_EVERY or now - self._acked_at >= ACK_SECONDS
-        ):
+        if self._owed_count >= ACK_EVERY:  # else the receiver's timer sends it (ack_due)
             self.ack(now)
         got = count - self.count
         if got:
@@ -168,12 +177,14 @@ class WsClient(asyncio.Protocol):
             i += 10
             self._owed = buf[i : buf.find(b'"', i, end)]
             self._owed_count += 1
+            if not self.owed_since:
+                self.owed_since = time.monotonic()
 
     def ack(self, now: float) -> None:
         """Send the owed ack (a masked text frame with a zero key), if any."""
         owed, self._owed = self._owed, None
         self._owed_count = 0
-        self._acked_at = now
+        self.owed_since = 0.0
         if owed is None or self.transport is None or self.transport.is_closing():
             return
         payload = b'{"op":"ack","cursor":"' + owed + b'"}'

@@ -117,6 +117,27 @@ async def test_a_resumed_client_acks_what_it_missed(connect, pub) -> None:
     await eventually(pub, missed.id, {"alice": DELIVERED})
 
 
+async def test_what_a_complete_resume_did_not_replay_is_not_acked(connect, pub) -> None:
+    """A ttl=0 notification to an offline user is never replayed to them: an ack of the
+    resumed connection covering its cursor must leave it pending (it was never sent)."""
+    alice = await connect("alice", welcome=False)
+    head = (await alice.event())["cursor"]
+    await alice.ws.close()
+    expired = await pub.publish(users=["alice"], type="a.b", ttl=timedelta(0))
+    missed = await pub.publish(users=["alice"], type="a.b")
+    back = await connect("alice", since=head)
+    resumed = await back.event()
+    assert resumed["event"] == "resumed" and resumed["complete"] and resumed["replayed"] == 1
+    replayed = await back.notification()
+    assert replayed["cursor"] == missed.cursor
+    live = await pub.publish(users=["alice"], type="a.b")
+    assert (await back.notification())["cursor"] == live.cursor
+    await back.send({"op": "ack", "cursor": live.cursor})  # covers all three cursors
+    await eventually(pub, live.id, {"alice": DELIVERED})
+    await eventually(pub, missed.id, {"alice": DELIVERED})
+    assert await states(pub, expired.id) == {"alice": PENDING}
+
+
 async def test_topic_acks_count_distinct_users(connect, pub) -> None:
     tabs = [await connect("alice", topics="news") for _ in range(2)]
     bob = await connect("bob", topics="news")

@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 import time
 
-from gateway.log.cursor import Cursor
 from gateway.models import UsersTarget
+from gateway.receipts.marks import Mark, mark_of
 from gateway.receipts.memory import MemoryReceiptStore
 from gateway.receipts.model import State, Tracked
 from gateway.receipts.tracker import Receipts
 
 
-def at(n: int) -> Cursor:
-    found = Cursor.parse(f"e-{n}")
+def at(n: int) -> Mark:
+    found = mark_of(f"e-{n}")
     assert found is not None
     return found
 
@@ -37,14 +37,14 @@ async def test_a_flood_of_acks_from_one_connection_is_one_slot_and_others_still_
         await receipts.published([tracked(f"a{i}", i, "alice") for i in range(1, 6)])
         await receipts.published([tracked("b1", 6, "bob")])
         for i in range(1, 6):  # five acks of one connection before the batch is applied
-            assert receipts.ack("alice", frozenset(), at(0), at(i))
+            assert receipts.ack("alice", frozenset(), at(i - 1), at(i))
         assert receipts.ack("bob", frozenset(), at(5), at(6))
         await applied(receipts, 2)
         await asyncio.sleep(0.05)  # nothing more comes
         assert receipts.stats.acks_applied == 2  # coalesced: alice's newest, and bob's
         found = await receipts.get(["a5", "b1"])
         assert [r.state for r in found] == [State.DELIVERED, State.DELIVERED]
-        assert receipts.stats.delivery_seconds.count == 6
+        assert receipts.stats.delivered == 6
     finally:
         await receipts.close()
 
@@ -53,10 +53,26 @@ async def test_a_full_queue_drops_and_counts() -> None:
     receipts = Receipts(MemoryReceiptStore(), max_age=60, max_queued=2)  # not started
     assert receipts.ack("a", frozenset(), at(0), at(1))
     assert receipts.ack("b", frozenset(), at(0), at(1))
-    assert receipts.ack("a", frozenset(), at(0), at(2))  # the same connection: coalesced
+    assert receipts.ack("a", frozenset(), at(1), at(2))  # the same connection: coalesced
+    assert receipts.ack("a", frozenset(), at(0), at(2))  # a second tab of a's: merged
     assert not receipts.ack("c", frozenset(), at(0), at(1))
     assert not receipts.read("c", frozenset(), "x")
     assert receipts.stats.acks_ignored == 2
+
+
+async def test_acks_of_one_user_merge_only_where_their_ranges_meet() -> None:
+    receipts = Receipts(MemoryReceiptStore(), max_age=60)  # not started: nothing drains
+    await receipts.published([tracked(f"n{i}", i, "alice") for i in range(1, 8)])
+    assert receipts.ack("alice", frozenset(), at(0), at(2))
+    assert receipts.ack("alice", frozenset(), at(4), at(6))  # a tab that joined at 4: apart
+    assert receipts.ack("alice", frozenset(), at(6), at(7))  # that tab's next ack: merged
+    assert receipts.ack("alice", frozenset(), at(2), at(3))  # the first tab's next
+    await receipts._apply()
+    found = await receipts.get([f"n{i}" for i in range(1, 8)])
+    assert [r.state for r in found] == [State.DELIVERED] * 3 + [State.PENDING] + [
+        State.DELIVERED
+    ] * 3  # n4 was sent to neither range: still pending
+    assert receipts.stats.acks_applied == 2
 
 
 async def test_a_flood_of_reads_is_capped_per_user() -> None:

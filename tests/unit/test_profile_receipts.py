@@ -1,0 +1,36 @@
+"""scripts/profile-receipts' harness still runs against the code (without valgrind).
+
+It drives receipts' own objects (service, store, tracker, connections, client ops, the
+WebSocket frame reader), so a change of their shapes must update it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.support.helpers import ROOT
+
+
+def test_the_receipts_harness_runs_every_stage() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts/benchkit/receipt_stages.py"),
+            "--users",
+            "50",
+            "--rounds",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    report = json.loads(result.stdout)
+    for stage in ("publish_off", "flush_off", "publish_on", "flush_on", "frame", "op", "apply"):
+        assert stage in report["labels"]
+    # every connection's ack of every round was applied and turned its notification delivered
+    assert report["delivered"] == 50 * 2
+    assert report["acks_applied"] == 50 * 2
