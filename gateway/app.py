@@ -82,7 +82,7 @@ class Gateway:
             max_notification_bytes=settings.max_notification_bytes,
             max_connections=settings.max_connections,
             max_connections_per_user=settings.max_connections_per_user,
-            receipts=make_receipts(settings),
+            receipts=make_receipts(settings, self.types),
             types=self.types,
             tracing=self.tracing,
             metrics=metrics,

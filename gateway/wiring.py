@@ -35,8 +35,9 @@ def make_log(settings: Settings) -> NotificationLog:
     )
 
 
-def make_receipts(settings: Settings) -> Receipts | None:
-    """Receipts (issue 17), kept where the log is: in this process, or shared on Redis."""
+def make_receipts(settings: Settings, types: TypeRegistry | None = None) -> Receipts | None:
+    """Receipts (issue 17), kept where the log is: in this process, or shared on Redis;
+    `types` names the publish-to-ack histogram's type label (registered types only)."""
     if not settings.receipts:
         return None
     max_tracked, max_age = settings.receipts_max, settings.receipts_seconds
@@ -55,7 +56,7 @@ def make_receipts(settings: Settings) -> Receipts | None:
             max_counted_users=max_counted,
             feed_size=feed_size,
         )
-    return Receipts(store, max_age=settings.receipts_seconds)
+    return Receipts(store, max_age=settings.receipts_seconds, types=types)
 
 
 def make_types(settings: Settings) -> TypeRegistry | None:

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from gateway.models import UsersTarget
 from gateway.receipts.marks import Mark, mark_of
 from gateway.receipts.memory import MemoryReceiptStore
 from gateway.receipts.model import State, Tracked
-from gateway.receipts.tracker import Receipts
+from gateway.receipts.tracker import MAX_TYPE_LABELS, OTHER_TYPE, Receipts
+from gateway.types import TypeRegistry, load_registry
+from tests.support.helpers import ROOT
+
+EXAMPLES = ROOT / "examples" / "types"
 
 
 def at(n: int) -> Mark:
@@ -97,3 +102,50 @@ async def test_a_passed_deadline_is_swept_and_counted() -> None:
         assert receipt.state is State.UNDELIVERED
     finally:
         await receipts.close()
+
+
+def _delivery_samples(receipts: Receipts) -> dict[str, float]:
+    """Per `type` label, the observation count the exposition shows."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.registry import Collector
+
+    from gateway.ops.exposition import families
+
+    class One(Collector):
+        def collect(self) -> Any:
+            return families(receipts.stats)
+
+    registry = CollectorRegistry()
+    registry.register(One())
+    counts = {}
+    for line in generate_latest(registry).decode().splitlines():
+        if line.startswith("gateway_delivery_seconds_count{"):
+            label = line.split('type="', 1)[1].split('"', 1)[0]
+            counts[label] = float(line.split()[-1])
+    return counts
+
+
+async def _acked(receipts: Receipts, types: list[str]) -> None:
+    published = [
+        Tracked(f"n{i}", t, f"e-{i + 1}", UsersTarget(user_ids=("alice",)), time.time(), None)
+        for i, t in enumerate(types)
+    ]
+    await receipts.published(published)
+    assert receipts.ack("alice", frozenset(), at(0), at(len(types)))
+    await receipts._apply()
+
+
+async def test_the_delivery_histogram_is_labelled_by_registered_type_else_other() -> None:
+    registry = TypeRegistry(load_registry(EXAMPLES), "registered")
+    receipts = Receipts(MemoryReceiptStore(), max_age=60, types=registry)
+    await _acked(receipts, ["order.shipped", "order.shipped", "order.created", "made.up", "x.y"])
+    assert _delivery_samples(receipts) == {"order.shipped": 2, "order.created": 1, "other": 2}
+
+
+async def test_without_a_registry_the_type_label_stays_bounded() -> None:
+    receipts = Receipts(MemoryReceiptStore(), max_age=60)
+    await _acked(receipts, [f"t.n{i}" for i in range(MAX_TYPE_LABELS + 10)])
+    samples = _delivery_samples(receipts)
+    assert len(samples) == MAX_TYPE_LABELS + 1  # the first 50 by name, the rest "other"
+    assert samples[OTHER_TYPE] == 10
+    assert samples["t.n0"] == 1

@@ -93,12 +93,14 @@ async def _delivery(server: Server, expected: int) -> tuple[dict[str, float | No
 
 
 def _buckets(text: str) -> list[tuple[float, float]]:
-    out = []
+    """The histogram's cumulative buckets, every `type` label summed."""
+    summed: dict[float, float] = {}
     for line in text.splitlines():
         if line.startswith("gateway_delivery_seconds_bucket{"):
             le = line.split('le="', 1)[1].split('"', 1)[0]
-            out.append((float("inf") if le == "+Inf" else float(le), float(line.split()[-1])))
-    return out
+            bound = float("inf") if le == "+Inf" else float(le)
+            summed[bound] = summed.get(bound, 0.0) + float(line.split()[-1])
+    return sorted(summed.items())
 
 
 def _quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
