@@ -108,7 +108,9 @@ class MemoryReceiptStore(ReceiptStore):
         if self._feed_event is not None:
             self._feed_event.set()  # readers waiting return (empty) and see the end
 
-    async def track(self, items: list[Tracked]) -> None:
+    async def track(self, items: list[Tracked]) -> list[tuple[float, str]]:
+        """No ack can come first here: the memory log hands new entries to connections
+        on the publish's own call, and their flush runs after this track."""
         records = self._records
         waiting = self._waiting
         for item in items:
@@ -139,6 +141,7 @@ class MemoryReceiptStore(ReceiptStore):
                 self._broadcast_at.append(at)
                 self._broadcast_ids.append(nid)
         self._forget(time.time())
+        return []
 
     async def apply(self, acks: list[Ack], reads: list[Read], now: float) -> Applied:
         """Acks then reads, in order, without a coroutine per ack (nothing here waits)."""

@@ -95,8 +95,9 @@ class RedisReceiptStore(ReceiptStore):
         self._up = True
         return reply
 
-    async def track(self, items: list[Tracked]) -> None:
+    async def track(self, items: list[Tracked]) -> list[tuple[float, str]]:
         args: list[Any] = [*self._head(), self._max_tracked, int(self._max_age * 1000)]
+        args.append(self._max_counted)
         for item in items:
             args += (
                 item.notification_id,
@@ -108,7 +109,14 @@ class RedisReceiptStore(ReceiptStore):
                 "" if item.deadline is None else _ms(item.deadline),
                 ",".join(item.users),
             )
-        await self._call(self._track(args=args))
+        reply = await self._call(self._track(args=args))
+        # acks that overtook this TRACK (another replica's client was quicker): delivered
+        # when they came; each (ack ms, the item's place in `items`)
+        early = []
+        for i in range(0, len(reply), 2):
+            item = items[int(reply[i + 1])]
+            early.append((max(0.0, int(reply[i]) / 1000 - item.published_at), item.type))
+        return early
 
     async def apply(self, acks: list[Ack], reads: list[Read], now: float) -> Applied:
         args: list[Any] = [self._p, _ms(now), self._ttl, self._feed_size]

@@ -15,6 +15,7 @@ one Redis Cluster slot, as the log's keys):
 - `P:i`        sorted set, published ms → id: the order in which records are forgotten
 - `P:dl`       sorted set, deadline ms → id
 - `P:f`        stream: the feed (fields i id, y type, u user, s state, t at ms)
+- `P:k:<user>`, `P:kb`  sorted sets by text: recent acks' ranges (see `early_ranges`)
 Every key expires a minute after `max_age`, so nothing outlives the bound even if no
 later call cleans up after it.
 """
@@ -47,15 +48,43 @@ end
 local function id_of(member)
   return string.sub(member, string.find(member, '|', 1, true) + 1)
 end
+
+-- a broadcast's acking (or reading) users, counted once each up to `max_counted`
+local function count_in(set_key, key, user, max_counted)
+  if redis.call('SISMEMBER', set_key, user) == 1 then return false end
+  if redis.call('SCARD', set_key) >= max_counted then
+    redis.call('HSET', key, 'cap', 1)
+    return false
+  end
+  redis.call('SADD', set_key, user)
+  redis.call('EXPIRE', set_key, ttl)
+  return true
+end
+
+-- Acks that may overtake the TRACK of what they cover (another replica's client acking
+-- a notification's live message before the publishing replica's TRACK lands): each
+-- ack's range is remembered for EARLY_SECONDS, per user for notifications to users
+-- (`P:k:<user>`, the 16 newest) and in one set for broadcasts (`P:kb`, the newest
+-- EARLY_BROADCASTS), by its upper end so that a TRACK at position `at` reads only the
+-- ranges that end at or after it. Members: hi, lo, ack ms (and topics csv, user),
+-- separated by tabs (which no position, identifier or topic holds).
+local EARLY_SECONDS = 60
+local EARLY_BROADCASTS = 10000
+local function early_ranges(key, at)
+  return redis.call('ZRANGEBYLEX', key, '[' .. at, '+', 'LIMIT', 0, 1000)
+end
 """
 
-#: ARGV: P, now ms, ttl s, feed size, max tracked, max age ms, then 8 per item: id,
-#: position, kind, topic, type, cursor, deadline ms or "", users (comma-separated).
+#: ARGV: P, now ms, ttl s, feed size, max tracked, max age ms, max counted users, then 8
+#: per item: id, position, kind, topic, type, cursor, deadline ms or "", users (comma-
+#: separated). Returns {ack ms, item index from 0} per user an earlier ack covered.
 TRACK = (
     _COMMON
     + """
 local max_tracked = tonumber(ARGV[5])
 local age = tonumber(ARGV[6])
+local max_counted = tonumber(ARGV[7])
+local out = {}
 
 local function forget(id)
   local key = P .. ':n:' .. id
@@ -81,7 +110,7 @@ local function forget(id)
   redis.call('ZREM', P .. ':dl', id)
 end
 
-for i = 7, #ARGV, 8 do
+for i = 8, #ARGV, 8 do
   local id, at, kind = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local key = P .. ':n:' .. id
   if redis.call('EXISTS', key) == 0 then
@@ -90,16 +119,39 @@ for i = 7, #ARGV, 8 do
     local member = at .. '|' .. id
     if kind == 'u' then
       for user in string.gmatch(ARGV[i + 7], '[^,]+') do
-        redis.call('HSET', key, 'u:' .. user, 'p|||')
-        local waiting = P .. ':w:' .. user
-        redis.call('ZADD', waiting, 0, member)
-        redis.call('EXPIRE', waiting, ttl)
+        local acked = nil
+        for _, range in ipairs(early_ranges(P .. ':k:' .. user, at)) do
+          local _, lo, ack = string.match(range, '^([^\t]*)\t([^\t]*)\t([^\t]*)$')
+          if lo < at then acked = ack break end
+        end
+        if acked then  -- acked before this TRACK: delivered then
+          redis.call('HSET', key, 'u:' .. user, 'd|' .. acked .. '||')
+          redis.call('XADD', P .. ':f', 'MAXLEN', '~', feed_size, '*',
+            'i', id, 'y', ARGV[i + 4], 'u', user, 's', 'delivered', 't', acked)
+          out[#out + 1] = acked
+          out[#out + 1] = (i - 8) / 8
+        else
+          redis.call('HSET', key, 'u:' .. user, 'p|||')
+          local waiting = P .. ':w:' .. user
+          redis.call('ZADD', waiting, 0, member)
+          redis.call('EXPIRE', waiting, ttl)
+        end
       end
       if ARGV[i + 6] ~= '' then
         redis.call('ZADD', P .. ':dl', tonumber(ARGV[i + 6]), id)
       end
     else
       redis.call('ZADD', P .. ':b', 0, member)
+      local topic = ARGV[i + 3]
+      for _, range in ipairs(early_ranges(P .. ':kb', at)) do
+        local _, lo, ack, topics, user =
+          string.match(range, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$')
+        if lo < at and (kind ~= 't' or topic_set(topics)[topic])
+            and count_in(P .. ':a:' .. id, key, user, max_counted) then
+          out[#out + 1] = ack
+          out[#out + 1] = (i - 8) / 8
+        end
+      end
     end
     redis.call('EXPIRE', key, ttl)
     redis.call('ZADD', P .. ':i', now, id)
@@ -115,7 +167,7 @@ for _, id in ipairs(old) do
   redis.call('ZREM', P .. ':i', id)
   forget(id)
 end
-return 1
+return out
 """
 )
 
@@ -129,16 +181,6 @@ local max_counted = tonumber(ARGV[5])
 local n_acks = tonumber(ARGV[6])
 local out = {0}
 
-local function count_in(set_key, key, user)
-  if redis.call('SISMEMBER', set_key, user) == 1 then return false end
-  if redis.call('SCARD', set_key) >= max_counted then
-    redis.call('HSET', key, 'cap', 1)
-    return false
-  end
-  redis.call('SADD', set_key, user)
-  redis.call('EXPIRE', set_key, ttl)
-  return true
-end
 
 local first_read = 7 + 4 * n_acks
 for i = 7, first_read - 1, 4 do
@@ -146,6 +188,12 @@ for i = 7, first_read - 1, 4 do
   local lo = '(' .. ARGV[i + 2] .. '}'
   if ARGV[i + 2] == '' then lo = '-' end
   local hi = '(' .. ARGV[i + 3] .. '}'
+  local early = P .. ':k:' .. user
+  redis.call('ZADD', early, 0, ARGV[i + 3] .. '\t' .. ARGV[i + 2] .. '\t' .. now)
+  if redis.call('ZCARD', early) > 16 then redis.call('ZREMRANGEBYRANK', early, 0, -17) end
+  redis.call('EXPIRE', early, EARLY_SECONDS)
+  redis.call('ZADD', P .. ':kb', 0,
+    ARGV[i + 3] .. '\t' .. ARGV[i + 2] .. '\t' .. now .. '\t' .. ARGV[i + 1] .. '\t' .. user)
   local waiting = P .. ':w:' .. user
   for _, member in ipairs(redis.call('ZRANGEBYLEX', waiting, lo, hi, 'LIMIT', 0, 1000)) do
     redis.call('ZREM', waiting, member)
@@ -171,12 +219,21 @@ for i = 7, first_read - 1, 4 do
       redis.call('ZREM', P .. ':b', member)
     else
       if meta[1] == 't' and topics == nil then topics = topic_set(ARGV[i + 1]) end
-      if (meta[1] ~= 't' or topics[meta[2]]) and count_in(P .. ':a:' .. id, key, user) then
+      if (meta[1] ~= 't' or topics[meta[2]])
+          and count_in(P .. ':a:' .. id, key, user, max_counted) then
         out[#out + 1] = meta[3]
         out[#out + 1] = meta[4]
       end
     end
   end
+end
+
+if n_acks > 0 then
+  local kb = P .. ':kb'
+  if redis.call('ZCARD', kb) > EARLY_BROADCASTS then
+    redis.call('ZREMRANGEBYRANK', kb, 0, -EARLY_BROADCASTS - 1)
+  end
+  redis.call('EXPIRE', kb, EARLY_SECONDS)
 end
 
 for i = first_read, #ARGV, 3 do
@@ -201,7 +258,9 @@ for i = first_read, #ARGV, 3 do
   elseif meta[1] == 't' and not topic_set(ARGV[i + 1])[meta[2]] then
     out[1] = out[1] + 1
   else
-    if count_in(P .. ':r:' .. id, key, user) then count_in(P .. ':a:' .. id, key, user) end
+    if count_in(P .. ':r:' .. id, key, user, max_counted) then
+      count_in(P .. ':a:' .. id, key, user, max_counted)
+    end
   end
 end
 return out

@@ -1,7 +1,9 @@
 """Where receipts live: the interface both stores keep (memory and Redis).
 
 Contract:
-- `track` records newly published notifications; the store keeps at most `max_tracked`
+- `track` records newly published notifications (applying any ack that already covered
+  them: the order of a TRACK and an ack is not the order of publish and ack on Redis);
+  the store keeps at most `max_tracked`
   of them for at most `max_age` seconds, forgetting the oldest first; a forgotten (or
   never tracked) id answers `unknown` in `get`, never a wrong state;
 - `apply(acks, reads)` applies a batch; an `Ack(user, topics, floor, upto)` is one
@@ -90,8 +92,11 @@ class ReceiptStore(abc.ABC):
         """Release connections and wake waiting feed readers."""
 
     @abc.abstractmethod
-    async def track(self, items: list[Tracked]) -> None:
-        """Start keeping receipts for `items` (in cursor order)."""
+    async def track(self, items: list[Tracked]) -> list[tuple[float, str]]:
+        """Start keeping receipts for `items` (in cursor order). An ack that came before
+        (on Redis another replica's client may ack a live message before the publishing
+        replica's TRACK lands) still counts: per user it covered, its publish-to-ack
+        seconds and the item's type are returned (for the histogram)."""
 
     async def ack(
         self,

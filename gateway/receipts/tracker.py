@@ -108,10 +108,14 @@ class Receipts:
         if not items:
             return
         try:
-            await self.store.track(items)
+            early = await self.store.track(items)
         except BackendUnavailable as exc:
             self._metrics.receipts_untracked += len(items)
             self._warn(exc)
+            return
+        for seconds, type_ in early:  # acks that overtook the track (Redis)
+            histogram = self._metrics.delivery_seconds.get(type_) or self._histogram(type_)
+            histogram.observe(seconds)
 
     def ack(self, user_id: str, topics: frozenset[str], floor: Mark, upto: Mark) -> bool:
         """Queue a cumulative ack of `(floor, upto]`, merged with the user's queued one

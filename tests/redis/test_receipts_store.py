@@ -220,3 +220,36 @@ async def test_a_cursor_the_feed_no_longer_holds_reads_incomplete(make_store: Ma
     assert not page.complete
     assert page.updates[-1].notification_id == "n299"
     assert len(page.updates) < 299
+
+
+async def test_an_ack_that_overtakes_the_track_still_counts(tmp_path: Path) -> None:
+    """On Redis a client on another replica can ack a notification's live message before
+    the publishing replica's TRACK of it lands (the append is visible first): the ack's
+    range is remembered, and the TRACK applies it, once. (On the memory store no ack can
+    come first: tracking runs on the publish's own call, before any flush.)"""
+    server = RedisServer(tmp_path)
+    server.start()
+    store = RedisReceiptStore(server.url, prefix="t")
+    try:
+        # alice's connection was sent 1 and 2 (a notification to her, a broadcast) and acks
+        assert await store.ack("alice", frozenset(), at(0), at(2), NOW + 1) == []
+        early = await store.track(
+            [to_users("n1", 1, "alice", "bob"), to_topic("b2", 2, None), to_users("n3", 3, "alice")]
+        )
+        assert sorted(early) == [
+            (pytest.approx(1.0, abs=0.01), "news.posted"),
+            (pytest.approx(1.0, abs=0.01), "order.shipped"),
+        ]
+        assert await states(store, "n1") == {"alice": State.DELIVERED, "bob": State.PENDING}
+        assert await states(store, "n3") == {"alice": State.PENDING}  # after the ack's range
+        (b2,) = await store.get(["b2"])
+        assert b2.audience is not None and b2.audience.delivered == 1
+        # once: the same ack again, or one of bob's, changes alice's nothing
+        assert await store.ack("alice", frozenset(), at(0), at(2), NOW + 2) == []
+        page = await store.read_feed("0", 0, 10)  # any cursor: from the oldest
+        assert [(u.notification_id, u.user_id, u.state) for u in page.updates] == [
+            ("n1", "alice", State.DELIVERED)
+        ]
+    finally:
+        await store.close()
+        server.stop()
