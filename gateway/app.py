@@ -77,7 +77,8 @@ class Gateway:
         )
         self.service = NotificationService(
             self.log,
-            Hub(),
+            # a sharded log's topic entries come once per shard: the hub indexes by shard
+            Hub(self.log.shard_index if self.log.shard_count > 1 else None),
             self.scheduler,
             max_notification_bytes=settings.max_notification_bytes,
             max_connections=settings.max_connections,

@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gateway.log.redis_url import check_backend_url
+from gateway.log.redis_url import backend_urls, check_backend_url
 
 __all__ = ["ConfigError", "Settings", "unknown_environment"]
 
@@ -100,7 +100,9 @@ class Settings(BaseSettings):
     backend: str = "memory"
     """The history log: `memory` (this process), or `redis://[:password@]host:port/db`,
     `rediss://…` (TLS) or `redis+sentinel://[:password@]host:26379[,host:26379]/<master>/db`,
-    shared by every replica."""
+    shared by every replica; or several of these, comma-separated, for a log sharded over
+    them (users by hash, in list order: every replica must list the same URLs in the same
+    order)."""
     redis_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:{}-]{1,64}$")] = "gateway"
     """Prefix of every Redis key and channel, so several gateways can share one Redis."""
     idempotency_seconds: Annotated[float, Field(ge=1)] = 300.0
@@ -282,6 +284,11 @@ class Settings(BaseSettings):
     def _check(self) -> Self:
         if self.backend != "memory":
             check_backend_url(self.backend)
+            if self.receipts and len(backend_urls(self.backend)) > 1:  # shards (issue 15)
+                raise ValueError(
+                    "receipts need one Redis: a sharded backend (a list of URLs) does "
+                    "not keep them yet"
+                )
         if (self.grpc_tls_cert_file is None) != (self.grpc_tls_key_file is None):
             raise ValueError("grpc_tls_cert_file and grpc_tls_key_file go together")
         if self.ops_port and self.ops_port in (self.http_port, self.grpc_port):

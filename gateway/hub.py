@@ -3,11 +3,16 @@
 `deliver()` hands one `Outgoing` item to every connection a target addresses; each
 connection queues it without awaiting (see connection/outbox.py), so a fan-out to
 thousands of sockets is one tight loop of appends. Knows no gRPC, no aiohttp, no Redis.
+
+Over a sharded log (`gateway.log.shards`) a topic or `everyone` entry comes once per shard,
+each copy for the connections whose user lives on that shard: a hub made with `shard_of`
+also indexes connections per shard, at connect time, so `deliver_shard` is the same tight
+loop over that shard's connections (and a hub without it pays one check per connect).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from collections.abc import Set as AbstractSet
 
 from gateway.connection.connection import Connection
@@ -30,10 +35,21 @@ def addresses(target: Target, user_id: str, topics: AbstractSet[str]) -> bool:
     return user_id in target.user_ids
 
 
-class Hub:
-    __slots__ = ("_all", "_by_topic", "_by_user")
+class _Shard:
+    """One shard's connections: all of them, and by topic."""
+
+    __slots__ = ("all", "by_topic")
 
     def __init__(self) -> None:
+        self.all: dict[Connection, None] = {}
+        self.by_topic: dict[str, dict[Connection, None]] = {}
+
+
+class Hub:
+    __slots__ = ("_all", "_by_topic", "_by_user", "_shard_of", "_shards")
+
+    def __init__(self, shard_of: Callable[[str], int] | None = None) -> None:
+        """`shard_of`: a sharded log's user -> shard (see the module); None: one shard."""
         # dicts (insertion-ordered, O(1) delete) rather than sets: fan-out order is then
         # connection order, which keeps delivery deterministic for tests and debugging.
         self._all: dict[Connection, None] = {}
@@ -41,6 +57,8 @@ class Hub:
         #: one, and a dict each would cost 232 bytes per idle connection.
         self._by_user: dict[str, Connection | dict[Connection, None]] = {}
         self._by_topic: dict[str, dict[Connection, None]] = {}
+        self._shard_of = shard_of
+        self._shards: dict[int, _Shard] = {}
 
     def __len__(self) -> int:
         return len(self._all)
@@ -63,6 +81,13 @@ class Hub:
             by_user[conn.user_id] = {present: None, conn: None}
         for topic in conn.topics:
             self._by_topic.setdefault(topic, {})[conn] = None
+        if self._shard_of is not None:
+            shard = self._shards.get(self._shard_of(conn.user_id))
+            if shard is None:
+                shard = self._shards[self._shard_of(conn.user_id)] = _Shard()
+            shard.all[conn] = None
+            for topic in conn.topics:
+                shard.by_topic.setdefault(topic, {})[conn] = None
 
     def remove(self, conn: Connection) -> None:
         if conn not in self._all:
@@ -78,6 +103,11 @@ class Hub:
                 del by_user[conn.user_id]
         for topic in conn.topics:
             self._discard(self._by_topic, topic, conn)
+        if self._shard_of is not None:
+            shard = self._shards[self._shard_of(conn.user_id)]
+            del shard.all[conn]
+            for topic in conn.topics:
+                self._discard(shard.by_topic, topic, conn)
 
     def subscribe(self, conn: Connection, topic: str) -> None:
         """Add `topic` to a connection (the caller bounds how many it may have).
@@ -88,11 +118,16 @@ class Hub:
             conn.topics = conn.topics | {topic}
             if conn in self._all:
                 self._by_topic.setdefault(topic, {})[conn] = None
+                if self._shard_of is not None:
+                    by_topic = self._shards[self._shard_of(conn.user_id)].by_topic
+                    by_topic.setdefault(topic, {})[conn] = None
 
     def unsubscribe(self, conn: Connection, topic: str) -> None:
         if topic in conn.topics:
             conn.topics = conn.topics - {topic} or _NO_TOPICS
             self._discard(self._by_topic, topic, conn)
+            if self._shard_of is not None and conn in self._all:
+                self._discard(self._shards[self._shard_of(conn.user_id)].by_topic, topic, conn)
 
     def deliver(self, target: Target, item: Outgoing) -> int:
         """Queue `item` on every connection `target` addresses; returns how many."""
@@ -102,6 +137,22 @@ class Hub:
             conns = self._all
         else:
             conns = self._by_topic.get(target.topic, _NONE)
+        for conn in conns:
+            conn.send(item)
+        return len(conns)
+
+    def deliver_shard(self, shard: int, target: Target, item: Outgoing) -> int:
+        """`deliver`, to the connections whose user lives on `shard` only (a hub made with
+        `shard_of`; see the module). A users target is already one shard's users."""
+        if isinstance(target, UsersTarget):
+            return self._deliver_users(target, item)
+        index = self._shards.get(shard)
+        if index is None:
+            return 0
+        if isinstance(target, EveryoneTarget):
+            conns = index.all
+        else:
+            conns = index.by_topic.get(target.topic, _NONE)
         for conn in conns:
             conn.send(item)
         return len(conns)

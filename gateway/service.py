@@ -112,8 +112,13 @@ class NotificationService:
         await self.log.start(self)
 
     def gap(self, scope: GapScope) -> None:
-        """Entries owed to local connections were lost: close them with 4010 (they resume)."""
-        self.close_all_local(CloseCode.GAP, "gap: resume with since")
+        """Entries owed to local connections were lost: close them with 4010 (they resume);
+        over a sharded log only the lost shard's users' connections."""
+        if scope.users is None:
+            self.close_all_local(CloseCode.GAP, "gap: resume with since")
+            return
+        owed = [conn for conn in self.hub.connections() if scope.users(conn.user_id)]
+        self._close(owed, CloseCode.GAP, "gap: resume with since")
 
     def deliver(self, entry: Entry) -> int:
         """Hand one entry to the local connections it addresses (the log calls this)."""
@@ -122,6 +127,16 @@ class NotificationService:
             # untraced path stays one check and no extra call
             return self._tracing.fan_out(entry, self.deliver)
         count = self.hub.deliver(entry.target, Outgoing.notification(entry.cursor, entry.body))
+        self.metrics.fanout_connections.observe(count)
+        self._scheduler.published(count)
+        return count
+
+    def deliver_shard(self, entry: Entry, shard: int) -> int:
+        """A sharded log's topic or everyone entry: to `shard`'s users' connections only."""
+        if entry.trace is not None and self._tracing.on:
+            return self._tracing.fan_out(entry, lambda bare: self.deliver_shard(bare, shard))
+        item = Outgoing.notification(entry.cursor, entry.body)
+        count = self.hub.deliver_shard(shard, entry.target, item)
         self.metrics.fanout_connections.observe(count)
         self._scheduler.published(count)
         return count
@@ -237,7 +252,7 @@ class NotificationService:
         """Whether one more connection for `user_id` fits, checked before the upgrade."""
         if not self.accepting:
             return Refused(503, "the gateway is draining; reconnect to another replica")
-        if not self.log.healthy:
+        if not self.log.shard(user_id).healthy:
             return Refused(503, "the gateway cannot reach its backend; retry later")
         if len(self.hub) >= self._max_connections:
             return Refused(503, "the gateway is at its connection limit; retry later")
@@ -249,14 +264,15 @@ class NotificationService:
         """Put `conn` in live delivery; returns the log head it starts after. The log takes
         its addresses first (later entries come live, the head passes earlier ones), then
         no await until the head is read: a replay up to it meets live delivery exactly."""
+        log = self.log.shard(conn.user_id)  # the log itself unless it shards
         held = addresses_of(conn.user_id, conn.topics)
         try:
-            await self.log.watch(held)
+            await log.watch(held)
         except BaseException:
-            self.log.unwatch(held)
+            log.unwatch(held)
             raise
         self.hub.add(conn)
-        head = self.log.head()
+        head = log.head()
         if self.receipts is not None:  # receipts (issue 17): acks count from here
             conn.acks_from(head)
         return head
@@ -270,7 +286,7 @@ class NotificationService:
             return READY
         self.hub.subscribe(conn, topic)
         if conn in self.hub:
-            return self.log.watch([address_topic(topic)])
+            return self.log.shard(conn.user_id).watch([address_topic(topic)])
         return READY
 
     def unsubscribe(self, conn: Connection, topic: str) -> None:
@@ -278,7 +294,7 @@ class NotificationService:
             return
         self.hub.unsubscribe(conn, topic)
         if conn in self.hub:
-            self.log.unwatch([address_topic(topic)])
+            self.log.shard(conn.user_id).unwatch([address_topic(topic)])
 
     async def replay(
         self, conn: Connection, since: Cursor, until: Cursor
@@ -289,7 +305,7 @@ class NotificationService:
         drains), so a long replay costs references to the log's entries, not a copy.
         The caller holds live items back until the replay is in front of them.
         """
-        replay = await self.log.read_since(since, until)
+        replay = await self.log.shard(conn.user_id).read_since(since, until)
         if self.receipts is not None and replay.complete:
             # receipts (issue 17): what the replay carries may be acked too, but not what
             # it left out (expired); after an incomplete one only what follows the head
@@ -308,7 +324,7 @@ class NotificationService:
         connection ends calls it)."""
         if conn in self.hub:
             self.hub.remove(conn)
-            self.log.unwatch(addresses_of(conn.user_id, conn.topics))
+            self.log.shard(conn.user_id).unwatch(addresses_of(conn.user_id, conn.topics))
 
     async def presence(self, user_ids: list[str], topic: str | None) -> tuple[dict[str, int], int]:
         """Connection counts per user (of `user_ids`, or of `topic`'s followers) and in all,

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.auth import TokenVerifier
 from gateway.config import ConfigError, Settings
 from gateway.jwks import JwksKeys
@@ -25,14 +27,21 @@ def make_log(settings: Settings) -> NotificationLog:
             settings.history_size, settings.history_seconds, settings.idempotency_seconds
         )
     from gateway.log.redis import RedisLog  # only a Redis deployment imports redis-py
+    from gateway.log.redis_url import backend_urls
 
-    return RedisLog(
-        settings.backend,
-        prefix=settings.redis_prefix,
-        max_entries=settings.history_size,
-        max_age=settings.history_seconds,
-        idempotency_seconds=settings.idempotency_seconds,
-    )
+    options: dict[str, Any] = {
+        "prefix": settings.redis_prefix,
+        "max_entries": settings.history_size,
+        "max_age": settings.history_seconds,
+        "idempotency_seconds": settings.idempotency_seconds,
+    }
+    urls = backend_urls(settings.backend)
+    if len(urls) == 1:
+        return RedisLog(settings.backend, **options)
+    # a log sharded over several Redis stores (issue 15)
+    from gateway.log.shards import ShardedLog
+
+    return ShardedLog.of_urls(urls, **options)
 
 
 def make_receipts(settings: Settings, types: TypeRegistry | None = None) -> Receipts | None:

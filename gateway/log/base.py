@@ -7,6 +7,9 @@ Contract every implementation keeps:
   entry the replica may need, in cursor order, on the event loop, and returns how many
   local connections the entry was handed to; `gap` when entries owed were lost; `answer`
   for another replica's question;
+- a log that shards (`shard_count > 1`) is used through `shard(user_id)` for everything
+  a connection does (watch, head, read_since); it hands a topic or `everyone` entry,
+  which every shard carries, to `deliver_shard` with the shard it came from;
 - `watch(addresses)` takes the addresses at once and returns an awaitable that completes
   once every entry appended afterwards to one of them will be delivered, and `head()` has
   passed every entry appended before (a log that delivers everything needs nothing); it
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Awaitable, Collection, Generator
+from collections.abc import Awaitable, Callable, Collection, Generator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, NamedTuple, Protocol
@@ -162,6 +165,9 @@ class GapScope:
     reason: str
     #: The addresses whose entries may be missing; None: every connection on this replica.
     addresses: frozenset[Address] | None = None
+    #: Which users' connections are owed them (a sharded log: the lost shard's users);
+    #: None: every user's.
+    users: Callable[[str], bool] | None = None
 
 
 class LogListener(Protocol):
@@ -169,6 +175,12 @@ class LogListener(Protocol):
 
     def deliver(self, entry: Entry) -> int:
         """Hand `entry` to the local connections it addresses; how many (in cursor order)."""
+        ...
+
+    def deliver_shard(self, entry: Entry, shard: int) -> int:
+        """A topic or `everyone` entry of one shard of a sharded log: hand it only to the
+        local connections whose user lives on `shard` (every shard carries its own copy,
+        with its own cursor)."""
         ...
 
     def gap(self, scope: GapScope) -> None:
@@ -184,6 +196,9 @@ class _NoListener:
     """Before `start`: nothing is connected, so nothing is delivered or closed."""
 
     def deliver(self, entry: Entry) -> int:
+        return 0
+
+    def deliver_shard(self, entry: Entry, shard: int) -> int:
         return 0
 
     def gap(self, scope: GapScope) -> None:
@@ -223,6 +238,9 @@ class Peers(abc.ABC):
 class NotificationLog(abc.ABC):
     """Ordered, bounded notification history that also hands new entries to a listener."""
 
+    #: How many shards the log spans: 1 unless it shards (`gateway.log.shards`).
+    shard_count: int = 1
+
     def __init__(self) -> None:
         self._listener: LogListener = NO_LISTENER
         #: Figures about the shared store (round trips, errors, lag); zero for memory.
@@ -234,6 +252,15 @@ class NotificationLog(abc.ABC):
     def healthy(self) -> bool:
         """Whether the store answers now (readiness); the memory log always does."""
         return True
+
+    def shard_index(self, user_id: str) -> int:
+        """Which shard holds `user_id`'s history (0 unless the log shards)."""
+        return 0
+
+    def shard(self, user_id: str) -> NotificationLog:
+        """The log a connection of `user_id` watches, reads its head from and replays
+        from: this one, unless the log shards (then the user's shard)."""
+        return self
 
     async def start(self, listener: LogListener) -> None:
         """Hand new entries (and gaps, and peers' questions) to `listener` from now on;

@@ -47,6 +47,7 @@ from gateway.log.redis_codec import decode_target, entry_of
 from gateway.log.redis_feed import RedisFeed
 from gateway.log.redis_peers import RedisPeers
 from gateway.log.redis_scripts import APPEND
+from gateway.metrics import BackendStats
 from gateway.models import MAX_BATCH_ITEMS
 
 __all__ = ["RedisLog", "decode_target"]
@@ -66,8 +67,15 @@ class RedisLog(NotificationLog):
         max_entries: int = 10_000,
         max_age: float = 3600.0,
         idempotency_seconds: float = 300.0,
+        stats: BackendStats | None = None,
+        control: bool = True,
     ) -> None:
+        """`stats` and `control` are for a shard of a sharded log (`gateway.log.shards`):
+        the figures it shares with the others, and whether it carries the replicas'
+        questions (presence, Disconnect; one designated shard does)."""
         super().__init__()
+        if stats is not None:
+            self.stats = stats
         self._keys = [f"{prefix}:log", f"{prefix}:seq", f"{prefix}:epoch"]
         # A feed that reconnects must find what it owes still there, so the stream keeps
         # a few of the largest batches whatever history_size says.
@@ -85,7 +93,7 @@ class RedisLog(NotificationLog):
         ]
         self._max_entries = max_entries
         self._append = self._writer.register_script(APPEND)
-        self._peers = self.peers = RedisPeers(url, prefix, replica, self.stats)
+        self._peers = self.peers = RedisPeers(url, prefix, replica, self.stats) if control else None
 
     @property
     def healthy(self) -> bool:
@@ -95,12 +103,19 @@ class RedisLog(NotificationLog):
         """Start the feed; an unreachable Redis is retried in the background."""
         await super().start(listener)
         self._feed.start(listener)
-        await self._peers.start(listener)
+        if self._peers is not None:
+            await self._peers.start(listener)
 
     async def close(self) -> None:
-        await self._peers.close()
+        if self._peers is not None:
+            await self._peers.close()
         await self._feed.close()
         await self._writer.aclose()
+
+    @property
+    def epoch(self) -> str:
+        """The store's epoch, which every cursor of this log carries ("" before it is known)."""
+        return self._feed.epoch
 
     def head(self) -> Cursor:
         return Cursor.of_stream(self._feed.epoch, self._feed.position)
@@ -113,11 +128,16 @@ class RedisLog(NotificationLog):
     def unwatch(self, addresses: Collection[Address]) -> None:
         self._feed.unwatch(addresses)
 
-    async def append(self, drafts: list[Draft]) -> list[AppendResult]:
+    async def append(
+        self, drafts: list[Draft], prints: list[bytes] | None = None
+    ) -> list[AppendResult]:
+        """See `NotificationLog.append`; `prints`: each draft's `fingerprint`, when it is
+        not its own target's (a sharded log appends part of a users target per shard, and
+        a retry must match the whole target)."""
         args: list[Any] = [os.urandom(4).hex(), *self._fixed]
         now = time.time()
         targets = []
-        for draft in drafts:  # by name: other features add fields to Draft
+        for i, draft in enumerate(drafts):  # by name: other features add fields to Draft
             ttl = draft.ttl
             receipt_until = draft.receipt_until
             until = "" if ttl is None else repr(now + ttl.total_seconds())
@@ -125,7 +145,7 @@ class RedisLog(NotificationLog):
             targets.append(target)
             args += (
                 draft.notification_id,
-                fingerprint(draft.target, draft.body),
+                fingerprint(draft.target, draft.body) if prints is None else prints[i],
                 target,
                 draft.body,
                 until,

@@ -2,17 +2,28 @@
 
 - `redis://[[user]:password@]host[:port][/db]` and `rediss://…` (TLS): one Redis;
 - `redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/<master name>[/db]`:
-  the master that Sentinel names (port 26379 by default); the password is the master's.
+  the master that Sentinel names (port 26379 by default); the password is the master's;
+- several of these, comma-separated (`redis://a:6379/0,redis://b:6379/0`): a log sharded
+  over them (`gateway.log.shards`), in that order. A comma followed by a scheme starts the
+  next URL, so a Sentinel URL's own host list stays whole.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["SentinelUrl", "check_backend_url", "parse_sentinel_url"]
+__all__ = ["SentinelUrl", "backend_urls", "check_backend_url", "parse_sentinel_url"]
 
 SENTINEL_SCHEME = "redis+sentinel"
+#: A comma that starts another URL (a scheme follows it).
+_NEXT_URL = re.compile(r",(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+def backend_urls(backend: str) -> list[str]:
+    """The Redis URLs of a backend setting: one, or one per shard, in order."""
+    return _NEXT_URL.split(backend.strip())
 
 
 @dataclass(frozen=True)
@@ -53,8 +64,17 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
     )
 
 
-def check_backend_url(url: str) -> None:
-    """`ValueError` with a clear message unless `url` is a Redis URL of a supported form."""
+def check_backend_url(backend: str) -> None:
+    """`ValueError` with a clear message unless `backend` is a Redis URL of a supported
+    form, or a list of them (shards) naming no store twice."""
+    urls = backend_urls(backend)
+    for url in urls:
+        _check_one(url)
+    if len(set(urls)) < len(urls):
+        raise ValueError("backend: a shard's Redis URL is listed twice")
+
+
+def _check_one(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme == SENTINEL_SCHEME:
         parse_sentinel_url(url)

@@ -104,6 +104,9 @@ class RecordingListener:
         self.entries.append(entry)
         return self._delivered
 
+    def deliver_shard(self, entry: Any, shard: int) -> int:
+        return self.deliver(entry)
+
     def gap(self, scope: Any) -> None:
         self.gaps.append(scope)
 

@@ -46,6 +46,9 @@ def test_loopback_is_fine(host: str) -> None:
         ({"backend": "redis://127.0.0.1:x"}, "port is not a number"),
         ({"backend": "redis://127.0.0.1:6379/zero"}, "database must be a number"),
         ({"backend": "redis://"}, "names no host"),
+        ({"backend": "redis://a:1/0,redis://a:1/0"}, "listed twice"),
+        ({"backend": "redis://a:1/0,mysql://b"}, "backend must be 'memory' or a redis://"),
+        ({"backend": "redis://a:1/0,redis://b:1/0", "receipts": True}, "receipts need one"),
         ({"redis_prefix": "has space"}, "redis_prefix"),
         ({"grpc_tls_cert_file": "{file}"}, "go together"),
         ({"jwt_secret": "s" * 32, "jwt_public_key_file": "{file}"}, "only one of"),
@@ -98,3 +101,16 @@ def test_cli_refuses_insecure_bind_with_a_clear_message() -> None:
     )
     assert result.returncode == 2
     assert "configuration error" in result.stderr and "GATEWAY_INSECURE=1" in result.stderr
+
+
+def test_a_backend_list_is_shards_in_order_and_a_sentinel_url_stays_whole() -> None:
+    from gateway.log.redis_url import backend_urls
+
+    sentinel = "redis+sentinel://s1:26379,s2:26379/m/0"
+    assert backend_urls("redis://a:1/0") == ["redis://a:1/0"]
+    assert backend_urls(f"redis://a:1/0,{sentinel},rediss://c:2") == [
+        "redis://a:1/0",
+        sentinel,
+        "rediss://c:2",
+    ]
+    assert Settings(backend=f"redis://a:1/0,{sentinel}").backend.startswith("redis://a")

@@ -113,3 +113,29 @@ def test_a_user_with_one_then_several_then_no_connections() -> None:
     assert hub.deliver(UsersTarget(user_ids=("a",)), b"4") == 0
     assert (a1.frames, a2.frames, a3.frames) == ([b"1", b"2"], [b"2", b"3"], [b"2"])
     assert hub._by_user == {} and hub._by_topic == {}
+
+
+def test_a_sharded_hub_hands_each_shards_copy_to_that_shards_users_only() -> None:
+    """Over a sharded log every shard carries its own copy of a topic or everyone entry:
+    each copy reaches only the connections whose user lives on its shard, so a replica
+    holding users of both shards delivers each notification once per connection."""
+    shard_of = {"a": 0, "b": 1, "c": 1}.__getitem__
+    hub = Hub(shard_of)
+    a, b, c = Conn("a", {"news"}), Conn("b", {"news"}), Conn("c")
+    for conn in (a, b, c):
+        hub.add(conn)
+    for shard in (0, 1):
+        hub.deliver_shard(shard, TopicTarget(topic="news"), b"t%d" % shard)
+        hub.deliver_shard(shard, EveryoneTarget(), b"e%d" % shard)
+    assert hub.deliver_shard(1, UsersTarget(user_ids=("b",)), b"u") == 1
+    assert a.frames == [b"t0", b"e0"]
+    assert b.frames == [b"t1", b"e1", b"u"]
+    assert c.frames == [b"e1"]
+    hub.subscribe(c, "news")
+    hub.unsubscribe(b, "news")
+    assert hub.deliver_shard(1, TopicTarget(topic="news"), b"n") == 1
+    assert c.frames[-1] == b"n"
+    hub.remove(b)
+    hub.remove(c)
+    assert hub.deliver_shard(1, EveryoneTarget(), b"x") == 0
+    assert hub.deliver_shard(2, EveryoneTarget(), b"x") == 0
