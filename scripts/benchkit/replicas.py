@@ -11,7 +11,9 @@ phases, each publishing through replica 0 with PublishBatch:
   broadcast  notifications to everyone, `--subscribers` connections spread over the replicas
 
 CPU from `INFO cpu` (Redis) and /proc (each replica) before and after each phase, divided
-by the notifications it published: µs per notification. The same broadcast phase also runs
+by the notifications it published: µs per notification. `--shards 1,3` runs each R once per
+shard count, the log sharded over that many redis-servers (a list of URLs): each shard's
+Redis CPU per notification beside one Redis's, in the same run. The same broadcast phase also runs
 against one gateway on the memory backend, for the "Redis vs memory" ratio. The machine is
 shared: the load average is printed with every run; read ratios within one run.
 
@@ -139,7 +141,7 @@ async def _publish(server: Server, requests: list[pb.PublishRequest], batch: int
 
 async def _phase(
     name: str,
-    redis_server: Redis | None,
+    redis_servers: list[Redis],
     servers: list[Server],
     receivers: Receivers,
     requests: list[pb.PublishRequest],
@@ -149,7 +151,7 @@ async def _phase(
     """Publish `requests` through servers[0]; CPU per notification of Redis and each replica."""
     await asyncio.sleep(0.5)  # connections settled
     received = receivers.received
-    redis_before = redis_server.cpu() if redis_server else 0.0
+    redis_before = [server.cpu() for server in redis_servers]
     before = [s.cpu() for s in servers]
     started = time.monotonic()
     await _publish(servers[0], requests, batch)
@@ -167,18 +169,24 @@ async def _phase(
         "other_replicas_us_median": sorted(per[1:])[len(per[1:]) // 2] if per[1:] else None,
         "cluster_us": sum(per),
     }
-    if redis_server is not None:
-        figures["redis_us"] = (redis_server.cpu() - redis_before) / n * 1e6
+    if redis_servers:
+        shard_us = [
+            (server.cpu() - before) / n * 1e6
+            for server, before in zip(redis_servers, redis_before, strict=True)
+        ]
+        figures["redis_shard_us"] = shard_us
+        figures["redis_us"] = sum(shard_us)
         figures["cluster_us"] += figures["redis_us"]
     return figures
 
 
-async def run_replicas(args: argparse.Namespace, r: int, workdir: Path) -> Figures:
-    redis_server = Redis(workdir) if r else None
+async def run_replicas(args: argparse.Namespace, r: int, workdir: Path, shards: int = 1) -> Figures:
+    redis_servers = [Redis(workdir) for _ in range(shards)] if r else []
     servers: list[Server] = []
     receivers = Receivers()
     try:
-        backend = ["--backend", redis_server.url] if redis_server else []
+        urls = ",".join(server.url for server in redis_servers)
+        backend = ["--backend", urls] if redis_servers else []
         for i in range(max(1, r)):  # one at a time: a busy machine starts 8 slowly
             log_path = workdir / f"r{r}-{i}.log"
             servers.append(await start_server("gateway", log_path, backend, None))
@@ -187,17 +195,17 @@ async def run_replicas(args: argparse.Namespace, r: int, workdir: Path) -> Figur
         for i, server in enumerate(servers):
             for u in range(args.idle):
                 await receivers.open(server, f"idle-{i}-{u}")
-        figures: Figures = {"replicas": r, "loadavg": os.getloadavg()}
+        figures: Figures = {"replicas": r, "shards": shards, "loadavg": os.getloadavg()}
         if r:
             ghosts = [_request(f"nobody-{i}", i) for i in range(args.notifications)]
             figures["nobody"] = await _phase(
-                "nobody", redis_server, servers, receivers, ghosts, 0, args.batch
+                "nobody", redis_servers, servers, receivers, ghosts, 0, args.batch
             )
             for u in range(args.users):
                 await receivers.open(servers[u % len(servers)], f"user-{u}")
             spread = [_request(f"user-{i % args.users}", i) for i in range(args.notifications)]
             figures["spread"] = await _phase(
-                "spread", redis_server, servers, receivers, spread, len(spread), args.batch
+                "spread", redis_servers, servers, receivers, spread, len(spread), args.batch
             )
         for s in range(args.subscribers):
             await receivers.open(servers[s % len(servers)], f"sub-{s}")
@@ -205,7 +213,7 @@ async def run_replicas(args: argparse.Namespace, r: int, workdir: Path) -> Figur
         broadcasts = [_request(None, i) for i in range(args.broadcasts)]
         figures["broadcast"] = await _phase(
             "broadcast",
-            redis_server,
+            redis_servers,
             servers,
             receivers,
             broadcasts,
@@ -217,13 +225,13 @@ async def run_replicas(args: argparse.Namespace, r: int, workdir: Path) -> Figur
         await receivers.close()
         for server in servers:
             await stop_server(server)
-        if redis_server is not None:
+        for redis_server in redis_servers:
             redis_server.stop()
 
 
 def _show(figures: Figures) -> None:
-    r = figures["replicas"]
-    name = "memory" if not r else f"R={r}"
+    r, shards = figures["replicas"], figures.get("shards", 1)
+    name = "memory" if not r else f"R={r}" + (f", {shards} shards" if shards > 1 else "")
     load = " ".join(f"{x:.1f}" for x in figures["loadavg"])
     print(f"\n{name} (load average {load})", flush=True)
     for phase in ("nobody", "spread", "broadcast"):
@@ -239,9 +247,28 @@ def _show(figures: Figures) -> None:
             f"{'' if f['complete'] else '  INCOMPLETE'}",
             flush=True,
         )
+        if len(f.get("redis_shard_us", ())) > 1:
+            each = "  ".join(f"{us:6.1f}" for us in f["redis_shard_us"])
+            print(f"  {'':9} redis per shard {each} µs", flush=True)
+
+
+def _shard_ratios(runs: list[Figures]) -> dict[str, Any]:
+    """Each shard's Redis CPU per notification over one Redis's, for the same R."""
+    out: dict[str, Any] = {}
+    one = {f["replicas"]: f for f in runs if f.get("shards", 1) == 1 and f["replicas"]}
+    for f in runs:
+        base = one.get(f["replicas"])
+        if f.get("shards", 1) < 2 or base is None:
+            continue
+        for phase in ("nobody", "spread", "broadcast"):
+            name = f"{phase}_redis_each_of_{f['shards']}_shards_vs_1_R{f['replicas']}"
+            out[name] = [us / base[phase]["redis_us"] for us in f[phase]["redis_shard_us"]]
+    return out
 
 
 def _ratios(runs: list[Figures]) -> dict[str, Any]:
+    shard_ratios = _shard_ratios(runs)
+    runs = [f for f in runs if f.get("shards", 1) == 1]
     by_r = {f["replicas"]: f for f in runs}
     one, top = by_r.get(1), by_r.get(max(by_r))
     out: dict[str, Any] = {}
@@ -259,7 +286,7 @@ def _ratios(runs: list[Figures]) -> dict[str, Any]:
         out["broadcast_redis_R1_vs_memory"] = (
             one["broadcast"]["deliveries_per_s"] / memory["broadcast"]["deliveries_per_s"]
         )
-    return out
+    return {**out, **shard_ratios}
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -268,15 +295,23 @@ async def main_async(args: argparse.Namespace) -> None:
     try:
         counts = [0, *args.replicas] if args.memory else list(args.replicas)
         for r in counts:
-            figures = await run_replicas(args, r, workdir)
-            _show(figures)
-            runs.append(figures)
+            for shards in args.shards if r else [1]:
+                figures = await run_replicas(args, r, workdir, shards)
+                _show(figures)
+                runs.append(figures)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     ratios = _ratios(runs)
     print("\nratios (this run):")
     for key, value in ratios.items():
-        print(f"  {key}: {'-' if value is None else f'{value:.2f}'}")
+        shown = (
+            "-"
+            if value is None
+            else " ".join(f"{v:.2f}" for v in value)
+            if isinstance(value, list)
+            else f"{value:.2f}"
+        )
+        print(f"  {key}: {shown}")
     if args.json:
         args.json.write_text(json.dumps({"runs": runs, "ratios": ratios}, indent=2))
 
@@ -288,6 +323,9 @@ def _counts(text: str) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replicas", default="1,2,4,8", type=_counts)
+    parser.add_argument(
+        "--shards", default="1", type=_counts, help="shard counts to run each R with: 1,3"
+    )
     parser.add_argument("--notifications", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--users", type=int, default=200, help="held users in the spread phase")
