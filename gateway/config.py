@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gateway.log.redis_url import backend_urls, check_backend_url
+from gateway.log.redis_url import CLUSTER_SCHEME, backend_urls, check_backend_url
 
 __all__ = ["ConfigError", "Settings", "unknown_environment"]
 
@@ -102,9 +102,16 @@ class Settings(BaseSettings):
     `rediss://…` (TLS) or `redis+sentinel://[:password@]host:26379[,host:26379]/<master>/db`,
     shared by every replica; or several of these, comma-separated, for a log sharded over
     them (users by hash, in list order: every replica must list the same URLs in the same
-    order)."""
+    order); or `redis+cluster://[:password@]host:port[,host:port]`, a Redis Cluster (its
+    seed nodes), the log sharded over `redis_shards` hash tags."""
     redis_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:{}-]{1,64}$")] = "gateway"
     """Prefix of every Redis key and channel, so several gateways can share one Redis."""
+    # a log sharded over a Redis Cluster (issue 15)
+    redis_shards: Annotated[int, Field(ge=1, le=1024)] = 3
+    """With a `redis+cluster://` backend: how many shards the log spans, each under its own
+    hash tag (`{<prefix>-<n>}:log`, ...), so each lives on the node owning its slot. At
+    least the number of masters; every replica must use the same count (a change moves
+    users to other shards: their cursors answer `complete: false` once)."""
     idempotency_seconds: Annotated[float, Field(ge=1)] = 300.0
     """How long a notification `id` is remembered (on every replica): a repeat is answered
     with the first cursor, the same id for another target or content is refused with
@@ -284,10 +291,20 @@ class Settings(BaseSettings):
     def _check(self) -> Self:
         if self.backend != "memory":
             check_backend_url(self.backend)
-            if self.receipts and len(backend_urls(self.backend)) > 1:  # shards (issue 15)
+            sharded = len(backend_urls(self.backend)) > 1 or self.backend.startswith(
+                CLUSTER_SCHEME + "://"
+            )
+            if self.backend.startswith(CLUSTER_SCHEME + "://") and (
+                "{" in self.redis_prefix or "}" in self.redis_prefix
+            ):
                 raise ValueError(
-                    "receipts need one Redis: a sharded backend (a list of URLs) does "
-                    "not keep them yet"
+                    "redis_prefix: on a Redis Cluster the gateway makes its own hash tags "
+                    "({<prefix>-<n>}); give the prefix without braces"
+                )
+            if self.receipts and sharded:  # shards (issue 15)
+                raise ValueError(
+                    "receipts need one Redis: a sharded backend (a list of URLs, or a "
+                    "Redis Cluster) does not keep them yet"
                 )
         if (self.grpc_tls_cert_file is None) != (self.grpc_tls_key_file is None):
             raise ValueError("grpc_tls_cert_file and grpc_tls_key_file go together")

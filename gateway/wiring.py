@@ -27,7 +27,7 @@ def make_log(settings: Settings) -> NotificationLog:
             settings.history_size, settings.history_seconds, settings.idempotency_seconds
         )
     from gateway.log.redis import RedisLog  # only a Redis deployment imports redis-py
-    from gateway.log.redis_url import backend_urls
+    from gateway.log.redis_url import CLUSTER_SCHEME, backend_urls
 
     options: dict[str, Any] = {
         "prefix": settings.redis_prefix,
@@ -36,11 +36,14 @@ def make_log(settings: Settings) -> NotificationLog:
         "idempotency_seconds": settings.idempotency_seconds,
     }
     urls = backend_urls(settings.backend)
-    if len(urls) == 1:
+    cluster = settings.backend.startswith(CLUSTER_SCHEME + "://")
+    if len(urls) == 1 and not cluster:
         return RedisLog(settings.backend, **options)
-    # a log sharded over several Redis stores (issue 15)
+    # a log sharded over several Redis stores, or over hash tags of a cluster (issue 15)
     from gateway.log.shards import ShardedLog
 
+    if cluster:
+        return ShardedLog.of_cluster(settings.backend, settings.redis_shards, **options)
     return ShardedLog.of_urls(urls, **options)
 
 

@@ -42,11 +42,12 @@ from gateway.log.base import (
     fingerprint,
 )
 from gateway.log.cursor import Cursor
-from gateway.log.redis_client import CONNECTION_ERRORS, connect
+from gateway.log.redis_client import CONNECTION_ERRORS, connect, connect_cluster
 from gateway.log.redis_codec import decode_target, entry_of
 from gateway.log.redis_feed import RedisFeed
 from gateway.log.redis_peers import RedisPeers
 from gateway.log.redis_scripts import APPEND
+from gateway.log.redis_url import CLUSTER_SCHEME, cluster_node_url
 from gateway.metrics import BackendStats
 from gateway.models import MAX_BATCH_ITEMS
 
@@ -81,7 +82,15 @@ class RedisLog(NotificationLog):
         # a few of the largest batches whatever history_size says.
         maxlen = max(max_entries, _MIN_STREAM_LENGTH)
         replica = os.urandom(6).hex()
-        self._writer = connect(url, read_timeout=2.0, name=f"gateway-{replica}-w")
+        name = f"gateway-{replica}-w"
+        # on a Redis Cluster (a shard of a sharded log: the prefix is a hash tag) every key
+        # and channel is in one slot, and live entries go by sharded pub/sub on its node
+        cluster = url.startswith(CLUSTER_SCHEME + "://")
+        self._writer = (
+            connect_cluster(url, read_timeout=2.0, name=name)
+            if cluster
+            else connect(url, read_timeout=2.0, name=name)
+        )
         self._feed = RedisFeed(url, prefix, replica, self.stats, self._writer)
         self._fixed = [
             maxlen,
@@ -89,11 +98,16 @@ class RedisLog(NotificationLog):
             max(1, int(idempotency_seconds)),
             f"{prefix}:id:",
             self._feed.channels.prefix,
-            "PUBLISH",
+            "SPUBLISH" if cluster else "PUBLISH",
         ]
         self._max_entries = max_entries
         self._append = self._writer.register_script(APPEND)
-        self._peers = self.peers = RedisPeers(url, prefix, replica, self.stats) if control else None
+        # a cluster's questions go through one node (its first seed): PUBLISH there counts
+        # the replicas subscribed there, which is all of them
+        peers_url = cluster_node_url(url) if cluster else url
+        self._peers = self.peers = (
+            RedisPeers(peers_url, prefix, replica, self.stats) if control else None
+        )
 
     @property
     def healthy(self) -> bool:
@@ -118,7 +132,7 @@ class RedisLog(NotificationLog):
         return self._feed.epoch
 
     def head(self) -> Cursor:
-        return Cursor.of_stream(self._feed.epoch, self._feed.position)
+        return Cursor.of_stream(self._feed.epoch, self._feed.at.sid)
 
     def watch(self, addresses: Collection[Address]) -> Awaitable[None]:
         """Hold `addresses` now; the awaitable subscribes to the new ones and moves
@@ -153,7 +167,8 @@ class RedisLog(NotificationLog):
                 draft.trace or "",
             )
         feed = self._feed
-        feed.appending += 1
+        at = feed.at
+        at.appending += 1
         try:
             reply = await self._call(self._append(keys=self._keys, args=args))
             epoch = reply[0].decode()
@@ -169,16 +184,16 @@ class RedisLog(NotificationLog):
                     if kind == "n" and feed.holds(target)
                 ]
                 if held:
-                    await feed.passed(held[-1], _DELIVERY_WAIT)
-                    counts = feed.counts
+                    await at.passed(held[-1], _DELIVERY_WAIT)
+                    counts = at.counts
             results = [
                 AppendResult(f"{epoch}.{sid}", counts.get(sid, 0), kind == "d", kind == "c")
                 for kind, sid in outcomes
             ]
         finally:
-            feed.appending -= 1
-            if not feed.appending:
-                feed.counts.clear()
+            at.appending -= 1
+            if not at.appending:
+                at.counts.clear()
         return results
 
     async def read_since(self, since: Cursor, until: Cursor) -> Replay:

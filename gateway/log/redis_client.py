@@ -5,19 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
-from gateway.log.redis_url import SENTINEL_SCHEME, parse_sentinel_url
+from gateway.log.redis_url import SENTINEL_SCHEME, parse_cluster_url, parse_sentinel_url
 
-__all__ = ["CONNECTION_ERRORS", "connect"]
+__all__ = ["CONNECTION_ERRORS", "connect", "connect_cluster", "connect_node"]
 
 #: What a call on a broken connection raises: redis-py's errors, the socket's, and the
 #: `RuntimeError` uvloop raises for a write to a transport it has already closed (from
-#: inside redis-py, which lets it through). Every caller treats them alike: Redis is down.
-CONNECTION_ERRORS = (RedisError, OSError, RuntimeError)
+#: inside redis-py, which lets it through), and a cluster's "slot not covered" (which is
+#: not a `RedisError`). Every caller treats them alike: Redis is down.
+CONNECTION_ERRORS = (RedisError, RedisClusterException, OSError, RuntimeError)
 
 
 def connect(url: str, *, read_timeout: float, name: str, protocol: int | None = None) -> Redis:
@@ -47,3 +49,38 @@ def connect(url: str, *, read_timeout: float, name: str, protocol: int | None = 
         spec.service, db=spec.db, username=spec.username, password=spec.password, **options
     )
     return client
+
+
+def connect_cluster(url: str, *, read_timeout: float, name: str) -> RedisCluster:
+    """A client of the Redis Cluster a `redis+cluster://` URL seeds: it follows MOVED and
+    refreshes its slot map after a failed call, with one retry (a redirect after a
+    failover), else the same timeouts as `connect`."""
+    spec = parse_cluster_url(url)
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in spec.nodes],
+        username=spec.username,
+        password=spec.password,
+        socket_connect_timeout=1.0,
+        socket_timeout=read_timeout,
+        retry=Retry(NoBackoff(), 1),
+        client_name=name,
+    )
+
+
+def connect_node(
+    cluster: RedisCluster, host: str, port: int, *, read_timeout: float, name: str
+) -> Redis:
+    """A plain client of one node of `cluster` (RESP2), for the live feed's sharded
+    pub/sub connection, with the cluster's credentials."""
+    kwargs = cluster.get_connection_kwargs()
+    return Redis(
+        host=host,
+        port=port,
+        username=kwargs.get("username"),
+        password=kwargs.get("password"),
+        socket_connect_timeout=1.0,
+        socket_timeout=read_timeout,
+        retry=Retry(NoBackoff(), 0),
+        client_name=name,
+        protocol=2,
+    )

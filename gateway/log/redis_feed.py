@@ -1,9 +1,11 @@
 """What one replica receives from the Redis log: only what its connections need, in order.
 
-Live: one pub/sub connection subscribed to the channel of every address this replica
-holds. The append script publishes each entry on its addresses' channels in the call that
-adds it to the stream, and Redis sends one connection's messages in script order: entries
-arrive in stream order, and a replica holding none of an entry's addresses is not sent it.
+Live: one pub/sub connection (`redis_link`: SUBSCRIBE, or SSUBSCRIBE on the node of a
+Redis Cluster that owns the log's hash tag) subscribed to the channel of every address
+this replica holds. The append script publishes each entry on its addresses' channels in
+the call that adds it to the stream, and Redis sends one connection's messages in script
+order: entries arrive in stream order, and a replica holding none of an entry's addresses
+is not sent it.
 
 Position: the newest stream id accounted for. It moves with each entry delivered and with
 each *barrier*: read the stream's end `H` (on another connection), then PING the pub/sub
@@ -24,8 +26,6 @@ page of the docs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import heapq
 import logging
 import math
 import os
@@ -34,13 +34,17 @@ from collections.abc import Collection
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from gateway.log.address import Address
 from gateway.log.base import NO_LISTENER, BackendUnavailable, GapScope, LogListener
-from gateway.log.redis_client import CONNECTION_ERRORS, connect
+from gateway.log.redis_client import CONNECTION_ERRORS
 from gateway.log.redis_codec import Channels, entry_of, parse_message, stream_key
 from gateway.log.redis_interest import Interest
+from gateway.log.redis_link import PubSubLink, pong_token
+from gateway.log.redis_position import Key, Position
 from gateway.log.redis_scripts import HEAD
+from gateway.log.rounds import SharedRounds
 from gateway.metrics import BackendStats
 from gateway.tasks import cancel_and_wait, cancel_surely
 
@@ -61,50 +65,45 @@ _BATCH = 512
 #: Stream entries per XRANGE while catching up (bounds memory).
 _READ_BATCH = 1000
 _MAX_BACKOFF = 2.0
-#: Delivered counts kept for appends whose reply comes back after their delivery.
-_RECENT = 8192
-Key = tuple[int, int]
 
 
 class RedisFeed:
     """This replica's subscriptions, position and reader (see the module)."""
 
     def __init__(
-        self, url: str, prefix: str, replica: str, stats: BackendStats, writer: Redis
+        self,
+        url: str,
+        prefix: str,
+        replica: str,
+        stats: BackendStats,
+        writer: Redis | RedisCluster,
     ) -> None:
-        # RESP2: messages and PONGs are plain replies, read in order with everything else
-        self._client = connect(
-            url, read_timeout=PONG_WAIT + 2.0, name=f"gateway-{replica}-s", protocol=2
-        )
+        """`writer`: the log's client; a `RedisCluster` makes this a sharded pub/sub feed."""
+        self._log_key = f"{prefix}:log"
+        cluster = writer if isinstance(writer, RedisCluster) else None
+        name = f"gateway-{replica}-s"
+        self._link = PubSubLink(url, name, PONG_WAIT + 2.0, cluster=cluster, key=self._log_key)
         self._writer = writer
         self._head_script = writer.register_script(HEAD)
-        self._log_key = f"{prefix}:log"
         self._head_keys = [self._log_key, f"{prefix}:epoch"]
         self.channels = Channels(prefix)
         self._stats = stats
         self._listener: LogListener = NO_LISTENER
         self._interest = Interest(LINGER, MAX_LINGERING)
         self._conn: Any = None
-        self._pings: dict[bytes, asyncio.Future[None]] = {}
         #: Whether the feed is caught up and reading live messages.
         self.live = False
         #: Whether Redis answered the last call (readiness); appends report failures too.
         self.up = False
         self.epoch = ""
-        self._pos: Key = (0, 0)
-        self.position = "0-0"
-        self._seq: int | None = None
-        self._waiters: list[tuple[Key, int, asyncio.Future[None]]] = []
-        #: Appends in flight: while any is, delivered counts are kept for them.
-        self.appending = 0
-        self.counts: dict[str, int] = {}
+        #: How far the stream is accounted for; appends wait on it (`redis_position`).
+        self.at = Position()
         self._task: asyncio.Task[None] | None = None
         self._session: asyncio.Task[None] | None = None
         self._went_live = False
         self._confirming: set[asyncio.Future[None]] = set()
-        #: Callers waiting for the next barrier round, and the task running rounds.
-        self._next_round: list[asyncio.Future[None]] = []
-        self._rounds: asyncio.Future[None] | None = None
+        #: Barrier rounds, one at a time, each serving every caller waiting when it began.
+        self._rounds = SharedRounds()
         #: A restart asked for by `restart()`, and set when the feed is live again after it.
         self._restarting = False
         self._back = asyncio.Event()
@@ -117,7 +116,7 @@ class RedisFeed:
 
     async def close(self) -> None:
         await cancel_and_wait(self._task)  # not task.cancel(): see gateway/tasks.py
-        await self._client.aclose()
+        await self._link.close()
 
     def restart(self) -> None:
         """Reconnect now (the store was replaced): the catch-up reports the gap."""
@@ -192,40 +191,19 @@ class RedisFeed:
             raise BackendUnavailable("Redis is unreachable: the live feed is reconnecting")
         if new:
             for i in range(0, len(new), _BATCH):
-                await self._send(conn, "SUBSCRIBE", *new[i : i + _BATCH])
+                await self._link.send(conn, self._link.subscribe, *new[i : i + _BATCH])
             self._stats.subscriptions = len(self._interest.subscribed)
-        done = asyncio.get_running_loop().create_future()
-        self._next_round.append(done)
-        if self._rounds is None or self._rounds.done():
-            self._rounds = asyncio.ensure_future(self._run_rounds(conn))
-        await done
-
-    async def _run_rounds(self, conn: Any) -> None:
-        while self._next_round:
-            waiting, self._next_round = self._next_round, []
-            try:
-                await self._round(conn)
-            except BaseException as exc:  # cancelled too (the session ended): fail them
-                failed = exc if isinstance(exc, BackendUnavailable) else None
-                for done in waiting:
-                    if not done.done():
-                        done.set_exception(failed or BackendUnavailable(f"Redis: {exc!r}"))
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for done in waiting:
-                if not done.done():
-                    done.set_result(None)
+        await self._rounds.join(lambda: self._round(conn))
 
     async def _round(self, conn: Any) -> None:
-        await self._ping(conn)  # the SUBSCRIBEs sent before it are confirmed
+        await self._link.ping(conn, PONG_WAIT)  # the SUBSCRIBEs sent before it are confirmed
         epoch, sid, seq = await self._head()
         if epoch != self.epoch:  # flushed or replaced under a live connection
             self.restart()
             raise BackendUnavailable("the Redis store was replaced: the live feed restarts")
-        self._stats.follower_lag_entries = max(0, seq - (self._seq or seq))
-        await self._ping(conn)  # what was appended up to `sid` has been delivered
-        self._advance(sid, seq)
+        self._stats.follower_lag_entries = max(0, seq - (self.at.seq or seq))
+        await self._link.ping(conn, PONG_WAIT)  # what was appended up to `sid` is delivered
+        self.at.advance(sid, seq)
 
     async def _head(self) -> tuple[str, str, int]:
         try:
@@ -235,50 +213,6 @@ class RedisFeed:
             self.down(exc)
             raise BackendUnavailable(f"Redis is unreachable: {exc}") from None
         return reply[0].decode(), reply[1].decode(), int(reply[2])
-
-    async def _send(self, conn: Any, *args: Any) -> None:
-        if not conn.is_connected:  # the reader reconnects (and subscribes) on its own
-            raise BackendUnavailable("Redis is unreachable: the live feed is reconnecting")
-        try:
-            await conn.send_command(*args, check_health=False)
-        except CONNECTION_ERRORS as exc:
-            raise BackendUnavailable(f"Redis is unreachable: {exc}") from None
-
-    async def _ping(self, conn: Any) -> None:
-        token = os.urandom(8).hex().encode()
-        pong = self._pings[token] = asyncio.get_running_loop().create_future()
-        try:
-            await self._send(conn, "PING", token)
-            async with asyncio.timeout(PONG_WAIT):
-                await pong
-        except TimeoutError:
-            raise BackendUnavailable("Redis did not answer the live feed's PING") from None
-        finally:
-            self._pings.pop(token, None)
-
-    def _advance(self, sid: str, seq: int) -> None:
-        key = stream_key(sid)
-        if key > self._pos:
-            self._pos, self.position, self._seq = key, sid, seq
-            self._release()
-
-    def _release(self) -> None:
-        waiters = self._waiters
-        while waiters and waiters[0][0] <= self._pos:
-            future = heapq.heappop(waiters)[2]
-            if not future.done():
-                future.set_result(None)
-
-    async def passed(self, sid: str, within: float) -> None:
-        """Wait (at most `within` seconds) until the position is at or past `sid`."""
-        key = stream_key(sid)
-        if key <= self._pos:
-            return
-        future = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (key, id(future), future))
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(within):
-                await future
 
     # -- the reader
 
@@ -310,29 +244,20 @@ class RedisFeed:
     async def _end_session(self) -> None:
         self.live = False
         conn, self._conn = self._conn, None
-        for pong in self._pings.values():
-            if not pong.done():
-                pong.set_exception(BackendUnavailable("the live feed reconnects"))
-        self._pings.clear()
-        for done in self._next_round:
-            if not done.done():
-                done.set_exception(BackendUnavailable("the live feed reconnects"))
-        self._next_round = []
-        cancel_surely(self._rounds)
+        self._link.dropped()
+        self._rounds.stop(BackendUnavailable("the live feed reconnects"))
         self._interest.disconnected()
         self._stats.subscriptions = 0
         if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.disconnect()
-            with contextlib.suppress(Exception):
-                await self._client.connection_pool.release(conn)
+            await self._link.release(conn)
 
     async def _read(self) -> None:
         """One connection's life: subscribe, catch up from the stream, then read live."""
-        conn = self._conn = await self._client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+        link = self._link
+        conn = self._conn = await link.open()
         channels = self._interest.reconnected()
         for i in range(0, len(channels), _BATCH):
-            await conn.send_command("SUBSCRIBE", *channels[i : i + _BATCH], check_health=False)
+            await conn.send_command(link.subscribe, *channels[i : i + _BATCH], check_health=False)
         token = os.urandom(8).hex().encode()
         await conn.send_command("PING", token, check_health=False)
         early: list[tuple[bytes, bytes]] = []  # live messages that came before the catch-up
@@ -340,9 +265,9 @@ class RedisFeed:
             reply = await conn.read_response(timeout=PONG_WAIT)
             if reply is None:
                 raise BackendUnavailable("Redis did not confirm the live feed's subscriptions")
-            if _pong(reply) == token:
+            if pong_token(reply) == token:
                 break
-            if reply[0] == b"message":
+            if reply[0] == link.message:
                 early.append((reply[1], reply[2]))
         self._stats.subscriptions = len(channels)
         await self._catch_up()
@@ -353,17 +278,19 @@ class RedisFeed:
             self._message(channel, data)
         ticker = asyncio.create_task(self._tick(conn))
         try:
-            read = conn.read_response
+            read, message = conn.read_response, link.message
             while True:
                 reply = await read(timeout=math.inf)
-                if type(reply) is list and reply[0] == b"message":
+                if type(reply) is list and reply[0] == message:
                     self._message(reply[1], reply[2])
                     continue
-                pong = _pong(reply)
-                if pong is not None:
-                    waiting = self._pings.get(pong)
-                    if waiting is not None and not waiting.done():
-                        waiting.set_result(None)
+                if (
+                    not link.answered(reply)
+                    and reply[0] == b"sunsubscribe"
+                    and reply[1] in self._interest.subscribed
+                ):
+                    # a cluster moved the shard's slot (failover, resharding): reconnect
+                    raise BackendUnavailable("the log's Redis Cluster slot moved")
         finally:
             cancel_surely(ticker)
 
@@ -385,7 +312,7 @@ class RedisFeed:
         gone = self._interest.expired(time.monotonic())
         self._stats.subscriptions = len(self._interest.subscribed)
         for i in range(0, len(gone), _BATCH):
-            await self._send(conn, "UNSUBSCRIBE", *gone[i : i + _BATCH])
+            await self._link.send(conn, self._link.unsubscribe, *gone[i : i + _BATCH])
 
     # -- entries
 
@@ -398,7 +325,7 @@ class RedisFeed:
             return
         sid, fields = parse_message(data)
         key = stream_key(sid)
-        if key <= self._pos:
+        if key <= self.at.key:
             return  # delivered already: by the catch-up, or through another address
         self._deliver(sid, key, fields)
 
@@ -407,16 +334,8 @@ class RedisFeed:
         stats = self._stats
         if not count:
             stats.unaddressed += 1
-        position = sid.decode()
-        self._pos, self.position, self._seq = key, position, int(fields[b"s"])
         stats.follower_lag_seconds = max(0.0, time.time() - key[0] / 1000)
-        if self.appending:
-            counts = self.counts
-            counts[position] = count
-            while len(counts) > _RECENT:
-                del counts[next(iter(counts))]
-        if self._waiters:
-            self._release()
+        self.at.delivered(key, sid.decode(), int(fields[b"s"]), count)
 
     async def _catch_up(self) -> None:
         """Read the stream from the position to its end, delivering what is held here.
@@ -424,50 +343,43 @@ class RedisFeed:
         The first connection (or a new store) starts at the end. A jump in sequence
         numbers right after the position means entries it owed were trimmed: a gap.
         """
+        at = self.at
         epoch, end, end_seq = await self._head()
-        if epoch != self.epoch or self._seq is None:
+        if epoch != self.epoch or at.seq is None:
             if self.epoch:
                 log.warning(
                     "Redis store replaced (epoch %s -> %s): clients resume", self.epoch, epoch
                 )
                 self._gap("the Redis store was replaced")
             self.epoch = epoch
-            self._pos, self.position, self._seq = stream_key(end), end, end_seq
+            at.set(stream_key(end), end, end_seq)
             return
-        if end_seq < self._seq or stream_key(end) < self._pos:
+        if end_seq < at.seq or stream_key(end) < at.key:
             self._gap("the Redis log went back (a failover lost entries)")
-            self._pos, self.position, self._seq = stream_key(end), end, end_seq
+            at.set(stream_key(end), end, end_seq)
             return
         end_key = stream_key(end)
         holds = self.holds
-        while self._pos < end_key:
+        while at.key < end_key:
             self._stats.catchup_reads += 1
             rows: Any = await self._writer.xrange(
-                self._log_key, f"({self.position}", end, count=_READ_BATCH
+                self._log_key, f"({at.sid}", end, count=_READ_BATCH
             )
-            if not rows or int(rows[0][1][b"s"]) != self._seq + 1:
+            if not rows or int(rows[0][1][b"s"]) != at.seq + 1:
                 log.warning(
                     "entries trimmed before this replica read them: closing its clients (4010)",
-                    extra={"after": self.position, "expected_seq": self._seq + 1},
+                    extra={"after": at.sid, "expected_seq": at.seq + 1},
                 )
                 self._gap("entries were trimmed before this replica read them")
-                self._pos, self.position, self._seq = end_key, end, end_seq
+                at.set(end_key, end, end_seq)
                 return
             for raw_sid, fields in rows:
                 key = stream_key(raw_sid)
                 if holds(fields[b"t"]):
                     self._deliver(raw_sid, key, fields)
                 else:
-                    self._pos, self.position, self._seq = key, raw_sid.decode(), int(fields[b"s"])
-            self._release()
+                    at.set(key, raw_sid.decode(), int(fields[b"s"]))
 
     def _gap(self, reason: str) -> None:
         self._stats.gaps += 1
         self._listener.gap(GapScope(reason))
-
-
-def _pong(reply: Any) -> bytes | None:
-    """The token of a PING's answer: `[pong, token]` while subscribed, else the token."""
-    if type(reply) is list:
-        return reply[1] if len(reply) == 2 and reply[0] == b"pong" else None
-    return reply if isinstance(reply, bytes) else None

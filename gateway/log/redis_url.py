@@ -3,7 +3,9 @@
 - `redis://[[user]:password@]host[:port][/db]` and `rediss://…` (TLS): one Redis;
 - `redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/<master name>[/db]`:
   the master that Sentinel names (port 26379 by default); the password is the master's;
-- several of these, comma-separated (`redis://a:6379/0,redis://b:6379/0`): a log sharded
+- `redis+cluster://[[user]:password@]host:port[,host:port…]`: a Redis Cluster (its seed
+  nodes), the log sharded over `redis_shards` hash tags;
+- several of the first three, comma-separated (`redis://a:6379/0,redis://b:6379/0`): a log sharded
   over them (`gateway.log.shards`), in that order. A comma followed by a scheme starts the
   next URL, so a Sentinel URL's own host list stays whole.
 """
@@ -14,9 +16,19 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["SentinelUrl", "backend_urls", "check_backend_url", "parse_sentinel_url"]
+__all__ = [
+    "CLUSTER_SCHEME",
+    "ClusterUrl",
+    "SentinelUrl",
+    "backend_urls",
+    "check_backend_url",
+    "cluster_node_url",
+    "parse_cluster_url",
+    "parse_sentinel_url",
+]
 
 SENTINEL_SCHEME = "redis+sentinel"
+CLUSTER_SCHEME = "redis+cluster"
 #: A comma that starts another URL (a scheme follows it).
 _NEXT_URL = re.compile(r",(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 
@@ -64,10 +76,46 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
     )
 
 
+@dataclass(frozen=True)
+class ClusterUrl:
+    nodes: list[tuple[str, int]]
+    username: str | None
+    password: str | None
+
+
+def parse_cluster_url(url: str) -> ClusterUrl:
+    """The seed nodes and credentials of a `redis+cluster://` URL; `ValueError` if bad."""
+    parts = urlsplit(url)
+    if parts.scheme != CLUSTER_SCHEME:
+        raise ValueError(f"not a {CLUSTER_SCHEME}:// URL")
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = credentials.partition(":")
+    nodes = []
+    for item in hosts.split(","):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"backend: bad Redis Cluster node {item!r} (host:port)")
+        nodes.append((host, int(port)))
+    if parts.path.strip("/"):
+        raise ValueError("backend: a Redis Cluster has no database number (drop the /db)")
+    return ClusterUrl(nodes, unquote(username) or None, unquote(password) or None)
+
+
+def cluster_node_url(url: str) -> str:
+    """A plain `redis://` URL of a cluster URL's first seed node (with its credentials)."""
+    credentials, _, hosts = urlsplit(url).netloc.rpartition("@")
+    return f"redis://{credentials + '@' if credentials else ''}{hosts.split(',')[0]}/0"
+
+
 def check_backend_url(backend: str) -> None:
     """`ValueError` with a clear message unless `backend` is a Redis URL of a supported
     form, or a list of them (shards) naming no store twice."""
     urls = backend_urls(backend)
+    if urlsplit(urls[0]).scheme == CLUSTER_SCHEME:
+        if len(urls) > 1:
+            raise ValueError("backend: one redis+cluster:// URL (it shards by itself)")
+        parse_cluster_url(urls[0])
+        return
     for url in urls:
         _check_one(url)
     if len(set(urls)) < len(urls):
@@ -81,7 +129,8 @@ def _check_one(url: str) -> None:
         return
     if parts.scheme not in ("redis", "rediss"):
         raise ValueError(
-            "backend must be 'memory' or a redis://, rediss:// or redis+sentinel:// URL"
+            "backend must be 'memory' or a redis://, rediss://, redis+sentinel:// or "
+            "redis+cluster:// URL"
         )
     try:
         parts.port  # noqa: B018 - parsing it is the check

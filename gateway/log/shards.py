@@ -1,7 +1,9 @@
 """A log over several Redis stores: users by hash, topics and everyone on every shard.
 
 Each shard is a whole `RedisLog` (its own stream, sequence, epoch, idempotency keys and
-live feed), on its own Redis (a list of URLs). A user lives on `shard_index(user_id)`, a
+live feed), on its own Redis (a list of URLs), or under its own hash tag on a Redis
+Cluster (`{<prefix>-<n>}:log`, ...: one slot, so the append script and its SPUBLISHes
+stay on the node that owns it). A user lives on `shard_index(user_id)`, a
 stable hash of the id, so:
 
 - a per-user publish is appended to its user's shard only (a publish to users of several
@@ -109,6 +111,17 @@ class ShardedLog(NotificationLog):
         return cls(
             [RedisLog(url, stats=stats, control=i == 0, **options) for i, url in enumerate(urls)]
         )
+
+    @classmethod
+    def of_cluster(cls, url: str, count: int, *, prefix: str, **options: Any) -> NotificationLog:
+        """`count` shards on the Redis Cluster `url` names, shard n under the hash tag
+        `{<prefix>-<n>}` (a single `RedisLog` when `count` is 1)."""
+        stats = BackendStats()
+        shards = [
+            RedisLog(url, prefix=f"{{{prefix}-{i}}}", stats=stats, control=i == 0, **options)
+            for i in range(count)
+        ]
+        return shards[0] if count == 1 else cls(shards)
 
     @property
     def shards(self) -> list[RedisLog]:

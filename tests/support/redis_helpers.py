@@ -67,6 +67,61 @@ class RedisServer:
         return out.stdout.decode().strip()
 
 
+class RedisClusterServers:
+    """A real Redis Cluster of `masters` redis-servers (no replicas) on free ports."""
+
+    def __init__(self, workdir: Path, masters: int = 3) -> None:
+        self.nodes = [RedisServer(workdir / f"node-{i}") for i in range(masters)]
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.dir.mkdir(exist_ok=True)
+            bus = str(free_port())  # not port + 10000: a free port may be above 55535
+            node.start(
+                *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+                *("--cluster-port", bus),
+            )
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        create = ["--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"]
+        subprocess.run(
+            ["redis-cli", *create],
+            capture_output=True,
+            check=True,
+        )
+        deadline = time.monotonic() + 20
+        while not all("cluster_state:ok" in n.command("CLUSTER", "INFO") for n in self.nodes):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
+            time.sleep(0.1)
+
+    def node_of(self, key: str) -> RedisServer:
+        """The node that owns `key`'s slot."""
+        slot = int(self.nodes[0].command("CLUSTER", "KEYSLOT", key))
+        for node in self.nodes:
+            if _owns(node, slot):
+                return node
+        raise RuntimeError(f"no node owns slot {slot}")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def _owns(node: RedisServer, slot: int) -> bool:
+    for line in node.command("CLUSTER", "NODES").splitlines():
+        fields = line.split()
+        if "myself" in fields[2]:
+            for spec in fields[8:]:
+                low, _, high = spec.partition("-")
+                if low.isdigit() and int(low) <= slot <= int(high or low):
+                    return True
+    return False
+
+
 class ChildGateway:
     """A gateway in a child process (`python -m gateway`), so a test can SIGSTOP or kill it."""
 

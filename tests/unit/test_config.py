@@ -40,13 +40,21 @@ def test_loopback_is_fine(host: str) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"backend": "mysql://x"}, "backend must be 'memory' or a redis://, rediss:// or"),
+        (
+            {"backend": "mysql://x"},
+            "backend must be 'memory' or a redis://, rediss://, redis+sentinel:// or",
+        ),
         ({"backend": "redis+sentinel://h:1"}, "name the Sentinel master"),
         ({"backend": "redis+sentinel://h:x/m"}, "bad Sentinel address"),
         ({"backend": "redis://127.0.0.1:x"}, "port is not a number"),
         ({"backend": "redis://127.0.0.1:6379/zero"}, "database must be a number"),
         ({"backend": "redis://"}, "names no host"),
         ({"backend": "redis://a:1/0,redis://a:1/0"}, "listed twice"),
+        ({"backend": "redis+cluster://a:1,b"}, "bad Redis Cluster node 'b'"),
+        ({"backend": "redis+cluster://a:1/0"}, "has no database number"),
+        ({"backend": "redis+cluster://a:1,redis://b:1"}, "one redis+cluster:// URL"),
+        ({"backend": "redis+cluster://a:1", "redis_prefix": "{gw}"}, "without braces"),
+        ({"backend": "redis+cluster://a:1", "receipts": True}, "receipts need one"),
         ({"backend": "redis://a:1/0,mysql://b"}, "backend must be 'memory' or a redis://"),
         ({"backend": "redis://a:1/0,redis://b:1/0", "receipts": True}, "receipts need one"),
         ({"redis_prefix": "has space"}, "redis_prefix"),
