@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from grpc_health.v1._async import HealthServicer
@@ -343,15 +343,14 @@ class Gateway:
         await self.drain()
 
 
+#: The password of a URL's userinfo (`//user:password@`).
+_PASSWORD = re.compile(r"(//[^/@,:]*:)[^@/]*@")
+
+
 def _redacted(url: str) -> str:
-    """`url` without its password, for the log."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (
-        f":{parts.port}" if parts.port else ""
-    )
-    return parts._replace(netloc=netloc).geturl()
+    """`url` (or each URL of a shard list) without passwords, for the log: a URL with
+    several hosts (Sentinel, Cluster, a list) has no single netloc to rebuild."""
+    return _PASSWORD.sub(r"\1***@", url)
 
 
 def _bound_port(addresses: list[Any]) -> int:

@@ -122,3 +122,15 @@ def test_a_backend_list_is_shards_in_order_and_a_sentinel_url_stays_whole() -> N
         "rediss://c:2",
     ]
     assert Settings(backend=f"redis://a:1/0,{sentinel}").backend.startswith("redis://a")
+
+
+def test_the_start_log_line_shows_no_password_of_any_shard() -> None:
+    from gateway.app import _redacted
+
+    assert _redacted("redis://u:pw@a:1/0,redis://:s3cret@b:2/0") == (
+        "redis://u:***@a:1/0,redis://:***@b:2/0"
+    )
+    assert _redacted("redis+sentinel://:pw@s1:26379,s2:26379/m/0") == (
+        "redis+sentinel://:***@s1:26379,s2:26379/m/0"
+    )
+    assert _redacted("redis+cluster://a:1,b:2") == "redis+cluster://a:1,b:2"
