@@ -97,3 +97,37 @@ async def test_a_cluster_log_delivers_once_resumes_complete_and_keeps_each_users
             "t1",
             "t2",
         ]
+
+
+async def test_a_cluster_master_restarted_empty_closes_its_shards_users_4010_only(
+    on_cluster, stubs, cluster: RedisClusterServers, http: aiohttp.ClientSession
+) -> None:
+    """The master of shard 1 stops and comes back without its data: shard 1's user is
+    closed with 4010 and resumes `complete: false`; the users of shards 0 and 2 (on the
+    other masters) keep their connections and get what is published meanwhile."""
+    gateway = await on_cluster()
+    lost, kept = on_shard(1)[0], [on_shard(0)[0], on_shard(2)[0]]
+    lost_client = await ws_client(http, gateway.http_port, lost)
+    await stubs(gateway).Publish(request(users(lost), "before"))
+    since = (await lost_client.notification())["cursor"]
+    kept_clients = [await ws_client(http, gateway.http_port, name) for name in kept]
+    node = cluster.node_of("{gateway-1}:log")
+    assert all(cluster.node_of(f"{{gateway-{s}}}:log") is not node for s in (0, 2))
+
+    node.stop()
+    await until(lambda: not gateway.log.shard(lost).healthy, 10, "shard 1 still up")
+    for name, client in zip(kept, kept_clients, strict=True):
+        await stubs(gateway).Publish(request(users(name), "during"))
+        assert (await client.notification())["notification"]["type"] == "during"
+    cluster.restart(node)
+
+    assert await lost_client.closed(timeout=15) == 4010
+    await until(lambda: gateway.log.shard(lost).healthy, 15, "shard 1 not back")
+    again = await ws_client(http, gateway.http_port, lost, welcome=False, since=since)
+    assert (await again.event())["event"] == "welcome"
+    resumed = await again.event()
+    assert (resumed["event"], resumed["complete"]) == ("resumed", False)
+    await stubs(gateway).Publish(request(everyone(), "after"))
+    for client in [*kept_clients, again]:
+        assert (await client.notification())["notification"]["type"] == "after"
+        await client.nothing(0.1)

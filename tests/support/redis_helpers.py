@@ -72,6 +72,7 @@ class RedisClusterServers:
 
     def __init__(self, workdir: Path, masters: int = 3) -> None:
         self.nodes = [RedisServer(workdir / f"node-{i}") for i in range(masters)]
+        self._args: dict[int, list[str]] = {}
 
     @property
     def url(self) -> str:
@@ -81,10 +82,13 @@ class RedisClusterServers:
         for node in self.nodes:
             node.dir.mkdir(exist_ok=True)
             bus = str(free_port())  # not port + 10000: a free port may be above 55535
-            node.start(
+            # a master that is down leaves the others serving their slots (a shard's loss
+            # is that shard's), as the replicas page asks of a production cluster
+            args = self._args[node.port] = [
                 *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
-                *("--cluster-port", bus),
-            )
+                *("--cluster-port", bus, "--cluster-require-full-coverage", "no"),
+            ]
+            node.start(*args)
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
         create = ["--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"]
         subprocess.run(
@@ -97,6 +101,10 @@ class RedisClusterServers:
             if time.monotonic() > deadline:
                 raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
             time.sleep(0.1)
+
+    def restart(self, node: RedisServer) -> None:
+        """Start a stopped node again: it rejoins with its slots (nodes.conf), and no data."""
+        node.start(*self._args[node.port])
 
     def node_of(self, key: str) -> RedisServer:
         """The node that owns `key`'s slot."""
