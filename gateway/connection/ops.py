@@ -153,6 +153,8 @@ class MarkedAck(NamedTuple):
     with `Cursor.parse(op.cursor)`, for the frame the SDKs send)."""
 
     at: Mark
+    #: As the client wrote it (compared with the last cursor written to the connection).
+    cursor: str
 
 
 AnyOp = SubscribeOp | UnsubscribeOp | PingOp | RefreshOp | AckOp | ReadOp
@@ -166,7 +168,7 @@ _OPS = ("subscribe", "unsubscribe", "ping", "refresh", "ack", "read")
 #: `AckOp.cursor` (the shape of a cursor, `Cursor.parse`'s), so anything it matches the
 #: model accepts with the same cursor; anything else (escapes, other key orders, other
 #: spacing) takes the model's path. tests/unit/test_ack_rules.py holds it to that.
-_ACK_FRAME = re.compile(r'\{"op": ?"ack", ?"cursor": ?"([0-9a-z.]{1,40})-([0-9]{1,19})"\}')
+_ACK_FRAME = re.compile(r'\{"op": ?"ack", ?"cursor": ?"(([0-9a-z.]{1,40})-([0-9]{1,19}))"\}')
 _ACK_START = ('{"op":"ack",', '{"op": "ack",')
 _marked_ack = tuple_maker(MarkedAck)
 
@@ -177,7 +179,8 @@ def parse_client_op(text: str) -> AnyOp | MarkedAck:
     if text.startswith(_ACK_START):
         found = _ACK_FRAME.fullmatch(text)
         if found is not None:
-            return _marked_ack((mark_parts(*found.groups()),))
+            cursor, store, n = found.groups()
+            return _marked_ack((mark_parts(store, n), cursor))
     try:
         value = pydantic_core.from_json(text)
     except ValueError:

@@ -292,11 +292,12 @@ class Outbox:
         self._acked = mark(start)
         self._unsent = tuple(sorted(log_mark(cursor) for cursor in unsent))
 
-    def ack_span(self, at: Mark) -> list[tuple[Mark, Mark]]:
+    def ack_span(self, at: Mark, text: str = "") -> list[tuple[Mark, Mark]]:
         """The ranges `(after, at]` a cumulative ack covers: empty when it covers nothing
         this connection was written (receipts off, nothing written yet, `at` beyond the
         last notification written, or not after the previous ack); split around any
-        notification a replay did not carry (one range otherwise)."""
+        notification a replay did not carry (one range otherwise). `text`, the ack's
+        cursor as sent, spares parsing the last one written when it is that one."""
         after, sent = self._acked, self._sent
         if after is None or sent is None:
             return []
@@ -304,7 +305,7 @@ class Outbox:
             cursor = frame_cursor(sent)
             if cursor is None:
                 return []
-            self._sent = last = log_mark(cursor)
+            self._sent = last = at if cursor == text else log_mark(cursor)
         else:
             last = sent
         if at[0] != last[0] or at > last or at[0] != after[0] or at <= after:

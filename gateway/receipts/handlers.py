@@ -27,6 +27,7 @@ from gateway.receipts.tracker import Receipts
 
 __all__ = ["receipt_handlers"]
 
+_NO_REPLIES: list[Outgoing] = []  # never appended to: acks are not answered
 _OFF = "this gateway runs without receipts (GATEWAY_RECEIPTS): acks and reads are not kept"
 
 
@@ -50,16 +51,24 @@ class _Handlers:
         self._receipts = receipts
 
     def ack(self, conn: Connection, op: AckOp) -> list[Outgoing]:
-        self._ack(conn, mark_of(op.cursor))
+        at = mark_of(op.cursor)
+        spans = [] if at is None else conn.ack_span(at)
+        self._queue(conn, spans)
         return []
 
     def marked_ack(self, conn: Connection, op: MarkedAck) -> list[Outgoing]:
-        self._ack(conn, op.at)
-        return []
+        """The SDKs' ack, read by the fast path (most client frames): no more calls than
+        it needs."""
+        spans = conn.ack_span(op.at, op.cursor)
+        if len(spans) == 1:
+            floor, upto = spans[0]
+            self._receipts.ack(conn.user_id, conn.topics, floor, upto)
+        else:
+            self._queue(conn, spans)
+        return _NO_REPLIES
 
-    def _ack(self, conn: Connection, at: Mark | None) -> None:
+    def _queue(self, conn: Connection, spans: list[tuple[Mark, Mark]]) -> None:
         receipts = self._receipts
-        spans = None if at is None else conn.ack_span(at)
         if not spans:
             receipts.stats.acks_ignored += 1
             return

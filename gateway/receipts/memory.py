@@ -19,7 +19,7 @@ from bisect import bisect_left, bisect_right
 from collections import OrderedDict, deque
 
 from gateway.models import UsersTarget, tuple_maker
-from gateway.receipts.marks import Mark, log_mark
+from gateway.receipts.marks import Mark, mark_parts
 from gateway.receipts.model import (
     Audience,
     Receipt,
@@ -113,11 +113,17 @@ class MemoryReceiptStore(ReceiptStore):
         on the publish's own call, and their flush runs after this track."""
         records = self._records
         waiting = self._waiting
+        last_store, epoch, ms = "", "", 0
         for item in items:
-            at = log_mark(item.cursor)
             nid = item.notification_id
             if nid in records:
                 continue
+            # a batch's cursors share their store (the memory log's always): split once
+            store, _, n = item.cursor.rpartition("-")
+            if store != last_store:
+                last_store = store
+                epoch, ms, _n = mark_parts(store, n)
+            at = (epoch, ms, int(n))
             target = item.target
             if type(target) is UsersTarget:
                 ids = target.user_ids
@@ -147,29 +153,14 @@ class MemoryReceiptStore(ReceiptStore):
         """Acks then reads, in order, without a coroutine per ack (nothing here waits)."""
         applied = Applied([])
         published = applied.published
-        for user_id, topics, floor, upto in acks:
-            self._ack(user_id, topics, floor, upto, now, published)
-        for read in reads:
-            outcome = await self.read(read.user_id, read.topics, read.notification_id, now)
-            applied.refused += outcome is ReadOutcome.REFUSED
-        return applied
-
-    def _ack(
-        self,
-        user_id: str,
-        topics: frozenset[str],
-        low: Mark,
-        high: Mark,
-        now: float,
-        published: list[tuple[float, str]],
-    ) -> None:
-        waiting = self._waiting.get(user_id)
-        if waiting:
-            covered = [nid for nid, at in waiting.items() if low < at <= high]
-            if covered:
-                records = self._records
-                feed = self._feed
-                for nid in covered:
+        all_waiting = self._waiting
+        records = self._records
+        feed = self._feed
+        delivered = 0
+        for user_id, topics, low, high in acks:
+            waiting = all_waiting.get(user_id)
+            if waiting:
+                for nid in [nid for nid, at in waiting.items() if low < at <= high]:
                     del waiting[nid]
                     record = records[nid]
                     users = record.users
@@ -179,15 +170,31 @@ class MemoryReceiptStore(ReceiptStore):
                     item = record.item
                     published.append((item.published_at, item.type))
                     feed.append((item, user_id, State.DELIVERED, now))  # as _publish does
-                self._feed_seq += len(covered)
-                if self._feed_event is not None:
-                    self._feed_event.set()
-                    self._feed_event = None
+                    delivered += 1
                 if not waiting:
-                    del self._waiting[user_id]
+                    del all_waiting[user_id]
+            broadcasts = self._broadcast_at
+            if broadcasts and broadcasts[-1] > low:
+                self._ack_broadcasts(user_id, topics, low, high, published)
+        if delivered:
+            self._feed_seq += delivered
+            if self._feed_event is not None:
+                self._feed_event.set()
+                self._feed_event = None
+        for read in reads:
+            outcome = await self.read(read.user_id, read.topics, read.notification_id, now)
+            applied.refused += outcome is ReadOutcome.REFUSED
+        return applied
+
+    def _ack_broadcasts(
+        self,
+        user_id: str,
+        topics: frozenset[str],
+        low: Mark,
+        high: Mark,
+        published: list[tuple[float, str]],
+    ) -> None:
         broadcasts = self._broadcast_at
-        if not broadcasts or broadcasts[-1] <= low:
-            return
         lo = bisect_right(broadcasts, low)
         hi = bisect_right(broadcasts, high)
         for nid in self._broadcast_ids[lo:hi]:

@@ -108,6 +108,7 @@ def test_the_fast_ack_path_accepts_only_what_the_model_accepts(text: str) -> Non
         cursor = Cursor.parse(models.cursor)
         assert cursor is not None, text
         assert answer.at == mark(cursor)
+        assert answer.cursor == models.cursor
     elif models != "not json":
         assert answer == models, text
 
@@ -166,4 +167,4 @@ def test_the_frame_readers_fast_path_reads_as_the_general_one(frame: bytes, limi
 
 @pytest.mark.parametrize("text", ['{"op":"ack","cursor":"e-1"}', '{"op": "ack", "cursor": "e-1"}'])
 def test_the_sdks_acks_take_the_fast_path(text: str) -> None:
-    assert parse_client_op(text) == MarkedAck(("e", 0, 1))
+    assert parse_client_op(text) == MarkedAck(("e", 0, 1), "e-1")
