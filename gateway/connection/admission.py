@@ -24,7 +24,7 @@ from gateway.connection.dispatch import verify
 from gateway.connection.grants import TopicGrant
 from gateway.connection.ops import ConnectParams, parse_connect, split_query
 from gateway.log.cursor import MAX_CURSOR_LENGTH, Cursor
-from gateway.models import Invalid
+from gateway.models import Invalid, tuple_maker
 from gateway.service import Refused
 
 __all__ = [
@@ -93,6 +93,10 @@ class Handshake(NamedTuple):
     last_event_id: str | None
 
 
+#: Made in C (`tuple_maker`): the tuples' own constructors are Python functions.
+_make_handshake = tuple_maker(Handshake)
+
+
 def read_handshake(path: str, query: str, headers: Mapping[str, str]) -> Handshake | Refusal:
     """The typed handshake of a request, or a 400 for a query or header that cannot be read."""
     try:
@@ -109,15 +113,17 @@ def read_handshake(path: str, query: str, headers: Mapping[str, str]) -> Handsha
         offered = read
     authorization = headers.get("authorization")
     cookie = headers.get("cookie")
-    return Handshake(
-        path,
-        params,
-        headers,
-        offered,
-        headers.get("origin"),
-        None if authorization is None else bearer_token(authorization),
-        None if cookie is None else _cookie(cookie, TOKEN_COOKIE),
-        headers.get("last-event-id"),
+    return _make_handshake(
+        (
+            path,
+            params,
+            headers,
+            offered,
+            headers.get("origin"),
+            None if authorization is None else bearer_token(authorization),
+            None if cookie is None else _cookie(cookie, TOKEN_COOKIE),
+            headers.get("last-event-id"),
+        )
     )
 
 
@@ -147,6 +153,9 @@ class Admitted(NamedTuple):
     grant: TopicGrant | None
     #: Where to resume from: `since`, else SSE's Last-Event-ID; None for a fresh start.
     since: Cursor | None
+
+
+_make_admitted = tuple_maker(Admitted)
 
 
 def admit(handshake: Handshake, policy: AdmissionPolicy) -> Admitted | Refusal:
@@ -191,7 +200,7 @@ def admit(handshake: Handshake, policy: AdmissionPolicy) -> Admitted | Refusal:
     if refused is not None:
         status = refused.status
         return Refusal(status, _DENIED_ERRORS.get(status, "refused"), refused.reason)
-    return Admitted(params, selected, expiry, grant, since)
+    return _make_admitted((params, selected, expiry, grant, since))
 
 
 def _offered_subprotocols(value: str) -> tuple[str, ...] | Refusal:

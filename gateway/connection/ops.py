@@ -77,25 +77,32 @@ def _decode(text: str, field: str) -> str:
         raise Invalid(field, "not UTF-8 once percent-decoded") from None
 
 
+#: The query keys `ConnectParams` reads (read once: pydantic's `model_fields` is a property).
+_CONNECT_KEYS = frozenset(ConnectParams.model_fields)
+#: `ConnectParams.model_validate` without its Python frame: the same validator.
+_validate_connect = ConnectParams.__pydantic_validator__.validate_python
+
+
 def parse_connect(query: dict[str, list[str]], max_topics: int) -> ConnectParams:
     """The connect parameters from a query string (each key with all its values)."""
     raw: dict[str, object] = {}
     for key, values in query.items():
-        if key not in ConnectParams.model_fields:
+        if key not in _CONNECT_KEYS:
             continue  # cache-busters and the like are harmless
         if len(values) > 1:
             raise Invalid(key, "given more than once")
         raw[key] = values[0]
-    topics = raw.pop("topics", None)
+    topics = raw.pop("topics", None) if "topics" in raw else None
     if isinstance(topics, str):
         names = tuple(dict.fromkeys(t for t in topics.split(",") if t))
         if len(names) > max_topics:
             raise Invalid("topics", f"at most {max_topics} per connection (got {len(names)})")
         raw["topics"] = names
     try:
-        return ConnectParams.model_validate(raw)
+        params: ConnectParams = _validate_connect(raw)
     except ValidationError as exc:
         raise describe_errors(exc) from None
+    return params
 
 
 class SubscribeOp(BaseModel):

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
+
+import pydantic_core
 
 from gateway.closecodes import CloseCode
 from gateway.connection.connection import Connection
@@ -11,6 +14,7 @@ from gateway.connection.outgoing import Outgoing
 from gateway.log.base import BackendUnavailable
 from gateway.log.cursor import Cursor
 from gateway.service import NotificationService
+from gateway.wire import text_frame
 
 __all__ = ["start", "welcome"]
 
@@ -34,6 +38,8 @@ def welcome(
     the replay's own ids move it on. With receipts on it says so (`receipts: true`):
     clients send acks only then.
     """
+    if not conn.topics and stream is None and not receipts:
+        return _plain_welcome(conn.user_id, cursor, heartbeat, resuming)
     head = str(cursor)
     fields: dict[str, object] = {
         "event": "welcome",
@@ -47,6 +53,34 @@ def welcome(
     if receipts:  # receipts (issue 17)
         fields["receipts"] = True
     return Outgoing.of_fields(fields, None if resuming else head)
+
+
+class _Tail(NamedTuple):
+    cursor: Cursor
+    heartbeat: float
+    head: str
+    #: The welcome's JSON after its `user_id` (the same for every client that follows no
+    #: topic, while the head stays where it is).
+    json: bytes
+
+
+_PLAIN = b'{"event":"welcome","user_id":'
+_last_tail = _Tail(Cursor("", None, -1), 0.0, "", b"")
+
+
+def _plain_welcome(user_id: str, cursor: Cursor, heartbeat: float, resuming: bool) -> Outgoing:
+    """The welcome of a WebSocket or SSE client that follows no topic, from a tail made
+    once per log head: the same bytes as `Outgoing.of_fields` gives (the same encoder, the
+    same field order), for a fifth of the instructions of encoding the whole object."""
+    global _last_tail
+    tail = _last_tail
+    if tail.cursor is not cursor or tail.heartbeat != heartbeat:
+        head = str(cursor)
+        fields = {"topics": [], "cursor": head, "heartbeat": heartbeat}
+        json = b"," + pydantic_core.to_json(fields)[1:]
+        tail = _last_tail = _Tail(cursor, heartbeat, head, json)
+    payload = _PLAIN + pydantic_core.to_json(user_id) + tail.json
+    return Outgoing("welcome", payload, text_frame(payload), None if resuming else tail.head)
 
 
 async def start(

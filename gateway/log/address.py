@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from gateway.models import EveryoneTarget, Target, TopicTarget
+from gateway.models import EveryoneTarget, Target, TopicTarget, tuple_maker
 
 __all__ = ["EVERYONE", "Address", "addresses_of", "target_addresses", "topic", "user"]
 
@@ -37,9 +37,15 @@ def topic(name: str) -> Address:
     return Address("topic", name)
 
 
+#: An address made in C (`tuple_maker`): every attach and detach makes one or more.
+_make_address = tuple_maker(Address)
+
+
 def addresses_of(user_id: str, topics: Iterable[str]) -> list[Address]:
     """Every address that reaches a connection of `user_id` following `topics`."""
-    return [EVERYONE, Address("user", user_id), *(Address("topic", t) for t in topics)]
+    if not topics:
+        return [EVERYONE, _make_address(("user", user_id))]
+    return [EVERYONE, _make_address(("user", user_id)), *(Address("topic", t) for t in topics)]
 
 
 def target_addresses(target: Target) -> list[Address]:

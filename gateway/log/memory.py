@@ -51,6 +51,8 @@ class MemoryLog(NotificationLog):
         self._max_age = max_age
         self._epoch = format(time.time_ns() // 1000, "x")
         self._seq = 0
+        #: The last head handed out: every connect reads it, and it moves only on appends.
+        self._head = Cursor(self._epoch, None, 0)
         #: (seq, accepted_at, entry), oldest first.
         self._entries: deque[tuple[int, float, Entry]] = deque()
         #: id → (first cursor, fingerprint); insertion order is expiry order.
@@ -108,7 +110,10 @@ class MemoryLog(NotificationLog):
         return results
 
     def head(self) -> Cursor:
-        return Cursor(self._epoch, None, self._seq)
+        head = self._head
+        if head.n != self._seq:  # a frozen dataclass costs ~3k instructions to make
+            head = self._head = Cursor(self._epoch, None, self._seq)
+        return head
 
     async def read_since(self, since: Cursor, until: Cursor) -> Replay:
         now = time.time()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 
 import pytest
@@ -307,3 +308,25 @@ def test_unsupported_version_refusal_lists_13() -> None:
     response = refusal(error.status, {"error": error.error, "message": error.message})
     _, headers, _ = _parse_response(response)
     assert headers.get("sec-websocket-version") == "13"
+
+
+@given(
+    st.text(
+        alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ é",
+        min_size=18,
+        max_size=28,
+    )
+)
+def test_keys_are_judged_as_base64_reads_them(key: str) -> None:
+    """The common key's form is checked first, without decoding it; every key is still
+    accepted exactly when it is 16 bytes in strict base64 (and given the same accept)."""
+    try:
+        valid = len(base64.b64decode(key, validate=True)) == 16
+    except ValueError:
+        valid = False
+    headers = _upgrade(sec_websocket_key=key)
+    if not valid:
+        assert _refused(headers).status == 400
+        return
+    digest = hashlib.sha1(key.encode() + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
+    assert accept_key(headers) == base64.b64encode(digest)

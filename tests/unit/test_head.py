@@ -282,3 +282,32 @@ def test_a_closed_reader_leaves_no_reference_cycle() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_a_version_glued_to_the_target_is_http_0_9() -> None:
+    """The version is read from the request line only when it stands after a space; the
+    target `/a%20HTTP/1.1` is HTTP/0.9's, as llhttp reads it."""
+    error = _refused(_lines(b"Host: x", start=b"GET /a%20HTTP/1.1"))
+    assert (error.status, error.error) == (505, "http_version_not_supported")
+
+
+def test_empty_lines_before_the_request_line_are_skipped() -> None:
+    head = _read(b"\r\n\r\n" + _lines(b"Host: x", start=b"GET /ws?user_id=a HTTP/1.1"))
+    assert (head.method, head.path, head.query, head.headers) == (
+        b"GET",
+        b"/ws",
+        b"user_id=a",
+        {"host": "x"},
+    )
+
+
+@pytest.mark.parametrize("cut", range(-2, 4))
+def test_a_blank_line_split_over_two_reads_ends_the_head(cut: int) -> None:
+    """The end of the head (CRLF CRLF) is found wherever the reads split it."""
+    frames = b"\x81\x80abcd"
+    data = b"GET /ws HTTP/1.1\r\n" + UPGRADE + b"\r\n" + frames
+    split = len(data) - len(frames) - 4 + cut  # within the last four bytes of the head
+    reader = HeadReader()
+    assert reader.feed(data[:split]) is None
+    head = reader.feed(data[split:])
+    assert head is not None and head.rest == frames and head.headers["upgrade"] == "websocket"
