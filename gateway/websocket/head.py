@@ -50,7 +50,8 @@ class Head(NamedTuple):
     #: 9110 §5.5: obs-text is opaque bytes); a header sent more than once has its values
     #: joined with ", " (RFC 9110 §5.3).
     headers: dict[str, str]
-    #: For an upgrade request: the bytes that followed the head (early frames).
+    #: The bytes that followed the head in the read that completed it (for an upgrade:
+    #: early frames).
     rest: bytes
 
     @property
@@ -90,26 +91,47 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
 _make_head = tuple_maker(Head)
 
 
+class _NoCallbacks:
+    """What llhttp is given to call back: nothing (the reader splits the head itself).
+
+    Each name is present, as None: httptools looks every callback up when it makes a
+    parser, and a missing attribute costs an AttributeError made and cleared.
+    """
+
+    on_message_begin = on_url = on_header = on_headers_complete = None
+    on_body = on_message_complete = on_chunk_header = on_chunk_complete = None
+
+
+_NO_CALLBACKS = _NoCallbacks()
+
+
 class HeadReader:
     """Feeds llhttp until the first request's head is complete; keeps every byte read.
 
     llhttp judges every byte of the head (strict mode: no bare LF, no obs-fold, token
-    names, no control bytes in values, ...), but calls back into Python only once, when the
-    head is complete: the request line and header lines are then split here in one pass.
-    A callback per header (and for the URL) cost more than the rest of the head's reading:
+    names, no control bytes in values, ...) but never calls back into Python: the reader
+    finds the head's end (CRLF CRLF) itself and splits what llhttp accepted in one pass. A
+    callback per header (and for the URL) cost more than the rest of the head's reading:
     each is a call from Cython into Python with two new bytes objects. Splitting what llhttp
     accepted gives the same fields: it accepts a line only as `name ":" OWS value OWS`, and
     the request line only as `method SP target SP HTTP-version` (or, for HTTP/0.9, without
-    the version, which is then answered 505). llhttp is fed only up to the end of the first
-    head, so what follows it (early frames, a pipelined request) is never judged here.
+    the version, which is then answered 505).
+
+    llhttp is fed the head up to its last header line's CRLF, and the blank line after it
+    unless the head is a GET with an Upgrade header and neither Content-Length nor
+    Transfer-Encoding: llhttp answers an upgrade's blank line by raising, whose traceback
+    Cython builds at ~5k instructions, and for such a head the blank line can add no error
+    (what llhttp checks there is the framing headers, and the HTTP/2 preface's method).
+    Nothing after the head is fed, so what follows it (early frames, a pipelined request)
+    is never judged here.
     """
 
-    __slots__ = ("_complete", "_fed", "_parser", "_scan", "_upgraded", "received")
+    __slots__ = ("_fed", "_parser", "_scan", "received")
 
     def __init__(self) -> None:
-        self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
-        self._complete = False
-        self._upgraded = False
+        self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(
+            _NO_CALLBACKS
+        )
         #: How many bytes of `received` llhttp has been given.
         self._fed = 0
         #: Where the search for the head's end (CRLF CRLF) resumes.
@@ -118,20 +140,27 @@ class HeadReader:
         #: first read as it came (most heads come in one), a bytearray once there are more.
         self.received: bytes | bytearray = b""
 
-    # llhttp's one callback: what follows the head is not ours to read.
-    def on_headers_complete(self) -> None:
-        self._complete = True
-
     def close(self) -> None:
-        """Drop the parser, which refers back to this reader: a cycle only the GC would free
-        (and full GC passes are what gc_policy.py keeps rare)."""
+        """Drop the parser (the reader is done)."""
         self._parser = None
 
-    def feed(self, data: bytes) -> Head | None:
-        """The head if `data` completes it; None while it is still coming."""
+    def _feed(self, stop: int) -> None:
+        """Give llhttp the bytes it has not seen up to `stop`; `BadHandshake` (400) if it
+        refuses them."""
         parser = self._parser
         if parser is None:
             raise RuntimeError("the reader is closed")
+        if stop > self._fed:
+            try:
+                parser.feed_data(self.received[self._fed : stop])
+            except httptools.HttpParserUpgrade:
+                pass  # the blank line of an upgrade with a Content-Length: judged, and fine
+            except httptools.HttpParserError as exc:
+                raise BadHandshake(400, "bad_request", f"malformed request head: {exc}") from None
+            self._fed = stop
+
+    def feed(self, data: bytes) -> Head | None:
+        """The head if `data` completes it; None while it is still coming."""
         received = self.received
         if not received:
             received = self.received = data
@@ -142,60 +171,69 @@ class HeadReader:
         limit = min(len(received), MAX_HEAD_BYTES)  # llhttp never sees more than a head may hold
         while True:
             end = received.find(b"\r\n\r\n", self._scan, limit)
-            stop = limit if end < 0 else end + 4
-            if stop > self._fed:
-                try:
-                    parser.feed_data(received[self._fed : stop])
-                except httptools.HttpParserUpgrade:
-                    self._upgraded = True
-                except httptools.HttpParserError as exc:
-                    raise BadHandshake(
-                        400, "bad_request", f"malformed request head: {exc}"
-                    ) from None
-                self._fed = stop
-            if self._complete:
-                return self._head(parser, bytes(received[:end]), received[end + 4 :])
             if end < 0:
+                self._feed(limit)
                 if len(received) >= MAX_HEAD_BYTES:
                     message = f"the request head is over {MAX_HEAD_BYTES} bytes"
                     raise BadHandshake(431, "header_too_large", message)
                 self._scan = max(limit - 3, 0)
                 return None
-            self._scan = end + 4  # empty lines before the request line (llhttp skips them)
+            block = bytes(received[:end])
+            if not block or block.startswith(b"\r"):  # empty lines before the request line: llhttp
+                block = block.lstrip(b"\r\n")  # skips them (and refuses a bare LF)
+                if not block:
+                    self._feed(end + 4)
+                    self._scan = end + 4
+                    continue
+            line, _, fields = block.partition(b"\r\n")
+            if line.startswith(b"PRI "):  # llhttp stops at the HTTP/2 preface, silently
+                raise BadHandshake(400, "bad_request", "malformed request head: HTTP/2 preface")
+            headers, hosts = _fields(fields)
+            self._feed(end + 2)
+            if (
+                not line.startswith(b"GET ")
+                or "upgrade" not in headers
+                or "content-length" in headers
+                or "transfer-encoding" in headers
+            ):
+                self._feed(end + 4)
+            return self._head(line, headers, hosts, bytes(received[end + 4 :]))
 
-    def _head(
-        self, parser: httptools.HttpRequestParser, block: bytes, after: bytes | bytearray
-    ) -> Head:
-        """The `Head` of the request head llhttp accepted (`block`, without its blank line)."""
-        if block.startswith(b"\r"):
-            block = block.lstrip(b"\r\n")
-        line, _, fields = block.partition(b"\r\n")
+    def _head(self, line: bytes, headers: dict[str, str], hosts: int, after: bytes) -> Head:
+        """The `Head` of the request head llhttp accepted; `BadHandshake` if it is not one
+        that is served here."""
         proto = line[-9:]
         if proto == b" HTTP/1.1":
             version = "1.1"
         elif proto == b" HTTP/1.0":
             version = "1.0"
         else:
-            version = parser.get_http_version()
+            parser = self._parser
+            version = "0.9" if parser is None else parser.get_http_version()
             message = f"HTTP/{version} is not spoken here: use HTTP/1.1"
             raise BadHandshake(505, "http_version_not_supported", message)
         method, _, target = line[:-9].partition(b" ")
-        headers: dict[str, str] = {}
-        hosts = 0
-        if fields:
-            for field in fields.decode("latin-1").split("\r\n"):
-                name, _, value = field.partition(":")
-                key = name.lower()  # llhttp lets only token characters through
-                value = value.strip(" \t")
-                if key in headers:
-                    headers[key] = f"{headers[key]}, {value}"
-                else:
-                    headers[key] = value
-                if key == "host":
-                    hosts += 1
+        target = target.strip(b" ")  # llhttp lets more than one space through
         if hosts > 1 or (hosts == 0 and version == "1.1"):
             message = "an HTTP/1.1 request needs exactly one Host header (RFC 9112 §3.2)"
             raise BadHandshake(400, "bad_request", message)
         path, query = split_target(target)
-        rest = bytes(after) if self._upgraded else b""
-        return _make_head((method, version, path, query, headers, rest))
+        return _make_head((method, version, path, query, headers, after))
+
+
+def _fields(fields: bytes) -> tuple[dict[str, str], int]:
+    """The header lines llhttp accepted, as `Head.headers`, and how many were Host lines."""
+    headers: dict[str, str] = {}
+    hosts = 0
+    if fields:
+        for field in fields.decode("latin-1").split("\r\n"):
+            name, _, value = field.partition(":")
+            key = name.lower()  # llhttp lets only token characters through
+            value = value.strip(" \t")
+            if key in headers:
+                headers[key] = f"{headers[key]}, {value}"
+            else:
+                headers[key] = value
+            if key == "host":
+                hosts += 1
+    return headers, hosts

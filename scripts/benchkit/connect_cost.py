@@ -166,7 +166,7 @@ def _total(dump: Path) -> int:
 
 def run_callgrind(args: argparse.Namespace, out: Path) -> int:
     http, grpc = _free_port(), _free_port()
-    cmd = ["valgrind", "--tool=callgrind", "--dump-instr=no"]
+    cmd = ["valgrind", "--tool=callgrind", "--dump-instr=no", "--compress-strings=no"]
     cmd += [f"--callgrind-out-file={out}/callgrind.out"]
     cmd += [sys.executable, "-m", "gateway", "--http-port", str(http), "--grpc-port", str(grpc)]
     cmd += ["--log-level", "WARNING", *args.gateway_arg]

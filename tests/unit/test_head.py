@@ -311,3 +311,14 @@ def test_a_blank_line_split_over_two_reads_ends_the_head(cut: int) -> None:
     assert reader.feed(data[:split]) is None
     head = reader.feed(data[split:])
     assert head is not None and head.rest == frames and head.headers["upgrade"] == "websocket"
+
+
+def test_the_http_2_preface_is_400_at_once() -> None:
+    """llhttp stops at `PRI * HTTP/2.0` without a word: the reader refuses it itself."""
+    error = _refused(b"PRI * HTTP/2.0\r\n\r\n")
+    assert (error.status, error.error) == (400, "bad_request")
+
+
+def test_spaces_llhttp_lets_through_around_the_target_are_not_part_of_it() -> None:
+    head = _read(_lines(b"Host: x", start=b"GET  /ws?user_id=a  HTTP/1.1"))
+    assert (head.method, head.path, head.query) == (b"GET", b"/ws", b"user_id=a")
