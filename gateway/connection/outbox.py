@@ -170,10 +170,20 @@ class Outbox:
         if self.closed:
             return
         if replay is None:
-            self._pending[:0] = self._frames(first)
+            # written now, not at the tick's end: nothing is buffered yet, and a flush pass
+            # per connect (the scheduler's callback, its policy, its metrics) cost a connect
+            # more than the write
+            frames = self._frames(first)
+            if self._pending:  # live items queued while held follow
+                frames += self._pending
+                self._pending = []
             self.held = False
-            if self._pending:
-                self._context.scheduler.mark(self)
+            if frames:
+                transport = self._transport
+                transport.write(frames)  # the transport puts its response head in front
+                self._sink = transport.sink()
+                if self._acked is not None:
+                    self._note(frames)
             return
         if self._transport.is_closing():
             self._discard()
