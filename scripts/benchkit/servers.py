@@ -140,8 +140,26 @@ def _start_py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+#: `workers2`: its workers, each with a listening socket of its own on the shared port
+#: once it has started; the kernel hands each new connection to one of them by a hash of
+#: its ports.
+_WORKERS = {"workers2": 2}
+#: /readyz answers in a row that count as every listening worker ready (two workers: the
+#: chance that 16 probes all reach the ready one while the other is not is 1 in 65,536).
+_READY_IN_A_ROW = 16
+
+
 async def _wait_ready(server: Server, within: float) -> None:
+    """Ready: /readyz (the Redis-backed kinds: their follower reached Redis, before which
+    they refuse WebSockets with 503) or /healthz answers 200. For `workers2` every worker
+    must be ready, not just the first one up (seen: a run whose other worker started
+    listening later, its follower not yet live, refused 96 of 10,000 connects): first
+    every worker listens (its own socket on the port, in /proc/net/tcp), then /readyz
+    answers 200 `_READY_IN_A_ROW` times in a row."""
     deadline = time.monotonic() + within
+    workers = _WORKERS.get(server.kind, 1)
+    path = b"/readyz" if server.kind in ("redis", "workers2") else b"/healthz"
+    in_a_row = 0
     while True:
         if server.proc.returncode is not None:
             tail = server.log_path.read_text(errors="replace")[-3000:]
@@ -149,22 +167,44 @@ async def _wait_ready(server: Server, within: float) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{server.kind} not ready after {within:.0f}s")
         try:
-            reader, writer = await asyncio.open_connection(HOST, server.http_port)
-            # the Redis-backed gateway is ready once its follower reached Redis (it answers
-            # 503 to WebSockets before that); the others are ready once they serve
-            path = b"/readyz" if server.kind in ("redis", "workers2") else b"/healthz"
-            writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            status = await asyncio.wait_for(reader.readline(), 2.0)
-            writer.close()
-            if b" 200 " in status:
-                break
-        except OSError:
+            if workers > 1 and _listening(server.http_port) < workers:
+                pass
+            elif (await _get(server.http_port, path)).startswith(b"HTTP/1.1 200 "):
+                in_a_row += 1
+                if in_a_row >= (_READY_IN_A_ROW if workers > 1 else 1):
+                    break
+                continue
+        except (OSError, TimeoutError):
             pass
+        in_a_row = 0
         await asyncio.sleep(0.1)
     if not server.grpc_port:
         return
     async with aio.insecure_channel(f"{HOST}:{server.grpc_port}") as channel:
         await asyncio.wait_for(channel.channel_ready(), max(1.0, deadline - time.monotonic()))
+
+
+def _listening(port: int) -> int:
+    """How many sockets listen on TCP `port` (Linux: /proc/net/tcp; SO_REUSEPORT makes one
+    per process)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    count += 1
+    return count
+
+
+async def _get(port: int, path: bytes) -> bytes:
+    """One GET on a connection of its own: the response, head and body."""
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return await asyncio.wait_for(reader.read(), 2.0)
+    finally:
+        writer.close()
 
 
 async def stop_server(server: Server) -> None:
