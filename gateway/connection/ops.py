@@ -58,6 +58,11 @@ def split_query(raw: str) -> dict[str, list[str]]:
     The decoded bytes must be UTF-8: `%FF` is refused (naming its key), never turned into
     U+FFFD, where two different user IDs would become one.
     """
+    if "&" not in raw and "%" not in raw and "+" not in raw:  # one parameter, nothing
+        if not raw:  # to decode (`user_id=alice`, the connect of a client that follows
+            return {}  # no topic): the loop's result without its ~4k instructions
+        key, _, value = raw.partition("=")
+        return {key: [value]}
     query: dict[str, list[str]] = {}
     for part in raw.split("&"):
         if not part:

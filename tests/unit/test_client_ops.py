@@ -112,3 +112,14 @@ def test_split_query_decodes_what_needs_it_and_passes_the_rest_as_is() -> None:
 @given(st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=20), max_size=5))
 def test_split_query_inverts_urlencode(params: dict[str, str]) -> None:
     assert split_query(urlencode(params)) == {k: [v] for k, v in params.items()}
+
+
+@given(st.text(max_size=30))
+def test_a_query_of_one_plain_parameter_reads_as_the_general_loop_reads_it(raw: str) -> None:
+    """One parameter with nothing to decode is split without the loop; an empty part
+    appended (which the loop skips) sends the same query through the loop."""
+    try:
+        looped = split_query(raw + "&")
+    except Invalid:
+        return
+    assert split_query(raw) == looped
