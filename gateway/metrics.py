@@ -214,6 +214,11 @@ class BackendStats:
         "Entries this replica received that no local connection was addressed by "
         "(should stay near 0: lingering subscriptions and connections just leaving)."
     )
+    # a log sharded over several Redis nodes (issue 15)
+    shards_down: int = _gauge(
+        "Shards of a sharded log whose Redis this replica cannot reach now (their users' "
+        "connects are refused 503; topic and everyone publishes fail); 0 with one Redis."
+    )
 
 
 @dataclass(slots=True)

@@ -136,8 +136,13 @@ class ShardedLog(NotificationLog):
     @property
     def healthy(self) -> bool:
         """Ready while any shard answers: a shard's outage refuses its own users' connects
-        (`shard(user_id).healthy`) and should not take every replica out of service."""
-        return any(shard.healthy for shard in self._shards)
+        (`shard(user_id).healthy`) and should not take every replica out of service.
+
+        Counts the shards down into `stats.shards_down` as it goes: readiness and every
+        scrape read this first, so the gauge is as fresh as `gateway_backend_up`."""
+        down = sum(not shard.healthy for shard in self._shards)
+        self.stats.shards_down = down
+        return down < len(self._shards)
 
     async def start(self, listener: LogListener) -> None:
         await super().start(listener)

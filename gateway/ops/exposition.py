@@ -62,7 +62,8 @@ class GatewayCollector(Collector):
         )
         yield GaugeMetricFamily(
             "gateway_backend_up",
-            "1 while the log's store answers (always 1 for the memory log).",
+            "1 while the log's store answers (always 1 for the memory log; a sharded "
+            "log: while any shard does, see gateway_backend_shards_down).",
             value=float(service.log.healthy),
         )
         yield from families(service.log.stats, "gateway_backend_")

@@ -171,6 +171,14 @@ async def test_a_shard_restarted_empty_closes_its_users_4010_and_leaves_the_othe
 
     shard_servers[1].stop()
     await until(lambda: not gateway.log.shard(lost).healthy, 10, "shard 1 still up")
+    async with http.get(f"http://127.0.0.1:{gateway.http_port}/metrics") as response:
+        exposed = await response.text()
+    assert "gateway_backend_shards_down 1.0" in exposed
+    assert "gateway_backend_up 1.0" in exposed  # the other shards answer: still ready
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:  # its users wait for it
+        await ws_client(http, gateway.http_port, lost)
+    assert refused.value.status == 503
+    await ws_client(http, gateway.http_port, kept[0])  # the other shards' users connect
     with pytest.raises(Exception, match="UNAVAILABLE"):
         await stubs(gateway).Publish(request(everyone(), "while.down"))
     for name, client in zip(kept, kept_clients, strict=True):
