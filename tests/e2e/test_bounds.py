@@ -205,6 +205,12 @@ async def test_a_ws_request_line_over_16_kib_in_small_writes_is_431(
         pytest.param(b"GET /healthz HTTP/1.1\nHost: x\n\n", b"400", id="bare-lf"),
         pytest.param(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" * 4, b"400", id="tls"),
         pytest.param(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", b"400", id="h2-preface"),
+        pytest.param(b"PRI * HTTP/2.0\r\n\r\n", b"400", id="h2-preface-alone"),
+        pytest.param(
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+            b"400",
+            id="te-not-chunked",
+        ),
         pytest.param(
             b"GET /ws?user_id=a&since=00ff-1%C2%B2 HTTP/1.1\r\nHost: x\r\n\r\n",
             b"400",
