@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.gc_policy import GcPolicy
+from gateway.gc_policy import YOUNG_THRESHOLD, GcPolicy
 
 
 class Node:
@@ -54,9 +54,12 @@ async def test_the_sweep_frees_cycles_among_frozen_objects(policy: GcPolicy) -> 
 
 
 async def test_stop_unfreezes_and_leaves_the_gc_as_it_was() -> None:
+    before = gc.get_threshold()
     policy = GcPolicy(sweep_seconds=60.0)
     policy.start()
+    assert gc.get_threshold()[0] == YOUNG_THRESHOLD
     policy.stop()
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
     assert policy._on_gc not in gc.callbacks
     policy.stop()  # twice is harmless
