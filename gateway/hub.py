@@ -1,6 +1,7 @@
 """The registry of live connections on this replica, indexed by user and by topic.
 
-`deliver()` hands one `Outgoing` item to every connection a target addresses; each
+`deliver()` hands one `Outgoing` item to every connection a target addresses
+(`send_each`: `conn.send(item)` for each, a live WebSocket's inline); each
 connection queues it without awaiting (see connection/outbox.py), so a fan-out to
 thousands of sockets is one tight loop of appends. Knows no gRPC, no aiohttp, no Redis.
 
@@ -16,6 +17,7 @@ from collections.abc import Callable, Collection, Iterator
 from collections.abc import Set as AbstractSet
 
 from gateway.connection.connection import Connection
+from gateway.connection.outbox import send_each
 from gateway.connection.outgoing import Outgoing
 from gateway.models import EveryoneTarget, Target, TopicTarget, UsersTarget
 
@@ -137,8 +139,7 @@ class Hub:
             conns = self._all
         else:
             conns = self._by_topic.get(target.topic, _NONE)
-        for conn in conns:
-            conn.send(item)
+        send_each(conns, item)
         return len(conns)
 
     def deliver_shard(self, shard: int, target: Target, item: Outgoing) -> int:
@@ -166,8 +167,7 @@ class Hub:
             if conns is None:
                 continue
             if isinstance(conns, dict):
-                for conn in conns:
-                    conn.send(item)
+                send_each(conns, item)
                 count += len(conns)
             else:
                 conns.send(item)

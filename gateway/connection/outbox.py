@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from gateway.connection.connection import Connection
     from gateway.flush import FlushScheduler
 
-__all__ = ["REPLAY_BATCH_BYTES", "ConnectionContext", "Outbox"]
+__all__ = ["REPLAY_BATCH_BYTES", "ConnectionContext", "Outbox", "send_each"]
 
 #: Replay items are handed to the transport in batches of about this many bytes.
 REPLAY_BATCH_BYTES = 64 * 1024
@@ -339,3 +339,22 @@ class Outbox:
         if at > after:
             spans.append((after, at))
         return spans
+
+
+def send_each(conns: Iterable[Outbox], item: Outgoing) -> None:
+    """`conn.send(item)` for each of `conns` (the hub's fan-out), the common case inline.
+
+    A live WebSocket connection (started, no replay being written, not closed) queues
+    `item.ws` exactly as its `send` would; any other connection is asked through `send`.
+    A Python call per recipient was most of a broadcast's Python time per delivery
+    (callgrind, 1,000 connections: ~1,050 instructions per delivery with the call).
+    """
+    ws = item.ws
+    for conn in conns:
+        if conn._ws and conn._backlog is None and not conn.held and not conn.closed:
+            pending = conn._pending
+            if not pending:
+                conn._context.scheduler.mark(conn)
+            pending.append(ws)
+        else:
+            conn.send(item)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from gateway.closecodes import CloseCode
 from gateway.connection.connection import MAX_BAD_FRAMES, Connection, connection_for
-from gateway.connection.outbox import REPLAY_BATCH_BYTES
+from gateway.connection.outbox import REPLAY_BATCH_BYTES, send_each
 from gateway.connection.outgoing import PING, Outgoing
 from tests.support.fakes import FakeTransport, context, item
 
@@ -296,3 +296,37 @@ async def test_a_refused_start_writes_no_item_queued_meanwhile() -> None:
         "backend unreachable: retry with since",
     )
     assert conn.closed and detached == [conn]
+
+
+async def test_send_each_does_what_send_does_for_each_connection() -> None:
+    """The fan-out's inline case (a live WebSocket connection) and its fallback to `send`
+    leave every kind and state of connection as one `send` each would."""
+
+    def fleet() -> tuple[list[Connection], list[FakeTransport]]:
+        live, held, closed = FakeTransport(), FakeTransport(), FakeTransport()
+        sse, replaying = FakeTransport(kind="sse"), PausingTransport(high=10)
+        conns = [
+            _conn(live)[0],
+            _conn(held, started=False)[0],
+            _conn(closed)[0],
+            _conn(sse)[0],
+            _conn(replaying, started=False)[0],
+        ]
+        replaying.conn = conns[4]
+        conns[4].start([item(b"welcome")], iter([item(b"r" * 100)] * 3))
+        conns[2].close(CloseCode.NORMAL, "bye")
+        return conns, [live, held, closed, sse, replaying]
+
+    each, each_transports = fleet()
+    one_by_one, one_by_one_transports = fleet()
+    for frame in (b"a", b"b"):
+        sent = Outgoing.notification("0.1-7", b'{"n":"%s"}' % frame)
+        send_each(each, sent)
+        for conn in one_by_one:
+            conn.send(sent)
+    await asyncio.sleep(0)
+    for got, want in zip(each_transports, one_by_one_transports, strict=True):
+        assert got.writes == want.writes and got.closed_with == want.closed_with
+    assert each_transports[0].writes  # the live one was written to
+    for got_conn, want_conn in zip(each, one_by_one, strict=True):
+        assert got_conn._pending == want_conn._pending

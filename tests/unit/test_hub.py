@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.connection.outgoing import Outgoing
 from gateway.hub import Hub, addresses
 from gateway.models import EveryoneTarget, TopicTarget, UsersTarget
+from tests.support.fakes import item
 
 
 @dataclass(eq=False)
@@ -13,12 +15,14 @@ class Conn:
     user_id: str
     topics: frozenset[str] = frozenset()
     frames: list[bytes] = field(default_factory=list)
+    #: Not a WebSocket outbox: the fan-out (`send_each`) asks it through `send`.
+    _ws: bool = False
 
     def __post_init__(self) -> None:
         self.topics = frozenset(self.topics)  # tests may pass a set literal
 
-    def send(self, frame: bytes) -> None:
-        self.frames.append(frame)
+    def send(self, sent: Outgoing) -> None:
+        self.frames.append(sent.ws)
 
 
 def test_routes_users_topics_and_everyone() -> None:
@@ -26,10 +30,10 @@ def test_routes_users_topics_and_everyone() -> None:
     a1, a2, b, c = Conn("a", {"news"}), Conn("a"), Conn("b", {"news", "x"}), Conn("c")
     for conn in (a1, a2, b, c):
         hub.add(conn)
-    assert hub.deliver(UsersTarget(user_ids=("a", "zz")), b"1") == 2
-    assert hub.deliver(TopicTarget(topic="news"), b"2") == 2
-    assert hub.deliver(EveryoneTarget(), b"3") == 4
-    assert hub.deliver(TopicTarget(topic="none"), b"4") == 0
+    assert hub.deliver(UsersTarget(user_ids=("a", "zz")), item(b"1")) == 2
+    assert hub.deliver(TopicTarget(topic="news"), item(b"2")) == 2
+    assert hub.deliver(EveryoneTarget(), item(b"3")) == 4
+    assert hub.deliver(TopicTarget(topic="none"), item(b"4")) == 0
     assert a1.frames == [b"1", b"2", b"3"]
     assert a2.frames == [b"1", b"3"]
     assert b.frames == [b"2", b"3"]
@@ -43,7 +47,7 @@ def test_remove_and_subscriptions_keep_indexes_clean() -> None:
     hub.subscribe(a, "u")
     assert hub.topic_users("u") == {"a": 1}
     hub.unsubscribe(a, "t")
-    assert hub.deliver(TopicTarget(topic="t"), b"x") == 0
+    assert hub.deliver(TopicTarget(topic="t"), item(b"x")) == 0
     hub.remove(a)
     hub.remove(a)  # twice is harmless
     assert len(hub) == 0
@@ -73,7 +77,7 @@ def test_a_repeated_user_id_is_delivered_once() -> None:
     hub = Hub()
     a = Conn("a")
     hub.add(a)
-    assert hub.deliver(UsersTarget(user_ids=("a", "a", "b", "a")), b"x") == 1
+    assert hub.deliver(UsersTarget(user_ids=("a", "a", "b", "a")), item(b"x")) == 1
     assert a.frames == [b"x"]
 
 
@@ -89,7 +93,7 @@ def test_subscriptions_replace_the_topics_rather_than_mutate_them() -> None:
     hub.unsubscribe(a, "t")
     hub.unsubscribe(a, "u")
     assert a.topics == frozenset()
-    assert hub.deliver(TopicTarget(topic="t"), b"x") == 0
+    assert hub.deliver(TopicTarget(topic="t"), item(b"x")) == 0
 
 
 def test_a_user_with_one_then_several_then_no_connections() -> None:
@@ -98,19 +102,19 @@ def test_a_user_with_one_then_several_then_no_connections() -> None:
     hub.add(a1)
     hub.add(a1)  # twice is harmless
     assert hub.connections_of("a") == [a1]
-    assert hub.deliver(UsersTarget(user_ids=("a",)), b"1") == 1
+    assert hub.deliver(UsersTarget(user_ids=("a",)), item(b"1")) == 1
     hub.add(a2)
     hub.add(a3)
     assert hub.connections_of("a") == [a1, a2, a3]
     assert hub.user_count("a") == 3 and hub.user_count("a", "t") == 2
-    assert hub.deliver(UsersTarget(user_ids=("a", "b")), b"2") == 3
+    assert hub.deliver(UsersTarget(user_ids=("a", "b")), item(b"2")) == 3
     hub.remove(a1)
     hub.remove(a3)
     assert hub.connections_of("a") == [a2]
-    assert hub.deliver(UsersTarget(user_ids=("a",)), b"3") == 1
+    assert hub.deliver(UsersTarget(user_ids=("a",)), item(b"3")) == 1
     hub.remove(a2)
     assert hub.connections_of("a") == [] and hub.user_count("a") == 0
-    assert hub.deliver(UsersTarget(user_ids=("a",)), b"4") == 0
+    assert hub.deliver(UsersTarget(user_ids=("a",)), item(b"4")) == 0
     assert (a1.frames, a2.frames, a3.frames) == ([b"1", b"2"], [b"2", b"3"], [b"2"])
     assert hub._by_user == {} and hub._by_topic == {}
 
