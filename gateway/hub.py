@@ -134,6 +134,14 @@ class Hub:
     def deliver(self, target: Target, item: Outgoing) -> int:
         """Queue `item` on every connection `target` addresses; returns how many."""
         if isinstance(target, UsersTarget):  # first: per-user traffic is the most items
+            user_ids = target.user_ids
+            if len(user_ids) == 1:  # one user with one connection: no further call
+                conn = self._by_user.get(user_ids[0])
+                if conn is None:
+                    return 0
+                if not isinstance(conn, dict):
+                    conn.send(item)
+                    return 1
             return self._deliver_users(target, item)
         if isinstance(target, EveryoneTarget):
             conns = self._all

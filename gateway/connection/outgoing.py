@@ -17,6 +17,7 @@ rest: `PING` is a WebSocket ping and an SSE keep-alive comment; `Outgoing.contro
 
 from __future__ import annotations
 
+import struct
 from typing import Any, Literal
 
 import pydantic_core
@@ -43,6 +44,8 @@ WS_NOTIFICATION_HEAD_END = 10 + len(_NOTIFICATION_HEAD)
 _NOTIFICATION_MID = b'","notification":'
 _NOTIFICATION_FIXED = len(_NOTIFICATION_HEAD) + len(_NOTIFICATION_MID) + 1
 _TEXT = 0x81
+_SHORT_HEADER = struct.Struct("!BB").pack
+_MEDIUM_HEADER = struct.Struct("!BBH").pack
 _new = object.__new__
 
 
@@ -83,7 +86,12 @@ class Outgoing:
         item.json = None
         item.ws = b"".join(
             (
-                frame_header(_TEXT, size),
+                # the usual sizes without a Python call (frame_header for the rest)
+                _SHORT_HEADER(_TEXT, size)
+                if size < 126
+                else _MEDIUM_HEADER(_TEXT, 126, size)
+                if size < 65536
+                else frame_header(_TEXT, size),
                 _NOTIFICATION_HEAD,
                 cursor_bytes,
                 _NOTIFICATION_MID,

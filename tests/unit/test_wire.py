@@ -23,6 +23,15 @@ def test_text_frame_headers(size: int) -> None:
         assert frame[1] == 127 and struct.unpack("!Q", frame[2:10])[0] == size
 
 
+@pytest.mark.parametrize("payload", [125, 126, 65535, 65536])
+def test_a_notification_frame_is_a_text_frame_at_every_header_size(payload: int) -> None:
+    fixed = len(b'{"event":"notification","cursor":"c-1","notification":') + len(b"}")
+    body = b'"' + b"b" * (payload - fixed - 2) + b'"'
+    frame = Outgoing.notification("c-1", body).ws
+    assert frame == text_frame(b'{"event":"notification","cursor":"c-1","notification":%s}' % body)
+    assert len(frame) - payload in (2, 4, 10)
+
+
 def test_notification_event_is_valid_json() -> None:
     frame = Outgoing.notification('c-"1', b'{"id":"x"}').ws
     event = json.loads(frame[2:])
