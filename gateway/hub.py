@@ -162,8 +162,7 @@ class Hub:
             conns = index.all
         else:
             conns = index.by_topic.get(target.topic, _NONE)
-        for conn in conns:
-            conn.send(item)
+        send_each(conns, item)
         return len(conns)
 
     def _deliver_users(self, target: UsersTarget, item: Outgoing) -> int:

@@ -129,17 +129,17 @@ def test_a_sharded_hub_hands_each_shards_copy_to_that_shards_users_only() -> Non
     for conn in (a, b, c):
         hub.add(conn)
     for shard in (0, 1):
-        hub.deliver_shard(shard, TopicTarget(topic="news"), b"t%d" % shard)
-        hub.deliver_shard(shard, EveryoneTarget(), b"e%d" % shard)
-    assert hub.deliver_shard(1, UsersTarget(user_ids=("b",)), b"u") == 1
+        hub.deliver_shard(shard, TopicTarget(topic="news"), item(b"t%d" % shard))
+        hub.deliver_shard(shard, EveryoneTarget(), item(b"e%d" % shard))
+    assert hub.deliver_shard(1, UsersTarget(user_ids=("b",)), item(b"u")) == 1
     assert a.frames == [b"t0", b"e0"]
     assert b.frames == [b"t1", b"e1", b"u"]
     assert c.frames == [b"e1"]
     hub.subscribe(c, "news")
     hub.unsubscribe(b, "news")
-    assert hub.deliver_shard(1, TopicTarget(topic="news"), b"n") == 1
+    assert hub.deliver_shard(1, TopicTarget(topic="news"), item(b"n")) == 1
     assert c.frames[-1] == b"n"
     hub.remove(b)
     hub.remove(c)
-    assert hub.deliver_shard(1, EveryoneTarget(), b"x") == 0
-    assert hub.deliver_shard(2, EveryoneTarget(), b"x") == 0
+    assert hub.deliver_shard(1, EveryoneTarget(), item(b"x")) == 0
+    assert hub.deliver_shard(2, EveryoneTarget(), item(b"x")) == 0
