@@ -20,7 +20,7 @@ from typing import Any
 
 from . import HOST, uvloop_factory
 from .sseclient import SseClient, sse_request
-from .wsclient import Tally, WsClient, acks_due, upgrade_request
+from .wsclient import ACK_SECONDS, Tally, WsClient, acks_due, upgrade_request
 
 #: Loopback addresses the connections come from, in turn. From one address, every connect()
 #: searches the ephemeral ports already taken towards the server's port: at 15,000 open
@@ -38,6 +38,7 @@ class Receiver:
         self.clients: list[WsClient] = []
         #: Receipts: the sweep that sends acks as the SDKs' timers would.
         self._ack_timer: asyncio.Task[None] | None = None
+        self._ack_seconds = ACK_SECONDS
         self._tasks: set[asyncio.Task[None]] = set()
         self._done: asyncio.Future[None] | None = None
 
@@ -136,8 +137,10 @@ class Receiver:
             client.count = 0
             client.last = []
 
-    async def cmd_acks(self, on: bool) -> None:
-        """Receipts: every connection acks what it receives (as the SDKs do), or stops."""
+    async def cmd_acks(self, on: bool, seconds: float = ACK_SECONDS) -> None:
+        """Receipts: every connection acks what it receives (as the SDKs do, `seconds`
+        after the first notification owed), or stops."""
+        self._ack_seconds = seconds
         for client in self.clients:
             client.acks = on
         if self._ack_timer is not None:
@@ -150,7 +153,7 @@ class Receiver:
         """The SDKs' per-connection ack timer, as one sweep every 50 ms for them all."""
         while True:
             await asyncio.sleep(0.05)
-            acks_due(self.clients, time.time())
+            acks_due(self.clients, time.time(), self._ack_seconds)
 
     async def cmd_flush_acks(self) -> None:
         """Send every connection's owed ack now (the SDKs' timer would, 250 ms later)."""

@@ -29,10 +29,10 @@ ACK_EVERY = 100
 ACK_SECONDS = 0.25
 
 
-def acks_due(clients: list[WsClient], now: float) -> None:
-    """The SDKs' ack timer for a receiver's connections: each owed ack goes out
-    ACK_SECONDS after the first notification it covers (called every 50 ms)."""
-    due = time.monotonic() - ACK_SECONDS
+def acks_due(clients: list[WsClient], now: float, seconds: float = ACK_SECONDS) -> None:
+    """The SDKs' ack timer for a receiver's connections: each owed ack goes out `seconds`
+    after the first notification it covers (called every 50 ms)."""
+    due = time.monotonic() - seconds
     for client in clients:
         if client.owed_since and client.owed_since <= due:
             client.ack(now)

@@ -40,7 +40,7 @@ TARGET = 0.85
 def title(a: argparse.Namespace) -> str:
     return (
         f"receipts: {a.users} users, {a.user_notifications} notifications one user each, "
-        "receipts on + every client acking vs off"
+        f"receipts on + every client acking (after {a.ack_seconds:g} s) vs off"
     )
 
 
@@ -49,7 +49,7 @@ async def run(bench: Bench, server: Server) -> Metrics:
     users, k = a.users, a.user_notifications
     acking = server.kind == "receipts"
     conn = await connect(bench, server, specs("u", users))
-    await call_all(bench, "acks", on=acking)
+    await call_all(bench, "acks", on=acking, seconds=a.ack_seconds)
     targets = [pb.Target(users=pb.UserIds(user_ids=[f"u{u}"])) for u in range(users)]
     lanes: list[Lane] = [[] for _ in range(a.lanes)]
     for i in range(k):
