@@ -29,6 +29,7 @@ from gateway.connection.heartbeat import Heartbeat
 from gateway.flush import CoalescePolicy, FlushScheduler
 from gateway.grpc.site import GrpcSite
 from gateway.hub import Hub
+from gateway.log.base import NotificationLog
 from gateway.metrics import Metrics
 from gateway.ops.admin import AdminRoutes
 from gateway.ops.exposition import make_registry
@@ -49,6 +50,27 @@ from gateway.wiring import make_log, make_receipts, make_types, make_verifier
 __all__ = ["Gateway"]
 
 log = logging.getLogger("gateway")
+
+
+#: Seconds a worker waits for its log's feed to be live before it listens anyway.
+WORKER_LIVE_WAIT = 10.0
+
+
+async def _until_live(log: NotificationLog, within: float) -> None:
+    """Wait until `log` is healthy, for `within` seconds at most.
+
+    A worker shares its ports with its siblings (SO_REUSEPORT): from the moment it listens
+    the kernel hands it a share of new connections, which it answers 503 until its feed is
+    live, while a live sibling could have taken them (a benchmark's connects met 17-96
+    such 503s in 6 of 25 starts). So a worker listens once its log is live. Past `within`
+    (Redis down at start) it listens anyway and answers 503 as a single gateway does, so
+    that liveness probes still reach it.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    # polled: `healthy` is a reading (as readiness takes it), and this runs once, at start
+    while not log.healthy and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
 
 
 class Gateway:
@@ -126,6 +148,8 @@ class Gateway:
     async def _start(self) -> None:
         settings = self.settings
         await self.service.start()
+        if settings.workers > 1:  # workers (issue 15)
+            await _until_live(self.log, WORKER_LIVE_WAIT)
         if self.service.receipts is not None:  # receipts (issue 17)
             await self.service.receipts.start()
         if self.verifier is not None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from pathlib import Path
 
 import aiohttp
 from grpc import aio
 
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
-from tests.support.gateway import Client
+from tests.support.gateway import Client, StartGateway
 from tests.support.helpers import free_port, gateway_process, users
 from tests.support.helpers import request as publish_request
 from tests.support.redis_helpers import RedisServer, ws_client
@@ -86,3 +87,25 @@ async def test_two_workers_share_the_ports_and_every_publish_reaches_both(
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_a_worker_listens_once_its_log_is_live(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    """A worker shares its ports (SO_REUSEPORT): listening before its feed is live, it took
+    a share of new connections only to answer them 503 while a live sibling could have
+    served them. It now listens once its log is live (or after `WORKER_LIVE_WAIT`)."""
+    redis = RedisServer(tmp_path)  # not started: down while the worker starts
+    try:
+        starting = asyncio.ensure_future(
+            start_gateway(
+                backend=redis.url, workers=2, http_port=free_port(), grpc_port=free_port()
+            )
+        )
+        await asyncio.sleep(1.0)
+        assert not starting.done(), "the worker listened before its log was live"
+        redis.start()
+        gateway = await asyncio.wait_for(starting, 15)
+        assert gateway.log.healthy  # by the time it listens
+    finally:
+        redis.stop()
