@@ -105,7 +105,8 @@ class RedisPeers(Peers):
     async def _listen(self) -> None:
         """Subscribe and answer, forever: any error of the connection (a `RedisError`, an
         `OSError`, or the `RuntimeError` uvloop raises for a write to a transport it has
-        closed, from inside redis-py's reconnect) ends only this subscription; the next
+        closed: redis-py's pool hands out a connection that was reset while idle, as its
+        read side holds an error rather than EOF) ends only this subscription; the next
         one follows with backoff. One warning when it goes down, one line when back."""
         backoff = 0.1
         while not self._closing:
