@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any, NamedTuple
 
 from gateway.api.v1 import gateway_pb2 as pb
 
 from .. import Metrics
 from ..load import (
     Bench,
+    Mark,
     connect,
     cpu_figures,
     gather_report,
@@ -23,7 +25,7 @@ from ..load import (
     wait_received,
 )
 from ..payload import pad
-from ..publish import Lane, Plan, channel, publish_batches
+from ..publish import Lane, Outcome, Plan, channel, publish_batches
 from ..servers import Server
 from ..stats import per_second
 
@@ -35,10 +37,29 @@ def title(a: argparse.Namespace) -> str:
     )
 
 
-async def run(bench: Bench, server: Server) -> Metrics:
+class PerUser(NamedTuple):
+    """One per-user measurement, from the publishes to the receivers' report."""
+
+    out: Outcome
+    rep: dict[str, Any]
+    #: How many notifications each user must receive.
+    expected: list[int]
+    #: Whether every one of them arrived before the deadline (no stall).
+    complete: bool
+    mark: Mark
+    wall: float
+
+    @property
+    def wrong(self) -> int:
+        """Users that received a count other than expected."""
+        return mismatches(self.rep["counts"], self.expected)
+
+
+async def publish_per_user(bench: Bench, server: Server) -> PerUser:
+    """The per-user load (this scenario's, `types`' and `receipts`'): `--user-notifications`,
+    each to one of `--users` users (already connected), PublishBatch on `--lanes` lanes."""
     a = bench.args
     users, k = a.users, a.user_notifications
-    conn = await connect(bench, server, specs("u", users))
     targets = [pb.Target(users=pb.UserIds(user_ids=[f"u{u}"])) for u in range(users)]
     # Notification i goes to user i % users, on the lane that user belongs to, so that each
     # user's notifications come from one lane in order: its seq is i // users.
@@ -57,12 +78,20 @@ async def run(bench: Bench, server: Server) -> Metrics:
         complete = await wait_received(bench, sum(expected), deadline, a.stall_after)
     rep = await gather_report(bench)
     wall = max(0.0, rep["last_rx"] - out.first_send)
+    return PerUser(out, rep, expected, complete, mark, wall)
+
+
+async def run(bench: Bench, server: Server) -> Metrics:
+    users = bench.args.users
+    conn = await connect(bench, server, specs("u", users))
+    measured = await publish_per_user(bench, server)
+    out, rep, expected, wall = measured.out, measured.rep, measured.expected, measured.wall
     m: Metrics = {"connections": conn["ok"], "connect": conn}
     m["notifications_per_s"] = per_second(rep["frames"], wall)
     m["publish_acked_per_s"] = per_second(out.sent, out.last_ack - out.first_send)
-    wrong = mismatches(rep["counts"], expected)
+    wrong = measured.wrong
     m["correct"] = (
-        complete
+        measured.complete
         and not wrong
         and rep["order_errors"] == 0
         and not out.errors
@@ -78,5 +107,5 @@ async def run(bench: Bench, server: Server) -> Metrics:
         "publish_error_samples": out.error_samples,
         "blocked": out.blocked,
     }
-    m["cpu"] = cpu_figures(bench, server, mark, rep, wall, f"peruser/{server.kind}")
+    m["cpu"] = cpu_figures(bench, server, measured.mark, rep, wall, f"peruser/{server.kind}")
     return m

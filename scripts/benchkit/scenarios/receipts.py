@@ -11,27 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 import urllib.request
 
-from gateway.api.v1 import gateway_pb2 as pb
-
 from .. import HOST, Metrics
-from ..load import (
-    Bench,
-    call_all,
-    connect,
-    cpu_figures,
-    gather_report,
-    mismatches,
-    reset,
-    specs,
-    wait_received,
-)
-from ..payload import pad
-from ..publish import Lane, Plan, channel, publish_batches
+from ..load import Bench, call_all, connect, cpu_figures, specs
 from ..servers import Server
 from ..stats import per_second
+from . import peruser
 
 #: Receipts on as a share of off, per-user notifications/s, that the issue asks for.
 TARGET = 0.85
@@ -45,32 +31,20 @@ def title(a: argparse.Namespace) -> str:
 
 
 async def run(bench: Bench, server: Server) -> Metrics:
-    a = bench.args
-    users, k = a.users, a.user_notifications
     acking = server.kind == "receipts"
-    conn = await connect(bench, server, specs("u", users))
-    await call_all(bench, "acks", on=acking, seconds=a.ack_seconds)
-    targets = [pb.Target(users=pb.UserIds(user_ids=[f"u{u}"])) for u in range(users)]
-    lanes: list[Lane] = [[] for _ in range(a.lanes)]
-    for i in range(k):
-        u = i % users
-        lanes[u % a.lanes].append((targets[u], i // users))
-    expected = [k // users + (1 if u < k % users else 0) for u in range(users)]
-    async with channel(server) as stub:
-        mark = await reset(bench, server, 1)
-        deadline = time.monotonic() + a.timeout
-        plan = Plan(
-            lanes, a.user_batch, pad(a.payload_bytes), 1.0, a.user_window, deadline, a.stall_after
-        )
-        out = await publish_batches(bench, stub, plan)
-        complete = await wait_received(bench, sum(expected), deadline, a.stall_after)
-    rep = await gather_report(bench)
-    wall = max(0.0, rep["last_rx"] - out.first_send)
+    conn = await connect(bench, server, specs("u", bench.args.users))
+    await call_all(bench, "acks", on=acking, seconds=bench.args.ack_seconds)
+    measured = await peruser.publish_per_user(bench, server)
+    rep, expected, wall = measured.rep, measured.expected, measured.wall
     m: Metrics = {"connections": conn["ok"], "connect": conn}
     m["notifications_per_s"] = per_second(rep["frames"], wall)
-    wrong = mismatches(rep["counts"], expected)
-    m["correct"] = complete and not wrong and rep["order_errors"] == 0 and not out.errors
-    m["cpu"] = cpu_figures(bench, server, mark, rep, wall, f"receipts/{server.kind}")
+    m["correct"] = (
+        measured.complete
+        and not measured.wrong
+        and rep["order_errors"] == 0
+        and not measured.out.errors
+    )
+    m["cpu"] = cpu_figures(bench, server, measured.mark, rep, wall, f"receipts/{server.kind}")
     if acking:
         await call_all(bench, "flush_acks")
         m["ack_ms"], m["acks"] = await _delivery(server, sum(expected))
