@@ -6,7 +6,6 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -27,13 +26,6 @@ from tests.support.netproxy import TcpProxy
 from tests.support.subscriber import States, grpc_stub, next_item, publish_one, ws_url
 from tests.support.tokens import SECRET, token
 from tests.support.waiting import until
-
-
-@pytest.fixture
-async def proxy(gateway: Gateway) -> AsyncIterator[TcpProxy]:
-    link = await TcpProxy(gateway.http_port).start()
-    yield link
-    await link.close()
 
 
 async def test_receives_typed_notifications_and_follows_topics(gateway: Gateway) -> None:

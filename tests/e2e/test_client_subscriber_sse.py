@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,13 +14,6 @@ from tests.support.gateway import StartGateway
 from tests.support.netproxy import TcpProxy
 from tests.support.subscriber import States, grpc_stub, next_item, publish_one, ws_url
 from tests.support.tokens import SECRET, token
-
-
-@pytest.fixture
-async def proxy(gateway: Gateway) -> AsyncIterator[TcpProxy]:
-    link = await TcpProxy(gateway.http_port).start()
-    yield link
-    await link.close()
 
 
 async def test_receives_and_follows_topics_over_sse(gateway: Gateway) -> None:

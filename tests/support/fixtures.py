@@ -19,6 +19,7 @@ from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.config import Settings
 from tests.support.gateway import Client, Connect, StartGateway
+from tests.support.netproxy import TcpProxy
 from tests.support.redis_helpers import RedisServer
 from tests.support.schema import check_server_frame
 from tests.support.waiting import until
@@ -67,6 +68,14 @@ async def gateway(start_gateway: StartGateway) -> Gateway:
 async def stub(gateway: Gateway) -> AsyncIterator[pb_grpc.NotificationGatewayStub]:
     async with aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
         yield pb_grpc.NotificationGatewayStub(channel)
+
+
+@pytest.fixture
+async def proxy(gateway: Gateway) -> AsyncIterator[TcpProxy]:
+    """A TCP proxy in front of `gateway`'s HTTP port, to cut, reset or freeze its links."""
+    link = await TcpProxy(gateway.http_port).start()
+    yield link
+    await link.close()
 
 
 @pytest.fixture
