@@ -14,22 +14,10 @@ from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from tests.support.gateway import Client, StartGateway
 from tests.support.helpers import free_port, gateway_process, users
 from tests.support.helpers import request as publish_request
-from tests.support.redis_helpers import RedisServer, ws_client
+from tests.support.redis_helpers import RedisServer, ready_at, ws_client
 
 CONNECTIONS = 24
 CHANNELS = 16
-
-
-async def _ready(http: aiohttp.ClientSession, port: int) -> None:
-    for _ in range(300):
-        try:
-            async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("the workers did not become ready")
 
 
 async def test_two_workers_share_the_ports_and_every_publish_reaches_both(
@@ -48,7 +36,7 @@ async def test_two_workers_share_the_ports_and_every_publish_reaches_both(
     )
     proc = await gateway_process(env=env)
     try:
-        await _ready(http, http_port)
+        await ready_at(http, http_port, 30.0, "the workers")
         # both workers ready: each answers /readyz only once it is; a second gateway on
         # the same port is refused by the supervisor's check (not let in by SO_REUSEPORT)
         alone = {k: v for k, v in env.items() if k not in ("GATEWAY_BACKEND", "GATEWAY_WORKERS")}

@@ -148,16 +148,7 @@ class ChildGateway:
         self.process = subprocess.Popen([sys.executable, "-m", "gateway"], env=env, stderr=stderr)
 
     async def ready(self, http: aiohttp.ClientSession, within: float = 15.0) -> None:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            try:
-                async with http.get(f"http://127.0.0.1:{self.http_port}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-        raise AssertionError("the child gateway did not become ready")
+        await ready_at(http, self.http_port, within, "the child gateway")
 
     def signal(self, sig: int) -> None:
         self.process.send_signal(sig)
@@ -167,6 +158,20 @@ class ChildGateway:
             self.process.send_signal(signal.SIGCONT)
             self.process.kill()
         self.process.wait(10)
+
+
+async def ready_at(http: aiohttp.ClientSession, port: int, within: float, what: str) -> None:
+    """Until the gateway on `port` answers /readyz with 200 (its follower reached Redis)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what} did not become ready")
 
 
 async def ws_client(
