@@ -48,7 +48,7 @@ def _drop_everything(sock: socket.socket) -> None:
     """Attach a classic BPF program of one instruction, `ret #0`, which drops every
     packet the socket is given: on a listener, the SYNs of new connections."""
     insn = ctypes.create_string_buffer(struct.pack("HBBI", _BPF_RET_K, 0, 0, 0))
-    program = struct.pack("HxxxxxxP", 1, ctypes.addressof(insn))  # struct sock_fprog
+    program = struct.pack("HP", 1, ctypes.addressof(insn))  # struct sock_fprog, native
     sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, program)
 
 
