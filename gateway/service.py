@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from bisect import bisect_left
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from gateway.connection.outgoing import Outgoing
 from gateway.figures import replica_figures
 from gateway.flush import FlushScheduler
 from gateway.hub import Hub, addresses
-from gateway.log.address import addresses_of
+from gateway.log.address import Address, addresses_of
 from gateway.log.address import topic as address_topic
 from gateway.log.base import (
     READY,
@@ -272,13 +272,37 @@ class NotificationService:
         """Put `conn` in live delivery; returns the log head it starts after. The log takes
         its addresses first (later entries come live, the head passes earlier ones), then
         no await until the head is read: a replay up to it meets live delivery exactly."""
+        attached = self.attach_now(conn)
+        return attached if isinstance(attached, Cursor) else await attached
+
+    def attach_now(self, conn: Connection) -> Cursor | Coroutine[Any, Any, Cursor]:
+        """`attach` on the caller's stack: the head at once when the log has nothing to
+        wait for (its `watch` answers `READY`, as the memory log's does), else the coroutine
+        that waits and then attaches (await it exactly once). A connect on the memory log so
+        runs no coroutine: with `start_eagerly`'s stepping, ~5k instructions per connect."""
         log = self.log.shard(conn.user_id)  # the log itself unless it shards
         held = addresses_of(conn.user_id, conn.topics)
         try:
-            await log.watch(held)
+            waiting = log.watch(held)
         except BaseException:
             log.unwatch(held)
             raise
+        if waiting is READY:
+            return self._join(conn, log)
+        return self._join_after(conn, log, held, waiting)
+
+    async def _join_after(
+        self, conn: Connection, log: NotificationLog, held: list[Address], waiting: Awaitable[None]
+    ) -> Cursor:
+        try:
+            await waiting
+        except BaseException:
+            log.unwatch(held)
+            raise
+        return self._join(conn, log)
+
+    def _join(self, conn: Connection, log: NotificationLog) -> Cursor:
+        """Into the hub, and the head read, with no await between them (see `attach`)."""
         self.hub.add(conn)
         head = log.head()
         if self.receipts is not None:  # receipts (issue 17): acks count from here

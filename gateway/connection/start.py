@@ -1,22 +1,26 @@
 """The tail of every connect, whatever the transport: into live delivery, then the welcome
-(and any replay) ahead of every live item. Run with `eager.start_eagerly`."""
+(and any replay) ahead of every live item. `begin` runs it: on the caller's stack when it
+needs no wait (the memory log's fresh connects), else with `eager.start_eagerly`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import NamedTuple
+from collections.abc import Coroutine
+from typing import Any, NamedTuple
 
 import pydantic_core
 
 from gateway.closecodes import CloseCode
 from gateway.connection.connection import Connection
+from gateway.connection.eager import start_eagerly
 from gateway.connection.outgoing import Outgoing
 from gateway.log.base import BackendUnavailable
 from gateway.log.cursor import Cursor
 from gateway.service import NotificationService
 from gateway.wire import text_frame
 
-__all__ = ["start", "welcome"]
+__all__ = ["begin", "start", "welcome"]
 
 log = logging.getLogger("gateway.connection")
 
@@ -83,6 +87,72 @@ def _plain_welcome(user_id: str, cursor: Cursor, heartbeat: float, resuming: boo
     return Outgoing("welcome", payload, text_frame(payload), None if resuming else tail.head)
 
 
+def begin(
+    service: NotificationService,
+    conn: Connection,
+    since: Cursor | None,
+    heartbeat: float,
+    tasks: set[asyncio.Task[None]],
+    stream: str | None = None,
+) -> None:
+    """Start `conn` as `start` does: on the caller's stack when it can end there (no
+    replay, and a log with nothing to wait for: the memory log's fresh connects), else
+    `start` run by `start_eagerly` (a task, kept in `tasks`, from its first suspension)."""
+    if since is not None:
+        start_eagerly(start(service, conn, since, heartbeat, stream), tasks)
+        return
+    try:
+        attached = service.attach_now(conn)
+    except BackendUnavailable as exc:
+        _unreachable(conn, exc)
+        return
+    except Exception:
+        log.exception("a connection's start failed")
+        return
+    if isinstance(attached, Cursor):
+        _welcomed(service, conn, attached, heartbeat, stream)
+    else:
+        start_eagerly(_attached(service, conn, attached, heartbeat, stream), tasks)
+
+
+async def _attached(
+    service: NotificationService,
+    conn: Connection,
+    attaching: Coroutine[Any, Any, Cursor],
+    heartbeat: float,
+    stream: str | None,
+) -> None:
+    """`begin`'s tail for a log that makes the attach wait."""
+    try:
+        cursor = await attaching
+    except BackendUnavailable as exc:
+        _unreachable(conn, exc)
+        return
+    _welcomed(service, conn, cursor, heartbeat, stream)
+
+
+def _welcomed(
+    service: NotificationService,
+    conn: Connection,
+    cursor: Cursor,
+    heartbeat: float,
+    stream: str | None,
+) -> None:
+    """A fresh connect is attached at `cursor`: its welcome ahead of every live item."""
+    if conn.closed:  # closed (or gone) while attaching: out again
+        service.detach(conn)
+        return
+    receipts = service.receipts is not None
+    conn.start([welcome(conn, cursor, heartbeat, stream=stream, resuming=False, receipts=receipts)])
+
+
+def _unreachable(conn: Connection, exc: BackendUnavailable) -> None:
+    # the response head goes out first (the transport puts it before the close)
+    log.warning("attach failed: %s", exc, extra={"user_id": conn.user_id})
+    conn.start([])
+    conn.close(CloseCode.TRY_AGAIN_LATER, "backend unreachable: retry")
+
+
 async def start(
     service: NotificationService,
     conn: Connection,
@@ -94,10 +164,7 @@ async def start(
     try:
         cursor = await service.attach(conn)
     except BackendUnavailable as exc:
-        # the response head goes out first (the transport puts it before the close)
-        log.warning("attach failed: %s", exc, extra={"user_id": conn.user_id})
-        conn.start([])
-        conn.close(CloseCode.TRY_AGAIN_LATER, "backend unreachable: retry")
+        _unreachable(conn, exc)
         return
     if conn.closed:  # closed (or gone) while attaching: out again
         service.detach(conn)

@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING
 from gateway.connection.admission import AdmissionPolicy, Refusal, admit, read_handshake
 from gateway.connection.connection import Connection, ConnectionContext, connection_for
 from gateway.connection.dispatch import ClientOps
-from gateway.connection.eager import start_eagerly
-from gateway.connection.start import start
+from gateway.connection.start import begin
 from gateway.service import NotificationService
 from gateway.sse.stream import SseStream, response_head
 
@@ -92,8 +91,7 @@ class SseEdge:
         self.service.metrics.sse_streams_opened += 1
         if admitted.expiry is not None:
             conn.expire_at(admitted.expiry, admitted.grant)
-        coro = start(self.service, conn, admitted.since, self.heartbeat, stream=stream_id)
-        start_eagerly(coro, self._starting)
+        begin(self.service, conn, admitted.since, self.heartbeat, self._starting, stream_id)
 
     def connection(self, stream_id: str) -> Connection | None:
         """The open connection a stream id names, if any."""

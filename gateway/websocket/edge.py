@@ -27,8 +27,7 @@ from gateway.connection.admission import (
 )
 from gateway.connection.connection import Connection, ConnectionContext, connection_for
 from gateway.connection.dispatch import ClientOps, error
-from gateway.connection.eager import start_eagerly
-from gateway.connection.start import start
+from gateway.connection.start import begin
 from gateway.service import NotificationService
 from gateway.websocket.handshake import BadHandshake, accept_key, switching_protocols
 from gateway.websocket.head import Head
@@ -99,7 +98,7 @@ class WebSocketEdge:
             conn.expire_at(admitted.expiry, admitted.grant)
         # on the memory log this runs to the end here: the 101 and the welcome are queued
         # before any frame that came with the head is read
-        start_eagerly(start(self.service, conn, admitted.since, self.heartbeat), self._starting)
+        begin(self.service, conn, admitted.since, self.heartbeat, self._starting)
 
     def _refuse(self, protocol: WebSocketProtocol, refusal: Refusal) -> None:
         self.service.metrics.refused(refusal.status)
