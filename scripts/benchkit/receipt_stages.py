@@ -23,7 +23,6 @@ import asyncio
 import gc
 import json
 import os
-import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +33,7 @@ for _path in (_ROOT, _ROOT / "scripts"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from benchkit.stages import CountingTransport, finish  # noqa: E402
+from benchkit.stages import CountingTransport, finish, stage_totals  # noqa: E402
 from gateway.connection.connection import Connection, ConnectionContext  # noqa: E402
 from gateway.connection.dispatch import ClientOps  # noqa: E402
 from gateway.flush import FlushScheduler  # noqa: E402
@@ -210,19 +209,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(folder: Path) -> int:
-    meta = json.loads((folder / "labels.json").read_text())
-    labels: list[str] = meta["labels"]
-    dumps = sorted(
-        (p for p in folder.glob("callgrind.out.*") if p.name.rsplit(".", 1)[-1].isdigit()),
-        key=lambda p: int(p.name.rsplit(".", 1)[-1]),
-    )
-    if len(dumps) < len(labels):
-        print(f"{len(dumps)} dumps for {len(labels)} markers", file=sys.stderr)
+    counted = stage_totals(folder)
+    if counted is None:
         return 1
-    totals: dict[str, int] = {}
-    for label, dump in zip(labels, dumps, strict=False):
-        found = re.search(r"^(?:totals|summary): (\d+)", dump.read_text(errors="replace"), re.M)
-        totals[label] = totals.get(label, 0) + (int(found.group(1)) if found else 0)
+    meta, totals = counted
     n = meta["measured"]
     per: dict[str, Any] = {label: totals.get(label, 0) / n for label in totals}
     print(f"{'per notification':<20} {'instructions':>14}")

@@ -256,9 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def report(folder: Path) -> int:
-    """Instructions per notification for each stage, from callgrind's numbered dumps."""
-    meta = json.loads((folder / "labels.json").read_text())
+def stage_totals(folder: Path) -> tuple[dict[str, Any], dict[str, int]] | None:
+    """The run's `labels.json` and the instructions counted under each label, from
+    callgrind's numbered dumps (one per marker, in order); None (said on stderr) when
+    dumps are missing. Shared with `receipt_stages`."""
+    meta: dict[str, Any] = json.loads((folder / "labels.json").read_text())
     labels: list[str] = meta["labels"]
     dumps = sorted(
         (p for p in folder.glob("callgrind.out.*") if p.name.rsplit(".", 1)[-1].isdigit()),
@@ -266,12 +268,21 @@ def report(folder: Path) -> int:
     )
     if len(dumps) < len(labels):
         print(f"{len(dumps)} dumps for {len(labels)} markers", file=sys.stderr)
-        return 1
+        return None
     totals: dict[str, int] = {}
     for label, dump in zip(labels, dumps, strict=False):
         text = dump.read_text(errors="replace")
         found = re.search(r"^(?:totals|summary): (\d+)", text, re.M)
         totals[label] = totals.get(label, 0) + (int(found.group(1)) if found else 0)
+    return meta, totals
+
+
+def report(folder: Path) -> int:
+    """Instructions per notification for each stage, from callgrind's numbered dumps."""
+    counted = stage_totals(folder)
+    if counted is None:
+        return 1
+    meta, totals = counted
     per = {label: totals[label] / meta["measured"] for label in STAGES if label in totals}
     print(f"{'stage':<12} {'instructions per notification':>30}")
     for label, value in per.items():
