@@ -47,33 +47,46 @@ class SentinelUrl:
     password: str | None
 
 
-def parse_sentinel_url(url: str) -> SentinelUrl:
-    """The parts of a `redis+sentinel://` URL; `ValueError` naming what is wrong."""
+def _hosts(url: str, scheme: str, what: str, default_port: str | None) -> _Hosts:
+    """A URL that names several `host:port` in its netloc (Sentinel's sentinels, a
+    Cluster's seeds), with its credentials; `ValueError` naming a bad address."""
     parts = urlsplit(url)
-    if parts.scheme != SENTINEL_SCHEME:
-        raise ValueError(f"not a {SENTINEL_SCHEME}:// URL")
+    if parts.scheme != scheme:
+        raise ValueError(f"not a {scheme}:// URL")
     credentials, _, hosts = parts.netloc.rpartition("@")
     username, _, password = credentials.partition(":")
-    sentinels = []
+    addresses = []
     for item in hosts.split(","):
-        host, _, port = item.rpartition(":") if ":" in item else (item, "", "26379")
+        if default_port is not None and ":" not in item:
+            host, port = item, default_port
+        else:
+            host, _, port = item.rpartition(":")
         if not host or not port.isdigit():
-            raise ValueError(f"backend: bad Sentinel address {item!r} (host:port)")
-        sentinels.append((host, int(port)))
-    path = [p for p in parts.path.split("/") if p]
+            raise ValueError(f"backend: bad {what} {item!r} (host:port)")
+        addresses.append((host, int(port)))
+    return _Hosts(addresses, parts.path, unquote(username) or None, unquote(password) or None)
+
+
+@dataclass(frozen=True)
+class _Hosts:
+    addresses: list[tuple[str, int]]
+    path: str
+    username: str | None
+    password: str | None
+
+
+def parse_sentinel_url(url: str) -> SentinelUrl:
+    """The parts of a `redis+sentinel://` URL; `ValueError` naming what is wrong."""
+    given = _hosts(url, SENTINEL_SCHEME, "Sentinel address", "26379")
+    path = [p for p in given.path.split("/") if p]
     if not path or len(path) > 2:
         raise ValueError(
             "backend: name the Sentinel master: redis+sentinel://host:26379/mymaster/0"
         )
     if len(path) == 2 and not path[1].isdigit():
         raise ValueError(f"backend: the Redis database must be a number (got {path[1]!r})")
-    return SentinelUrl(
-        sentinels,
-        path[0],
-        int(path[1]) if len(path) == 2 else 0,
-        unquote(username) or None,
-        unquote(password) or None,
-    )
+    db = int(path[1]) if len(path) == 2 else 0
+    return SentinelUrl(given.addresses, path[0], db, given.username, given.password)
 
 
 @dataclass(frozen=True)
@@ -85,20 +98,10 @@ class ClusterUrl:
 
 def parse_cluster_url(url: str) -> ClusterUrl:
     """The seed nodes and credentials of a `redis+cluster://` URL; `ValueError` if bad."""
-    parts = urlsplit(url)
-    if parts.scheme != CLUSTER_SCHEME:
-        raise ValueError(f"not a {CLUSTER_SCHEME}:// URL")
-    credentials, _, hosts = parts.netloc.rpartition("@")
-    username, _, password = credentials.partition(":")
-    nodes = []
-    for item in hosts.split(","):
-        host, _, port = item.rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"backend: bad Redis Cluster node {item!r} (host:port)")
-        nodes.append((host, int(port)))
-    if parts.path.strip("/"):
+    given = _hosts(url, CLUSTER_SCHEME, "Redis Cluster node", None)
+    if given.path.strip("/"):
         raise ValueError("backend: a Redis Cluster has no database number (drop the /db)")
-    return ClusterUrl(nodes, unquote(username) or None, unquote(password) or None)
+    return ClusterUrl(given.addresses, given.username, given.password)
 
 
 def cluster_node_url(url: str) -> str:
