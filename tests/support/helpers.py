@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
 import socket
 import sys
 from pathlib import Path
@@ -45,10 +46,40 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
-    """A port free now, for a process that must listen on a known port (a restart test)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free now, for a process that must listen on a known port (a restart test).
+
+    Taken below the kernel's ephemeral range: a port from that range (what binding port 0
+    gives) can be handed to any process's outgoing connection between this call and the
+    caller's bind, which under load made a gateway exit with "http_port ... is in use".
+    """
+    low = _EPHEMERAL_LOW
+    for _ in range(200):
+        port = random.randrange(_OWN_LOW, low) if low - _OWN_LOW > 1000 else 0
+        if port in _GIVEN:  # not the same port twice to one test run (two in a row: clash)
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            given = int(sock.getsockname()[1])
+        _GIVEN.add(given)
+        return given
+    raise OSError("no free port below the ephemeral range")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0  # unknown: free_port falls back to port 0
+
+
+#: The lowest port free_port picks, and the start of the kernel's ephemeral range.
+_OWN_LOW = 20000
+_EPHEMERAL_LOW = _ephemeral_low()
+#: Every port free_port has returned in this process.
+_GIVEN: set[int] = set()
 
 
 async def gateway_process(
