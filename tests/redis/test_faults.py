@@ -16,18 +16,12 @@ from grpc import aio
 
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
-from gateway.app import Gateway
 from gateway.client import AsyncPublisher
 from tests.support.gateway import StartGateway
 from tests.support.helpers import free_port, gateway_process, users
 from tests.support.helpers import request as publish_request
 from tests.support.netproxy import TcpProxy
-from tests.support.redis_helpers import ChildGateway, RedisServer, ws_client
-from tests.support.waiting import until
-
-
-async def _healthy(gateway: Gateway) -> None:
-    await until(lambda: gateway.log.healthy, within=10.0, what="the gateway did not reach Redis")
+from tests.support.redis_helpers import ChildGateway, RedisServer, reached_redis, ws_client
 
 
 def _kill(redis: RedisServer) -> None:
@@ -62,7 +56,7 @@ async def test_the_control_listener_outlives_its_connections_reset_and_redis_kil
     try:
         other = await start_gateway(backend=redis.url)
         await child.ready(http)
-        await _healthy(other)
+        await reached_redis(other)
         alice = await ws_client(http, child.http_port, "alice")
         async with aio.insecure_channel(f"127.0.0.1:{other.grpc_port}") as channel:
             stub = pb_grpc.NotificationGatewayStub(channel)
@@ -117,7 +111,7 @@ async def test_a_publish_rides_out_a_two_second_redis_restart(
     redis.start()
     try:
         gateway = await start_gateway(backend=redis.url)
-        await _healthy(gateway)
+        await reached_redis(gateway)
         async with AsyncPublisher(f"127.0.0.1:{gateway.grpc_port}") as pub:
             await pub.publish(users=["alice"], type="before")
             redis.stop()
@@ -142,7 +136,7 @@ async def test_a_replay_that_fails_sends_no_live_frame_ahead_of_its_close(
     queued meanwhile, then 1013: a client took its cursor from them and its next resume
     skipped the range never replayed. Now: the close (1013), and nothing before it."""
     gateway = await start_gateway(backend=redis_server.url)
-    await _healthy(gateway)
+    await reached_redis(gateway)
     url = f"http://127.0.0.1:{gateway.http_port}/ws"
     async with aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
         stub = pb_grpc.NotificationGatewayStub(channel)

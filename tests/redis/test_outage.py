@@ -18,12 +18,7 @@ from gateway.app import Gateway
 from tests.support.gateway import StartGateway
 from tests.support.helpers import free_port, users
 from tests.support.helpers import request as publish_request
-from tests.support.redis_helpers import ChildGateway, RedisServer, ws_client
-from tests.support.waiting import until
-
-
-async def _healthy(gateway: Gateway) -> None:
-    await until(lambda: gateway.log.healthy, within=10.0, what="the gateway did not reach Redis")
+from tests.support.redis_helpers import ChildGateway, RedisServer, reached_redis, ws_client
 
 
 async def _ready_status(http: aiohttp.ClientSession, gateway: Gateway) -> tuple[int, str]:
@@ -51,8 +46,8 @@ async def test_redis_restarted_mid_traffic_loses_nothing_for_connected_clients(
     try:
         a = await start_gateway(backend=redis.url)
         b = await start_gateway(backend=redis.url)
-        await _healthy(a)
-        await _healthy(b)
+        await reached_redis(a)
+        await reached_redis(b)
         alice = await ws_client(http, a.http_port, "alice")
         bob = await ws_client(http, b.http_port, "bob")
         accepted: list[str] = []
@@ -90,8 +85,8 @@ async def test_redis_restarted_mid_traffic_loses_nothing_for_connected_clients(
         await alice.send({"op": "ping"})  # the WebSocket stays open meanwhile
         await bob.send({"op": "ping"})
         redis.start()
-        await _healthy(a)
-        await _healthy(b)
+        await reached_redis(a)
+        await reached_redis(b)
         await asyncio.sleep(0.5)
         stop.set()
         await asyncio.gather(*publishers)
@@ -131,7 +126,7 @@ async def test_a_start_without_redis_waits_and_becomes_ready_when_it_comes(
         assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
         redis.start()
         try:
-            await _healthy(gateway)
+            await reached_redis(gateway)
             assert await _ready_status(http, gateway) == (200, "ready")
             alice = await ws_client(http, gateway.http_port, "alice")
             response = await stub.Publish(publish_request(users("alice"), "late"))
@@ -146,7 +141,7 @@ async def test_entries_trimmed_before_a_replica_read_them_close_its_clients_with
     child = ChildGateway(redis_server.url, history_size=10)
     try:
         b = await start_gateway(backend=redis_server.url, history_size=10)
-        await _healthy(b)
+        await reached_redis(b)
         await child.ready(http)
         alice = await ws_client(http, child.http_port, "alice")
         async with aio.insecure_channel(f"127.0.0.1:{b.grpc_port}") as channel:

@@ -4,7 +4,6 @@ resumes from its cursor and misses nothing, Redis restarted mid-traffic."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,16 +15,9 @@ from gateway.api.v1 import gateway_pb2 as pb
 from gateway.app import Gateway
 from gateway.client import AsyncPublisher, PublishError, ReceiptsIncomplete
 from tests.support.gateway import StartGateway
-from tests.support.redis_helpers import RedisServer
+from tests.support.redis_helpers import RedisServer, reached_redis
 
 SOON = timedelta(seconds=0.2)
-
-
-async def _healthy(gateway: Gateway, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not gateway.log.healthy:
-        assert time.monotonic() < deadline, "the gateway did not reach Redis"
-        await asyncio.sleep(0.02)
 
 
 def publisher(gateway: Gateway) -> AsyncPublisher:
@@ -47,8 +39,8 @@ async def test_a_watcher_restarts_on_another_replica_and_misses_nothing(
         settings = {"backend": redis.url, "receipts": True}
         a = await start_gateway(**settings)
         b = await start_gateway(**settings)
-        await _healthy(a)
-        await _healthy(b)
+        await reached_redis(a)
+        await reached_redis(b)
         async with publisher(a) as on_a, publisher(b) as on_b:
             feed = on_b.receipts(type_prefix="order.")
             # the feed's first response is read before anything is published
@@ -71,7 +63,7 @@ async def test_a_watcher_restarts_on_another_replica_and_misses_nothing(
             await on_a.publish(users=["dave"], type="news.posted", receipt_deadline=SOON)
             await asyncio.sleep(0.8)  # every deadline passes while nobody watches
             c = await start_gateway(**settings)  # the restarted replica
-            await _healthy(c)
+            await reached_redis(c)
             async with publisher(c) as on_c:
                 resumed = on_c.receipts(type_prefix="order.", since=saved)
                 got = [await next_update(resumed) for _ in missed]
@@ -107,7 +99,7 @@ async def test_redis_restarted_mid_traffic(start_gateway: StartGateway, tmp_path
     redis.start()
     try:
         gateway = await start_gateway(backend=redis.url, receipts=True)
-        await _healthy(gateway)
+        await reached_redis(gateway)
         async with publisher(gateway) as pub:
             feed = pub.receipts()
             watching = asyncio.ensure_future(next_update(feed))
@@ -119,7 +111,7 @@ async def test_redis_restarted_mid_traffic(start_gateway: StartGateway, tmp_path
                 await pub.get_receipts([before.id])
             assert raised.value.code == grpc.StatusCode.UNAVAILABLE
             redis.start()
-            await _healthy(gateway)
+            await reached_redis(gateway)
             after = await pub.publish(users=["bob"], type="a.b", receipt_deadline=SOON)
             # the SDK's feed reconnected by itself, from its cursor
             update = await next_update(feed, 15)

@@ -16,14 +16,7 @@ from gateway.api.v1 import gateway_pb2 as pb
 from gateway.app import Gateway
 from gateway.client import AsyncPublisher
 from tests.support.gateway import StartGateway
-from tests.support.redis_helpers import RedisServer, ws_client
-
-
-async def _healthy(gateway: Gateway, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not gateway.log.healthy:
-        assert time.monotonic() < deadline, "the gateway did not reach Redis"
-        await asyncio.sleep(0.02)
+from tests.support.redis_helpers import RedisServer, reached_redis, ws_client
 
 
 def _applied(gateway: Gateway) -> int:
@@ -51,8 +44,8 @@ async def test_tabs_on_two_replicas_make_one_delivered(
     try:
         settings = {"backend": redis.url, "receipts": True}
         a, b = await start_gateway(**settings), await start_gateway(**settings)
-        await _healthy(a)
-        await _healthy(b)
+        await reached_redis(a)
+        await reached_redis(b)
         tab_a = await ws_client(http, a.http_port, "alice")
         tab_b = await ws_client(http, b.http_port, "alice")
         async with AsyncPublisher(f"127.0.0.1:{a.grpc_port}") as pub:
@@ -90,7 +83,7 @@ async def test_offline_then_back_after_a_gateway_restart_within_the_deadline(
     try:
         settings = {"backend": redis.url, "receipts": True}
         first = await start_gateway(**settings)
-        await _healthy(first)
+        await reached_redis(first)
         alice = await ws_client(http, first.http_port, "alice", welcome=False)
         head = (await alice.event())["cursor"]
         bob = await ws_client(http, first.http_port, "bob", welcome=False)
@@ -106,7 +99,7 @@ async def test_offline_then_back_after_a_gateway_restart_within_the_deadline(
             )
         await first.drain()  # the gateway restarts
         again = await start_gateway(**settings)
-        await _healthy(again)
+        await reached_redis(again)
         async with AsyncPublisher(f"127.0.0.1:{again.grpc_port}") as pub:
             back = await ws_client(http, again.http_port, "alice", since=head)
             assert (await back.event())["event"] == "resumed"

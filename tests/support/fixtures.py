@@ -20,9 +20,8 @@ from gateway.app import Gateway
 from gateway.config import Settings
 from tests.support.gateway import Client, Connect, StartGateway
 from tests.support.netproxy import TcpProxy
-from tests.support.redis_helpers import RedisServer
+from tests.support.redis_helpers import RedisServer, reached_redis
 from tests.support.schema import check_server_frame
-from tests.support.waiting import until
 
 
 @pytest.fixture(autouse=True)
@@ -148,7 +147,7 @@ def on_redis(
 
     async def start(url: str | None = None, **overrides: object) -> Gateway:
         gateway = await start_gateway(backend=url or redis_server.url, **overrides)
-        await until(lambda: gateway.log.healthy, 10, "the gateway did not reach Redis")
+        await reached_redis(gateway)
         return gateway
 
     return start

@@ -18,8 +18,10 @@ from typing import Any
 
 import aiohttp
 
+from gateway.app import Gateway
 from tests.support.gateway import Client
 from tests.support.helpers import free_port
+from tests.support.waiting import until
 
 
 class RedisServer:
@@ -158,6 +160,12 @@ class ChildGateway:
             self.process.send_signal(signal.SIGCONT)
             self.process.kill()
         self.process.wait(10)
+
+
+async def reached_redis(gateway: Gateway, within: float = 10.0) -> None:
+    """Returns once `gateway`'s log answers (its feed is live); fails the test after
+    `within` seconds."""
+    await until(lambda: gateway.log.healthy, within, "the gateway did not reach Redis")
 
 
 async def ready_at(http: aiohttp.ClientSession, port: int, within: float, what: str) -> None:
