@@ -28,9 +28,11 @@ def sse_request(host: str, port: int, user_id: str, topics: str) -> bytes:
 class SseClient(WsClient):
     """One SSE stream of the load client (acks are not sent: SSE posts them elsewhere)."""
 
+    ACCEPTED = "200"
+
     def data_received(self, data: bytes) -> None:
         if not self.upgraded:
-            data = self._head(data)
+            data = self._handshake(data)
             if not data:
                 return
         tally = self.tally
@@ -62,22 +64,8 @@ class SseClient(WsClient):
             if not tally.first_rx:
                 tally.first_rx = now
 
-    def _head(self, data: bytes) -> bytes:
-        buf = self.buf + data
-        head_end = buf.find(b"\r\n\r\n")
-        if head_end < 0:
-            if len(buf) > 65_536:
-                self._fail("oversized HTTP response")
-            self.buf = buf
-            return b""
-        status = buf[: buf.find(b"\r\n")].decode("latin-1")
-        if status.split(" ")[1:2] != ["200"]:
-            body = buf[head_end + 4 : head_end + 200].decode("utf-8", "replace")
-            self._fail(f"{status} {body}".strip())
-            return b""
-        self.upgraded = True
-        self.buf = b""
-        return buf[head_end + 4 :]
+    def _accepted(self) -> None:
+        """Ready comes with the `welcome` event, not with the head."""
 
     def _closed_by_server(self, buf: bytes, start: int, end: int) -> None:
         i = buf.find(b'"code":', start, end)

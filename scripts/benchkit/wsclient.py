@@ -73,6 +73,9 @@ class WsClient(asyncio.Protocol):
     every later text frame is counted as a notification.
     """
 
+    #: The status of the response head that opens the stream (SSE: 200).
+    ACCEPTED = "101"
+
     def __init__(self, tally: Tally, request: bytes, welcome: bool = True) -> None:
         self.tally = tally
         self.request = request
@@ -199,15 +202,19 @@ class WsClient(asyncio.Protocol):
             self.buf = buf
             return b""
         status = buf[: buf.find(b"\r\n")].decode("latin-1")
-        if status.split(" ")[1:2] != ["101"]:
+        if status.split(" ")[1:2] != [self.ACCEPTED]:
             body = buf[head_end + 4 : head_end + 200].decode("utf-8", "replace")
             self._fail(f"{status} {body}".strip())
             return b""
         self.upgraded = True
-        if not self.welcome and not self.ready.done():
-            self.ready.set_result(None)
+        self._accepted()
         self.buf = b""
         return buf[head_end + 4 :]
+
+    def _accepted(self) -> None:
+        """The response head was read: ready now, unless the welcome is awaited."""
+        if not self.welcome and not self.ready.done():
+            self.ready.set_result(None)
 
     def _sample(self, buf: bytes, start: int, end: int, now: float) -> None:
         tally = self.tally
