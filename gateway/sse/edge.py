@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from gateway.connection.admission import AdmissionPolicy, Refusal, admit, read_handshake
 from gateway.connection.connection import Connection, ConnectionContext, connection_for
 from gateway.connection.dispatch import ClientOps
+from gateway.connection.emptied import Emptied
 from gateway.connection.start import begin
 from gateway.service import NotificationService
 from gateway.sse.stream import SseStream, response_head
@@ -69,7 +70,7 @@ class SseEdge:
         #: Every open stream by its id (held ones too): for the ops endpoint and drain.
         self.streams: dict[str, SseStream] = {}
         self._starting: set[asyncio.Task[None]] = set()
-        self._all_closed: asyncio.Event | None = None
+        self._emptied = Emptied()
 
     def open(self, protocol: WebSocketProtocol, head: Head) -> None:
         """Admit a `GET /sse` and take its TCP connection over, or refuse it."""
@@ -101,8 +102,7 @@ class SseEdge:
     def release(self, stream: SseStream) -> None:
         """The stream has ended: forgotten (its connection left the hub itself)."""
         self.streams.pop(stream.id, None)
-        if not self.streams and self._all_closed is not None:
-            self._all_closed.set()
+        self._emptied.released(len(self.streams))
 
     async def close_all(self, code: int, reason: str, within: float) -> None:
         """End every stream with a final `close` event; drop those not gone `within` s."""
@@ -110,12 +110,6 @@ class SseEdge:
         for stream in list(self.streams.values()):
             if stream.conn is not None:
                 stream.conn.close(code, reason)
-        if self.streams and within > 0:
-            self._all_closed = asyncio.Event()
-            try:
-                async with asyncio.timeout(within):
-                    await self._all_closed.wait()
-            except TimeoutError:
-                pass
+        await self._emptied.wait(len(self.streams), within)
         for stream in list(self.streams.values()):
             stream.abort()

@@ -27,6 +27,7 @@ from gateway.connection.admission import (
 )
 from gateway.connection.connection import Connection, ConnectionContext, connection_for
 from gateway.connection.dispatch import ClientOps, error
+from gateway.connection.emptied import Emptied
 from gateway.connection.start import begin
 from gateway.service import NotificationService
 from gateway.websocket.handshake import BadHandshake, accept_key, switching_protocols
@@ -63,7 +64,7 @@ class WebSocketEdge:
         self.connections: dict[Connection, None] = {}
         #: The connect tails (attach, replay, start) still running.
         self._starting: set[asyncio.Task[None]] = set()
-        self._all_closed: asyncio.Event | None = None
+        self._emptied = Emptied()
 
     def protocol_factory(
         self, handoff: Callable[[], asyncio.Protocol], sse: StreamEndpoint | None = None
@@ -116,8 +117,7 @@ class WebSocketEdge:
     def release(self, conn: Connection) -> None:
         """The connection has ended: forgotten (it left the hub itself)."""
         self.connections.pop(conn, None)
-        if not self.connections and self._all_closed is not None:
-            self._all_closed.set()
+        self._emptied.released(len(self.connections))
 
     async def close_all(self, code: int, reason: str, within: float) -> None:
         """Close every connection; wait up to `within` seconds for the close handshakes.
@@ -127,12 +127,6 @@ class WebSocketEdge:
         self.context.scheduler.flush()
         for conn in list(self.connections):
             conn.close(code, reason)
-        if self.connections and within > 0:
-            self._all_closed = asyncio.Event()
-            try:
-                async with asyncio.timeout(within):
-                    await self._all_closed.wait()
-            except TimeoutError:
-                pass
+        await self._emptied.wait(len(self.connections), within)
         for conn in list(self.connections):
             conn.transport.abort()
