@@ -266,7 +266,10 @@ def _compile(item: _Declared, registry: jsonschema_rs.Registry) -> jsonschema_rs
             base_uri=BASE_URI + item.name,
             retriever=_nothing_outside,
         )
-    except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError) as exc:
+    except jsonschema_rs.ValidationError as exc:  # a `pattern` that is not a regex: where
+        where = f"{item.pointer}/schema" + json_pointer(exc.instance_path)
+        raise RegistryError(item.file, where, f"cannot be compiled: {exc.message}") from None
+    except (jsonschema_rs.ReferencingError, ValueError) as exc:
         rule = f"cannot be compiled: {_one_line(str(exc))}"
         raise RegistryError(item.file, f"{item.pointer}/schema", rule) from None
 

@@ -121,6 +121,12 @@ _BAD: dict[str, tuple[str, Any, str, str]] = {
         "/example/order",
         "the type's own schema refuses it",
     ),
+    "a pattern that is not a regex": (
+        "t.json",
+        {"type": "a.b", "schema": {"properties": {"sku": {"type": "string", "pattern": "(["}}}},
+        "/schema/properties/sku/pattern",
+        'cannot be compiled: "([" is not a "regex"',
+    ),
     "yaml non-string key": ("t.yaml", "type: a.b\nschema: {1: x}\n", "/schema", "not a string"),
 }
 
