@@ -158,10 +158,10 @@ class _Walk:
     def _bounds(self, old: dict[str, Any], new: dict[str, Any], path: list[str | int]) -> None:
         for keyword in _LOWER_BOUNDS:
             if keyword in new and (keyword not in old or new[keyword] > old[keyword]):
-                self._add(path, f"{keyword} raised to {new[keyword]!r} (was {old.get(keyword)!r})")
+                self._add(path, f"{keyword} raised to {new[keyword]!r} ({_was(old, keyword)})")
         for keyword in _UPPER_BOUNDS:
             if keyword in new and (keyword not in old or new[keyword] < old[keyword]):
-                self._add(path, f"{keyword} lowered to {new[keyword]!r} (was {old.get(keyword)!r})")
+                self._add(path, f"{keyword} lowered to {new[keyword]!r} ({_was(old, keyword)})")
         if new.get("uniqueItems") and not old.get("uniqueItems"):
             self._add(path, "uniqueItems added")
         if "multipleOf" in new and old.get("multipleOf") != new["multipleOf"]:
@@ -236,3 +236,8 @@ def _show(kinds: set[str] | None) -> str:
     if kinds is None:
         return "any type"
     return "/".join(sorted(kinds))
+
+
+def _was(schema: dict[str, Any], keyword: str) -> str:
+    """The old bound as a reader of the diff wants it: `unset`, not Python's `None`."""
+    return f"was {schema[keyword]!r}" if keyword in schema else "was unset"

@@ -24,6 +24,7 @@ _BASE: dict[str, Any] = {
         "required": ["order"],
         "properties": {
             "order": {"type": "integer"},
+            "score": {"type": "number"},
             "note": {"type": ["string", "null"], "maxLength": 100},
             "carrier": {"enum": ["ups", "dhl"]},
             "items": {"type": "array", "items": {"type": "object", "properties": {"sku": {}}}},
@@ -61,9 +62,13 @@ _BREAKING = {
         lambda e, p: p["note"].update(type="string"),
         "BREAKING order.shipped: notification.data.note: type narrowed from null/string to string",
     ),
-    "number to integer": (
+    "type changed": (
         lambda e, p: p.update(order={"type": "string"}),
         "BREAKING order.shipped: notification.data.order: type narrowed from integer to string",
+    ),
+    "number to integer": (
+        lambda e, p: p.update(score={"type": "integer"}),
+        "BREAKING order.shipped: notification.data.score: type narrowed from number to integer",
     ),
     "made required": (
         lambda e, p: e["schema"]["required"].append("carrier"),
@@ -84,6 +89,10 @@ _BREAKING = {
     "bound narrowed": (
         lambda e, p: p["note"].update(maxLength=10),
         "BREAKING order.shipped: notification.data.note: maxLength lowered to 10 (was 100)",
+    ),
+    "bound added": (
+        lambda e, p: p["score"].update(minimum=0),
+        "BREAKING order.shipped: notification.data.score: minimum raised to 0 (was unset)",
     ),
     "targets narrowed": (
         lambda e, p: e.update(targets=["users"]),
