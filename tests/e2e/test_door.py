@@ -1,7 +1,8 @@
 """The publishers' door at its edges: values protobuf can carry but the gateway cannot hold
-(times outside the years 1-9999, durations past 10,000 years, nanos out of range or of the
-wrong sign, numbers past a double) and bytes protobuf cannot read. Each is INVALID_ARGUMENT
-naming the field, with no traceback and at most one log line; the limits themselves pass."""
+(times outside the years 1-9999, durations (ttl, receipt_deadline) past 10,000 years, nanos
+out of range or of the wrong sign, numbers past a double) and bytes protobuf cannot read.
+Each is INVALID_ARGUMENT naming the field, with no traceback and at most one log line; the
+limits themselves pass."""
 
 from __future__ import annotations
 
@@ -36,6 +37,15 @@ def _ttl(seconds: int, nanos: int = 0) -> pb.PublishRequest:
     return bad
 
 
+def _deadline(seconds: int, nanos: int = 0) -> pb.PublishRequest:
+    """The other Duration of the request: its range is checked before whether receipts are
+    on, so a gateway without receipts answers it the same way."""
+    bad = request(users("u"), "a.b")
+    bad.notification.receipt_deadline.seconds = seconds
+    bad.notification.receipt_deadline.nanos = nanos
+    return bad
+
+
 _BAD = {
     "created_at int64 max": (_at(2**63 - 1), "notification.created_at.seconds: must fall in"),
     "created_at int64 min": (_at(-(2**63)), "notification.created_at.seconds: must fall in"),
@@ -47,6 +57,22 @@ _BAD = {
     "ttl int64 min": (_ttl(-(2**63)), "notification.ttl.seconds: must be at most"),
     "ttl nanos wrong sign": (_ttl(5, -1), "notification.ttl.nanos: must be -999999999 to"),
     "ttl nanos 2e9": (_ttl(0, 2 * 10**9), "notification.ttl.nanos: must be -999999999 to"),
+    "receipt_deadline huge": (
+        _deadline(2**62),
+        "notification.receipt_deadline.seconds: must be at most 315576000000",
+    ),
+    "receipt_deadline int64 min": (
+        _deadline(-(2**63)),
+        "notification.receipt_deadline.seconds: must be at most",
+    ),
+    "receipt_deadline nanos wrong sign": (
+        _deadline(5, -1),
+        "notification.receipt_deadline.nanos: must be -999999999 to",
+    ),
+    "receipt_deadline nanos 2e9": (
+        _deadline(0, 2 * 10**9),
+        "notification.receipt_deadline.nanos: must be -999999999 to",
+    ),
     "data_json 1e400": (
         request(everyone(), "a.b", data_json='{"x": 1e400}'),
         "notification.data.x: a number beyond a double's range",
