@@ -3,6 +3,11 @@
 # /metrics is on the internal ops port 9090 (not published above); /healthz and /readyz on both.
 # Without a JWT key it refuses to listen on 0.0.0.0 unless GATEWAY_INSECURE=1 says so.
 FROM python:3.11-slim AS build
+# gcc for the project's C extension (gateway/csrc, built by pip wheel below); the build
+# stage only: the runtime image gets the compiled wheel and no compiler.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md LICENSE ./
 COPY gateway ./gateway

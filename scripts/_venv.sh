@@ -28,7 +28,8 @@ fi
 
 spec="."
 [ -n "$extras" ] && spec=".[$extras]"
-want="$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)-$extras"
+# gateway/csrc: an editable install compiles the C sources once, so a changed one reinstalls
+want="$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" "$ROOT"/gateway/csrc/* | sha256sum | cut -c1-16)-$extras"
 stamp="$VENV/.installed-$extras"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "installing $spec into $VENV" >&2

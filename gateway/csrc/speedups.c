@@ -1,0 +1,123 @@
+/* gateway._speedups: the per-item hot paths of the publish pipeline in C.
+ *
+ * Each function here has a pure-Python twin that stays the reference and the fallback
+ * (gateway/speedups.py loads this module unless GATEWAY_NO_SPEEDUPS=1 or the import
+ * fails); tests/unit/test_speedups*.py check both give the same bytes and the same errors.
+ * See /docs/internals/speedups.md for how to add a function or another C source.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "pbwire.h"
+
+/* encode_accepted(ids, results) -> bytes | None
+ *
+ * The serialized PublishBatchResponse whose result i is (ids[i], results[i].cursor,
+ * results[i].delivered): gateway/grpc/response.py's twin, for any lengths (multi-byte
+ * varints) and any UTF-8 text. None when a value is outside what upb would encode the
+ * same way (a string that is not UTF-8-encodable, a `delivered` outside uint32);
+ * ValueError when the two sequences differ in length. */
+static PyObject *
+encode_accepted(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "encode_accepted(ids, results)");
+        return NULL;
+    }
+    PyObject *ids = args[0], *results = args[1];
+    PyObject *id_seq = PySequence_Fast(ids, "ids must be a sequence");
+    if (id_seq == NULL)
+        return NULL;
+    PyObject *result_seq = PySequence_Fast(results, "results must be a sequence");
+    if (result_seq == NULL) {
+        Py_DECREF(id_seq);
+        return NULL;
+    }
+    PyObject *out = NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(id_seq);
+    pb_buf buf;
+    pb_buf_init(&buf);
+    if (n != PySequence_Fast_GET_SIZE(result_seq)) { /* as zip(strict=True) in the twin */
+        PyErr_SetString(PyExc_ValueError, "ids and results differ in length");
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *id = PySequence_Fast_GET_ITEM(id_seq, i);
+        PyObject *result = PySequence_Fast_GET_ITEM(result_seq, i);
+        if (!PyUnicode_Check(id) || !PyTuple_Check(result) || PyTuple_GET_SIZE(result) < 2)
+            goto decline;
+        PyObject *cursor = PyTuple_GET_ITEM(result, 0);
+        PyObject *delivered_obj = PyTuple_GET_ITEM(result, 1);
+        if (!PyUnicode_Check(cursor) || !PyLong_Check(delivered_obj))
+            goto decline;
+        Py_ssize_t id_len, cursor_len;
+        const char *id_text = PyUnicode_AsUTF8AndSize(id, &id_len);
+        if (id_text == NULL)
+            goto decline_error;
+        const char *cursor_text = PyUnicode_AsUTF8AndSize(cursor, &cursor_len);
+        if (cursor_text == NULL)
+            goto decline_error;
+        int overflow = 0;
+        long long delivered = PyLong_AsLongLongAndOverflow(delivered_obj, &overflow);
+        if (delivered == -1 && PyErr_Occurred())
+            goto decline_error;
+        if (overflow || delivered < 0 || delivered > 0xffffffffLL) /* a uint32 field */
+            goto decline;
+        /* proto3 leaves out an empty string and a zero */
+        size_t inner = 0;
+        if (id_len)
+            inner += 1 + pb_varint_size((uint64_t)id_len) + (size_t)id_len;
+        if (cursor_len)
+            inner += 1 + pb_varint_size((uint64_t)cursor_len) + (size_t)cursor_len;
+        if (delivered)
+            inner += 1 + pb_varint_size((uint64_t)delivered);
+        if (pb_put_tag(&buf, 1, PB_LEN) < 0 || pb_put_varint(&buf, inner) < 0)
+            goto fail;
+        if (id_len && (pb_put_tag(&buf, 1, PB_LEN) < 0 ||
+                       pb_put_varint(&buf, (uint64_t)id_len) < 0 ||
+                       pb_put_bytes(&buf, id_text, (size_t)id_len) < 0))
+            goto fail;
+        if (cursor_len && (pb_put_tag(&buf, 2, PB_LEN) < 0 ||
+                           pb_put_varint(&buf, (uint64_t)cursor_len) < 0 ||
+                           pb_put_bytes(&buf, cursor_text, (size_t)cursor_len) < 0))
+            goto fail;
+        if (delivered && (pb_put_tag(&buf, 3, PB_VARINT) < 0 ||
+                          pb_put_varint(&buf, (uint64_t)delivered) < 0))
+            goto fail;
+    }
+    out = PyBytes_FromStringAndSize(buf.data ? buf.data : "", (Py_ssize_t)buf.len);
+    goto done;
+decline_error:
+    PyErr_Clear(); /* e.g. a lone surrogate: not UTF-8, so not ours to encode */
+decline:
+    out = Py_NewRef(Py_None);
+    goto done;
+fail:
+    out = NULL;
+done:
+    pb_buf_free(&buf);
+    Py_DECREF(id_seq);
+    Py_DECREF(result_seq);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"encode_accepted", (PyCFunction)(void (*)(void))encode_accepted, METH_FASTCALL,
+     "The serialized PublishBatchResponse of accepted results, or None (see response.py)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "gateway._speedups",
+    .m_doc = "The publish pipeline's per-item hot paths in C; gateway/speedups.py loads it.",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,140 @@
+"""The compiled module (gateway/csrc): built, warning-free, and the twin of the Python code.
+
+Each compiled function is checked against its pure-Python twin (the reference, and the
+fallback under GATEWAY_NO_SPEEDUPS=1) on generated inputs, for leaks in a loop, and the
+key tests run again with the fallback forced (`test_the_key_tests_pass_without_speedups`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.api.v1 import gateway_pb2 as pb
+from gateway.grpc.response import encode_accepted_py
+from gateway.log import AppendResult
+from gateway.speedups import FORCED_OFF, speedups
+from tests.support.leaks import assert_no_leak
+
+_ROOT = Path(__file__).resolve().parents[2]
+_SOURCES = sorted((_ROOT / "gateway" / "csrc").glob("*.c"))
+
+_WARNINGS = ["gcc", "-Wall", "-Wextra", "-Werror", "-std=c11", "-O2", "-fsyntax-only"]
+
+needs_speedups = pytest.mark.skipif(
+    speedups is None, reason="GATEWAY_NO_SPEEDUPS=1: the Python twins only"
+)
+
+
+def test_the_module_is_built_and_loaded() -> None:
+    # pip install (scripts/_venv.sh) compiles it; a silent fallback would hide a broken build
+    if not FORCED_OFF:
+        assert speedups is not None, "gateway._speedups did not import: rebuild with pip install"
+
+
+@pytest.mark.parametrize("source", _SOURCES, ids=lambda p: p.name)
+def test_the_c_sources_compile_without_warnings(source: Path) -> None:
+    assert shutil.which("gcc"), "gcc builds gateway/csrc (apt-get install build-essential)"
+    result = subprocess.run(
+        [*_WARNINGS, f"-I{sysconfig.get_paths()['include']}", str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+# -- encode_accepted (gateway/grpc/response.py) ------------------------------------------
+
+
+def _upb(ids: list[str], results: list[AppendResult]) -> bytes:
+    response = pb.PublishBatchResponse()
+    for i, r in zip(ids, results, strict=True):
+        response.results.add(id=i, cursor=r.cursor, delivered=r.delivered)
+    return response.SerializeToString()
+
+
+_result = st.tuples(
+    st.one_of(st.text(max_size=300), st.text("0123456789abcdef-", min_size=1, max_size=30)),
+    st.one_of(st.text(max_size=300), st.text("0123456789abcdef-", min_size=0, max_size=40)),
+    st.one_of(st.integers(0, 300), st.integers(0, 2**32 - 1)),
+)
+
+
+@needs_speedups
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_result, min_size=0, max_size=20))
+def test_encode_accepted_is_upbs_bytes_wherever_either_encodes(
+    rows: list[tuple[str, str, int]],
+) -> None:
+    assert speedups is not None
+    ids = [row[1] for row in rows]
+    results = [AppendResult(row[0], row[2]) for row in rows]
+    compiled = speedups.encode_accepted(ids, results)
+    python = encode_accepted_py(ids, results)
+    if python is not None:
+        assert compiled == python
+    try:
+        expected = _upb(ids, results)
+    except (ValueError, UnicodeEncodeError):  # a lone surrogate: upb refuses, so must C
+        assert compiled is None
+        return
+    assert compiled == expected
+
+
+@needs_speedups
+def test_encode_accepted_declines_what_upb_would_not_encode_the_same() -> None:
+    assert speedups is not None
+    one = [AppendResult("c-1", 1)]
+    assert speedups.encode_accepted(["\ud800"], one) is None  # not UTF-8
+    assert speedups.encode_accepted(["k"], [AppendResult("c", -1)]) is None
+    assert speedups.encode_accepted(["k"], [AppendResult("c", 2**32)]) is None
+    with pytest.raises(ValueError):
+        speedups.encode_accepted(["k", "l"], one)
+    with pytest.raises(ValueError):
+        encode_accepted_py(["k", "l"], one)
+
+
+@needs_speedups
+def test_encode_accepted_leaks_nothing() -> None:
+    assert speedups is not None
+    encode = speedups.encode_accepted
+    ids = [f"0193a1b2-c3d4-7e5f-8a6b-{n:012x}" for n in range(50)]
+    results = [AppendResult(f"18c2f0a1b2c3-{n}", n % 2) for n in range(50)]
+    declined = ["\ud800"]
+    assert_no_leak(
+        lambda: (encode(ids, results), encode(declined, results[:1])),
+        [ids, results, ids[0], results[0], declined[0]],
+    )
+
+
+# -- the fallback ------------------------------------------------------------------------
+
+#: The tests that exercise every compiled path end to end, run again with the Python twins.
+KEY_TESTS = [
+    "tests/unit/test_speedups.py",
+    "tests/unit/test_batch_response.py",
+]
+
+
+@needs_speedups
+def test_the_key_tests_pass_without_speedups() -> None:
+    env = {**os.environ, "GATEWAY_NO_SPEEDUPS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:randomly", *KEY_TESTS],
+        cwd=_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=500,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
