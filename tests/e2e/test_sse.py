@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 
 import aiohttp
@@ -39,6 +40,22 @@ async def _publish(gateway: Gateway, target: pb.Target, **fields: str) -> str:
 
 async def _open(gateway: Gateway, query: str, *headers: str) -> SseClient:
     return await SseClient.open(gateway.http_port, f"/sse?{query}", *headers)
+
+
+def _quiet(caplog: pytest.LogCaptureFixture) -> None:
+    """A hostile input's cost in logs: no traceback, at most one line at warning or above."""
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+    assert len(loud) <= 1, caplog.text
+
+
+async def _still_streams(gateway: Gateway) -> None:
+    """After a hostile client, a well-behaved stream is admitted and gets its notification."""
+    client = await _open(gateway, "user_id=well-behaved")
+    await client.event()
+    cursor = await _publish(gateway, users("well-behaved"), title="still served")
+    assert (await client.notification()).id == cursor
+    client.close()
 
 
 async def test_a_stream_gets_user_topic_and_everyone_notifications_with_cursor_ids(
@@ -124,14 +141,17 @@ async def test_last_event_id_resumes_and_since_wins(start_gateway: StartGateway)
     ["Last-Event-ID: nope", "Last-Event-ID: " + "1" * 200, "Last-Event-ID: a b-1"],
 )
 async def test_a_bad_last_event_id_is_400_and_not_quoted_back(
-    start_gateway: StartGateway, header: str
+    start_gateway: StartGateway, header: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     gateway = await start_gateway()
+    caplog.set_level(logging.DEBUG)
     client = await _open(gateway, "user_id=erin", header)
     assert client.status == 400
     body = client.refusal()
     assert body["field"] == "last-event-id" and header.split(": ")[1] not in body["message"]
     assert len(gateway.service.hub) == 0
+    _quiet(caplog)
+    await _still_streams(gateway)
 
 
 async def test_server_closes_end_with_a_close_event_carrying_the_code(
@@ -259,50 +279,80 @@ async def test_keep_alive_comments_at_the_heartbeat(start_gateway: StartGateway)
     assert len(gateway.service.hub) == 1  # silence is no reason to drop a stream
 
 
-async def test_a_client_that_talks_after_its_head_is_dropped(start_gateway: StartGateway) -> None:
+async def test_a_client_that_talks_after_its_head_is_dropped(
+    start_gateway: StartGateway, caplog: pytest.LogCaptureFixture
+) -> None:
     gateway = await start_gateway()
+    caplog.set_level(logging.DEBUG)
     client = await _open(gateway, "user_id=ned")
     await client.event()
     client.writer.write(b"x" * 10_000)
     assert b"x" not in await client.ended()
     await until(lambda: len(gateway.service.hub) == 0)
+    _quiet(caplog)
+    await _still_streams(gateway)
 
 
 # hostile input on /sse (rows of docs/operations/hostile-input.md)
 
 
 async def test_a_slowloris_on_sse_is_answered_408(
-    start_gateway: StartGateway, monkeypatch: pytest.MonkeyPatch
+    start_gateway: StartGateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(ws_protocol, "HANDSHAKE_TIMEOUT", 0.3)
     gateway = await start_gateway()
+    caplog.set_level(logging.DEBUG)
     reader, writer = await asyncio.open_connection("127.0.0.1", gateway.http_port)
     writer.write(b"GET /sse?user_id=slow HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
     answer = await asyncio.wait_for(reader.read(), 3)
     assert answer.startswith(b"HTTP/1.1 408 ") and b'"request_timeout"' in answer
     assert len(gateway.service.hub) == 0
+    _quiet(caplog)
+    await _still_streams(gateway)
 
 
-async def test_a_huge_query_on_sse_is_431(start_gateway: StartGateway) -> None:
+async def test_a_huge_query_on_sse_is_431(
+    start_gateway: StartGateway, caplog: pytest.LogCaptureFixture
+) -> None:
     gateway = await start_gateway()
+    caplog.set_level(logging.DEBUG)
     client = await _open(gateway, "user_id=big&topics=" + "t," * 10_000)
     assert client.status == 431 and client.refusal()["error"] == "header_too_large"
+    _quiet(caplog)
+    caplog.clear()
     many = await _open(gateway, "user_id=big&topics=" + ",".join(f"t{n}" for n in range(500)))
     assert many.status == 400 and many.refusal()["field"] == "topics"
+    _quiet(caplog)
+    await _still_streams(gateway)
 
 
 async def test_a_stream_that_never_reads_is_closed_with_4008_and_others_get_everything(
-    start_gateway: StartGateway,
+    start_gateway: StartGateway, caplog: pytest.LogCaptureFixture
 ) -> None:
-    gateway = await start_gateway(send_buffer_bytes=65_536)
+    limit = 65_536
+    gateway = await start_gateway(send_buffer_bytes=limit)
+    caplog.set_level(logging.DEBUG)
     healthy = await _open(gateway, "user_id=healthy")
     await healthy.event()
-    _reader, writer = await small_window_socket(gateway.http_port)
+    reader, writer = await small_window_socket(gateway.http_port)
     writer.write(b"GET /sse?user_id=stalled HTTP/1.1\r\nHost: x\r\n\r\n")
     writer.transport.pause_reading()  # and it never reads
     await until(lambda: len(gateway.service.hub) == 2)
+    (stalled,) = [s for s in gateway.sse.streams.values() if s.conn and s.conn.user_id == "stalled"]
+    got = bytearray()
+
+    async def read_once_closed() -> None:
+        # As for WebSocket (e2e/test_hostile): the gateway drops a closed stream whose last
+        # event has not gone out within CLOSE_TIMEOUT, so this reads as soon as it is closed.
+        await until(lambda: gateway.service.metrics.slow_clients_closed, within=60, every=0.01)
+        writer.transport.resume_reading()
+        while chunk := await reader.read(1 << 16):
+            got.extend(chunk)
+
+    stalled_reads = asyncio.create_task(read_once_closed())
     stub = await _stub(gateway)
     total = 0
+    held = 0  # the most the server held unsent for the stalled stream, seen after each flush
     for _ in range(40):  # ~8 MB: far past what the kernels buffer for the stalled one
         batch = pb.PublishBatchRequest(
             requests=[request(everyone(), "bulk.item", body="x" * 900) for _ in range(200)]
@@ -313,10 +363,21 @@ async def test_a_stream_that_never_reads_is_closed_with_4008_and_others_get_ever
             while True:
                 await healthy.notification(timeout=0.05)
                 total -= 1
+        held = max(held, stalled.buffered())
     while total > 0:
         await healthy.notification()
         total -= 1
     await until(lambda: gateway.service.metrics.slow_clients_closed == 1)
     presence, _ = await gateway.service.presence(["healthy", "stalled"], None)
     assert presence == {"healthy": 1, "stalled": 0}
+    # Bounded memory: the limit plus one flush unsent (~245 KB here, a batch of 200 ~1 KB
+    # events), of the ~8 MB published; room for a few batches in one flush on a loaded
+    # machine. Once it reads, its last event says why it was dropped.
+    assert held <= limit + 4 * 200 * 1_200, held
+    await asyncio.wait_for(stalled_reads, 10)
+    assert got.endswith(
+        b'event: close\ndata: {"event":"close","code":4008,'
+        b'"reason":"too slow: send buffer overflow"}\n\n'
+    ), bytes(got[-200:])
+    _quiet(caplog)  # the one warning: "closing a slow client"
     writer.transport.abort()
