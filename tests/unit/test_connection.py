@@ -330,3 +330,22 @@ async def test_send_each_does_what_send_does_for_each_connection() -> None:
     assert each_transports[0].writes  # the live one was written to
     for got_conn, want_conn in zip(each, one_by_one, strict=True):
         assert got_conn._pending == want_conn._pending
+
+
+async def test_a_publish_is_framed_once_per_transport_kind_and_for_sse_only_when_needed() -> None:
+    """Issue 18: every recipient of a kind shares one framing of the item; a publish that
+    reaches no SSE stream never makes its SSE block."""
+    ws_transports = [FakeTransport() for _ in range(3)]
+    sse_transports = [FakeTransport(kind="sse") for _ in range(3)]
+    ws_only = Outgoing.notification("0.1-7", b'{"id":"n"}')
+    send_each([_conn(t)[0] for t in ws_transports], ws_only)
+    await asyncio.sleep(0)
+    assert ws_only._sse is None  # nothing was made for a transport nobody used
+    mixed = Outgoing.notification("0.1-8", b'{"id":"m"}')
+    send_each([_conn(t)[0] for t in (*ws_transports, *sse_transports)], mixed)
+    await asyncio.sleep(0)
+    ws_frames = [t.writes[-1][0] for t in ws_transports]
+    sse_blocks = [t.writes[-1][0] for t in sse_transports]
+    assert all(frame is mixed.ws for frame in ws_frames)  # the same bytes object, not copies
+    assert all(block is mixed.sse() for block in sse_blocks)
+    assert sse_blocks[0].startswith(b"id: 0.1-8\nevent: notification\ndata: ")
