@@ -19,6 +19,7 @@ from tests.support.gateway import StartGateway
 from tests.support.helpers import free_port, users
 from tests.support.helpers import request as publish_request
 from tests.support.redis_helpers import ChildGateway, RedisServer, reached_redis, ws_client
+from tests.support.sse import SseClient
 
 
 async def _ready_status(http: aiohttp.ClientSession, gateway: Gateway) -> tuple[int, str]:
@@ -144,10 +145,13 @@ async def test_entries_trimmed_before_a_replica_read_them_close_its_clients_with
         await reached_redis(b)
         await child.ready(http)
         alice = await ws_client(http, child.http_port, "alice")
+        stream = await SseClient.open(child.http_port, "/sse?user_id=alice")  # issue 18
+        await stream.event()
         async with aio.insecure_channel(f"127.0.0.1:{b.grpc_port}") as channel:
             stub = pb_grpc.NotificationGatewayStub(channel)
             first = await stub.Publish(publish_request(users("alice"), "seen"))
             assert (await alice.notification())["cursor"] == first.cursor
+            assert (await stream.notification()).id == first.cursor
             # Live entries wait in Redis for the stopped replica up to its pub/sub output
             # buffer limit; past it, Redis drops the connection and the replica must catch
             # up from the stream, which keeps >= 4000 entries whatever history_size says:
@@ -162,6 +166,11 @@ async def test_entries_trimmed_before_a_replica_read_them_close_its_clients_with
                 )
             child.signal(signal.SIGCONT)
         assert await alice.closed(timeout=10) == 4010
+        # the SSE stream too, with the same code as its final event
+        last = await stream.event(timeout=10)
+        while last.name != "close":
+            last = await stream.event(timeout=10)
+        assert last.data["code"] == 4010
         back = await ws_client(http, b.http_port, "alice", since=first.cursor)
         resumed = await back.event()
         assert resumed["event"] == "resumed" and resumed["complete"] is False
