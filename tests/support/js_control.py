@@ -14,7 +14,8 @@ runs a `Gateway` in this process and answers each command with one JSON line on 
     {"cmd": "token", "sub": u, "ttl": s, "topics": [...]}  -> an HS256 JWT for the secret
     {"cmd": "strip_upgrade"}                 -> {"ok": true, "url": ws://.../ws}: a proxy in front
                                                 of the gateway that strips `Upgrade` from every
-                                                request (tests/support/netproxy.py)
+                                                request (tests/support/netproxy.py);
+                                                `"on": false`: it passes them from now on
     {"cmd": "redis"}                         -> {"ok": true, "url": U}: a private redis-server
     {"cmd": "receipts", "ids": [...]}        -> {"receipts": [{id, state, users, delivered}]}
                                                 (tests/support/redis_helpers.py), stopped when this
@@ -75,10 +76,14 @@ class Control:
             await self.gateway.drain()
         return {}
 
-    async def start_proxy(self) -> dict[str, Any]:
+    async def start_proxy(self, strip: bool) -> dict[str, Any]:
+        """The proxy in front, made once; `strip` is whether the connections it accepts from
+        now on lose `Upgrade` (false: the network was fixed, upgrades pass again)."""
         if self.gateway is None:
             raise RuntimeError("start the gateway first")
-        self.proxy = await TcpProxy(self.gateway.http_port, strip_upgrade=True).start()
+        if self.proxy is None:
+            self.proxy = await TcpProxy(self.gateway.http_port).start()
+        self.proxy.strip_upgrade = strip
         return {"url": f"ws://127.0.0.1:{self.proxy.port}/ws"}
 
     def start_redis(self) -> dict[str, Any]:
@@ -168,7 +173,7 @@ class Control:
         if name == "redis":
             return self.start_redis()
         if name == "strip_upgrade":
-            return await self.start_proxy()
+            return await self.start_proxy(bool(cmd.get("on", True)))
         if name == "freeze":
             # On purpose: blocking the loop stops the whole gateway answering.
             time.sleep(float(cmd["seconds"]))  # noqa: ASYNC251

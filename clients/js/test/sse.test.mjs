@@ -130,4 +130,41 @@ describe("auto, behind a proxy that strips Upgrade", () => {
     assert.equal(client.transport, "websocket");
     client.close();
   });
+
+  test("auto tries WebSocket again retryWebSocket ms after the fallback", async () => {
+    const retryWebSocket = 1500;
+    const { client, seen, userId } = open(proxied, { transport: "auto", retryWebSocket });
+    const drop = async () => {
+      const reconnected = seen.state("connected", 10_000);
+      await gateway.call({ cmd: "disconnect", user_id: userId, code: 4008 });
+      await reconnected;
+      return seen.named("state").filter(([c]) => c.state === "disconnected").length;
+    };
+    try {
+      client.connect();
+      await seen.state("connected", 10_000);
+      assert.equal(client.transport, "sse");
+      const fellBack = Date.now();
+      // Within retryWebSocket a reconnect stays on SSE: one drop, no failed upgrade.
+      assert.equal(await drop(), 3);
+      assert.equal(client.transport, "sse");
+      assert.ok(Date.now() - fellBack < retryWebSocket, "the test was too slow to tell");
+      // Later, WebSocket is tried once; still stripped, it fails and SSE is back at once.
+      await sleep(retryWebSocket);
+      assert.equal(await drop(), 5); // the drop, then the one failed upgrade
+      assert.equal(client.transport, "sse");
+      // Once the network passes upgrades, the next try after retryWebSocket stays on it.
+      await gateway.call({ cmd: "strip_upgrade", on: false });
+      await sleep(retryWebSocket);
+      assert.equal(await drop(), 6);
+      assert.equal(client.transport, "websocket");
+      const got = seen.notification("back.on.ws");
+      const { cursor } = await gateway.publish({ users: [userId], type: "back.on.ws" });
+      assert.equal((await got).args[1], cursor);
+      assert.deepEqual(seen.named("resync"), []);
+    } finally {
+      client.close();
+      await gateway.call({ cmd: "strip_upgrade", on: true });
+    }
+  });
 });
