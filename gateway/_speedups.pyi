@@ -1,7 +1,35 @@
-"""Types of the compiled module built from gateway/csrc/speedups.c (see gateway/speedups.py)."""
+"""Types of the compiled module built from gateway/csrc (see gateway/speedups.py)."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
 
 from gateway.log import AppendResult
+from gateway.models import Invalid, NotificationItem, PublishItem
 
 def encode_accepted(ids: Sequence[str], results: Sequence[AppendResult], /) -> bytes | None: ...
+def configure(
+    users: dict[tuple[str, ...], Any],
+    users_miss: Callable[[tuple[str, ...]], Any],
+    topics: dict[str, Any],
+    topics_miss: Callable[[str], Any],
+    everyone: Any,
+    types: set[str],
+    known_type: Callable[[str], bool],
+    data_json: Callable[[str], dict[str, Any]],
+    invalid: type[Invalid],
+    priorities: tuple[str | None, ...],
+    publish_item: type[PublishItem],
+    notification_item: type[NotificationItem],
+    max_items: int,
+    publish_tail: tuple[Any, ...],
+    notification_tail: tuple[Any, ...],
+    /,
+) -> None: ...
+def read_batch(
+    data: bytes,
+    accepted_at: datetime,
+    ids: Iterator[str],
+    fallback: Callable[[int], PublishItem | Invalid],
+    /,
+) -> list[PublishItem | Invalid] | None: ...

@@ -9,6 +9,7 @@
 #include <Python.h>
 
 #include "pbwire.h"
+#include "speedups.h"
 
 /* encode_accepted(ids, results) -> bytes | None
  *
@@ -105,6 +106,10 @@ done:
 static PyMethodDef methods[] = {
     {"encode_accepted", (PyCFunction)(void (*)(void))encode_accepted, METH_FASTCALL,
      "The serialized PublishBatchResponse of accepted results, or None (see response.py)."},
+    {"configure", (PyCFunction)(void (*)(void))gw_configure, METH_FASTCALL,
+     "Hand read_batch the caches and classes of gateway/grpc/accept.py (batch.c)."},
+    {"read_batch", (PyCFunction)(void (*)(void))gw_read_batch, METH_FASTCALL,
+     "A PublishBatchRequest's bytes as PublishItems, declined items from fallback(i) (batch.c)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -23,13 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from pydantic import TypeAdapter, ValidationError
 
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.models import (
+    MAX_BATCH_ITEMS,
     EveryoneTarget,
+    Invalid,
     NotificationItem,
     NotificationType,
     PublishItem,
@@ -38,8 +40,9 @@ from gateway.models import (
     UsersTarget,
     tuple_maker,
 )
+from gateway.speedups import speedups
 
-__all__ = ["CACHE_ENTRIES", "PRIORITIES", "fast_item"]
+__all__ = ["CACHE_ENTRIES", "PRIORITIES", "BatchReader", "compiled_reader", "fast_item"]
 
 #: Validated targets (and types) kept: ~0.4 KB each, so at most ~7 MB. A backend that
 #: addresses more distinct users than this in turn pays the models' validation on a miss.
@@ -173,3 +176,77 @@ def fast_item(
             ),
         )
     )
+
+
+class BatchReader(Protocol):
+    """gateway._speedups.read_batch: a PublishBatchRequest's bytes as `fast_item` would
+    accept each item, the rest from `fallback(index)`; None when the request is not a plain
+    list of 1 to MAX_BATCH_ITEMS items (then upb reads it as before)."""
+
+    def __call__(
+        self,
+        data: bytes,
+        accepted_at: datetime,
+        ids: Iterator[str],
+        fallback: Callable[[int], PublishItem | Invalid],
+        /,
+    ) -> list[PublishItem | Invalid] | None: ...
+
+
+#: The fields the C reader fills in, in order (gateway/csrc/batch.c); fields added after
+#: them take their defaults there too, as `tuple_maker` fills them in. A change to these
+#: turns the reader off (and tests/unit/test_speedups.py fails) until batch.c follows.
+_C_LAYOUT: dict[type[tuple[Any, ...]], tuple[str, ...]] = {
+    PublishItem: ("target", "notification"),
+    NotificationItem: (
+        "id",
+        "type",
+        "title",
+        "body",
+        "data",
+        "priority",
+        "created_at",
+        "ttl",
+        "receipt_deadline",
+    ),
+}
+
+
+def _tail(cls: type[tuple[Any, ...]]) -> tuple[Any, ...] | None:
+    """The defaults of `cls`'s fields after the ones batch.c reads, or None when its
+    leading fields are not those (or a later one has no default)."""
+    fields: tuple[str, ...] = getattr(cls, "_fields", ())
+    defaults: dict[str, Any] = getattr(cls, "_field_defaults", {})
+    read = _C_LAYOUT[cls]
+    if fields[: len(read)] != read or any(name not in defaults for name in fields[len(read) :]):
+        return None
+    return tuple(defaults[name] for name in fields[len(read) :])
+
+
+def compiled_reader(data_json: Callable[[str], dict[str, Any]]) -> BatchReader | None:
+    """The C twin of `fast_item` over a whole batch's bytes, set up with this module's
+    caches and `data_json` (the edge's reader, as `fast_item` takes it), or None without
+    the compiled module."""
+    publish_tail, notification_tail = _tail(PublishItem), _tail(NotificationItem)
+    if speedups is None or publish_tail is None or notification_tail is None:
+        return None
+    priorities = tuple(PRIORITIES[n] for n in range(5))
+    speedups.configure(
+        _users,
+        _users_target,
+        _topics,
+        _topic_target,
+        _EVERYONE,
+        _types,
+        _known_type,
+        data_json,
+        Invalid,
+        priorities,
+        PublishItem,
+        NotificationItem,
+        MAX_BATCH_ITEMS,
+        publish_tail,
+        notification_tail,
+    )
+    reader: BatchReader = speedups.read_batch
+    return reader

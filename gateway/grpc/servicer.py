@@ -21,7 +21,12 @@ from gateway.auth import bearer_token
 from gateway.closecodes import CloseCode
 from gateway.grpc.receipts import ReceiptsApi
 from gateway.grpc.response import encode_accepted
-from gateway.grpc.translate import publish_input, publish_inputs
+from gateway.grpc.translate import (
+    BATCH_FROM_BYTES,
+    batch_inputs,
+    publish_input,
+    publish_inputs,
+)
 from gateway.grpc.types_api import TypesApi
 from gateway.log import AppendResult
 from gateway.models import MAX_BATCH_ITEMS, MAX_RECIPIENTS, Invalid, PublishItem, check_identifier
@@ -83,16 +88,19 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
     ) -> bytes:
         """`PublishBatch` answered with the response's bytes (`register`): an accepted
         batch's response is encoded by hand (response.py), anything else through upb."""
-        inputs, accepted, published = await self._batch(request, context)
-        # counted in C: every outcome an AppendResult (the service makes that class only)
-        if len(accepted) == len(inputs) and list(map(type, published)).count(AppendResult) == len(
-            published
-        ):
-            ids = [item.notification.id for item in accepted]
-            encoded = encode_accepted(ids, cast(list[AppendResult], published))
-            if encoded is not None:
-                return encoded
-        return _response(inputs, accepted, published).SerializeToString()
+        return _encoded(*await self._batch(request, context))
+
+    async def publish_batch_bytes(
+        self, data: bytes, context: aio.ServicerContext[Any, Any]
+    ) -> bytes:
+        """`PublishBatch` from the request's bytes to the response's (`register`, with the
+        compiled module): the common items are read in C (`translate.batch_inputs`)."""
+        started = time.perf_counter()
+        try:
+            inputs = batch_inputs(data)
+        except Invalid as exc:  # undecodable, or too few or many items: the whole call
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return _encoded(*await self._outcomes(inputs, started))
 
     async def _batch(
         self, request: pb.PublishBatchRequest, context: aio.ServicerContext[Any, Any]
@@ -109,15 +117,22 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"requests: 1 to {MAX_BATCH_ITEMS} items (got {count})",
             )
-        metrics = self._service.metrics
-        inputs = publish_inputs(request.requests)
+        return await self._outcomes(publish_inputs(request.requests), started)
+
+    async def _outcomes(
+        self, inputs: list[PublishItem | Invalid], started: float
+    ) -> tuple[
+        list[PublishItem | Invalid],
+        list[PublishItem],
+        list[AppendResult | Invalid | Conflict] | list[Unavailable],
+    ]:
         refused = list(map(type, inputs)).count(Invalid)  # in C: usually none
         accepted = (
             cast(list[PublishItem], inputs)
             if not refused
             else [item for item in inputs if not isinstance(item, Invalid)]
         )
-        metrics.rejected_invalid += refused
+        self._service.metrics.rejected_invalid += refused
         return inputs, accepted, await self._publish_many(accepted, started)
 
     async def _publish_many(
@@ -215,6 +230,23 @@ class GatewayServicer(pb_grpc.NotificationGatewayServicer):
         return await self._types.list(request, context)
 
 
+def _encoded(
+    inputs: list[PublishItem | Invalid],
+    accepted: list[PublishItem],
+    published: list[AppendResult | Invalid | Conflict] | list[Unavailable],
+) -> bytes:
+    """The serialized response: by hand for an accepted batch (response.py), else upb's."""
+    # counted in C: every outcome an AppendResult (the service makes that class only)
+    if len(accepted) == len(inputs) and list(map(type, published)).count(AppendResult) == len(
+        published
+    ):
+        ids = [item.notification.id for item in accepted]
+        encoded = encode_accepted(ids, cast(list[AppendResult], published))
+        if encoded is not None:
+            return encoded
+    return _response(inputs, accepted, published).SerializeToString()
+
+
 def _response(
     inputs: list[PublishItem | Invalid],
     accepted: list[PublishItem],
@@ -248,7 +280,8 @@ def _response(
 def register(servicer: GatewayServicer, server: Any) -> None:
     """Add `servicer` to `server` (a grpc server, or a stand-in such as `DecodeGuard`) with
     the generated code, `PublishBatch` registered to answer the bytes it encoded itself
-    (`publish_batch_encoded`: grpc then serializes nothing)."""
+    (`publish_batch_encoded`: grpc then serializes nothing) and, with the compiled module,
+    to take the request's bytes (`publish_batch_bytes`: upb parses only what C declines)."""
     pb_grpc.add_NotificationGatewayServicer_to_server(servicer, _EncodedBatch(servicer, server))  # type: ignore[no-untyped-call]
 
 
@@ -271,9 +304,14 @@ class _EncodedBatch:
         self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]
     ) -> None:
         batch = handlers["PublishBatch"]
-        encoded = grpc.unary_unary_rpc_method_handler(
-            self._servicer.publish_batch_encoded, batch.request_deserializer, None
-        )
+        if BATCH_FROM_BYTES:  # no deserializer: the behaviour reads the bytes itself
+            encoded = grpc.unary_unary_rpc_method_handler(
+                self._servicer.publish_batch_bytes, None, None
+            )
+        else:
+            encoded = grpc.unary_unary_rpc_method_handler(
+                self._servicer.publish_batch_encoded, batch.request_deserializer, None
+            )
         self._server.add_registered_method_handlers(service, {**handlers, "PublishBatch": encoded})
 
 

@@ -86,7 +86,7 @@ class TracingInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
         tracing = self._tracing
 
         async def batch(
-            request: pb.PublishBatchRequest, context: aio.ServicerContext[Any, Any]
+            request: pb.PublishBatchRequest | bytes, context: aio.ServicerContext[Any, Any]
         ) -> pb.PublishBatchResponse | bytes:
             with tracing.publish(metadata) as span:
                 response: pb.PublishBatchResponse | bytes = await behavior(request, context)
@@ -96,7 +96,12 @@ class TracingInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
                     if isinstance(response, bytes)
                     else response
                 ).results
-                items = request.requests
+                # with the compiled module PublishBatch takes the request's bytes
+                items = (
+                    pb.PublishBatchRequest.FromString(request)
+                    if isinstance(request, bytes)
+                    else request
+                ).requests
                 tracing.published(
                     span,
                     [item.notification.type for item in items],

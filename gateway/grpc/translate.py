@@ -16,11 +16,14 @@ from typing import Any
 
 import pydantic_core
 from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
+from google.protobuf.message import DecodeError
 from pydantic import ValidationError
 
 from gateway.api.v1 import gateway_pb2 as pb
-from gateway.grpc.accept import PRIORITIES, fast_item
+from gateway.grpc.accept import PRIORITIES, compiled_reader, fast_item
+from gateway.grpc.decoding import Undecodable
 from gateway.models import (
+    MAX_BATCH_ITEMS,
     Invalid,
     PublishInput,
     PublishItem,
@@ -29,7 +32,14 @@ from gateway.models import (
     new_notification_id,
 )
 
-__all__ = ["publish_input", "publish_inputs", "struct_to_dict"]
+__all__ = [
+    "BATCH_FROM_BYTES",
+    "batch_inputs",
+    "batch_inputs_py",
+    "publish_input",
+    "publish_inputs",
+    "struct_to_dict",
+]
 
 _MAX_SAFE_INT = 2**53
 
@@ -44,15 +54,63 @@ def publish_input(request: pb.PublishRequest) -> PublishItem:
     return outcome
 
 
-def publish_inputs(requests: Sequence[pb.PublishRequest]) -> list[PublishItem | Invalid]:
+def publish_inputs(
+    requests: Sequence[pb.PublishRequest],
+    accepted_at: datetime | None = None,
+    ids: Iterator[str] | None = None,
+) -> list[PublishItem | Invalid]:
     """Each request's accepted form, in order, or the `Invalid` that names its field.
 
     Items without an id or created_at get them here (one timestamp per call: they were
     accepted together; ids from one batch source, `new_notification_id.many`).
     """
-    accepted_at = datetime.now(UTC)
-    ids = new_notification_id.many()
+    if accepted_at is None:
+        accepted_at = datetime.now(UTC)
+    if ids is None:
+        ids = new_notification_id.many()
     return [_item(request, accepted_at, ids) for request in requests]
+
+
+def batch_inputs_py(
+    data: bytes, accepted_at: datetime | None = None, ids: Iterator[str] | None = None
+) -> list[PublishItem | Invalid]:
+    """A PublishBatchRequest's bytes as `publish_inputs` of its items; raises `Invalid`
+    for the whole request (undecodable, as `DecodeGuard` says it; or too few or many items)."""
+    requests = _parse_batch(data).requests
+    count = len(requests)
+    if not 1 <= count <= MAX_BATCH_ITEMS:
+        raise Invalid("requests", f"1 to {MAX_BATCH_ITEMS} items (got {count})")
+    return publish_inputs(requests, accepted_at, ids)
+
+
+def batch_inputs(
+    data: bytes, accepted_at: datetime | None = None, ids: Iterator[str] | None = None
+) -> list[PublishItem | Invalid]:
+    """`batch_inputs_py` with the common items read from the bytes in C (accept.py's
+    `compiled_reader`): the same items, ids, errors and order; the twin when not built."""
+    if _read_batch is None:
+        return batch_inputs_py(data, accepted_at, ids)
+    if accepted_at is None:
+        accepted_at = datetime.now(UTC)
+    if ids is None:
+        ids = new_notification_id.many()
+    parsed: list[pb.PublishBatchRequest] = []  # upb's, made for the first declined item
+
+    def fallback(index: int) -> PublishItem | Invalid:
+        if not parsed:
+            parsed.append(_parse_batch(data))
+        return _item(parsed[0].requests[index], accepted_at, ids)
+
+    inputs = _read_batch(data, accepted_at, ids, fallback)
+    return batch_inputs_py(data, accepted_at, ids) if inputs is None else inputs
+
+
+def _parse_batch(data: bytes) -> pb.PublishBatchRequest:
+    try:
+        return pb.PublishBatchRequest.FromString(data)
+    except DecodeError as exc:  # phrased as DecodeGuard phrases a request it cannot read
+        field, _, rule = Undecodable(str(exc)).message().partition(": ")
+        raise Invalid(field, rule) from None
 
 
 def _item(
@@ -220,3 +278,9 @@ def _value(value: struct_pb2.Value, path: str) -> Any:
     if kind == "list_value":
         return [_value(item, f"{path}[{i}]") for i, item in enumerate(value.list_value.values)]
     return None
+
+
+_read_batch = compiled_reader(_json_object)
+#: True when `batch_inputs` reads the bytes in C: PublishBatch is then registered to take
+#: the request's bytes (servicer.register), and upb parses only what C declines.
+BATCH_FROM_BYTES = _read_batch is not None

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.api.v1 import gateway_pb2 as pb
+from gateway.grpc import translate
 from gateway.grpc.response import encode_accepted_py
 from gateway.log import AppendResult
 from gateway.speedups import FORCED_OFF, speedups
@@ -38,6 +39,11 @@ def test_the_module_is_built_and_loaded() -> None:
     # pip install (scripts/_venv.sh) compiles it; a silent fallback would hide a broken build
     if not FORCED_OFF:
         assert speedups is not None, "gateway._speedups did not import: rebuild with pip install"
+        # and PublishBatch reads its bytes with it (accept.compiled_reader: the item tuples
+        # still have the fields batch.c fills in)
+        assert translate.BATCH_FROM_BYTES
+    else:
+        assert speedups is None and not translate.BATCH_FROM_BYTES
 
 
 @pytest.mark.parametrize("source", _SOURCES, ids=lambda p: p.name)
@@ -122,6 +128,11 @@ def test_encode_accepted_leaks_nothing() -> None:
 KEY_TESTS = [
     "tests/unit/test_speedups.py",
     "tests/unit/test_batch_response.py",
+    "tests/unit/test_accept_rules.py",
+    "tests/e2e/test_publish.py",
+    "tests/e2e/test_door.py",
+    "tests/e2e/test_hostile.py",
+    "tests/e2e/test_types.py",
 ]
 
 

@@ -1,0 +1,11 @@
+/* The functions each C source of gateway._speedups adds to the module's method table. */
+#ifndef GATEWAY_SPEEDUPS_H
+#define GATEWAY_SPEEDUPS_H
+
+#include <Python.h>
+
+/* batch.c */
+PyObject *gw_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *gw_read_batch(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+
+#endif
