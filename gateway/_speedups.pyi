@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.log import AppendResult
-from gateway.models import Invalid, NotificationItem, PublishItem
+from gateway.models import Invalid, Notification, NotificationItem, PublishItem
 
 def encode_accepted(ids: Sequence[str], results: Sequence[AppendResult], /) -> bytes | None: ...
 def configure(
@@ -33,3 +33,11 @@ def read_batch(
     fallback: Callable[[int], PublishItem | Invalid],
     /,
 ) -> list[PublishItem | Invalid] | None: ...
+def configure_encode(
+    fallback: Callable[[Notification | NotificationItem], bytes],
+    notification_item: type[NotificationItem],
+    dumps: Callable[[Any], bytes],
+    /,
+) -> None: ...
+def encode_notification(notification: Notification | NotificationItem, /) -> bytes: ...
+def may_hold_huge_number(text: str, /) -> bool: ...

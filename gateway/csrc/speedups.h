@@ -8,4 +8,8 @@
 PyObject *gw_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *gw_read_batch(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
+/* encode.c */
+PyObject *gw_configure_encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *gw_encode_notification(PyObject *self, PyObject *n);
+
 #endif

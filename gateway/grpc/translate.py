@@ -31,11 +31,13 @@ from gateway.models import (
     describe_errors,
     new_notification_id,
 )
+from gateway.speedups import speedups
 
 __all__ = [
     "BATCH_FROM_BYTES",
     "batch_inputs",
     "batch_inputs_py",
+    "may_hold_huge_number_py",
     "publish_input",
     "publish_inputs",
     "struct_to_dict",
@@ -223,13 +225,18 @@ def _json_object(text: str) -> dict[str, Any]:
         raise Invalid("notification.data_json", "must be a JSON object")
     # a number past a double's range parses as inf and would be sent as Infinity, which no
     # JSON parser reads; only text with a 3-digit exponent or a 309-digit run can hold one
-    if (
+    if _may_hold_huge_number(text):
+        _refuse_huge_numbers(value, "notification.data")
+    return value
+
+
+def may_hold_huge_number_py(text: str) -> bool:
+    """Whether `text` holds `e`/`E`, an optional `+` and 3 digits, or a run of 309 digits."""
+    return (
         ("e" in text and _HUGE_EXPONENT.search(text) is not None)
         or ("E" in text and _HUGE_EXPONENT_UPPER.search(text) is not None)
         or (len(text) >= 309 and _HUGE_DIGITS.search(text) is not None)
-    ):
-        _refuse_huge_numbers(value, "notification.data")
-    return value
+    )
 
 
 # Patterns that begin with a literal, each only on text that can hold it: `re` scans for a
@@ -239,6 +246,10 @@ def _json_object(text: str) -> dict[str, Any]:
 _HUGE_EXPONENT = re.compile(r"e\+?\d{3}")
 _HUGE_EXPONENT_UPPER = re.compile(r"E\+?\d{3}")
 _HUGE_DIGITS = re.compile(r"\d{309}")
+#: In C with the compiled module: one pass, ~10x fewer instructions (test_speedups.py).
+_may_hold_huge_number = (
+    may_hold_huge_number_py if speedups is None else speedups.may_hold_huge_number
+)
 
 
 def _refuse_huge_numbers(value: Any, path: str) -> None:

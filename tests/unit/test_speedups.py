@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.grpc import translate
 from gateway.grpc.response import encode_accepted_py
+from gateway.grpc.translate import may_hold_huge_number_py
 from gateway.log import AppendResult
 from gateway.speedups import FORCED_OFF, speedups
 from tests.support.leaks import assert_no_leak
@@ -129,6 +130,7 @@ KEY_TESTS = [
     "tests/unit/test_speedups.py",
     "tests/unit/test_batch_response.py",
     "tests/unit/test_accept_rules.py",
+    "tests/unit/test_models.py",
     "tests/e2e/test_publish.py",
     "tests/e2e/test_door.py",
     "tests/e2e/test_hostile.py",
@@ -149,3 +151,34 @@ def test_the_key_tests_pass_without_speedups() -> None:
         timeout=500,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+# -- may_hold_huge_number (gateway/grpc/translate.py's screen) -----------------------------
+
+_screen_text = st.one_of(
+    st.text("eE+-.0123456789x٣\U0001d7d7 ", max_size=12),
+    st.text(max_size=12),
+    st.builds(
+        lambda digit, n, before, after: before + digit * n + after,
+        st.sampled_from(["1", "٣", "\U0001d7d7"]),
+        st.integers(300, 312),
+        st.text("x1e", max_size=3),
+        st.text("x1e", max_size=3),
+    ),
+)
+
+
+@needs_speedups
+@settings(max_examples=1500, deadline=None)
+@given(_screen_text)
+def test_the_screen_matches_the_three_searches(text: str) -> None:
+    assert speedups is not None
+    assert speedups.may_hold_huge_number(text) is may_hold_huge_number_py(text)
+
+
+@needs_speedups
+def test_the_screen_leaks_nothing() -> None:
+    assert speedups is not None
+    screen = speedups.may_hold_huge_number
+    texts = ['{"a":1e308}', '{"a":1.5,"b":"x"}', "٣" * 310]
+    assert_no_leak(lambda: [screen(t) for t in texts], texts)
