@@ -11,6 +11,7 @@ from typing import Any
 
 from . import Metrics
 from .figures import get
+from .options import SERVERS
 
 #: (label, scenario, how to read it from the metrics, better: "higher" | "lower")
 _FIGURES: list[tuple[str, str, str, str]] = [
@@ -50,7 +51,8 @@ def peer_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         values = {
             kind: _value(m, scenario, path)
             for kind, m in runs.items()
-            if kind != "runs" and kind != "redis_vs_memory" and isinstance(m, dict)
+            # the servers only: not "runs" nor the comparisons (redis_vs_memory, ...)
+            if kind in SERVERS and isinstance(m, dict)
         }
         if len([v for v in values.values() if v is not None]) < 2:
             continue

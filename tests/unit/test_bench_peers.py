@@ -72,3 +72,19 @@ def test_a_servers_cpu_counts_its_children() -> None:
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_the_table_holds_servers_not_the_runs_comparisons() -> None:
+    run = {"notifications_per_s": 100.0, "correct": True}
+    results = {
+        "peruser": {
+            "gateway": run,
+            "tree": {**run, "notifications_per_s": 50.0},
+            "gateway_vs_tree": {"notifications_per_s": 2.0},
+            "workers2_vs_1": {"notifications_per_s": 1.0},
+            "runs": {"gateway": [run]},
+        }
+    }
+    (rate, *_) = peer_rows(results)
+    assert list(rate["values"]) == ["gateway", "tree"]
+    assert rate["gateway_ratio"] == {"tree": 2.0}
