@@ -118,6 +118,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="how the load client's subscribers connect to the gateway: WebSocket (/ws) or "
         "Server-Sent Events (/sse); the baseline speaks WebSocket only (default ws)",
     )
+    parser.add_argument(
+        "--tree",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="server `tree`: `python -m gateway` run from another checkout DIR (e.g. the code "
+        "before a change), compared with this tree's in the same run (adds `tree` to --servers)",
+    )
+    parser.add_argument(
+        "--traced-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="server `traced`: this tree's gateway with these variables too (repeat; e.g. "
+        "OTEL_TRACES_EXPORTER=otlp), compared with `gateway` in the same run (adds `traced`)",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the server logs")
     parser.add_argument(
         "--idle-hold",
@@ -171,6 +187,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             args.servers.remove(kind)
     if args.backend and "redis" not in args.servers:
         args.servers.append("redis")
+    if args.tree is not None:
+        args.tree = args.tree.resolve()
+        if not (args.tree / "gateway" / "__main__.py").is_file():
+            parser.error(f"--tree {args.tree}: no gateway/__main__.py there")
+        if "tree" not in args.servers:
+            args.servers.append("tree")
+    elif "tree" in args.servers:
+        parser.error("the tree server needs --tree DIR")
+    bad = [item for item in args.traced_env if "=" not in item or item.startswith("=")]
+    if bad:
+        parser.error(f"--traced-env takes NAME=VALUE, not {bad[0]!r}")
+    args.traced_env = dict(item.split("=", 1) for item in args.traced_env)
+    if args.traced_env and "traced" not in args.servers:
+        args.servers.append("traced")
+    elif "traced" in args.servers and not args.traced_env:
+        parser.error("the traced server needs --traced-env NAME=VALUE (the variables it adds)")
     for s in args.servers:
         if s not in SERVERS:
             parser.error(f"unknown server {s!r}; choose from {', '.join(SERVERS)}")

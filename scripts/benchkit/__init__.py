@@ -16,6 +16,7 @@ server runs as `bench.py --serve-baseline`), the metrics type, the uvloop loop f
   servers      starting, probing and stopping the servers under test; RSS and CPU
   scenarios/   the scenarios, one module each (unary.py holds the three unary ones)
   runner       each scenario against each server, repeated; medians
+  versus       two builds of the gateway in one run (another checkout, tracing on)
   stats        percentiles, rates, the median of several runs
   figures      which figures the summary shows, and their targets
   report       per-run lines, the summary table, the JSON file

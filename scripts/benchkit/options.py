@@ -11,6 +11,9 @@ from typing import Any
 #: the gateway with `--receipts` (its clients ack in the `receipts` scenario); "types" the
 #: gateway with a 50-type registry in strict mode (the `types` scenario); "workers2" the
 #: gateway on the Redis backend with `--workers 2` (compared with "redis", one process).
+#: "tree" is the gateway of another checkout (`--tree DIR`, e.g. the code before a change)
+#: and "traced" this one with `--traced-env` variables (tracing on): both are compared with
+#: "gateway" in the same run (benchkit/versus.py).
 SERVERS = (
     "gateway",
     "baseline",
@@ -21,7 +24,11 @@ SERVERS = (
     "nchan",
     "pushpin",
     "workers2",
+    "tree",
+    "traced",
 )
+#: The kinds that are `python -m gateway` (with flags, a directory or variables of their own).
+GATEWAYS = ("gateway", "redis", "receipts", "types", "workers2", "tree", "traced")
 DEFAULT_SERVERS = ("gateway", "baseline", "node", "nchan", "pushpin")
 SCENARIOS = (
     "broadcast",

@@ -11,7 +11,7 @@ import time
 import traceback
 from typing import Any
 
-from . import Metrics, peers, redis_backend
+from . import ROOT, Metrics, peers, redis_backend, versus
 from .load import Bench, close_all
 from .report import print_scenario_line
 from .scenarios import BY_NAME
@@ -38,6 +38,11 @@ async def run_scenario(bench: Bench, name: str) -> dict[str, Any]:
     workers = redis_backend.compare_workers(name, results)
     if workers is not None:  # issue 15: --workers 2 vs one process, both on Redis
         results["workers2_vs_1"] = workers
+    # this tree against another checkout (`--tree`), tracing on against off (`--traced-env`)
+    for ours, theirs in (("gateway", "tree"), ("traced", "gateway")):
+        compared = versus.compare(name, results, runs, ours, theirs)
+        if compared is not None:
+            results[f"{ours}_vs_{theirs}"] = compared
     on, off = results.get("receipts"), results.get("gateway")
     if name == "receipts" and on and off:  # receipts on (acking) vs off, this run
         ratio = _share(on.get("notifications_per_s"), off.get("notifications_per_s"))
@@ -72,7 +77,13 @@ async def run_once(bench: Bench, name: str, kind: str) -> Metrics:
         gateway_args += ["--workers", "2"]
     try:
         server = await start_server(
-            kind, bench.log_dir / f"{name}-{kind}.log", gateway_args, py_spy_out, scenario=name
+            kind,
+            bench.log_dir / f"{name}-{kind}.log",
+            gateway_args,
+            py_spy_out,
+            scenario=name,
+            cwd=a.tree if kind == "tree" else ROOT,
+            env=a.traced_env if kind == "traced" else None,
         )
     except Exception as exc:
         print(f"  {kind}: did not start: {exc}", flush=True)

@@ -23,6 +23,7 @@ from typing import Any
 from grpc import aio
 
 from . import ENTRY, HOST, ROOT, peers
+from .options import GATEWAYS
 from .type_registry import write_registry
 
 
@@ -97,14 +98,18 @@ async def start_server(
     gateway_args: list[str],
     py_spy_out: Path | None,
     scenario: str = "",
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
 ) -> Server:
     """Start `kind` on free ports, logging to `log_path`; return once it serves both ports.
 
     With `py_spy_out`, a gateway is recorded by py-spy into that file. A peer is set up
-    for `scenario` (nchan: per-user channels, or the one broadcast channel).
+    for `scenario` (nchan: per-user channels, or the one broadcast channel). A gateway runs
+    from `cwd` (`python -m` imports the `gateway` package found there first: another
+    checkout runs its own code) with `env` added to this process's environment.
     """
     http_port, grpc_port = free_port(), free_port()
-    if kind in ("gateway", "redis", "receipts", "types", "workers2"):  # gateway_args: backend
+    if kind in GATEWAYS:  # gateway_args: backend
         cmd = [sys.executable, "-m", "gateway", "--http-port", str(http_port)]
         cmd += ["--grpc-port", str(grpc_port), "--log-level", "WARNING", "--grace-seconds", "1"]
         cmd += gateway_args
@@ -120,7 +125,12 @@ async def start_server(
         cmd += ["--http-port", str(http_port), "--grpc-port", str(grpc_port)]
     with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
-            *cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            *cmd,
+            cwd=cwd if kind in GATEWAYS else ROOT,
+            env={**os.environ, **env} if env else None,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     server = Server(kind, proc, http_port, grpc_port, log_path)
     try:
