@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import aiohttp
@@ -32,19 +32,6 @@ from tests.support.redis_helpers import ChildGateway, RedisServer, ws_client
 
 SERVER, CONSUMER = 2, 5  # opentelemetry.proto.trace.v1.Span.SpanKind
 ERROR = 2  # Status.StatusCode
-
-
-@pytest.fixture
-async def receiver(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[OtlpReceiver]:
-    """A receiver, and the process's `OTEL_*` variables pointing at it (children inherit)."""
-    receiver = OtlpReceiver()
-    receiver.start()
-    for name in [name for name in os.environ if name.startswith("OTEL_")]:
-        monkeypatch.delenv(name)
-    for name, value in receiver.environ().items():
-        monkeypatch.setenv(name, value)
-    yield receiver
-    receiver.stop()
 
 
 class TracedPublisher:

@@ -8,8 +8,9 @@ the machine-readable description cannot drift from what the gateway sends.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
@@ -22,6 +23,9 @@ from tests.support.gateway import Client, Connect, StartGateway
 from tests.support.netproxy import TcpProxy
 from tests.support.redis_helpers import RedisServer, reached_redis
 from tests.support.schema import check_server_frame
+
+if TYPE_CHECKING:
+    from tests.support.otlp_receiver import OtlpReceiver
 
 
 @pytest.fixture(autouse=True)
@@ -151,3 +155,19 @@ def on_redis(
         return gateway
 
     return start
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[OtlpReceiver]:
+    """A real OTLP/gRPC receiver, and the process's `OTEL_*` variables pointing at it (the
+    gateways the test starts, in this process or as children, export their spans there)."""
+    from tests.support.otlp_receiver import OtlpReceiver
+
+    receiver = OtlpReceiver()
+    receiver.start()
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    for name, value in receiver.environ().items():
+        monkeypatch.setenv(name, value)
+    yield receiver
+    receiver.stop()
