@@ -49,11 +49,14 @@ def compare(
     def shown(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.3f}x"
 
+    line["median_round_server_cpu_ratio"] = statistics.median(cpu_rounds) if cpu_rounds else None
     each = ", ".join(f"{r:.3f}" for r in rounds)
+    each_cpu = ", ".join(f"{r:.3f}" for r in cpu_rounds)
     print(
         f"  {ours} vs {theirs}: {label} {shown(line['ratio'])} (medians), "
         f"{shown(line['median_round_ratio'])} (median of the rounds' ratios: {each or 'n/a'}); "
-        f"server CPU {shown(line['server_cpu_ratio'])}",
+        f"server CPU {shown(line['server_cpu_ratio'])} (medians), "
+        f"{shown(line['median_round_server_cpu_ratio'])} (rounds: {each_cpu or 'n/a'})",
         flush=True,
     )
     return line

@@ -34,6 +34,7 @@ def test_the_ratio_of_medians_and_the_median_of_each_rounds_ratio() -> None:
     assert line["round_ratios"] == pytest.approx([1.0, 0.9, 1.25])
     assert line["median_round_ratio"] == pytest.approx(1.0)
     assert line["server_cpu_ratio"] == pytest.approx(1.1)
+    assert line["median_round_server_cpu_ratio"] == pytest.approx(1.0)
     assert versus.compare("peruser", {"gateway": _run(1, 1)}, runs, "gateway", "tree") is None
 
 
