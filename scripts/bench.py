@@ -191,6 +191,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.tree = args.tree.resolve()
         if not (args.tree / "gateway" / "__main__.py").is_file():
             parser.error(f"--tree {args.tree}: no gateway/__main__.py there")
+        built = list((args.tree / "gateway").glob("_speedups*.so"))
+        if (args.tree / "gateway" / "csrc").is_dir() and not built:
+            parser.error(
+                f"--tree {args.tree}: its C extension (gateway/csrc) is not built there, so it "
+                "would run its Python fallbacks; build it in place first: cd DIR && python -c "
+                "'from setuptools import setup; setup()' build_ext --inplace"
+            )
         if "tree" not in args.servers:
             args.servers.append("tree")
     elif "tree" in args.servers:

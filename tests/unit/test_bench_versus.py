@@ -50,6 +50,13 @@ def test_the_flags_add_their_servers_and_refuse_what_cannot_run(tmp_path: Path) 
     ):
         with pytest.raises(SystemExit):
             parse_args(argv)
+    # a checkout with C sources must have its extension built, or it runs its Python twins
+    (tmp_path / "gateway" / "csrc").mkdir(parents=True)
+    (tmp_path / "gateway" / "__main__.py").write_text("")
+    with pytest.raises(SystemExit):
+        parse_args(["--tree", str(tmp_path)])
+    (tmp_path / "gateway" / "_speedups.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
+    assert parse_args(["--tree", str(tmp_path)]).tree == tmp_path.resolve()
 
 
 async def test_a_tree_runs_its_own_code_with_the_variables_given(tmp_path: Path) -> None:
