@@ -13,11 +13,14 @@ its own check against our workers' sockets.
 
 Signals: the workers leave the terminal's process group (and start with SIGINT ignored
 until their own handlers are in place), so a Ctrl-C reaches the supervisor alone, which
-passes each SIGTERM or SIGINT on to every worker, once, as a SIGTERM: the first drains
-them all, a second ends them at once (as for one gateway). A worker that exits unasked (a crash, a
-start that failed) makes the supervisor drain the others and exit non-zero, so the
-process manager restarts the whole: a host never runs silently with fewer workers. A
-worker still running `grace_seconds` + 5 s after the first signal is killed.
+passes each SIGTERM or SIGINT on to every worker, once, as a SIGTERM: the first drains them
+all, a second ends them at once (as for one gateway). A SIGHUP is passed on as it is: each
+worker reloads its type registry (issue 16); unhandled, its default action would end the
+supervisor and leave the workers running unsupervised. Workers start with SIGHUP ignored
+too, so one that arrives before a worker's own handler cannot end it. A worker that exits
+unasked (a crash, a start that failed) makes the supervisor drain the others and exit
+non-zero, so the process manager restarts the whole: a host never runs silently with fewer
+workers. A worker still running `grace_seconds` + 5 s after the first signal is killed.
 
 Workers are started with `multiprocessing`'s spawn (a fresh interpreter each; gRPC's core
 does not survive a fork once it has threads) and are given the parsed `Settings`.
@@ -55,9 +58,13 @@ def supervise(settings: Settings) -> int:
     if settings.ops_port is not None:
         probe_port("ops_port", settings.ops_host, settings.ops_port)
     received: list[int] = []
+    reloads: list[int] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         received.append(signum)
+
+    def on_reload(signum: int, _frame: FrameType | None) -> None:
+        reloads.append(signum)
 
     context = multiprocessing.get_context("spawn")
     workers: list[BaseProcess] = [
@@ -66,16 +73,21 @@ def supervise(settings: Settings) -> int:
     ]
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: see the module docstring
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     for worker in workers:
         worker.start()
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_reload)
     log.info("workers started", extra={"workers": [w.pid for w in workers]})
-    return _watch(workers, received, settings.grace_seconds + _GRACE_MARGIN)
+    return _watch(workers, received, settings.grace_seconds + _GRACE_MARGIN, reloads)
 
 
-def _watch(workers: list[BaseProcess], received: list[int], grace: float) -> int:
-    """Pass each signal on once; drain the rest when a worker ends unasked; kill what
-    still runs `grace` seconds after the first signal (a drain is bounded by then)."""
+def _watch(
+    workers: list[BaseProcess], received: list[int], grace: float, reloads: list[int]
+) -> int:
+    """Pass each signal on once (SIGHUP as it is); drain the rest when a worker ends
+    unasked; kill what still runs `grace` seconds after the first signal (a drain is
+    bounded by then)."""
     live = list(workers)
     passed = 0
     code = 0
@@ -101,6 +113,11 @@ def _watch(workers: list[BaseProcess], received: list[int], grace: float) -> int
                 received.append(signal.SIGTERM)
             elif exit_code:
                 code = code or (_CONFIG_ERROR if exit_code == _CONFIG_ERROR else 1)
+        while reloads:
+            reloads.pop()
+            for worker in live:
+                if worker.pid is not None:
+                    os.kill(worker.pid, signal.SIGHUP)
         while passed < len(received):
             if kill_at is None and not passed:
                 kill_at = time.monotonic() + grace

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import grpc
 from grpc import aio
 
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
@@ -97,3 +101,63 @@ async def test_a_worker_listens_once_its_log_is_live(
         assert gateway.log.healthy  # by the time it listens
     finally:
         redis.stop()
+
+
+async def _lines(proc: asyncio.subprocess.Process, msg: str, count: int) -> list[dict[str, Any]]:
+    """Read the processes' shared stderr until `count` JSON lines say `msg`."""
+    assert proc.stderr is not None
+    found: list[dict[str, str]] = []
+    async with asyncio.timeout(30):
+        while len(found) < count:
+            line = (await proc.stderr.readline()).decode()
+            assert line, "the gateway's stderr ended"
+            if line.startswith("{") and json.loads(line)["msg"] == msg:
+                found.append(json.loads(line))
+    return found
+
+
+async def test_sighup_to_the_supervisor_reloads_every_worker(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """SIGHUP's default action ends a process: the supervisor passes it on to every worker,
+    each of which reloads its type registry, instead of dying and leaving them unsupervised."""
+    (tmp_path / "t.json").write_text(json.dumps({"type": "a.one", "schema": {"type": "object"}}))
+    http_port, grpc_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(
+        GATEWAY_BACKEND=redis_server.url,
+        GATEWAY_HTTP_PORT=str(http_port),
+        GATEWAY_GRPC_PORT=str(grpc_port),
+        GATEWAY_WORKERS="2",
+        GATEWAY_GRACE_SECONDS="5",
+        GATEWAY_TYPES=str(tmp_path),
+        GATEWAY_TYPES_MODE="strict",
+        GATEWAY_TYPES_WATCH_SECONDS="0",
+    )
+    proc = await gateway_process(env=env)
+    pids: list[int] = []
+    try:
+        pids += (await _lines(proc, "workers started", 1))[0]["workers"]
+        await _lines(proc, "gateway listening", 2)
+        added = {"type": "a.two", "schema": {"type": "object"}}
+        (tmp_path / "t2.json").write_text(json.dumps(added))
+        proc.send_signal(signal.SIGHUP)
+        reloaded = await _lines(proc, "types reloaded", 2)
+        assert [line["reason"] for line in reloaded] == ["SIGHUP", "SIGHUP"]
+        assert proc.returncode is None
+        for n in range(CHANNELS):  # each channel its own TCP connection, to either worker
+            async with aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+                stub = pb_grpc.NotificationGatewayStub(channel)
+                try:
+                    await stub.Publish(publish_request(users("u"), "a.two"), timeout=10)
+                except grpc.aio.AioRpcError as exc:
+                    raise AssertionError(f"channel {n}: {exc.details()}") from None
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        for pid in pids:  # workers a dead supervisor left behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
