@@ -33,11 +33,36 @@ _when = st.one_of(
     st.datetimes(timezones=st.sampled_from([timezone(timedelta(hours=5, minutes=30))])),
     st.datetimes(),  # naive
 )
+_number = st.one_of(
+    # repr and orjson part at exponents: 1e-07 against 1e-7
+    st.sampled_from([1e-5, 1.5e-7, 1e16, 1e22, 1e-300, 5e-324, 1e15, 0.0001, 0.1, -0.0]),
+    st.floats(),
+    st.floats(min_value=-1e17, max_value=1e17),
+    st.floats(min_value=-1e-3, max_value=1e-3),
+    st.sampled_from(
+        [2**63 - 1, -(2**63), 2**63, 2**64 - 1, 2**64, -(2**63) - 1, 1765000000.123456]
+    ),
+    st.integers(),
+)
 _data = st.one_of(
     st.dictionaries(st.text(max_size=4), json_value, max_size=4),
+    st.dictionaries(st.text(max_size=3), st.one_of(_number, st.lists(_number, max_size=3))),
+    st.recursive(
+        st.dictionaries(st.just("k"), st.none()), lambda d: st.dictionaries(st.just("k"), d)
+    ),
+    st.builds(lambda n: {"deep": n}, st.integers(60, 70).map(lambda n: _nested(n))),
+    st.just({1: "non-str key"}),
+    st.just({"t": (1, 2)}),
     st.just({"big": 2**70}),
     st.just({"nan": float("nan")}),
 )
+
+
+def _nested(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth):
+        value = [value]
+    return value
 
 
 @st.composite
