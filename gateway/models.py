@@ -198,9 +198,20 @@ def tuple_maker(cls: type[_T], given: int | None = None) -> Callable[[tuple[Any,
     except KeyError as exc:
         raise TypeError(f"{cls.__name__}.{exc.args[0]} has no default: pass it") from None
     make = partial(tuple.__new__, cls)
-    if not tail:
-        return cast(Callable[[tuple[Any, ...]], _T], make)
-    return lambda values: make(values + tail)
+    python = (
+        cast(Callable[[tuple[Any, ...]], _T], make)
+        if not tail
+        else lambda values: make(values + tail)
+    )
+    if speedups is None:
+        return python
+    # gateway/csrc/maker.c: one allocation and a copy instead of partial and
+    # tuple.__new__'s wrapper (~1k instructions a call); anything but a tuple to `python`
+    try:
+        compiled: Callable[[tuple[Any, ...]], _T] = speedups.tuple_maker(cls, tail, python)
+    except TypeError:  # not laid out as a NamedTuple (e.g. a subclass with a __dict__)
+        return python
+    return compiled
 
 
 def accepted(model: PublishInput) -> PublishItem:

@@ -12,4 +12,7 @@ PyObject *gw_read_batch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 PyObject *gw_configure_encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *gw_encode_notification(PyObject *self, PyObject *n);
 
+/* maker.c */
+PyObject *gw_tuple_maker(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+
 #endif

@@ -12,7 +12,9 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from functools import partial
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import given, settings
@@ -23,6 +25,7 @@ from gateway.grpc import translate
 from gateway.grpc.response import encode_accepted_py
 from gateway.grpc.translate import may_hold_huge_number_py
 from gateway.log import AppendResult
+from gateway.models import tuple_maker
 from gateway.speedups import FORCED_OFF, speedups
 from tests.support.leaks import assert_no_leak
 
@@ -182,3 +185,46 @@ def test_the_screen_leaks_nothing() -> None:
     screen = speedups.may_hold_huge_number
     texts = ['{"a":1e308}', '{"a":1.5,"b":"x"}', "٣" * 310]
     assert_no_leak(lambda: [screen(t) for t in texts], texts)
+
+
+# -- tuple_maker (gateway/models.py) --------------------------------------------------------
+
+
+class _Pair(NamedTuple):
+    a: int
+    b: str = "b"
+    c: tuple[int, ...] = ()
+
+
+@needs_speedups
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers() | st.text(max_size=3), max_size=5), st.sampled_from([None, 1, 3]))
+def test_the_compiled_tuple_maker_makes_what_partial_made(
+    values: list[Any], given: int | None
+) -> None:
+    python = partial(tuple.__new__, _Pair)
+    tail = tuple(_Pair._field_defaults[f] for f in _Pair._fields[given or 3 :])
+
+    def twin(v: Any) -> Any:
+        return python(v + tail) if tail else python(v)
+
+    made = tuple_maker(_Pair, given)
+
+    def either(make: Any, v: Any) -> Any:
+        try:
+            out = make(v)
+        except TypeError as exc:
+            return ("error", str(exc))
+        return (type(out), tuple(out))
+
+    assert either(made, tuple(values)) == either(twin, tuple(values))
+    assert either(made, values) == either(twin, values)  # a list: the twin's way
+
+
+@needs_speedups
+def test_the_tuple_maker_leaks_nothing() -> None:
+    make = tuple_maker(_Pair, 1)
+    values = (1,)
+    kept = _Pair(1)
+    assert make(values) == kept and type(make(values)) is _Pair
+    assert_no_leak(lambda: make(values), [values, values[0], kept.b])
