@@ -165,6 +165,10 @@ static PyMethodDef methods[] = {
      "A NotificationItem's JSON as models.encode_notification_py writes it (encode.c)."},
     {"tuple_maker", (PyCFunction)(void (*)(void))gw_tuple_maker, METH_FASTCALL,
      "A NamedTuple maker: models.tuple_maker_py's in C (maker.c)."},
+    {"configure_fingerprint", (PyCFunction)(void (*)(void))gw_configure_fingerprint,
+     METH_FASTCALL, "Hand local_fingerprint its twin, the target classes and the cut."},
+    {"local_fingerprint", (PyCFunction)(void (*)(void))gw_local_fingerprint, METH_FASTCALL,
+     "log.base.local_fingerprint_py's value, in C (fingerprint.c)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -15,4 +15,8 @@ PyObject *gw_encode_notification(PyObject *self, PyObject *n);
 /* maker.c */
 PyObject *gw_tuple_maker(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
+/* fingerprint.c */
+PyObject *gw_configure_fingerprint(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *gw_local_fingerprint(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+
 #endif

@@ -25,7 +25,8 @@ from gateway.grpc import translate
 from gateway.grpc.response import encode_accepted_py
 from gateway.grpc.translate import may_hold_huge_number_py
 from gateway.log import AppendResult
-from gateway.models import tuple_maker
+from gateway.log.base import local_fingerprint_py
+from gateway.models import EveryoneTarget, TopicTarget, UsersTarget, tuple_maker
 from gateway.speedups import FORCED_OFF, speedups
 from tests.support.leaks import assert_no_leak
 
@@ -228,3 +229,41 @@ def test_the_tuple_maker_leaks_nothing() -> None:
     kept = _Pair(1)
     assert make(values) == kept and type(make(values)) is _Pair
     assert_no_leak(lambda: make(values), [values, values[0], kept.b])
+
+
+# -- local_fingerprint (gateway/log/base.py) ----------------------------------------------
+
+_MARK = b',"created_at":'
+_targets = st.one_of(
+    st.lists(st.from_regex(r"[a-z0-9]{1,6}", fullmatch=True), min_size=1, max_size=3).map(
+        lambda ids: UsersTarget(user_ids=tuple(ids))
+    ),
+    st.from_regex(r"[a-z]{1,6}", fullmatch=True).map(lambda t: TopicTarget(topic=t)),
+    st.just(EveryoneTarget()),
+)
+_bodies = st.one_of(
+    st.binary(max_size=40),
+    st.lists(st.sampled_from([b"{", b'"a":1', _MARK, b'"x"}', b",", b"\x00"]), max_size=6).map(
+        b"".join
+    ),
+)
+
+
+@needs_speedups
+@settings(max_examples=500, deadline=None)
+@given(_targets, _bodies)
+def test_the_compiled_fingerprint_is_the_twins_value(target: Any, body: bytes) -> None:
+    assert speedups is not None
+    assert speedups.local_fingerprint(target, body) == local_fingerprint_py(target, body)
+
+
+@needs_speedups
+def test_the_fingerprint_leaks_nothing() -> None:
+    assert speedups is not None
+    fingerprint = speedups.local_fingerprint
+    users, topic = UsersTarget(user_ids=("u1",)), TopicTarget(topic="t")
+    body = b'{"id":"k","data":{}' + _MARK + b'"2026-01-01T00:00:00.000Z"}'
+    assert_no_leak(
+        lambda: (fingerprint(users, body), fingerprint(topic, body), fingerprint(topic, b"x")),
+        [users, topic, body, users.user_ids],
+    )
