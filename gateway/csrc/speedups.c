@@ -169,6 +169,10 @@ static PyMethodDef methods[] = {
      METH_FASTCALL, "Hand local_fingerprint its twin, the target classes and the cut."},
     {"local_fingerprint", (PyCFunction)(void (*)(void))gw_local_fingerprint, METH_FASTCALL,
      "log.base.local_fingerprint_py's value, in C (fingerprint.c)."},
+    {"configure_frame", (PyCFunction)(void (*)(void))gw_configure_frame, METH_FASTCALL,
+     "Hand notification_frame its twin and the event's fixed parts."},
+    {"notification_frame", (PyCFunction)(void (*)(void))gw_notification_frame, METH_FASTCALL,
+     "A notification's WebSocket frame, as outgoing._notification_frame_py (frame.c)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -19,4 +19,8 @@ PyObject *gw_tuple_maker(PyObject *self, PyObject *const *args, Py_ssize_t nargs
 PyObject *gw_configure_fingerprint(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *gw_local_fingerprint(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
+/* frame.c */
+PyObject *gw_configure_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *gw_notification_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+
 #endif

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.api.v1 import gateway_pb2 as pb
+from gateway.connection.outgoing import _notification_frame_py
 from gateway.grpc import translate
 from gateway.grpc.response import encode_accepted_py
 from gateway.grpc.translate import may_hold_huge_number_py
@@ -135,6 +136,8 @@ KEY_TESTS = [
     "tests/unit/test_batch_response.py",
     "tests/unit/test_accept_rules.py",
     "tests/unit/test_models.py",
+    "tests/unit/test_log_memory.py",
+    "tests/unit/test_connection.py",
     "tests/e2e/test_publish.py",
     "tests/e2e/test_door.py",
     "tests/e2e/test_hostile.py",
@@ -267,3 +270,25 @@ def test_the_fingerprint_leaks_nothing() -> None:
         lambda: (fingerprint(users, body), fingerprint(topic, body), fingerprint(topic, b"x")),
         [users, topic, body, users.user_ids],
     )
+
+
+# -- notification_frame (gateway/connection/outgoing.py) ----------------------------------
+
+
+@needs_speedups
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(st.from_regex(r"[0-9a-z.]{1,12}-[0-9]{1,9}", fullmatch=True), st.text(max_size=6)),
+    st.one_of(st.binary(max_size=200), st.integers(60, 70_000).map(lambda n: b"x" * n)),
+)
+def test_the_compiled_frame_is_the_twins(cursor: str, body: bytes) -> None:
+    assert speedups is not None
+    assert speedups.notification_frame(cursor, body) == _notification_frame_py(cursor, body)
+
+
+@needs_speedups
+def test_the_frame_leaks_nothing() -> None:
+    assert speedups is not None
+    frame = speedups.notification_frame
+    cursor, odd, body = "18c2f0a1-42", 'a"b', b'{"id":"k"}'
+    assert_no_leak(lambda: (frame(cursor, body), frame(odd, body)), [cursor, odd, body])
