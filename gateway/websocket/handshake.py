@@ -15,6 +15,8 @@ import json
 import re
 from http import HTTPStatus
 
+from gateway.websocket.quick import accept_for
+
 __all__ = [
     "MAX_HEAD_BYTES",
     "BadHandshake",
@@ -60,6 +62,10 @@ def accept_key(headers: dict[str, str]) -> bytes:
         message = f"unsupported Sec-WebSocket-Version {version!r}: this server speaks 13"
         raise BadHandshake(400, "bad_handshake", message)
     key = headers.get("sec-websocket-key", "")
+    if accept_for is not None:  # the key of every client, in C (quick.py)
+        accepted = accept_for(key)
+        if accepted is not None:
+            return accepted
     if _KEY.fullmatch(key) is None and not _is_key(key):
         message = f"Sec-WebSocket-Key must be 16 bytes in base64, got {key!r}"
         raise BadHandshake(400, "bad_handshake", message)

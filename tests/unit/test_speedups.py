@@ -141,6 +141,9 @@ KEY_TESTS = [
     "tests/e2e/test_publish.py",
     "tests/e2e/test_door.py",
     "tests/e2e/test_hostile.py",
+    "tests/unit/test_head.py",
+    "tests/unit/test_handshake.py",
+    "tests/e2e/test_conformance_http.py",
     "tests/e2e/test_types.py",
 ]
 
