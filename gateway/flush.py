@@ -116,6 +116,13 @@ class CoalescePolicy:
         wait = min(self._first + self._cap, self._last + self._quiet) - now
         return wait if wait > 0.0 else 0.0
 
+    def quiet(self) -> bool:
+        """Whether a publish arriving now would be flushed at the end of its tick (nothing
+        pending, and no publish or flush of publishes within `engage`)."""
+        if self.publishes:
+            return False
+        return self._clock() - max(self._last, self._flushed_at) > self._engage
+
     def flushed(self) -> None:
         """The pending frames went out: the next batch starts empty."""
         if self.publishes:
@@ -132,7 +139,16 @@ class FlushScheduler:
     on the next loop pass, so a sub-millisecond wait re-checks every pass until it is due.
     """
 
-    __slots__ = ("_dirty", "_loop", "_metrics", "_policy", "_scheduled", "published")
+    __slots__ = (
+        "_dirty",
+        "_loop",
+        "_metrics",
+        "_policy",
+        "_scheduled",
+        "_wrote_through",
+        "published",
+        "through",
+    )
 
     def __init__(
         self,
@@ -151,6 +167,45 @@ class FlushScheduler:
         self._metrics = metrics if metrics is not None else Metrics()
         self._dirty: list[Outbox] = []
         self._scheduled = False
+        #: Set by `write_through`: the next fan-out writes each connection's frame as it
+        #: goes (`outbox.write_each`) instead of queuing it for a flush pass; the fan-out
+        #: clears it.
+        self.through = False
+        self._wrote_through = False
+
+    def write_through(self) -> None:
+        """One publish of one notification is about to be fanned out: let it write as it
+        goes if its frames would be flushed at the end of the tick anyway (nothing waits
+        to be flushed, and the policy would not defer it).
+
+        Writing in the fan-out spares every recipient the flush pass (a Python call per
+        connection, ~2.5k instructions: ~1 ms for 1,000 subscribers, before the first
+        `send()`, since uvloop sends the tick's writes after its callbacks). Only a
+        one-item publish: the items of a batch must share one write per connection, and
+        a fan-out that wrote through ends the mode for the rest of the tick.
+        """
+        if not self._dirty and not self._scheduled and self._policy.quiet():
+            self.through = True
+
+    def wrote_through(self, size: int) -> None:
+        """The fan-out wrote its frames of `size` bytes (`write_each`): that was this
+        publish's flush (its write sampled as a flush pass samples one)."""
+        self.through = False
+        self._wrote_through = True
+        if size:
+            self._metrics.flush_bytes.observe(size)
+
+    def through_done(self) -> None:
+        """The publish that `write_through` was for has been fanned out (or failed)."""
+        self.through = False
+        if self._wrote_through:
+            self._wrote_through = False
+            policy = self._policy
+            if policy.publishes:
+                self._metrics.flushes += 1
+                self._metrics.flushed_publishes += policy.publishes
+            if not self._scheduled:  # else the tick's flush (for other frames) counts it
+                policy.flushed()
 
     def mark(self, conn: Outbox) -> None:
         """`conn` has items to write (called once until it is flushed)."""

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterator
 from collections.abc import Set as AbstractSet
 
 from gateway.connection.connection import Connection
-from gateway.connection.outbox import send_each
+from gateway.connection.outbox import send_each, write_each
 from gateway.connection.outgoing import Outgoing
 from gateway.models import EveryoneTarget, Target, TopicTarget, UsersTarget
 
@@ -148,6 +148,18 @@ class Hub:
         else:
             conns = self._by_topic.get(target.topic, _NONE)
         send_each(conns, item)
+        return len(conns)
+
+    def write_through(self, target: Target, item: Outgoing) -> int | None:
+        """`deliver` for a topic or everyone target, written as it goes (`write_each`);
+        None for a users target (deliver it: its recipients are few)."""
+        if isinstance(target, UsersTarget):
+            return None
+        if isinstance(target, EveryoneTarget):
+            conns = self._all
+        else:
+            conns = self._by_topic.get(target.topic, _NONE)
+        write_each(conns, item)
         return len(conns)
 
     def deliver_shard(self, shard: int, target: Target, item: Outgoing) -> int:

@@ -125,7 +125,15 @@ class NotificationService(ReplicaQuestions):
             # in a fan-out span, which hands the entry back here without its trace: the
             # untraced path stays one check and no extra call
             return self._tracing.fan_out(entry, self.deliver)
-        count = self.hub.deliver(entry.target, Outgoing.notification(entry.cursor, entry.body))
+        item = Outgoing.notification(entry.cursor, entry.body)
+        scheduler = self._scheduler
+        count = None
+        if scheduler.through:  # one publish's one entry, nothing else to flush: see flush.py
+            count = self.hub.write_through(entry.target, item)
+            if count is not None:
+                scheduler.wrote_through(len(item.ws) if count else 0)
+        if count is None:
+            count = self.hub.deliver(entry.target, item)
         if count == 1:  # per-user, the most entries: observed inline (a call was ~2k)
             fan_out = self.metrics.fanout_connections
             fan_out.counts[self._one_bucket] += 1
@@ -207,6 +215,11 @@ class NotificationService(ReplicaQuestions):
             return outcomes
         self._in_flight += 1
         self._idle.clear()
+        # one notification on a log that delivers it before append returns: its fan-out
+        # may write as it goes (flush.py); a batch's items share one flush
+        through = len(drafts) == 1 and self.log.delivers_on_append
+        if through:
+            self._scheduler.write_through()
         try:
             if trace is None:
                 results = await self.log.append(drafts)
@@ -216,6 +229,8 @@ class NotificationService(ReplicaQuestions):
         except BackendUnavailable as exc:
             raise Unavailable(str(exc)) from None
         finally:
+            if through:
+                self._scheduler.through_done()
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()

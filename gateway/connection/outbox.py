@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from gateway.connection.connection import Connection
     from gateway.flush import FlushScheduler
 
-__all__ = ["REPLAY_BATCH_BYTES", "ConnectionContext", "Outbox", "send_each"]
+__all__ = ["REPLAY_BATCH_BYTES", "ConnectionContext", "Outbox", "send_each", "write_each"]
 
 #: Replay items are handed to the transport in batches of about this many bytes.
 REPLAY_BATCH_BYTES = 64 * 1024
@@ -358,3 +358,39 @@ def send_each(conns: Iterable[Outbox], item: Outgoing) -> None:
             pending.append(ws)
         else:
             conn.send(item)
+
+
+def write_each(conns: Iterable[Outbox], item: Outgoing) -> None:
+    """`send_each`, written as it goes: what a flush pass right after it would write.
+
+    For a fan-out the scheduler lets write through (`FlushScheduler.write_through`: one
+    publish, nothing else waiting to be flushed). A live WebSocket connection with nothing
+    queued and its response head out gets its frame written to its byte stream at once,
+    under the flush's rules (a closing stream is dropped; one holding more than `limit`
+    unsent bytes is too slow and closed with 4008). Any other connection is sent the item
+    as `send_each` does (queued behind what it holds, flushed at the tick's end), so no
+    frame passes another. uvloop sends the tick's writes after its callbacks either way.
+    """
+    ws = item.ws
+    slow: list[Outbox] = []
+    for conn in conns:
+        if (
+            conn._ws
+            and conn._backlog is None
+            and not conn.held
+            and not conn.closed
+            and not conn._pending
+            and (sink := conn._sink) is not None
+        ):
+            if sink.is_closing():
+                conn._discard()
+            elif sink.get_write_buffer_size() > conn._context.limit:
+                slow.append(conn)  # closed below: closing takes it out of `conns`
+            else:
+                sink.writelines((ws,))
+                if conn._acked is not None:  # receipts: once per write, as a flush notes
+                    conn._note([ws])
+        else:
+            conn.send(item)
+    for conn in slow:
+        conn._too_slow()

@@ -254,6 +254,10 @@ class NotificationLog(abc.ABC):
 
     #: How many shards the log spans: 1 unless it shards (`gateway.log.shards`).
     shard_count: int = 1
+    #: Whether `append` hands its new entries to the listener before it returns, with no
+    #: await between (the memory log): the service then knows which fan-outs a publish
+    #: makes (`FlushScheduler.write_through`).
+    delivers_on_append: bool = False
 
     def __init__(self) -> None:
         self._listener: LogListener = NO_LISTENER

@@ -33,6 +33,8 @@ _result = tuple_maker(AppendResult, 4)
 
 
 class MemoryLog(NotificationLog):
+    delivers_on_append = True  # append delivers each new entry before it returns
+
     def __init__(
         self,
         max_entries: int = 10_000,

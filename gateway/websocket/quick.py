@@ -45,7 +45,7 @@ def quick_split(data: bytes, limit: int, head: type[T]) -> T | None:
     """The twin of `split_head`: the head of `data` (a connection's first read) as a
     `head` (a tuple of `HEAD_FIELDS`), if `data` holds a whole plain GET head within
     `limit` bytes (see httphead.c), else None."""
-    if not isinstance(data, bytes):
+    if not isinstance(data, bytes) or limit < 0:
         return None
     end = data.find(b"\r\n\r\n", 0, min(len(data), limit))
     if end < 0:
