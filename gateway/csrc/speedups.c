@@ -118,22 +118,37 @@ is_decimal(Py_UCS4 ch)
     return ch < 256 ? (ch - '0') < 10 : Py_UNICODE_ISDECIMAL(ch);
 }
 
-static PyObject *
-may_hold_huge_number(PyObject *self, PyObject *text)
+int
+gw_may_hold_huge(PyObject *text)
 {
-    (void)self;
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "may_hold_huge_number takes a str");
-        return NULL;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), run = 0;
+    if (PyUnicode_KIND(text) == PyUnicode_1BYTE_KIND) {
+        /* the usual text: a byte loop (PyUnicode_READ switched on the kind per character) */
+        const Py_UCS1 *s = PyUnicode_1BYTE_DATA(text);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_UCS1 ch = s[i];
+            if ((Py_UCS1)(ch - '0') < 10) {
+                if (++run >= 309)
+                    return 1;
+                continue;
+            }
+            run = 0;
+            if (ch != 'e' && ch != 'E')
+                continue;
+            Py_ssize_t j = i + 1 < n && s[i + 1] == '+' ? i + 2 : i + 1;
+            if (j + 3 <= n && (Py_UCS1)(s[j] - '0') < 10 && (Py_UCS1)(s[j + 1] - '0') < 10 &&
+                (Py_UCS1)(s[j + 2] - '0') < 10)
+                return 1;
+        }
+        return 0;
     }
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text), run = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 ch = PyUnicode_READ(kind, data, i);
         if (is_decimal(ch)) {
             if (++run >= 309)
-                Py_RETURN_TRUE;
+                return 1;
             continue;
         }
         run = 0;
@@ -145,9 +160,20 @@ may_hold_huge_number(PyObject *self, PyObject *text)
         if (j + 3 <= n && is_decimal(PyUnicode_READ(kind, data, j)) &&
             is_decimal(PyUnicode_READ(kind, data, j + 1)) &&
             is_decimal(PyUnicode_READ(kind, data, j + 2)))
-            Py_RETURN_TRUE;
+            return 1;
     }
-    Py_RETURN_FALSE;
+    return 0;
+}
+
+static PyObject *
+may_hold_huge_number(PyObject *self, PyObject *text)
+{
+    (void)self;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "may_hold_huge_number takes a str");
+        return NULL;
+    }
+    return PyBool_FromLong(gw_may_hold_huge(text));
 }
 
 static PyMethodDef methods[] = {
@@ -165,6 +191,8 @@ static PyMethodDef methods[] = {
      "A NotificationItem's JSON as models.encode_notification_py writes it (encode.c)."},
     {"tuple_maker", (PyCFunction)(void (*)(void))gw_tuple_maker, METH_FASTCALL,
      "A NamedTuple maker: models.tuple_maker_py's in C (maker.c)."},
+    {"configure_json", (PyCFunction)(void (*)(void))gw_configure_json, METH_FASTCALL,
+     "Hand read_batch pydantic_core.from_json: data_json parsed without a Python call."},
     {"configure_fingerprint", (PyCFunction)(void (*)(void))gw_configure_fingerprint,
      METH_FASTCALL, "Hand local_fingerprint its twin, the target classes and the cut."},
     {"local_fingerprint", (PyCFunction)(void (*)(void))gw_local_fingerprint, METH_FASTCALL,

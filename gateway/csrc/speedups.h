@@ -4,7 +4,11 @@
 
 #include <Python.h>
 
+/* speedups.c: translate's huge-number screen (1: the text may hold one) */
+int gw_may_hold_huge(PyObject *text);
+
 /* batch.c */
+PyObject *gw_configure_json(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *gw_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *gw_read_batch(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 

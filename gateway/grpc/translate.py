@@ -326,6 +326,10 @@ def _value(value: struct_pb2.Value, path: str) -> Any:
 
 
 _read_batch = compiled_reader(_json_object)
+if _read_batch is not None and speedups is not None:
+    # data_json parsed by batch.c as _json_object parses it (from_json, a dict, the
+    # screen), without this module's Python call; whatever it declines comes back here
+    speedups.configure_json(pydantic_core.from_json)
 #: True when `batch_inputs` reads the bytes in C: PublishBatch is then registered to take
 #: the request's bytes (servicer.register), and upb parses only what C declines.
 BATCH_FROM_BYTES = _read_batch is not None
