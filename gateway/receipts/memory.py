@@ -1,29 +1,34 @@
 """Receipts kept in this process: bounded by count and age, lost on restart.
 
-Records live in publish order (an OrderedDict: a plain dict emptied from its front finds
-its first item in time that grows with what was removed), so the oldest is forgotten
-first, by count or by age, in O(1) each. Two indexes make an ack cost what it covers:
-per user, the notifications still waiting for that user's ack (in cursor order); and the
-tracked broadcasts in cursor order (bisected by the ack's range). Deadlines wait in a
-heap. The feed is a bounded deque with a sequence number; readers wait on an event that
-each append sets and replaces.
+Tracked notifications are numbered in publish order (`seq`) and kept in parallel lists
+indexed by `seq - base`: the item, its position (a `Mark`) and its receipt state. A
+notification to one user (the common case) keeps that user's `UserReceipt` in the slot
+itself; one to several users a dict of them; a broadcast its `_Counts`. Tracking one thus
+adds slots to lists and no object of its own (a record object and a dict per publish were
+most of what tracking cost, the cyclic GC's scans of them included). The oldest are
+forgotten first, by count or by age, by clearing their slots from the front (the lists
+are trimmed in one go now and then).
+
+Two indexes make an ack cost what it covers: per user, the `seq`s still waiting for that
+user's ack (a list in cursor order, so an ack takes what it covers from its front); and
+the tracked broadcasts in cursor order (bisected by the ack's range). Deadlines wait in a
+heap. The feed is memory_feed.py's.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import heapq
-import os
 import time
-from bisect import bisect_left, bisect_right
-from collections import OrderedDict, deque
+from bisect import bisect_right, insort
+from typing import cast
 
 from gateway.models import UsersTarget, tuple_maker
 from gateway.receipts.marks import Mark, mark_parts
+from gateway.receipts.memory_feed import MemoryFeed
 from gateway.receipts.model import (
     Audience,
     Receipt,
-    ReceiptUpdate,
     State,
     Tracked,
     UserReceipt,
@@ -33,46 +38,27 @@ from gateway.receipts.store import Ack, Applied, FeedPage, Read, ReadOutcome, Re
 
 __all__ = ["MemoryReceiptStore"]
 
-_UNUSED: set[str] = set()
-#: Every new record's users start here (its user_id is filled in when read out).
+#: Every new notification's users start here (its user_id is filled in when read out).
 _PENDING = UserReceipt("", State.PENDING)
 _user_receipt = tuple_maker(UserReceipt)
+#: Forgotten slots at the front of the lists are trimmed once they are this many (and
+#: half of the lists): one `del` per thousand forgotten, not one per notification.
+_TRIM = 1024
 
 
-class _Record:
-    """One tracked notification. Per addressed user a `UserReceipt` (immutable: replaced
-    on each change, and a new record's users share one pending value).
+class _Counts:
+    """A broadcast's distinct acking and reading users, up to the per-notification bound."""
 
-    Made without `__init__` (`_record`): one is made per tracked publish, and a Python
-    constructor call cost a large share of what tracking one did."""
+    __slots__ = ("acked", "capped", "read")
 
-    __slots__ = ("acked", "at", "capped", "item", "read", "users")
-
-    item: Tracked
-    at: Mark
-    users: dict[str, UserReceipt]
-    #: Broadcasts: the distinct users that acked / read, up to the per-notification bound.
-    #: A notification to users never touches them: it shares one empty set (two sets per
-    #: publish were most of what tracking one cost).
-    acked: set[str]
-    read: set[str]
-    capped: bool
+    def __init__(self) -> None:
+        self.acked: set[str] = set()
+        self.read: set[str] = set()
+        self.capped = False
 
 
-_new_record = object.__new__
-
-
-def _record(item: Tracked, at: Mark, users: dict[str, UserReceipt]) -> _Record:
-    record: _Record = _new_record(_Record)
-    record.item = item
-    record.at = at
-    record.users = users
-    if users:
-        record.acked = record.read = _UNUSED
-    else:
-        record.acked, record.read = set(), set()
-    record.capped = False
-    return record
+#: One slot's receipt state (see the module's docstring).
+_Slot = UserReceipt | dict[str, UserReceipt] | _Counts
 
 
 class MemoryReceiptStore(ReceiptStore):
@@ -88,99 +74,135 @@ class MemoryReceiptStore(ReceiptStore):
         self._max_tracked = max_tracked
         self._max_age = max_age
         self._max_counted = max_counted_users
-        self._records: OrderedDict[str, _Record] = OrderedDict()
-        #: user → {id: mark} of notifications still waiting for that user's ack.
-        self._waiting: dict[str, dict[str, Mark]] = {}
-        #: tracked broadcasts in cursor order (marks and ids side by side)
+        #: id → seq of every notification tracked and not forgotten.
+        self._ids: dict[str, int] = {}
+        #: Per seq from `_base` on (the first `_gone` slots are forgotten, None).
+        self._items: list[Tracked | None] = []
+        self._ats: list[Mark | None] = []
+        self._slots: list[_Slot | None] = []
+        self._base = 0
+        self._gone = 0
+        self._next = 0
+        #: The last position tracked: a later one keeps every user's list in order as it
+        #: is appended (the memory log's cursors grow); an earlier one is inserted in place.
+        self._last_at: Mark | None = None
+        #: user → seqs of notifications still waiting for that user's ack, in cursor order.
+        self._waiting: dict[str, list[int]] = {}
+        #: tracked broadcasts in cursor order (marks and seqs side by side)
         self._broadcast_at: list[Mark] = []
-        self._broadcast_ids: list[str] = []
-        self._deadlines: list[tuple[float, str]] = []
-        self._epoch = format(time.time_ns() // 1000, "x") + os.urandom(2).hex()
-        #: (item, user, state, at) per update, its seq implied by its place: the update
-        #: value (and its cursor text) is made only when a watcher reads it.
-        self._feed: deque[tuple[Tracked, str, State, float]] = deque(maxlen=feed_size)
-        self._feed_seq = 0
-        #: Set and dropped by the next update; made only while a reader waits (an Event
-        #: per update was most of what an ack cost).
-        self._feed_event: asyncio.Event | None = None
+        self._broadcast_seqs: list[int] = []
+        self._deadlines: list[tuple[float, int]] = []
+        self._feed = MemoryFeed(feed_size)
 
     async def close(self) -> None:
-        if self._feed_event is not None:
-            self._feed_event.set()  # readers waiting return (empty) and see the end
+        self._feed.close()
 
     async def track(self, items: list[Tracked]) -> list[tuple[float, str]]:
         """No ack can come first here: the memory log hands new entries to connections
         on the publish's own call, and their flush runs after this track."""
-        records = self._records
-        waiting = self._waiting
+        ids, waiting = self._ids, self._waiting
+        slots, ats, tracked = self._slots, self._ats, self._items
+        seq = self._next
+        last_at = self._last_at
         last_store, epoch, ms = "", "", 0
         for item in items:
             nid = item.notification_id
-            if nid in records:
-                continue
+            if ids.setdefault(nid, seq) != seq:
+                continue  # tracked already
             # a batch's cursors share their store (the memory log's always): split once
             store, _, n = item.cursor.rpartition("-")
             if store != last_store:
                 last_store = store
                 epoch, ms, _n = mark_parts(store, n)
             at = (epoch, ms, int(n))
+            in_order = last_at is None or at > last_at
+            if in_order:
+                last_at = at
+            tracked.append(item)
+            ats.append(at)
             target = item.target
             if type(target) is UsersTarget:
-                ids = target.user_ids
-                if len(ids) == 1:  # the common case: one user, no dict of them to make
-                    user_id = ids[0]
-                    records[nid] = _record(item, at, {user_id: _PENDING})
+                user_ids = target.user_ids
+                if len(user_ids) == 1:  # the common case: one user, its receipt in the slot
+                    slots.append(_PENDING)
+                else:
+                    slots.append(dict.fromkeys(user_ids, _PENDING))
+                    user_ids = tuple(dict.fromkeys(user_ids))
+                for user_id in user_ids:
                     queue = waiting.get(user_id)
                     if queue is None:
-                        waiting[user_id] = {nid: at}
+                        waiting[user_id] = [seq]
+                    elif in_order:
+                        queue.append(seq)
                     else:
-                        queue[nid] = at
-                else:
-                    users = dict.fromkeys(ids, _PENDING)
-                    records[nid] = _record(item, at, users)
-                    for user_id in users:
-                        waiting.setdefault(user_id, {})[nid] = at
+                        self._insert(queue, seq, at)
                 if item.deadline is not None:
-                    heapq.heappush(self._deadlines, (item.deadline, nid))
+                    heapq.heappush(self._deadlines, (item.deadline, seq))
             else:
-                records[nid] = _record(item, at, {})
-                self._broadcast_at.append(at)
-                self._broadcast_ids.append(nid)
+                slots.append(_Counts())
+                i = bisect_right(self._broadcast_at, at)
+                self._broadcast_at.insert(i, at)
+                self._broadcast_seqs.insert(i, seq)
+            seq += 1
+        self._next = seq
+        self._last_at = last_at
         self._forget(time.time())
         return []
+
+    def _insert(self, queue: list[int], seq: int, at: Mark) -> None:
+        """Put `seq` in its place by cursor in a user's list (a notification tracked after
+        a later one)."""
+        ats, base = self._ats, self._base
+        insort(queue, seq, key=lambda s: cast(Mark, ats[s - base]))
 
     async def apply(self, acks: list[Ack], reads: list[Read], now: float) -> Applied:
         """Acks then reads, in order, without a coroutine per ack (nothing here waits)."""
         applied = Applied([])
         published = applied.published
         all_waiting = self._waiting
-        records = self._records
-        feed = self._feed
+        ats, slots, items = self._ats, self._slots, self._items
+        base = self._base
+        feed = self._feed.entries
         delivered = 0
         for user_id, topics, low, high in acks:
-            waiting = all_waiting.get(user_id)
-            if waiting:
-                for nid in [nid for nid, at in waiting.items() if low < at <= high]:
-                    del waiting[nid]
-                    record = records[nid]
-                    users = record.users
-                    users[user_id] = _user_receipt(
-                        (user_id, State.DELIVERED, now, None, users[user_id].undelivered_at)
-                    )
-                    item = record.item
+            queue = all_waiting.get(user_id)
+            if queue:
+                # the list is in cursor order: skip what is at or before `low` (it stays
+                # pending), take what follows up to `high`
+                size = len(queue)
+                i = 0
+                while i < size and ats[queue[i] - base] <= low:  # type: ignore[operator]
+                    i += 1
+                j = i
+                while j < size:
+                    seq = queue[j]
+                    k = seq - base
+                    if ats[k] > high:  # type: ignore[operator]
+                        break
+                    j += 1
+                    slot = slots[k]
+                    if type(slot) is dict:
+                        user = slot[user_id]
+                        slot[user_id] = _user_receipt(
+                            (user_id, State.DELIVERED, now, None, user.undelivered_at)
+                        )
+                    else:
+                        slots[k] = _user_receipt(
+                            (user_id, State.DELIVERED, now, None, slot.undelivered_at)  # type: ignore[union-attr]
+                        )
+                    item: Tracked = items[k]  # type: ignore[assignment]
                     published.append((item.published_at, item.type))
-                    feed.append((item, user_id, State.DELIVERED, now))  # as _publish does
-                    delivered += 1
-                if not waiting:
-                    del all_waiting[user_id]
+                    feed.append((item, user_id, State.DELIVERED, now))  # as MemoryFeed.publish does
+                if j > i:
+                    delivered += j - i
+                    del queue[i:j]
+                    if not queue:
+                        del all_waiting[user_id]
             broadcasts = self._broadcast_at
             if broadcasts and broadcasts[-1] > low:
                 self._ack_broadcasts(user_id, topics, low, high, published)
         if delivered:
-            self._feed_seq += delivered
-            if self._feed_event is not None:
-                self._feed_event.set()
-                self._feed_event = None
+            self._feed.appended(delivered)
         for read in reads:
             outcome = await self.read(read.user_id, read.topics, read.notification_id, now)
             applied.refused += outcome is ReadOutcome.REFUSED
@@ -197,69 +219,104 @@ class MemoryReceiptStore(ReceiptStore):
         broadcasts = self._broadcast_at
         lo = bisect_right(broadcasts, low)
         hi = bisect_right(broadcasts, high)
-        for nid in self._broadcast_ids[lo:hi]:
-            record = self._records[nid]
-            if not _addresses(record.item, topics) or user_id in record.acked:
+        base = self._base
+        for seq in self._broadcast_seqs[lo:hi]:
+            item = self._items[seq - base]
+            counts = self._slots[seq - base]
+            if item is None or type(counts) is not _Counts:
                 continue
-            if len(record.acked) >= self._max_counted:
-                record.capped = True
+            if not _addresses(item, topics) or user_id in counts.acked:
                 continue
-            record.acked.add(user_id)
-            published.append((record.item.published_at, record.item.type))
+            if len(counts.acked) >= self._max_counted:
+                counts.capped = True
+                continue
+            counts.acked.add(user_id)
+            published.append((item.published_at, item.type))
 
     async def read(
         self, user_id: str, topics: frozenset[str], notification_id: str, now: float
     ) -> ReadOutcome:
-        record = self._records.get(notification_id)
-        if record is None:
+        seq = self._ids.get(notification_id)
+        if seq is None:
             return ReadOutcome.REFUSED
-        if not record.item.users:
-            if not _addresses(record.item, topics):
-                return ReadOutcome.REFUSED
-            if user_id in record.read:
-                return ReadOutcome.REPEATED
-            if len(record.read) >= self._max_counted:
-                record.capped = True
-                return ReadOutcome.REPEATED
-            record.read.add(user_id)
-            if user_id not in record.acked:
-                if len(record.acked) < self._max_counted:
-                    record.acked.add(user_id)
-                else:
-                    record.capped = True
-            return ReadOutcome.COUNTED
-        user = record.users.get(user_id)
+        k = seq - self._base
+        item, slot = self._items[k], self._slots[k]
+        if item is None or slot is None:
+            return ReadOutcome.REFUSED
+        if type(slot) is _Counts:
+            return self._read_broadcast(item, slot, user_id, topics)
+        if type(slot) is dict:
+            user = slot.get(user_id)
+        else:
+            user = slot if item.target.user_ids[0] == user_id else None  # type: ignore[union-attr, assignment]
         if user is None:
             return ReadOutcome.REFUSED
         if user.state is State.READ:
             return ReadOutcome.REPEATED
         delivered_at = now if user.delivered_at is None else user.delivered_at
-        record.users[user_id] = UserReceipt(
-            user_id, State.READ, delivered_at, now, user.undelivered_at
-        )
-        waiting = self._waiting.get(user_id)
-        if waiting is not None:
-            waiting.pop(notification_id, None)
-            if not waiting:
-                del self._waiting[user_id]
-        self._publish(record.item, user_id, State.READ, now)
+        receipt = UserReceipt(user_id, State.READ, delivered_at, now, user.undelivered_at)
+        if type(slot) is dict:
+            slot[user_id] = receipt
+        else:
+            self._slots[k] = receipt
+        self._unwait(user_id, seq)
+        self._feed.publish(item, user_id, State.READ, now)
         return ReadOutcome.COUNTED
+
+    def _read_broadcast(
+        self, item: Tracked, counts: _Counts, user_id: str, topics: frozenset[str]
+    ) -> ReadOutcome:
+        if not _addresses(item, topics):
+            return ReadOutcome.REFUSED
+        if user_id in counts.read:
+            return ReadOutcome.REPEATED
+        if len(counts.read) >= self._max_counted:
+            counts.capped = True
+            return ReadOutcome.REPEATED
+        counts.read.add(user_id)
+        if user_id not in counts.acked:
+            if len(counts.acked) < self._max_counted:
+                counts.acked.add(user_id)
+            else:
+                counts.capped = True
+        return ReadOutcome.COUNTED
+
+    def _unwait(self, user_id: str, seq: int) -> None:
+        """`seq` no longer waits for `user_id`'s ack (read, or forgotten)."""
+        queue = self._waiting.get(user_id)
+        if queue is None:
+            return
+        if queue[0] == seq:
+            del queue[0]
+        elif seq in queue:
+            queue.remove(seq)
+        if not queue:
+            del self._waiting[user_id]
 
     async def get(self, ids: list[str]) -> list[Receipt]:
         self._forget(time.time())
         return [self._receipt(nid) for nid in ids]
 
     def _receipt(self, nid: str) -> Receipt:
-        record = self._records.get(nid)
-        if record is None:
+        seq = self._ids.get(nid)
+        if seq is None:
             return Receipt(nid, State.UNKNOWN)
-        item = record.item
-        users = tuple(
-            u if u.user_id == uid else u._replace(user_id=uid) for uid, u in record.users.items()
-        )
+        k = seq - self._base
+        item, slot = self._items[k], self._slots[k]
+        if item is None or slot is None:
+            return Receipt(nid, State.UNKNOWN)
         audience = None
-        if not item.users:
-            audience = Audience(len(record.acked), len(record.read), record.capped)
+        users: tuple[UserReceipt, ...] = ()
+        if type(slot) is _Counts:
+            audience = Audience(len(slot.acked), len(slot.read), slot.capped)
+        elif type(slot) is dict:
+            users = tuple(
+                u if u.user_id == uid else u._replace(user_id=uid) for uid, u in slot.items()
+            )
+        else:
+            one = cast(UserReceipt, slot)
+            uid = cast(UsersTarget, item.target).user_ids[0]
+            users = (one if one.user_id == uid else one._replace(user_id=uid),)
         return Receipt(
             nid,
             overall(users, audience),
@@ -276,89 +333,64 @@ class MemoryReceiptStore(ReceiptStore):
         marked = 0
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:
-            _, nid = heapq.heappop(deadlines)
-            record = self._records.get(nid)
-            if record is None:
+            _, seq = heapq.heappop(deadlines)
+            k = seq - self._base
+            if k < 0:
+                continue  # forgotten
+            item, slot = self._items[k], self._slots[k]
+            if item is None or slot is None:
                 continue
-            for user_id, user in record.users.items():
-                if user.state is State.PENDING:
-                    record.users[user_id] = UserReceipt(user_id, State.UNDELIVERED, None, None, now)
-                    self._publish(record.item, user_id, State.UNDELIVERED, now)
-                    marked += 1
+            if type(slot) is dict:
+                for user_id, user in slot.items():
+                    if user.state is State.PENDING:
+                        slot[user_id] = UserReceipt(user_id, State.UNDELIVERED, None, None, now)
+                        self._feed.publish(item, user_id, State.UNDELIVERED, now)
+                        marked += 1
+            elif type(slot) is UserReceipt and slot.state is State.PENDING:
+                user_id = item.target.user_ids[0]  # type: ignore[union-attr]
+                self._slots[k] = UserReceipt(user_id, State.UNDELIVERED, None, None, now)
+                self._feed.publish(item, user_id, State.UNDELIVERED, now)
+                marked += 1
         return marked
 
     def is_feed_cursor(self, text: str) -> bool:
-        epoch, dash, seq = text.rpartition("-")
-        return bool(dash) and bool(epoch) and seq.isascii() and seq.isdigit() and len(text) < 64
+        return self._feed.is_cursor(text)
 
     async def read_feed(self, after: str | None, wait: float, limit: int) -> FeedPage:
-        page = self._page(after, limit)
-        if page.updates or wait <= 0:
-            return page
-        if self._feed_event is None:
-            self._feed_event = asyncio.Event()
-        event = self._feed_event
-        try:
-            async with asyncio.timeout(wait):
-                await event.wait()
-        except TimeoutError:
-            return page
-        return self._page(page.cursor, limit)
-
-    def _page(self, after: str | None, limit: int) -> FeedPage:
-        head = f"{self._epoch}-{self._feed_seq}"
-        if after is None:
-            return FeedPage([], head)
-        epoch, _, seq_text = after.rpartition("-")
-        feed = self._feed
-        oldest = self._feed_seq - len(feed)  # the seq just before the oldest retained
-        if epoch != self._epoch or not seq_text.isdigit() or int(seq_text) > self._feed_seq:
-            # another process's feed (a restart) or a cursor from the future: all we have
-            seq, complete = oldest, False
-        else:
-            seq = int(seq_text)
-            complete = seq >= oldest
-            seq = max(seq, oldest)
-        start = seq - oldest
-        epoch = self._epoch
-        updates = []
-        for i in range(start, min(len(feed), start + limit)):
-            item, user_id, state, at = feed[i]
-            cursor = f"{epoch}-{oldest + i + 1}"
-            updates.append(
-                ReceiptUpdate(cursor, item.notification_id, item.type, user_id, state, at)
-            )
-        cursor = updates[-1].cursor if updates else f"{epoch}-{seq}"
-        return FeedPage(updates, cursor, complete)
-
-    def _publish(self, item: Tracked, user_id: str, state: State, at: float) -> None:
-        self._feed_seq += 1
-        self._feed.append((item, user_id, state, at))
-        if self._feed_event is not None:
-            self._feed_event.set()
-            self._feed_event = None
+        return await self._feed.read(after, wait, limit)
 
     def _forget(self, now: float) -> None:
-        """Drop the oldest records past the count or age bound, and their index entries."""
-        records = self._records
+        """Forget the oldest notifications past the count or age bound, and their index
+        entries; trim the lists' forgotten front now and then."""
+        items = self._items
         horizon = now - self._max_age
-        while records:
-            nid, record = records.popitem(last=False)
-            if len(records) < self._max_tracked and record.item.published_at >= horizon:
-                records[nid] = record
-                records.move_to_end(nid, last=False)
+        gone = self._gone
+        while gone < len(items):
+            item = items[gone]
+            if item is None:  # pragma: no cover - slots before `_gone` only
+                gone += 1
+                continue
+            if len(items) - gone <= self._max_tracked and item.published_at >= horizon:
                 break
-            for user_id in record.users:
-                waiting = self._waiting.get(user_id)
-                if waiting is not None:
-                    waiting.pop(nid, None)
-                    if not waiting:
-                        del self._waiting[user_id]
-            if not record.item.users:
-                i = bisect_left(self._broadcast_at, record.at)
-                if i < len(self._broadcast_ids) and self._broadcast_ids[i] == nid:
+            seq = self._base + gone
+            del self._ids[item.notification_id]
+            target = item.target
+            if type(target) is UsersTarget:
+                for user_id in dict.fromkeys(target.user_ids):
+                    self._unwait(user_id, seq)
+            else:
+                # the oldest broadcast is (almost always) the first in cursor order
+                with contextlib.suppress(ValueError):
+                    i = self._broadcast_seqs.index(seq)
                     del self._broadcast_at[i]
-                    del self._broadcast_ids[i]
+                    del self._broadcast_seqs[i]
+            items[gone] = self._ats[gone] = self._slots[gone] = None
+            gone += 1
+        if gone >= _TRIM and gone * 2 >= len(items):
+            del items[:gone], self._ats[:gone], self._slots[:gone]
+            self._base += gone
+            gone = 0
+        self._gone = gone
 
 
 def _addresses(item: Tracked, topics: frozenset[str]) -> bool:
