@@ -31,7 +31,7 @@ from gateway.metrics import Metrics
 from gateway.websocket.frames import TEXT
 from gateway.websocket.handshake import BadHandshake, refusal
 from gateway.websocket.head import Head, HeadReader
-from gateway.websocket.machine import Closing, Send, ServerMachine
+from gateway.websocket.machine import OPEN, Closing, Send, ServerMachine
 
 __all__ = ["CLOSE_TIMEOUT", "HANDSHAKE_TIMEOUT", "Endpoint", "PendingHeads", "WebSocketProtocol"]
 
@@ -255,7 +255,15 @@ class WebSocketProtocol(ByteStreamAdapter):
             return
         conn.heard_from()
         endpoint = self._endpoint
-        for event in self._machine.receive(data):
+        machine = self._machine
+        if machine.state == OPEN:
+            # one whole small text frame, as a client op is (an ack most often): straight
+            # to the edge, as short a path as a pong's
+            text = machine.small_text(data)
+            if text is not None:
+                endpoint.text(conn, text)
+                return
+        for event in machine.receive(data):
             if self._transport is None:
                 return
             if isinstance(event, Send):

@@ -7,6 +7,8 @@ import struct
 import tracemalloc
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.websocket.frames import (
     BINARY,
@@ -17,6 +19,8 @@ from gateway.websocket.frames import (
     FrameReader,
     Message,
     ProtocolError,
+    _mask_in_place,
+    _unmask,
 )
 
 CONTINUATION = 0x0
@@ -434,3 +438,52 @@ def test_a_reader_between_messages_holds_no_fragment_buffer() -> None:
     assert len(fresh) == len(used)
     assert (after_fresh - before) / 1000 < 160
     assert (after_used - after_fresh) / 1000 < 160
+
+
+# the protocol's short path for a client op: one whole small text frame
+
+
+@given(payload=st.text(max_size=119).map(str.encode).filter(lambda b: len(b) <= 125))
+@settings(max_examples=300, deadline=None)
+def test_small_text_reads_what_feed_reads(payload: bytes) -> None:
+    frame = _frame(TEXT, payload)
+    if len(payload) > 0:
+        assert FrameReader(LIMIT).small_text(frame) == payload.decode()
+    assert FrameReader(LIMIT).feed(frame) == [Message(TEXT, payload, payload.decode())]
+
+
+@given(payload=st.binary(min_size=1, max_size=125), mask=st.binary(min_size=4, max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_the_borrowed_unmask_is_the_same_xor(payload: bytes, mask: bytes) -> None:
+    """aiohttp's Cython XOR (used for small frames) and ours (the fallback) agree."""
+    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    assert _unmask(masked, mask) == payload
+    if _mask_in_place is not None:
+        buf = bytearray(masked)
+        _mask_in_place(mask, buf)
+        assert buf == payload
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _frame(TEXT, b""),  # nothing to read: feed's
+        _frame(TEXT, b'{"op":"ping"}', fin=False),  # a fragment
+        _frame(PING, b"x"),
+        _frame(BINARY, b"x"),
+        _frame(TEXT, b"x", masked=False),
+        _frame(TEXT, b"x", rsv=1),
+        _frame(TEXT, b"x" * 126),  # a 16-bit length
+        _frame(TEXT, b"ab") + _frame(TEXT, b"cd"),  # two frames
+        _frame(TEXT, b"abc")[:-1],  # a partial one
+        _frame(TEXT, b"\xff\xfe"),  # not UTF-8: feed refuses it
+    ],
+)
+def test_small_text_leaves_anything_else_to_feed(data: bytes) -> None:
+    assert FrameReader(LIMIT).small_text(data) is None
+
+
+def test_small_text_waits_behind_a_message_in_progress() -> None:
+    reader = FrameReader(LIMIT)
+    assert reader.feed(_frame(TEXT, b"ab", fin=False)) == []
+    assert reader.small_text(_frame(TEXT, b"cd")) is None
