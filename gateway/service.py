@@ -122,8 +122,8 @@ class NotificationService(ReplicaQuestions):
     def deliver(self, entry: Entry) -> int:
         """Hand one entry to the local connections it addresses (the log calls this)."""
         if entry.trace is not None and self._tracing.on:
-            # in a fan-out span, which hands the entry back here without its trace: the
-            # untraced path stays one check and no extra call
+            # counted into its run's fan-out span, which hands the entry back here without
+            # its trace: the untraced path stays one check and no extra call
             return self._tracing.fan_out(entry, self.deliver)
         item = Outgoing.notification(entry.cursor, entry.body)
         scheduler = self._scheduler
@@ -146,7 +146,7 @@ class NotificationService(ReplicaQuestions):
     def deliver_shard(self, entry: Entry, shard: int) -> int:
         """A sharded log's topic or everyone entry: to `shard`'s users' connections only."""
         if entry.trace is not None and self._tracing.on:
-            return self._tracing.fan_out(entry, lambda bare: self.deliver_shard(bare, shard))
+            return self._tracing.fan_out(entry, lambda bare: self.deliver_shard(bare, shard), shard)
         item = Outgoing.notification(entry.cursor, entry.body)
         count = self.hub.deliver_shard(shard, entry.target, item)
         self.metrics.fanout_connections.observe(count)

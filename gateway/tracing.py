@@ -15,9 +15,12 @@ What a traced publish makes, one trace from the publisher's `traceparent` to eve
 - `publish` (SERVER): child of the caller's `traceparent`; the notification's type, target
   kind, cursor, the connections it was handed to on this replica, the backend;
 - `append` (INTERNAL): the log call, with the batch size and backend;
-- `fan-out` (CONSUMER), on every replica that hands the entry to its connections: its parent
-  is the `publish` span (the context stored with the entry, `Entry.trace`) and it links to
-  it, as the messaging conventions ask of a consumer span, with the recipients there.
+- `fan-out` (CONSUMER), on every replica that hands the publish's entries to its
+  connections: one per run of them (entries carrying the same `Entry.trace` handed out in
+  a row; per shard's feed on a sharded log), not one per entry, so a sampled batch costs
+  a span or two, whatever its size. Its parent is the `publish` span (the context stored
+  with the entry) and it links to it, as the messaging conventions ask of a consumer
+  span, with the entries and recipients there.
 
 The entry carries the `publish` span's traceparent only when that span is sampled: an
 unsampled publish costs the log and the other replicas nothing.
@@ -33,6 +36,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from time import time_ns
 from typing import TYPE_CHECKING, Any
 
 from gateway.config import ConfigError
@@ -49,6 +53,11 @@ log = logging.getLogger("gateway.tracing")
 
 #: How long stopping waits for the last spans to be exported (seconds).
 CLOSE_TIMEOUT = 1.0
+
+#: A `fan-out` span's run ends once it has had no entry for this long (seconds): long
+#: enough that a follower's feed, reading a batch's entries off Redis, keeps them in one
+#: span. The span ends at its last entry's time, so the wait shows in no span.
+RUN_IDLE = 0.05
 
 #: What `OTEL_SERVICE_NAME` defaults to (the SDK's own default is `unknown_service`).
 SERVICE_NAME = "notification-gateway"
@@ -99,7 +108,7 @@ def tracing_wanted(environ: Mapping[str, str]) -> bool:
 class Tracing:
     """Spans for the publish path, or nothing at all (`OFF`): check `on` before any call."""
 
-    __slots__ = ("_backend", "_fields", "_provider", "_tracer", "on")
+    __slots__ = ("_backend", "_fields", "_provider", "_runs", "_tracer", "on")
 
     def __init__(self, provider: TracerProvider | None = None, backend: str = "memory") -> None:
         self._provider = provider
@@ -112,6 +121,9 @@ class Tracing:
             self._tracer = provider.get_tracer("gateway.tracing")
             self._fields = frozenset(propagate.get_global_textmap().fields)
         self._backend = backend
+        #: The open `fan-out` span's run per feed: None for `deliver`, the shard's index
+        #: for a sharded log's `deliver_shard`.
+        self._runs: dict[int | None, _Run] = {}
         #: Whether spans are made; False means no caller should call anything else here.
         self.on = provider is not None
 
@@ -156,6 +168,8 @@ class Tracing:
         provider = self._provider
         if provider is None:
             return
+        for shard, run in list(self._runs.items()):
+            self._end(shard, run)
         done = threading.Event()
 
         def shutdown() -> None:
@@ -241,30 +255,91 @@ class Tracing:
         with self._require().start_as_current_span("append", attributes=attributes) as span:
             yield span
 
-    def fan_out(self, entry: Entry, deliver: Callable[[Entry], int]) -> int:
-        """`deliver(entry)`, with `entry.trace` taken off, inside a `fan-out` span that is a
-        child of, and links to, the publish that made `entry` (whichever replica made it)."""
+    def fan_out(
+        self, entry: Entry, deliver: Callable[[Entry], int], shard: int | None = None
+    ) -> int:
+        """`deliver(entry)`, with `entry.trace` taken off, counted into its run's `fan-out`
+        span: the entries of one publish call (one traceparent) this replica hands out in a
+        row, on one shard's feed (`shard`) when the log shards. A span per entry cost a few
+        hundred µs each, so a sampled batch of 1,000 per-user entries cost more than the
+        batch; a span per run makes the cost follow the publish calls."""
+        started = time_ns()
+        count = deliver(entry._replace(trace=None))
+        run = self._runs.get(shard)
+        if run is None or run.trace != entry.trace:
+            if run is not None:  # another publish's entry: that run is over
+                self._end(shard, run)
+            run = self._open(entry, shard, started)
+        run.entries += 1
+        run.recipients += count
+        run.last_cursor = entry.cursor
+        run.last = time_ns()
+        return count
+
+    def _open(self, entry: Entry, shard: int | None, started: int) -> _Run:
+        """A run's `fan-out` span: a child of, and linked to, the publish that made `entry`
+        (whichever replica made it), as the messaging conventions ask of a consumer span."""
         from opentelemetry import trace
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         publish = TraceContextTextMapPropagator().extract({"traceparent": entry.trace or ""})
         parent = trace.get_current_span(publish).get_span_context()
-        links = [trace.Link(parent)] if parent.is_valid else []
-        with self._require().start_as_current_span(
+        attributes: dict[str, str | int] = {"gateway.backend": self._backend}
+        if shard is not None:
+            attributes["gateway.shard"] = shard
+        span = self._require().start_span(
             "fan-out",
             context=publish,
             kind=trace.SpanKind.CONSUMER,
-            links=links,
-            attributes={"gateway.cursor": entry.cursor, "gateway.backend": self._backend},
-        ) as span:
-            count = deliver(entry._replace(trace=None))
-            span.set_attribute("gateway.recipients", count)
-            return count
+            links=[trace.Link(parent)] if parent.is_valid else [],
+            attributes=attributes,
+            start_time=started,
+        )
+        run = self._runs[shard] = _Run(entry.trace, span, entry.cursor)
+        # the log delivers on the event loop (its contract): the run ends from there
+        asyncio.get_running_loop().call_later(RUN_IDLE, self._idle, shard, run)
+        return run
+
+    def _idle(self, shard: int | None, run: _Run) -> None:
+        if self._runs.get(shard) is not run:
+            return  # ended already, by another publish's entry
+        wait = run.last + int(RUN_IDLE * 1e9) - time_ns()
+        if wait > 0:
+            asyncio.get_running_loop().call_later(wait / 1e9, self._idle, shard, run)
+            return
+        self._end(shard, run)
+
+    def _end(self, shard: int | None, run: _Run) -> None:
+        del self._runs[shard]
+        attributes: dict[str, str | int] = {
+            "gateway.entries": run.entries,
+            "gateway.recipients": run.recipients,
+            "gateway.cursor": run.cursor,
+        }
+        if run.entries > 1:
+            attributes["gateway.cursor.last"] = run.last_cursor
+        run.span.set_attributes(attributes)
+        # its last entry's time: the idle wait shows in no span
+        run.span.end(end_time=run.last)
 
     def _require(self) -> Tracer:
         if self._tracer is None:
             raise RuntimeError("tracing is off: check Tracing.on first")
         return self._tracer
+
+
+class _Run:
+    """One `fan-out` span's entries so far: one publish call's, handed out here in a row."""
+
+    __slots__ = ("cursor", "entries", "last", "last_cursor", "recipients", "span", "trace")
+
+    def __init__(self, trace: str | None, span: Span, cursor: str) -> None:
+        self.trace = trace
+        self.span = span
+        self.cursor = self.last_cursor = cursor
+        self.entries = self.recipients = 0
+        #: When its last entry was handed out (ns since the epoch, as spans count time).
+        self.last = 0
 
 
 #: Tracing off: the default of every collaborator that takes one.

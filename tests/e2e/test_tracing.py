@@ -32,6 +32,8 @@ from tests.support.redis_helpers import ChildGateway, RedisServer, ws_client
 
 SERVER, CONSUMER = 2, 5  # opentelemetry.proto.trace.v1.Span.SpanKind
 ERROR = 2  # Status.StatusCode
+#: A traced batch's size: one broadcast and the rest to one user each.
+BATCH = 40
 
 
 class TracedPublisher:
@@ -133,20 +135,26 @@ async def test_publish_is_a_child_of_the_callers_span_with_append_and_fan_out(
     assert fan_out.parent_id == publish.span_id and fan_out.kind == CONSUMER
     assert fan_out.links == [(trace_id, publish.span_id)]
     assert fan_out.attributes["gateway.recipients"] == 1
+    assert fan_out.attributes["gateway.entries"] == 1
     assert fan_out.attributes["gateway.cursor"] == response.cursor
+    assert "gateway.cursor.last" not in fan_out.attributes
 
 
 async def test_a_batch_is_one_span_a_stream_one_per_item_and_a_refusal_is_an_error(
     receiver: OtlpReceiver,
     publisher: TracedPublisher,
     start_gateway: StartGateway,
+    http: aiohttp.ClientSession,
 ) -> None:
+    """A batch's entries are one `fan-out` span, whatever its size (a span per entry made
+    a sampled per-user batch cost more than the batch); a stream's items, publishes of
+    their own, one each."""
     gateway = await start_gateway()
+    tabs = [await ws_client(http, gateway.http_port, name) for name in ("u0", "u1")]
     async with aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
         stub = pb_grpc.NotificationGatewayStub(channel)
-        batch = pb.PublishBatchRequest(
-            requests=[publish_request(everyone(), "a.b"), publish_request(users("x"), "c.d")]
-        )
+        per_user = [publish_request(users(f"u{i}"), "c.d") for i in range(BATCH - 1)]
+        batch = pb.PublishBatchRequest(requests=[publish_request(everyone(), "a.b"), *per_user])
         with publisher.send() as (batch_metadata, batch_send):
             answer = await stub.PublishBatch(batch, metadata=batch_metadata)
         with publisher.send() as (stream_metadata, stream_send):
@@ -161,25 +169,39 @@ async def test_a_batch_is_one_span_a_stream_one_per_item_and_a_refusal_is_an_err
     batch_trace, stream_trace, bad_trace = (
         m[0][1].split("-")[1] for m in (batch_metadata, stream_metadata, bad_metadata)
     )
+    for tab in tabs:  # the broadcast, then its own
+        assert [(await tab.notification())["notification"]["type"] for _ in range(2)] == [
+            "a.b",
+            "c.d",
+        ]
     spans = await receiver.wait_for(
         lambda spans: (
-            sum(s.name == "fan-out" for s in spans) >= 4
+            sum(s.name == "fan-out" for s in spans) >= 3
             and any(s.trace_id == bad_trace and s.name == "publish" for s in spans)
         )
     )
     batch_span = _one(spans, "publish", batch_trace)
     assert batch_span.parent_id == batch_send
-    assert batch_span.attributes["gateway.batch.size"] == 2
+    assert batch_span.attributes["gateway.batch.size"] == BATCH
     assert batch_span.attributes["gateway.notification.type"] == ["a.b", "c.d"]
     assert batch_span.attributes["gateway.target.kind"] == ["everyone", "users"]
     assert batch_span.attributes["gateway.cursor"] == answer.results[0].cursor
-    assert batch_span.attributes["gateway.cursor.last"] == answer.results[1].cursor
-    assert len([s for s in spans if s.trace_id == batch_trace and s.name == "fan-out"]) == 2
+    assert batch_span.attributes["gateway.cursor.last"] == answer.results[-1].cursor
+    assert batch_span.attributes["gateway.recipients"] == 4  # the broadcast to 2, u0, u1
+    fan_out = _one(spans, "fan-out", batch_trace)
+    assert fan_out.parent_id == batch_span.span_id and fan_out.kind == CONSUMER
+    assert fan_out.links == [(batch_trace, batch_span.span_id)]
+    assert fan_out.attributes["gateway.entries"] == BATCH
+    assert fan_out.attributes["gateway.recipients"] == 4
+    assert fan_out.attributes["gateway.cursor"] == answer.results[0].cursor
+    assert fan_out.attributes["gateway.cursor.last"] == answer.results[-1].cursor
     items = [s for s in spans if s.trace_id == stream_trace and s.name == "publish"]
     assert [s.attributes["gateway.notification.type"] for s in items] == ["e.one", "e.two"]
     assert all(s.parent_id == stream_send for s in items)
     fan_outs = [s for s in spans if s.trace_id == stream_trace and s.name == "fan-out"]
     assert sorted(s.parent_id for s in fan_outs) == sorted(s.span_id for s in items)
+    assert sorted(s.links[0][1] for s in fan_outs) == sorted(s.span_id for s in items)
+    assert [s.attributes["gateway.entries"] for s in fan_outs] == [1, 1]
     refused = _one(spans, "publish", bad_trace)
     assert refused.status_code == ERROR
     assert {s.name for s in spans if s.trace_id == bad_trace} == {"send", "publish"}
@@ -230,7 +252,9 @@ async def test_a_trace_crosses_two_replicas_on_redis(
 ) -> None:
     """Two `python -m gateway` processes on one redis-server, configured only by the
     OTEL_* variables they inherit: the publish on one reaches alice on both, and each
-    replica's fan-out is a child of, and links to, the publish it came from."""
+    replica's fan-out is a child of, and links to, the publish it came from. A batch's
+    entries, read off Redis by each replica's feed, make a span per run of them there,
+    not one per entry."""
     replicas = [ChildGateway(redis_server.url), ChildGateway(redis_server.url)]
     try:
         for replica in replicas:
@@ -242,13 +266,30 @@ async def test_a_trace_crosses_two_replicas_on_redis(
                 response = await stub.Publish(
                     publish_request(users("alice"), "invoice.paid"), metadata=metadata
                 )
+            batch = pb.PublishBatchRequest(
+                requests=[publish_request(users("alice"), "invoice.sent")] * BATCH
+            )
+            with publisher.send() as (batch_metadata, _):
+                answer = await stub.PublishBatch(batch, metadata=batch_metadata)
         for tab in tabs:
             assert (await tab.notification())["cursor"] == response.cursor
+            for result in answer.results:
+                assert (await tab.notification())["cursor"] == result.cursor
         trace_id = metadata[0][1].split("-")[1]
+        batch_trace = batch_metadata[0][1].split("-")[1]
+
+        def entries_of(spans: list[ReceivedSpan]) -> int:
+            return sum(
+                s.attributes["gateway.entries"]
+                for s in spans
+                if s.name == "fan-out" and s.trace_id == batch_trace
+            )
+
         spans = await receiver.wait_for(
             lambda spans: (
                 sum(s.name == "fan-out" and s.trace_id == trace_id for s in spans) == 2
-                and any(s.name == "append" for s in spans)
+                and sum(s.name == "append" for s in spans) == 2
+                and entries_of(spans) == 2 * BATCH
             )
         )
     finally:
@@ -267,7 +308,42 @@ async def test_a_trace_crosses_two_replicas_on_redis(
         assert fan_out.parent_id == publish.span_id
         assert fan_out.links == [(trace_id, publish.span_id)]
         assert fan_out.attributes["gateway.recipients"] == 1
+        assert fan_out.attributes["gateway.entries"] == 1
         assert fan_out.attributes["gateway.cursor"] == response.cursor
+    batch_publish = _one(spans, "publish", batch_trace)
+    for instance in instances:
+        runs = [
+            s
+            for s in spans
+            if s.name == "fan-out"
+            and s.trace_id == batch_trace
+            and s.resource["service.instance.id"] == instance
+        ]
+        # one run unless the replica stalled mid-batch (a loaded machine): far from BATCH
+        assert 1 <= len(runs) <= BATCH // 10, [s.attributes for s in runs]
+        assert sum(s.attributes["gateway.entries"] for s in runs) == BATCH
+        assert sum(s.attributes["gateway.recipients"] for s in runs) == BATCH
+        assert {s.attributes["gateway.cursor"] for s in runs} >= {answer.results[0].cursor}
+        for run in runs:
+            assert run.parent_id == batch_publish.span_id
+            assert run.links == [(batch_trace, batch_publish.span_id)]
+
+
+async def test_a_drain_ends_the_open_fan_out_run_and_exports_it(
+    receiver: OtlpReceiver, start_gateway: StartGateway
+) -> None:
+    """A run's span ends once its feed is idle; a replica that stops sooner ends it then,
+    so the last publish's fan-out is not lost with the process."""
+    gateway = await start_gateway()
+    async with aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
+        stub = pb_grpc.NotificationGatewayStub(channel)
+        traceparent = "00-3af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        await stub.Publish(publish_request(everyone()), metadata=[("traceparent", traceparent)])
+    await gateway.drain()
+    await receiver.wait_for(lambda spans: any(s.name == "fan-out" for s in spans), within=5)
+    (fan_out,) = receiver.named("fan-out")
+    assert fan_out.trace_id == traceparent.split("-")[1]
+    assert fan_out.attributes["gateway.entries"] == 1
 
 
 async def test_a_bad_otel_setting_is_one_configuration_error(
