@@ -217,9 +217,8 @@ class Tracing:
         cursors: Sequence[str],
         recipients: int,
     ) -> None:
-        """What one publish (or batch) became: set on its `publish` span (when sampled)."""
-        if not span.is_recording():
-            return
+        """What one publish (or batch) became: set on its `publish` span. Call it only when
+        `span.is_recording()` (sampled): the caller's arguments are the costly part."""
         attributes: dict[str, Any] = {"gateway.recipients": recipients}
         if len(types) == 1:
             attributes["gateway.notification.type"] = types[0]
