@@ -201,11 +201,12 @@ class FlushScheduler:
         if self._wrote_through:
             self._wrote_through = False
             policy = self._policy
+            if self._scheduled:  # some recipients queued (SSE, held): the tick's flush
+                return  # counts the publish, once
             if policy.publishes:
                 self._metrics.flushes += 1
                 self._metrics.flushed_publishes += policy.publishes
-            if not self._scheduled:  # else the tick's flush (for other frames) counts it
-                policy.flushed()
+            policy.flushed()
 
     def mark(self, conn: Outbox) -> None:
         """`conn` has items to write (called once until it is flushed)."""

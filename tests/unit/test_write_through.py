@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from gateway.closecodes import CloseCode
-from gateway.connection.connection import Connection, ConnectionContext
+from gateway.connection.connection import Connection, ConnectionContext, SseConnection
 from gateway.connection.outgoing import Outgoing
 from gateway.flush import CoalescePolicy, FlushScheduler
 from gateway.hub import Hub
@@ -155,3 +155,16 @@ async def test_a_reader_too_far_behind_is_closed_as_by_a_flush() -> None:
     assert gw.conns[2] not in gw.service.hub
     assert gw.metrics.slow_clients_closed == 1
     assert all(gw.notes(t)[-1] == ["n1"] for t in gw.transports[:2])
+
+
+async def test_a_publish_partly_written_through_is_counted_as_one_flush() -> None:
+    gw = Gateway(3)
+    stream = FakeTransport(kind="sse")
+    gw.conns.append(SseConnection("sse", (), stream, gw.conns[0]._context))
+    await gw.start()
+    await gw.service.publish(_item(1, EveryoneTarget()))
+    assert all(gw.notes(t)[-1] == ["n1"] for t in gw.transports)  # written through
+    assert len(stream.writes) == 1  # the SSE stream's copy queued: the tick's flush pass
+    await asyncio.sleep(0)
+    assert len(stream.writes) == 2
+    assert (gw.metrics.flushes, gw.metrics.flushed_publishes) == (1, 1)
