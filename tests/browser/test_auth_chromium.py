@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import web
 
 from tests.support.gateway import StartGateway
+from tests.support.page_server import needs_headless_chromium, page_in_chromium
 from tests.support.tokens import SECRET, token
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 PAGE = """<!doctype html><script>
 const cfg = %s;
@@ -52,11 +49,10 @@ function attempt(query, protocols, refresh) {
 </script>"""
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (apt-get install chromium)")
+@needs_headless_chromium
 async def test_chromium_connects_with_the_token_in_the_subprotocol(
     start_gateway: StartGateway, tmp_path: Path
 ) -> None:
-    assert CHROMIUM is not None
     gateway = await start_gateway(jwt_secret=SECRET)
     fresh = token("alice", ttl=600, topics=["orders.*"])
     config = {"port": gateway.http_port, "token": token("alice", topics=["orders.*"])}
@@ -71,29 +67,9 @@ async def test_chromium_connects_with_the_token_in_the_subprotocol(
             results.set_result(json.loads(await request.text()))
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.add_routes([web.get("/", page), web.post("/result", result)])
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    browser = await asyncio.create_subprocess_exec(
-        CHROMIUM,
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        f"--user-data-dir={tmp_path}",
-        f"http://127.0.0.1:{port}/",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
+    routes = [web.get("/", page), web.post("/result", result)]
+    async with page_in_chromium(routes, tmp_path):
         seen = await asyncio.wait_for(results, 60)
-    finally:
-        browser.kill()
-        await browser.wait()
-        await runner.cleanup()
     accepted, no_token, forbidden = seen
     assert accepted == {
         "protocol": "notifications.v1",

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import web
 
 from gateway.app import Gateway
 from tests.support.gateway import StartGateway
 from tests.support.helpers import request, users
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from tests.support.page_server import needs_headless_chromium, page_in_chromium
 
 PAGE = """<!doctype html><script>
 const cfg = %s;
@@ -49,11 +46,10 @@ async def _publish(gateway: Gateway, title: str) -> str:
         return str((await stub.Publish(request(users("eve"), title=title))).cursor)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (apt-get install chromium)")
+@needs_headless_chromium
 async def test_a_browsers_own_eventsource_resumes_by_last_event_id(
     start_gateway: StartGateway, tmp_path: Path
 ) -> None:
-    assert CHROMIUM is not None
     gateway = await start_gateway()
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
@@ -68,23 +64,8 @@ async def test_a_browsers_own_eventsource_resumes_by_last_event_id(
     async def next_event(timeout: float = 30) -> dict[str, Any]:
         return await asyncio.wait_for(events.get(), timeout)
 
-    app = web.Application()
-    app.add_routes([web.get("/", page), web.post("/event", event)])
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    browser = await asyncio.create_subprocess_exec(
-        CHROMIUM,
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        f"--user-data-dir={tmp_path}",
-        f"http://127.0.0.1:{runner.addresses[0][1]}/",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
+    routes = [web.get("/", page), web.post("/event", event)]
+    async with page_in_chromium(routes, tmp_path):
         welcome = await next_event(60)
         assert welcome["name"] == "welcome" and welcome["id"] == welcome["data"]["cursor"]
         seen = await _publish(gateway, "seen")
@@ -114,7 +95,3 @@ async def test_a_browsers_own_eventsource_resumes_by_last_event_id(
             missed,
         )
         assert events.empty()  # nothing twice
-    finally:
-        browser.kill()
-        await browser.wait()
-        await runner.cleanup()
