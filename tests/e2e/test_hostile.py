@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 
 import aiohttp
 import grpc
@@ -16,7 +15,7 @@ from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from tests.support.gateway import Connect, StartGateway
 from tests.support.helpers import everyone, request, users
-from tests.support.waiting import until
+from tests.support.wsraw import read_once_closed, small_window_socket
 
 
 async def _raw(port: int, payload: bytes, read: bool = True) -> bytes:
@@ -94,30 +93,14 @@ async def test_a_stalled_reader_is_closed_with_4008_and_others_get_everything(
     await healthy.receive_json()
     # A raw client that completes the handshake and then never reads its socket; a small
     # receive window keeps what the kernels absorb (and the test's run time) small.
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", gateway.http_port))
-    reader, writer = await asyncio.open_connection(sock=sock)
+    reader, writer = await small_window_socket(gateway.http_port, window=65536)
     writer.write(
         b"GET /ws?user_id=stalled HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
         b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     )
     writer.transport.pause_reading()
-    got = bytearray()
-
-    async def read_once_closed() -> None:
-        # The gateway drops a closed connection whose close frame has not gone out within
-        # CLOSE_TIMEOUT (5 s; memory stays bounded): a client that stalls past that never
-        # sees its 4008, so this one reads as soon as it is closed. Reading only after all
-        # 40 batches failed whenever those took more than 5 s on a loaded machine.
-        await until(lambda: gateway.service.metrics.slow_clients_closed, within=60, every=0.01)
-        writer.transport.resume_reading()
-        while chunk := await reader.read(1 << 16):
-            got.extend(chunk)
-
-    stalled_reads = asyncio.create_task(read_once_closed())
+    stalled_reads = read_once_closed(gateway, reader, writer)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
         stub = pb_grpc.NotificationGatewayStub(channel)
         total = 0
@@ -147,7 +130,7 @@ async def test_a_stalled_reader_is_closed_with_4008_and_others_get_everything(
         "stalled": 0,
     }
     # once the stalled client reads, the stream ends with a 4008 close frame
-    await asyncio.wait_for(stalled_reads, 10)
+    got = await asyncio.wait_for(stalled_reads, 10)
     assert b"\x88" in got and (4008).to_bytes(2, "big") + b"too slow" in got
     writer.close()
 

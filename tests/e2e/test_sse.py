@@ -20,7 +20,7 @@ from tests.support.gateway import StartGateway
 from tests.support.helpers import everyone, request, topic, users
 from tests.support.sse import SseClient
 from tests.support.waiting import until
-from tests.support.wsraw import small_window_socket
+from tests.support.wsraw import read_once_closed, small_window_socket
 
 SECRET = "k" * 32
 
@@ -339,17 +339,7 @@ async def test_a_stream_that_never_reads_is_closed_with_4008_and_others_get_ever
     writer.transport.pause_reading()  # and it never reads
     await until(lambda: len(gateway.service.hub) == 2)
     (stalled,) = [s for s in gateway.sse.streams.values() if s.conn and s.conn.user_id == "stalled"]
-    got = bytearray()
-
-    async def read_once_closed() -> None:
-        # As for WebSocket (e2e/test_hostile): the gateway drops a closed stream whose last
-        # event has not gone out within CLOSE_TIMEOUT, so this reads as soon as it is closed.
-        await until(lambda: gateway.service.metrics.slow_clients_closed, within=60, every=0.01)
-        writer.transport.resume_reading()
-        while chunk := await reader.read(1 << 16):
-            got.extend(chunk)
-
-    stalled_reads = asyncio.create_task(read_once_closed())
+    stalled_reads = read_once_closed(gateway, reader, writer)
     stub = await _stub(gateway)
     total = 0
     held = 0  # the most the server held unsent for the stalled stream, seen after each flush
@@ -374,10 +364,10 @@ async def test_a_stream_that_never_reads_is_closed_with_4008_and_others_get_ever
     # events), of the ~8 MB published; room for a few batches in one flush on a loaded
     # machine. Once it reads, its last event says why it was dropped.
     assert held <= limit + 4 * 200 * 1_200, held
-    await asyncio.wait_for(stalled_reads, 10)
+    got = await asyncio.wait_for(stalled_reads, 10)
     assert got.endswith(
         b'event: close\ndata: {"event":"close","code":4008,'
         b'"reason":"too slow: send buffer overflow"}\n\n'
-    ), bytes(got[-200:])
+    ), got[-200:]
     _quiet(caplog)  # the one warning: "closing a slow client"
     writer.transport.abort()

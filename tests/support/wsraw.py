@@ -15,6 +15,7 @@ from grpc import aio
 from gateway.api.v1 import gateway_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from tests.support.helpers import request, users
+from tests.support.waiting import until
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -127,13 +128,38 @@ async def exchange(port: int, data: bytes, timeout: float = 3.0) -> bytes:
         writer.close()
 
 
-async def small_window_socket(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def small_window_socket(
+    port: int, window: int = 4096
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A connection whose receive window is small, so a client that stops reading stalls soon."""
     sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, window)
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
     return await asyncio.open_connection(sock=sock)
+
+
+def read_once_closed(
+    gateway: Gateway, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> asyncio.Task[bytes]:
+    """Resumes a stalled client's reading once the gateway has closed it as too slow, and
+    reads to the end of its stream.
+
+    The gateway drops a closed connection whose last frame or event has not gone out within
+    CLOSE_TIMEOUT (5 s; memory stays bounded): a client that stalls past that never sees
+    why it was closed, so this reads as soon as it is closed. Reading only after all of a
+    test's batches failed whenever those took more than 5 s on a loaded machine.
+    """
+
+    async def read() -> bytes:
+        await until(lambda: gateway.service.metrics.slow_clients_closed, within=60, every=0.01)
+        writer.transport.resume_reading()
+        got = bytearray()
+        while chunk := await reader.read(1 << 16):
+            got.extend(chunk)
+        return bytes(got)
+
+    return asyncio.create_task(read())
 
 
 async def still_served(gateway: Gateway, user_id: str = "well-behaved") -> None:
