@@ -8,14 +8,7 @@ from hypothesis import strategies as st
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.grpc.response import encode_accepted, encode_accepted_py
 from gateway.log import AppendResult
-
-
-def _upb(ids: list[str], results: list[AppendResult]) -> bytes:
-    response = pb.PublishBatchResponse()
-    for i, r in zip(ids, results, strict=True):
-        response.results.add(id=i, cursor=r.cursor, delivered=r.delivered)
-    return response.SerializeToString()
-
+from tests.support.batch_response import upb_batch_response
 
 _result = st.tuples(
     st.one_of(st.text(max_size=140), st.text("0123456789abcdef-", min_size=1, max_size=30)),
@@ -31,14 +24,14 @@ def test_whatever_it_encodes_is_what_upb_encodes(rows: list[tuple[str, str, int]
     results = [AppendResult(row[0], row[2]) for row in rows]
     encoded = encode_accepted(ids, results)
     if encoded is not None:
-        assert encoded == _upb(ids, results)
+        assert encoded == upb_batch_response(ids, results)
 
 
 def test_the_common_batch_is_encoded_and_reads_back() -> None:
     ids = [f"0193a1b2-c3d4-7e5f-8a6b-{n:012x}" for n in range(500)]
     results = [AppendResult(f"18c2f0a1b2c3-{n}", n % 2) for n in range(500)]
     encoded = encode_accepted(ids, results)
-    assert encoded == _upb(ids, results)
+    assert encoded == upb_batch_response(ids, results)
     assert encoded is not None
     read = pb.PublishBatchResponse.FromString(encoded).results
     assert [(r.id, r.cursor, r.delivered) for r in read] == [

@@ -20,7 +20,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.api.v1 import gateway_pb2 as pb
 from gateway.connection.outgoing import _notification_frame_py
 from gateway.grpc import translate
 from gateway.grpc.response import encode_accepted_py
@@ -29,6 +28,7 @@ from gateway.log import AppendResult
 from gateway.log.base import local_fingerprint_py
 from gateway.models import EveryoneTarget, TopicTarget, UsersTarget, tuple_maker
 from gateway.speedups import FORCED_OFF, speedups
+from tests.support.batch_response import upb_batch_response
 from tests.support.leaks import assert_no_leak
 
 _ROOT = Path(__file__).resolve().parents[2]
@@ -67,13 +67,6 @@ def test_the_c_sources_compile_without_warnings(source: Path) -> None:
 # -- encode_accepted (gateway/grpc/response.py) ------------------------------------------
 
 
-def _upb(ids: list[str], results: list[AppendResult]) -> bytes:
-    response = pb.PublishBatchResponse()
-    for i, r in zip(ids, results, strict=True):
-        response.results.add(id=i, cursor=r.cursor, delivered=r.delivered)
-    return response.SerializeToString()
-
-
 _result = st.tuples(
     st.one_of(st.text(max_size=300), st.text("0123456789abcdef-", min_size=1, max_size=30)),
     st.one_of(st.text(max_size=300), st.text("0123456789abcdef-", min_size=0, max_size=40)),
@@ -95,7 +88,7 @@ def test_encode_accepted_is_upbs_bytes_wherever_either_encodes(
     if python is not None:
         assert compiled == python
     try:
-        expected = _upb(ids, results)
+        expected = upb_batch_response(ids, results)
     except (ValueError, UnicodeEncodeError):  # a lone surrogate: upb refuses, so must C
         assert compiled is None
         return
