@@ -14,7 +14,7 @@ from gateway.app import Gateway
 from gateway.log.shards import ShardedLog, shard_index
 from tests.support.gateway import Client, StartGateway
 from tests.support.helpers import everyone, request, topic, users
-from tests.support.redis_helpers import RedisServer, ws_client
+from tests.support.redis_helpers import RedisServer, redis_servers, ws_client
 from tests.support.waiting import until
 
 SHARDS = 3
@@ -28,15 +28,8 @@ def on_shard(shard: int, count: int = 2, prefix: str = "u") -> list[str]:
 
 @pytest.fixture
 def shard_servers(tmp_path: Path) -> Iterator[list[RedisServer]]:
-    servers = []
-    for i in range(SHARDS):
-        (tmp_path / f"s{i}").mkdir()
-        servers.append(RedisServer(tmp_path / f"s{i}"))
-    for server in servers:
-        server.start()
-    yield servers
-    for server in servers:
-        server.stop()
+    with redis_servers(tmp_path, SHARDS) as servers:
+        yield servers
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from gateway.log.shards import ShardedLog, shard_index
 from tests.support.gateway import StartGateway
 from tests.support.helpers import everyone, request
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.support.redis_helpers import RedisServer, ws_client
+from tests.support.redis_helpers import RedisServer, redis_servers, ws_client
 from tests.support.waiting import until
 
 SHARDS = 2
@@ -30,14 +30,8 @@ CALLER = "00f067aa0ba902b7"
 
 @pytest.fixture
 def shard_servers(tmp_path: Path) -> Iterator[list[RedisServer]]:
-    servers = []
-    for i in range(SHARDS):
-        (tmp_path / f"s{i}").mkdir()
-        servers.append(RedisServer(tmp_path / f"s{i}"))
-        servers[-1].start()
-    yield servers
-    for server in servers:
-        server.stop()
+    with redis_servers(tmp_path, SHARDS) as servers:
+        yield servers
 
 
 async def test_each_shards_hand_off_is_a_fan_out_span_of_the_publish(

@@ -13,6 +13,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,23 @@ class RedisServer:
             ["redis-cli", "-p", str(self.port), *args], capture_output=True, check=True
         )
         return out.stdout.decode().strip()
+
+
+@contextmanager
+def redis_servers(root: Path, count: int) -> Iterator[list[RedisServer]]:
+    """`count` redis-servers of their own (a sharded backend's), each in a folder under
+    `root`; those started are stopped on exit."""
+    servers = []
+    for i in range(count):
+        (root / f"s{i}").mkdir()
+        servers.append(RedisServer(root / f"s{i}"))
+    try:
+        for server in servers:
+            server.start()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
 
 
 class RedisClusterServers:
