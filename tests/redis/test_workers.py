@@ -24,12 +24,11 @@ CONNECTIONS = 24
 CHANNELS = 16
 
 
-async def test_two_workers_share_the_ports_and_every_publish_reaches_both(
-    redis_server: RedisServer, http: aiohttp.ClientSession
-) -> None:
-    """The kernel spreads connections over both workers; a publish accepted by either
-    reaches every client; one SIGTERM to the supervisor drains both (1001, exit 0)."""
-    http_port, grpc_port = free_port(), free_port()
+def _two_workers(
+    redis_server: RedisServer, http_port: int, grpc_port: int, **settings: str
+) -> dict[str, str]:
+    """The environment of a two-worker gateway on `redis_server`: this process's own,
+    without any GATEWAY_ setting of the machine's, plus `settings`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env.update(
         GATEWAY_BACKEND=redis_server.url,
@@ -37,7 +36,18 @@ async def test_two_workers_share_the_ports_and_every_publish_reaches_both(
         GATEWAY_GRPC_PORT=str(grpc_port),
         GATEWAY_WORKERS="2",
         GATEWAY_GRACE_SECONDS="5",
+        **settings,
     )
+    return env
+
+
+async def test_two_workers_share_the_ports_and_every_publish_reaches_both(
+    redis_server: RedisServer, http: aiohttp.ClientSession
+) -> None:
+    """The kernel spreads connections over both workers; a publish accepted by either
+    reaches every client; one SIGTERM to the supervisor drains both (1001, exit 0)."""
+    http_port, grpc_port = free_port(), free_port()
+    env = _two_workers(redis_server, http_port, grpc_port)
     proc = await gateway_process(env=env)
     try:
         await ready_at(http, http_port, 30.0, "the workers")
@@ -123,13 +133,10 @@ async def test_sighup_to_the_supervisor_reloads_every_worker(
     each of which reloads its type registry, instead of dying and leaving them unsupervised."""
     (tmp_path / "t.json").write_text(json.dumps({"type": "a.one", "schema": {"type": "object"}}))
     http_port, grpc_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env.update(
-        GATEWAY_BACKEND=redis_server.url,
-        GATEWAY_HTTP_PORT=str(http_port),
-        GATEWAY_GRPC_PORT=str(grpc_port),
-        GATEWAY_WORKERS="2",
-        GATEWAY_GRACE_SECONDS="5",
+    env = _two_workers(
+        redis_server,
+        http_port,
+        grpc_port,
         GATEWAY_TYPES=str(tmp_path),
         GATEWAY_TYPES_MODE="strict",
         GATEWAY_TYPES_WATCH_SECONDS="0",
