@@ -15,13 +15,16 @@ without a publish token cannot make spans.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc import aio
 
 from gateway.api.v1 import gateway_pb2 as pb
 from gateway.tracing import Tracing
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 __all__ = ["TracingInterceptor"]
 
@@ -35,6 +38,19 @@ Metadata = tuple[tuple[str, str | bytes], ...]
 
 def _kind(request: pb.PublishRequest) -> str:
     return request.target.WhichOneof("kind") or "none"
+
+
+def _published_one(span: Span, request: pb.PublishRequest, response: pb.PublishResponse) -> None:
+    """One request's attributes (a Publish call, a PublishStream item), read only when its
+    span is sampled: unsampled, nobody keeps them."""
+    if span.is_recording():
+        Tracing.published(
+            span,
+            [request.notification.type],
+            [_kind(request)],
+            [response.cursor],
+            response.delivered,
+        )
 
 
 class TracingInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -71,14 +87,7 @@ class TracingInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
         ) -> pb.PublishResponse:
             with tracing.publish(metadata) as span:
                 response: pb.PublishResponse = await behavior(request, context)
-                if span.is_recording():
-                    tracing.published(
-                        span,
-                        [request.notification.type],
-                        [_kind(request)],
-                        [response.cursor],
-                        response.delivered,
-                    )
+                _published_one(span, request, response)
                 return response
 
         return publish
@@ -132,14 +141,7 @@ class TracingInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
                 feed.put(request)
                 with tracing.publish(metadata) as span:
                     response: pb.PublishResponse = await responses.__anext__()
-                    if span.is_recording():
-                        tracing.published(
-                            span,
-                            [request.notification.type],
-                            [_kind(request)],
-                            [response.cursor],
-                            response.delivered,
-                        )
+                    _published_one(span, request, response)
                 yield response
             async for response in responses:  # the servicer's end (it yields nothing more)
                 yield response
