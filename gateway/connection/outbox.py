@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gateway.connection.direct import UNKNOWN_FD, direct_fd, send_frame
 from gateway.connection.outgoing import (
     WS_NOTIFICATION_HEAD,
     WS_NOTIFICATION_HEAD_END,
@@ -93,6 +94,7 @@ class Outbox:
         "_acked",
         "_backlog",
         "_context",
+        "_fd",
         "_pending",
         "_sent",
         "_sink",
@@ -107,6 +109,8 @@ class Outbox:
         self._transport = transport
         #: The transport's byte stream, once its response head is out (see the module doc).
         self._sink: Sink | None = None
+        #: The sink's socket fd for `write_each`'s direct sends (-1: never; see direct.py).
+        self._fd = UNKNOWN_FD
         #: Whether items are framed for WebSocket (else SSE).
         self._ws = transport.kind == "ws"
         self._context = context
@@ -372,6 +376,7 @@ def write_each(conns: Iterable[Outbox], item: Outgoing) -> None:
     frame passes another. uvloop sends the tick's writes after its callbacks either way.
     """
     ws = item.ws
+    size = len(ws)
     slow: list[Outbox] = []
     for conn in conns:
         if (
@@ -384,12 +389,21 @@ def write_each(conns: Iterable[Outbox], item: Outgoing) -> None:
         ):
             if sink.is_closing():
                 conn._discard()
-            elif sink.get_write_buffer_size() > conn._context.limit:
+                continue
+            buffered = sink.get_write_buffer_size()
+            if buffered > conn._context.limit:
                 slow.append(conn)  # closed below: closing takes it out of `conns`
-            else:
+                continue
+            if buffered or (fd := conn._fd) == -1:
                 sink.writelines((ws,))
-                if conn._acked is not None:  # receipts: once per write, as a flush notes
-                    conn._note([ws])
+            else:  # nothing buffered: the kernel takes it now, the rest goes to uvloop
+                if fd == UNKNOWN_FD:
+                    fd = conn._fd = direct_fd(sink)
+                sent = send_frame(fd, ws) if fd >= 0 else 0
+                if sent < size:
+                    sink.writelines((ws[sent:] if sent else ws,))
+            if conn._acked is not None:  # receipts: once per write, as a flush notes
+                conn._note([ws])
         else:
             conn.send(item)
     for conn in slow:

@@ -8,6 +8,10 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
 #include "pbwire.h"
 #include "speedups.h"
 
@@ -176,6 +180,36 @@ may_hold_huge_number(PyObject *self, PyObject *text)
     return PyBool_FromLong(gw_may_hold_huge(text));
 }
 
+/* send_frame(fd, data) -> int
+ *
+ * One non-blocking send() of `data` on the socket `fd`: the bytes the kernel took (0 on
+ * EAGAIN or any error). outbox.write_each calls it only for a uvloop TCP transport with
+ * nothing buffered and not closing, and hands whatever was not taken to the transport's
+ * writelines, so uvloop's buffering, flow control and error/close handling stay in
+ * charge (an error here is seen again, and handled, by uvloop's own write). */
+static PyObject *gw_send_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2 || !PyLong_Check(args[0]) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "send_frame takes (int fd, bytes data)");
+        return NULL;
+    }
+    long fd = PyLong_AsLong(args[0]);
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (fd < 0 || fd > 0x7fffffffL) {
+        return PyLong_FromLong(0);
+    }
+    const char *data = PyBytes_AS_STRING(args[1]);
+    Py_ssize_t size = PyBytes_GET_SIZE(args[1]);
+    ssize_t sent;
+    do {
+        sent = send((int)fd, data, (size_t)size, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    return PyLong_FromSsize_t(sent < 0 ? 0 : sent);
+}
+
 static PyMethodDef methods[] = {
     {"may_hold_huge_number", may_hold_huge_number, METH_O,
      "Whether a data_json text can hold a number past a double (translate._json_object)."},
@@ -201,6 +235,8 @@ static PyMethodDef methods[] = {
      "Hand notification_frame its twin and the event's fixed parts."},
     {"notification_frame", (PyCFunction)(void (*)(void))gw_notification_frame, METH_FASTCALL,
      "A notification's WebSocket frame, as outgoing._notification_frame_py (frame.c)."},
+    {"send_frame", (PyCFunction)(void (*)(void))gw_send_frame, METH_FASTCALL,
+     "One non-blocking send() of a frame on a socket: the bytes taken (0: none)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -138,6 +138,7 @@ KEY_TESTS = [
     "tests/unit/test_handshake.py",
     "tests/e2e/test_conformance_http.py",
     "tests/e2e/test_types.py",
+    "tests/unit/test_direct_send.py",
 ]
 
 
