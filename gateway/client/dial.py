@@ -4,15 +4,34 @@ A dial either connects or says why not, as a `Refused` value (an HTTP status, an
 gateway's JSON reason when it came with the answer) or a `Dropped` one (no answer: the
 network, a timeout). Which of those retrying can fix, and whether a 401 is worth a fresh
 token, is the subscriber's call (it owns the retry state), not the dial's.
+
+`dial` picks the transport and says how the token goes with it: the subprotocol entry
+`bearer.<jwt>` beside `notifications.v1` and `Authorization: Bearer` on a WebSocket,
+`Authorization: Bearer` alone on SSE (never in the URL).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
 import aiohttp
 
-__all__ = ["Dropped", "Refused", "dial_sse", "dial_ws", "refusal_body"]
+from gateway.client.sse_link import SUBPROTOCOL, SseLink
+
+__all__ = [
+    "SUBPROTOCOL",
+    "Dropped",
+    "Link",
+    "Refused",
+    "dial",
+    "dial_sse",
+    "dial_ws",
+    "refusal_body",
+]
+
+#: One open connection: a WebSocket, or an SSE stream shaped like one.
+Link: TypeAlias = aiohttp.ClientWebSocketResponse | SseLink
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +47,27 @@ class Dropped:
     """No answer to the connect: `reason` names the error."""
 
     reason: str
+
+
+async def dial(
+    http: aiohttp.ClientSession,
+    transport: Literal["websocket", "sse"],
+    ws_url: str,
+    sse_url: str,
+    params: dict[str, str],
+    token: str | None,
+    close_timeout: float,
+) -> tuple[Link | Refused | Dropped, dict[str, str]]:
+    """One connect on `transport`, and the headers it offered (to ask a refusal why)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if transport == "sse":
+        response = await dial_sse(http, sse_url, params, headers)
+        if isinstance(response, Refused | Dropped):
+            return response, headers
+        return SseLink(response, http, sse_url.split("?")[0] + "/ops"), headers
+    protocols = [SUBPROTOCOL] + ([f"bearer.{token}"] if token else [])
+    ws = await dial_ws(http, ws_url, params, protocols, headers, close_timeout)
+    return ws, {**headers, "Sec-WebSocket-Protocol": ", ".join(protocols)}
 
 
 async def dial_ws(

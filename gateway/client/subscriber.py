@@ -47,17 +47,15 @@ import aiohttp
 from gateway.client.acks import MAX_QUEUED_READS, AckSchedule
 from gateway.client.backoff import Backoff
 from gateway.client.close_policy import CloseAction, close_action
-from gateway.client.dial import Dropped, Refused, dial_sse, dial_ws, refusal_body
+from gateway.client.dial import SUBPROTOCOL, Dropped, Link, Refused, dial, refusal_body
 from gateway.client.endpoints import plain_http_url, sse_url
 from gateway.client.errors import SubscriberRefused, SubscriberStopped
 from gateway.client.items import Notification, Resync, StateChange
 from gateway.client.position import Position
-from gateway.client.sse_link import SseLink
 from gateway.client.tokens import Tokens, TokenSource
 
 __all__ = ["SUBPROTOCOL", "Subscriber"]
 
-SUBPROTOCOL = "notifications.v1"
 #: Refusals that retrying cannot fix (bad parameters, bad token, forbidden, no such path,
 #: a request head over the gateway's limit: a token or topic list too large).
 _FINAL_STATUSES = frozenset({400, 401, 403, 404, 431})
@@ -108,7 +106,7 @@ class Subscriber:
         self._on_state = on_state
         self.state = "idle"
         self._http: aiohttp.ClientSession | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | SseLink | None = None
+        self._ws: Link | None = None
         self._retry_in: float | None = None  # wait before the next connect
         self._retried_401 = False  # a 401 is retried once, with a token fetched anew
         self._closing = asyncio.Event()
@@ -180,9 +178,7 @@ class Subscriber:
             if item is not None:
                 return item
 
-    async def _receive(
-        self, ws: aiohttp.ClientWebSocketResponse | SseLink
-    ) -> Notification | Resync | None:
+    async def _receive(self, ws: Link) -> Notification | Resync | None:
         silence = self._pong_timeout if self._pinged else self._ping_after
         refresh_at = self._tokens.refresh_at
         refresh_in = None if refresh_at is None else refresh_at - time.time()
@@ -320,30 +316,16 @@ class Subscriber:
         self._position.connecting(self._since)
         if self._since is not None:
             params["since"] = self._since
-        protocols = [SUBPROTOCOL] + ([f"bearer.{token}"] if token else [])
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        link: aiohttp.ClientWebSocketResponse | SseLink
-        if self.transport == "sse":
-            response = await dial_sse(self._http, self._sse_url, params, headers)
-            if isinstance(response, Refused | Dropped):
-                await self._not_connected(response, params, headers)
-                return
-            self._retried_401 = False
-            if self._closing.is_set():
-                response.close()
-                return
-            link = SseLink(response, self._http, self._sse_url.split("?")[0] + "/ops")
-        else:
-            ws = await dial_ws(self._http, self.url, params, protocols, headers, self._pong_timeout)
-            if isinstance(ws, Refused | Dropped):
-                offered = {**headers, "Sec-WebSocket-Protocol": ", ".join(protocols)}
-                await self._not_connected(ws, params, offered)
-                return
-            self._retried_401 = False
-            if self._closing.is_set():
-                await ws.close()
-                return
-            link = ws
+        link, offered = await dial(
+            self._http, self.transport, self.url, self._sse_url, params, token, self._pong_timeout
+        )
+        if isinstance(link, Refused | Dropped):
+            await self._not_connected(link, params, offered)
+            return
+        self._retried_401 = False
+        if self._closing.is_set():
+            await link.close()
+            return
         self._ws = link
         # only a gateway that selected notifications.v1 knows the refresh op (SSE: always)
         self._tokens.linked(token, link.protocol == SUBPROTOCOL)
