@@ -1,5 +1,5 @@
 // @notification-gateway/client, built from clients/js by `npm run build`: do not edit.
-// sources-sha256: 93ca5a7ba479657c37d8fe72e33c30da730413744ec222601aa175b16b377ef6
+// sources-sha256: f2fdbedd792fa8155cfbc28c921c2a63e7ff3486d673b1fe7472f170792d1a4e
 // dist/acks.js
 var MAX_QUEUED_READS = 100;
 var Acks = class {
@@ -307,6 +307,113 @@ function settingsOf(options) {
   };
 }
 
+// dist/state.js
+var ConnectionStates = class {
+  emit;
+  current = "disconnected";
+  constructor(emit) {
+    this.emit = emit;
+  }
+  get state() {
+    return this.current;
+  }
+  /** Moves to `state`, and says so unless it was already there. */
+  set(state, detail = {}) {
+    const previous = this.current;
+    if (state === previous && state !== "disconnected")
+      return;
+    this.current = state;
+    const change = { state, previous };
+    if (detail.code !== void 0)
+      change.code = detail.code;
+    if (detail.reason !== void 0)
+      change.reason = detail.reason;
+    if (detail.delay !== void 0)
+      change.delay = detail.delay;
+    this.emit(change);
+  }
+};
+
+// dist/token.js
+var MAX_TIMER_MS = 2 ** 31 - 1;
+var TokenRefresher = class {
+  refreshBefore;
+  due;
+  timer;
+  constructor(refreshBefore, due) {
+    this.refreshBefore = refreshBefore;
+    this.due = due;
+  }
+  /** Arms from a token's `exp`; no token, or one without `exp`, leaves the timer as it is. */
+  schedule(token) {
+    const expires = token === void 0 ? void 0 : tokenExpiry(token);
+    if (expires !== void 0)
+      this.at(expires);
+  }
+  /** Arms for a token that expires at `expiresAtMs` (unix milliseconds). */
+  at(expiresAtMs) {
+    clearTimeout(this.timer);
+    const delay = Math.max(1e3, expiresAtMs - Date.now() - this.refreshBefore);
+    this.timer = delay > MAX_TIMER_MS ? setTimeout(() => this.at(expiresAtMs), MAX_TIMER_MS) : setTimeout(() => this.due(), delay);
+  }
+  cancel() {
+    clearTimeout(this.timer);
+    this.timer = void 0;
+  }
+};
+
+// dist/topics.js
+var Topics = class {
+  followed = /* @__PURE__ */ new Set();
+  /** Subscribe ops sent and not yet answered, oldest first. */
+  asked = [];
+  constructor(topics) {
+    for (const topic of topics)
+      this.follow(topic);
+  }
+  list() {
+    return [...this.followed];
+  }
+  /** Throws a `TypeError` for a topic the gateway would refuse. */
+  follow(topic) {
+    this.followed.add(checkTopic(topic));
+  }
+  /** False when the topic was not followed. */
+  drop(topic) {
+    return this.followed.delete(topic);
+  }
+  asking(topic) {
+    this.asked.push(topic);
+  }
+  answered(topic) {
+    const index = this.asked.indexOf(topic);
+    if (index >= 0)
+      this.asked.splice(index, 1);
+  }
+  /** A subscribe was refused: the topic it asked for, no longer followed. */
+  refused() {
+    const topic = this.asked.shift();
+    if (topic !== void 0)
+      this.followed.delete(topic);
+    return topic;
+  }
+  /** The connection ended: its ops will never be answered. */
+  forgetAsked() {
+    this.asked = [];
+  }
+  /**
+   * Against the topics a welcome granted (they may have changed while the upgrade was in
+   * flight): those followed but not granted, and those granted but no longer followed.
+   */
+  compare(granted) {
+    const got = new Set(granted);
+    return {
+      missing: [...this.followed].filter((topic) => !got.has(topic)),
+      extra: [...got].filter((topic) => !this.followed.has(topic))
+    };
+  }
+};
+
 // dist/socket.js
 function connectQuery(attempt) {
   const query = new URLSearchParams({ user_id: attempt.userId });
@@ -510,86 +617,6 @@ var EventParser = class {
   }
 };
 
-// dist/token.js
-var MAX_TIMER_MS = 2 ** 31 - 1;
-var TokenRefresher = class {
-  refreshBefore;
-  due;
-  timer;
-  constructor(refreshBefore, due) {
-    this.refreshBefore = refreshBefore;
-    this.due = due;
-  }
-  /** Arms from a token's `exp`; no token, or one without `exp`, leaves the timer as it is. */
-  schedule(token) {
-    const expires = token === void 0 ? void 0 : tokenExpiry(token);
-    if (expires !== void 0)
-      this.at(expires);
-  }
-  /** Arms for a token that expires at `expiresAtMs` (unix milliseconds). */
-  at(expiresAtMs) {
-    clearTimeout(this.timer);
-    const delay = Math.max(1e3, expiresAtMs - Date.now() - this.refreshBefore);
-    this.timer = delay > MAX_TIMER_MS ? setTimeout(() => this.at(expiresAtMs), MAX_TIMER_MS) : setTimeout(() => this.due(), delay);
-  }
-  cancel() {
-    clearTimeout(this.timer);
-    this.timer = void 0;
-  }
-};
-
-// dist/topics.js
-var Topics = class {
-  followed = /* @__PURE__ */ new Set();
-  /** Subscribe ops sent and not yet answered, oldest first. */
-  asked = [];
-  constructor(topics) {
-    for (const topic of topics)
-      this.follow(topic);
-  }
-  list() {
-    return [...this.followed];
-  }
-  /** Throws a `TypeError` for a topic the gateway would refuse. */
-  follow(topic) {
-    this.followed.add(checkTopic(topic));
-  }
-  /** False when the topic was not followed. */
-  drop(topic) {
-    return this.followed.delete(topic);
-  }
-  asking(topic) {
-    this.asked.push(topic);
-  }
-  answered(topic) {
-    const index = this.asked.indexOf(topic);
-    if (index >= 0)
-      this.asked.splice(index, 1);
-  }
-  /** A subscribe was refused: the topic it asked for, no longer followed. */
-  refused() {
-    const topic = this.asked.shift();
-    if (topic !== void 0)
-      this.followed.delete(topic);
-    return topic;
-  }
-  /** The connection ended: its ops will never be answered. */
-  forgetAsked() {
-    this.asked = [];
-  }
-  /**
-   * Against the topics a welcome granted (they may have changed while the upgrade was in
-   * flight): those followed but not granted, and those granted but no longer followed.
-   */
-  compare(granted) {
-    const got = new Set(granted);
-    return {
-      missing: [...this.followed].filter((topic) => !got.has(topic)),
-      extra: [...got].filter((topic) => !this.followed.has(topic))
-    };
-  }
-};
-
 // dist/transport.js
 var AUTO_FAILURES = 2;
 var TransportChooser = class {
@@ -631,6 +658,9 @@ var TransportChooser = class {
     }
   }
 };
+function dial(kind, dialers, url, attempt, current, handlers) {
+  return kind === "sse" ? dialSse(dialers.fetch ?? globalThis.fetch, url, attempt, current, handlers) : dialWebSocket(dialers.Socket ?? globalThis.WebSocket, url, attempt, current, handlers);
+}
 
 // dist/index.js
 var NotificationClient = class {
@@ -638,12 +668,11 @@ var NotificationClient = class {
   userId;
   opts;
   getToken;
-  Socket;
-  fetchImpl;
+  dialers;
   transports;
   events = new Emitter();
   unhook;
-  current = "disconnected";
+  states = new ConnectionStates((change) => this.events.emit("state", change));
   channel;
   /** Whether the current attempt reached its welcome. */
   welcomed = false;
@@ -664,8 +693,7 @@ var NotificationClient = class {
     this.userId = options.userId;
     this.followed = new Topics(options.topics ?? []);
     this.getToken = options.getToken;
-    this.Socket = options.WebSocket;
-    this.fetchImpl = options.fetch;
+    this.dialers = { Socket: options.WebSocket, fetch: options.fetch };
     this.opts = settingsOf(options);
     this.transports = new TransportChooser(this.opts.transport, this.opts.retryWebSocket);
     this.resume = new ResumePoint(options.since, this.opts.dedupSize);
@@ -674,7 +702,7 @@ var NotificationClient = class {
     this.watchdog = new Watchdog(this.opts, () => this.send({ op: "ping" }), (reason) => this.drop(WATCHDOG_CLOSE_CODE, reason));
   }
   get state() {
-    return this.current;
+    return this.states.state;
   }
   /** The cursor to resume after: keep it to pass as `since` on the next page load. */
   get lastCursor() {
@@ -707,13 +735,13 @@ var NotificationClient = class {
   /** Follows a topic now and on every reconnect. */
   subscribe(topic) {
     this.followed.follow(topic);
-    if (this.current === "connected")
+    if (this.states.state === "connected")
       this.askFor(topic);
   }
   unsubscribe(topic) {
     if (!this.followed.drop(topic))
       return;
-    if (this.current === "connected")
+    if (this.states.state === "connected")
       this.send({ op: "unsubscribe", topic });
   }
   /**
@@ -765,7 +793,7 @@ var NotificationClient = class {
       closed: (code, reason) => this.closed(code, reason)
     };
     try {
-      channel = kind === "sse" ? dialSse(this.fetchImpl ?? globalThis.fetch, this.url, attempt, current, handlers) : dialWebSocket(this.Socket ?? globalThis.WebSocket, this.url, attempt, current, handlers);
+      channel = dial(kind, this.dialers, this.url, attempt, current, handlers);
     } catch {
       const message = "getToken returned a token with characters a JWT never has";
       this.events.emit("error", { kind: "token", code: "unusable_token", message });
@@ -929,26 +957,15 @@ var NotificationClient = class {
   send(op) {
     return this.channel?.send(op) ?? false;
   }
-  setState(state, detail = {}) {
-    const previous = this.current;
-    if (state === previous && state !== "disconnected")
-      return;
-    this.current = state;
-    const change = { state, previous };
-    if (detail.code !== void 0)
-      change.code = detail.code;
-    if (detail.reason !== void 0)
-      change.reason = detail.reason;
-    if (detail.delay !== void 0)
-      change.delay = detail.delay;
-    this.events.emit("state", change);
+  setState(state, detail) {
+    this.states.set(state, detail);
   }
   wake = () => {
-    if (this.current === "disconnected" && this.running) {
+    if (this.states.state === "disconnected" && this.running) {
       this.attempt = 0;
       clearTimeout(this.retryTimer);
       void this.open();
-    } else if (this.current === "connected") {
+    } else if (this.states.state === "connected") {
       this.watchdog.check();
     }
   };

@@ -12,21 +12,16 @@
  * This class runs the connection's lifecycle and turns server frames into events; the parts
  * with a job of their own live beside it: the options' defaults (settings.ts), the followed
  * topics (topics.ts), the cursor and duplicates (resume.ts), the token refresh timer
- * (token.ts), the dead-line watchdog (liveness.ts), the channel of each attempt (socket.ts
- * for WebSocket, sse.ts for SSE) and the choice between them (transport.ts).
+ * (token.ts), the dead-line watchdog (liveness.ts), the connection state and its events
+ * (state.ts), the channel of each attempt (socket.ts for WebSocket, sse.ts for SSE) and the
+ * choice between them (transport.ts).
  */
 
 import { Acks } from "./acks.js";
 import { Emitter } from "./emitter.js";
 import { hookBrowser } from "./hooks.js";
 import { Watchdog } from "./liveness.js";
-import type {
-  ClientEvents,
-  ClientOptions,
-  ConnectionState,
-  StateChange,
-  WebSocketConstructor,
-} from "./options.js";
+import type { ClientEvents, ClientOptions, ConnectionState } from "./options.js";
 import { WATCHDOG_CLOSE_CODE, backoffDelay, checkUrl, closeAction } from "./policy.js";
 import type {
   ClientOp,
@@ -37,11 +32,11 @@ import type {
 } from "./protocol.js";
 import { ResumePoint } from "./resume.js";
 import { type Settings, settingsOf } from "./settings.js";
-import { type Channel, dialWebSocket } from "./socket.js";
-import { dialSse, type FetchFunction } from "./sse.js";
+import type { Channel } from "./socket.js";
+import { ConnectionStates, type StateDetail } from "./state.js";
 import { TokenRefresher } from "./token.js";
 import { Topics } from "./topics.js";
-import { TransportChooser, type TransportKind } from "./transport.js";
+import { type Dialers, TransportChooser, type TransportKind, dial } from "./transport.js";
 
 export type * from "./options.js";
 export type * from "./protocol.js";
@@ -55,12 +50,11 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   readonly userId: string;
   private readonly opts: Settings;
   private readonly getToken: (() => string | Promise<string>) | undefined;
-  private readonly Socket: WebSocketConstructor | undefined;
-  private readonly fetchImpl: FetchFunction | undefined;
+  private readonly dialers: Dialers;
   private readonly transports: TransportChooser;
   private readonly events = new Emitter<ClientEvents<Types>>();
   private unhook: (() => void) | undefined;
-  private current: ConnectionState = "disconnected";
+  private readonly states = new ConnectionStates((change) => this.events.emit("state", change));
   private channel: Channel | undefined;
   /** Whether the current attempt reached its welcome. */
   private welcomed = false;
@@ -82,8 +76,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     this.userId = options.userId;
     this.followed = new Topics(options.topics ?? []);
     this.getToken = options.getToken;
-    this.Socket = options.WebSocket;
-    this.fetchImpl = options.fetch;
+    this.dialers = { Socket: options.WebSocket, fetch: options.fetch };
     this.opts = settingsOf(options);
     this.transports = new TransportChooser(this.opts.transport, this.opts.retryWebSocket);
     this.resume = new ResumePoint(options.since, this.opts.dedupSize);
@@ -101,7 +94,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   }
 
   get state(): ConnectionState {
-    return this.current;
+    return this.states.state;
   }
 
   /** The cursor to resume after: keep it to pass as `since` on the next page load. */
@@ -141,12 +134,12 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
   /** Follows a topic now and on every reconnect. */
   subscribe(topic: string): void {
     this.followed.follow(topic);
-    if (this.current === "connected") this.askFor(topic);
+    if (this.states.state === "connected") this.askFor(topic);
   }
 
   unsubscribe(topic: string): void {
     if (!this.followed.drop(topic)) return;
-    if (this.current === "connected") this.send({ op: "unsubscribe", topic });
+    if (this.states.state === "connected") this.send({ op: "unsubscribe", topic });
   }
 
   /**
@@ -199,10 +192,7 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
       closed: (code: number, reason: string) => this.closed(code, reason),
     };
     try {
-      channel =
-        kind === "sse"
-          ? dialSse(this.fetchImpl ?? globalThis.fetch, this.url, attempt, current, handlers)
-          : dialWebSocket(this.Socket ?? globalThis.WebSocket, this.url, attempt, current, handlers);
+      channel = dial(kind, this.dialers, this.url, attempt, current, handlers);
     } catch {
       // The URL was checked up front, so the token is what the constructor refused:
       // characters a JWT never has. Not quoted: the message would carry the token.
@@ -378,26 +368,16 @@ export class NotificationClient<Types extends NotificationTypes = UntypedNotific
     return this.channel?.send(op) ?? false;
   }
 
-  private setState(
-    state: ConnectionState,
-    detail: { code?: number | undefined; reason?: string; delay?: number } = {},
-  ): void {
-    const previous = this.current;
-    if (state === previous && state !== "disconnected") return;
-    this.current = state;
-    const change: StateChange = { state, previous };
-    if (detail.code !== undefined) change.code = detail.code;
-    if (detail.reason !== undefined) change.reason = detail.reason;
-    if (detail.delay !== undefined) change.delay = detail.delay;
-    this.events.emit("state", change);
+  private setState(state: ConnectionState, detail?: StateDetail): void {
+    this.states.set(state, detail);
   }
 
   private readonly wake = (): void => {
-    if (this.current === "disconnected" && this.running) {
+    if (this.states.state === "disconnected" && this.running) {
       this.attempt = 0;
       clearTimeout(this.retryTimer);
       void this.open();
-    } else if (this.current === "connected") {
+    } else if (this.states.state === "connected") {
       this.watchdog.check(); // timers sleep in hidden tabs: check the line now
     }
   };

@@ -3,8 +3,12 @@
  * WebSocket and falls back to SSE after `AUTO_FAILURES` WebSocket attempts in a row ended
  * before their welcome (what a proxy that strips `Upgrade`, or answers without upgrading,
  * looks like to a browser: a failed connection, 1006), and tries WebSocket again on the
- * first reconnect `retryWebSocket` ms after the fallback.
+ * first reconnect `retryWebSocket` ms after the fallback. `dial` opens the chosen one.
  */
+
+import type { WebSocketConstructor } from "./options.js";
+import { type Attempt, type Channel, type ChannelHandlers, dialWebSocket } from "./socket.js";
+import { dialSse, type FetchFunction } from "./sse.js";
 
 export type TransportChoice = "auto" | "websocket" | "sse";
 export type TransportKind = "websocket" | "sse";
@@ -46,4 +50,24 @@ export class TransportChooser {
       this.fellBackAt = this.now();
     }
   }
+}
+
+/** What each transport dials with: the options' `WebSocket` and `fetch`, else the globals. */
+export interface Dialers {
+  Socket: WebSocketConstructor | undefined;
+  fetch: FetchFunction | undefined;
+}
+
+/** Opens one attempt's channel on `kind`; throws what `dialWebSocket` throws. */
+export function dial(
+  kind: TransportKind,
+  dialers: Dialers,
+  url: string,
+  attempt: Attempt,
+  current: () => boolean,
+  handlers: ChannelHandlers,
+): Channel {
+  return kind === "sse"
+    ? dialSse(dialers.fetch ?? globalThis.fetch, url, attempt, current, handlers)
+    : dialWebSocket(dialers.Socket ?? globalThis.WebSocket, url, attempt, current, handlers);
 }
