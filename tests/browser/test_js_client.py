@@ -82,3 +82,12 @@ def test_client_over_sse_and_auto_behind_a_proxy_that_strips_upgrade(built: Path
     output = _node_test("test/sse.test.mjs")
     passed = re.search(r"^# pass (\d+)$", output, re.MULTILINE)
     assert passed is not None and int(passed.group(1)) >= 7, output[-3000:]
+
+
+def test_client_acks_by_itself_and_marks_read_against_a_real_gateway(built: Path) -> None:
+    # test/receipts.test.mjs (issue 17): coalesced acks turn a notification `delivered` at the
+    # gateway, `ackEvery`, markRead and `acks: false`, and what was owed when the socket
+    # dropped is acked on the next connection after its replay.
+    output = _node_test("test/receipts.test.mjs")
+    passed = re.search(r"^# pass (\d+)$", output, re.MULTILINE)
+    assert passed is not None and int(passed.group(1)) >= 4, output[-3000:]

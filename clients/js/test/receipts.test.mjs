@@ -94,6 +94,9 @@ test("what was owed when the socket dropped is acked on the next connection", as
   await seen.seenOrNext("notification", (n) => n.type === "a.b");
   await gateway.call({ cmd: "disconnect", user_id: userId, code: 4008 }); // reconnects
   await seen.state("connected");
+  // The replay of what was owed comes after "connected": wait until the client owes it again
+  // (not handed to the app a second time, so no event shows it; `acks` is the client's own).
+  await until(() => client.acks.owed === sent.cursor, "the replayed notification owed again");
   client.close(); // a clean close sends what is owed, on the new connection
   await until(async () => (await receipt(sent.id)).users[userId] === "delivered", "delivered");
   assert.equal(acked.at(-1), sent.cursor);
