@@ -70,7 +70,7 @@ def _node_test(*files: str, env: dict[str, str] | None = None, pattern: str | No
 
 
 def test_client_logic_against_a_real_gateway(built: Path) -> None:
-    output = _node_test("test/client.test.mjs", "test/token.test.mjs")
+    output = _node_test("test/client.test.mjs", "test/resume.test.mjs", "test/token.test.mjs")
     passed = re.search(r"^# pass (\d+)$", output, re.MULTILINE)
     assert passed is not None and int(passed.group(1)) >= 20, output[-3000:]
 

@@ -7,6 +7,8 @@ import { createInterface } from "node:readline";
 import { afterEach } from "node:test";
 import { fileURLToPath } from "node:url";
 
+import { NotificationClient } from "../dist/index.js";
+
 const here = dirname(fileURLToPath(import.meta.url));
 const root = process.env.GATEWAY_ROOT ?? join(here, "..", "..", "..");
 const python = process.env.GATEWAY_PYTHON ?? join(root, ".venv", "bin", "python");
@@ -143,3 +145,18 @@ export class Recorder {
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Reconnect delays short enough for a test. */
+export const fast = { minReconnectDelay: 50, maxReconnectDelay: 200 };
+let users = 0;
+
+/** A client of `gateway` for a user of its own (`fast` unless `options` say otherwise). */
+export function openClient(gateway, options) {
+  const client = new NotificationClient(gateway.url, {
+    userId: `user${++users}`,
+    ...fast,
+    ...options,
+  });
+  const seen = new Recorder(client);
+  return { client, seen, userId: client.userId };
+}
