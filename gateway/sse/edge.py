@@ -78,7 +78,7 @@ class SseEdge:
         admitted = handshake if isinstance(handshake, Refusal) else admit(handshake, self.policy)
         if isinstance(admitted, Refusal):
             self.service.metrics.refused(admitted.status)
-            protocol.refuse(admitted.status, admitted.body())
+            protocol.refuse(admitted.status, admitted.body(), websocket=False)
             return
         stream_id = secrets.token_urlsafe(16)
         cors = cors_headers(head.headers.get("origin"), self.policy.allowed_origins)

@@ -95,11 +95,12 @@ def switching_protocols(accept: bytes, selected: str | None = None) -> bytes:
     )
 
 
-def refusal(status: int, body: dict[str, str]) -> bytes:
+def refusal(status: int, body: dict[str, str], *, websocket: bool = True) -> bytes:
     """A complete JSON error response that also closes the connection.
 
-    Every refusal names the protocol version spoken here (RFC 6455 §4.4); a 426 also
-    names the upgrade it asks for (RFC 9110 §7.8).
+    The refusal of what may be an upgrade (`websocket`) names the protocol version spoken
+    here (RFC 6455 §4.4); one of another route's request (`/sse`) names nothing of
+    WebSocket. A 426 also names the upgrade it asks for (RFC 9110 §7.8).
     """
     payload = json.dumps(body).encode()  # as aiohttp's json_response writes it
     connection = (
@@ -110,8 +111,11 @@ def refusal(status: int, body: dict[str, str]) -> bytes:
     return (
         f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
         f"Content-Type: application/json; charset=utf-8\r\nContent-Length: {len(payload)}\r\n"
-        f"Sec-WebSocket-Version: 13\r\n{connection}\r\n\r\n"
+        f"{_VERSION if websocket else ''}{connection}\r\n\r\n"
     ).encode() + payload
+
+
+_VERSION = "Sec-WebSocket-Version: 13\r\n"
 
 
 def _tokens(value: str) -> set[str]:

@@ -26,7 +26,7 @@ from gateway.models import tuple_maker
 from gateway.websocket.handshake import MAX_HEAD_BYTES, BadHandshake
 from gateway.websocket.quick import HEAD_FIELDS, split_head
 
-__all__ = ["Head", "HeadReader", "split_target"]
+__all__ = ["Head", "HeadReader", "request_path", "split_target"]
 
 #: The bytes RFC 3986 §3.3-3.4 allow in a path and query: pchar, "/" and "?" (a "%" also
 #: needs two hex digits after it: `_BAD_PERCENT`). Checked with `bytes.translate`, which
@@ -87,6 +87,20 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
         raise BadHandshake(400, "bad_request", message)
     path, _, query = target.partition(b"?")
     return path, query
+
+
+def request_path(received: bytes | bytearray) -> bytes | None:
+    """The path a request line names, once `received` (a head, maybe incomplete or
+    refused) holds the whole of it; None before, or when it is not one."""
+    head = bytes(received).lstrip(b"\r\n")  # llhttp skips empty lines before it
+    end = head.find(b"\r\n")
+    line = head[: len(head) if end < 0 else end].split()
+    if len(line) < 2 or (end < 0 and len(line) == 2 and b"?" not in line[1]):
+        return None  # the target may not have ended yet
+    try:
+        return split_target(line[1].partition(b"?")[0])[0]
+    except BadHandshake:
+        return None
 
 
 _make_head = tuple_maker(Head)

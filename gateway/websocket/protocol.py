@@ -30,7 +30,7 @@ from gateway.connection.outgoing import Outgoing, TransportKind
 from gateway.metrics import Metrics
 from gateway.websocket.frames import TEXT
 from gateway.websocket.handshake import BadHandshake, refusal
-from gateway.websocket.head import Head, HeadReader
+from gateway.websocket.head import Head, HeadReader, request_path
 from gateway.websocket.machine import OPEN, Closing, Send, ServerMachine
 
 __all__ = ["CLOSE_TIMEOUT", "HANDSHAKE_TIMEOUT", "Endpoint", "PendingHeads", "WebSocketProtocol"]
@@ -204,7 +204,8 @@ class WebSocketProtocol(ByteStreamAdapter):
         self._head_done()
         if head.has_body and (head.method != b"POST" or head.path != _OPS_PATH):
             # then aiohttp would read and decode it, with its own rules
-            self.refuse(413, {"error": "content_too_large", "message": _NO_BODY})
+            body = {"error": "content_too_large", "message": _NO_BODY}
+            self.refuse(413, body, websocket=head.path == b"/ws")
             return
         if head.method == b"GET" and head.path == b"/sse" and self._sse is not None:
             self._sse.open(self, head)
@@ -219,10 +220,18 @@ class WebSocketProtocol(ByteStreamAdapter):
         if head.rest and self.conn is not None:
             self._frames(head.rest)
 
-    def refuse(self, status: int, body: dict[str, str]) -> None:
-        """Answer the request with an HTTP error and close the connection."""
+    def refuse(self, status: int, body: dict[str, str], *, websocket: bool | None = None) -> None:
+        """Answer the request with an HTTP error and close the connection.
+
+        `websocket`: whether the request may be an upgrade (its refusal then names the
+        WebSocket version, `refusal`); by default, unless the head read so far names
+        another path than `/ws`.
+        """
+        if websocket is None:
+            path = None if self._head is None else request_path(self._head.received)
+            websocket = path is None or path == b"/ws"
         self._head_done()
-        self.transport.write(refusal(status, body))
+        self.transport.write(refusal(status, body, websocket=websocket))
         self._close_transport()
 
     def accept(self, conn: Connection, response: bytes) -> None:

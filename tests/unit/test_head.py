@@ -7,7 +7,7 @@ import gc
 import pytest
 
 from gateway.websocket.handshake import MAX_HEAD_BYTES, BadHandshake
-from gateway.websocket.head import Head, HeadReader, split_target
+from gateway.websocket.head import Head, HeadReader, request_path, split_target
 
 UPGRADE = (
     b"Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
@@ -322,3 +322,22 @@ def test_the_http_2_preface_is_400_at_once() -> None:
 def test_spaces_llhttp_lets_through_around_the_target_are_not_part_of_it() -> None:
     head = _read(_lines(b"Host: x", start=b"GET  /ws?user_id=a  HTTP/1.1"))
     assert (head.method, head.path, head.query) == (b"GET", b"/ws", b"user_id=a")
+
+
+@pytest.mark.parametrize(
+    ("received", "path"),
+    [
+        (b"GET /sse?user_id=a HTTP/1.1\r\nHost: x\r\n", b"/sse"),
+        (bytearray(b"GET /sse?user_id=aaaa"), b"/sse"),  # the query still coming
+        (b"GET /sse HTTP/1.", b"/sse"),
+        (b"\r\nPOST /ws HTTP/1.1\r\n", b"/ws"),
+        (b"GET http://h:1/sse?x HTTP/1.1\r\n", b"/sse"),
+        (b"GET /ss", None),  # may yet be /sse, or /ssx
+        (b"GET", None),
+        (b"", None),
+        (b"GET /a#b HTTP/1.1\r\n", None),  # no target RFC 3986 allows
+    ],
+)
+def test_the_path_of_a_head_read_so_far(received: bytes | bytearray, path: bytes | None) -> None:
+    """What a refusal before the head is complete goes by (whether to name WebSocket)."""
+    assert request_path(received) == path
