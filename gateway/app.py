@@ -197,7 +197,8 @@ class Gateway:
             server_log = fallback.RequestErrorLog(logging.getLogger("aiohttp.server"))
             # the operators' page (issue 19): only on the ops port, behind the publish token
             admin = AdminRoutes(self.service, settings.publish_token_set, self._backend_kind)
-            site = OpsSite([*ops.probes(), *ops.scrape(), *admin.routes()], server_log)
+            routes = [*ops.probes(), *ops.scrape(), *admin.routes()]
+            site = OpsSite(routes, server_log, [fallback.wrong_method])
             try:
                 await site.start(
                     settings.ops_host, settings.ops_port, reuse_port=settings.workers > 1
@@ -208,7 +209,9 @@ class Gateway:
         self._grpc = GrpcSite(settings, service, self.health, self.tracing)
         await self._grpc.start()  # stopped by _stop() if it fails part-way
         self.grpc_port = self._grpc.port
-        app = web.Application(client_max_size=settings.max_client_frame_bytes)
+        app = web.Application(
+            client_max_size=settings.max_client_frame_bytes, middlewares=[fallback.wrong_method]
+        )
         # the probes stay on the public port too: load balancers often see only that one
         public = ops.probes() if self._ops is not None else [*ops.probes(), *ops.scrape()]
         app.add_routes(
@@ -217,7 +220,7 @@ class Gateway:
                 *BrowserRoutes(settings.demo).routes(),
                 *TypesRoute(self.types, settings.origins).routes(),  # the type registry (issue 16)
                 *sse_routes,  # SSE (issue 18)
-                *fallback.routes(),
+                *fallback.routes(sse=settings.sse),
             ]
         )
         app.on_response_prepare.append(fallback.close_after)

@@ -11,8 +11,10 @@ seconds: whoever reaches this port cannot hold a socket by sending half a reques
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 __all__ = ["KEEPALIVE_TIMEOUT", "MAX_BODY_BYTES", "SHUTDOWN_TIMEOUT", "OpsSite"]
 
@@ -32,9 +34,10 @@ class OpsSite:
         self,
         routes: list[web.RouteDef],
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+        middlewares: Sequence[Middleware] = (),
     ) -> None:
         """`logger` takes aiohttp's server log lines (a request it refuses, a handler error)."""
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
         app.add_routes(routes)
         self._runner = web.AppRunner(
             app,

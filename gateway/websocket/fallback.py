@@ -1,9 +1,12 @@
 """What aiohttp answers on the WebSocket port for requests the protocol hands over.
 
 The protocol (protocol.py) keeps `GET /ws` over HTTP/1.1 as the first request on its
-connection; everything else is aiohttp's. These are the rules aiohttp needs for that:
-a `/ws` that reached it is refused with a reason, its responses close their connection,
-and a request it refuses costs one warning line, not a traceback (`RequestErrorLog`).
+connection, and `GET /sse`; everything else is aiohttp's. These are the rules aiohttp
+needs for that: a `/ws` or `/sse` that reached it is refused with a reason, a method a
+route does not serve is a JSON 405 naming those it does (`wrong_method`; `/sse` and `/ws`
+have their routes here so that they are routes to aiohttp, not 404s), its responses
+close their connection, and a request it refuses costs one warning line, not a
+traceback (`RequestErrorLog`).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Handler
 
-__all__ = ["RequestErrorLog", "close_after", "routes"]
+__all__ = ["RequestErrorLog", "close_after", "routes", "wrong_method"]
 
 
 class RequestErrorLog(logging.LoggerAdapter[logging.Logger]):
@@ -36,14 +40,35 @@ class RequestErrorLog(logging.LoggerAdapter[logging.Logger]):
         self.logger.exception(msg, *args, exc_info=exc_info, **kwargs)
 
 
-def routes() -> list[web.RouteDef]:
-    return [web.get("/ws", not_first)]
+def routes(*, sse: bool) -> list[web.RouteDef]:
+    """`/ws`, and `/sse` when SSE is on: GET only (a HEAD gets no stream either)."""
+    served = [web.get("/ws", not_first, allow_head=False)]
+    if sse:
+        served.append(web.get("/sse", not_first, allow_head=False))
+    return served
 
 
 async def not_first(request: web.Request) -> web.Response:
-    """`/ws` reached aiohttp: an HTTP/1.0 request, or one pipelined behind another."""
+    """`GET /ws` or `GET /sse` reached aiohttp: one pipelined behind another request (or,
+    for `/ws`, an HTTP/1.0 request)."""
+    if request.path == "/sse":
+        message = "an SSE stream is a GET, the first request on its connection"
+        return web.json_response({"error": "invalid_request", "message": message}, status=400)
     message = "a WebSocket upgrade is an HTTP/1.1 GET, the first request on its connection"
     return web.json_response({"error": "bad_handshake", "message": message}, status=400)
+
+
+@web.middleware
+async def wrong_method(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A route asked with a method it does not serve: 405 with `Allow` (RFC 9110 §15.5.6),
+    its reason in JSON like every other refusal here rather than aiohttp's plain text."""
+    try:
+        return await handler(request)
+    except web.HTTPMethodNotAllowed as exc:
+        allow = ", ".join(sorted(exc.allowed_methods))
+        message = f"{request.path} answers {allow} only"
+        body = {"error": "method_not_allowed", "message": message}
+        return web.json_response(body, status=405, headers={"Allow": allow})
 
 
 async def close_after(request: web.Request, response: web.StreamResponse) -> None:

@@ -1,15 +1,69 @@
 """What the HTTP port answers a request it does not serve as asked, over real sockets.
 
-A refused `/sse` carries no WebSocket header: `Sec-WebSocket-Version` answers an upgrade
-(RFC 6455 §4.4), which `/sse` is not.
+A route asked with a method it does not serve answers 405 naming the methods it does
+(`Allow`, RFC 9110 §15.5.6), in JSON like every other refusal here, whether the route is
+the protocol's own (`/ws`, `/sse`) or aiohttp's; a path that is no route stays 404. A
+refused `/sse` carries no WebSocket header: `Sec-WebSocket-Version` answers an upgrade
+(RFC 6455 §4.4), which `/sse` is not. Each costs at most one log line, never a traceback.
 """
 
 from __future__ import annotations
 
+import logging
+
 import aiohttp
 import pytest
 
+from gateway.app import Gateway
 from tests.support.gateway import StartGateway
+from tests.support.logs import assert_quiet
+
+#: (method, path, what `Allow` names)
+WRONG_METHODS = [
+    pytest.param("POST", "/sse", "GET", id="post-sse"),
+    pytest.param("PUT", "/sse", "GET", id="put-sse"),
+    pytest.param("HEAD", "/sse", "GET", id="head-sse"),
+    pytest.param("POST", "/ws", "GET", id="post-ws"),
+    pytest.param("HEAD", "/ws", "GET", id="head-ws"),
+    pytest.param("OPTIONS", "/ws", "GET", id="options-ws"),
+    pytest.param("GET", "/sse/ops", "POST", id="get-sse-ops"),
+    pytest.param("DELETE", "/healthz", "GET, HEAD", id="delete-healthz"),
+    pytest.param("POST", "/client.js", "GET, HEAD", id="post-client-js"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), WRONG_METHODS)
+async def test_a_method_a_route_does_not_serve_is_405_naming_those_it_does(
+    gateway: Gateway,
+    http: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    path: str,
+    allow: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = f"http://127.0.0.1:{gateway.http_port}{path}?user_id=alice"
+    async with http.request(method, url) as response:
+        assert response.status == 405, await response.text()
+        assert response.headers["Allow"] == allow
+        assert "Sec-WebSocket-Version" not in response.headers
+        if method != "HEAD":
+            body = await response.json()
+            assert body["error"] == "method_not_allowed"
+            assert allow in body["message"]
+    assert_quiet(caplog)
+
+
+async def test_without_sse_a_post_to_sse_is_404(
+    start_gateway: StartGateway, http: aiohttp.ClientSession
+) -> None:
+    """With SSE off `/sse` is no route at all, for any method."""
+    gateway = await start_gateway(sse=False)
+    for method in ("GET", "POST"):
+        url = f"http://127.0.0.1:{gateway.http_port}/sse?user_id=alice"
+        async with http.request(method, url) as response:
+            assert response.status == 404, (method, await response.text())
+
 
 #: (request headers, query, status, whether JWT is on): an `/sse` request its edge refuses
 SSE_REFUSALS = [
@@ -40,3 +94,13 @@ async def test_a_refused_sse_request_carries_no_websocket_header(
         assert response.status == status, await response.text()
         assert not {"Sec-WebSocket-Version", "Upgrade"} & response.headers.keys()
         assert response.headers["Content-Type"].startswith("application/json")
+
+
+async def test_the_ops_port_answers_a_wrong_method_the_same_way(
+    start_gateway: StartGateway, http: aiohttp.ClientSession
+) -> None:
+    gateway = await start_gateway(ops_port=0)
+    async with http.post(f"http://127.0.0.1:{gateway.ops_port}/metrics") as response:
+        assert response.status == 405
+        assert response.headers["Allow"] == "GET, HEAD"
+        assert (await response.json())["error"] == "method_not_allowed"
