@@ -16,6 +16,7 @@ from gateway.app import Gateway
 from gateway.websocket import protocol as ws_protocol
 from gateway.websocket.handshake import MAX_HEAD_BYTES
 from tests.support.gateway import StartGateway
+from tests.support.logs import assert_quiet
 from tests.support.wsraw import exchange, still_served, upgrade
 
 HALF_SENT = [
@@ -151,13 +152,6 @@ async def test_connections_still_sending_a_head_are_capped_oldest_first(
 # 4. no log flooding, no tracebacks
 
 
-def _assert_quiet(caplog: pytest.LogCaptureFixture) -> None:
-    """No traceback, and at most one line at warning level or above."""
-    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert not [r for r in caplog.records if r.exc_info], caplog.text
-    assert len(loud) <= 1, caplog.text
-
-
 async def test_a_ws_request_line_over_16_kib_in_small_writes_is_431(
     gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -172,7 +166,7 @@ async def test_a_ws_request_line_over_16_kib_in_small_writes_is_431(
     writer.close()
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:80]
     assert b'"header_too_large"' in answer
-    _assert_quiet(caplog)
+    assert_quiet(caplog)
     await still_served(gateway)
 
 
@@ -229,7 +223,7 @@ async def test_bad_heads_get_a_status_and_at_most_one_log_line(
     caplog.set_level(logging.DEBUG)
     answer = await exchange(gateway.http_port, payload)
     assert answer.startswith(b"HTTP/1.1 " + status), answer[:120]
-    _assert_quiet(caplog)
+    assert_quiet(caplog)
     await still_served(gateway)
 
 

@@ -18,6 +18,7 @@ from gateway.app import Gateway
 from gateway.websocket import protocol as ws_protocol
 from tests.support.gateway import StartGateway
 from tests.support.helpers import everyone, request, topic, users
+from tests.support.logs import assert_quiet
 from tests.support.sse import SseClient
 from tests.support.waiting import until
 from tests.support.wsraw import read_once_closed, small_window_socket
@@ -40,13 +41,6 @@ async def _publish(gateway: Gateway, target: pb.Target, **fields: str) -> str:
 
 async def _open(gateway: Gateway, query: str, *headers: str) -> SseClient:
     return await SseClient.open(gateway.http_port, f"/sse?{query}", *headers)
-
-
-def _quiet(caplog: pytest.LogCaptureFixture) -> None:
-    """A hostile input's cost in logs: no traceback, at most one line at warning or above."""
-    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert not [r for r in caplog.records if r.exc_info], caplog.text
-    assert len(loud) <= 1, caplog.text
 
 
 async def _still_streams(gateway: Gateway) -> None:
@@ -150,7 +144,7 @@ async def test_a_bad_last_event_id_is_400_and_not_quoted_back(
     body = client.refusal()
     assert body["field"] == "last-event-id" and header.split(": ")[1] not in body["message"]
     assert len(gateway.service.hub) == 0
-    _quiet(caplog)
+    assert_quiet(caplog)
     await _still_streams(gateway)
 
 
@@ -289,7 +283,7 @@ async def test_a_client_that_talks_after_its_head_is_dropped(
     client.writer.write(b"x" * 10_000)
     assert b"x" not in await client.ended()
     await until(lambda: len(gateway.service.hub) == 0)
-    _quiet(caplog)
+    assert_quiet(caplog)
     await _still_streams(gateway)
 
 
@@ -307,7 +301,7 @@ async def test_a_slowloris_on_sse_is_answered_408(
     answer = await asyncio.wait_for(reader.read(), 3)
     assert answer.startswith(b"HTTP/1.1 408 ") and b'"request_timeout"' in answer
     assert len(gateway.service.hub) == 0
-    _quiet(caplog)
+    assert_quiet(caplog)
     await _still_streams(gateway)
 
 
@@ -318,11 +312,11 @@ async def test_a_huge_query_on_sse_is_431(
     caplog.set_level(logging.DEBUG)
     client = await _open(gateway, "user_id=big&topics=" + "t," * 10_000)
     assert client.status == 431 and client.refusal()["error"] == "header_too_large"
-    _quiet(caplog)
+    assert_quiet(caplog)
     caplog.clear()
     many = await _open(gateway, "user_id=big&topics=" + ",".join(f"t{n}" for n in range(500)))
     assert many.status == 400 and many.refusal()["field"] == "topics"
-    _quiet(caplog)
+    assert_quiet(caplog)
     await _still_streams(gateway)
 
 
@@ -369,5 +363,5 @@ async def test_a_stream_that_never_reads_is_closed_with_4008_and_others_get_ever
         b'event: close\ndata: {"event":"close","code":4008,'
         b'"reason":"too slow: send buffer overflow"}\n\n'
     ), got[-200:]
-    _quiet(caplog)  # the one warning: "closing a slow client"
+    assert_quiet(caplog)  # the one warning: "closing a slow client"
     writer.transport.abort()
