@@ -122,7 +122,8 @@ class DecodeGuard:
     """Stands in for `server` in generated `add_*Servicer_to_server(servicer, server)` calls
     and registers every method guarded (see the module's docstring)."""
 
-    def __init__(self, server: aio.Server) -> None:
+    def __init__(self, server: Any) -> None:
+        """`server`: the grpc server, or a stand-in for it (`traced.TracedMethods`)."""
         self._server = server
 
     def add_generic_rpc_handlers(
@@ -136,8 +137,7 @@ class DecodeGuard:
         self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]
     ) -> None:
         guarded = {name: guard(handler) for name, handler in handlers.items()}
-        # grpcio's stubs do not declare this method yet (grpcio >= 1.62 has it)
-        self._server.add_registered_method_handlers(service, guarded)  # type: ignore[attr-defined]
+        self._server.add_registered_method_handlers(service, guarded)
 
 
 class _GuardedGeneric(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # generic only in the stubs

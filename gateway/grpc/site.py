@@ -1,8 +1,9 @@
 """The publishers' port: `GrpcSite`, the gateway's gRPC server, built, bound and stopped.
 
 It exists apart from app.py because the server's assembly has rules of its own, none of
-them the wiring's business: the interceptors and their order (the publish token first, so
-refused calls make no spans), every service behind `DecodeGuard`, reflection beside
+them the wiring's business: the publish token's interceptor (its refused calls never run a
+behaviour, so they make no spans), every service behind `DecodeGuard` and, with tracing
+on, the publish methods inside their spans (traced.py), reflection beside
 health, SO_REUSEPORT only for a host's own workers, the port probed before binding (grpc's
 own failure says only "Failed to bind"), and a drain that ends its connections first
 (drain.py) so no call in flight is answered `CANCELLED`.
@@ -21,7 +22,7 @@ from gateway.config import ConfigError, Settings
 from gateway.grpc.decoding import DecodeGuard
 from gateway.grpc.drain import end_connections
 from gateway.grpc.servicer import GatewayServicer, PublishTokenInterceptor, register
-from gateway.grpc.traced import TracingInterceptor
+from gateway.grpc.traced import TracedMethods
 from gateway.service import NotificationService
 from gateway.tracing import Tracing
 
@@ -54,8 +55,6 @@ class GrpcSite:
         tokens = settings.publish_token_set
         if tokens is not None:
             interceptors.append(PublishTokenInterceptor(tokens, ("/grpc.health.v1.Health/",)))
-        if self._tracing.on:  # after the token check: refused calls make no spans
-            interceptors.append(TracingInterceptor(self._tracing))
         # gRPC sets SO_REUSEPORT by default: a second gateway on the same port would bind
         # too and silently take part of the publishes. Off, a taken port is an error. On
         # only for this host's own workers, whose supervisor checked the port is free.
@@ -63,8 +62,10 @@ class GrpcSite:
         server = aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", shared)])
         self._server = server  # stopped by stop() if anything below fails
         servicer = GatewayServicer(self._service)
-        # every service through DecodeGuard: undecodable bytes are INVALID_ARGUMENT
-        guarded = DecodeGuard(server)
+        # every service through DecodeGuard: undecodable bytes are INVALID_ARGUMENT; with
+        # tracing on, the publish methods inside their spans (traced.py: refused calls,
+        # answered by the token interceptor's own handler, make none)
+        guarded = DecodeGuard(TracedMethods(server, self._tracing) if self._tracing.on else server)
         register(servicer, guarded)  # PublishBatch answers bytes it encoded itself
         health_pb2_grpc.add_HealthServicer_to_server(self._health, guarded)
         # `grpcurl list` and `describe` work without the .proto (behind the publish token
