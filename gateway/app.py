@@ -35,7 +35,7 @@ from gateway.ops.admin import AdminRoutes
 from gateway.ops.exposition import make_registry
 from gateway.ops.routes import OpsRoutes
 from gateway.ops.site import OpsSite
-from gateway.receipts.handlers import receipt_handlers
+from gateway.receipts.handlers import ack_reader, receipt_handlers
 from gateway.service import NotificationService
 from gateway.sse.edge import SseEdge
 from gateway.sse.routes import SseOpsRoutes
@@ -171,6 +171,7 @@ class Gateway:
             max_topics=settings.max_topics_per_connection,
             topics_required=settings.jwt_topics_required,
             extra=receipt_handlers(service.receipts),  # receipts (issue 17): ack, read
+            first=ack_reader(service.receipts),  # and the SDKs' ack frame, read at once
         )
         self._edge = WebSocketEdge(
             service=service,

@@ -4,6 +4,7 @@
   outgoing buffer, liveness, bad frames);
 - `outbox`: `Outbox`, its base class: the outgoing buffer (queue, flush, replay, the
   slow-reader rule), and the `ConnectionContext` every connection shares;
+- `acks`: `AckWindow`, Outbox's base: what a connection's receipts acks may cover;
 - `transport`: the small adapter interface each transport (WebSocket, SSE) implements;
 - `outgoing`: `Outgoing`, an event made once and framed once per transport kind;
 - `admission`: the typed `Handshake` read once and the pure `admit` (shared by /ws and /sse);

@@ -33,10 +33,13 @@ from gateway.log.base import READY
 from gateway.models import Invalid
 from gateway.service import NotificationService
 
-__all__ = ["BadOp", "ClientOps", "OpHandler", "error", "verify"]
+__all__ = ["BadOp", "ClientOps", "FirstReader", "OpHandler", "error", "verify"]
 
 #: Applies one op to a connection; returns the replies, raises `BadOp` for a refused op.
 OpHandler = Callable[[Connection, Any], list[Outgoing]]
+#: Offered each text frame before it is parsed (receipts' ack, most frames a client
+#: sends, read in one call): True when it took the frame, False to have it parsed.
+FirstReader = Callable[[Connection, str], bool]
 
 
 class BadOp(Exception):
@@ -91,6 +94,7 @@ class ClientOps:
         max_topics: int,
         topics_required: bool = False,
         extra: Mapping[type[Any], OpHandler] | None = None,
+        first: FirstReader | None = None,
     ) -> None:
         self._service = service
         self._verifier = verifier
@@ -103,11 +107,15 @@ class ClientOps:
             RefreshOp: self._refresh,
             **(extra or {}),
         }
+        self._first = first
         #: `subscribed` replies waiting for their topic to come live (kept referenced).
         self._waiting: set[asyncio.Future[None]] = set()
 
     def received(self, conn: Connection, text: str) -> None:
         """One op as the client sent it: parsed, applied, its replies queued on `conn`."""
+        first = self._first
+        if first is not None and not conn.closed and first(conn, text):
+            return
         self._answer(conn, parse_client_op, text)
 
     def received_value(self, conn: Connection, value: object) -> None:

@@ -7,7 +7,6 @@ or which rule broke?" and answers with an HTTP status (before the stream opens) 
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal, NamedTuple
 from urllib.parse import unquote_to_bytes
 
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from gateway.log.cursor import MAX_CURSOR_LENGTH
 from gateway.models import IdempotencyKey, Identifier, Invalid, describe_errors, tuple_maker
+from gateway.receipts.ackread import ACK_FRAME
 from gateway.receipts.marks import Mark, mark_parts
 
 __all__ = [
@@ -175,12 +175,11 @@ _client_op: TypeAdapter[AnyOp] = TypeAdapter(ClientOp)
 
 
 _OPS = ("subscribe", "unsubscribe", "ping", "refresh", "ack", "read")
-#: The ack as the SDKs write it (`op` first; compact, or with Python's default spaces):
-#: one regex instead of a JSON decode and a model. Its cursor group is narrower than
-#: `AckOp.cursor` (the shape of a cursor, `Cursor.parse`'s), so anything it matches the
-#: model accepts with the same cursor; anything else (escapes, other key orders, other
-#: spacing) takes the model's path. tests/unit/test_ack_rules.py holds it to that.
-_ACK_FRAME = re.compile(r'\{"op": ?"ack", ?"cursor": ?"(([0-9a-z.]{1,40})-([0-9]{1,19}))"\}')
+#: The ack as the SDKs write it: one regex (ackread.ACK_FRAME) instead of a JSON decode
+#: and a model. Anything it matches the model accepts with the same cursor; anything else
+#: (escapes, other key orders, other spacing) takes the model's path.
+#: tests/unit/test_ack_rules.py holds it to that. (A WebSocket edge with receipts on
+#: reads this frame before it gets here: ClientOps' `first`, ackread.read_ack.)
 _ACK_START = ('{"op":"ack",', '{"op": "ack",')
 _marked_ack = tuple_maker(MarkedAck)
 
@@ -189,7 +188,7 @@ def parse_client_op(text: str) -> AnyOp | MarkedAck:
     """One client frame as an op, or `Invalid` saying what is wrong with it. Receipts'
     acks (most frames a client sends) skip the models when the fast path reads them."""
     if text.startswith(_ACK_START):
-        found = _ACK_FRAME.fullmatch(text)
+        found = ACK_FRAME.fullmatch(text)
         if found is not None:
             cursor, store, n = found.groups()
             return _marked_ack((mark_parts(store, n), cursor))

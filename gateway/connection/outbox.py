@@ -28,7 +28,8 @@ extra pointer for the split. Shaped so:
 - Until `start()`, the connection is *held*: live items queue but nothing is written (the
   welcome and the replay go first, and the transport's response head with them).
 - Receipts (issue 17) need to know the last notification written: noted once per write,
-  never per item, and only while receipts are on.
+  never per item, and only while receipts are on (`_note`, and what acks may cover: its
+  base class `AckWindow`, acks.py).
 
 Everything every connection shares (the scheduler, the limits, the way out of the hub) is
 one `ConnectionContext`, so an idle connection pays one pointer for it.
@@ -40,17 +41,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gateway.connection.acks import AckWindow
 from gateway.connection.direct import UNKNOWN_FD, direct_fd, send_frame
-from gateway.connection.outgoing import (
-    WS_NOTIFICATION_HEAD,
-    WS_NOTIFICATION_HEAD_END,
-    Outgoing,
-    frame_cursor,
-)
+from gateway.connection.outgoing import Outgoing
 from gateway.connection.transport import Sink, Transport
-from gateway.log.cursor import Cursor
 from gateway.metrics import Metrics
-from gateway.receipts.marks import Mark, just_before, log_mark, mark
+from gateway.receipts.marks import Mark, log_mark
 
 if TYPE_CHECKING:
     from gateway.connection.connection import Connection
@@ -87,19 +83,16 @@ class _Backlog:
         self.waiting = 0
 
 
-class Outbox:
+class Outbox(AckWindow):
     """What a connection owes its client and how it is written (see the module doc)."""
 
     __slots__ = (
-        "_acked",
         "_backlog",
         "_context",
         "_fd",
         "_pending",
-        "_sent",
         "_sink",
         "_transport",
-        "_unsent",
         "_ws",
         "closed",
         "held",
@@ -122,13 +115,9 @@ class Outbox:
         #: Until `start()`: items gather but nothing is written.
         self.held = True
         # receipts (issue 17): None while receipts are off, and then nothing is noted
-        #: Where acks count after: where the connection started, then its last ack.
+        # (what each one holds: acks.py, AckWindow)
         self._acked: Mark | None = None
-        #: The last notification written: its frame as flushed (noted once per write,
-        #: never per item; its cursor read by the first ack after it), then its mark.
         self._sent: bytes | Mark | None = None
-        #: Notifications of this user's that a complete replay skipped (expired before the
-        #: client came back: never sent), which an ack over them must not cover.
         self._unsent: tuple[Mark, ...] = ()
 
     @property
@@ -284,65 +273,6 @@ class Outbox:
         self._pending = []
         self._backlog = None
         self._sink = None
-
-    # -- receipts (issue 17) -----------------------------------------------------------------
-
-    def _note(self, frames: list[bytes]) -> None:
-        last = frames[-1]
-        if last.find(WS_NOTIFICATION_HEAD, 2, WS_NOTIFICATION_HEAD_END) >= 0:
-            self._sent = last  # the common case: kept as it is, read if an ack comes
-            return
-        for frame in reversed(frames):
-            cursor = frame_cursor(frame)
-            if cursor is not None:
-                self._sent = log_mark(cursor)
-                return
-
-    def acks_from(self, start: Cursor, unsent: Iterable[str] = ()) -> None:
-        """Receipts are on: acks count for what this connection is written after `start`
-        (the head it joined at, or the cursor its complete replay resumed after), except
-        `unsent`: cursors of the user's notifications after `start` that the replay did
-        not carry (expired)."""
-        self._acked = mark(start)
-        self._unsent = tuple(sorted(log_mark(cursor) for cursor in unsent))
-
-    def ack_span(self, at: Mark, text: str = "") -> list[tuple[Mark, Mark]]:
-        """The ranges `(after, at]` a cumulative ack covers: empty when it covers nothing
-        this connection was written (receipts off, nothing written yet, `at` beyond the
-        last notification written, or not after the previous ack); split around any
-        notification a replay did not carry (one range otherwise). `text`, the ack's
-        cursor as sent, spares parsing the last one written when it is that one."""
-        after, sent = self._acked, self._sent
-        if after is None or sent is None:
-            return []
-        if isinstance(sent, bytes):
-            cursor = frame_cursor(sent)
-            if cursor is None:
-                return []
-            self._sent = last = at if cursor == text else log_mark(cursor)
-        else:
-            last = sent
-        if at[0] != last[0] or at > last or at[0] != after[0] or at <= after:
-            return []
-        self._acked = at
-        if not self._unsent:
-            return [(after, at)]
-        return self._around_unsent(after, at)
-
-    def _around_unsent(self, after: Mark, at: Mark) -> list[tuple[Mark, Mark]]:
-        spans = []
-        for hole in self._unsent:
-            if hole > at:
-                break
-            if hole > after:
-                before = just_before(hole)
-                if before > after:
-                    spans.append((after, before))
-                after = hole
-        self._unsent = tuple(hole for hole in self._unsent if hole > at)
-        if at > after:
-            spans.append((after, at))
-        return spans
 
 
 def send_each(conns: Iterable[Outbox], item: Outgoing) -> None:

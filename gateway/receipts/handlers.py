@@ -19,13 +19,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.connection.connection import Connection
-from gateway.connection.dispatch import OpHandler, error
+from gateway.connection.dispatch import FirstReader, OpHandler, error
 from gateway.connection.ops import AckOp, MarkedAck, ReadOp
 from gateway.connection.outgoing import Outgoing
 from gateway.receipts.marks import Mark, mark_of
 from gateway.receipts.tracker import Receipts
 
-__all__ = ["receipt_handlers"]
+__all__ = ["ack_reader", "receipt_handlers"]
 
 _NO_REPLIES: list[Outgoing] = []  # never appended to: acks are not answered
 _OFF = "this gateway runs without receipts (GATEWAY_RECEIPTS): acks and reads are not kept"
@@ -38,6 +38,12 @@ def receipt_handlers(receipts: Receipts | None) -> Mapping[type[Any], OpHandler]
         return {AckOp: _off, MarkedAck: _off, ReadOp: _off}
     handlers = _Handlers(receipts)
     return {AckOp: handlers.ack, MarkedAck: handlers.marked_ack, ReadOp: handlers.read}
+
+
+def ack_reader(receipts: Receipts | None) -> FirstReader | None:
+    """For `ClientOps(first=...)`: the SDKs' ack frame read and queued in one pass
+    (ackread.py), before any parsing; every other frame is parsed as before."""
+    return None if receipts is None else _Handlers(receipts).ack_text
 
 
 def _off(conn: Connection, op: object) -> list[Outgoing]:
@@ -66,6 +72,18 @@ class _Handlers:
         else:
             self._queue(conn, spans)
         return _NO_REPLIES
+
+    def ack_text(self, conn: Connection, text: str) -> bool:
+        """The SDKs' ack frame, read with its range in one call (False: not that form)."""
+        spans = conn.ack_text(text)
+        if spans is None:
+            return False
+        if len(spans) == 1:
+            floor, upto = spans[0]
+            self._receipts.ack(conn.user_id, conn.topics, floor, upto)
+        else:
+            self._queue(conn, spans)
+        return True
 
     def _queue(self, conn: Connection, spans: list[tuple[Mark, Mark]]) -> None:
         receipts = self._receipts

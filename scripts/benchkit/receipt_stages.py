@@ -42,7 +42,7 @@ from gateway.hub import Hub  # noqa: E402
 from gateway.log.base import AppendResult  # noqa: E402
 from gateway.log.memory import MemoryLog  # noqa: E402
 from gateway.models import NotificationItem, PublishItem, UsersTarget  # noqa: E402
-from gateway.receipts.handlers import receipt_handlers  # noqa: E402
+from gateway.receipts.handlers import ack_reader, receipt_handlers  # noqa: E402
 from gateway.receipts.memory import MemoryReceiptStore  # noqa: E402
 from gateway.receipts.tracker import Receipts  # noqa: E402
 from gateway.service import NotificationService  # noqa: E402
@@ -153,7 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     off = _Side(users, None)
     receipts = Receipts(MemoryReceiptStore(max_tracked=1_000_000), max_age=3600.0)
     on = _Side(users, receipts)
-    ops = ClientOps(on.service, None, max_topics=16, extra=receipt_handlers(receipts))
+    ops = ClientOps(
+        on.service,
+        None,
+        max_topics=16,
+        extra=receipt_handlers(receipts),
+        first=ack_reader(receipts),
+    )
     machines = [ServerMachine(1 << 16) for _ in range(users)]
     measuring = False
     applied = 0

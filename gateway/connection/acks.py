@@ -1,0 +1,110 @@
+"""Receipts (issue 17): what a connection's acks may cover, `AckWindow`, a base of `Outbox`.
+
+A cumulative ack counts only for what its connection was written: after where its acks
+count from (`_acked`: where it started, then its last ack) and not beyond the last
+notification written (`_sent`: noted once per write, never per item, and only while
+receipts are on). The state lives in `Outbox`'s slots (one object per client: this class
+adds no object); it is apart from outbox.py because it is receipts' rules, not the write path's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gateway.connection.outgoing import WS_NOTIFICATION_HEAD, WS_NOTIFICATION_HEAD_END, frame_cursor
+from gateway.log.cursor import Cursor
+from gateway.receipts.ackread import read_ack
+from gateway.receipts.marks import Mark, just_before, log_mark, mark
+
+__all__ = ["AckWindow", "Span"]
+
+#: `(after, at]`: a range of cursors an ack covers.
+Span = tuple[Mark, Mark]
+#: What an ack that covers nothing gets (never appended to).
+_NOTHING: list[Span] = []
+
+
+class AckWindow:
+    # set by Outbox.__init__ (None while receipts are off, and then nothing is noted)
+    __slots__ = ("_acked", "_sent", "_unsent")
+
+    #: Where acks count after: where the connection started, then its last ack.
+    _acked: Mark | None
+    #: The last notification written: its frame as flushed (noted once per write, never
+    #: per item; its cursor read by the first ack after it), then its mark.
+    _sent: bytes | Mark | None
+    #: Notifications of this user's that a complete replay skipped (expired before the
+    #: client came back: never sent), which an ack over them must not cover.
+    _unsent: tuple[Mark, ...]
+
+    def _note(self, frames: list[bytes]) -> None:
+        last = frames[-1]
+        if last.find(WS_NOTIFICATION_HEAD, 2, WS_NOTIFICATION_HEAD_END) >= 0:
+            self._sent = last  # the common case: kept as it is, read if an ack comes
+            return
+        for frame in reversed(frames):
+            cursor = frame_cursor(frame)
+            if cursor is not None:
+                self._sent = log_mark(cursor)
+                return
+
+    def acks_from(self, start: Cursor, unsent: Iterable[str] = ()) -> None:
+        """Receipts are on: acks count for what this connection is written after `start`
+        (the head it joined at, or the cursor its complete replay resumed after), except
+        `unsent`: cursors of the user's notifications after `start` that the replay did
+        not carry (expired)."""
+        self._acked = mark(start)
+        self._unsent = tuple(sorted(log_mark(cursor) for cursor in unsent))
+
+    def ack_text(self, text: str) -> list[Span] | None:
+        """`ack_span` for an ack frame as the SDKs send it, read and checked in one call
+        (ackread.py); None when `text` is not that form (then it is parsed as any op)."""
+        read = read_ack(text, self._acked, self._sent)
+        if read is None:
+            return None
+        at, self._sent, covered = read
+        if not covered:
+            return _NOTHING
+        after = self._acked
+        self._acked = at
+        if not self._unsent:
+            return [(after, at)]  # type: ignore[list-item]  # covered: after is a Mark
+        return self._around_unsent(after, at)  # type: ignore[arg-type]
+
+    def ack_span(self, at: Mark, text: str = "") -> list[Span]:
+        """The ranges `(after, at]` a cumulative ack covers: empty when it covers nothing
+        this connection was written (receipts off, nothing written yet, `at` beyond the
+        last notification written, or not after the previous ack); split around any
+        notification a replay did not carry (one range otherwise). `text`, the ack's
+        cursor as sent, spares parsing the last one written when it is that one."""
+        after, sent = self._acked, self._sent
+        if after is None or sent is None:
+            return []
+        if isinstance(sent, bytes):
+            cursor = frame_cursor(sent)
+            if cursor is None:
+                return []
+            self._sent = last = at if cursor == text else log_mark(cursor)
+        else:
+            last = sent
+        if at[0] != last[0] or at > last or at[0] != after[0] or at <= after:
+            return []
+        self._acked = at
+        if not self._unsent:
+            return [(after, at)]
+        return self._around_unsent(after, at)
+
+    def _around_unsent(self, after: Mark, at: Mark) -> list[Span]:
+        spans = []
+        for hole in self._unsent:
+            if hole > at:
+                break
+            if hole > after:
+                before = just_before(hole)
+                if before > after:
+                    spans.append((after, before))
+                after = hole
+        self._unsent = tuple(hole for hole in self._unsent if hole > at)
+        if at > after:
+            spans.append((after, at))
+        return spans

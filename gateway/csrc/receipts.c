@@ -1,0 +1,272 @@
+/* gateway._receipts: receipts' ack frame, read and checked in one call.
+ *
+ * With receipts on, most frames a client sends are its cumulative ack,
+ * {"op":"ack","cursor":"C"}, and the ack covers the last notification written to the
+ * connection. In Python that frame was a regex, the cursor's place parsed into a mark, the
+ * last frame written read back for its cursor and four tuple comparisons: ~19k
+ * instructions of an ack's ~43k (scripts/profile-receipts). `read_ack` does all of it in one
+ * call and, like the twin it is held to (gateway/receipts/ackread.py `read_ack_py`),
+ * answers None for anything but the common form, which then takes the general path
+ * (parse_client_op, the models, Connection.ack_span) as before: no rule is judged only here.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+static const char HEAD[] = "{\"event\":\"notification\",\"cursor\":\"";
+#define HEAD_LEN ((Py_ssize_t)(sizeof(HEAD) - 1))
+/* Outgoing's frames: the head starts after a 2- or 4-byte frame header; frame_cursor
+ * looks for it in the first 10 + len(HEAD) bytes. */
+#define HEAD_END (10 + HEAD_LEN)
+#define STORE_MAX 40
+#define DIGITS_MAX 19
+
+/* The last epoch made, reused while acks name the same one (a connection's acks always
+ * do): the mark's comparisons then meet the same object. */
+static PyObject *last_epoch;
+
+static int
+is_store_char(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '.';
+}
+
+/* `<store>-<n>` at s[0:len] as `Cursor.parse`'s shape ([0-9a-z.]{1,40}-[0-9]{1,19}):
+ * the length of the store, or -1. */
+static Py_ssize_t
+cursor_shape(const unsigned char *s, Py_ssize_t len)
+{
+    Py_ssize_t i = 0;
+    while (i < len && is_store_char(s[i]))
+        i++;
+    if (i < 1 || i > STORE_MAX || i >= len || s[i] != '-')
+        return -1;
+    Py_ssize_t digits = len - i - 1;
+    if (digits < 1 || digits > DIGITS_MAX)
+        return -1;
+    for (Py_ssize_t j = i + 1; j < len; j++)
+        if (s[j] < '0' || s[j] > '9')
+            return -1;
+    return i;
+}
+
+static unsigned long long
+number(const unsigned char *s, Py_ssize_t len) /* at most 19 ASCII digits: fits */
+{
+    unsigned long long value = 0;
+    for (Py_ssize_t i = 0; i < len; i++)
+        value = value * 10 + (unsigned long long)(s[i] - '0');
+    return value;
+}
+
+static PyObject *
+epoch_of(const unsigned char *s, Py_ssize_t len)
+{
+    if (last_epoch != NULL && PyUnicode_GET_LENGTH(last_epoch) == len &&
+        memcmp(PyUnicode_1BYTE_DATA(last_epoch), s, (size_t)len) == 0) {
+        Py_INCREF(last_epoch);
+        return last_epoch;
+    }
+    PyObject *epoch = PyUnicode_FromStringAndSize((const char *)s, len);
+    if (epoch == NULL)
+        return NULL;
+    Py_XSETREF(last_epoch, epoch);
+    Py_INCREF(epoch);
+    return epoch;
+}
+
+/* marks.mark_parts of a cursor of the shape above (store_len from cursor_shape): the
+ * store is `<epoch>.<ms>` when it ends in 1 to 19 digits after a dot with something
+ * before it. */
+static PyObject *
+mark_of(const unsigned char *s, Py_ssize_t len, Py_ssize_t store_len)
+{
+    Py_ssize_t dot = store_len - 1;
+    while (dot >= 0 && s[dot] != '.')
+        dot--;
+    Py_ssize_t ms_len = store_len - dot - 1;
+    int split = dot > 0 && ms_len >= 1 && ms_len <= DIGITS_MAX;
+    for (Py_ssize_t i = dot + 1; split && i < store_len; i++)
+        split = s[i] >= '0' && s[i] <= '9';
+    PyObject *mark = PyTuple_New(3);
+    if (mark == NULL)
+        return NULL;
+    PyObject *epoch = epoch_of(s, split ? dot : store_len);
+    if (epoch == NULL) {
+        Py_DECREF(mark);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(mark, 0, epoch);
+    PyObject *ms = PyLong_FromUnsignedLongLong(split ? number(s + dot + 1, ms_len) : 0);
+    if (ms == NULL) {
+        Py_DECREF(mark);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(mark, 1, ms);
+    PyObject *n = PyLong_FromUnsignedLongLong(number(s + store_len + 1, len - store_len - 1));
+    if (n == NULL) {
+        Py_DECREF(mark);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(mark, 2, n);
+    return mark;
+}
+
+/* s[*at:] starts with `word`: move past it. */
+static int
+skip(const unsigned char *s, Py_ssize_t len, Py_ssize_t *at, const char *word)
+{
+    Py_ssize_t n = (Py_ssize_t)strlen(word);
+    if (len - *at < n || memcmp(s + *at, word, (size_t)n) != 0)
+        return 0;
+    *at += n;
+    return 1;
+}
+
+static void
+skip_space(const unsigned char *s, Py_ssize_t len, Py_ssize_t *at)
+{
+    if (*at < len && s[*at] == ' ')
+        (*at)++;
+}
+
+/* Where the cursor of a notification frame as Outgoing made it begins, or -1. */
+static Py_ssize_t
+frame_cursor_at(const char *frame, Py_ssize_t size)
+{
+    Py_ssize_t end = size < HEAD_END ? size : HEAD_END;
+    for (Py_ssize_t i = 0; i + HEAD_LEN <= end; i++)
+        if (frame[i] == '{' && memcmp(frame + i, HEAD, (size_t)HEAD_LEN) == 0)
+            return i + HEAD_LEN;
+    return -1;
+}
+
+/* The same answers as the twin's `not (at[0] != last[0] or at > last or at[0] !=
+ * after[0] or at <= after)`, evaluated in its order: 1, 0, or -1 with an exception. */
+static int
+covers(PyObject *at, PyObject *last, PyObject *after)
+{
+    int r = PyObject_RichCompareBool(PyTuple_GET_ITEM(at, 0), PyTuple_GET_ITEM(last, 0), Py_NE);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    if ((r = PyObject_RichCompareBool(at, last, Py_GT)) != 0)
+        return r < 0 ? -1 : 0;
+    r = PyObject_RichCompareBool(PyTuple_GET_ITEM(at, 0), PyTuple_GET_ITEM(after, 0), Py_NE);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    if ((r = PyObject_RichCompareBool(at, after, Py_LE)) != 0)
+        return r < 0 ? -1 : 0;
+    return 1;
+}
+
+static PyObject *
+answer(PyObject *at, PyObject *last, int covered)
+{
+    PyObject *result = PyTuple_Pack(3, at, last, covered ? Py_True : Py_False);
+    Py_DECREF(at);
+    return result;
+}
+
+/* read_ack(text, after, sent): see gateway/receipts/ackread.py's `read_ack_py`. */
+static PyObject *
+read_ack(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "read_ack(text, after, sent) takes 3 arguments");
+        return NULL;
+    }
+    PyObject *text = args[0], *after = args[1], *sent = args[2];
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "read_ack: text must be str");
+        return NULL;
+    }
+    if (!PyUnicode_IS_COMPACT_ASCII(text))
+        Py_RETURN_NONE; /* the frame's form is ASCII: anything else is the general path's */
+    const unsigned char *s = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t i = 0;
+    if (!skip(s, len, &i, "{\"op\":"))
+        Py_RETURN_NONE;
+    skip_space(s, len, &i);
+    if (!skip(s, len, &i, "\"ack\","))
+        Py_RETURN_NONE;
+    skip_space(s, len, &i);
+    if (!skip(s, len, &i, "\"cursor\":"))
+        Py_RETURN_NONE;
+    skip_space(s, len, &i);
+    if (!skip(s, len, &i, "\"") || len - i < 2 || s[len - 2] != '"' || s[len - 1] != '}')
+        Py_RETURN_NONE;
+    const unsigned char *cursor = s + i;
+    Py_ssize_t cursor_len = len - 2 - i;
+    Py_ssize_t store_len = cursor_shape(cursor, cursor_len);
+    if (store_len < 0)
+        Py_RETURN_NONE;
+    PyObject *at = mark_of(cursor, cursor_len, store_len);
+    if (at == NULL)
+        return NULL;
+    if (after == Py_None || sent == Py_None)
+        return answer(at, sent, 0);
+    if (!PyTuple_CheckExact(after) || PyTuple_GET_SIZE(after) != 3) {
+        Py_DECREF(at);
+        Py_RETURN_NONE;
+    }
+    PyObject *last;
+    if (PyBytes_CheckExact(sent)) {
+        const char *frame = PyBytes_AS_STRING(sent);
+        Py_ssize_t size = PyBytes_GET_SIZE(sent);
+        Py_ssize_t start = frame_cursor_at(frame, size);
+        const char *quote =
+            start < 0 ? NULL : memchr(frame + start, '"', (size_t)(size - start));
+        Py_ssize_t sent_len = quote == NULL ? -1 : quote - (frame + start);
+        Py_ssize_t sent_store =
+            sent_len < 0 ? -1
+                         : cursor_shape((const unsigned char *)frame + start, sent_len);
+        if (sent_store < 0) {
+            Py_DECREF(at);
+            Py_RETURN_NONE;
+        }
+        if (sent_len == cursor_len && memcmp(frame + start, cursor, (size_t)cursor_len) == 0) {
+            last = at;
+            Py_INCREF(last);
+        }
+        else {
+            last = mark_of((const unsigned char *)frame + start, sent_len, sent_store);
+            if (last == NULL) {
+                Py_DECREF(at);
+                return NULL;
+            }
+        }
+    }
+    else if (PyTuple_CheckExact(sent) && PyTuple_GET_SIZE(sent) == 3) {
+        last = sent;
+        Py_INCREF(last);
+    }
+    else {
+        Py_DECREF(at);
+        Py_RETURN_NONE;
+    }
+    int covered = covers(at, last, after);
+    PyObject *result = covered < 0 ? NULL : answer(at, last, covered);
+    if (covered < 0)
+        Py_DECREF(at);
+    Py_DECREF(last);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"read_ack", (PyCFunction)(void (*)(void))read_ack, METH_FASTCALL,
+     "read_ack(text, after, sent) -> (at, last, covered) | None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "gateway._receipts", NULL, 0, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__receipts(void)
+{
+    return PyModule_Create(&module);
+}

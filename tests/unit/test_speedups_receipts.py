@@ -1,0 +1,218 @@
+"""Receipts' compiled ack reader (gateway/csrc/receipts.c) against its twin and the
+general path.
+
+`read_ack` reads the SDKs' ack frame and checks it against what the connection was sent
+in one call; `read_ack_py` (gateway/receipts/ackread.py) is its twin. Hypothesis holds
+the C to the twin on valid and hostile frames and connection states (the same answer, or
+the same exception), and holds `AckWindow.ack_text` (with either) to the general path it
+short-cuts (`parse_client_op`, then `ack_span`): whenever the fast path answers, the
+general path gives the same ranges and leaves the connection in the same state; when it
+does not, the connection is untouched (the general path then reads the frame).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from gateway.connection import acks
+from gateway.connection.acks import AckWindow, Span
+from gateway.connection.ops import AckOp, MarkedAck, parse_client_op
+from gateway.connection.outgoing import Outgoing
+from gateway.models import Invalid
+from gateway.receipts import ackread
+from gateway.receipts.ackread import ReadAck, read_ack_py
+from gateway.receipts.marks import Mark, log_mark, mark_of
+from tests.support.leaks import assert_no_leak
+
+_PROPERTY = settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+
+needs_c = pytest.mark.skipif(
+    ackread.read_ack is read_ack_py, reason="gateway._receipts is not built (or turned off)"
+)
+
+
+def test_the_module_is_built_unless_turned_off() -> None:
+    # the dev install compiles it: a broken build must not pass as "the Python path"
+    assert (ackread.read_ack is read_ack_py) == ackread.FORCED_OFF
+
+
+_cursors = st.one_of(
+    st.from_regex(r"[0-9a-z.]{1,42}-[0-9]{1,20}", fullmatch=True),
+    st.from_regex(r"e(\.[0-9]{1,21})?-[0-9]{1,3}", fullmatch=True),
+    st.sampled_from(
+        [
+            *("e-1", "e-2", "e-3", "e.5-1", "e.5-2", "a.1-2", ".1-2", "a.-2", "a..5-1"),
+            *("a.b1-5", "x" * 40 + "-1", "x" * 41 + "-1", "a-" + "9" * 19, "a-" + "9" * 20),
+            *("a.12345678901234567890-1", "a.1234567890123456789-1", "a-²", "A-1", "a-1 "),
+            *("", "-1", "a-", "a--1", "é-1", 'a"-1', "a\\u002d1", "e-01", "e-1\n", "e.0-0"),
+        ]
+    ),
+    st.text(max_size=12),
+)
+
+
+@st.composite
+def ack_texts(draw: st.DrawFn) -> str:
+    cursor = draw(_cursors)
+    shape = draw(st.integers(0, 8))
+    if shape in (0, 1):
+        return '{"op":"ack","cursor":"' + cursor + '"}'  # the JS client's (raw text)
+    if shape == 2:
+        return json.dumps({"op": "ack", "cursor": cursor})  # Python's default spacing
+    if shape == 3:
+        return json.dumps({"cursor": cursor, "op": "ack"})  # another key order
+    if shape == 4:
+        return '{"op":"ack", "cursor" : "' + cursor + '"}'  # other spacing
+    if shape == 5:
+        return '{"op":"ack","cursor":"' + cursor + '"} '  # a trailing space
+    if shape == 6:
+        return '{"op":  "ack","cursor":"' + cursor + '"}'  # two spaces
+    if shape == 7:
+        return '{"op":"ack","cursor":"' + cursor + '","x":1}'  # an extra field
+    return draw(st.text(max_size=60))
+
+
+_marks = st.tuples(
+    st.sampled_from(["e", "a", "x" * 40, ""]),
+    st.integers(0, 10**19 - 1) | st.sampled_from([0, 5]),
+    st.integers(0, 10**19 - 1) | st.integers(0, 4),
+)
+_hostile = st.sampled_from([(), ("e",), ("e", 0, 1, 2), ("e", "0", 1), [("e", 0, 1)], 5, "e-1"])
+
+
+def _frame(cursor: str) -> bytes:
+    return Outgoing.notification(cursor, b'{"x":1}').ws
+
+
+_sent = st.one_of(
+    st.none(),
+    _cursors.map(_frame),
+    st.sampled_from(["e-2", "e.5-2"]).map(_frame),
+    _marks,
+    st.binary(max_size=80),
+    st.just(Outgoing.notification("e-1", b"x" * 200).ws),  # a 4-byte frame header
+    st.just(Outgoing.notification("e-1", b"x" * 70_000).ws),  # an 8-byte one: not a head
+    st.just(Outgoing.of("pong").ws),
+    _hostile,
+)
+_after = st.one_of(st.none(), _marks, _hostile)
+
+
+def _outcome(read: ReadAck, text: str, after: object, sent: object) -> object:
+    try:
+        return read(text, after, sent)  # type: ignore[arg-type]
+    except Exception as exc:  # the same exception from both is the same answer
+        return type(exc)
+
+
+@needs_c
+@_PROPERTY
+@given(ack_texts(), _after, _sent)
+@example('{"op":"ack","cursor":"e-2"}', ("e", 0, 1), _frame("e-2"))
+@example('{"op": "ack", "cursor": "e.5-2"}', ("e", 5, 1), _frame("e.5-2"))
+@example('{"op":"ack","cursor":"e-2"}', ("e", "0", 1), ("e", 0, 3))
+def test_the_c_reader_answers_as_its_twin(text: str, after: object, sent: object) -> None:
+    assert _outcome(ackread.read_ack, text, after, sent) == _outcome(read_ack_py, text, after, sent)
+
+
+class _Window(AckWindow):
+    """A connection's ack state alone (the slots Outbox sets)."""
+
+    __slots__ = ()
+
+    def __init__(self, after: Mark | None, sent: bytes | Mark | None, unsent: tuple[Mark, ...]):
+        self._acked, self._sent, self._unsent = after, sent, unsent
+
+    def state(self) -> tuple[object, ...]:
+        return (self._acked, self._sent, self._unsent)
+
+
+def _general(window: _Window, text: str) -> list[Span] | str:
+    """What the general path makes of `text` (parse_client_op, then ack_span)."""
+    try:
+        op = parse_client_op(text)
+    except Invalid:
+        return "invalid"
+    if isinstance(op, MarkedAck):
+        return window.ack_span(op.at, op.cursor)
+    if isinstance(op, AckOp):
+        at = mark_of(op.cursor)
+        return [] if at is None else window.ack_span(at)
+    return "another op"
+
+
+@contextmanager
+def _reading_with(read: ReadAck) -> Iterator[None]:
+    kept = acks.read_ack
+    acks.read_ack = read
+    try:
+        yield
+    finally:
+        acks.read_ack = kept
+
+
+_valid_sent = st.one_of(
+    st.none(), st.sampled_from(["e-1", "e-2", "e-3", "e-5", "e.5-2", "f-3"]).map(_frame), _marks
+)
+_holes = st.lists(st.integers(1, 6).map(lambda n: log_mark(f"e-{n}")), max_size=3)
+
+
+@_PROPERTY
+@given(
+    ack_texts()
+    | st.sampled_from(["e-1", "e-2", "e-3", "e-4", "e.5-2"]).map(
+        lambda c: '{"op":"ack","cursor":"' + c + '"}'
+    ),
+    st.none() | st.integers(0, 3).map(lambda n: log_mark(f"e-{n}")) | _marks,
+    _valid_sent,
+    _holes,
+    st.sampled_from(["c", "twin"]),
+)
+@example('{"op":"ack","cursor":"e-3"}', ("e", 0, 0), _frame("e-3"), [("e", 0, 2)], "c")
+def test_the_fast_path_gives_what_the_general_path_gives(
+    text: str,
+    after: Mark | None,
+    sent: bytes | Mark | None,
+    holes: list[Mark],
+    which: str,
+) -> None:
+    unsent = tuple(sorted(set(holes)))
+    fast, general = _Window(after, sent, unsent), _Window(after, sent, unsent)
+    with _reading_with(ackread.read_ack if which == "c" else read_ack_py):
+        spans = fast.ack_text(text)
+    if spans is None:
+        assert fast.state() == (after, sent, unsent)  # untouched: the general path reads it
+        return
+    assert spans == _general(general, text), text
+    assert fast.state() == general.state()
+
+
+def test_an_ack_of_the_last_notification_written_is_read_in_one_call() -> None:
+    window = _Window(("e", 0, 1), _frame("e-3"), ())
+    assert window.ack_text('{"op":"ack","cursor":"e-3"}') == [(("e", 0, 1), ("e", 0, 3))]
+    assert window.state() == (("e", 0, 3), ("e", 0, 3), ())
+    assert window.ack_text('{"op":"ack","cursor":"e-3"}') == []  # not after the last ack
+    assert window.ack_text('{"op":"ack","cursor":"e-4"}') == []  # never sent
+    assert window.ack_text('{"cursor":"e-3","op":"ack"}') is None  # the general path's
+
+
+@needs_c
+def test_the_reader_leaks_nothing() -> None:
+    read = ackread.read_ack
+    frame, other = _frame("e-3"), _frame("e.7-9")
+    for text, after, sent in [
+        ('{"op":"ack","cursor":"e-3"}', ("e", 0, 1), frame),  # the last one written
+        ('{"op":"ack","cursor":"e-2"}', ("e", 0, 1), frame),  # an earlier one
+        ('{"op": "ack", "cursor": "e.7-9"}', ("e", 7, 1), other),
+        ('{"op":"ack","cursor":"e-2"}', ("e", 0, 1), ("e", 0, 3)),  # a mark kept
+        ('{"op":"ack","cursor":"e-2"}', None, frame),
+        ('{"op":"ack","cursor":"e-2"}', ("e", "0", 1), ("e", 0, 3)),  # raises
+        ('{"op":"ack","cursor":"E-2"}', ("e", 0, 1), frame),  # not the form
+    ]:
+        assert_no_leak(lambda t=text, a=after, s=sent: _outcome(read, t, a, s), [text, after, sent])
