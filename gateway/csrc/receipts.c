@@ -220,18 +220,18 @@ read_ack(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         const char *quote =
             start < 0 ? NULL : memchr(frame + start, '"', (size_t)(size - start));
         Py_ssize_t sent_len = quote == NULL ? -1 : quote - (frame + start);
-        Py_ssize_t sent_store =
-            sent_len < 0 ? -1
-                         : cursor_shape((const unsigned char *)frame + start, sent_len);
-        if (sent_store < 0) {
-            Py_DECREF(at);
-            Py_RETURN_NONE;
-        }
         if (sent_len == cursor_len && memcmp(frame + start, cursor, (size_t)cursor_len) == 0) {
-            last = at;
+            last = at; /* the ack's own cursor (the common case): its shape is checked */
             Py_INCREF(last);
         }
         else {
+            Py_ssize_t sent_store =
+                sent_len < 0 ? -1
+                             : cursor_shape((const unsigned char *)frame + start, sent_len);
+            if (sent_store < 0) {
+                Py_DECREF(at);
+                Py_RETURN_NONE;
+            }
             last = mark_of((const unsigned char *)frame + start, sent_len, sent_store);
             if (last == NULL) {
                 Py_DECREF(at);

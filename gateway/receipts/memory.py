@@ -163,6 +163,8 @@ class MemoryReceiptStore(ReceiptStore):
         ats, slots, items = self._ats, self._slots, self._items
         base = self._base
         feed = self._feed.entries
+        broadcasts = self._broadcast_at
+        delivered_state = State.DELIVERED  # once: each Enum member read is a __getattr__ hook
         delivered = 0
         for user_id, topics, low, high in acks:
             queue = all_waiting.get(user_id)
@@ -184,21 +186,20 @@ class MemoryReceiptStore(ReceiptStore):
                     if type(slot) is dict:
                         user = slot[user_id]
                         slot[user_id] = _user_receipt(
-                            (user_id, State.DELIVERED, now, None, user.undelivered_at)
+                            (user_id, delivered_state, now, None, user.undelivered_at)
                         )
                     else:
                         slots[k] = _user_receipt(
-                            (user_id, State.DELIVERED, now, None, slot.undelivered_at)  # type: ignore[union-attr]
+                            (user_id, delivered_state, now, None, slot.undelivered_at)  # type: ignore[union-attr]
                         )
                     item: Tracked = items[k]  # type: ignore[assignment]
                     published.append((item.published_at, item.type))
-                    feed.append((item, user_id, State.DELIVERED, now))  # as MemoryFeed.publish does
+                    feed.append((item, user_id, delivered_state, now))  # as MemoryFeed.publish does
                 if j > i:
                     delivered += j - i
                     del queue[i:j]
                     if not queue:
                         del all_waiting[user_id]
-            broadcasts = self._broadcast_at
             if broadcasts and broadcasts[-1] > low:
                 self._ack_broadcasts(user_id, topics, low, high, published)
         if delivered:

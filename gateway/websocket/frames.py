@@ -10,10 +10,12 @@ a client cannot make the server hold more than the limit (plus one frame header)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
 
 from gateway.closecodes import CloseCode
+from gateway.speedups import FORCED_OFF
 
 try:  # aiohttp's XOR of a payload with its mask, in Cython (aiohttp is a dependency already)
     from aiohttp._websocket.mask import (  # type: ignore[import-not-found]
@@ -31,6 +33,8 @@ __all__ = [
     "FrameReader",
     "Message",
     "ProtocolError",
+    "small_text",
+    "small_text_py",
 ]
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -61,6 +65,43 @@ class Message(NamedTuple):
 
 
 _message = partial(tuple.__new__, Message)
+
+
+def small_text_py(data: bytes, limit: int) -> str | None:
+    """`FrameReader.small_text`'s frame checks and decode (no message in progress): the
+    twin of the compiled `gateway._wsframe.small_text` and its fallback."""
+    if (
+        len(data) > 6
+        and data[0] == _SMALL_TEXT
+        and 0x80 < data[1] < 0xFE
+        and len(data) == 6 + (data[1] & 0x7F)
+        and len(data) - 6 <= limit
+    ):
+        if _mask_in_place is None:  # pragma: no cover - see the import
+            payload: bytes | bytearray = _unmask(data[6:], data[2:6])
+        else:  # under half the instructions of `_unmask` for an op's few dozen bytes
+            payload = bytearray(data[6:])
+            _mask_in_place(data[2:6], payload)
+        try:
+            return payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return None
+
+
+def _load() -> Callable[[bytes, int], str | None]:
+    if FORCED_OFF:
+        return small_text_py
+    try:
+        from gateway import _wsframe
+    except ImportError:
+        return small_text_py
+    return _wsframe.small_text
+
+
+#: One whole small text frame's text, compiled (gateway/csrc/wsframe.c) unless
+#: GATEWAY_NO_SPEEDUPS=1 or the module is missing: ~6k instructions in Python, per op.
+small_text = _load()
 
 
 class FrameReader:
@@ -108,25 +149,9 @@ class FrameReader:
         The same rules as `feed`'s, checked in one go (FIN, no reserved bits, masked, a
         minimal length under the limit, no message in progress); invalid UTF-8 is None
         too (then `feed` refuses it)."""
-        if (
-            len(data) > 6
-            and data[0] == _SMALL_TEXT
-            and 0x80 < data[1] < 0xFE
-            and len(data) == 6 + (data[1] & 0x7F)
-            and not self._buf
-            and self._opcode is None
-            and len(data) - 6 <= self._limit
-        ):
-            if _mask_in_place is None:  # pragma: no cover - see the import
-                payload: bytes | bytearray = _unmask(data[6:], data[2:6])
-            else:  # under half the instructions of `_unmask` for an op's few dozen bytes
-                payload = bytearray(data[6:])
-                _mask_in_place(data[2:6], payload)
-            try:
-                return payload.decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-        return None
+        if self._buf or self._opcode is not None:
+            return None
+        return small_text(data, self._limit)
 
     def _frame(self, buf: bytearray, pos: int) -> tuple[int, bool, int, bytes] | None:
         """The frame at `pos`: (end, fin, opcode, unmasked payload); None if incomplete."""

@@ -143,6 +143,8 @@ KEY_TESTS = [
     "tests/unit/test_connection_acks.py",
     "tests/unit/test_ack_rules.py",
     "tests/e2e/test_receipts_acks.py",
+    "tests/unit/test_speedups_wsframe.py",
+    "tests/unit/test_frames.py",
 ]
 
 

@@ -1,0 +1,3 @@
+"""Types of the module built from gateway/csrc/wsframe.c (see gateway/websocket/frames.py)."""
+
+def small_text(data: bytes, limit: int, /) -> str | None: ...
