@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.connection.outgoing import WS_NOTIFICATION_HEAD, WS_NOTIFICATION_HEAD_END, frame_cursor
+from gateway.connection.outgoing import frame_cursor
 from gateway.log.cursor import Cursor
-from gateway.receipts.ackread import read_ack
+from gateway.receipts.ackread import is_notification, read_ack
 from gateway.receipts.marks import Mark, just_before, log_mark, mark
 
 __all__ = ["AckWindow", "Span"]
@@ -39,7 +39,7 @@ class AckWindow:
 
     def _note(self, frames: list[bytes]) -> None:
         last = frames[-1]
-        if last.find(WS_NOTIFICATION_HEAD, 2, WS_NOTIFICATION_HEAD_END) >= 0:
+        if is_notification(last):
             self._sent = last  # the common case: kept as it is, read if an ack comes
             return
         for frame in reversed(frames):

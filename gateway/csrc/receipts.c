@@ -255,9 +255,30 @@ read_ack(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* is_notification(frame): whether a WebSocket frame as Outgoing made it is a
+ * notification's: `frame.find(HEAD, 2, 10 + len(HEAD)) >= 0`, the check a connection makes
+ * once per write while receipts are on (bytes.find's argument parsing was ~1.5k
+ * instructions of it). */
+static PyObject *
+is_notification(PyObject *Py_UNUSED(module), PyObject *frame)
+{
+    if (!PyBytes_Check(frame)) {
+        PyErr_SetString(PyExc_TypeError, "is_notification: frame must be bytes");
+        return NULL;
+    }
+    const char *data = PyBytes_AS_STRING(frame);
+    Py_ssize_t size = PyBytes_GET_SIZE(frame);
+    Py_ssize_t end = size < HEAD_END ? size : HEAD_END;
+    for (Py_ssize_t i = 2; i + HEAD_LEN <= end; i++)
+        if (data[i] == '{' && memcmp(data + i, HEAD, (size_t)HEAD_LEN) == 0)
+            Py_RETURN_TRUE;
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef methods[] = {
     {"read_ack", (PyCFunction)(void (*)(void))read_ack, METH_FASTCALL,
      "read_ack(text, after, sent) -> (at, last, covered) | None"},
+    {"is_notification", is_notification, METH_O, "is_notification(frame) -> bool"},
     {NULL, NULL, 0, NULL},
 };
 

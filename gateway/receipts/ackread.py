@@ -5,7 +5,8 @@ last notification written to the connection. The general path reads one as any o
 (`parse_client_op`'s regex to a `MarkedAck`, dispatch by type) and checks it against
 what the connection was sent (`Connection.ack_span`, which reads the last frame written
 back for its cursor): ~19k instructions of an ack's ~43k in Python. `read_ack` does both
-halves at once, compiled (gateway/csrc/receipts.c, module `gateway._receipts`) unless
+halves at once (and `is_notification`, the check a connection makes once per write),
+compiled (gateway/csrc/receipts.c, module `gateway._receipts`) unless
 `GATEWAY_NO_SPEEDUPS=1` or the module is missing; `read_ack_py` is its twin and the
 reference (tests/unit/test_speedups_receipts.py holds the C to it).
 
@@ -24,7 +25,14 @@ from gateway.connection.outgoing import WS_NOTIFICATION_HEAD, WS_NOTIFICATION_HE
 from gateway.receipts.marks import Mark, mark_parts
 from gateway.speedups import FORCED_OFF
 
-__all__ = ["ACK_FRAME", "AckRead", "read_ack", "read_ack_py"]
+__all__ = [
+    "ACK_FRAME",
+    "AckRead",
+    "is_notification",
+    "is_notification_py",
+    "read_ack",
+    "read_ack_py",
+]
 
 #: The ack as the SDKs write it (`op` first; compact, or with Python's default spaces).
 #: Its cursor group is narrower than `AckOp.cursor` (the shape of a cursor,
@@ -72,17 +80,24 @@ def read_ack_py(text: str, after: Mark | None, sent: bytes | Mark | None) -> Ack
     return (at, last, covered)
 
 
+def is_notification_py(frame: bytes) -> bool:
+    """Whether a WebSocket frame as `Outgoing` made it is a notification's (its head
+    after the frame header): what a connection checks once per write while receipts are
+    on (`AckWindow._note`)."""
+    return frame.find(WS_NOTIFICATION_HEAD, 2, WS_NOTIFICATION_HEAD_END) >= 0
+
+
 ReadAck = Callable[[str, "Mark | None", "bytes | Mark | None"], "AckRead | None"]
 
 
-def _load() -> ReadAck:
+def _load() -> tuple[ReadAck, Callable[[bytes], bool]]:
     if FORCED_OFF:
-        return read_ack_py
+        return read_ack_py, is_notification_py
     try:
         from gateway import _receipts
     except ImportError:
-        return read_ack_py
-    return _receipts.read_ack
+        return read_ack_py, is_notification_py
+    return _receipts.read_ack, _receipts.is_notification
 
 
-read_ack: ReadAck = _load()
+read_ack, is_notification = _load()

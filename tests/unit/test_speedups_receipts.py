@@ -26,7 +26,7 @@ from gateway.connection.ops import AckOp, MarkedAck, parse_client_op
 from gateway.connection.outgoing import Outgoing
 from gateway.models import Invalid
 from gateway.receipts import ackread
-from gateway.receipts.ackread import ReadAck, read_ack_py
+from gateway.receipts.ackread import ReadAck, is_notification_py, read_ack_py
 from gateway.receipts.marks import Mark, log_mark, mark_of
 from tests.support.leaks import assert_no_leak
 
@@ -40,6 +40,7 @@ needs_c = pytest.mark.skipif(
 def test_the_module_is_built_unless_turned_off() -> None:
     # the dev install compiles it: a broken build must not pass as "the Python path"
     assert (ackread.read_ack is read_ack_py) == ackread.FORCED_OFF
+    assert (ackread.is_notification is is_notification_py) == ackread.FORCED_OFF
 
 
 _cursors = st.one_of(
@@ -216,3 +217,37 @@ def test_the_reader_leaks_nothing() -> None:
         ('{"op":"ack","cursor":"E-2"}', ("e", 0, 1), frame),  # not the form
     ]:
         assert_no_leak(lambda t=text, a=after, s=sent: _outcome(read, t, a, s), [text, after, sent])
+
+
+_frames = st.one_of(
+    _cursors.map(_frame),
+    st.binary(max_size=60),
+    st.sampled_from(
+        [
+            Outgoing.notification("e-1", b"x" * 200).ws,  # a 4-byte frame header
+            Outgoing.notification("e-1", b"x" * 70_000).ws,  # an 8-byte one: head at 10
+            Outgoing.of("pong").ws,
+            Outgoing.notification("e-1", b"{}").sse(),
+            b"",
+            b"\x81",
+            b'\x81\x05{"event":"notification","cursor":"',  # the head at 2
+            b'\x81\x05\x00{"event":"notification","cursor":"',  # at 3
+            b'\x81\x05\x00\x00\x00\x00\x00\x00\x00\x00\x00{"event":"notification","cursor":"',
+            b'{"event":"notification","cursor":"e-1"}',  # at 0: no frame header
+        ]
+    ),
+)
+
+
+@needs_c
+@_PROPERTY
+@given(_frames, st.binary(max_size=12))
+def test_the_c_notification_check_answers_as_its_twin(frame: bytes, tail: bytes) -> None:
+    assert ackread.is_notification(frame) == is_notification_py(frame)
+    assert ackread.is_notification(frame + tail) == is_notification_py(frame + tail)
+
+
+@needs_c
+def test_the_notification_check_leaks_nothing() -> None:
+    for frame in [_frame("e-1"), Outgoing.of("pong").ws]:
+        assert_no_leak(lambda f=frame: ackread.is_notification(f), [frame])
