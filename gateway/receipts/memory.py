@@ -3,7 +3,7 @@
 Tracked notifications are numbered in publish order (`seq`) and kept in parallel lists
 indexed by `seq - base`: the item, its position (a `Mark`) and its receipt state. A
 notification to one user (the common case) keeps that user's `UserReceipt` in the slot
-itself; one to several users a dict of them; a broadcast its `_Counts`. Tracking one thus
+itself; one to several users a dict of them; a broadcast its `Counts`. Tracking one thus
 adds slots to lists and no object of its own (a record object and a dict per publish were
 most of what tracking cost, the cyclic GC's scans of them included). The oldest are
 forgotten first, by count or by age, by clearing their slots from the front (the lists
@@ -12,7 +12,7 @@ are trimmed in one go now and then).
 Two indexes make an ack cost what it covers: per user, the `seq`s still waiting for that
 user's ack (a list in cursor order, so an ack takes what it covers from its front); and
 the tracked broadcasts in cursor order (bisected by the ack's range). Deadlines wait in a
-heap. The feed is memory_feed.py's.
+heap. The feed is memory_feed.py's, a broadcast's counts memory_counts.py's.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import cast
 
 from gateway.models import UsersTarget, tuple_maker
 from gateway.receipts.marks import Mark, mark_parts
+from gateway.receipts.memory_counts import Counts, addresses, read_broadcast
 from gateway.receipts.memory_feed import MemoryFeed
 from gateway.receipts.model import (
     Audience,
@@ -46,19 +47,8 @@ _user_receipt = tuple_maker(UserReceipt)
 _TRIM = 1024
 
 
-class _Counts:
-    """A broadcast's distinct acking and reading users, up to the per-notification bound."""
-
-    __slots__ = ("acked", "capped", "read")
-
-    def __init__(self) -> None:
-        self.acked: set[str] = set()
-        self.read: set[str] = set()
-        self.capped = False
-
-
 #: One slot's receipt state (see the module's docstring).
-_Slot = UserReceipt | dict[str, UserReceipt] | _Counts
+_Slot = UserReceipt | dict[str, UserReceipt] | Counts
 
 
 class MemoryReceiptStore(ReceiptStore):
@@ -139,7 +129,7 @@ class MemoryReceiptStore(ReceiptStore):
                 if item.deadline is not None:
                     heapq.heappush(self._deadlines, (item.deadline, seq))
             else:
-                slots.append(_Counts())
+                slots.append(Counts())
                 i = bisect_right(self._broadcast_at, at)
                 self._broadcast_at.insert(i, at)
                 self._broadcast_seqs.insert(i, seq)
@@ -197,9 +187,10 @@ class MemoryReceiptStore(ReceiptStore):
                     feed.append((item, user_id, delivered_state, now))  # as MemoryFeed.publish does
                 if j > i:
                     delivered += j - i
-                    del queue[i:j]
-                    if not queue:
+                    if i == 0 and j == size:  # all of it (the common case): the list goes
                         del all_waiting[user_id]
+                    else:
+                        del queue[i:j]
             if broadcasts and broadcasts[-1] > low:
                 self._ack_broadcasts(user_id, topics, low, high, published)
         if delivered:
@@ -224,9 +215,9 @@ class MemoryReceiptStore(ReceiptStore):
         for seq in self._broadcast_seqs[lo:hi]:
             item = self._items[seq - base]
             counts = self._slots[seq - base]
-            if item is None or type(counts) is not _Counts:
+            if item is None or type(counts) is not Counts:
                 continue
-            if not _addresses(item, topics) or user_id in counts.acked:
+            if not addresses(item, topics) or user_id in counts.acked:
                 continue
             if len(counts.acked) >= self._max_counted:
                 counts.capped = True
@@ -244,8 +235,8 @@ class MemoryReceiptStore(ReceiptStore):
         item, slot = self._items[k], self._slots[k]
         if item is None or slot is None:
             return ReadOutcome.REFUSED
-        if type(slot) is _Counts:
-            return self._read_broadcast(item, slot, user_id, topics)
+        if type(slot) is Counts:
+            return read_broadcast(item, slot, user_id, topics, self._max_counted)
         if type(slot) is dict:
             user = slot.get(user_id)
         else:
@@ -262,24 +253,6 @@ class MemoryReceiptStore(ReceiptStore):
             self._slots[k] = receipt
         self._unwait(user_id, seq)
         self._feed.publish(item, user_id, State.READ, now)
-        return ReadOutcome.COUNTED
-
-    def _read_broadcast(
-        self, item: Tracked, counts: _Counts, user_id: str, topics: frozenset[str]
-    ) -> ReadOutcome:
-        if not _addresses(item, topics):
-            return ReadOutcome.REFUSED
-        if user_id in counts.read:
-            return ReadOutcome.REPEATED
-        if len(counts.read) >= self._max_counted:
-            counts.capped = True
-            return ReadOutcome.REPEATED
-        counts.read.add(user_id)
-        if user_id not in counts.acked:
-            if len(counts.acked) < self._max_counted:
-                counts.acked.add(user_id)
-            else:
-                counts.capped = True
         return ReadOutcome.COUNTED
 
     def _unwait(self, user_id: str, seq: int) -> None:
@@ -308,7 +281,7 @@ class MemoryReceiptStore(ReceiptStore):
             return Receipt(nid, State.UNKNOWN)
         audience = None
         users: tuple[UserReceipt, ...] = ()
-        if type(slot) is _Counts:
+        if type(slot) is Counts:
             audience = Audience(len(slot.acked), len(slot.read), slot.capped)
         elif type(slot) is dict:
             users = tuple(
@@ -392,8 +365,3 @@ class MemoryReceiptStore(ReceiptStore):
             self._base += gone
             gone = 0
         self._gone = gone
-
-
-def _addresses(item: Tracked, topics: frozenset[str]) -> bool:
-    topic = item.topic
-    return not topic or topic in topics
