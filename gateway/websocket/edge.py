@@ -65,6 +65,9 @@ class WebSocketEdge:
         #: The connect tails (attach, replay, start) still running.
         self._starting: set[asyncio.Task[None]] = set()
         self._emptied = Emptied()
+        #: One text message from a client (an op): `ops.received` itself, not a method
+        #: that calls it (a Python frame fewer on every op, an ack most often).
+        self.text: Callable[[Connection, str], None] = ops.received
 
     def protocol_factory(
         self, handoff: Callable[[], asyncio.Protocol], sse: StreamEndpoint | None = None
@@ -104,9 +107,6 @@ class WebSocketEdge:
     def _refuse(self, protocol: WebSocketProtocol, refusal: Refusal) -> None:
         self.service.metrics.refused(refusal.status)
         protocol.refuse(refusal.status, refusal.body())
-
-    def text(self, conn: Connection, text: str) -> None:
-        self.ops.received(conn, text)
 
     def binary(self, conn: Connection) -> None:
         if conn.closed:
