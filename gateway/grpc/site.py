@@ -1,15 +1,17 @@
 """The publishers' port: `GrpcSite`, the gateway's gRPC server, built, bound and stopped.
 
 It exists apart from app.py because the server's assembly has rules of its own, none of
-them the wiring's business: the publish token's interceptor (its refused calls never run a
-behaviour, so they make no spans), every service behind `DecodeGuard` and, with tracing
-on, the publish methods inside their spans (traced.py), reflection beside
-health, SO_REUSEPORT only for a host's own workers, the port probed before binding (grpc's
-own failure says only "Failed to bind"), and a drain that ends its connections first
-(drain.py) so no call in flight is answered `CANCELLED`.
-"""
+them the wiring's business: only the hot methods registered by name (named.py), the
+publish token's interceptor (its refused calls never run a behaviour, so they make no
+spans), every service behind `DecodeGuard` and, with tracing on, the publish methods
+inside their spans (traced.py), reflection beside health, SO_REUSEPORT only for a host's
+own workers, the port probed before binding (grpc's own failure says only "Failed to
+bind"), and a drain that ends its connections first (drain.py) so no call in flight is
+answered `CANCELLED`."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -21,14 +23,18 @@ from gateway.binding import grpc_tls_credentials, probe_port
 from gateway.config import ConfigError, Settings
 from gateway.grpc.decoding import DecodeGuard
 from gateway.grpc.drain import end_connections
+from gateway.grpc.named import FewNamed
 from gateway.grpc.servicer import GatewayServicer, PublishTokenInterceptor, register
 from gateway.grpc.traced import TracedMethods
 from gateway.service import NotificationService
 from gateway.tracing import Tracing
 
-__all__ = ["SERVICE_NAME", "GrpcSite"]
+__all__ = ["NAMED", "SERVICE_NAME", "GrpcSite", "add_services"]
 
 SERVICE_NAME = "gateway.api.v1.NotificationGateway"
+#: The methods registered with grpc by name (named.py: each one costs every call); the
+#: others are served by path through one generic handler.
+NAMED = frozenset({f"/{SERVICE_NAME}/Publish", f"/{SERVICE_NAME}/PublishBatch"})
 
 
 class GrpcSite:
@@ -61,19 +67,7 @@ class GrpcSite:
         shared = int(settings.workers > 1)
         server = aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", shared)])
         self._server = server  # stopped by stop() if anything below fails
-        servicer = GatewayServicer(self._service)
-        # every service through DecodeGuard: undecodable bytes are INVALID_ARGUMENT; with
-        # tracing on, the publish methods inside their spans (traced.py: refused calls,
-        # answered by the token interceptor's own handler, make none)
-        guarded = DecodeGuard(TracedMethods(server, self._tracing) if self._tracing.on else server)
-        register(servicer, guarded)  # PublishBatch answers bytes it encoded itself
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, guarded)
-        # `grpcurl list` and `describe` work without the .proto (behind the publish token
-        # when one is set: the schema is no secret, but nothing is served unasked)
-        names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
-        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-            ReflectionServicer(names), guarded
-        )
+        add_services(server, GatewayServicer(self._service), self._health, self._tracing)
         await self._health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         host, port = settings.grpc_host, settings.grpc_port
         # Probe first: grpc's own bind failure says only "Failed to bind" (and logs a
@@ -99,3 +93,21 @@ class GrpcSite:
         if draining:
             end_connections(self.port)
         await self._server.stop(grace)
+
+
+def add_services(
+    server: Any, servicer: GatewayServicer, health_servicer: HealthServicer, tracing: Tracing
+) -> None:
+    """The gateway's, health's and reflection's methods, added to `server` (a grpc server
+    not yet started, or a stand-in): only `NAMED` registered by name (named.py), every
+    method through `DecodeGuard` (undecodable bytes are INVALID_ARGUMENT) and, with
+    tracing on, the publish methods inside their spans (traced.py: calls the publish
+    token's interceptor refuses are answered by a handler of its own and make none)."""
+    base = FewNamed(server, NAMED)
+    guarded = DecodeGuard(TracedMethods(base, tracing) if tracing.on else base)
+    register(servicer, guarded)  # PublishBatch answers bytes it encoded itself
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, guarded)
+    # `grpcurl list` and `describe` work without the .proto (behind the publish token
+    # when one is set: the schema is no secret, but nothing is served unasked)
+    names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(ReflectionServicer(names), guarded)
