@@ -13,8 +13,10 @@ from tests.support.helpers import ROOT
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from benchkit.peer_report import peer_rows
-from benchkit.peers import _read_response
+from benchkit.peers import NchanPublisher, _read_response
 from benchkit.servers import process_tree
+
+from gateway.api.v1 import gateway_pb2 as pb
 
 
 def test_the_table_gives_the_gateways_ratio_to_each_peer() -> None:
@@ -58,6 +60,41 @@ def test_pipelined_responses_are_read_one_by_one() -> None:
         return out
 
     assert asyncio.run(main()) == [(0, "HTTP/1.1 202"), (0, "HTTP/1.1 201"), (500, "HTTP/1.1 500")]
+
+
+def test_unary_publishes_to_nchan_do_not_queue_behind_a_late_answer() -> None:
+    # A steady publish is timed from its call: waiting for one of the batch's 4 connections
+    # while nchan answers late would count against nchan. Unary publishes open another.
+    async def main() -> tuple[int, int]:
+        arrived = 0
+        answer = asyncio.Event()
+
+        async def late(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal arrived
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                arrived += 1
+                await answer.wait()
+                writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+
+        server = await asyncio.start_server(late, "127.0.0.1", 0)
+        publisher = NchanPublisher(server.sockets[0].getsockname()[1])
+        everyone = pb.Target(everyone=pb.Everyone())
+        request = pb.PublishRequest(target=everyone, notification=pb.Notification(type="a.b"))
+        calls = [asyncio.ensure_future(publisher.Publish(request, 5.0)) for _ in range(8)]
+        for _ in range(200):
+            if arrived == 8:
+                break
+            await asyncio.sleep(0.01)
+        seen = arrived
+        answer.set()
+        results = await asyncio.gather(*calls)
+        await publisher.close()
+        server.close()
+        return seen, sum(r.results[0].code == 0 for r in results)
+
+    assert asyncio.run(main()) == (8, 8)
 
 
 def test_a_servers_cpu_counts_its_children() -> None:
