@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from gateway.connection.ackread import is_notification, read_ack
 from gateway.connection.outgoing import frame_cursor
 from gateway.log.cursor import Cursor
-from gateway.receipts.ackread import is_notification, read_ack
 from gateway.receipts.marks import Mark, just_before, log_mark, mark
 
 __all__ = ["AckWindow", "Span"]

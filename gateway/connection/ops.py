@@ -13,9 +13,9 @@ from urllib.parse import unquote_to_bytes
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from gateway.connection.ackread import ACK_FRAME
 from gateway.log.cursor import MAX_CURSOR_LENGTH
 from gateway.models import IdempotencyKey, Identifier, Invalid, describe_errors, tuple_maker
-from gateway.receipts.ackread import ACK_FRAME
 from gateway.receipts.marks import Mark, mark_parts
 
 __all__ = [

@@ -5,7 +5,7 @@
  * connection. In Python that frame was a regex, the cursor's place parsed into a mark, the
  * last frame written read back for its cursor and four tuple comparisons: ~19k
  * instructions of an ack's ~43k (scripts/profile-receipts). `read_ack` does all of it in one
- * call and, like the twin it is held to (gateway/receipts/ackread.py `read_ack_py`),
+ * call and, like the twin it is held to (gateway/connection/ackread.py `read_ack_py`),
  * answers None for anything but the common form, which then takes the general path
  * (parse_client_op, the models, Connection.ack_span) as before: no rule is judged only here.
  */
@@ -169,7 +169,7 @@ answer(PyObject *at, PyObject *last, int covered)
     return result;
 }
 
-/* read_ack(text, after, sent): see gateway/receipts/ackread.py's `read_ack_py`. */
+/* read_ack(text, after, sent): see gateway/connection/ackread.py's `read_ack_py`. */
 static PyObject *
 read_ack(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
@@ -275,10 +275,32 @@ is_notification(PyObject *Py_UNUSED(module), PyObject *frame)
     Py_RETURN_FALSE;
 }
 
+/* log_mark(cursor): marks.log_mark of a cursor a log printed, for receipts' tracking of
+ * each published notification; None when it is not of the common shape (then the Python
+ * log_mark reads it). Its epoch is the one object read_ack's marks share while the epoch
+ * stays the same, so the store's comparisons meet identical objects. */
+static PyObject *
+log_mark(PyObject *Py_UNUSED(module), PyObject *cursor)
+{
+    if (!PyUnicode_Check(cursor)) {
+        PyErr_SetString(PyExc_TypeError, "log_mark: cursor must be str");
+        return NULL;
+    }
+    if (!PyUnicode_IS_COMPACT_ASCII(cursor))
+        Py_RETURN_NONE;
+    const unsigned char *s = PyUnicode_1BYTE_DATA(cursor);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(cursor);
+    Py_ssize_t store_len = cursor_shape(s, len);
+    if (store_len < 0)
+        Py_RETURN_NONE;
+    return mark_of(s, len, store_len);
+}
+
 static PyMethodDef methods[] = {
     {"read_ack", (PyCFunction)(void (*)(void))read_ack, METH_FASTCALL,
      "read_ack(text, after, sent) -> (at, last, covered) | None"},
     {"is_notification", is_notification, METH_O, "is_notification(frame) -> bool"},
+    {"log_mark", log_mark, METH_O, "log_mark(cursor) -> (epoch, ms, n) | None"},
     {NULL, NULL, 0, NULL},
 };
 

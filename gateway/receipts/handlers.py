@@ -42,7 +42,7 @@ def receipt_handlers(receipts: Receipts | None) -> Mapping[type[Any], OpHandler]
 
 def ack_reader(receipts: Receipts | None) -> FirstReader | None:
     """For `ClientOps(first=...)`: the SDKs' ack frame read and queued in one pass
-    (ackread.py), before any parsing; every other frame is parsed as before."""
+    (connection/ackread.py), before any parsing; every other frame is parsed as before."""
     return None if receipts is None else _Handlers(receipts).ack_text
 
 

@@ -12,11 +12,14 @@ marks of two stores never compare as ordered (`later` checks the epoch first).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from gateway.log.cursor import Cursor
+from gateway.speedups import FORCED_OFF
 
 __all__ = [
     "Mark",
+    "cursor_mark",
     "just_before",
     "later",
     "log_mark",
@@ -60,6 +63,24 @@ def log_mark(cursor: str) -> Mark:
     shape is the log's own, so it is split without being checked again."""
     store, _, n = cursor.rpartition("-")
     return mark_parts(store, n)
+
+
+def _load() -> Callable[[str], Mark | None]:
+    if FORCED_OFF:
+        return log_mark
+    try:
+        from gateway import _receipts
+    except ImportError:
+        return log_mark
+    return _receipts.log_mark
+
+
+#: `log_mark` for receipts' tracking of each published notification: compiled
+#: (gateway/csrc/receipts.c), or `log_mark` itself. The compiled one answers None for a
+#: cursor not of `Cursor.parse`'s shape (then call `log_mark`), and its epoch is the one
+#: object the acks' marks (`ackread.read_ack`) share, so the store compares identical
+#: objects.
+cursor_mark = _load()
 
 
 def later(a: Mark, b: Mark) -> bool:

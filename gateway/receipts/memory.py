@@ -24,7 +24,7 @@ from bisect import bisect_right, insort
 from typing import cast
 
 from gateway.models import UsersTarget, tuple_maker
-from gateway.receipts.marks import Mark, mark_parts
+from gateway.receipts.marks import Mark, cursor_mark, log_mark
 from gateway.receipts.memory_counts import Counts, addresses, read_broadcast
 from gateway.receipts.memory_feed import MemoryFeed
 from gateway.receipts.model import (
@@ -94,17 +94,11 @@ class MemoryReceiptStore(ReceiptStore):
         slots, ats, tracked = self._slots, self._ats, self._items
         seq = self._next
         last_at = self._last_at
-        last_store, epoch, ms = "", "", 0
         for item in items:
             nid = item.notification_id
             if ids.setdefault(nid, seq) != seq:
                 continue  # tracked already
-            # a batch's cursors share their store (the memory log's always): split once
-            store, _, n = item.cursor.rpartition("-")
-            if store != last_store:
-                last_store = store
-                epoch, ms, _n = mark_parts(store, n)
-            at = (epoch, ms, int(n))
+            at = cursor_mark(item.cursor) or log_mark(item.cursor)  # C, or the twin
             in_order = last_at is None or at > last_at
             if in_order:
                 last_at = at

@@ -2,7 +2,7 @@
 general path.
 
 `read_ack` reads the SDKs' ack frame and checks it against what the connection was sent
-in one call; `read_ack_py` (gateway/receipts/ackread.py) is its twin. Hypothesis holds
+in one call; `read_ack_py` (gateway/connection/ackread.py) is its twin. Hypothesis holds
 the C to the twin on valid and hostile frames and connection states (the same answer, or
 the same exception), and holds `AckWindow.ack_text` (with either) to the general path it
 short-cuts (`parse_client_op`, then `ack_span`): whenever the fast path answers, the
@@ -20,13 +20,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gateway.connection import acks
+from gateway.connection import ackread, acks
+from gateway.connection.ackread import ReadAck, is_notification_py, read_ack_py
 from gateway.connection.acks import AckWindow, Span
 from gateway.connection.ops import AckOp, MarkedAck, parse_client_op
 from gateway.connection.outgoing import Outgoing
 from gateway.models import Invalid
-from gateway.receipts import ackread
-from gateway.receipts.ackread import ReadAck, is_notification_py, read_ack_py
+from gateway.receipts import marks
 from gateway.receipts.marks import Mark, log_mark, mark_of
 from tests.support.leaks import assert_no_leak
 
@@ -41,6 +41,7 @@ def test_the_module_is_built_unless_turned_off() -> None:
     # the dev install compiles it: a broken build must not pass as "the Python path"
     assert (ackread.read_ack is read_ack_py) == ackread.FORCED_OFF
     assert (ackread.is_notification is is_notification_py) == ackread.FORCED_OFF
+    assert (marks.cursor_mark is log_mark) == ackread.FORCED_OFF
 
 
 _cursors = st.one_of(
@@ -251,3 +252,23 @@ def test_the_c_notification_check_answers_as_its_twin(frame: bytes, tail: bytes)
 def test_the_notification_check_leaks_nothing() -> None:
     for frame in [_frame("e-1"), Outgoing.of("pong").ws]:
         assert_no_leak(lambda f=frame: ackread.is_notification(f), [frame])
+
+
+@needs_c
+@_PROPERTY
+@given(_cursors)
+@example("e.17-3")
+@example("a.1234567890123456789-1")
+def test_the_c_cursor_mark_is_log_mark_or_none(cursor: str) -> None:
+    """None only for what is not a cursor's shape (then `log_mark` reads it)."""
+    found = marks.cursor_mark(cursor)
+    if mark_of(cursor) is None:
+        assert found is None
+    else:
+        assert found == log_mark(cursor) == mark_of(cursor)
+
+
+@needs_c
+def test_the_cursor_mark_leaks_nothing() -> None:
+    for cursor in ["e-1", "e.17-3", "E-1", "é-1"]:
+        assert_no_leak(lambda c=cursor: marks.cursor_mark(c), [cursor])
