@@ -168,7 +168,7 @@ class FlushScheduler:
         self._dirty: list[Outbox] = []
         self._scheduled = False
         #: Set by `write_through`: the next fan-out writes each connection's frame as it
-        #: goes (`outbox.write_each`) instead of queuing it for a flush pass; the fan-out
+        #: goes (`through.write_each`) instead of queuing it for a flush pass; the fan-out
         #: clears it.
         self.through = False
         self._wrote_through = False

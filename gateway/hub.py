@@ -17,8 +17,9 @@ from collections.abc import Callable, Collection, Iterator
 from collections.abc import Set as AbstractSet
 
 from gateway.connection.connection import Connection
-from gateway.connection.outbox import send_each, write_each
+from gateway.connection.outbox import send_each
 from gateway.connection.outgoing import Outgoing
+from gateway.connection.through import write_each
 from gateway.models import EveryoneTarget, Target, TopicTarget, UsersTarget
 
 __all__ = ["Hub", "addresses"]

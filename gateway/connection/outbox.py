@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.connection.acks import AckWindow
-from gateway.connection.direct import UNKNOWN_FD, direct_fd, send_frame
+from gateway.connection.direct import UNKNOWN_FD
 from gateway.connection.outgoing import Outgoing
 from gateway.connection.transport import Sink, Transport
 from gateway.metrics import Metrics
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from gateway.connection.connection import Connection
     from gateway.flush import FlushScheduler
 
-__all__ = ["REPLAY_BATCH_BYTES", "ConnectionContext", "Outbox", "send_each", "write_each"]
+__all__ = ["REPLAY_BATCH_BYTES", "ConnectionContext", "Outbox", "send_each"]
 
 #: Replay items are handed to the transport in batches of about this many bytes.
 REPLAY_BATCH_BYTES = 64 * 1024
@@ -102,7 +102,7 @@ class Outbox(AckWindow):
         self._transport = transport
         #: The transport's byte stream, once its response head is out (see the module doc).
         self._sink: Sink | None = None
-        #: The sink's socket fd for `write_each`'s direct sends (-1: never; see direct.py).
+        #: The sink's socket fd for `through.write_each`'s direct sends (-1: never; see direct.py).
         self._fd = UNKNOWN_FD
         #: Whether items are framed for WebSocket (else SSE).
         self._ws = transport.kind == "ws"
@@ -293,48 +293,3 @@ def send_each(conns: Iterable[Outbox], item: Outgoing) -> None:
         else:
             conn.send(item)
 
-
-def write_each(conns: Iterable[Outbox], item: Outgoing) -> None:
-    """`send_each`, written as it goes: what a flush pass right after it would write.
-
-    For a fan-out the scheduler lets write through (`FlushScheduler.write_through`: one
-    publish, nothing else waiting to be flushed). A live WebSocket connection with nothing
-    queued and its response head out gets its frame written to its byte stream at once,
-    under the flush's rules (a closing stream is dropped; one holding more than `limit`
-    unsent bytes is too slow and closed with 4008). Any other connection is sent the item
-    as `send_each` does (queued behind what it holds, flushed at the tick's end), so no
-    frame passes another. uvloop sends the tick's writes after its callbacks either way.
-    """
-    ws = item.ws
-    size = len(ws)
-    slow: list[Outbox] = []
-    for conn in conns:
-        if (
-            conn._ws
-            and conn._backlog is None
-            and not conn.held
-            and not conn.closed
-            and not conn._pending
-            and (sink := conn._sink) is not None
-        ):
-            if sink.is_closing():
-                conn._discard()
-                continue
-            buffered = sink.get_write_buffer_size()
-            if buffered > conn._context.limit:
-                slow.append(conn)  # closed below: closing takes it out of `conns`
-                continue
-            if buffered or (fd := conn._fd) == -1:
-                sink.writelines((ws,))
-            else:  # nothing buffered: the kernel takes it now, the rest goes to uvloop
-                if fd == UNKNOWN_FD:
-                    fd = conn._fd = direct_fd(sink)
-                sent = send_frame(fd, ws) if fd >= 0 else 0
-                if sent < size:
-                    sink.writelines((ws[sent:] if sent else ws,))
-            if conn._acked is not None:  # receipts: once per write, as a flush notes
-                conn._note([ws])
-        else:
-            conn.send(item)
-    for conn in slow:
-        conn._too_slow()

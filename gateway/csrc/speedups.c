@@ -183,7 +183,7 @@ may_hold_huge_number(PyObject *self, PyObject *text)
 /* send_frame(fd, data) -> int
  *
  * One non-blocking send() of `data` on the socket `fd`: the bytes the kernel took (0 on
- * EAGAIN or any error). outbox.write_each calls it only for a uvloop TCP transport with
+ * EAGAIN or any error). through.write_each_py calls it only for a uvloop TCP transport with
  * nothing buffered and not closing, and hands whatever was not taken to the transport's
  * writelines, so uvloop's buffering, flow control and error/close handling stay in
  * charge (an error here is seen again, and handled, by uvloop's own write). */
@@ -237,6 +237,10 @@ static PyMethodDef methods[] = {
      "A notification's WebSocket frame, as outgoing._notification_frame_py (frame.c)."},
     {"send_frame", (PyCFunction)(void (*)(void))gw_send_frame, METH_FASTCALL,
      "One non-blocking send() of a frame on a socket: the bytes taken (0: none)."},
+    {"configure_write_each", (PyCFunction)(void (*)(void))gw_configure_write_each,
+     METH_FASTCALL, "Hand write_each the Outbox class (its slots) and direct.direct_fd."},
+    {"write_each", (PyCFunction)(void (*)(void))gw_write_each, METH_FASTCALL,
+     "A write-through fan-out, as connection/through.py's write_each_py (fanout.c)."},
     {NULL, NULL, 0, NULL},
 };
 

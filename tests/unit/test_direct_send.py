@@ -19,8 +19,8 @@ import uvloop
 
 from gateway.connection.adapter import ByteStreamAdapter
 from gateway.connection.connection import Connection, ConnectionContext
-from gateway.connection.outbox import write_each
 from gateway.connection.outgoing import Outgoing, TransportKind
+from gateway.connection.through import write_each
 from gateway.flush import CoalescePolicy, FlushScheduler
 from gateway.metrics import Metrics
 from gateway.speedups import speedups

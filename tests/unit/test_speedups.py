@@ -145,6 +145,7 @@ KEY_TESTS = [
     "tests/e2e/test_receipts_acks.py",
     "tests/unit/test_speedups_wsframe.py",
     "tests/unit/test_frames.py",
+    "tests/unit/test_write_through.py",
 ]
 
 
