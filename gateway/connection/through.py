@@ -69,6 +69,8 @@ def write_each_py(conns: Iterable[Outbox], item: Outgoing) -> None:
 
 
 write_each: Callable[[Iterable[Outbox], Outgoing], None] = write_each_py
-if speedups is not None:
+# a checkout whose compiled module predates fanout.c (not rebuilt since a pull) keeps the
+# twin rather than failing at import
+if speedups is not None and hasattr(speedups, "configure_write_each"):
     speedups.configure_write_each(Outbox, direct_fd)
     write_each = speedups.write_each
