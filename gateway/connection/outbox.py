@@ -292,4 +292,3 @@ def send_each(conns: Iterable[Outbox], item: Outgoing) -> None:
             pending.append(ws)
         else:
             conn.send(item)
-
