@@ -18,10 +18,12 @@ a call's method up among the registered ones first, then asks the generic handle
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import grpc
+
+from gateway.grpc.standin import ServerStandIn
 
 __all__ = ["FewNamed"]
 
@@ -38,21 +40,16 @@ class _ByPath(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # generic only
         return self._handlers.get(handler_call_details.method or "")
 
 
-class FewNamed:
+class FewNamed(ServerStandIn):
     """Stands in for `server`: registers by name only the methods whose paths are in
     `named` (`/package.Service/Method`), the rest through one generic handler by path."""
 
     def __init__(self, server: Any, named: frozenset[str]) -> None:
-        self._server = server
+        super().__init__(server)
         self._named = named
         self._by_path: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
         # first among the server's generic handlers: the generated code adds its own
         server.add_generic_rpc_handlers([_ByPath(self._by_path)])
-
-    def add_generic_rpc_handlers(
-        self, handlers: Sequence[grpc.GenericRpcHandler[Any, Any]]
-    ) -> None:
-        self._server.add_generic_rpc_handlers(handlers)
 
     def add_registered_method_handlers(
         self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]

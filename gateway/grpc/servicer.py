@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import grpc
@@ -21,6 +21,7 @@ from gateway.auth import bearer_token
 from gateway.closecodes import CloseCode
 from gateway.grpc.receipts import ReceiptsApi
 from gateway.grpc.response import encode_accepted
+from gateway.grpc.standin import ServerStandIn
 from gateway.grpc.translate import (
     BATCH_FROM_BYTES,
     batch_inputs,
@@ -285,20 +286,15 @@ def register(servicer: GatewayServicer, server: Any) -> None:
     pb_grpc.add_NotificationGatewayServicer_to_server(servicer, _EncodedBatch(servicer, server))  # type: ignore[no-untyped-call]
 
 
-class _EncodedBatch:
+class _EncodedBatch(ServerStandIn):
     """Stands in for the server in the generated registration: hands every method on as
     it is but `PublishBatch`, whose behaviour returns bytes and has no serializer. (The
     generic handler, consulted only for a method not registered by name, is left as the
     generated code made it: its `PublishBatch` answers the message, which is as right.)"""
 
     def __init__(self, servicer: GatewayServicer, server: Any) -> None:
+        super().__init__(server)
         self._servicer = servicer
-        self._server = server
-
-    def add_generic_rpc_handlers(
-        self, handlers: Sequence[grpc.GenericRpcHandler[Any, Any]]
-    ) -> None:
-        self._server.add_generic_rpc_handlers(handlers)
 
     def add_registered_method_handlers(
         self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]

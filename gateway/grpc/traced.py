@@ -29,6 +29,7 @@ import grpc
 from grpc import aio
 
 from gateway.api.v1 import gateway_pb2 as pb
+from gateway.grpc.standin import ServerStandIn
 from gateway.tracing import Tracing
 
 if TYPE_CHECKING:
@@ -61,20 +62,17 @@ def _published_one(span: Span, request: pb.PublishRequest, response: pb.PublishR
         )
 
 
-class TracedMethods:
+class TracedMethods(ServerStandIn):
     """Stands in for `server` in the registration: the publish methods' behaviours in their
     spans (see the module), every other method and generic handler handed on as it is."""
 
-    def __init__(self, server: Any, tracing: Tracing) -> None:
-        self._server = server
-        self._tracing = tracing
+    # Generic handlers are handed on as they are: grpc looks a method up among the
+    # registered ones first, and the publish methods are registered by name, so a generic
+    # handler never serves one.
 
-    def add_generic_rpc_handlers(
-        self, handlers: Sequence[grpc.GenericRpcHandler[Any, Any]]
-    ) -> None:
-        # grpc looks a method up among the registered ones first: the publish methods are
-        # registered by name, so a generic handler never serves one
-        self._server.add_generic_rpc_handlers(handlers)
+    def __init__(self, server: Any, tracing: Tracing) -> None:
+        super().__init__(server)
+        self._tracing = tracing
 
     def add_registered_method_handlers(
         self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]

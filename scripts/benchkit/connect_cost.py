@@ -207,10 +207,9 @@ def run_callgrind(args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
-def run_cprofile(args: argparse.Namespace, out: Path) -> int:
-    """The same connects under cProfile (no valgrind): which Python functions run per connect."""
-    http, grpc = _free_port(), _free_port()
-    stats = out / "connect.prof"
+def cprofiled_gateway(stats: Path) -> list[str]:
+    """The command (before the gateway's own arguments) of a gateway under cProfile that
+    profiles from SIGUSR1 and, at SIGUSR2, writes its stats to `stats` and exits."""
     code = (
         "import cProfile, signal, sys, gateway.cli as c\n"
         "p = cProfile.Profile()\n"
@@ -221,7 +220,14 @@ def run_cprofile(args: argparse.Namespace, out: Path) -> int:
         "sys.argv = ['gateway', *sys.argv[1:]]\n"
         "c.main()\n"
     )
-    cmd = [sys.executable, "-c", code, "--http-port", str(http), "--grpc-port", str(grpc)]
+    return [sys.executable, "-c", code]
+
+
+def run_cprofile(args: argparse.Namespace, out: Path) -> int:
+    """The same connects under cProfile (no valgrind): which Python functions run per connect."""
+    http, grpc = _free_port(), _free_port()
+    stats = out / "connect.prof"
+    cmd = [*cprofiled_gateway(stats), "--http-port", str(http), "--grpc-port", str(grpc)]
     cmd += ["--log-level", "WARNING", *args.gateway_arg]
     proc = subprocess.Popen(cmd, cwd=_ROOT)
     try:

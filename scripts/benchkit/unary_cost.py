@@ -53,6 +53,7 @@ from benchkit.connect_cost import (  # noqa: E402
     abort_all,
     connect_all,
     control,
+    cprofiled_gateway,
     wait_ready,
 )
 from gateway.api.v1 import gateway_pb2 as pb  # noqa: E402
@@ -258,17 +259,7 @@ def run_cprofile(args: argparse.Namespace, out: Path) -> int:
     """The same calls under cProfile (no valgrind): which Python functions run per call."""
     http, grpc_port = _free_port(), _free_port()
     stats = out / "unary.prof"
-    code = (
-        "import cProfile, signal, sys, gateway.cli as c\n"
-        "p = cProfile.Profile()\n"
-        "def stop(*_):\n"
-        f"    p.disable(); p.dump_stats({str(stats)!r}); sys.exit(0)\n"
-        "signal.signal(signal.SIGUSR1, lambda *_: p.enable())\n"
-        "signal.signal(signal.SIGUSR2, stop)\n"
-        "sys.argv = ['gateway', *sys.argv[1:]]\n"
-        "c.main()\n"
-    )
-    cmd = _command([sys.executable, "-c", code], http, grpc_port, args)
+    cmd = _command(cprofiled_gateway(stats), http, grpc_port, args)
     proc = subprocess.Popen(cmd, cwd=_ROOT, env=_env(args))
     try:
         wait_ready(http, proc, within=60)
