@@ -11,23 +11,25 @@ compiler still serves, only slower.
 
 from __future__ import annotations
 
+import importlib
 import os
 from types import ModuleType
 
-__all__ = ["FORCED_OFF", "speedups"]
+__all__ = ["FORCED_OFF", "compiled", "speedups"]
 
 #: Set by GATEWAY_NO_SPEEDUPS=1: the pure-Python twins even when the module is built.
 FORCED_OFF = os.environ.get("GATEWAY_NO_SPEEDUPS", "") not in ("", "0")
 
 
-def _load() -> ModuleType | None:
+def compiled(name: str) -> ModuleType | None:
+    """The compiled module `gateway.<name>` (e.g. "_speedups", "_receipts"), or None when
+    forced off or not built: the one rule every module with a C twin loads by."""
     if FORCED_OFF:
         return None
     try:
-        from gateway import _speedups
+        return importlib.import_module(f"gateway.{name}")
     except ImportError:
         return None
-    return _speedups
 
 
-speedups = _load()
+speedups = compiled("_speedups")

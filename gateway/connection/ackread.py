@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import cast
 
 from gateway.connection.outgoing import WS_NOTIFICATION_HEAD, WS_NOTIFICATION_HEAD_END
 from gateway.receipts.marks import Mark, mark_parts
-from gateway.speedups import FORCED_OFF
+from gateway.speedups import compiled
 
 __all__ = [
     "ACK_FRAME",
@@ -91,13 +92,10 @@ ReadAck = Callable[[str, "Mark | None", "bytes | Mark | None"], "AckRead | None"
 
 
 def _load() -> tuple[ReadAck, Callable[[bytes], bool]]:
-    if FORCED_OFF:
+    module = compiled("_receipts")
+    if module is None:
         return read_ack_py, is_notification_py
-    try:
-        from gateway import _receipts
-    except ImportError:
-        return read_ack_py, is_notification_py
-    return _receipts.read_ack, _receipts.is_notification
+    return cast(ReadAck, module.read_ack), cast(Callable[[bytes], bool], module.is_notification)
 
 
 read_ack, is_notification = _load()

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import cast
 
 from gateway.log.cursor import Cursor
-from gateway.speedups import FORCED_OFF
+from gateway.speedups import compiled
 
 __all__ = [
     "Mark",
@@ -66,13 +67,8 @@ def log_mark(cursor: str) -> Mark:
 
 
 def _load() -> Callable[[str], Mark | None]:
-    if FORCED_OFF:
-        return log_mark
-    try:
-        from gateway import _receipts
-    except ImportError:
-        return log_mark
-    return _receipts.log_mark
+    module = compiled("_receipts")
+    return log_mark if module is None else cast(Callable[[str], Mark | None], module.log_mark)
 
 
 #: `log_mark` for receipts' tracking of each published notification: compiled

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from gateway.closecodes import CloseCode
-from gateway.speedups import FORCED_OFF
+from gateway.speedups import compiled
 
 try:  # aiohttp's XOR of a payload with its mask, in Cython (aiohttp is a dependency already)
     from aiohttp._websocket.mask import (  # type: ignore[import-not-found]
@@ -90,13 +90,12 @@ def small_text_py(data: bytes, limit: int) -> str | None:
 
 
 def _load() -> Callable[[bytes, int], str | None]:
-    if FORCED_OFF:
-        return small_text_py
-    try:
-        from gateway import _wsframe
-    except ImportError:
-        return small_text_py
-    return _wsframe.small_text
+    module = compiled("_wsframe")
+    return (
+        small_text_py
+        if module is None
+        else cast(Callable[[bytes, int], str | None], module.small_text)
+    )
 
 
 #: One whole small text frame's text, compiled (gateway/csrc/wsframe.c) unless

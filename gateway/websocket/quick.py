@@ -22,9 +22,9 @@ import base64
 import hashlib
 import re
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
-from gateway.speedups import FORCED_OFF
+from gateway.speedups import FORCED_OFF, compiled
 
 T = TypeVar("T", bound=tuple[Any, ...])
 
@@ -97,13 +97,12 @@ class SplitHead(Protocol):
 
 
 def _load() -> tuple[SplitHead | None, Callable[[str], bytes | None] | None]:
-    if FORCED_OFF:
+    module = compiled("_httphead")
+    if module is None:
         return None, None
-    try:
-        from gateway import _httphead
-    except ImportError:
-        return None, None
-    return _httphead.split_head, _httphead.accept_for
+    return cast(SplitHead, module.split_head), cast(
+        Callable[[str], bytes | None], module.accept_for
+    )
 
 
 split_head, accept_for = _load()

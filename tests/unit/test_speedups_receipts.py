@@ -28,6 +28,7 @@ from gateway.connection.outgoing import Outgoing
 from gateway.models import Invalid
 from gateway.receipts import marks
 from gateway.receipts.marks import Mark, log_mark, mark_of
+from gateway.speedups import FORCED_OFF
 from tests.support.leaks import assert_no_leak
 
 _PROPERTY = settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
@@ -39,9 +40,9 @@ needs_c = pytest.mark.skipif(
 
 def test_the_module_is_built_unless_turned_off() -> None:
     # the dev install compiles it: a broken build must not pass as "the Python path"
-    assert (ackread.read_ack is read_ack_py) == ackread.FORCED_OFF
-    assert (ackread.is_notification is is_notification_py) == ackread.FORCED_OFF
-    assert (marks.cursor_mark is log_mark) == ackread.FORCED_OFF
+    assert (ackread.read_ack is read_ack_py) == FORCED_OFF
+    assert (ackread.is_notification is is_notification_py) == FORCED_OFF
+    assert (marks.cursor_mark is log_mark) == FORCED_OFF
 
 
 _cursors = st.one_of(
