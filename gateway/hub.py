@@ -144,10 +144,7 @@ class Hub:
                     conn.send(item)
                     return 1
             return self._deliver_users(target, item)
-        if isinstance(target, EveryoneTarget):
-            conns = self._all
-        else:
-            conns = self._by_topic.get(target.topic, _NONE)
+        conns = self._followers(target)
         send_each(conns, item)
         return len(conns)
 
@@ -156,12 +153,15 @@ class Hub:
         None for a users target (deliver it: its recipients are few)."""
         if isinstance(target, UsersTarget):
             return None
-        if isinstance(target, EveryoneTarget):
-            conns = self._all
-        else:
-            conns = self._by_topic.get(target.topic, _NONE)
+        conns = self._followers(target)
         write_each(conns, item)
         return len(conns)
+
+    def _followers(self, target: TopicTarget | EveryoneTarget) -> Collection[Connection]:
+        """The connections an everyone or a topic target addresses."""
+        if isinstance(target, EveryoneTarget):
+            return self._all
+        return self._by_topic.get(target.topic, _NONE)
 
     def deliver_shard(self, shard: int, target: Target, item: Outgoing) -> int:
         """`deliver`, to the connections whose user lives on `shard` only (a hub made with
