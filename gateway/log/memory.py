@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 
 from gateway.log.base import (
     AppendResult,
@@ -22,6 +23,7 @@ from gateway.log.base import (
 )
 from gateway.log.cursor import Cursor
 from gateway.models import tuple_maker
+from gateway.speedups import compiled
 
 __all__ = ["MemoryLog"]
 
@@ -30,6 +32,29 @@ __all__ = ["MemoryLog"]
 # in the defaults of any that other features add later).
 _entry = tuple_maker(Entry, 7)
 _result = tuple_maker(AppendResult, 4)
+
+
+def _compiled_append() -> Callable[..., list[AppendResult] | None] | None:
+    """gateway._publish's append (memlog.c), handed the classes and the fingerprint; None
+    without the module (then `append_py` always runs)."""
+    module = compiled("_publish")
+    if module is None:
+        return None
+    module.configure_append(
+        Draft, Entry, _tail(Entry, 7), AppendResult, _tail(AppendResult, 4), local_fingerprint
+    )
+    append: Callable[..., list[AppendResult] | None] = module.append
+    return append
+
+
+def _tail(cls: type, given: int) -> tuple[object, ...]:
+    """The defaults of `cls`'s fields after the first `given` (added later by features)."""
+    fields: tuple[str, ...] = cls._fields  # type: ignore[attr-defined]
+    defaults: dict[str, object] = cls._field_defaults  # type: ignore[attr-defined]
+    return tuple(defaults[name] for name in fields[given:])
+
+
+_append = _compiled_append()
 
 
 class MemoryLog(NotificationLog):
@@ -67,10 +92,22 @@ class MemoryLog(NotificationLog):
     async def append(self, drafts: list[Draft]) -> list[AppendResult]:
         now = time.time()
         self._evict(now)
+        deliver = self._listener.deliver
+        if _append is not None:
+            results = _append(self, drafts, now, deliver)
+            if results is not None:
+                return results
+        return self.append_py(drafts, now, deliver)
+
+    def append_py(
+        self, drafts: list[Draft], now: float, deliver: Callable[[Entry], int]
+    ) -> list[AppendResult]:
+        """`append`'s loop after the clock and the eviction: the twin of the compiled one
+        (gateway/csrc/memlog.c, ~7k instructions fewer per notification), which leaves
+        the log in the same state; tests/unit/test_speedups_memlog.py holds them together."""
         # locals, and the sequence kept in one: this loop runs once per notification
         by_id = self._by_id
         entries = self._entries
-        deliver = self._listener.deliver
         results = []
         id_expiry = self._id_expiry
         forget_at = now + self._window

@@ -1,0 +1,11 @@
+/* The functions each C source of gateway._publish adds to the module's method table. */
+#ifndef GATEWAY_PUBLISH_H
+#define GATEWAY_PUBLISH_H
+
+#include <Python.h>
+
+/* memlog.c: the memory log's append loop */
+PyObject *gw_configure_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *gw_memory_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+
+#endif
