@@ -146,6 +146,7 @@ KEY_TESTS = [
     "tests/unit/test_speedups_wsframe.py",
     "tests/unit/test_frames.py",
     "tests/unit/test_write_through.py",
+    "tests/unit/test_speedups_memlog.py",
 ]
 
 
