@@ -1,4 +1,4 @@
-"""Types of the module built from gateway/csrc/publish.c and memlog.c (gateway/log/memory.py)."""
+"""Types of the module built from gateway/csrc/publish.c (gateway/log/memory.py, drafts.py)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -15,3 +15,13 @@ def configure_append(
 def append(
     log: Any, drafts: list[Any], now: float, deliver: Callable[[Any], int], /
 ) -> list[Any] | None: ...
+def configure_drafts(
+    publish_item: type,
+    notification_item: type,
+    draft: type,
+    draft_tail: tuple[Any, ...],
+    encode: Callable[[Any], bytes],
+    /,
+) -> None: ...
+def drafts_of(items: list[Any], max_bytes: int, trace: str | None, /) -> list[Any] | None: ...
+def tally(results: list[Any], /) -> tuple[int, int, int, int] | None: ...

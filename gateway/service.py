@@ -21,6 +21,7 @@ from typing import Any
 from gateway.closecodes import CloseCode
 from gateway.connection.connection import Connection
 from gateway.connection.outgoing import Outgoing
+from gateway.drafts import drafts_of, tally
 from gateway.flush import FlushScheduler
 from gateway.hub import Hub, addresses
 from gateway.log.address import Address, addresses_of
@@ -174,14 +175,73 @@ class NotificationService(ReplicaQuestions):
         """
         if not self.accepting:
             raise Unavailable("the gateway is draining; publish to another replica")
+        receipts = self.receipts
+        accepted_at = time.time() if receipts is not None else 0.0  # receipts only
+        # the current publish span's context, stored with each entry (tracing on, sampled)
+        trace = self._tracing.traceparent() if self._tracing.on else None
+        # the common batch (no type registry, no receipt deadline, every item within the
+        # limit) in one call, in C: no outcome but the results (drafts.py)
+        found = drafts_of(items, self._max_bytes, trace) if self.types is None else None
+        if found is None:
+            outcomes, drafts = self._drafts(items, accepted_at, trace)
+        else:
+            drafts = found
+            outcomes = [_PENDING] * len(drafts)
+        if not drafts:
+            return outcomes
+        self._in_flight += 1
+        self._idle.clear()
+        # one notification on a log that delivers it before append returns: its fan-out
+        # may write as it goes (flush.py); a batch's items share one flush
+        through = len(drafts) == 1 and self.log.delivers_on_append
+        if through:
+            self._scheduler.write_through()
+        try:
+            if trace is None:
+                results = await self.log.append(drafts)
+            else:
+                with self._tracing.append(len(drafts)):
+                    results = await self.log.append(drafts)
+        except BackendUnavailable as exc:
+            raise Unavailable(str(exc)) from None
+        finally:
+            if through:
+                self._scheduler.through_done()
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+        # counted in one pass (in C), added once
+        metrics = self.metrics
+        published, delivered, duplicates, conflicts = tally(results)
+        metrics.published += published
+        metrics.delivered += delivered
+        metrics.duplicates += duplicates
+        if receipts is not None:
+            # receipts (issue 17): track what this call newly appended
+            new = [item for item, o in zip(items, outcomes, strict=True) if o is _PENDING]
+            await receipts.published(tracked(new, drafts, results, accepted_at))
+        settled: list[AppendResult | Invalid | Conflict] = list(results)
+        if conflicts:
+            metrics.conflicts += conflicts
+            settled = [
+                Conflict(draft.notification_id, result.cursor) if result.conflict else result
+                for draft, result in zip(drafts, results, strict=True)
+            ]
+        if len(drafts) == len(outcomes):
+            return settled
+        appended = iter(settled)
+        return [next(appended) if outcome is _PENDING else outcome for outcome in outcomes]
+
+    def _drafts(
+        self, items: list[PublishItem], accepted_at: float, trace: str | None
+    ) -> tuple[list[AppendResult | Invalid | Conflict], list[Draft]]:
+        """Each item's outcome (`_PENDING`: drafted) and the drafts, item by item: the
+        type registry, the size limit's `Invalid`, receipts' deadline."""
         outcomes: list[AppendResult | Invalid | Conflict] = []
         drafts: list[Draft] = []
         max_bytes = self._max_bytes
         receipts = self.receipts
-        accepted_at = time.time() if receipts is not None else 0.0  # receipts only
         types = self.types
-        # the current publish span's context, stored with each entry (tracing on, sampled)
-        trace = self._tracing.traceparent() if self._tracing.on else None
         for item in items:
             if types is not None:  # the type registry (issue 16): its data's schema, target kind
                 verdict = types.check(item)
@@ -211,57 +271,7 @@ class NotificationService(ReplicaQuestions):
             drafts.append(
                 _draft((item.target, notification.id, body, notification.ttl, receipt_until, trace))
             )
-        if not drafts:
-            return outcomes
-        self._in_flight += 1
-        self._idle.clear()
-        # one notification on a log that delivers it before append returns: its fan-out
-        # may write as it goes (flush.py); a batch's items share one flush
-        through = len(drafts) == 1 and self.log.delivers_on_append
-        if through:
-            self._scheduler.write_through()
-        try:
-            if trace is None:
-                results = await self.log.append(drafts)
-            else:
-                with self._tracing.append(len(drafts)):
-                    results = await self.log.append(drafts)
-        except BackendUnavailable as exc:
-            raise Unavailable(str(exc)) from None
-        finally:
-            if through:
-                self._scheduler.through_done()
-            self._in_flight -= 1
-            if not self._in_flight:
-                self._idle.set()
-        # counted here and added once, the rare outcomes apart: this loop runs per item
-        metrics = self.metrics
-        published = delivered = conflicts = 0
-        for result in results:
-            if result.conflict:
-                conflicts += 1
-            elif result.duplicate:
-                metrics.duplicates += 1
-            else:
-                published += 1
-                delivered += result.delivered
-        metrics.published += published
-        metrics.delivered += delivered
-        if receipts is not None:
-            # receipts (issue 17): track what this call newly appended
-            new = [item for item, o in zip(items, outcomes, strict=True) if o is _PENDING]
-            await receipts.published(tracked(new, drafts, results, accepted_at))
-        settled: list[AppendResult | Invalid | Conflict] = list(results)
-        if conflicts:
-            metrics.conflicts += conflicts
-            settled = [
-                Conflict(draft.notification_id, result.cursor) if result.conflict else result
-                for draft, result in zip(drafts, results, strict=True)
-            ]
-        if len(drafts) == len(outcomes):
-            return settled
-        appended = iter(settled)
-        return [next(appended) if outcome is _PENDING else outcome for outcome in outcomes]
+        return outcomes, drafts
 
     async def wait_idle(self) -> None:
         """Wait until no accepted publish is still on its way into the log (for drain)."""

@@ -14,6 +14,12 @@ static PyMethodDef methods[] = {
      "Hand append the Draft, Entry and AppendResult classes and the fingerprint."},
     {"append", (PyCFunction)(void (*)(void))gw_memory_append, METH_FASTCALL,
      "MemoryLog.append_py's loop in C (memlog.c); None when it declines."},
+    {"configure_drafts", (PyCFunction)(void (*)(void))gw_configure_drafts, METH_FASTCALL,
+     "Hand drafts_of the item and Draft classes and the encode."},
+    {"drafts_of", (PyCFunction)(void (*)(void))gw_drafts_of, METH_FASTCALL,
+     "A common batch's Drafts, as drafts.drafts_of_py (drafts.c); None: the service's loop."},
+    {"tally", gw_tally, METH_O,
+     "(published, delivered, duplicates, conflicts) of results, as drafts.tally_py; or None."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -8,4 +8,9 @@
 PyObject *gw_configure_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *gw_memory_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
+/* drafts.c: publish_many's loops */
+PyObject *gw_configure_drafts(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *gw_drafts_of(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *gw_tally(PyObject *self, PyObject *results);
+
 #endif

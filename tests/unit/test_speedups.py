@@ -147,6 +147,7 @@ KEY_TESTS = [
     "tests/unit/test_frames.py",
     "tests/unit/test_write_through.py",
     "tests/unit/test_speedups_memlog.py",
+    "tests/unit/test_speedups_drafts.py",
 ]
 
 
