@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import multiprocessing as mp
 import os
 import shutil
@@ -46,7 +47,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # The modules live in benchkit/ beside this file; found even under `python -P`.
 _HERE = str(Path(__file__).resolve().parent)
@@ -56,6 +57,9 @@ if _HERE not in sys.path:
 # Only light imports up here: every spawned load-client process re-imports this file.
 # The rest (grpc, aiohttp, the generated code) is imported in main_async / main.
 from benchkit.options import DEFAULT_SERVERS, SCENARIOS, SERVERS, SIZES  # noqa: E402
+
+if TYPE_CHECKING:
+    from benchkit.load import Handle
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -117,6 +121,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="ws",
         help="how the load client's subscribers connect to the gateway: WebSocket (/ws) or "
         "Server-Sent Events (/sse); the baseline speaks WebSocket only (default ws)",
+    )
+    parser.add_argument(
+        "--load-client",
+        choices=("auto", "c", "python"),
+        default="auto",
+        help="the receivers: c (benchkit/crecv*.c, built with cc on first use; WebSocket "
+        "only) or python (asyncio processes); auto is c for peruser and receipts, where the "
+        "Python receivers' CPU competed with the server for the 2 cores, else python",
     )
     parser.add_argument(
         "--tree",
@@ -210,6 +222,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.servers.append("traced")
     elif "traced" in args.servers and not args.traced_env:
         parser.error("the traced server needs --traced-env NAME=VALUE (the variables it adds)")
+    if args.load_client == "c" and args.transport != "ws":
+        parser.error("--load-client c speaks WebSocket only (--transport ws)")
     for s in args.servers:
         if s not in SERVERS:
             parser.error(f"unknown server {s!r}; choose from {', '.join(SERVERS)}")
@@ -226,7 +240,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def main_async(args: argparse.Namespace) -> int:
     from benchkit import floor, uvloop_factory
     from benchkit.environment import meta, raise_nofile
-    from benchkit.load import Bench
+    from benchkit.load import Bench, load_client_for
     from benchkit.peer_report import peer_rows, print_peer_table
     from benchkit.plots import draw
     from benchkit.receiver import ReceiverHandle
@@ -255,14 +269,21 @@ async def main_async(args: argparse.Namespace) -> int:
         floor.run(args.floor_sockets, args.payload_bytes, warnings) if args.floor_sockets else None
     )
     ctx = mp.get_context("spawn")  # never fork a process that has started gRPC threads
-    receivers = [ReceiverHandle(ctx, i) for i in range(args.procs)]
-    bench = Bench(args, receivers, log_dir, warnings)
+    pools: dict[str, list[Handle]] = {}
+    pools["python"] = [ReceiverHandle(ctx, i) for i in range(args.procs)]
+    if any(load_client_for(args, name) == "c" for name in args.scenarios):
+        c_pool = c_receivers(args, warnings)
+        if c_pool is None:
+            return 2
+        if c_pool:
+            pools["c"] = c_pool
+    bench = Bench(args, pools["python"], log_dir, warnings, pools)
     results: dict[str, dict[str, Any]] = {}
     try:
         for name in args.scenarios:
             results[name] = await run_scenario(bench, name)
     finally:
-        for rx in receivers:
+        for rx in itertools.chain.from_iterable(pools.values()):
             with contextlib.suppress(Exception):
                 await rx.call("exit", wait=10)
             rx.stop()
@@ -288,6 +309,22 @@ async def main_async(args: argparse.Namespace) -> int:
         shutil.rmtree(log_dir, ignore_errors=True)
     failed = any(r["pass"] is False for r in rows)
     return 1 if failed else 0
+
+
+def c_receivers(args: argparse.Namespace, warnings: list[str]) -> list[Handle] | None:
+    """The C load client's receivers, built now if needed: [] (auto falls back to Python,
+    with a warning) or None (asked for explicitly, it cannot be built) when it fails."""
+    from benchkit.creceiver import CReceiverHandle, build
+
+    try:
+        binary = build()
+    except (OSError, RuntimeError) as exc:
+        if args.load_client == "c":
+            print(f"bench: --load-client c: {exc}", file=sys.stderr)
+            return None
+        warnings.append(f"the C load client could not be built, Python receivers ran: {exc}")
+        return []
+    return [CReceiverHandle(i, binary) for i in range(args.procs)]
 
 
 def main() -> int:

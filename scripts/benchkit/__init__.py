@@ -9,6 +9,8 @@ server runs as `bench.py --serve-baseline`), the metrics type, the uvloop loop f
   payload      the data every notification carries (timestamp, lane, sequence, padding)
   wsclient     one lean WebSocket connection of the load client, and its tally
   receiver     a load-client process (command loop) and the parent's handle on it
+  creceiver    the C load client (crecv*.c, built on first use): the same commands, a
+               fraction of the CPU; the per-user scenarios' default (--load-client)
   load         the parent's side of the load client: connect, reset, report, wait, CPU
   publish      publishing over gRPC: the plan, batches or unary calls with a window, warm-up
   publishers   several publisher processes sending unary calls (a shared window)

@@ -15,28 +15,69 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from . import Metrics, peers
-from .receiver import ReceiverHandle
 from .servers import Server, self_cpu
 
 #: A receiver process at or above this share of one core was the bottleneck.
 SATURATED = 0.85
+#: The scenarios `--load-client auto` runs with the C load client (creceiver.py): the
+#: per-user ones, where the Python receivers took ~0.8 of the 2 cores the server needs too.
+C_BY_DEFAULT = ("peruser", "receipts")
 
 T = TypeVar("T")
+
+
+class Counter(Protocol):
+    @property
+    def value(self) -> int: ...
+
+
+class Handle(Protocol):
+    """One receiver process as the parent drives it (receiver.py's or creceiver.py's)."""
+
+    index: int
+
+    @property
+    def counter(self) -> Counter:
+        """Notification frames received since the last reset (written by the child)."""
+
+    async def call(self, name: str, wait: float = 60.0, **kwargs: Any) -> Any: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass
 class Bench:
     args: argparse.Namespace
-    receivers: list[ReceiverHandle]
+    #: The receivers of the scenario running now (one of `pools`).
+    receivers: list[Handle]
     log_dir: Path
     warnings: list[str] = field(default_factory=list)
+    #: Each load client's receivers: "python", and "c" when some scenario runs it.
+    pools: dict[str, list[Handle]] = field(default_factory=dict)
+    #: Which load client `receivers` are.
+    load_client: str = "python"
 
     def received(self) -> int:
         """Notification frames received by all receivers since their last reset."""
         return sum(int(r.counter.value) for r in self.receivers)
+
+    def use(self, scenario: str) -> str:
+        """The load client for `scenario` (`--load-client`) becomes `receivers`."""
+        self.load_client = load_client_for(self.args, scenario, self.pools)
+        self.receivers = self.pools[self.load_client]
+        return self.load_client
+
+
+def load_client_for(args: argparse.Namespace, scenario: str, pools: Any = ("python", "c")) -> str:
+    """`--load-client` for one scenario: auto is C for C_BY_DEFAULT over WebSocket."""
+    choice: str = getattr(args, "load_client", "python")
+    if choice == "auto":
+        wanted = scenario in C_BY_DEFAULT and args.transport == "ws"
+        choice = "c" if wanted and "c" in pools else "python"
+    return choice
 
 
 def specs(prefix: str, count: int) -> list[tuple[str, str]]:
@@ -157,6 +198,7 @@ def cpu_figures(
     server_cpu = server.cpu() - mark.server_cpu
     pub_cpu = self_cpu() - mark.self_cpu
     rx_cpu: list[float] = rep["rx_cpu"]
+    frames = rep["frames"]
     wall = max(wall, 1e-9)
     busiest = max([*rx_cpu, pub_cpu]) / wall
     m: Metrics = {
@@ -165,6 +207,9 @@ def cpu_figures(
         "server_cpu_s": server_cpu,
         "load_cpu_s": sum(rx_cpu) + pub_cpu,
         "receiver_cpu_s": rx_cpu,
+        # the load client's own cost per frame received (what the C client cuts)
+        "receiver_cpu_us_per_frame": sum(rx_cpu) / frames * 1e6 if frames else None,
+        "load_client": bench.load_client,
         "publisher_cpu_s": pub_cpu,
         "server_busy": server_cpu / wall,
         "load_busiest_proc": busiest,

@@ -50,6 +50,14 @@ def fmt(value: Any, kind: str) -> str:
     return str(value)
 
 
+def _per_frame(cpu: Metrics) -> str:
+    """The receivers' CPU per frame and which load client they were (older files: none)."""
+    us = cpu.get("receiver_cpu_us_per_frame")
+    if not isinstance(us, int | float):
+        return ""
+    return f", {cpu.get('load_client', 'python')} receivers {us:.1f} us/frame"
+
+
 def print_scenario_line(name: str, kind: str, m: Metrics) -> None:
     if "error" in m:
         print(f"  {kind}: ERROR {m['error']}", flush=True)
@@ -59,7 +67,8 @@ def print_scenario_line(name: str, kind: str, m: Metrics) -> None:
     if cpu:
         parts.append(
             f"cpu server {cpu['server_cpu_s']:.1f}s ({cpu['server_busy']:.0%}) "
-            f"load {cpu['load_cpu_s']:.1f}s (busiest {cpu['load_busiest_proc']:.0%}) "
+            f"load {cpu['load_cpu_s']:.1f}s (busiest {cpu['load_busiest_proc']:.0%}"
+            f"{_per_frame(cpu)}) "
             f"wall {cpu['wall_s']:.2f}s"
         )
     print(f"  {kind}: " + "; ".join(parts), flush=True)

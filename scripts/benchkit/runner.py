@@ -21,7 +21,8 @@ from .stats import combine
 
 async def run_scenario(bench: Bench, name: str) -> dict[str, Any]:
     """Every server, `--repeat` times (alternating); the figures are the runs' medians."""
-    print(f"\n== {BY_NAME[name].title(bench.args)} ==", flush=True)
+    client = bench.use(name)
+    print(f"\n== {BY_NAME[name].title(bench.args)} (load client: {client}) ==", flush=True)
     kinds = [k for k in bench.args.servers if k not in peers.PEERS or name in peers.PEER_SCENARIOS]
     runs: dict[str, list[Metrics]] = {kind: [] for kind in kinds}
     for _ in range(bench.args.repeat):
