@@ -85,6 +85,8 @@ def command_line(req_id: int, name: str, kwargs: dict[str, Any]) -> bytes:
         args = str(int(kwargs["sample"]))
     elif name == "acks":
         args = f"{1 if kwargs['on'] else 0} {float(kwargs.get('seconds', 0.25))!r}"
+    elif name == "nap":
+        args = str(int(kwargs["us"]))
     elif name in ("stall", "resume"):
         args = f"{int(kwargs['index'])} {float(kwargs.get('wait_close', 10.0))!r}"
     elif name in ("flush_acks", "report", "close", "exit"):

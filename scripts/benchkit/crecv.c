@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,14 @@
 
 Tally tally;
 double ack_seconds = 0.25;
+/* After a wake-up for fewer than NAP_BELOW connections, wait this long (the `nap` command)
+ * before reading them, so that more arrive meanwhile: the reads take more frames each and
+ * there are fewer epoll_wait calls and wake-ups. On loopback those kernel costs were most of
+ * this client's CPU per notification (~4.4 of 5.3 us per-user, against ~1 us of its own),
+ * and the server pays for waking it. Adds up to nap_us to a frame's latency: the throughput
+ * scenarios use it, the latency ones do not. */
+long nap_us = 0;
+#define NAP_BELOW 64
 
 static int ep;
 Conn *conns;
@@ -55,6 +64,13 @@ static double clock_of(clockid_t id)
 double wall_now(void) { return clock_of(CLOCK_REALTIME); }
 double mono_now(void) { return clock_of(CLOCK_MONOTONIC); }
 double cpu_now(void) { return clock_of(CLOCK_PROCESS_CPUTIME_ID); }
+
+double sys_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
 
 void buf_add(Buf *b, const void *p, size_t n)
 {
@@ -356,6 +372,11 @@ int main(int argc, char **argv)
             next = resuming.deadline;
         int timeout = next == INFINITY ? -1 : next <= now ? 0 : (int)ceil((next - now) * 1000);
         int n = epoll_wait(ep, evs, 256, timeout);
+        if (nap_us > 0 && n > 0 && n < NAP_BELOW) { /* let more arrive: see nap_us */
+            struct timespec nap = {0, nap_us * 1000};
+            nanosleep(&nap, NULL);
+            n = epoll_wait(ep, evs, 256, 0);
+        }
         for (int k = 0; k < n; k++) {
             if (evs[k].data.u64 == STDIN_TAG) {
                 read_commands();

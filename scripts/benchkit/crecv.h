@@ -48,7 +48,7 @@ typedef struct {
     int64_t order_errors, bad_samples, unexpected_lost;
     int codes[8][2]; /* close code, count */
     int ncodes;
-    double cpu_mark;
+    double cpu_mark, sys_mark; /* process CPU, and its kernel part, at the reset */
     volatile int64_t *shared; /* frames since reset, read by the parent */
 } Tally;
 
@@ -82,6 +82,7 @@ extern size_t nconns, cap_conns;
 extern Batch batch;
 extern Resuming resuming;
 extern double ack_seconds;
+extern long nap_us;
 
 double wall_now(void);
 double mono_now(void);
@@ -90,6 +91,7 @@ void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3
 
 /* crecv.c */
 double cpu_now(void);
+double sys_now(void);
 void json_string(Buf *b, const char *s);
 void reply(long id, const char *status, Buf *body);
 void conn_close(Conn *c);

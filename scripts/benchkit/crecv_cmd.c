@@ -1,5 +1,6 @@
 /* crecv_cmd: the commands of the C load client, read from stdin, as receiver.py's Receiver
- * obeys them: connect, reset, acks, flush_acks, stall, resume, report, close, exit.
+ * obeys them: connect, reset, acks, flush_acks, stall, resume, report, close, exit; and
+ * nap (this client's only own: see nap_us in crecv.c).
  *
  * One line each, "ID NAME ARGS..."; connect's specs are "USER\tTOPICS" separated by spaces
  * (neither may hold whitespace: both go into the request line as they are).
@@ -30,6 +31,7 @@ void tally_reset(int sample)
     tally.order_errors = tally.bad_samples = tally.unexpected_lost = 0;
     tally.ncodes = 0;
     tally.cpu_mark = cpu_now();
+    tally.sys_mark = sys_now();
     *tally.shared = 0;
 }
 
@@ -89,7 +91,8 @@ static void cmd_report(long id)
     buf_add(&b, "\"close_codes\":{", 15);
     for (int i = 0; i < tally.ncodes; i++)
         buf_printf(&b, i ? ",\"%d\":%d" : "\"%d\":%d", tally.codes[i][0], tally.codes[i][1]);
-    buf_printf(&b, "},\"cpu\":%.6f}", cpu_now() - tally.cpu_mark);
+    buf_printf(&b, "},\"cpu\":%.6f,\"sys\":%.6f}", cpu_now() - tally.cpu_mark,
+               sys_now() - tally.sys_mark);
     reply(id, "ok", &b);
 }
 
@@ -159,6 +162,9 @@ static void command(char *line)
             if (on && conns[i].owed_since != 0.0)
                 on_owed(&conns[i]);
         }
+    } else if (!strcmp(name, "nap")) {
+        long us = atol(args);
+        nap_us = us < 0 ? 0 : us > 100000 ? 100000 : us;
     } else if (!strcmp(name, "flush_acks")) {
         for (size_t i = 0; i < nconns; i++)
             conn_ack(&conns[i]);

@@ -188,6 +188,7 @@ async def gather_report(bench: Bench) -> dict[str, Any]:
         "unexpected_lost": sum(r["unexpected_lost"] for r in replies),
         "close_codes": codes,
         "rx_cpu": [r["cpu"] for r in replies],
+        "rx_sys": [r.get("sys", 0.0) for r in replies],
     }
 
 
@@ -207,6 +208,7 @@ def cpu_figures(
         "server_cpu_s": server_cpu,
         "load_cpu_s": sum(rx_cpu) + pub_cpu,
         "receiver_cpu_s": rx_cpu,
+        "receiver_sys_s": rep.get("rx_sys", []),  # their kernel part
         # the load client's own cost per frame received (what the C client cuts)
         "receiver_cpu_us_per_frame": sum(rx_cpu) / frames * 1e6 if frames else None,
         "load_client": bench.load_client,

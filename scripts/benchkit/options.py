@@ -85,6 +85,12 @@ SIZES: dict[str, tuple[Any, Any, str]] = {
     "stall_after": (5.0, 3.0, "give up after this many seconds without any frame received"),
     "timeout": (180.0, 30.0, "seconds a measurement may take at most"),
     "procs": (2, 2, "load-client receiver processes"),
+    "c_nap_us": (
+        500,
+        500,
+        "C load client, peruser and receipts: after a wake-up for few connections, wait this "
+        "long (us) so more arrive, halving its kernel CPU per notification (0 = never)",
+    ),
     "connect_concurrency": (200, 200, "handshakes in flight per receiver process"),
 }
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import HOST, uvloop_factory
 from .sseclient import SseClient, sse_request
-from .wsclient import ACK_SECONDS, Tally, WsClient, acks_due, upgrade_request
+from .wsclient import ACK_SECONDS, Tally, WsClient, acks_due, kernel_cpu, upgrade_request
 
 #: Loopback addresses the connections come from, in turn. From one address, every connect()
 #: searches the ephemeral ports already taken towards the server's port: at 15,000 open
@@ -180,6 +180,7 @@ class Receiver:
             "unexpected_lost": tally.unexpected_lost,
             "close_codes": tally.close_codes,
             "cpu": time.process_time() - tally.cpu_mark,
+            "sys": kernel_cpu() - tally.sys_mark,
         }
 
     async def cmd_resume(self, index: int, wait_close: float) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import traceback
 from typing import Any
 
 from . import ROOT, Metrics, peers, redis_backend, versus
-from .load import Bench, close_all
+from .load import C_BY_DEFAULT, Bench, call_all, close_all
 from .report import print_scenario_line
 from .scenarios import BY_NAME
 from .servers import server_log_issues, start_server, stop_server
@@ -22,6 +22,8 @@ from .stats import combine
 async def run_scenario(bench: Bench, name: str) -> dict[str, Any]:
     """Every server, `--repeat` times (alternating); the figures are the runs' medians."""
     client = bench.use(name)
+    if client == "c":  # the nap adds up to itself to each frame's latency: rates only
+        await call_all(bench, "nap", us=bench.args.c_nap_us if name in C_BY_DEFAULT else 0)
     print(f"\n== {BY_NAME[name].title(bench.args)} (load client: {client}) ==", flush=True)
     kinds = [k for k in bench.args.servers if k not in peers.PEERS or name in peers.PEER_SCENARIOS]
     runs: dict[str, list[Metrics]] = {kind: [] for kind in kinds}

@@ -8,6 +8,7 @@ number (payload.py) out of every `sample`-th notification frame.
 from __future__ import annotations
 
 import asyncio
+import resource
 import time
 from typing import Any, cast
 
@@ -38,6 +39,11 @@ def acks_due(clients: list[WsClient], now: float, seconds: float = ACK_SECONDS) 
             client.ack(now)
 
 
+def kernel_cpu() -> float:
+    """This process's CPU seconds in the kernel (most of a receiver's: reads, wakeups)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
+
+
 def upgrade_request(host: str, port: int, user_id: str, topics: str) -> bytes:
     """The HTTP upgrade request for `/ws?user_id=...[&topics=...]`."""
     path = f"/ws?user_id={user_id}" + (f"&topics={topics}" if topics else "")
@@ -63,6 +69,7 @@ class Tally:
         self.unexpected_lost = 0
         self.close_codes: dict[int, int] = {}
         self.cpu_mark = time.process_time()
+        self.sys_mark = kernel_cpu()
         self.shared.value = 0
 
 

@@ -111,6 +111,7 @@ async def test_counts_every_users_notifications_in_order(
     await connected(client, gateway)
     await asyncio.sleep(0.6)  # three heartbeats: the pongs kept the connections
     await client.call("reset", sample=1)
+    await client.call("nap", us=2000)  # waits before reading: nothing is missed
     await publish(gateway, [(0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (1, 1)])
     report = await received(client, 6)
     assert report["counts"] == [3, 2, 1]
