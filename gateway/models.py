@@ -45,6 +45,7 @@ __all__ = [
     "UsersTarget",
     "accepted",
     "check_identifier",
+    "data_of",
     "describe_errors",
     "encode_notification",
     "encode_notification_py",
@@ -163,13 +164,26 @@ class NotificationItem(NamedTuple):
     type: str
     title: str
     body: str
-    data: dict[str, Any]
+    #: None when `data_json` carries it (read it with `data_of`).
+    data: dict[str, Any] | None
     #: None: the request left it unspecified ("normal", unless its type has a default).
     priority: str | None
     created_at: datetime
     ttl: timedelta | None
     #: Receipts (issue 17); see `Notification.receipt_deadline`.
     receipt_deadline: timedelta | None
+    #: `data`'s JSON as the encode writes it, when the gRPC edge's C reader carried the
+    #: request's text instead of parsing it (gateway/csrc/canon.c: only text that is
+    #: already its own encoding); `data` is then None. None: `data` holds it.
+    data_json: bytes | None = None
+
+
+def data_of(notification: NotificationItem) -> dict[str, Any]:
+    """The notification's `data` as a dict, parsed from `data_json` when that carries it."""
+    if notification.data_json is None:
+        return notification.data if notification.data is not None else {}
+    parsed: dict[str, Any] = pydantic_core.from_json(notification.data_json)
+    return parsed
 
 
 class PublishItem(NamedTuple):
@@ -315,18 +329,22 @@ def encode_notification_py(notification: Notification | NotificationItem) -> byt
     orjson encodes in ~40% of pydantic-core's instructions; what it refuses (an integer
     past 64 bits in data) pydantic-core encodes, as before.
     """
+    carried = notification.data_json if isinstance(notification, NotificationItem) else None
     fields = {
         "id": notification.id,
         "type": notification.type,
         "title": notification.title,
         "body": notification.body,
-        "data": notification.data,
+        # text the edge carried is already its own encoding (NotificationItem.data_json)
+        "data": notification.data if carried is None else orjson.Fragment(carried),
         "priority": notification.priority or "normal",
         "created_at": _iso_utc(notification.created_at),
     }
     try:
         return _dumps(fields)
     except orjson.JSONEncodeError:
+        if carried is not None:  # pydantic-core does not know orjson's Fragment
+            fields["data"] = pydantic_core.from_json(carried)
         return pydantic_core.to_json(fields)
 
 

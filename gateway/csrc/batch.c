@@ -18,7 +18,7 @@
 #include "pbread.h"
 #include "speedups.h"
 
-#define NOTIFICATION_FIELDS 9
+#define NOTIFICATION_FIELDS 10
 
 /* Set once by configure(): the Python objects fast_item works with. */
 static struct {
@@ -326,7 +326,18 @@ read_item(pb_span s, PyObject *accepted_at, PyObject *ids, PyObject **out)
     }
     if (known <= 0) /* -1: an error; 0: the models refuse the type */
         goto give_up;
+    /* data_json carried as it is when that is its own encoding (canon.c): data is then
+     * None, parsed only where it is read (models.data_of); else parsed here as before */
+    PyObject *canonical = NULL;
     if (fields[9].p != fields[9].end) {
+        canonical = gw_canonical_json(fields[9].p, fields[9].end - fields[9].p);
+        if (canonical == NULL && PyErr_Occurred())
+            goto give_up;
+    }
+    values[9] = canonical != NULL ? canonical : Py_NewRef(Py_None);
+    if (canonical != NULL) {
+        values[4] = Py_NewRef(Py_None);
+    } else if (fields[9].p != fields[9].end) {
         PyObject *json = text(fields[9]);
         if (json == NULL)
             goto give_up;

@@ -200,7 +200,15 @@ encode(PyObject *n)
     /* data: written here when it is what a JSON parse makes, else by orjson (whose call
      * alone cost ~4k instructions) */
     size_t mark = out.len;
-    int written = put_value(&out, PyTuple_GET_ITEM(n, 4), 0);
+    PyObject *carried = PyTuple_GET_SIZE(n) > 9 ? PyTuple_GET_ITEM(n, 9) : Py_None;
+    int written;
+    if (carried != Py_None) { /* data_json, already its own encoding (canon.c) */
+        if (!PyBytes_CheckExact(carried) || PyTuple_GET_ITEM(n, 4) != Py_None)
+            goto done;
+        written = pb_put_bytes(&out, PyBytes_AS_STRING(carried), (size_t)PyBytes_GET_SIZE(carried)) < 0 ? -1 : 1;
+    } else {
+        written = put_value(&out, PyTuple_GET_ITEM(n, 4), 0);
+    }
     if (written < 0)
         goto done;
     if (written == 0) {

@@ -241,6 +241,8 @@ static PyMethodDef methods[] = {
      METH_FASTCALL, "Hand write_each the Outbox class (its slots) and direct.direct_fd."},
     {"write_each", (PyCFunction)(void (*)(void))gw_write_each, METH_FASTCALL,
      "A write-through fan-out, as connection/through.py's write_each_py (fanout.c)."},
+    {"canonical_json", gw_canonical_json_py, METH_O,
+     "data_json's bytes with whitespace left out when that is their own encoding, else None."},
     {NULL, NULL, 0, NULL},
 };
 

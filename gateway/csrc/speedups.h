@@ -7,6 +7,10 @@
 /* speedups.c: translate's huge-number screen (1: the text may hold one) */
 int gw_may_hold_huge(PyObject *text);
 
+/* canon.c: a data_json text that is already its own encoding (NULL, no error: declined) */
+PyObject *gw_canonical_json(const unsigned char *text, Py_ssize_t n);
+PyObject *gw_canonical_json_py(PyObject *self, PyObject *text);
+
 /* batch.c */
 PyObject *gw_configure_json(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *gw_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs);

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gateway.models import Invalid, PublishItem
+from gateway.models import Invalid, PublishItem, data_of
 from gateway.types.entry import Snapshot, TypeEntry
 from gateway.types.paths import data_path
 
@@ -90,10 +90,11 @@ class TypeRegistry:
                 "target",
                 f"{entry.name!r} may be published to {allowed} only (got {item.target.kind})",
             )
-        if not is_valid(notification.data):
+        data = data_of(notification)  # parsed here when the edge carried its text
+        if not is_valid(data):
             self.stats.refused += 1
             # the failing path only now: is_valid stops at the first failure and is cheaper
-            error = next(iter(entry.validator.iter_errors(notification.data)))
+            error = next(iter(entry.validator.iter_errors(data)))
             return Invalid(data_path(error.instance_path), error.message)
         if plain:
             return None

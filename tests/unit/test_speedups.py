@@ -148,6 +148,7 @@ KEY_TESTS = [
     "tests/unit/test_write_through.py",
     "tests/unit/test_speedups_memlog.py",
     "tests/unit/test_speedups_drafts.py",
+    "tests/unit/test_speedups_canon.py",
 ]
 
 
