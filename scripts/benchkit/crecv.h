@@ -46,6 +46,7 @@ typedef struct {
     double *lat;
     size_t nlat, cap_lat;
     int64_t order_errors, bad_samples, unexpected_lost;
+    int64_t acks_sent; /* ack frames sent since the reset */
     int codes[8][2]; /* close code, count */
     int ncodes;
     double cpu_mark, sys_mark; /* process CPU, and its kernel part, at the reset */

@@ -28,7 +28,7 @@ void tally_reset(int sample)
     tally.frames = 0;
     tally.first_rx = tally.last_rx = 0.0;
     tally.nlat = 0;
-    tally.order_errors = tally.bad_samples = tally.unexpected_lost = 0;
+    tally.order_errors = tally.bad_samples = tally.unexpected_lost = tally.acks_sent = 0;
     tally.ncodes = 0;
     tally.cpu_mark = cpu_now();
     tally.sys_mark = sys_now();
@@ -88,7 +88,7 @@ static void cmd_report(long id)
     buf_printf(&b, "],\"order_errors\":%lld,\"bad_samples\":%lld,\"unexpected_lost\":%lld,",
                (long long)tally.order_errors, (long long)tally.bad_samples,
                (long long)tally.unexpected_lost);
-    buf_add(&b, "\"close_codes\":{", 15);
+    buf_printf(&b, "\"acks_sent\":%lld,\"close_codes\":{", (long long)tally.acks_sent);
     for (int i = 0; i < tally.ncodes; i++)
         buf_printf(&b, i ? ",\"%d\":%d" : "\"%d\":%d", tally.codes[i][0], tally.codes[i][1]);
     buf_printf(&b, "},\"cpu\":%.6f,\"sys\":%.6f}", cpu_now() - tally.cpu_mark,

@@ -85,6 +85,7 @@ void conn_ack(Conn *c)
     payload[n++] = '"';
     payload[n++] = '}';
     conn_send_masked(c, 0x1, payload, n);
+    tally.acks_sent++;
 }
 
 static void owe(Conn *c, const unsigned char *buf, size_t start, size_t end)

@@ -186,6 +186,7 @@ async def gather_report(bench: Bench) -> dict[str, Any]:
         "order_errors": sum(r["order_errors"] for r in replies),
         "bad_samples": sum(r["bad_samples"] for r in replies),
         "unexpected_lost": sum(r["unexpected_lost"] for r in replies),
+        "acks_sent": sum(r.get("acks_sent", 0) for r in replies),
         "close_codes": codes,
         "rx_cpu": [r["cpu"] for r in replies],
         "rx_sys": [r.get("sys", 0.0) for r in replies],

@@ -178,6 +178,7 @@ class Receiver:
             "order_errors": tally.order_errors,
             "bad_samples": tally.bad_samples,
             "unexpected_lost": tally.unexpected_lost,
+            "acks_sent": tally.acks_sent,
             "close_codes": tally.close_codes,
             "cpu": time.process_time() - tally.cpu_mark,
             "sys": kernel_cpu() - tally.sys_mark,

@@ -67,6 +67,8 @@ class Tally:
         self.order_errors = 0
         self.bad_samples = 0
         self.unexpected_lost = 0
+        #: Ack frames sent (receipts): how many notifications each covered, on average.
+        self.acks_sent = 0
         self.close_codes: dict[int, int] = {}
         self.cpu_mark = time.process_time()
         self.sys_mark = kernel_cpu()
@@ -198,6 +200,7 @@ class WsClient(asyncio.Protocol):
         if owed is None or self.transport is None or self.transport.is_closing():
             return
         payload = b'{"op":"ack","cursor":"' + owed + b'"}'
+        self.tally.acks_sent += 1
         self.transport.write(bytes((0x81, 0x80 | len(payload))) + _ZERO_MASK + payload)
 
     def _handshake(self, data: bytes) -> bytes:

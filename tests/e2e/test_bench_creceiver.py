@@ -1,4 +1,5 @@
-"""The bench's C load client (scripts/benchkit/crecv*.c) against a real gateway.
+"""The bench's C load client (scripts/benchkit/crecv*.c) against a real gateway, beside the
+Python one (each test runs with both).
 
 The per-user and receipts scenarios run on it by default, so it must be as strict as the
 Python receiver: every user's notifications counted, a lost or reordered one caught, pings
@@ -9,6 +10,7 @@ delivered), the server's close frames recorded.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing as mp
 import sys
 import time
 import urllib.request
@@ -23,8 +25,10 @@ from tests.support.waiting import until
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from benchkit.creceiver import CReceiverHandle, build
+from benchkit.load import Handle
 from benchkit.payload import pad
 from benchkit.publish import channel, request
+from benchkit.receiver import ReceiverHandle
 from benchkit.servers import Server, start_server, stop_server
 
 from gateway.api.v1 import gateway_pb2 as pb
@@ -44,9 +48,14 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Server]:
         await stop_server(server)
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[CReceiverHandle]:
-    handle = CReceiverHandle(0, build())
+@pytest.fixture(params=["c", "python"])
+async def client(request: pytest.FixtureRequest) -> AsyncIterator[Handle]:
+    """Each test runs with both load clients: the C one must see what the Python one sees."""
+    handle: Handle
+    if request.param == "c":
+        handle = CReceiverHandle(0, build())
+    else:
+        handle = ReceiverHandle(mp.get_context("spawn"), 0)
     try:
         yield handle
     finally:
@@ -54,7 +63,7 @@ async def client() -> AsyncIterator[CReceiverHandle]:
         handle.stop()
 
 
-async def connected(client: CReceiverHandle, server: Server) -> None:
+async def connected(client: Handle, server: Server) -> None:
     specs = [(f"u{u}", "") for u in range(USERS)]
     reply = await client.call(
         "connect", port=server.http_port, specs=specs, concurrency=2, budget=10.0
@@ -77,7 +86,7 @@ async def publish(server: Server, sends: list[tuple[int, int]]) -> None:
     assert [r.code for r in response.results] == [0] * len(sends)
 
 
-async def received(client: CReceiverHandle, count: int) -> dict[str, object]:
+async def received(client: Handle, count: int) -> dict[str, object]:
     """The report once `count` notification frames arrived (the shared counter says so)."""
     await until(lambda: client.counter.value >= count, 10.0, f"{count} frames received")
     await asyncio.sleep(0.1)  # nothing more arrives
@@ -105,13 +114,12 @@ async def acked_reaches(server: Server, count: int, within: float) -> bool:
     return True
 
 
-async def test_counts_every_users_notifications_in_order(
-    gateway: Server, client: CReceiverHandle
-) -> None:
+async def test_counts_every_users_notifications_in_order(gateway: Server, client: Handle) -> None:
     await connected(client, gateway)
     await asyncio.sleep(0.6)  # three heartbeats: the pongs kept the connections
     await client.call("reset", sample=1)
-    await client.call("nap", us=2000)  # waits before reading: nothing is missed
+    if isinstance(client, CReceiverHandle):
+        await client.call("nap", us=2000)  # waits before reading: nothing is missed
     await publish(gateway, [(0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (1, 1)])
     report = await received(client, 6)
     assert report["counts"] == [3, 2, 1]
@@ -122,9 +130,7 @@ async def test_counts_every_users_notifications_in_order(
     assert isinstance(lat, list) and len(lat) == 6 and all(0 <= ms < 5000 for ms in lat)
 
 
-async def test_a_lost_or_reordered_notification_is_caught(
-    gateway: Server, client: CReceiverHandle
-) -> None:
+async def test_a_lost_or_reordered_notification_is_caught(gateway: Server, client: Handle) -> None:
     await connected(client, gateway)
     await client.call("reset", sample=1)
     # u0 misses seq 1 (one short, and a gap); u1 gets 1 before 0; u2 is in order
@@ -141,7 +147,7 @@ async def test_a_lost_or_reordered_notification_is_caught(
 
 
 async def test_acks_as_the_sdks_do_and_the_gateway_applies_them(
-    gateway: Server, client: CReceiverHandle
+    gateway: Server, client: Handle
 ) -> None:
     await connected(client, gateway)
     await client.call("reset", sample=1)
@@ -164,11 +170,10 @@ async def test_acks_as_the_sdks_do_and_the_gateway_applies_them(
     report = await client.call("report")
     assert report["order_errors"] == 0 and report["unexpected_lost"] == 0
     assert report["close_codes"] == {}  # the gateway took every ack frame (masked, valid)
+    assert report["acks_sent"] == 5  # one per user at first, the 100th owed, the flush
 
 
-async def test_the_servers_close_frames_are_recorded(
-    gateway: Server, client: CReceiverHandle
-) -> None:
+async def test_the_servers_close_frames_are_recorded(gateway: Server, client: Handle) -> None:
     await connected(client, gateway)
     await client.call("reset", sample=1)
     await stop_server(gateway)  # a draining gateway closes every connection with 1001

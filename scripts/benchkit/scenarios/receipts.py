@@ -45,7 +45,8 @@ async def run(bench: Bench, server: Server) -> Metrics:
         and not measured.out.errors
     )
     m["cpu"] = cpu_figures(bench, server, measured.mark, rep, wall, f"receipts/{server.kind}")
-    if acking:
+    if acking:  # ack frames the clients sent (before the flush): notifications per ack
+        m["ack_frames"] = rep.get("acks_sent", 0)
         await call_all(bench, "flush_acks")
         m["ack_ms"], m["acks"] = await _delivery(server, sum(expected))
     return m
