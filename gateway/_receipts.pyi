@@ -1,7 +1,47 @@
-"""Types of the module built from gateway/csrc/receipts.c (see gateway/connection/ackread.py)."""
+"""Types of the module built from gateway/csrc/receipts.c and receipts_store.c (see
+gateway/connection/ackread.py and gateway/receipts/memory_loops.py)."""
+
+from collections.abc import Callable
+from typing import Any
 
 def read_ack(
     text: str, after: tuple[str, int, int] | None, sent: bytes | tuple[str, int, int] | None, /
 ) -> tuple[tuple[str, int, int], bytes | tuple[str, int, int] | None, bool] | None: ...
 def is_notification(frame: bytes, /) -> bool: ...
 def log_mark(cursor: str, /) -> tuple[str, int, int] | None: ...
+def track_users(
+    items: list[Any],
+    start: int,
+    ids: dict[str, int],
+    tracked: list[Any],
+    ats: list[Any],
+    slots: list[Any],
+    waiting: dict[str, list[int]],
+    seq: int,
+    last_at: tuple[str, int, int] | None,
+    pending: object,
+    users_target: type,
+    /,
+) -> tuple[int, int, tuple[str, int, int] | None]: ...
+def apply_acks(
+    acks: list[Any],
+    waiting: dict[str, list[int]],
+    ats: list[Any],
+    slots: list[Any],
+    tracked: list[Any],
+    base: int,
+    published: list[tuple[float, str]],
+    feed_append: Callable[[Any], object],
+    user_receipt: type,
+    delivered: object,
+    now: float,
+    /,
+) -> int: ...
+def tracked_items(
+    cls: type[Any],
+    items: list[Any],
+    drafts: list[Any],
+    results: list[Any],
+    accepted_at: float,
+    /,
+) -> list[Any] | None: ...

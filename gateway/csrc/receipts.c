@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "receipts.h"
+
 static const char HEAD[] = "{\"event\":\"notification\",\"cursor\":\"";
 #define HEAD_LEN ((Py_ssize_t)(sizeof(HEAD) - 1))
 /* Outgoing's frames: the head starts after a 2- or 4-byte frame header; frame_cursor
@@ -35,7 +37,7 @@ is_store_char(unsigned char c)
 
 /* `<store>-<n>` at s[0:len] as `Cursor.parse`'s shape ([0-9a-z.]{1,40}-[0-9]{1,19}):
  * the length of the store, or -1. */
-static Py_ssize_t
+Py_ssize_t
 cursor_shape(const unsigned char *s, Py_ssize_t len)
 {
     Py_ssize_t i = 0;
@@ -80,7 +82,7 @@ epoch_of(const unsigned char *s, Py_ssize_t len)
 /* marks.mark_parts of a cursor of the shape above (store_len from cursor_shape): the
  * store is `<epoch>.<ms>` when it ends in 1 to 19 digits after a dot with something
  * before it. */
-static PyObject *
+PyObject *
 mark_of(const unsigned char *s, Py_ssize_t len, Py_ssize_t store_len)
 {
     Py_ssize_t dot = store_len - 1;
@@ -111,6 +113,9 @@ mark_of(const unsigned char *s, Py_ssize_t len, Py_ssize_t store_len)
         return NULL;
     }
     PyTuple_SET_ITEM(mark, 2, n);
+    /* a str and two ints: the cyclic GC would untrack it at its first pass; the store
+     * keeps one per tracked notification (see receipts_store.c's `untracked`) */
+    PyObject_GC_UnTrack(mark);
     return mark;
 }
 
@@ -275,6 +280,19 @@ is_notification(PyObject *Py_UNUSED(module), PyObject *frame)
     Py_RETURN_FALSE;
 }
 
+PyObject *
+common_mark(PyObject *cursor)
+{
+    if (!PyUnicode_IS_COMPACT_ASCII(cursor))
+        Py_RETURN_NONE;
+    const unsigned char *s = PyUnicode_1BYTE_DATA(cursor);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(cursor);
+    Py_ssize_t store_len = cursor_shape(s, len);
+    if (store_len < 0)
+        Py_RETURN_NONE;
+    return mark_of(s, len, store_len);
+}
+
 /* log_mark(cursor): marks.log_mark of a cursor a log printed, for receipts' tracking of
  * each published notification; None when it is not of the common shape (then the Python
  * log_mark reads it). Its epoch is the one object read_ack's marks share while the epoch
@@ -286,14 +304,7 @@ log_mark(PyObject *Py_UNUSED(module), PyObject *cursor)
         PyErr_SetString(PyExc_TypeError, "log_mark: cursor must be str");
         return NULL;
     }
-    if (!PyUnicode_IS_COMPACT_ASCII(cursor))
-        Py_RETURN_NONE;
-    const unsigned char *s = PyUnicode_1BYTE_DATA(cursor);
-    Py_ssize_t len = PyUnicode_GET_LENGTH(cursor);
-    Py_ssize_t store_len = cursor_shape(s, len);
-    if (store_len < 0)
-        Py_RETURN_NONE;
-    return mark_of(s, len, store_len);
+    return common_mark(cursor);
 }
 
 static PyMethodDef methods[] = {
@@ -301,6 +312,14 @@ static PyMethodDef methods[] = {
      "read_ack(text, after, sent) -> (at, last, covered) | None"},
     {"is_notification", is_notification, METH_O, "is_notification(frame) -> bool"},
     {"log_mark", log_mark, METH_O, "log_mark(cursor) -> (epoch, ms, n) | None"},
+    {"track_users", (PyCFunction)(void (*)(void))track_users, METH_FASTCALL,
+     "track_users(items, start, ids, tracked, ats, slots, waiting, seq, last_at, pending, "
+     "users_target) -> (stopped, seq, last_at)"},
+    {"apply_acks", (PyCFunction)(void (*)(void))apply_acks, METH_FASTCALL,
+     "apply_acks(acks, waiting, ats, slots, tracked, base, published, feed_append, "
+     "user_receipt, delivered, now) -> int"},
+    {"tracked_items", (PyCFunction)(void (*)(void))tracked_items, METH_FASTCALL,
+     "tracked_items(cls, items, drafts, results, accepted_at) -> list | None"},
     {NULL, NULL, 0, NULL},
 };
 

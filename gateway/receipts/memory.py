@@ -12,7 +12,9 @@ are trimmed in one go now and then).
 Two indexes make an ack cost what it covers: per user, the `seq`s still waiting for that
 user's ack (a list in cursor order, so an ack takes what it covers from its front); and
 the tracked broadcasts in cursor order (bisected by the ack's range). Deadlines wait in a
-heap. The feed is memory_feed.py's, a broadcast's counts memory_counts.py's.
+heap. The feed is memory_feed.py's, a broadcast's counts memory_counts.py's. The two
+per-item loops, tracking the common notification and applying acks to users' lists, are
+memory_loops.py's (one C call each, or their twins).
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import time
 from bisect import bisect_right, insort
 from typing import cast
 
-from gateway.models import UsersTarget, tuple_maker
+from gateway.models import UsersTarget
 from gateway.receipts.marks import Mark, cursor_mark, log_mark
 from gateway.receipts.memory_counts import Counts, addresses, read_broadcast
 from gateway.receipts.memory_feed import MemoryFeed
+from gateway.receipts.memory_loops import apply_acks, track_users
 from gateway.receipts.model import (
     Audience,
     Receipt,
@@ -41,7 +44,6 @@ __all__ = ["MemoryReceiptStore"]
 
 #: Every new notification's users start here (its user_id is filled in when read out).
 _PENDING = UserReceipt("", State.PENDING)
-_user_receipt = tuple_maker(UserReceipt)
 #: Forgotten slots at the front of the lists are trimmed once they are this many (and
 #: half of the lists): one `del` per thousand forgotten, not one per notification.
 _TRIM = 1024
@@ -94,7 +96,17 @@ class MemoryReceiptStore(ReceiptStore):
         slots, ats, tracked = self._slots, self._ats, self._items
         seq = self._next
         last_at = self._last_at
-        for item in items:
+        i, n = 0, len(items)
+        while i < n:
+            # the common case (one user, no deadline, in order) in one call (C, or the
+            # twin); it stops at any other item, which the loop below takes
+            i, seq, last_at = track_users(
+                items, i, ids, tracked, ats, slots, waiting, seq, last_at, _PENDING, UsersTarget
+            )
+            if i == n:
+                break
+            item = items[i]
+            i += 1
             nid = item.notification_id
             if ids.setdefault(nid, seq) != seq:
                 continue  # tracked already
@@ -107,7 +119,7 @@ class MemoryReceiptStore(ReceiptStore):
             target = item.target
             if type(target) is UsersTarget:
                 user_ids = target.user_ids
-                if len(user_ids) == 1:  # the common case: one user, its receipt in the slot
+                if len(user_ids) == 1:
                     slots.append(_PENDING)
                 else:
                     slots.append(dict.fromkeys(user_ids, _PENDING))
@@ -124,9 +136,9 @@ class MemoryReceiptStore(ReceiptStore):
                     heapq.heappush(self._deadlines, (item.deadline, seq))
             else:
                 slots.append(Counts())
-                i = bisect_right(self._broadcast_at, at)
-                self._broadcast_at.insert(i, at)
-                self._broadcast_seqs.insert(i, seq)
+                j = bisect_right(self._broadcast_at, at)
+                self._broadcast_at.insert(j, at)
+                self._broadcast_seqs.insert(j, seq)
             seq += 1
         self._next = seq
         self._last_at = last_at
@@ -143,52 +155,28 @@ class MemoryReceiptStore(ReceiptStore):
         """Acks then reads, in order, without a coroutine per ack (nothing here waits)."""
         applied = Applied([])
         published = applied.published
-        all_waiting = self._waiting
-        ats, slots, items = self._ats, self._slots, self._items
-        base = self._base
-        feed = self._feed.entries
-        broadcasts = self._broadcast_at
-        delivered_state = State.DELIVERED  # once: each Enum member read is a __getattr__ hook
-        delivered = 0
-        for user_id, topics, low, high in acks:
-            queue = all_waiting.get(user_id)
-            if queue:
-                # the list is in cursor order: skip what is at or before `low` (it stays
-                # pending), take what follows up to `high`
-                size = len(queue)
-                i = 0
-                while i < size and ats[queue[i] - base] <= low:  # type: ignore[operator]
-                    i += 1
-                j = i
-                while j < size:
-                    seq = queue[j]
-                    k = seq - base
-                    if ats[k] > high:  # type: ignore[operator]
-                        break
-                    j += 1
-                    slot = slots[k]
-                    if type(slot) is dict:
-                        user = slot[user_id]
-                        slot[user_id] = _user_receipt(
-                            (user_id, delivered_state, now, None, user.undelivered_at)
-                        )
-                    else:
-                        slots[k] = _user_receipt(
-                            (user_id, delivered_state, now, None, slot.undelivered_at)  # type: ignore[union-attr]
-                        )
-                    item: Tracked = items[k]  # type: ignore[assignment]
-                    published.append((item.published_at, item.type))
-                    feed.append((item, user_id, delivered_state, now))  # as MemoryFeed.publish does
-                if j > i:
-                    delivered += j - i
-                    if i == 0 and j == size:  # all of it (the common case): the list goes
-                        del all_waiting[user_id]
-                    else:
-                        del queue[i:j]
-            if broadcasts and broadcasts[-1] > low:
-                self._ack_broadcasts(user_id, topics, low, high, published)
+        feed = self._feed
+        # what each ack covers of its user's waiting list, in one call (C, or the twin)
+        delivered = apply_acks(
+            acks,
+            self._waiting,
+            self._ats,
+            self._slots,
+            self._items,
+            self._base,
+            published,
+            feed.entries.append,  # as MemoryFeed.publish does, counted below
+            UserReceipt,
+            State.DELIVERED,
+            now,
+        )
         if delivered:
-            self._feed.appended(delivered)
+            feed.appended(delivered)
+        broadcasts = self._broadcast_at
+        if broadcasts:
+            for user_id, topics, low, high in acks:
+                if broadcasts[-1] > low:
+                    self._ack_broadcasts(user_id, topics, low, high, published)
         for read in reads:
             outcome = await self.read(read.user_id, read.topics, read.notification_id, now)
             applied.refused += outcome is ReadOutcome.REFUSED

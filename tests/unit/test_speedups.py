@@ -140,6 +140,8 @@ KEY_TESTS = [
     "tests/e2e/test_types.py",
     "tests/unit/test_direct_send.py",
     "tests/unit/test_speedups_receipts.py",
+    "tests/unit/test_speedups_receipts_store.py",
+    "tests/unit/test_receipts_tracker.py",
     "tests/unit/test_connection_acks.py",
     "tests/unit/test_ack_rules.py",
     "tests/e2e/test_receipts_acks.py",

@@ -1,0 +1,19 @@
+/* gateway._receipts: what receipts.c and receipts_store.c share. */
+#ifndef GATEWAY_RECEIPTS_H
+#define GATEWAY_RECEIPTS_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* `<store>-<n>` at s[0:len] as Cursor.parse's shape: the store's length, or -1. */
+Py_ssize_t cursor_shape(const unsigned char *s, Py_ssize_t len);
+/* The mark (epoch, ms, n) of a cursor of that shape (a new reference, NULL on error). */
+PyObject *mark_of(const unsigned char *s, Py_ssize_t len, Py_ssize_t store_len);
+/* log_mark of a str cursor: its mark, or None when not of the common shape (new refs). */
+PyObject *common_mark(PyObject *cursor);
+
+PyObject *track_users(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *apply_acks(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *tracked_items(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+
+#endif

@@ -1,0 +1,434 @@
+/* gateway._receipts: the memory receipt store's two per-item loops, track_users and
+ * apply_acks (the twins: gateway/receipts/memory_loops.py, which say what they do).
+ *
+ * In Python these loops were ~6k instructions per tracked notification and ~4k per ack,
+ * nearly all the interpreter's own (scripts/profile-receipts). Here they work on the
+ * store's own lists and dicts, and anything but what they expect stops them (track_users:
+ * the item is left to the store's general path) or raises (apply_acks: the store's
+ * structures broke an invariant), never guesses.
+ */
+#include "receipts.h"
+
+static PyObject *user_ids_name; /* "user_ids", interned once */
+
+/* A tuple the store keeps, out of the cyclic GC's sight. Every tuple made here holds only
+ * strs, numbers, None, an enum member, a target and other such tuples: none can hold a
+ * reference back to it, so it can never be part of a cycle, and untracking it changes
+ * nothing but the GC's work. The store keeps several per notification for its lifetime,
+ * and each GC-tracked one was scanned in the young, middle and full collections before
+ * the GC policy froze it (~2-3k instructions a notification, scripts/profile-receipts). */
+static PyObject *
+untracked(PyObject *tuple)
+{
+    if (tuple != NULL && PyObject_GC_IsTracked(tuple))
+        PyObject_GC_UnTrack(tuple);
+    return tuple;
+}
+
+/* target.user_ids (a new reference): from the instance's __dict__, where a pydantic model
+ * keeps its fields (its class has no descriptor for them), else by getattr. A getattr
+ * through the model's __getattr__ hook cost ~1.4k instructions a notification. */
+static PyObject *
+user_ids_of(PyObject *target)
+{
+    PyObject **dict = _PyObject_GetDictPtr(target);
+    if (dict != NULL && *dict != NULL && PyDict_CheckExact(*dict)) {
+        PyObject *found = PyDict_GetItemWithError(*dict, user_ids_name);
+        if (found != NULL)
+            return Py_NewRef(found);
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    return PyObject_GetAttr(target, user_ids_name);
+}
+
+/* track_users(items, start, ids, tracked, ats, slots, waiting, seq, last_at, pending,
+ * users_target) -> (stopped, seq, last_at) */
+PyObject *
+track_users(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 11 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[2]) ||
+        !PyList_CheckExact(args[3]) || !PyList_CheckExact(args[4]) ||
+        !PyList_CheckExact(args[5]) || !PyDict_CheckExact(args[6]) || !PyType_Check(args[10])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "track_users(items: list, start, ids: dict, tracked: list, ats: list, "
+                        "slots: list, waiting: dict, seq, last_at, pending, users_target: type)");
+        return NULL;
+    }
+    PyObject *items = args[0], *ids = args[2], *tracked = args[3], *ats = args[4];
+    PyObject *slots = args[5], *waiting = args[6], *pending = args[9];
+    PyTypeObject *users_target = (PyTypeObject *)args[10];
+    Py_ssize_t i = PyLong_AsSsize_t(args[1]);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t seq = PyLong_AsSsize_t(args[7]);
+    if (seq == -1 && PyErr_Occurred())
+        return NULL;
+    if (user_ids_name == NULL && (user_ids_name = PyUnicode_InternFromString("user_ids")) == NULL)
+        return NULL;
+    PyObject *last_at = Py_NewRef(args[8]);
+    PyObject *user_ids = NULL, *at = NULL, *number = NULL;
+    if (i < 0)
+        i = 0;
+    while (i < PyList_GET_SIZE(items)) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) < 6)
+            break;
+        PyObject *target = PyTuple_GET_ITEM(item, 3);
+        if (Py_TYPE(target) != users_target || PyTuple_GET_ITEM(item, 5) != Py_None)
+            break;
+        PyObject *cursor = PyTuple_GET_ITEM(item, 2);
+        if (!PyUnicode_Check(cursor))
+            break;
+        user_ids = user_ids_of(target);
+        if (user_ids == NULL)
+            goto error;
+        if (!PyTuple_Check(user_ids) || PyTuple_GET_SIZE(user_ids) != 1) {
+            Py_CLEAR(user_ids);
+            break;
+        }
+        at = common_mark(cursor);
+        if (at == NULL)
+            goto error;
+        if (at == Py_None) {
+            Py_CLEAR(at);
+            Py_CLEAR(user_ids);
+            break;
+        }
+        if (last_at != Py_None) {
+            int later = PyObject_RichCompareBool(at, last_at, Py_GT);
+            if (later < 0)
+                goto error;
+            if (!later) {
+                Py_CLEAR(at);
+                Py_CLEAR(user_ids);
+                break;
+            }
+        }
+        i++;
+        number = PyLong_FromSsize_t(seq);
+        if (number == NULL)
+            goto error;
+        PyObject *kept = PyDict_SetDefault(ids, PyTuple_GET_ITEM(item, 0), number);
+        if (kept == NULL)
+            goto error;
+        if (kept != number) {
+            int other = PyObject_RichCompareBool(kept, number, Py_NE);
+            if (other < 0)
+                goto error;
+            if (other) { /* tracked already */
+                Py_CLEAR(number);
+                Py_CLEAR(at);
+                Py_CLEAR(user_ids);
+                continue;
+            }
+        }
+        if (PyList_Append(tracked, item) < 0 || PyList_Append(ats, at) < 0 ||
+            PyList_Append(slots, pending) < 0)
+            goto error;
+        Py_SETREF(last_at, at);
+        at = NULL;
+        PyObject *user_id = PyTuple_GET_ITEM(user_ids, 0);
+        PyObject *queue = PyDict_GetItemWithError(waiting, user_id);
+        if (queue == NULL) {
+            if (PyErr_Occurred())
+                goto error;
+            PyObject *fresh = PyList_New(1);
+            if (fresh == NULL)
+                goto error;
+            PyList_SET_ITEM(fresh, 0, Py_NewRef(number));
+            int failed = PyDict_SetItem(waiting, user_id, fresh);
+            Py_DECREF(fresh);
+            if (failed < 0)
+                goto error;
+        }
+        else if (!PyList_Check(queue)) {
+            PyErr_SetString(PyExc_TypeError, "track_users: a waiting list is not a list");
+            goto error;
+        }
+        else if (PyList_Append(queue, number) < 0)
+            goto error;
+        Py_CLEAR(number);
+        Py_CLEAR(user_ids);
+        seq++;
+    }
+    return Py_BuildValue("(nnN)", i, seq, last_at);
+error:
+    Py_XDECREF(number);
+    Py_XDECREF(at);
+    Py_XDECREF(user_ids);
+    Py_DECREF(last_at);
+    return NULL;
+}
+
+/* The store's index of `seq` in its lists (seq - base), checked against `size`. */
+static Py_ssize_t
+slot_of(PyObject *queue, Py_ssize_t at, Py_ssize_t base, Py_ssize_t size)
+{
+    Py_ssize_t seq = PyLong_AsSsize_t(PyList_GET_ITEM(queue, at));
+    if (seq == -1 && PyErr_Occurred())
+        return -1;
+    Py_ssize_t k = seq - base;
+    if (k < 0 || k >= size) {
+        PyErr_SetString(PyExc_IndexError, "apply_acks: a waiting seq is not tracked");
+        return -1;
+    }
+    return k;
+}
+
+static PyObject *
+receipt(PyTypeObject *cls, PyObject *user_id, PyObject *delivered, PyObject *now, PyObject *was)
+{
+    PyObject *made = cls->tp_alloc(cls, 5);
+    if (made == NULL)
+        return NULL;
+    PyTuple_SET_ITEM(made, 0, Py_NewRef(user_id));
+    PyTuple_SET_ITEM(made, 1, Py_NewRef(delivered));
+    PyTuple_SET_ITEM(made, 2, Py_NewRef(now));
+    PyTuple_SET_ITEM(made, 3, Py_NewRef(Py_None));
+    PyTuple_SET_ITEM(made, 4, Py_NewRef(was));
+    return untracked(made);
+}
+
+/* `slot[4]`: a receipt's undelivered_at (borrowed), or NULL with TypeError. */
+static PyObject *
+undelivered_at(PyObject *slot)
+{
+    if (!PyTuple_Check(slot) || PyTuple_GET_SIZE(slot) < 5) {
+        PyErr_SetString(PyExc_TypeError, "apply_acks: a receipt is not a UserReceipt");
+        return NULL;
+    }
+    return PyTuple_GET_ITEM(slot, 4);
+}
+
+/* One notification (index k) turned delivered for user_id: its receipt, published, feed. */
+static int
+deliver(PyObject *const *args, Py_ssize_t k, PyObject *user_id)
+{
+    PyObject *slots = args[3], *tracked = args[4], *published = args[6];
+    PyObject *feed_append = args[7], *delivered = args[9], *now = args[10];
+    PyTypeObject *cls = (PyTypeObject *)args[8];
+    if (k >= PyList_GET_SIZE(slots) || k >= PyList_GET_SIZE(tracked)) {
+        PyErr_SetString(PyExc_IndexError, "apply_acks: a waiting seq is not tracked");
+        return -1;
+    }
+    PyObject *slot = Py_NewRef(PyList_GET_ITEM(slots, k));
+    int failed;
+    if (PyDict_CheckExact(slot)) {
+        PyObject *user = PyDict_GetItemWithError(slot, user_id);
+        if (user == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetObject(PyExc_KeyError, user_id);
+            Py_DECREF(slot);
+            return -1;
+        }
+        PyObject *was = undelivered_at(user);
+        PyObject *made = was == NULL ? NULL : receipt(cls, user_id, delivered, now, was);
+        failed = made == NULL || PyDict_SetItem(slot, user_id, made) < 0;
+        Py_XDECREF(made);
+    }
+    else {
+        PyObject *was = undelivered_at(slot);
+        PyObject *made = was == NULL ? NULL : receipt(cls, user_id, delivered, now, was);
+        failed = made == NULL || PyList_SetItem(slots, k, made) < 0; /* steals made */
+    }
+    Py_DECREF(slot);
+    if (failed)
+        return -1;
+    PyObject *item = PyList_GET_ITEM(tracked, k);
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) < 5) {
+        PyErr_SetString(PyExc_TypeError, "apply_acks: a tracked item is not a Tracked");
+        return -1;
+    }
+    Py_INCREF(item);
+    PyObject *pair =
+        untracked(PyTuple_Pack(2, PyTuple_GET_ITEM(item, 4), PyTuple_GET_ITEM(item, 1)));
+    failed = pair == NULL || PyList_Append(published, pair) < 0;
+    Py_XDECREF(pair);
+    if (!failed) {
+        PyObject *entry = untracked(PyTuple_Pack(4, item, user_id, delivered, now));
+        PyObject *done = entry == NULL ? NULL : PyObject_CallOneArg(feed_append, entry);
+        failed = done == NULL;
+        Py_XDECREF(done);
+        Py_XDECREF(entry);
+    }
+    Py_DECREF(item);
+    return failed ? -1 : 0;
+}
+
+/* One ack `(user_id, topics, low, high)`: how many turned delivered, or -1. */
+static Py_ssize_t
+apply_one(PyObject *const *args, PyObject *ack, Py_ssize_t base)
+{
+    PyObject *waiting = args[1], *ats = args[2];
+    if (!PyTuple_Check(ack) || PyTuple_GET_SIZE(ack) < 4) {
+        PyErr_SetString(PyExc_TypeError, "apply_acks: an ack is not an Ack");
+        return -1;
+    }
+    PyObject *user_id = PyTuple_GET_ITEM(ack, 0);
+    PyObject *low = PyTuple_GET_ITEM(ack, 2), *high = PyTuple_GET_ITEM(ack, 3);
+    PyObject *queue = PyDict_GetItemWithError(waiting, user_id);
+    if (queue == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (!PyList_Check(queue)) {
+        PyErr_SetString(PyExc_TypeError, "apply_acks: a waiting list is not a list");
+        return -1;
+    }
+    if (PyList_GET_SIZE(queue) == 0)
+        return 0;
+    Py_INCREF(queue);
+    Py_INCREF(user_id);
+    Py_ssize_t size = PyList_GET_SIZE(queue), i = 0, j, taken = -1;
+    for (; i < size; i++) { /* what is at or before `low` stays pending */
+        Py_ssize_t k = slot_of(queue, i, base, PyList_GET_SIZE(ats));
+        if (k < 0)
+            goto done;
+        int before = PyObject_RichCompareBool(PyList_GET_ITEM(ats, k), low, Py_LE);
+        if (before < 0)
+            goto done;
+        if (!before)
+            break;
+    }
+    for (j = i; j < size && j < PyList_GET_SIZE(queue); j++) {
+        Py_ssize_t k = slot_of(queue, j, base, PyList_GET_SIZE(ats));
+        if (k < 0)
+            goto done;
+        int beyond = PyObject_RichCompareBool(PyList_GET_ITEM(ats, k), high, Py_GT);
+        if (beyond < 0)
+            goto done;
+        if (beyond)
+            break;
+        if (deliver(args, k, user_id) < 0)
+            goto done;
+    }
+    if (j > i) {
+        if (i == 0 && j == size) { /* all of it (the common case): the list goes */
+            if (PyDict_DelItem(waiting, user_id) < 0)
+                goto done;
+        }
+        else if (PyList_SetSlice(queue, i, j, NULL) < 0)
+            goto done;
+    }
+    taken = j - i;
+done:
+    Py_DECREF(user_id);
+    Py_DECREF(queue);
+    return taken;
+}
+
+/* apply_acks(acks, waiting, ats, slots, tracked, base, published, feed_append,
+ * user_receipt, delivered, now) -> int */
+PyObject *
+apply_acks(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 11 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) ||
+        !PyList_CheckExact(args[2]) || !PyList_CheckExact(args[3]) ||
+        !PyList_CheckExact(args[4]) || !PyList_CheckExact(args[6]) || !PyType_Check(args[8])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "apply_acks(acks: list, waiting: dict, ats: list, slots: list, "
+                        "tracked: list, base, published: list, feed_append, user_receipt: "
+                        "type, delivered, now)");
+        return NULL;
+    }
+    PyTypeObject *cls = (PyTypeObject *)args[8];
+    if (!PyType_IsSubtype(cls, &PyTuple_Type) || cls->tp_itemsize != sizeof(PyObject *) ||
+        cls->tp_basicsize != PyTuple_Type.tp_basicsize) {
+        PyErr_SetString(PyExc_TypeError, "apply_acks: user_receipt must be a NamedTuple");
+        return NULL;
+    }
+    Py_ssize_t base = PyLong_AsSsize_t(args[5]);
+    if (base == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *acks = args[0];
+    Py_ssize_t count = 0;
+    for (Py_ssize_t a = 0; a < PyList_GET_SIZE(acks); a++) {
+        PyObject *ack = Py_NewRef(PyList_GET_ITEM(acks, a));
+        Py_ssize_t taken = apply_one(args, ack, base);
+        Py_DECREF(ack);
+        if (taken < 0)
+            return NULL;
+        count += taken;
+    }
+    return PyLong_FromSsize_t(count);
+}
+
+/* `seq[i]` when seq is a tuple of at least `size` fields (borrowed), else NULL (no error). */
+static PyObject *
+field(PyObject *seq, Py_ssize_t i, Py_ssize_t size)
+{
+    if (!PyTuple_Check(seq) || PyTuple_GET_SIZE(seq) < size)
+        return NULL;
+    return PyTuple_GET_ITEM(seq, i);
+}
+
+/* tracked_items(cls, items, drafts, results, accepted_at) -> list | None: the twin is
+ * gateway/receipts/tracker.py's `tracked_py` (the fields read by position: tracker.py
+ * checks the NamedTuples' fields at import). None when an element is not the tuple it
+ * should be (then the twin runs, and raises as it does). */
+PyObject *
+tracked_items(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyType_Check(args[0]) || !PyList_CheckExact(args[1]) ||
+        !PyList_CheckExact(args[2]) || !PyList_CheckExact(args[3])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "tracked_items(cls: type, items: list, drafts: list, results: list, "
+                        "accepted_at)");
+        return NULL;
+    }
+    PyTypeObject *cls = (PyTypeObject *)args[0];
+    if (!PyType_IsSubtype(cls, &PyTuple_Type) || cls->tp_itemsize != sizeof(PyObject *) ||
+        cls->tp_basicsize != PyTuple_Type.tp_basicsize) {
+        PyErr_SetString(PyExc_TypeError, "tracked_items: cls must be a NamedTuple");
+        return NULL;
+    }
+    PyObject *items = args[1], *drafts = args[2], *results = args[3], *accepted_at = args[4];
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    if (PyList_GET_SIZE(drafts) != n || PyList_GET_SIZE(results) != n)
+        Py_RETURN_NONE; /* zip(strict=True) raises: the twin's error */
+    PyObject *made = PyList_New(0);
+    if (made == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n && i < PyList_GET_SIZE(items) && i < PyList_GET_SIZE(drafts) &&
+                           i < PyList_GET_SIZE(results);
+         i++) {
+        PyObject *item = PyList_GET_ITEM(items, i), *draft = PyList_GET_ITEM(drafts, i);
+        PyObject *result = PyList_GET_ITEM(results, i);
+        PyObject *notification = field(item, 1, 2);
+        PyObject *type = notification == NULL ? NULL : field(notification, 1, 2);
+        PyObject *cursor = field(result, 0, 4), *target = field(draft, 0, 5);
+        if (type == NULL || cursor == NULL || target == NULL) {
+            Py_DECREF(made);
+            Py_RETURN_NONE;
+        }
+        /* held: a result's __bool__ may be anyone's code (their fields are then safe) */
+        Py_INCREF(notification);
+        Py_INCREF(draft);
+        Py_INCREF(result);
+        int repeat = PyObject_IsTrue(PyTuple_GET_ITEM(result, 2));
+        if (repeat == 0)
+            repeat = PyObject_IsTrue(PyTuple_GET_ITEM(result, 3));
+        PyObject *one = repeat != 0 ? NULL : cls->tp_alloc(cls, 6);
+        if (one != NULL) {
+            PyTuple_SET_ITEM(one, 0, Py_NewRef(PyTuple_GET_ITEM(draft, 1)));
+            PyTuple_SET_ITEM(one, 1, Py_NewRef(type));
+            PyTuple_SET_ITEM(one, 2, Py_NewRef(cursor));
+            PyTuple_SET_ITEM(one, 3, Py_NewRef(target));
+            PyTuple_SET_ITEM(one, 4, Py_NewRef(accepted_at));
+            PyTuple_SET_ITEM(one, 5, Py_NewRef(PyTuple_GET_ITEM(draft, 4)));
+            untracked(one);
+            if (PyList_Append(made, one) < 0)
+                repeat = -1;
+            Py_DECREF(one);
+        }
+        else if (repeat == 0)
+            repeat = -1; /* the allocation failed */
+        Py_DECREF(notification);
+        Py_DECREF(draft);
+        Py_DECREF(result);
+        if (repeat < 0) {
+            Py_DECREF(made);
+            return NULL;
+        }
+    }
+    return made;
+}
