@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import pydantic_core
 
-from gateway.speedups import speedups
+from gateway.speedups import compiled, speedups
 from gateway.wire import PING_FRAME, frame_header, text_frame
 
 __all__ = [
@@ -114,7 +114,9 @@ class Outgoing:
         publish). Every log's cursors are `[0-9a-z.]+-[0-9]+` (log/base.py), which JSON
         does not escape: they go in as they are, and anything else is encoded properly.
         """
-        # made without __init__: one Python call per publish, as the frame alone was
+        # made without __init__: one Python call per publish, as the frame alone was. With
+        # gateway._publish this classmethod is the twin: `notification` is the C maker
+        # (csrc/outgoing.c, the same object in ~0.5k instructions instead of ~3.5k)
         item = _new(cls)
         item.event = "notification"
         item.json = None
@@ -189,3 +191,21 @@ def frame_cursor(frame: bytes) -> str | None:
         if end > 0:
             return frame[4:end].decode()
     return None
+
+
+#: `Outgoing.notification` as first defined: the twin of the compiled maker.
+notification_py = Outgoing.notification
+
+
+def _compiled_notification() -> Callable[[str, bytes], Outgoing] | None:
+    module = compiled("_publish")
+    if module is None:
+        return None
+    module.configure_outgoing(Outgoing, _notification_frame, "notification")
+    maker: Callable[[str, bytes], Outgoing] = module.outgoing_notification
+    return maker
+
+
+_maker = _compiled_notification()
+if _maker is not None:  # every caller's Outgoing.notification(cursor, body) is then one C call
+    setattr(Outgoing, "notification", staticmethod(_maker))  # noqa: B010 - replaces a method

@@ -20,6 +20,10 @@ static PyMethodDef methods[] = {
      "A common batch's Drafts, as drafts.drafts_of_py (drafts.c); None: the service's loop."},
     {"tally", gw_tally, METH_O,
      "(published, delivered, duplicates, conflicts) of results, as drafts.tally_py; or None."},
+    {"configure_outgoing", (PyCFunction)(void (*)(void))gw_configure_outgoing, METH_FASTCALL,
+     "Hand outgoing_notification the Outgoing class (its slots), the frame maker, the event."},
+    {"outgoing_notification", (PyCFunction)(void (*)(void))gw_outgoing_notification,
+     METH_FASTCALL, "Outgoing.notification_py's item, in C (outgoing.c)."},
     {NULL, NULL, 0, NULL},
 };
 

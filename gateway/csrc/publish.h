@@ -13,4 +13,8 @@ PyObject *gw_configure_drafts(PyObject *self, PyObject *const *args, Py_ssize_t 
 PyObject *gw_drafts_of(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *gw_tally(PyObject *self, PyObject *results);
 
+/* outgoing.c: the notification event's Outgoing */
+PyObject *gw_configure_outgoing(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *gw_outgoing_notification(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+
 #endif

@@ -151,6 +151,7 @@ KEY_TESTS = [
     "tests/unit/test_speedups_memlog.py",
     "tests/unit/test_speedups_drafts.py",
     "tests/unit/test_speedups_canon.py",
+    "tests/unit/test_speedups_outgoing.py",
 ]
 
 
