@@ -9,14 +9,16 @@ adds no object); it is apart from outbox.py because it is receipts' rules, not t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import cast
 
 from gateway.connection.ackread import is_notification, read_ack
 from gateway.connection.outgoing import frame_cursor
 from gateway.log.cursor import Cursor
 from gateway.receipts.marks import Mark, just_before, log_mark, mark
+from gateway.speedups import compiled
 
-__all__ = ["AckWindow", "Span"]
+__all__ = ["AckWindow", "Span", "ack_range", "ack_range_py"]
 
 #: `(after, at]`: a range of cursors an ack covers.
 Span = tuple[Mark, Mark]
@@ -108,3 +110,35 @@ class AckWindow:
         if at > after:
             spans.append((after, at))
         return spans
+
+
+def ack_range_py(window: AckWindow, text: str) -> Span | tuple[()] | None:
+    """`window.ack_text(text)` where the connection's acks have no holes (no replay left
+    any of its notifications out, the common case), as one range: `(after, at)`, or `()`
+    when it covers nothing (then ignored and counted); None when `text` is not the SDKs'
+    ack frame or there are holes (then `ack_text` or the general path reads it, and the
+    connection is untouched). Compiled as `gateway._receipts.ack_range`, which spares the
+    handler a Python call and a list per ack."""
+    if window._unsent:
+        return None
+    read = read_ack(text, window._acked, window._sent)
+    if read is None:
+        return None
+    at, window._sent, covered = read
+    if not covered:
+        return ()
+    after = window._acked
+    window._acked = at
+    return (after, at)  # type: ignore[return-value]  # covered: after is a Mark
+
+
+AckRange = Callable[[AckWindow, str], "Span | tuple[()] | None"]
+
+
+def _load() -> AckRange:
+    module = compiled("_receipts")
+    found = getattr(module, "ack_range", None)
+    return ack_range_py if found is None else cast(AckRange, found)
+
+
+ack_range = _load()

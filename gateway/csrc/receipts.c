@@ -166,56 +166,50 @@ covers(PyObject *at, PyObject *last, PyObject *after)
     return 1;
 }
 
-static PyObject *
-answer(PyObject *at, PyObject *last, int covered)
+/* The ack frame `text` read against `after` and `sent` (read_ack_py's rules): 1 with *at
+ * and *last (new references) and *covered set; 0 when the twin answers None (not the
+ * common form, or a `sent` it does not know); -1 with an exception. */
+static int
+read_parts(PyObject *text, PyObject *after, PyObject *sent, PyObject **at_out,
+           PyObject **last_out, int *covered)
 {
-    PyObject *result = PyTuple_Pack(3, at, last, covered ? Py_True : Py_False);
-    Py_DECREF(at);
-    return result;
-}
-
-/* read_ack(text, after, sent): see gateway/connection/ackread.py's `read_ack_py`. */
-static PyObject *
-read_ack(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "read_ack(text, after, sent) takes 3 arguments");
-        return NULL;
-    }
-    PyObject *text = args[0], *after = args[1], *sent = args[2];
     if (!PyUnicode_Check(text)) {
         PyErr_SetString(PyExc_TypeError, "read_ack: text must be str");
-        return NULL;
+        return -1;
     }
     if (!PyUnicode_IS_COMPACT_ASCII(text))
-        Py_RETURN_NONE; /* the frame's form is ASCII: anything else is the general path's */
+        return 0; /* the frame's form is ASCII: anything else is the general path's */
     const unsigned char *s = PyUnicode_1BYTE_DATA(text);
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
     Py_ssize_t i = 0;
     if (!skip(s, len, &i, "{\"op\":"))
-        Py_RETURN_NONE;
+        return 0;
     skip_space(s, len, &i);
     if (!skip(s, len, &i, "\"ack\","))
-        Py_RETURN_NONE;
+        return 0;
     skip_space(s, len, &i);
     if (!skip(s, len, &i, "\"cursor\":"))
-        Py_RETURN_NONE;
+        return 0;
     skip_space(s, len, &i);
     if (!skip(s, len, &i, "\"") || len - i < 2 || s[len - 2] != '"' || s[len - 1] != '}')
-        Py_RETURN_NONE;
+        return 0;
     const unsigned char *cursor = s + i;
     Py_ssize_t cursor_len = len - 2 - i;
     Py_ssize_t store_len = cursor_shape(cursor, cursor_len);
     if (store_len < 0)
-        Py_RETURN_NONE;
+        return 0;
     PyObject *at = mark_of(cursor, cursor_len, store_len);
     if (at == NULL)
-        return NULL;
-    if (after == Py_None || sent == Py_None)
-        return answer(at, sent, 0);
+        return -1;
+    if (after == Py_None || sent == Py_None) {
+        *at_out = at;
+        *last_out = Py_NewRef(sent);
+        *covered = 0;
+        return 1;
+    }
     if (!PyTuple_CheckExact(after) || PyTuple_GET_SIZE(after) != 3) {
         Py_DECREF(at);
-        Py_RETURN_NONE;
+        return 0;
     }
     PyObject *last;
     if (PyBytes_CheckExact(sent)) {
@@ -235,12 +229,12 @@ read_ack(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
                              : cursor_shape((const unsigned char *)frame + start, sent_len);
             if (sent_store < 0) {
                 Py_DECREF(at);
-                Py_RETURN_NONE;
+                return 0;
             }
             last = mark_of((const unsigned char *)frame + start, sent_len, sent_store);
             if (last == NULL) {
                 Py_DECREF(at);
-                return NULL;
+                return -1;
             }
         }
     }
@@ -250,12 +244,102 @@ read_ack(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     }
     else {
         Py_DECREF(at);
+        return 0;
+    }
+    int found = covers(at, last, after);
+    if (found < 0) {
+        Py_DECREF(at);
+        Py_DECREF(last);
+        return -1;
+    }
+    *at_out = at;
+    *last_out = last;
+    *covered = found;
+    return 1;
+}
+
+/* read_ack(text, after, sent): see gateway/connection/ackread.py's `read_ack_py`. */
+static PyObject *
+read_ack(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "read_ack(text, after, sent) takes 3 arguments");
+        return NULL;
+    }
+    PyObject *at, *last;
+    int covered;
+    int read = read_parts(args[0], args[1], args[2], &at, &last, &covered);
+    if (read <= 0) {
+        if (read < 0)
+            return NULL;
         Py_RETURN_NONE;
     }
-    int covered = covers(at, last, after);
-    PyObject *result = covered < 0 ? NULL : answer(at, last, covered);
-    if (covered < 0)
-        Py_DECREF(at);
+    PyObject *result = PyTuple_Pack(3, at, last, covered ? Py_True : Py_False);
+    Py_DECREF(at);
+    Py_DECREF(last);
+    return result;
+}
+
+static PyObject *acked_name, *sent_name, *unsent_name; /* AckWindow's slots, interned */
+
+/* ack_range(window, text): see gateway/connection/acks.py's `ack_range_py`. */
+static PyObject *
+ack_range(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "ack_range(window, text) takes 2 arguments");
+        return NULL;
+    }
+    PyObject *window = args[0], *text = args[1];
+    if (acked_name == NULL) {
+        acked_name = PyUnicode_InternFromString("_acked");
+        sent_name = PyUnicode_InternFromString("_sent");
+        unsent_name = PyUnicode_InternFromString("_unsent");
+        if (acked_name == NULL || sent_name == NULL || unsent_name == NULL) {
+            Py_CLEAR(acked_name);
+            return NULL;
+        }
+    }
+    PyObject *unsent = PyObject_GetAttr(window, unsent_name);
+    if (unsent == NULL)
+        return NULL;
+    int holes = PyObject_IsTrue(unsent);
+    Py_DECREF(unsent);
+    if (holes != 0) {
+        if (holes < 0)
+            return NULL;
+        Py_RETURN_NONE; /* a replay's holes: AckWindow.ack_text's */
+    }
+    PyObject *after = PyObject_GetAttr(window, acked_name);
+    if (after == NULL)
+        return NULL;
+    PyObject *sent = PyObject_GetAttr(window, sent_name);
+    if (sent == NULL) {
+        Py_DECREF(after);
+        return NULL;
+    }
+    PyObject *at = NULL, *last = NULL, *result = NULL;
+    int covered = 0;
+    int read = read_parts(text, after, sent, &at, &last, &covered);
+    Py_DECREF(sent);
+    if (read <= 0) {
+        Py_DECREF(after);
+        if (read < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    if (PyObject_SetAttr(window, sent_name, last) < 0)
+        goto done;
+    if (!covered) {
+        result = PyTuple_New(0);
+        goto done;
+    }
+    if (PyObject_SetAttr(window, acked_name, at) < 0)
+        goto done;
+    result = untracked(PyTuple_Pack(2, after, at));
+done:
+    Py_DECREF(after);
+    Py_DECREF(at);
     Py_DECREF(last);
     return result;
 }
@@ -310,6 +394,8 @@ log_mark(PyObject *Py_UNUSED(module), PyObject *cursor)
 static PyMethodDef methods[] = {
     {"read_ack", (PyCFunction)(void (*)(void))read_ack, METH_FASTCALL,
      "read_ack(text, after, sent) -> (at, last, covered) | None"},
+    {"ack_range", (PyCFunction)(void (*)(void))ack_range, METH_FASTCALL,
+     "ack_range(window, text) -> (after, at) | () | None"},
     {"is_notification", is_notification, METH_O, "is_notification(frame) -> bool"},
     {"log_mark", log_mark, METH_O, "log_mark(cursor) -> (epoch, ms, n) | None"},
     {"track_users", (PyCFunction)(void (*)(void))track_users, METH_FASTCALL,

@@ -12,6 +12,15 @@ PyObject *mark_of(const unsigned char *s, Py_ssize_t len, Py_ssize_t store_len);
 /* log_mark of a str cursor: its mark, or None when not of the common shape (new refs). */
 PyObject *common_mark(PyObject *cursor);
 
+/* A tuple kept out of the cyclic GC's sight: see receipts_store.c. */
+static inline PyObject *
+untracked(PyObject *tuple)
+{
+    if (tuple != NULL && PyObject_GC_IsTracked(tuple))
+        PyObject_GC_UnTrack(tuple);
+    return tuple;
+}
+
 PyObject *track_users(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *apply_acks(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *tracked_items(PyObject *module, PyObject *const *args, Py_ssize_t nargs);

@@ -11,19 +11,12 @@
 
 static PyObject *user_ids_name; /* "user_ids", interned once */
 
-/* A tuple the store keeps, out of the cyclic GC's sight. Every tuple made here holds only
- * strs, numbers, None, an enum member, a target and other such tuples: none can hold a
+/* untracked() (receipts.h): every tuple the store keeps from here holds only strs,
+ * numbers, None, an enum member, a target and other such tuples: none can hold a
  * reference back to it, so it can never be part of a cycle, and untracking it changes
  * nothing but the GC's work. The store keeps several per notification for its lifetime,
  * and each GC-tracked one was scanned in the young, middle and full collections before
- * the GC policy froze it (~2-3k instructions a notification, scripts/profile-receipts). */
-static PyObject *
-untracked(PyObject *tuple)
-{
-    if (tuple != NULL && PyObject_GC_IsTracked(tuple))
-        PyObject_GC_UnTrack(tuple);
-    return tuple;
-}
+ * the GC policy froze it. */
 
 /* target.user_ids (a new reference): from the instance's __dict__, where a pydantic model
  * keeps its fields (its class has no descriptor for them), else by getattr. A getattr

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.connection.acks import ack_range
 from gateway.connection.connection import Connection
 from gateway.connection.dispatch import FirstReader, OpHandler, error
 from gateway.connection.ops import AckOp, MarkedAck, ReadOp
@@ -75,6 +76,13 @@ class _Handlers:
 
     def ack_text(self, conn: Connection, text: str) -> bool:
         """The SDKs' ack frame, read with its range in one call (False: not that form)."""
+        span = ack_range(conn, text)  # the common case, no holes: one call
+        if span is not None:
+            if span:
+                self._receipts.ack(conn.user_id, conn.topics, span[0], span[1])
+            else:
+                self._receipts.stats.acks_ignored += 1
+            return True
         spans = conn.ack_text(text)
         if spans is None:
             return False

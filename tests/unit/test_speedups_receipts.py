@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from gateway.connection import ackread, acks
 from gateway.connection.ackread import ReadAck, is_notification_py, read_ack_py
-from gateway.connection.acks import AckWindow, Span
+from gateway.connection.acks import AckWindow, Span, ack_range_py
 from gateway.connection.ops import AckOp, MarkedAck, parse_client_op
 from gateway.connection.outgoing import Outgoing
 from gateway.models import Invalid
@@ -43,6 +43,7 @@ def test_the_module_is_built_unless_turned_off() -> None:
     assert (ackread.read_ack is read_ack_py) == FORCED_OFF
     assert (ackread.is_notification is is_notification_py) == FORCED_OFF
     assert (marks.cursor_mark is log_mark) == FORCED_OFF
+    assert (acks.ack_range is ack_range_py) == FORCED_OFF
 
 
 _cursors = st.one_of(
@@ -194,6 +195,62 @@ def test_the_fast_path_gives_what_the_general_path_gives(
         return
     assert spans == _general(general, text), text
     assert fast.state() == general.state()
+
+
+def _ranged(range_of: object, window: _Window, text: str) -> object:
+    try:
+        return range_of(window, text)  # type: ignore[operator]
+    except Exception as exc:  # the same exception from both is the same answer
+        return type(exc)
+
+
+@_PROPERTY
+@given(
+    ack_texts()
+    | st.sampled_from(["e-1", "e-2", "e-3", "e-4", "e.5-2"]).map(
+        lambda c: '{"op":"ack","cursor":"' + c + '"}'
+    ),
+    st.none() | st.integers(0, 3).map(lambda n: log_mark(f"e-{n}")) | _marks | _hostile,
+    _valid_sent | _hostile,
+    _holes,
+)
+@example('{"op":"ack","cursor":"e-3"}', ("e", 0, 0), _frame("e-3"), [])
+def test_the_one_range_reader_is_ack_text_without_holes(
+    text: str, after: Mark | None, sent: bytes | Mark | None, holes: list[Mark]
+) -> None:
+    """`ack_range` (C) answers as its twin, leaving the same state; where it answers, it
+    is `ack_text`'s one range (or nothing); where it does not, the window is untouched."""
+    unsent = tuple(sorted(set(holes)))
+    c, twin, whole = (_Window(after, sent, unsent) for _ in range(3))
+    found = _ranged(acks.ack_range, c, text)
+    assert found == _ranged(ack_range_py, twin, text)
+    assert c.state() == twin.state()
+    if found is None:
+        assert c.state() == (after, sent, unsent)
+        return
+    if isinstance(found, type):
+        return  # the same exception (a hostile state the connection never holds)
+    assert not unsent
+    spans = whole.ack_text(text)
+    assert spans == ([found] if found else [])
+    assert c.state() == whole.state()
+
+
+@needs_c
+def test_the_one_range_reader_leaks_nothing() -> None:
+    frame = _frame("e-3")
+    cases: list[tuple[str, Mark, bytes | Mark]] = [
+        ('{"op":"ack","cursor":"e-3"}', ("e", 0, 1), frame),
+        ('{"op":"ack","cursor":"e-2"}', ("e", 0, 1), ("e", 0, 3)),
+        ('{"op":"ack","cursor":"e-4"}', ("e", 0, 1), frame),  # never sent
+        ('{"cursor":"e-3","op":"ack"}', ("e", 0, 1), frame),  # not the form
+    ]
+    for text, after, sent in cases:
+
+        def call(t: str = text, a: Mark = after, s: bytes | Mark = sent) -> object:
+            return acks.ack_range(_Window(a, s, ()), t)
+
+        assert_no_leak(call, [text, after, sent])
 
 
 def test_an_ack_of_the_last_notification_written_is_read_in_one_call() -> None:
