@@ -43,6 +43,13 @@ __all__ = ["Receipts", "deadline_refusal", "tracked", "tracked_py", "unsent_repl
 
 log = logging.getLogger("gateway.receipts")
 
+#: After the first ack of a batch, how long the ack task gathers more before applying
+#: them. A batch costs ~22k instructions of its own (the task's wake-up, the Event, the
+#: store call; a callgrind of Receipts over the memory store), and without the wait the
+#: task ran once per event-loop pass that read an ack, a handful of acks each under load:
+#: 5 ms makes it at most 200 batches a second, and a receipt's `delivered` time is that
+#: much after the ack came in, at most.
+GATHER_SECONDS = 0.005
 #: How long one feed read waits for news before a watcher's loop goes round again.
 _FEED_WAIT = 1.0
 _FEED_PAGE = 500
@@ -73,8 +80,11 @@ class Receipts:
         sweep_every: float = 0.25,
         max_queued: int = 10_000,
         types: TypeRegistry | None = None,
+        gather: float = GATHER_SECONDS,
     ) -> None:
         self.store = store
+        #: How long the ack task gathers acks after the first of a batch (0: not at all).
+        self._gather = gather
         #: Names the publish-to-ack histogram's `type` label (registered types only).
         self._types = types
         self.max_age = max_age
@@ -202,6 +212,8 @@ class Receipts:
     async def _drain(self) -> None:
         while True:
             await self._wake.wait()
+            if self._gather > 0:
+                await asyncio.sleep(self._gather)  # more acks join the batch meanwhile
             try:
                 await self._apply()
             except BackendUnavailable as exc:

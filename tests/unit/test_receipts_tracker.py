@@ -149,3 +149,29 @@ async def test_without_a_registry_the_type_label_stays_bounded() -> None:
     assert len(samples) == MAX_TYPE_LABELS + 1  # the first 50 by name, the rest "other"
     assert samples[OTHER_TYPE] == 10
     assert samples["t.n0"] == 1
+
+
+async def test_acks_that_come_over_several_loop_passes_are_applied_in_one_batch() -> None:
+    """The ack task gathers for `gather` seconds after the first ack of a batch: one store
+    call for acks read in several event-loop passes (a batch costs more than an ack)."""
+    store = MemoryReceiptStore()
+    calls: list[int] = []
+    apply = store.apply
+
+    async def counted(acks: list[Any], reads: list[Any], now: float) -> Any:
+        calls.append(len(acks))
+        return await apply(acks, reads, now)
+
+    store.apply = counted  # type: ignore[method-assign]
+    receipts = Receipts(store, max_age=60, gather=0.2)
+    await receipts.start()
+    try:
+        await receipts.published([tracked(f"n{i}", i, f"u{i}") for i in range(1, 4)])
+        for i in range(1, 4):  # one ack per loop pass, as connections' acks are read
+            assert receipts.ack(f"u{i}", frozenset(), at(i - 1), at(i))
+            await asyncio.sleep(0.01)
+        await applied(receipts, 3)
+        assert calls == [3]
+        assert receipts.stats.delivered == 3
+    finally:
+        await receipts.close()
