@@ -156,6 +156,7 @@ class Mark:
     wall: float
     server_cpu: float
     self_cpu: float
+    server_kernel_cpu: float = 0.0
 
 
 async def reset_receivers(bench: Bench, sample: int) -> None:
@@ -166,7 +167,7 @@ async def reset_receivers(bench: Bench, sample: int) -> None:
 async def reset(bench: Bench, server: Server, sample: int) -> Mark:
     """`reset_receivers`, then mark the start of a measurement."""
     await reset_receivers(bench, sample)
-    return Mark(time.time(), server.cpu(), self_cpu())
+    return Mark(time.time(), server.cpu(), self_cpu(), server.kernel_cpu())
 
 
 async def gather_report(bench: Bench) -> dict[str, Any]:
@@ -207,6 +208,7 @@ def cpu_figures(
         "window": [rep["last_rx"] - wall, rep["last_rx"]],  # wall clock: first send, last frame
         "wall_s": wall,
         "server_cpu_s": server_cpu,
+        "server_sys_s": server.kernel_cpu() - mark.server_kernel_cpu,
         "load_cpu_s": sum(rx_cpu) + pub_cpu,
         "receiver_cpu_s": rx_cpu,
         "receiver_sys_s": rep.get("rx_sys", []),  # their kernel part

@@ -43,13 +43,15 @@ def proc_status_kib(pid: int, key: str = "VmRSS") -> int:
     return int(match.group(1)) if match else 0
 
 
-def proc_cpu_seconds(pid: int) -> float:
+def proc_cpu_seconds(pid: int, kernel_only: bool = False) -> float:
+    """CPU seconds of `pid`, user and system (or system alone)."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0.0
     fields = text[text.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[12]) if kernel_only else int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def self_cpu() -> float:
@@ -78,6 +80,11 @@ class Server:
     def cpu(self) -> float:
         """CPU seconds of the server and its children (from /proc)."""
         return sum(proc_cpu_seconds(pid) for pid in process_tree(self.pid))
+
+    def kernel_cpu(self) -> float:
+        """The part of `cpu()` spent in the kernel (on loopback it includes, in a sender's
+        context, the receiving side's TCP work: the clients' acks arrive at its expense)."""
+        return sum(proc_cpu_seconds(pid, kernel_only=True) for pid in process_tree(self.pid))
 
 
 def process_tree(pid: int) -> list[int]:
