@@ -26,7 +26,9 @@ N / median the send() calls per second one core can make.
 
 The load client runs in separate processes (`--procs`, uvloop when available): a raw
 asyncio Protocol that does the upgrade handshake itself, parses only frame headers, and
-reads a timestamp and sequence number out of every `--sample`-th frame. The publisher
+reads a timestamp and sequence number out of every `--sample`-th frame. In peruser and
+receipts the same client written in C (benchkit/crecv*.c, `--load-client`) runs instead,
+at a fraction of the CPU the server would otherwise lose to it. The publisher
 keeps at most `--window` notifications in flight (published but not yet received by every
 client), so a load client slower than the server shows up as a lower rate, not as clients
 closed for being slow. Latency is time.time() at publish (embedded in the data) to
