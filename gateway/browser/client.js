@@ -1,5 +1,5 @@
 // @notification-gateway/client, built from clients/js by `npm run build`: do not edit.
-// sources-sha256: f2fdbedd792fa8155cfbc28c921c2a63e7ff3486d673b1fe7472f170792d1a4e
+// sources-sha256: a39faf43cb78e1cccee5dc53e2aedd36bb287ff150f8c1b4a3b2a02bd2de3e7e
 // dist/acks.js
 var MAX_QUEUED_READS = 100;
 var Acks = class {
@@ -12,6 +12,8 @@ var Acks = class {
   owed;
   count = 0;
   timer;
+  /** When this connection last sent an ack (performance.now() ms); undefined: never. */
+  lastAck;
   /** The last cursor acked, or the one the current connection started after. */
   safe;
   /** Set when a socket dropped owing acks: the next one resumes after `safe` instead. */
@@ -27,6 +29,7 @@ var Acks = class {
     this.on = receipts;
     this.safe = from ?? head;
     this.rewind = void 0;
+    this.lastAck = void 0;
     if (!receipts)
       return;
     for (const id of this.reads.splice(0))
@@ -38,10 +41,13 @@ var Acks = class {
       return;
     this.owed = cursor;
     this.count += 1;
-    if (this.count >= this.times.every)
+    if (this.timer !== void 0 && this.count < this.times.every)
+      return;
+    const since = this.lastAck === void 0 ? Infinity : performance.now() - this.lastAck;
+    if (since >= this.times.interval || this.count >= this.times.every)
       this.flush();
     else
-      this.timer ??= setTimeout(() => this.flush(), this.times.interval);
+      this.timer = setTimeout(() => this.flush(), this.times.interval - since);
   }
   /** Sends what is owed now (also on a clean close, so nothing stays pending). */
   flush() {
@@ -53,6 +59,7 @@ var Acks = class {
       return;
     this.owed = void 0;
     if (this.send({ op: "ack", cursor })) {
+      this.lastAck = performance.now();
       this.safe = cursor;
       this.acked(cursor);
     }
@@ -301,7 +308,7 @@ function settingsOf(options) {
     connectTimeout: options.connectTimeout ?? 1e4,
     refreshBefore: options.refreshBefore ?? 3e4,
     dedupSize: options.dedupSize ?? 512,
-    acks: options.acks === false ? void 0 : { interval: options.ackInterval ?? 250, every: options.ackEvery ?? 100 },
+    acks: options.acks === false ? void 0 : { interval: options.ackInterval ?? 1e3, every: options.ackEvery ?? 100 },
     transport: options.transport ?? "websocket",
     retryWebSocket: options.retryWebSocket ?? 3e5
   };

@@ -383,7 +383,7 @@ def test_demo_page_acks_what_it_shows_and_marks_it_read(
         wait_for(lambda: "order.shipped" in rows(), "the notification on the page")
         row = browser.find_element(By.CSS_SELECTOR, "#notifications tr[data-type='order.shipped']")
         cell = row.find_element(By.CSS_SELECTOR, ".receipt")
-        # the page acked what it showed (by itself, within 250 ms): delivered at the gateway
+        # the page acked what it showed (by itself, at once: its first): delivered at the gateway
         wait_for(lambda: cell.text == "delivered", "the page to show delivered")
         wait_for(lambda: receipt() == pb.RECEIPT_STATE_DELIVERED, "delivered at the gateway")
         row.find_element(By.CSS_SELECTOR, "button.mark-read").click()

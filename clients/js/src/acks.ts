@@ -1,9 +1,15 @@
 /**
  * `Acks`: the client's side of delivery receipts. Once a notification was handed to the
  * app (or recognised as one handed over before), its cursor is owed an `ack`; acks are
- * cumulative, so one `{"op":"ack","cursor":C}` covers everything up to C. They are
- * coalesced: sent every `interval` ms or after `every` notifications, whichever comes
- * first, and only to a gateway whose welcome said `receipts: true`.
+ * cumulative, so one `{"op":"ack","cursor":C}` covers everything up to C. They are sent
+ * only to a gateway whose welcome said `receipts: true`, throttled on the leading edge:
+ * a notification handed over when no ack went out in the last `interval` ms is acked at
+ * once; else one ack covering everything owed goes out `interval` ms after the last one,
+ * or at once when `every` are owed. Why leading: a person's notifications are sparse
+ * (minutes apart), so each is acked as soon as the app has it, and the gateway's
+ * publish-to-ack histogram measures the latency a person sees, not a coalescing wait;
+ * a burst to one user still costs the gateway at most one ack per `interval` (each ack
+ * frame is a read and a wake-up on the server).
  *
  * An ack counts only on the connection the notification came over, so what was received
  * but not acked when a socket dropped is asked for again: `resumeFrom()` is the last point
@@ -17,7 +23,7 @@
 import type { ClientOp } from "./protocol.js";
 
 export interface AckTimes {
-  /** Most ms between a notification and its ack (250). */
+  /** Fewest ms between two acks on a connection, unless `every` are owed (1000). */
   interval: number;
   /** Most notifications one ack waits for (100). */
   every: number;
@@ -32,6 +38,8 @@ export class Acks {
   private owed: string | undefined;
   private count = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** When this connection last sent an ack (performance.now() ms); undefined: never. */
+  private lastAck: number | undefined;
   /** The last cursor acked, or the one the current connection started after. */
   private safe: string | undefined;
   /** Set when a socket dropped owing acks: the next one resumes after `safe` instead. */
@@ -49,6 +57,7 @@ export class Acks {
     this.on = receipts;
     this.safe = from ?? head;
     this.rewind = undefined;
+    this.lastAck = undefined; // the throttle is per connection: a new one acks at once
     if (!receipts) return;
     for (const id of this.reads.splice(0)) this.send({ op: "read", id });
   }
@@ -58,8 +67,10 @@ export class Acks {
     if (!this.on || this.times === undefined) return;
     this.owed = cursor;
     this.count += 1;
-    if (this.count >= this.times.every) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), this.times.interval);
+    if (this.timer !== undefined && this.count < this.times.every) return; // one is due
+    const since = this.lastAck === undefined ? Infinity : performance.now() - this.lastAck;
+    if (since >= this.times.interval || this.count >= this.times.every) this.flush();
+    else this.timer = setTimeout(() => this.flush(), this.times.interval - since);
   }
 
   /** Sends what is owed now (also on a clean close, so nothing stays pending). */
@@ -71,6 +82,7 @@ export class Acks {
     if (cursor === undefined) return;
     this.owed = undefined;
     if (this.send({ op: "ack", cursor })) {
+      this.lastAck = performance.now();
       this.safe = cursor;
       this.acked(cursor);
     }

@@ -68,8 +68,10 @@ export interface ClientOptions {
   dedupSize?: number;
   /**
    * Receipts: acknowledge notifications handed to the app (true), to a gateway that runs
-   * with receipts; `false` sends none. Acks are coalesced: every `ackInterval` ms (250) or
-   * `ackEvery` notifications (100), whichever comes first.
+   * with receipts; `false` sends none. Acks are cumulative and throttled: a notification
+   * that comes after `ackInterval` ms (1000) without an ack is acked at once (sparse
+   * notifications: publish-to-ack is what the person sees); within a burst, one ack per
+   * `ackInterval` covers everything owed, or one as soon as `ackEvery` (100) are owed.
    */
   acks?: boolean;
   ackInterval?: number;

@@ -38,7 +38,7 @@ export function settingsOf(options: ClientOptions): Settings {
     acks:
       options.acks === false
         ? undefined
-        : { interval: options.ackInterval ?? 250, every: options.ackEvery ?? 100 },
+        : { interval: options.ackInterval ?? 1000, every: options.ackEvery ?? 100 },
     transport: options.transport ?? "websocket",
     retryWebSocket: options.retryWebSocket ?? 300_000,
   };
