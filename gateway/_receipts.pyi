@@ -46,3 +46,6 @@ def tracked_items(
     accepted_at: float,
     /,
 ) -> list[Any] | None: ...
+def ack_taker(
+    receipts: Any, fallback: Callable[[Any, str], bool], ack_cls: type[Any], /
+) -> Callable[[Any, str], bool]: ...

@@ -169,7 +169,7 @@ covers(PyObject *at, PyObject *last, PyObject *after)
 /* The ack frame `text` read against `after` and `sent` (read_ack_py's rules): 1 with *at
  * and *last (new references) and *covered set; 0 when the twin answers None (not the
  * common form, or a `sent` it does not know); -1 with an exception. */
-static int
+int
 read_parts(PyObject *text, PyObject *after, PyObject *sent, PyObject **at_out,
            PyObject **last_out, int *covered)
 {
@@ -404,6 +404,8 @@ static PyMethodDef methods[] = {
     {"apply_acks", (PyCFunction)(void (*)(void))apply_acks, METH_FASTCALL,
      "apply_acks(acks, waiting, ats, slots, tracked, base, published, feed_append, "
      "user_receipt, delivered, now) -> int"},
+    {"ack_taker", (PyCFunction)(void (*)(void))ack_taker, METH_FASTCALL,
+     "ack_taker(receipts, fallback, ack_cls) -> take(conn, text) -> bool"},
     {"tracked_items", (PyCFunction)(void (*)(void))tracked_items, METH_FASTCALL,
      "tracked_items(cls, items, drafts, results, accepted_at) -> list | None"},
     {NULL, NULL, 0, NULL},

@@ -12,6 +12,11 @@ PyObject *mark_of(const unsigned char *s, Py_ssize_t len, Py_ssize_t store_len);
 /* log_mark of a str cursor: its mark, or None when not of the common shape (new refs). */
 PyObject *common_mark(PyObject *cursor);
 
+/* The ack frame `text` read against a connection's `after` and `sent` (read_ack's rules):
+ * 1 with *at and *last (new references) and *covered; 0: not the common form; -1: error. */
+int read_parts(PyObject *text, PyObject *after, PyObject *sent, PyObject **at_out,
+               PyObject **last_out, int *covered);
+
 /* A tuple kept out of the cyclic GC's sight: see receipts_store.c. */
 static inline PyObject *
 untracked(PyObject *tuple)
@@ -23,6 +28,7 @@ untracked(PyObject *tuple)
 
 PyObject *track_users(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *apply_acks(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *ack_taker(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *tracked_items(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 #endif

@@ -16,7 +16,7 @@ that acks by default does so only after a welcome saying `receipts: true`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from gateway.connection.acks import ack_range
 from gateway.connection.connection import Connection
@@ -24,7 +24,9 @@ from gateway.connection.dispatch import FirstReader, OpHandler, error
 from gateway.connection.ops import AckOp, MarkedAck, ReadOp
 from gateway.connection.outgoing import Outgoing
 from gateway.receipts.marks import Mark, mark_of
+from gateway.receipts.store import Ack
 from gateway.receipts.tracker import Receipts
+from gateway.speedups import compiled
 
 __all__ = ["ack_reader", "receipt_handlers"]
 
@@ -43,8 +45,18 @@ def receipt_handlers(receipts: Receipts | None) -> Mapping[type[Any], OpHandler]
 
 def ack_reader(receipts: Receipts | None) -> FirstReader | None:
     """For `ClientOps(first=...)`: the SDKs' ack frame read and queued in one pass
-    (connection/ackread.py), before any parsing; every other frame is parsed as before."""
-    return None if receipts is None else _Handlers(receipts).ack_text
+    (connection/ackread.py), before any parsing; every other frame is parsed as before.
+    Compiled (`gateway._receipts.ack_taker`: `_Handlers.ack_text` in one C call for its
+    common cases, handing the rest to it and to `Receipts.ack`) unless the module is
+    missing or turned off."""
+    if receipts is None:
+        return None
+    python = _Handlers(receipts).ack_text
+    module = compiled("_receipts")
+    taker = getattr(module, "ack_taker", None)
+    if taker is None:
+        return python
+    return cast(FirstReader, taker(receipts, python, Ack))
 
 
 def _off(conn: Connection, op: object) -> list[Outgoing]:

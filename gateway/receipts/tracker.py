@@ -166,6 +166,12 @@ class Receipts:
             self._wake.set()
         return True
 
+    def wake(self) -> None:
+        """Have the ack task apply what is queued (the compiled ack taker queues acks
+        itself, handlers.py, and calls this once per batch)."""
+        self._woken = True
+        self._wake.set()
+
     def read(self, user_id: str, topics: frozenset[str], notification_id: str) -> bool:
         """Queue a `read`; False (dropped, counted) when the queue is full."""
         queued = self._reads_by_user.get(user_id, 0)
