@@ -80,7 +80,7 @@ class Subscriber:
         on_event: Callable[[dict[str, Any]], None] | None = None,
         on_state: Callable[[StateChange], None] | None = None,
         acks: bool = True,
-        ack_interval: float = 0.25,
+        ack_interval: float = 1.0,
         ack_every: int = 100,
         transport: Literal["websocket", "sse"] = "websocket",
     ) -> None:

@@ -202,3 +202,32 @@ async def test_the_subscriber_acks_by_itself_and_marks_read(gateway: Gateway, pu
         await sub.mark_read(sent.id)
         await eventually(pub, sent.id, {"dora": READ})
         following.cancel()
+
+
+async def test_the_subscriber_acks_the_first_at_once_and_a_burst_an_interval_later(
+    gateway: Gateway, pub
+) -> None:
+    url = f"ws://127.0.0.1:{gateway.http_port}/ws"
+    async with Subscriber(url, "erin", ack_interval=2.0) as sub:
+        items = aiter(sub)
+        ready = asyncio.ensure_future(anext(items))
+        await until(lambda: sub.state == "connected", what="connected")
+        first = await pub.publish(users=["erin"], type="order.shipped")
+        await asyncio.wait_for(ready, 5)
+        asked = asyncio.get_running_loop().time()
+        following = asyncio.ensure_future(anext(items))  # the first is handled: acked at once
+        try:
+            await eventually(pub, first.id, {"erin": DELIVERED})
+            assert asyncio.get_running_loop().time() - asked < 1.0  # not the 2 s interval
+            burst = [await pub.publish(users=["erin"], type="a.b") for _ in range(3)]
+            for sent in burst:  # handed over and handled within the interval: owed
+                item = await asyncio.wait_for(following, 5)
+                assert item.cursor == sent.cursor  # type: ignore[union-attr]
+                following = asyncio.ensure_future(anext(items))
+            await asyncio.sleep(0.3)
+            assert [await states(pub, s.id) for s in burst] == [{"erin": PENDING}] * 3
+            for sent in burst:  # one trailing ack, 2 s after the first, covers all three
+                await eventually(pub, sent.id, {"erin": DELIVERED})
+            assert asyncio.get_running_loop().time() - asked >= 1.9
+        finally:
+            following.cancel()  # a failure leaves no iteration running into the close
