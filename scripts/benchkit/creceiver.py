@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from . import ROOT
+from .wsclient import ACK_SECONDS
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ("crecv.c", "crecv_cmd.c", "crecv_ws.c", "crecv.h")
+SOURCES = ("crecv.c", "crecv_cmd.c", "crecv_ws.c", "crecv_acks.c", "crecv.h")
 #: Where the binary is built (git ignores it), one per version of the sources and flags.
 CACHE = HERE / ".build"
 FLAGS = ("-O2", "-Wall", "-Wextra", "-Werror")
@@ -84,7 +85,7 @@ def command_line(req_id: int, name: str, kwargs: dict[str, Any]) -> bytes:
     elif name == "reset":
         args = str(int(kwargs["sample"]))
     elif name == "acks":
-        args = f"{1 if kwargs['on'] else 0} {float(kwargs.get('seconds', 0.25))!r}"
+        args = f"{1 if kwargs['on'] else 0} {float(kwargs.get('seconds', ACK_SECONDS))!r}"
     elif name == "nap":
         args = str(int(kwargs["us"]))
     elif name in ("stall", "resume"):

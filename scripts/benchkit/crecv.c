@@ -30,7 +30,7 @@
 #define STDIN_TAG UINT64_MAX
 
 Tally tally;
-double ack_seconds = 0.25;
+double ack_seconds = 1.0;
 /* After a wake-up for fewer than NAP_BELOW connections, wait this long (the `nap` command)
  * before reading them, so that more arrive meanwhile: the reads take more frames each and
  * there are fewer epoll_wait calls and wake-ups. On loopback those kernel costs were most of
@@ -47,13 +47,6 @@ static unsigned char *rbuf;
 static size_t rcap;
 Batch batch = {.id = -1};
 Resuming resuming = {.id = -1};
-
-/* Owed acks in the order they became owed (so by due time): index, owed_since. */
-static struct {
-    size_t index;
-    double since;
-} *ackq;
-static size_t ackq_head, ackq_len, ackq_cap;
 
 static double clock_of(clockid_t id)
 {
@@ -181,44 +174,6 @@ void on_gone(Conn *c)
     if (c->upgraded && c->close_code < 0 && !c->closing)
         tally.unexpected_lost++;
     conn_close(c);
-}
-
-void on_owed(Conn *c)
-{
-    if (ackq_len == ackq_cap) {
-        size_t cap = ackq_cap ? ackq_cap * 2 : 1024;
-        void *grown = malloc(cap * sizeof *ackq);
-        if (grown == NULL)
-            abort();
-        for (size_t i = 0; i < ackq_len; i++) /* unwrap the ring */
-            memcpy((char *)grown + i * sizeof *ackq, &ackq[(ackq_head + i) % ackq_cap],
-                   sizeof *ackq);
-        free(ackq);
-        ackq = grown;
-        ackq_cap = cap;
-        ackq_head = 0;
-    }
-    size_t at = (ackq_head + ackq_len++) % ackq_cap;
-    ackq[at].index = (size_t)(c - conns);
-    ackq[at].since = c->owed_since;
-}
-
-/* The SDKs' timer: each owed ack goes out ack_seconds after its first notification. */
-static void acks_due(double now)
-{
-    while (ackq_len && ackq[ackq_head].since + ack_seconds <= now) {
-        size_t i = ackq[ackq_head].index;
-        double since = ackq[ackq_head].since;
-        ackq_head = (ackq_head + 1) % ackq_cap;
-        ackq_len--;
-        if (i < nconns && conns[i].owed_since == since) /* else acked since (ACK_EVERY) */
-            conn_ack(&conns[i]);
-    }
-}
-
-void ackq_clear(void)
-{
-    ackq_head = ackq_len = 0;
 }
 
 /* ---- connect ---------------------------------------------------------------------- */
@@ -365,9 +320,7 @@ int main(int argc, char **argv)
     epoll_ctl(ep, EPOLL_CTL_ADD, 0, &in);
     struct epoll_event evs[256];
     for (;;) {
-        double now = mono_now(), next = INFINITY;
-        if (ackq_len)
-            next = ackq[ackq_head].since + ack_seconds;
+        double now = mono_now(), next = acks_next();
         if (batch.id >= 0 && batch.deadline < next)
             next = batch.deadline;
         if (resuming.id >= 0 && resuming.deadline < next)

@@ -1,5 +1,6 @@
 /* crecv: the bench's load client in C; shared declarations of crecv.c (the event loop and
- * the commands) and crecv_ws.c (one connection's WebSocket reading, acks, tally).
+ * the commands), crecv_ws.c (one connection's WebSocket reading, tally) and crecv_acks.c
+ * (when to ack).
  *
  * Why C: on a 2-core machine the Python receivers' CPU (~0.8 core in the per-user scenario,
  * more once every client acks) competes with the server under test, so the figures measured
@@ -33,7 +34,8 @@ typedef struct {
     char owed[MAX_OWED];
     int owed_len; /* 0: nothing owed */
     int owed_count;
-    double owed_since; /* monotonic time of the oldest notification owed (0: none) */
+    double last_ack;   /* monotonic time of this connection's last ack sent (0: none) */
+    double ack_due;    /* when its trailing ack is due (0: none waiting) */
     int close_code;    /* -1: no close frame */
     uint32_t events;   /* what epoll watches for this fd now (0: not registered) */
     unsigned char connecting, upgraded, ready, closed, closing, stalled, acks, settled, welcome;
@@ -97,7 +99,6 @@ void json_string(Buf *b, const char *s);
 void reply(long id, const char *status, Buf *body);
 void conn_close(Conn *c);
 void pump(void);
-void ackq_clear(void);
 
 /* crecv_cmd.c */
 void read_commands(void);
@@ -107,14 +108,19 @@ void tally_reset(int sample);
 /* crecv_ws.c */
 void conn_send(Conn *c, const unsigned char *p, size_t n);
 void conn_send_masked(Conn *c, int opcode, const unsigned char *p, size_t n);
-void conn_ack(Conn *c);
 void conn_readable(Conn *c, unsigned char **rbuf, size_t *rcap);
+
+/* crecv_acks.c */
+void conn_ack(Conn *c);
+void ack_or_schedule(Conn *c);
+double acks_next(void);
+void acks_due(double now);
+void ackq_clear(void);
 
 /* crecv.c: what the WebSocket side tells the loop. */
 void on_ready(Conn *c);
 void on_fail(Conn *c, const char *reason);
 void on_gone(Conn *c);
-void on_owed(Conn *c);
 void conn_watch(Conn *c);
 
 #endif

@@ -155,12 +155,12 @@ static void command(char *line)
     } else if (!strcmp(name, "acks")) {
         int on = 0;
         if (sscanf(args, "%d %lf", &on, &ack_seconds) != 2)
-            ack_seconds = 0.25;
+            ack_seconds = 1.0;
         ackq_clear();
         for (size_t i = 0; i < nconns; i++) {
             conns[i].acks = (unsigned char)(on != 0);
-            if (on && conns[i].owed_since != 0.0)
-                on_owed(&conns[i]);
+            if (on && conns[i].owed_len)
+                ack_or_schedule(&conns[i]);
         }
     } else if (!strcmp(name, "nap")) {
         long us = atol(args);

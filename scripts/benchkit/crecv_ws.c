@@ -3,7 +3,7 @@
  * The upgrade response head, then frame headers only: the first text frame is the welcome,
  * every later one a notification (counted; every `sample`-th read for its "ts", "lane" and
  * "seq"); ping -> pong, close -> close. With acks on, a notification's cursor is owed and
- * acked as the SDKs do (cumulative, after ACK_EVERY or ack_seconds, masked frames).
+ * acked as the SDKs do (crecv_acks.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -68,26 +68,6 @@ void conn_send_masked(Conn *c, int opcode, const unsigned char *p, size_t n)
     conn_send(c, f, 6 + n);
 }
 
-void conn_ack(Conn *c)
-{
-    int owed = c->owed_len;
-    c->owed_len = 0;
-    c->owed_count = 0;
-    c->owed_since = 0.0;
-    if (!owed || c->closed || c->closing)
-        return;
-    unsigned char payload[125];
-    static const char head[] = "{\"op\":\"ack\",\"cursor\":\"";
-    size_t n = sizeof head - 1;
-    memcpy(payload, head, n);
-    memcpy(payload + n, c->owed, (size_t)owed);
-    n += (size_t)owed;
-    payload[n++] = '"';
-    payload[n++] = '}';
-    conn_send_masked(c, 0x1, payload, n);
-    tally.acks_sent++;
-}
-
 static void owe(Conn *c, const unsigned char *buf, size_t start, size_t end)
 {
     static const char key[] = "\"cursor\":\"";
@@ -101,12 +81,7 @@ static void owe(Conn *c, const unsigned char *buf, size_t start, size_t end)
     memcpy(c->owed, p, (size_t)(q - p));
     c->owed_len = (int)(q - p);
     c->owed_count++;
-    if (c->owed_since == 0.0) {
-        c->owed_since = mono_now();
-        on_owed(c);
-    }
-    if (c->owed_count >= ACK_EVERY)
-        conn_ack(c);
+    ack_or_schedule(c);
 }
 
 /* The number after `key` (which must be found at or after *from), up to the next ','. */

@@ -67,10 +67,11 @@ SIZES: dict[str, tuple[Any, Any, str]] = {
     "user_batch": (1000, 1000, "per-user: items per PublishBatch call (at most 1000)"),
     "user_window": (10_000, 5000, "per-user: notifications in flight at most (0 = unbounded)"),
     "ack_seconds": (
-        0.25,
-        0.25,
-        "receipts: a client acks this long after the first notification it owes (the SDKs' "
-        "default interval)",
+        1.0,
+        1.0,
+        "receipts: the clients' ack interval: a notification owed when its connection sent "
+        "no ack this long is acked at once, else one ack this long after the last (the "
+        "SDKs' default)",
     ),
     "idle_connections": (
         20_000,

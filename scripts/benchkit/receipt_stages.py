@@ -12,8 +12,9 @@ which callgrind dumps its counters):
   the rest of its batch by the ack task (`apply`).
 
 A round publishes one notification to every user (one connection each), flushes, and has
-every connection ack it: an ack covers one notification, as at the SDKs' default under a
-steady trickle (an ack every 250 ms). Printed: instructions per notification and per ack.
+every connection ack it: an ack covers one notification, as with the SDKs' leading-edge acks
+when a user's notifications are sparse (each acked at once; a burst shares one ack per
+second). Printed: instructions per notification and per ack.
 """
 
 from __future__ import annotations

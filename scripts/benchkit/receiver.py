@@ -36,9 +36,8 @@ class Receiver:
         self.pipe = pipe
         self.tally = Tally(shared)
         self.clients: list[WsClient] = []
-        #: Receipts: the sweep that sends acks as the SDKs' timers would.
+        #: Receipts: the sweep that sends trailing acks as the SDKs' timers would.
         self._ack_timer: asyncio.Task[None] | None = None
-        self._ack_seconds = ACK_SECONDS
         self._tasks: set[asyncio.Task[None]] = set()
         self._done: asyncio.Future[None] | None = None
 
@@ -138,11 +137,11 @@ class Receiver:
             client.last = []
 
     async def cmd_acks(self, on: bool, seconds: float = ACK_SECONDS) -> None:
-        """Receipts: every connection acks what it receives (as the SDKs do, `seconds`
-        after the first notification owed), or stops."""
-        self._ack_seconds = seconds
+        """Receipts: every connection acks what it receives as the SDKs do (at once when it
+        sent no ack in the last `seconds`, else `seconds` after its last ack), or stops."""
         for client in self.clients:
             client.acks = on
+            client.ack_seconds = seconds
         if self._ack_timer is not None:
             self._ack_timer.cancel()
             self._ack_timer = None
@@ -150,16 +149,16 @@ class Receiver:
             self._ack_timer = asyncio.create_task(self._acks_due())
 
     async def _acks_due(self) -> None:
-        """The SDKs' per-connection ack timer, as one sweep every 50 ms for them all."""
+        """The SDKs' per-connection trailing-ack timer, as one sweep every 50 ms for them
+        all (a trailing ack goes out up to 50 ms late; the C client's are exact)."""
         while True:
             await asyncio.sleep(0.05)
-            acks_due(self.clients, time.time(), self._ack_seconds)
+            acks_due(self.clients)
 
     async def cmd_flush_acks(self) -> None:
-        """Send every connection's owed ack now (the SDKs' timer would, 250 ms later)."""
-        now = time.time()
+        """Send every connection's owed ack now (the SDKs' timer would, up to a second later)."""
         for client in self.clients:
-            client.ack(now)
+            client.ack()
 
     async def cmd_stall(self, index: int) -> None:
         client = self.clients[index]

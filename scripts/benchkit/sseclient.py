@@ -78,5 +78,5 @@ class SseClient(WsClient):
         if not self.closed.done():
             self.closed.set_result(None)
 
-    def ack(self, now: float) -> None:
+    def ack(self) -> None:
         """Acks go to POST /sse/ops on SSE: not sent by the load client."""

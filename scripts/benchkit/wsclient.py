@@ -27,16 +27,16 @@ _HANDSHAKE = (
 _ZERO_MASK = b"\x00\x00\x00\x00"  # client frames must be masked; a zero key leaves bytes as-is
 #: How the load client acks when asked to (receipts), as the SDKs do by default.
 ACK_EVERY = 100
-ACK_SECONDS = 0.25
+ACK_SECONDS = 1.0
 
 
-def acks_due(clients: list[WsClient], now: float, seconds: float = ACK_SECONDS) -> None:
-    """The SDKs' ack timer for a receiver's connections: each owed ack goes out `seconds`
-    after the first notification it covers (called every 50 ms)."""
-    due = time.monotonic() - seconds
+def acks_due(clients: list[WsClient]) -> None:
+    """The SDKs' trailing ack for a receiver's connections: what a connection owes goes
+    out `ack_seconds` after its last ack (called every 50 ms)."""
+    mono = time.monotonic()
     for client in clients:
-        if client.owed_since and client.owed_since <= due:
-            client.ack(now)
+        if client.owed and client.last_ack + client.ack_seconds <= mono:
+            client.ack()
 
 
 def kernel_cpu() -> float:
@@ -100,13 +100,15 @@ class WsClient(asyncio.Protocol):
         self.close_code: int | None = None
         self.stalled = False
         self.closing = False
-        #: Receipts: ack like the SDKs do (cumulative, ACK_SECONDS after the first
-        #: notification owed, or once ACK_EVERY are owed, whichever comes first).
+        #: Receipts: ack like the SDKs do (cumulative; at once when this connection sent
+        #: no ack in the last `ack_seconds`, else `ack_seconds` after its last ack, or at
+        #: once when ACK_EVERY are owed).
         self.acks = False
+        self.ack_seconds = ACK_SECONDS
         self._owed: bytes | None = None
         self._owed_count = 0
-        #: When the oldest notification not acked yet came (0: none owed).
-        self.owed_since = 0.0
+        #: When this connection last sent an ack (monotonic; 0: never).
+        self.last_ack = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
@@ -172,8 +174,6 @@ class WsClient(asyncio.Protocol):
             elif opcode == 0x9 and self.transport is not None:  # ping → pong
                 self.transport.write(bytes((0x8A, 0x80 | length)) + _ZERO_MASK + buf[start:end])
         self.buf = buf[pos:] if pos < size else b""
-        if self._owed_count >= ACK_EVERY:  # else the receiver's timer sends it (ack_due)
-            self.ack(now)
         got = count - self.count
         if got:
             self.count = count
@@ -189,17 +189,25 @@ class WsClient(asyncio.Protocol):
             i += 10
             self._owed = buf[i : buf.find(b'"', i, end)]
             self._owed_count += 1
-            if not self.owed_since:
-                self.owed_since = time.monotonic()
+            # the SDKs' leading edge; else the receiver's sweep sends it (acks_due)
+            if (
+                self._owed_count >= ACK_EVERY
+                or time.monotonic() - self.last_ack >= self.ack_seconds
+            ):
+                self.ack()
 
-    def ack(self, now: float) -> None:
+    @property
+    def owed(self) -> bool:
+        return self._owed is not None
+
+    def ack(self) -> None:
         """Send the owed ack (a masked text frame with a zero key), if any."""
         owed, self._owed = self._owed, None
         self._owed_count = 0
-        self.owed_since = 0.0
         if owed is None or self.transport is None or self.transport.is_closing():
             return
         payload = b'{"op":"ack","cursor":"' + owed + b'"}'
+        self.last_ack = time.monotonic()
         self.tally.acks_sent += 1
         self.transport.write(bytes((0x81, 0x80 | len(payload))) + _ZERO_MASK + payload)
 

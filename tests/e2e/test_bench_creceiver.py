@@ -151,26 +151,39 @@ async def test_acks_as_the_sdks_do_and_the_gateway_applies_them(
 ) -> None:
     await connected(client, gateway)
     await client.call("reset", sample=1)
-    await client.call("acks", on=True, seconds=0.1)
-    await publish(gateway, [(0, 0), (1, 0), (0, 1), (2, 0)])
-    await received(client, 4)
-    assert await acked_reaches(gateway, 4, within=5.0)  # one cumulative ack per user
+    await client.call("acks", on=True, seconds=2.0)
+    start = time.monotonic()
+    await publish(gateway, [(0, 0), (1, 0), (2, 0)])
+    await received(client, 3)
+    # each connection's first: acked at once (the leading edge), not 2 s later
+    assert await acked_reaches(gateway, 3, within=0.5)
+    await publish(gateway, [(0, 1), (0, 2), (0, 3)])  # within u0's interval: owed
+    await received(client, 6)
+    assert acked(gateway) == 3
+    # one trailing ack, 2 s after u0's last, covers the three
+    assert await acked_reaches(gateway, 6, within=3.0)
+    assert time.monotonic() - start >= 1.95
+    await publish(gateway, [(1, 1)])  # u1 sent no ack for over 2 s: at once
+    await received(client, 7)
+    assert await acked_reaches(gateway, 7, within=0.5)
     # a long interval: only the 100th notification owed sends an ack before it
     await client.call("acks", on=True, seconds=60.0)
-    await publish(gateway, [(0, s) for s in range(2, 101)])
-    await received(client, 103)
-    assert not await acked_reaches(gateway, 5, within=0.5)  # 99 owed: no ack yet
-    await publish(gateway, [(0, 101)])
-    await received(client, 104)
-    assert await acked_reaches(gateway, 104, within=5.0)
-    await publish(gateway, [(1, 1)])
-    await received(client, 105)
+    await publish(gateway, [(0, s) for s in range(4, 103)])
+    await received(client, 106)
+    assert not await acked_reaches(gateway, 8, within=0.5)  # 99 owed: no ack yet
+    await publish(gateway, [(0, 103)])
+    await received(client, 107)
+    assert await acked_reaches(gateway, 107, within=5.0)
+    await publish(gateway, [(2, 1)])  # u2 acked within the 60 s: owed
+    await received(client, 108)
+    assert not await acked_reaches(gateway, 108, within=0.3)
     await client.call("flush_acks")  # what the bench sends before reading the histogram
-    assert await acked_reaches(gateway, 105, within=5.0)
+    assert await acked_reaches(gateway, 108, within=5.0)
     report = await client.call("report")
     assert report["order_errors"] == 0 and report["unexpected_lost"] == 0
     assert report["close_codes"] == {}  # the gateway took every ack frame (masked, valid)
-    assert report["acks_sent"] == 5  # one per user at first, the 100th owed, the flush
+    # three leading, the burst's trailing one, u1's leading, the 100th owed, the flush
+    assert report["acks_sent"] == 7
 
 
 async def test_the_servers_close_frames_are_recorded(gateway: Server, client: Handle) -> None:
