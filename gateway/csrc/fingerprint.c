@@ -4,6 +4,8 @@
  * body up to its last `,"created_at":`, hashed with the target's user ids (a tuple) or
  * topic by Python's own hash of the same tuple. In Python the cut, the slice, the type
  * checks and the call cost ~4.9k instructions per notification, of which the hash ~0.9k.
+ * The value is the tuple's hash computed as tupleobject.c does, over the body's bytes in
+ * place (bytes hash with _Py_HashBytes): no slice, no tuple (~2.6k -> ~1.5k).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -45,6 +47,19 @@ gw_configure_fingerprint(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     Py_RETURN_NONE;
 }
 
+/* CPython's tuple hash constants (Objects/tupleobject.c) */
+#if SIZEOF_PY_UHASH_T > 4
+#define XXPRIME_1 ((Py_uhash_t)11400714785074694791ULL)
+#define XXPRIME_2 ((Py_uhash_t)14029467366897019727ULL)
+#define XXPRIME_5 ((Py_uhash_t)2870177450012600261ULL)
+#define XXROTATE(x) ((x << 31) | (x >> 33))
+#else
+#define XXPRIME_1 ((Py_uhash_t)2654435761UL)
+#define XXPRIME_2 ((Py_uhash_t)2246822519UL)
+#define XXPRIME_5 ((Py_uhash_t)374761393UL)
+#define XXROTATE(x) ((x << 13) | (x >> 19))
+#endif
+
 /* bytes.rfind(marker) */
 static Py_ssize_t
 rfind(const char *s, Py_ssize_t n, const char *m, Py_ssize_t k)
@@ -68,38 +83,56 @@ gw_local_fingerprint(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return PyObject_Vectorcall(fp.fallback, args, 2, NULL);
     Py_ssize_t cut = rfind(PyBytes_AS_STRING(body), PyBytes_GET_SIZE(body),
                            PyBytes_AS_STRING(fp.marker), PyBytes_GET_SIZE(fp.marker));
-    PyObject *content = cut < 0 ? Py_NewRef(body)
-                                : PyBytes_FromStringAndSize(PyBytes_AS_STRING(body), cut);
-    if (content == NULL)
-        return NULL;
-    PyObject *key;
-    int kind = PyObject_IsInstance(target, fp.users);
-    if (kind == 0) {
-        kind = PyObject_IsInstance(target, fp.topic);
-        if (kind > 0)
-            kind = 2;
-    }
-    if (kind < 0) {
-        Py_DECREF(content);
-        return NULL;
-    }
-    if (kind == 0) {
-        key = content; /* hash(content) */
+    if (cut < 0)
+        cut = PyBytes_GET_SIZE(body);
+    /* hash(content) without the slice: bytes hash their bytes with _Py_HashBytes */
+    Py_hash_t content_hash = _Py_HashBytes(PyBytes_AS_STRING(body), cut);
+    int kind;
+    if (Py_IS_TYPE(target, (PyTypeObject *)fp.users)) { /* exact: no metaclass hook */
+        kind = 1;
+    } else if (Py_IS_TYPE(target, (PyTypeObject *)fp.topic)) {
+        kind = 2;
     } else {
-        PyObject *part = PyObject_GetAttr(target, kind == 1 ? fp.user_ids : fp.topic_name);
-        if (part == NULL) {
-            Py_DECREF(content);
-            return NULL;
+        kind = PyObject_IsInstance(target, fp.users);
+        if (kind == 0) {
+            kind = PyObject_IsInstance(target, fp.topic);
+            if (kind > 0)
+                kind = 2;
         }
-        key = kind == 1 ? PyTuple_Pack(2, part, content) : PyTuple_Pack(3, part, Py_None, content);
-        Py_DECREF(part);
-        Py_DECREF(content);
-        if (key == NULL)
+        if (kind < 0)
             return NULL;
     }
-    Py_hash_t hash = PyObject_Hash(key);
-    Py_DECREF(key);
-    if (hash == -1 && PyErr_Occurred())
+    if (kind == 0)
+        return PyLong_FromSsize_t(content_hash);
+    /* the field from the instance (the model's __getattr__ only runs for a miss) */
+    PyObject *name = kind == 1 ? fp.user_ids : fp.topic_name;
+    PyObject *part = PyObject_GenericGetAttr(target, name);
+    if (part == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return NULL;
+        PyErr_Clear();
+        part = PyObject_GetAttr(target, name);
+        if (part == NULL)
+            return NULL;
+    }
+    /* hash((part, content)) or hash((part, None, content)): CPython's tuple hash (xxHash
+     * lanes, tupleobject.c), without making the tuple */
+    Py_hash_t lanes[3];
+    Py_ssize_t n = 0;
+    lanes[n++] = PyObject_Hash(part);
+    Py_DECREF(part);
+    if (lanes[0] == -1)
         return NULL;
+    if (kind == 2)
+        lanes[n++] = PyObject_Hash(Py_None);
+    lanes[n++] = content_hash;
+    Py_uhash_t acc = XXPRIME_5;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        acc += (Py_uhash_t)lanes[i] * XXPRIME_2;
+        acc = XXROTATE(acc);
+        acc *= XXPRIME_1;
+    }
+    acc += (Py_uhash_t)n ^ (XXPRIME_5 ^ 3527539UL);
+    Py_hash_t hash = acc == (Py_uhash_t)-1 ? 1546275796 : (Py_hash_t)acc;
     return PyLong_FromSsize_t(hash);
 }
