@@ -51,11 +51,23 @@ skip_ws(canon *c)
         c->p++;
 }
 
-static void
+static inline void
 put(canon *c, const unsigned char *from, size_t n)
 {
-    memmove(c->w, from, n);
+    memcpy(c->w, from, n); /* the output is another buffer */
     c->w += n;
+}
+
+/* 1 for a byte a string holds as it is: printable ASCII (DEL too) but `"` and `\` */
+static unsigned char plain[256];
+
+static void
+fill_plain(void)
+{
+    if (plain['a'])
+        return;
+    for (int ch = 0x20; ch < 0x80; ch++)
+        plain[ch] = ch != '"' && ch != '\\';
 }
 
 static int
@@ -74,6 +86,10 @@ string(canon *c)
 {
     const unsigned char *start = c->p++;
     while (c->p < c->end) {
+        while (c->p < c->end && plain[*c->p])
+            c->p++;
+        if (c->p >= c->end)
+            return 0;
         unsigned char ch = *c->p;
         if (ch == '"') {
             c->p++;
@@ -308,6 +324,7 @@ value(canon *c)
 PyObject *
 gw_canonical_json(const unsigned char *text, Py_ssize_t n)
 {
+    fill_plain();
     PyObject *out = PyBytes_FromStringAndSize(NULL, n);
     if (out == NULL)
         return NULL;
