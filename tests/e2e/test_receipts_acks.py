@@ -35,7 +35,10 @@ async def states(pub: AsyncPublisher, nid: str) -> dict[str, int]:
 
 
 async def eventually(pub: AsyncPublisher, nid: str, want: dict[str, int]) -> None:
-    for _ in range(150):
+    # by the clock, not a count of polls: on a loaded machine each poll (a GetReceipts call)
+    # can take long enough that 150 of them ran out before a 2 s ack timer fired
+    deadline = asyncio.get_running_loop().time() + 8.0
+    while asyncio.get_running_loop().time() < deadline:
         if await states(pub, nid) == want:
             return
         await asyncio.sleep(0.02)
