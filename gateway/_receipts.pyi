@@ -49,3 +49,11 @@ def tracked_items(
 def ack_taker(
     receipts: Any, fallback: Callable[[Any, str], bool], ack_cls: type[Any], /
 ) -> Callable[[Any, str], bool]: ...
+def observe_delivery(
+    published: list[tuple[float, str]],
+    histograms: dict[str, Any],
+    bounds: tuple[float, ...],
+    now: float,
+    label_of: Callable[[str], Any],
+    /,
+) -> None: ...

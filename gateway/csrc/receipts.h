@@ -28,6 +28,7 @@ untracked(PyObject *tuple)
 
 PyObject *track_users(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *apply_acks(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *observe_delivery(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *ack_taker(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *tracked_items(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from bisect import bisect_left
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import cast
 
 from gateway.connection.connection import Connection
@@ -39,7 +39,15 @@ from gateway.speedups import compiled
 from gateway.tasks import cancel_and_wait
 from gateway.types import TypeRegistry
 
-__all__ = ["Receipts", "deadline_refusal", "tracked", "tracked_py", "unsent_replay"]
+__all__ = [
+    "Receipts",
+    "deadline_refusal",
+    "observe",
+    "observe_py",
+    "tracked",
+    "tracked_py",
+    "unsent_replay",
+]
 
 log = logging.getLogger("gateway.receipts")
 
@@ -244,17 +252,13 @@ class Receipts:
         metrics = self._metrics
         metrics.acks_applied += len(acks)
         metrics.acks_ignored += applied.refused
-        histograms = metrics.delivery_seconds
-        bounds = DELIVERY_SECONDS_BUCKETS
-        for published_at, type_ in applied.published:
-            histogram = histograms.get(type_)
-            if histogram is None:
-                histogram = self._histogram(type_)
-            seconds = now - published_at
-            if seconds < 0.0:
-                seconds = 0.0
-            histogram.counts[bisect_left(bounds, seconds)] += 1  # Histogram.observe, inline
-            histogram.sum += seconds
+        observe(
+            applied.published,
+            metrics.delivery_seconds,
+            DELIVERY_SECONDS_BUCKETS,
+            now,
+            self._histogram,
+        )
         self._down_logged = False
 
     def _histogram(self, type_: str) -> Histogram:
@@ -275,6 +279,42 @@ class Receipts:
         if not self._down_logged:
             log.warning("receipts backend unreachable: %s", exc)
             self._down_logged = True
+
+
+def observe_py(
+    published: list[tuple[float, str]],
+    histograms: dict[str, Histogram],
+    bounds: tuple[float, ...],
+    now: float,
+    label_of: Callable[[str], Histogram],
+) -> None:
+    """Each notification that turned delivered, `(published_at, type)`, observed in its
+    type's publish-to-ack histogram (`label_of` names one for a type not in `histograms`)
+    as `now - published_at` seconds (0 if the clock went back). The twin of
+    `gateway._receipts.observe_delivery` (one C call per batch)."""
+    for published_at, type_ in published:
+        histogram = histograms.get(type_)
+        if histogram is None:
+            histogram = label_of(type_)
+        seconds = now - published_at
+        if seconds < 0.0:
+            seconds = 0.0
+        histogram.counts[bisect_left(bounds, seconds)] += 1  # Histogram.observe, inline
+        histogram.sum += seconds
+
+
+Observe = Callable[
+    [
+        list[tuple[float, str]],
+        dict[str, Histogram],
+        tuple[float, ...],
+        float,
+        Callable[[str], Histogram],
+    ],
+    None,
+]
+_observe_c = getattr(compiled("_receipts"), "observe_delivery", None)
+observe: Observe = observe_py if _observe_c is None else cast(Observe, _observe_c)
 
 
 def deadline_refusal(seconds: float, receipts: Receipts | None) -> Invalid | None:

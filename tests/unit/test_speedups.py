@@ -141,6 +141,7 @@ KEY_TESTS = [
     "tests/unit/test_direct_send.py",
     "tests/unit/test_speedups_receipts.py",
     "tests/unit/test_speedups_receipts_store.py",
+    "tests/unit/test_speedups_receipts_take.py",
     "tests/unit/test_receipts_tracker.py",
     "tests/unit/test_connection_acks.py",
     "tests/unit/test_ack_rules.py",

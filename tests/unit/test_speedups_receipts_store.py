@@ -22,19 +22,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.connection.acks import AckWindow
-from gateway.connection.dispatch import FirstReader
 from gateway.log.base import AppendResult, Draft
 from gateway.models import NotificationItem, PublishItem, TopicTarget, UsersTarget
-from gateway.receipts import handlers, memory_loops, tracker
-from gateway.receipts.handlers import ack_reader
-from gateway.receipts.marks import Mark, cursor_mark
+from gateway.receipts import memory_loops, tracker
+from gateway.receipts.marks import cursor_mark
 from gateway.receipts.memory import MemoryReceiptStore
 from gateway.receipts.memory_counts import Counts
 from gateway.receipts.memory_loops import apply_acks_py, track_users_py
 from gateway.receipts.model import State, Tracked, UserReceipt
 from gateway.receipts.store import Ack
-from gateway.receipts.tracker import Receipts, tracked_py
+from gateway.receipts.tracker import observe_py, tracked_py
 from gateway.speedups import FORCED_OFF
 from tests.support.leaks import assert_no_leak
 
@@ -57,6 +54,7 @@ def test_the_loops_are_compiled_unless_turned_off() -> None:
     assert (memory_loops.track_users is track_users_py) == FORCED_OFF
     assert (memory_loops.apply_acks is apply_acks_py) == FORCED_OFF
     assert (tracker._tracked_items is None) == FORCED_OFF
+    assert (tracker.observe is observe_py) == FORCED_OFF
 
 
 @st.composite
@@ -291,82 +289,3 @@ def test_the_loops_leak_nothing() -> None:
     item, draft = _publish(1, "a")
     results = [AppendResult("e-1", 1)]
     assert_no_leak(lambda: tracker.tracked([item], [draft], results, 2.0), [item, draft])
-
-
-# -- ack_taker: the SDKs' ack frame taken whole (handlers.ack_reader) ----------------------
-
-
-class _Conn(AckWindow):
-    """What the taker reads of a connection: its ack state, user and topics."""
-
-    __slots__ = ("topics", "user_id")
-
-    def __init__(self, user_id: str, after: Mark | None, sent: bytes | Mark | None) -> None:
-        self.user_id, self.topics = user_id, frozenset({"t"} if user_id == "b" else ())
-        self._acked, self._sent, self._unsent = after, sent, ()
-
-    def state(self) -> tuple[object, ...]:
-        return (self._acked, self._sent, self._unsent)
-
-
-def _ack_frame(n: int) -> str:
-    return '{"op":"ack","cursor":"e-' + str(n) + '"}'
-
-
-_steps = st.lists(
-    st.tuples(
-        st.integers(0, 2),  # which connection
-        st.integers(0, 9).map(_ack_frame)
-        | st.sampled_from(['{"cursor":"e-3","op":"ack"}', '{"op":"ping"}', "x"]),
-        st.integers(0, 9),  # what it was written last (a mark), before this step
-        st.booleans(),  # a replay hole (then the Python handler takes it)
-    ),
-    max_size=12,
-)
-
-
-def _take_all(take: FirstReader, receipts: Receipts, steps: list[Any]) -> list[object]:
-    conns = [_Conn("a", ("e", 0, 0), None), _Conn("a", ("e", 0, 2), None), _Conn("b", None, None)]
-    seen: list[object] = []
-    for which, text, written, hole in steps:
-        conn = conns[which]
-        conn._sent = ("e", 0, written)
-        conn._unsent = (("e", 0, written),) if hole else ()
-        seen.append(take(conn, text))
-        seen.append((conn.state(), dict(receipts._acks), receipts.stats.acks_ignored))
-        seen.append(receipts._woken)
-        if len(receipts._acks) > 1 and written % 3 == 0:  # now and then the task applies
-            receipts._acks, receipts._woken = {}, False
-    return seen
-
-
-@needs_c
-@_PROPERTY
-@given(_steps, st.integers(1, 3))
-def test_the_c_ack_taker_does_what_the_python_handler_does(
-    steps: list[Any], max_queued: int
-) -> None:
-    compiled, python = (
-        Receipts(MemoryReceiptStore(), max_age=60, max_queued=max_queued) for _ in range(2)
-    )
-    taker = ack_reader(compiled)
-    assert taker is not None and type(taker).__name__ == "builtin_function_or_method"
-    twin = handlers._Handlers(python).ack_text
-    assert _take_all(taker, compiled, steps) == _take_all(twin, python, steps)
-
-
-@needs_c
-def test_the_ack_taker_leaks_nothing() -> None:
-    receipts = Receipts(MemoryReceiptStore(), max_age=60)
-    taker = ack_reader(receipts)
-    assert taker is not None
-    conn = _Conn("a", ("e", 0, 0), ("e", 0, 5))
-    texts = [_ack_frame(n) for n in (1, 2, 2, 9)] + ['{"op":"ping"}']
-
-    def take_some() -> None:
-        conn._acked, conn._sent = ("e", 0, 0), ("e", 0, 5)
-        for text in texts:
-            taker(conn, text)  # type: ignore[arg-type]
-        receipts._acks.clear()
-
-    assert_no_leak(take_some, [conn, receipts, *texts])
