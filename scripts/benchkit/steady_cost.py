@@ -9,7 +9,7 @@ kernel hands it bytes. Each measured publish is one notification to everyone thr
 `NotificationService.publish`, `--gap` seconds after the previous one, so the scheduler lets
 it write through (`FlushScheduler.write_through`, `outbox.write_each`) as in the steady
 bench at 50/s. The gRPC hop is not in it (its cost is per call, not per subscriber: see
-`scripts/profile-publish` and the gRPC notes in docs/performance.md).
+`scripts/profile-publish` and the gRPC notes in docs/performance-rounds.md).
 
 Stages of each publish: `publish` (the service up to the fan-out: encode, the log's
 append), `fanout` (the hub's `write_through`: a frame written to each connection, the
