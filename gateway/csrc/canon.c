@@ -214,6 +214,30 @@ literal(canon *c, const char *word, size_t n)
     return 1;
 }
 
+enum { MALFORMED, MORE, CLOSED };
+
+/* After an item of a container that `close` ends: its comma (MORE: another item follows)
+ * or `close` (CLOSED: the container's depth given back), written through; else MALFORMED. */
+static int
+after_item(canon *c, char close)
+{
+    skip_ws(c);
+    if (c->p >= c->end)
+        return MALFORMED;
+    if (*c->p == ',') {
+        c->p++;
+        *c->w++ = ',';
+        skip_ws(c);
+        return MORE;
+    }
+    if (*c->p != close)
+        return MALFORMED;
+    c->p++;
+    *c->w++ = close;
+    c->depth--;
+    return CLOSED;
+}
+
 /* At '{': an object whose keys are distinct. */
 static int
 object(canon *c)
@@ -252,21 +276,9 @@ object(canon *c)
         skip_ws(c);
         if (!value(c))
             return 0;
-        skip_ws(c);
-        if (c->p >= c->end)
-            return 0;
-        if (*c->p == ',') {
-            c->p++;
-            *c->w++ = ',';
-            skip_ws(c);
-            continue;
-        }
-        if (*c->p != '}')
-            return 0;
-        c->p++;
-        *c->w++ = '}';
-        c->depth--;
-        return 1;
+        int next = after_item(c, '}');
+        if (next != MORE)
+            return next == CLOSED;
     }
 }
 
@@ -287,21 +299,9 @@ array(canon *c)
     for (;;) {
         if (!value(c))
             return 0;
-        skip_ws(c);
-        if (c->p >= c->end)
-            return 0;
-        if (*c->p == ',') {
-            c->p++;
-            *c->w++ = ',';
-            skip_ws(c);
-            continue;
-        }
-        if (*c->p != ']')
-            return 0;
-        c->p++;
-        *c->w++ = ']';
-        c->depth--;
-        return 1;
+        int next = after_item(c, ']');
+        if (next != MORE)
+            return next == CLOSED;
     }
 }
 
