@@ -13,7 +13,7 @@ loop over that shard's connections (and a hub without it pays one check per conn
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 
 from gateway.connection.connection import Connection
@@ -131,6 +131,11 @@ class Hub:
             self._discard(self._by_topic, topic, conn)
             if self._shard_of is not None and conn in self._all:
                 self._discard(self._shards[self._shard_of(conn.user_id)].by_topic, topic, conn)
+
+    def users_index(self) -> Mapping[str, Connection | dict[Connection, None]]:
+        """Each user's connection, or its connections (a dict) when it has several: the
+        service's per-user `deliver` reads it inline (the same object for the hub's life)."""
+        return self._by_user
 
     def deliver(self, target: Target, item: Outgoing) -> int:
         """Queue `item` on every connection `target` addresses; returns how many."""

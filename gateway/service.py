@@ -37,7 +37,7 @@ from gateway.log.base import (
 )
 from gateway.log.cursor import Cursor
 from gateway.metrics import Metrics
-from gateway.models import Invalid, PublishItem, encode_notification, tuple_maker
+from gateway.models import Invalid, PublishItem, UsersTarget, encode_notification, tuple_maker
 from gateway.questions import ReplicaQuestions, Unavailable
 from gateway.receipts.tracker import Receipts, deadline_refusal, tracked, unsent_replay
 from gateway.tracing import OFF, Tracing
@@ -92,6 +92,8 @@ class NotificationService(ReplicaQuestions):
         # tracing (issue 19): spans around the append and each fan-out when on
         self._tracing = tracing
         self.hub = hub
+        #: The hub's user index, read by `deliver`'s one-user case.
+        self._by_user = hub.users_index()
         #: The type registry every publish is checked against (issue 16); None: none.
         self.types = types
         #: Told of each fan-out's recipient count: it decides when queued items go out.
@@ -106,6 +108,12 @@ class NotificationService(ReplicaQuestions):
         self._one_bucket = bisect_left(self.metrics.fanout_connections.bounds, 1)
         self._max_connections = max_connections
         self._max_per_user = max_connections_per_user
+        #: Inside a batch's append on a log that delivers on append (`publish_many`):
+        #: `deliver` counts into the tally, told to the scheduler once at the end.
+        self._tallying = 0
+        self._tally_publishes = 0
+        self._tally_recipients = 0
+        self._tally_ones = 0
 
     async def start(self) -> None:
         """Start the log with this service as its listener (entries, gaps, peers' questions)."""
@@ -127,22 +135,60 @@ class NotificationService(ReplicaQuestions):
             # its trace: the untraced path stays one check and no extra call
             return self._tracing.fan_out(entry, self.deliver)
         item = Outgoing.notification(entry.cursor, entry.body)
-        scheduler = self._scheduler
-        count = None
-        if scheduler.through:  # one publish's one entry, nothing else to flush: see flush.py
-            count = self.hub.write_through(entry.target, item)
-            if count is not None:
-                scheduler.wrote_through(len(item.ws) if count else 0)
-        if count is None:
-            count = self.hub.deliver(entry.target, item)
+        target = entry.target
+        if type(target) is UsersTarget and len(user_ids := target.user_ids) == 1:
+            # one user's entry, the most entries: `Hub.deliver`'s first case inline (its
+            # call was ~0.5k); a users target is never written through (`write_through`)
+            conn = self._by_user.get(user_ids[0])
+            if conn is None:
+                count = 0
+            elif isinstance(conn, dict):
+                count = self.hub.deliver(target, item)
+            else:
+                conn.send(item)
+                count = 1
+        else:
+            count = self._deliver_other(entry, item)
+        if self._tallying:  # in a batch's append: told and observed at its end
+            if count == 1:
+                self._tally_ones += 1
+                return 1
+            if count:
+                self._tally_publishes += 1
+                self._tally_recipients += count
+        else:
+            self._scheduler.published(count)
         if count == 1:  # per-user, the most entries: observed inline (a call was ~2k)
             fan_out = self.metrics.fanout_connections
             fan_out.counts[self._one_bucket] += 1
             fan_out.sum += 1
         else:
             self.metrics.fanout_connections.observe(count)
-        self._scheduler.published(count)
         return count
+
+    def _told(self, started: float) -> None:
+        """A batch's append (begun at `started`) is over: its tally, to the scheduler and
+        the fan-out histogram (`deliver`; one-connection entries apart, the most)."""
+        self._tallying -= 1
+        ones = self._tally_ones
+        if ones:
+            fan_out = self.metrics.fanout_connections
+            fan_out.counts[self._one_bucket] += ones
+            fan_out.sum += ones
+        self._scheduler.published_many(
+            self._tally_publishes + ones, self._tally_recipients + ones, started
+        )
+        self._tally_publishes = self._tally_recipients = self._tally_ones = 0
+
+    def _deliver_other(self, entry: Entry, item: Outgoing) -> int:
+        """`deliver`'s fan-out of any entry but one user's."""
+        scheduler = self._scheduler
+        if scheduler.through:  # one publish's one entry, nothing else to flush: see flush.py
+            count = self.hub.write_through(entry.target, item)
+            if count is not None:
+                scheduler.wrote_through(len(item.ws) if count else 0)
+                return count
+        return self.hub.deliver(entry.target, item)
 
     def deliver_shard(self, entry: Entry, shard: int) -> int:
         """A sharded log's topic or everyone entry: to `shard`'s users' connections only."""
@@ -194,8 +240,16 @@ class NotificationService(ReplicaQuestions):
         # one notification on a log that delivers it before append returns: its fan-out
         # may write as it goes (flush.py); a batch's items share one flush
         through = len(drafts) == 1 and self.log.delivers_on_append
+        scheduler = self._scheduler
         if through:
-            self._scheduler.write_through()
+            scheduler.write_through()
+        # a batch's entries are fanned out inside this one append, with no callback
+        # between them: the policy is told of them once, after (flush.py's arrived_many)
+        tallying = not through and self.log.delivers_on_append
+        started = 0.0
+        if tallying:
+            started = scheduler.now()
+            self._tallying += 1
         try:
             if trace is None:
                 results = await self.log.append(drafts)
@@ -206,7 +260,9 @@ class NotificationService(ReplicaQuestions):
             raise Unavailable(str(exc)) from None
         finally:
             if through:
-                self._scheduler.through_done()
+                scheduler.through_done()
+            if tallying:
+                self._told(started)
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()

@@ -191,3 +191,21 @@ async def test_scheduler_flushes_a_stalled_stream_at_the_cap() -> None:
         await asyncio.sleep(0.002)
     # the second flush went out once 5 ms had passed since its first frame (n=1 at 0.4 ms)
     assert transport.writes == [[b"0"], [b"%d" % n for n in range(1, 15)]]
+
+
+def test_arrived_many_records_what_as_many_arrived_calls_do() -> None:
+    # a batch's entries told at once (service.py): the batch begins where it started
+    clock = FakeClock()
+    one, many = _streaming(clock), _streaming(clock)
+    for policy in (one, many):
+        policy.flushed()
+    clock.advance(1 * MS)
+    started = many.now()
+    for recipients in (1, 0, 4, 1):
+        one.arrived(recipients)
+    many.arrived_many(3, 6, started)
+    many.arrived_many(0, 0, started)  # nothing queued: no part of a flush
+    assert (many.publishes, many.recipients) == (one.publishes, one.recipients) == (3, 6)
+    for _ in range(4):
+        assert many.wait() == one.wait()
+        clock.advance(0.2 * MS)

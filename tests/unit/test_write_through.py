@@ -168,3 +168,22 @@ async def test_a_publish_partly_written_through_is_counted_as_one_flush() -> Non
     await asyncio.sleep(0)
     assert len(stream.writes) == 2
     assert (gw.metrics.flushes, gw.metrics.flushed_publishes) == (1, 1)
+
+
+async def test_a_batch_is_told_to_the_policy_and_the_histogram_once_as_entry_by_entry() -> None:
+    # the service tallies a batch's entries and tells the policy at the end (service.py,
+    # `_told`): the same publishes, recipients, histogram and flush as entry by entry
+    gw = Gateway(3, topics=("t",))
+    gw.service.attach_now(Connection("u0", (), FakeTransport(), gw.conns[0]._context))
+    await gw.start()
+    policy = gw.scheduler._policy
+    users = [("u0",), ("u1",), ("nobody",), ("u2", "u1"), None, ("u1",)]
+    targets = [TopicTarget(topic="t") if u is None else UsersTarget(user_ids=u) for u in users]
+    await gw.service.publish_many([_item(n, t) for n, t in enumerate(targets)])
+    fan_out = gw.metrics.fanout_connections
+    assert (policy.publishes, policy.recipients) == (5, 2 + 1 + 2 + 3 + 1)
+    assert (fan_out.count, fan_out.sum) == (6, 9)
+    assert fan_out.counts[:4] == [1, 2, 2, 1]  # 0, 1, 2, (2, 5]
+    await asyncio.sleep(0)
+    assert (gw.metrics.flushes, gw.metrics.flushed_publishes) == (1, 5)
+    assert gw.notes(gw.transports[1]) == [["welcome"], ["n1", "n3", "n4", "n5"]]
