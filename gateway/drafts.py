@@ -13,15 +13,24 @@ tests/unit/test_speedups_drafts.py holds them together.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from gateway.log.base import AppendResult, Draft
-from gateway.models import NotificationItem, PublishItem, encode_notification, tuple_maker
+from gateway.models import Invalid, NotificationItem, PublishItem, encode_notification, tuple_maker
+from gateway.receipts.tracker import deadline_refusal
 from gateway.speedups import compiled
 
-__all__ = ["drafts_of", "drafts_of_py", "tally", "tally_py"]
+if TYPE_CHECKING:
+    from gateway.receipts.tracker import Receipts
+    from gateway.types import TypeRegistry
+
+__all__ = ["PENDING", "drafts_each", "drafts_of", "drafts_of_py", "tally", "tally_py"]
 
 #: Made per item (models.tuple_maker: later fields take their defaults).
 _draft = tuple_maker(Draft, 6)
+
+#: Placeholder for an outcome that the log call will fill in.
+PENDING = AppendResult("", 0)
 
 #: (published, delivered, duplicates, conflicts)
 Tally = tuple[int, int, int, int]
@@ -41,6 +50,51 @@ def drafts_of_py(items: list[PublishItem], max_bytes: int, trace: str | None) ->
             return None
         drafts.append(_draft((item.target, notification.id, body, notification.ttl, None, trace)))
     return drafts
+
+
+def drafts_each(
+    items: list[PublishItem],
+    accepted_at: float,
+    trace: str | None,
+    max_bytes: int,
+    types: TypeRegistry | None,
+    receipts: Receipts | None,
+) -> tuple[list[AppendResult | Invalid], list[Draft]]:
+    """Any batch, item by item: each item's outcome (`PENDING`: drafted) and the drafts.
+    The type registry's verdict, the size limit's `Invalid`, receipts' deadline refusal:
+    the rules `drafts_of` leaves to this loop by declining the batch."""
+    outcomes: list[AppendResult | Invalid] = []
+    drafts: list[Draft] = []
+    for item in items:
+        if types is not None:  # the type registry (issue 16): its data's schema, target kind
+            verdict = types.check(item)
+            if verdict is not None:
+                if isinstance(verdict, Invalid):
+                    outcomes.append(verdict)
+                    continue
+                item = verdict  # the type's default priority / ttl filled in
+        notification = item.notification
+        body = encode_notification(notification)
+        if len(body) > max_bytes:
+            outcomes.append(
+                Invalid(
+                    "notification",
+                    f"encoded size {len(body)} bytes exceeds the limit of {max_bytes}",
+                )
+            )
+            continue
+        receipt_until = None
+        if notification.receipt_deadline is not None:
+            refusal = deadline_refusal(notification.receipt_deadline.total_seconds(), receipts)
+            if refusal is not None:
+                outcomes.append(refusal)
+                continue
+            receipt_until = accepted_at + notification.receipt_deadline.total_seconds()
+        outcomes.append(PENDING)
+        drafts.append(
+            _draft((item.target, notification.id, body, notification.ttl, receipt_until, trace))
+        )
+    return outcomes, drafts
 
 
 def tally_py(results: list[AppendResult]) -> Tally:

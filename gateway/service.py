@@ -21,7 +21,8 @@ from typing import Any
 from gateway.closecodes import CloseCode
 from gateway.connection.connection import Connection
 from gateway.connection.outgoing import Outgoing
-from gateway.drafts import drafts_of, tally
+from gateway.drafts import PENDING as _PENDING
+from gateway.drafts import drafts_each, drafts_of, tally
 from gateway.flush import FlushScheduler
 from gateway.hub import Hub, addresses
 from gateway.log.address import Address, addresses_of
@@ -30,16 +31,15 @@ from gateway.log.base import (
     READY,
     AppendResult,
     BackendUnavailable,
-    Draft,
     Entry,
     GapScope,
     NotificationLog,
 )
 from gateway.log.cursor import Cursor
 from gateway.metrics import Metrics
-from gateway.models import Invalid, PublishItem, UsersTarget, encode_notification, tuple_maker
+from gateway.models import Invalid, PublishItem, UsersTarget
 from gateway.questions import ReplicaQuestions, Unavailable
-from gateway.receipts.tracker import Receipts, deadline_refusal, tracked, unsent_replay
+from gateway.receipts.tracker import Receipts, tracked, unsent_replay
 from gateway.tracing import OFF, Tracing
 from gateway.types import TypeRegistry
 
@@ -55,12 +55,6 @@ class Conflict(ValueError):
             f"target or content (at cursor {cursor}); use a new id"
         )
         self.notification_id = notification_id
-
-
-#: Placeholder for an outcome that the log call will fill in.
-_PENDING = AppendResult("", 0)
-#: Made per item, in C (models.tuple_maker: later fields take their defaults).
-_draft = tuple_maker(Draft, 6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,12 +223,14 @@ class NotificationService(ReplicaQuestions):
         # limit) in one call, in C: no outcome but the results (drafts.py)
         found = drafts_of(items, self._max_bytes, trace) if self.types is None else None
         if found is None:
-            outcomes, drafts = self._drafts(items, accepted_at, trace)
+            outcomes, drafts = drafts_each(
+                items, accepted_at, trace, self._max_bytes, self.types, receipts
+            )
         else:
             drafts = found
             outcomes = [_PENDING] * len(drafts)
         if not drafts:
-            return outcomes
+            return [*outcomes]  # every item refused (rare): the list widened to the return type
         self._in_flight += 1
         self._idle.clear()
         # one notification on a log that delivers it before append returns: its fan-out
@@ -287,47 +283,6 @@ class NotificationService(ReplicaQuestions):
             return settled
         appended = iter(settled)
         return [next(appended) if outcome is _PENDING else outcome for outcome in outcomes]
-
-    def _drafts(
-        self, items: list[PublishItem], accepted_at: float, trace: str | None
-    ) -> tuple[list[AppendResult | Invalid | Conflict], list[Draft]]:
-        """Each item's outcome (`_PENDING`: drafted) and the drafts, item by item: the
-        type registry, the size limit's `Invalid`, receipts' deadline."""
-        outcomes: list[AppendResult | Invalid | Conflict] = []
-        drafts: list[Draft] = []
-        max_bytes = self._max_bytes
-        receipts = self.receipts
-        types = self.types
-        for item in items:
-            if types is not None:  # the type registry (issue 16): its data's schema, target kind
-                verdict = types.check(item)
-                if verdict is not None:
-                    if isinstance(verdict, Invalid):
-                        outcomes.append(verdict)
-                        continue
-                    item = verdict  # the type's default priority / ttl filled in
-            notification = item.notification
-            body = encode_notification(notification)
-            if len(body) > max_bytes:
-                outcomes.append(
-                    Invalid(
-                        "notification",
-                        f"encoded size {len(body)} bytes exceeds the limit of {self._max_bytes}",
-                    )
-                )
-                continue
-            receipt_until = None
-            if notification.receipt_deadline is not None:
-                refusal = deadline_refusal(notification.receipt_deadline.total_seconds(), receipts)
-                if refusal is not None:
-                    outcomes.append(refusal)
-                    continue
-                receipt_until = accepted_at + notification.receipt_deadline.total_seconds()
-            outcomes.append(_PENDING)
-            drafts.append(
-                _draft((item.target, notification.id, body, notification.ttl, receipt_until, trace))
-            )
-        return outcomes, drafts
 
     async def wait_idle(self) -> None:
         """Wait until no accepted publish is still on its way into the log (for drain)."""
