@@ -163,15 +163,15 @@ class FlushScheduler:
     """
 
     __slots__ = (
+        "_dirty",
         "_loop",
         "_metrics",
         "_policy",
+        "_scheduled",
         "_wrote_through",
-        "dirty",
         "now",
         "published",
         "published_many",
-        "scheduled",
         "through",
     )
 
@@ -194,11 +194,8 @@ class FlushScheduler:
         self.published_many: Callable[[int, int, float], None] = self._policy.arrived_many
         self.now: Callable[[], float] = self._policy.now
         self._metrics = metrics if metrics is not None else Metrics()
-        #: The connections with items to write, and whether the flush callback is
-        #: armed: `Outbox.send` appends to `dirty` itself while it is (`mark`'s call was
-        #: ~0.5k per per-user notification).
-        self.dirty: list[Outbox] = []
-        self.scheduled = False
+        self._dirty: list[Outbox] = []
+        self._scheduled = False
         #: Set by `write_through`: the next fan-out writes each connection's frame as it
         #: goes (`through.write_each`) instead of queuing it for a flush pass; the fan-out
         #: clears it.
@@ -216,7 +213,7 @@ class FlushScheduler:
         one-item publish: the items of a batch must share one write per connection, and
         a fan-out that wrote through ends the mode for the rest of the tick.
         """
-        if not self.dirty and not self.scheduled and self._policy.quiet():
+        if not self._dirty and not self._scheduled and self._policy.quiet():
             self.through = True
 
     def wrote_through(self, size: int) -> None:
@@ -233,7 +230,7 @@ class FlushScheduler:
         if self._wrote_through:
             self._wrote_through = False
             policy = self._policy
-            if self.scheduled:  # some recipients queued (SSE, held): the tick's flush
+            if self._scheduled:  # some recipients queued (SSE, held): the tick's flush
                 return  # counts the publish, once
             if policy.publishes:
                 self._metrics.flushes += 1
@@ -242,9 +239,9 @@ class FlushScheduler:
 
     def mark(self, conn: Outbox) -> None:
         """`conn` has items to write (called once until it is flushed)."""
-        self.dirty.append(conn)
-        if not self.scheduled:
-            self.scheduled = True
+        self._dirty.append(conn)
+        if not self._scheduled:
+            self._scheduled = True
             loop = self._loop
             if loop is None:
                 loop = self._loop = asyncio.get_running_loop()
@@ -259,13 +256,13 @@ class FlushScheduler:
 
     def flush(self) -> None:
         """Write every dirty connection's items now."""
-        self.scheduled = False
+        self._scheduled = False
         metrics = self._metrics
         policy = self._policy
         if policy.publishes:
             metrics.flushes += 1
             metrics.flushed_publishes += policy.publishes
-        dirty, self.dirty = self.dirty, []
+        dirty, self._dirty = self._dirty, []
         # one write per pass is sampled: observing each one added ~0.6 us to a ~2 us write
         if dirty and (sampled := dirty[0].pending_bytes()):
             metrics.flush_bytes.observe(sampled)

@@ -135,11 +135,7 @@ class Outbox(AckWindow):
             return
         backlog = self._backlog
         if not self._pending and not self.held and backlog is None:
-            scheduler = self._context.scheduler
-            if scheduler.scheduled:  # `mark` without its call (flush.py)
-                scheduler.dirty.append(self)
-            else:
-                scheduler.mark(self)
+            self._context.scheduler.mark(self)
         frame = item.ws
         self._pending.append(frame)
         if backlog is not None:

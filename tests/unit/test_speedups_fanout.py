@@ -117,7 +117,7 @@ def _effects(conns: list[Outbox], shared: Any) -> list[Any]:
             )
         )
     users = [conn.user_id for conn in detached]
-    return [seen, users, len(scheduler.dirty), metrics.slow_clients_closed]
+    return [seen, users, len(scheduler._dirty), metrics.slow_clients_closed]
 
 
 @settings(max_examples=300, deadline=None)
