@@ -199,7 +199,7 @@ class Gateway:
             # the operators' page (issue 19): only on the ops port, behind the publish token
             admin = AdminRoutes(self.service, settings.publish_token_set, self._backend_kind)
             routes = [*ops.probes(), *ops.scrape(), *admin.routes()]
-            site = OpsSite(routes, server_log, [fallback.wrong_method])
+            site = OpsSite(routes, server_log, [fallback.json_refusals])
             try:
                 await site.start(
                     settings.ops_host, settings.ops_port, reuse_port=settings.workers > 1
@@ -211,7 +211,7 @@ class Gateway:
         await self._grpc.start()  # stopped by _stop() if it fails part-way
         self.grpc_port = self._grpc.port
         app = web.Application(
-            client_max_size=settings.max_client_frame_bytes, middlewares=[fallback.wrong_method]
+            client_max_size=settings.max_client_frame_bytes, middlewares=[fallback.json_refusals]
         )
         # the probes stay on the public port too: load balancers often see only that one
         public = ops.probes() if self._ops is not None else [*ops.probes(), *ops.scrape()]

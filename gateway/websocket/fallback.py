@@ -3,8 +3,9 @@
 The protocol (protocol.py) keeps `GET /ws` over HTTP/1.1 as the first request on its
 connection, and `GET /sse`; everything else is aiohttp's. These are the rules aiohttp
 needs for that: a `/ws` or `/sse` that reached it is refused with a reason, a method a
-route does not serve is a JSON 405 naming those it does (`wrong_method`; `/sse` and `/ws`
-have their routes here so that they are routes to aiohttp, not 404s), its responses
+route does not serve is a JSON 405 naming those it does and a path that is no route a
+JSON 404 (`json_refusals`; `/sse` and `/ws` have their routes here so that they are
+routes to aiohttp, not 404s), its responses
 close their connection, and a request it refuses costs one warning line, not a
 traceback (`RequestErrorLog`).
 """
@@ -18,7 +19,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
-__all__ = ["RequestErrorLog", "close_after", "routes", "wrong_method"]
+__all__ = ["RequestErrorLog", "close_after", "json_refusals", "routes"]
 
 
 class RequestErrorLog(logging.LoggerAdapter[logging.Logger]):
@@ -58,12 +59,22 @@ async def not_first(request: web.Request) -> web.Response:
     return web.json_response({"error": "bad_handshake", "message": message}, status=400)
 
 
+#: How much of an unknown path a 404 names: enough to spot a typo, never a reflected page.
+_PATH_SHOWN = 100
+
+
 @web.middleware
-async def wrong_method(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A route asked with a method it does not serve: 405 with `Allow` (RFC 9110 §15.5.6),
-    its reason in JSON like every other refusal here rather than aiohttp's plain text."""
+async def json_refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own refusals in JSON like every other refusal here, rather than its plain
+    text: a route asked with a method it does not serve is 405 with `Allow` (RFC 9110
+    §15.5.6), a path that is no route 404 naming it."""
     try:
         return await handler(request)
+    except web.HTTPNotFound:
+        path = request.path
+        shown = path if len(path) <= _PATH_SHOWN else path[:_PATH_SHOWN] + "..."
+        body = {"error": "not_found", "message": f"no route for {shown!r} on this port"}
+        return web.json_response(body, status=404)
     except web.HTTPMethodNotAllowed as exc:
         allow = ", ".join(sorted(exc.allowed_methods))
         message = f"{request.path} answers {allow} only"

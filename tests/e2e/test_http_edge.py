@@ -2,7 +2,7 @@
 
 A route asked with a method it does not serve answers 405 naming the methods it does
 (`Allow`, RFC 9110 §15.5.6), in JSON like every other refusal here, whether the route is
-the protocol's own (`/ws`, `/sse`) or aiohttp's; a path that is no route stays 404. A
+the protocol's own (`/ws`, `/sse`) or aiohttp's; a path that is no route is a JSON 404. A
 refused `/sse` carries no WebSocket header: `Sec-WebSocket-Version` answers an upgrade
 (RFC 6455 §4.4), which `/sse` is not. Each costs at most one log line, never a traceback.
 """
@@ -63,6 +63,30 @@ async def test_without_sse_a_post_to_sse_is_404(
         url = f"http://127.0.0.1:{gateway.http_port}/sse?user_id=alice"
         async with http.request(method, url) as response:
             assert response.status == 404, (method, await response.text())
+            assert (await response.json())["error"] == "not_found"
+
+
+@pytest.mark.parametrize("port", ["http", "ops"])
+async def test_a_path_that_is_no_route_is_a_json_404_naming_it(
+    start_gateway: StartGateway,
+    http: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+    port: str,
+) -> None:
+    """aiohttp's own 404 is plain text; here it is JSON like every other refusal, and a
+    long path is cut in what it names."""
+    caplog.set_level(logging.DEBUG)
+    gateway = await start_gateway(ops_port=0)
+    number = gateway.http_port if port == "http" else gateway.ops_port
+    for path, named in (("/nope", "'/nope'"), ("/" + "x" * 5000, "x" * 99 + "...")):
+        async with http.get(f"http://127.0.0.1:{number}{path}") as response:
+            assert response.status == 404
+            assert response.headers["Content-Type"].startswith("application/json")
+            body = await response.json()
+            assert body["error"] == "not_found"
+            assert named in body["message"]
+            assert len(body["message"]) < 200
+    assert_quiet(caplog)
 
 
 #: (request headers, query, status, whether JWT is on): an `/sse` request its edge refuses
