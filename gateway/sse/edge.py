@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from gateway.websocket.head import Head
     from gateway.websocket.protocol import WebSocketProtocol
 
-__all__ = ["SseEdge", "cors_headers"]
+__all__ = ["SseEdge", "cors_headers", "refusal_cors"]
 
 
 def cors_headers(origin: str | None, allowed: frozenset[str] | None) -> dict[str, str]:
@@ -48,6 +48,16 @@ def cors_headers(origin: str | None, allowed: frozenset[str] | None) -> dict[str
         "Access-Control-Allow-Credentials": "true",
         "Vary": "Origin",
     }
+
+
+def refusal_cors(origin: str | None, allowed: frozenset[str] | None) -> dict[str, str]:
+    """The CORS headers of a refused `/sse` (not admitted, so its Origin is checked here):
+    a fetch-based client on an allowed page then reads why (a 401 to refresh its token, a
+    400 naming the field) instead of a bare network error. An Origin off the allow-list
+    is told nothing more than before."""
+    if allowed is not None and origin not in allowed:
+        return {"Vary": "Origin"} if origin is not None else {}
+    return cors_headers(origin, allowed)
 
 
 class SseEdge:
@@ -78,7 +88,8 @@ class SseEdge:
         admitted = handshake if isinstance(handshake, Refusal) else admit(handshake, self.policy)
         if isinstance(admitted, Refusal):
             self.service.metrics.refused(admitted.status)
-            protocol.refuse(admitted.status, admitted.body(), websocket=False)
+            cors = refusal_cors(head.headers.get("origin"), self.policy.allowed_origins)
+            protocol.refuse(admitted.status, admitted.body(), websocket=False, headers=cors)
             return
         stream_id = secrets.token_urlsafe(16)
         cors = cors_headers(head.headers.get("origin"), self.policy.allowed_origins)

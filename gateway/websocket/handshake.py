@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from http import HTTPStatus
 
 from gateway.websocket.quick import accept_for
@@ -95,14 +96,23 @@ def switching_protocols(accept: bytes, selected: str | None = None) -> bytes:
     )
 
 
-def refusal(status: int, body: dict[str, str], *, websocket: bool = True) -> bytes:
+def refusal(
+    status: int,
+    body: dict[str, str],
+    *,
+    websocket: bool = True,
+    headers: Mapping[str, str] | None = None,
+) -> bytes:
     """A complete JSON error response that also closes the connection.
 
     The refusal of what may be an upgrade (`websocket`) names the protocol version spoken
     here (RFC 6455 §4.4); one of another route's request (`/sse`) names nothing of
-    WebSocket. A 426 also names the upgrade it asks for (RFC 9110 §7.8).
+    WebSocket. A 426 also names the upgrade it asks for (RFC 9110 §7.8). `headers` are
+    the caller's (CORS for a refused `/sse`, so that a page may read why), from settings
+    or constants, never copied from the request unchecked.
     """
     payload = json.dumps(body).encode()  # as aiohttp's json_response writes it
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     connection = (
         "Upgrade: websocket\r\nConnection: Upgrade, close"
         if status == 426
@@ -111,7 +121,7 @@ def refusal(status: int, body: dict[str, str], *, websocket: bool = True) -> byt
     return (
         f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
         f"Content-Type: application/json; charset=utf-8\r\nContent-Length: {len(payload)}\r\n"
-        f"{_VERSION if websocket else ''}{connection}\r\n\r\n"
+        f"{_VERSION if websocket else ''}{extra}{connection}\r\n\r\n"
     ).encode() + payload
 
 

@@ -21,7 +21,7 @@ aiohttp, not the hub.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from gateway.connection.adapter import ByteStreamAdapter
@@ -220,18 +220,25 @@ class WebSocketProtocol(ByteStreamAdapter):
         if head.rest and self.conn is not None:
             self._frames(head.rest)
 
-    def refuse(self, status: int, body: dict[str, str], *, websocket: bool | None = None) -> None:
+    def refuse(
+        self,
+        status: int,
+        body: dict[str, str],
+        *,
+        websocket: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         """Answer the request with an HTTP error and close the connection.
 
         `websocket`: whether the request may be an upgrade (its refusal then names the
         WebSocket version, `refusal`); by default, unless the head read so far names
-        another path than `/ws`.
+        another path than `/ws`. `headers`: more for the response (`refusal`'s).
         """
         if websocket is None:
             path = None if self._head is None else request_path(self._head.received)
             websocket = path is None or path == b"/ws"
         self._head_done()
-        self.transport.write(refusal(status, body, websocket=websocket))
+        self.transport.write(refusal(status, body, websocket=websocket, headers=headers))
         self._close_transport()
 
     def accept(self, conn: Connection, response: bytes) -> None:

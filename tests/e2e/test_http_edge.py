@@ -120,6 +120,40 @@ async def test_a_refused_sse_request_carries_no_websocket_header(
         assert response.headers["Content-Type"].startswith("application/json")
 
 
+#: (allow-list, Origin sent, the CORS headers a refused `/sse` carries)
+REFUSAL_CORS = [
+    pytest.param(None, "https://a.example", {"Access-Control-Allow-Origin": "*"}, id="no-list"),
+    pytest.param(
+        "https://a.example",
+        "https://a.example",
+        {
+            "Access-Control-Allow-Origin": "https://a.example",
+            "Access-Control-Allow-Credentials": "true",
+        },
+        id="allowed",
+    ),
+    pytest.param("https://a.example", "https://evil.example", {}, id="not-allowed"),
+]
+
+
+@pytest.mark.parametrize(("allowed", "origin", "expected"), REFUSAL_CORS)
+async def test_a_refused_sse_request_tells_an_allowed_page_why(
+    start_gateway: StartGateway,
+    http: aiohttp.ClientSession,
+    allowed: str | None,
+    origin: str,
+    expected: dict[str, str],
+) -> None:
+    """A 401 a cross-site fetch-based client cannot read is a network error to it: it
+    could not tell an expired token from an outage. An Origin off the list learns nothing."""
+    gateway = await start_gateway(jwt_secret="k" * 32, allowed_origins=allowed)
+    url = f"http://127.0.0.1:{gateway.http_port}/sse?user_id=alice"
+    async with http.get(url, headers={"Origin": origin}) as response:
+        assert response.status == (401 if allowed is None or origin == allowed else 403)
+        cors = {k: v for k, v in response.headers.items() if k.startswith("Access-Control")}
+        assert cors == expected
+
+
 async def test_the_ops_port_answers_a_wrong_method_the_same_way(
     start_gateway: StartGateway, http: aiohttp.ClientSession
 ) -> None:
