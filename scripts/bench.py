@@ -18,6 +18,9 @@ Scenarios (each scaled by flags; `--quick` runs all of them small in under a min
   idle       C connections held → server RSS per connection, connections/s
   slow       C clients, one stops reading, a stream of broadcasts → the others' throughput,
              whether the stalled one is closed with 4008, server RSS growth
+  receipts   U users, K notifications each to one user, receipts on and every client
+             acking vs off (and every notification acked: receipts0) → delivered/s charged
+             with every ack, server CPU per notification, ack frames per notification
 
 Before the scenarios, the kernel floor (`--floor-sockets`, no server involved): a raw
 non-blocking send() loop over N loopback sockets drained by another process, 40 rounds;
@@ -199,6 +202,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if reason is not None:
             print(f"bench: {kind} is left out: {reason}", file=sys.stderr)
             args.servers.remove(kind)
+    wanted = "receipts" in args.scenarios and "receipts" in args.servers
+    if wanted and "receipts0" not in args.servers:  # the receipts scenario's sparse worst case
+        args.servers.append("receipts0")
     if args.backend and "redis" not in args.servers:
         args.servers.append("redis")
     if args.tree is not None:

@@ -165,10 +165,13 @@ static void command(char *line)
     } else if (!strcmp(name, "nap")) {
         long us = atol(args);
         nap_us = us < 0 ? 0 : us > 100000 ? 100000 : us;
-    } else if (!strcmp(name, "flush_acks")) {
+    } else if (!strcmp(name, "flush_acks")) { /* replies: ack frames sent since the reset */
         for (size_t i = 0; i < nconns; i++)
             conn_ack(&conns[i]);
         ackq_clear();
+        buf_printf(&b, "%lld", (long long)tally.acks_sent);
+        reply(id, "ok", &b);
+        return;
     } else if (!strcmp(name, "stall") || !strcmp(name, "resume")) {
         size_t i = (size_t)atol(args);
         if (i >= nconns) {

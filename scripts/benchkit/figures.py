@@ -43,9 +43,15 @@ FIGURE_LINES: dict[str, list[tuple[str, str, str]]] = {
     ],
     "receipts": [
         ("notifications/s", "notifications_per_s", "int"),
+        ("charged with every ack", "charged.per_s", "int"),
+        ("server us/n", "charged.server_us", "float"),
+        ("kernel", "charged.server_sys_us", "float"),
+        ("ack frames/n", "ack_frames.per_n", "float2"),
+        ("after the window", "ack_frames.after_per_n", "float2"),
         ("publish-to-ack p50", "ack_ms.p50", "ms"),
         ("p99", "ack_ms.p99", "ms"),
-        ("acks", "acks", "int"),
+        ("acked", "acks", "int"),
+        ("load average", "loadavg", "loadavg"),
         ("correct", "correct", "ok"),
     ],
     "types": [

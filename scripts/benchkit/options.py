@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 #: "redis" is the gateway with `--backend <the --backend URL>`: the Redis log; "receipts"
-#: the gateway with `--receipts` (its clients ack in the `receipts` scenario); "types" the
+#: the gateway with `--receipts` (its clients ack in the `receipts` scenario as the SDKs do);
+#: "receipts0" the same server whose clients ack every notification at once (ack interval 0:
+#: the sparse worst case, added to the `receipts` scenario's servers by itself); "types" the
 #: gateway with a 50-type registry in strict mode (the `types` scenario); "workers2" the
 #: gateway on the Redis backend with `--workers 2` (compared with "redis", one process).
 #: "tree" is the gateway of another checkout (`--tree DIR`, e.g. the code before a change)
@@ -19,6 +21,7 @@ SERVERS = (
     "baseline",
     "redis",
     "receipts",
+    "receipts0",
     "types",
     "node",
     "nchan",
@@ -28,7 +31,9 @@ SERVERS = (
     "traced",
 )
 #: The kinds that are `python -m gateway` (with flags, a directory or variables of their own).
-GATEWAYS = ("gateway", "redis", "receipts", "types", "workers2", "tree", "traced")
+GATEWAYS = ("gateway", "redis", "receipts", "receipts0", "types", "workers2", "tree", "traced")
+#: The kinds started with `--receipts`.
+RECEIPTS = ("receipts", "receipts0")
 DEFAULT_SERVERS = ("gateway", "baseline", "node", "nchan", "pushpin")
 SCENARIOS = (
     "broadcast",
@@ -66,6 +71,13 @@ SIZES: dict[str, tuple[Any, Any, str]] = {
     ),
     "user_batch": (1000, 1000, "per-user: items per PublishBatch call (at most 1000)"),
     "user_window": (10_000, 5000, "per-user: notifications in flight at most (0 = unbounded)"),
+    "receipt_notifications": (
+        500_000,
+        20_000,
+        "receipts: notifications, each to one user (users cycle): ~10 s at ~50k/s, ten of "
+        "the clients' 1 s ack intervals, so that the figure is the ack rule's steady state "
+        "rather than the start's leading-edge acks",
+    ),
     "ack_seconds": (
         1.0,
         1.0,

@@ -155,10 +155,12 @@ class Receiver:
             await asyncio.sleep(0.05)
             acks_due(self.clients)
 
-    async def cmd_flush_acks(self) -> None:
-        """Send every connection's owed ack now (the SDKs' timer would, up to a second later)."""
+    async def cmd_flush_acks(self) -> int:
+        """Send every connection's owed ack now (the SDKs' timer would, up to a second
+        later); the ack frames sent since the last reset, these included."""
         for client in self.clients:
             client.ack()
+        return self.tally.acks_sent
 
     async def cmd_stall(self, index: int) -> None:
         client = self.clients[index]

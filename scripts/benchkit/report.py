@@ -17,6 +17,11 @@ def fmt(value: Any, kind: str) -> str:
         return "n/a" if kind != "code" else "none"
     if kind == "float":
         return f"{value:.1f}"
+    if kind == "float2":
+        return f"{value:.2f}"
+    if kind == "loadavg":  # [at the start, at the end], or several runs' (their range)
+        flat = [x for v in value for x in (v if isinstance(v, list) else [v])]
+        return f"{min(flat):.1f}-{max(flat):.1f}" if flat else "n/a"
     if kind == "int":
         return f"{value:,.0f}"
     if kind == "ms":

@@ -23,7 +23,7 @@ from typing import Any
 from grpc import aio
 
 from . import ENTRY, HOST, ROOT, peers
-from .options import GATEWAYS
+from .options import GATEWAYS, RECEIPTS
 from .type_registry import write_registry
 
 
@@ -120,7 +120,7 @@ async def start_server(
         cmd = [sys.executable, "-m", "gateway", "--http-port", str(http_port)]
         cmd += ["--grpc-port", str(grpc_port), "--log-level", "WARNING", "--grace-seconds", "1"]
         cmd += gateway_args
-        if kind == "receipts":
+        if kind in RECEIPTS:
             cmd.append("--receipts")
         if kind == "types":  # the type registry (issue 16): 50 types, strict
             cmd += ["--types", str(write_registry()), "--types-mode", "strict"]

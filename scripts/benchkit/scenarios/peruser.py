@@ -48,6 +48,9 @@ class PerUser(NamedTuple):
     complete: bool
     mark: Mark
     wall: float
+    #: The server's CPU seconds (`Server.cpu()`) when the last frame had arrived: the end
+    #: of the measured window (receipts charges what the server spends after it).
+    end_cpu: float
 
     @property
     def wrong(self) -> int:
@@ -55,11 +58,13 @@ class PerUser(NamedTuple):
         return mismatches(self.rep["counts"], self.expected)
 
 
-async def publish_per_user(bench: Bench, server: Server) -> PerUser:
-    """The per-user load (this scenario's, `types`' and `receipts`'): `--user-notifications`,
-    each to one of `--users` users (already connected), PublishBatch on `--lanes` lanes."""
+async def publish_per_user(bench: Bench, server: Server, count: int | None = None) -> PerUser:
+    """The per-user load (this scenario's, `types`' and `receipts`'): `count` notifications
+    (`--user-notifications` unless given), each to one of `--users` users (already
+    connected), PublishBatch on `--lanes` lanes."""
     a = bench.args
-    users, k = a.users, a.user_notifications
+    users = a.users
+    k = a.user_notifications if count is None else count
     targets = [pb.Target(users=pb.UserIds(user_ids=[f"u{u}"])) for u in range(users)]
     # Notification i goes to user i % users, on the lane that user belongs to, so that each
     # user's notifications come from one lane in order: its seq is i // users.
@@ -76,9 +81,10 @@ async def publish_per_user(bench: Bench, server: Server) -> PerUser:
         )
         out = await publish_batches(bench, stub, plan)
         complete = await wait_received(bench, sum(expected), deadline, a.stall_after)
+        end_cpu = server.cpu()
     rep = await gather_report(bench)
     wall = max(0.0, rep["last_rx"] - out.first_send)
-    return PerUser(out, rep, expected, complete, mark, wall)
+    return PerUser(out, rep, expected, complete, mark, wall, end_cpu)
 
 
 async def run(bench: Bench, server: Server) -> Metrics:

@@ -1,71 +1,246 @@
 """Scenario `receipts`: the per-user load with receipts on and every client acking, against
-the same load with receipts off, in the same run (`--servers gateway,receipts`).
+the same load with receipts off, in the same run (`--servers gateway,receipts`, which adds
+`receipts0`), servers alternating round by round.
 
-The `receipts` server is the gateway started with `--receipts`; its clients ack what they
-receive as the SDKs do (cumulative; at once when the connection sent no ack in the last
-`--ack-seconds`, 1 s, else one that long after its last, or at 100 owed). Figures: delivered
-notifications/s (the runner prints receipts-on as a share of off: the target is >= 0.85),
-and publish-to-ack p50/p99 read from the gateway's own `gateway_delivery_seconds`.
+Servers: `gateway` (receipts off, clients never ack); `receipts` (`--receipts`, clients ack
+as the SDKs do: cumulative; at once when the connection sent no ack in the last
+`--ack-seconds`, 1 s, else one that long after its last, or at once at 100 owed);
+`receipts0` (the same server, every notification acked at once: the sparse worst case).
+
+How it measures, and why (a fair figure in both directions):
+
+- **Warm-up, then the window.** Each round first sends every user one notification and
+  waits until the leading-edge ack each user's client sends for it has been applied; the
+  measured window (`--receipt-notifications`, 500,000 by default: ~10 s at ~50k/s, ten ack
+  intervals) starts right after. A gateway that has run for a while sees every user already
+  inside an ack interval, not one leading-edge ack per user at the window's start: counted
+  in a 2 s window those came to half the acks and made acking look twice as dear. At this
+  load a user receives ~5 notifications a second, so in the steady state one ack frame per
+  user per interval covers them: ~0.2 ack frames per notification, printed as measured.
+- **Every ack is charged.** The window ends when the last notification frame arrives; the
+  acks owed then (the trailing acks due within the next interval) are flushed by the
+  clients, and the gateway's CPU is read again only once every notification's ack has been
+  applied (its `gateway_delivery_seconds` count is all of them). The figures charge the
+  whole of it: server CPU per notification from the window's start to the last ack applied,
+  and **delivered/s charged**: the wall-clock rate with the window stretched by the CPU the
+  server spent after it, at the rate it was busy in it (frames / (wall + CPU after / busy)).
+  A rule that deferred acks past the window would otherwise be charged less than it costs.
+  The flushed acks each cover half an interval's notifications on average where the steady
+  state's cover a whole one, so this errs against receipts, by at most one ack frame per
+  user (~0.02 per notification). The receipts-off server is charged the same way (its CPU
+  after the window is the idle loop's).
+
+The ratio checked against the issue's 0.85 is the `receipts` server's charged delivered/s
+over the `gateway` server's, medians of the rounds. It is the issue's figure (per-user
+delivered/s, the SDKs' ack rule, every client acking) with no cost left outside the window;
+it also carries what the load client spends sending the acks on the same two cores, which a
+real deployment's clients spend elsewhere, so it errs against receipts there too. Beside it
+are printed: the uncharged wall-clock ratio (what the figure was before, flattering a
+deferring rule), the server-CPU ratio (off / on us per notification: steadier on a shared
+machine; what the same cores serve if the gateway is CPU-bound), and the same three for
+`receipts0`. The `receipts0` figure is not the one checked: it pays one ack frame per
+notification while keeping this load's dense delivery (~5 frames per user per second, which
+the gateway writes in fewer sends than sparse traffic), so it bounds what every ack costs
+when users' notifications are sparse from below rather than describing a deployment; it is
+the figure to show for "each notification acked", never the 0.85 one.
+
+Also: publish-to-ack p50/p99 (the gateway's histogram, the warm-up's observations taken
+out), ack frames per notification (sent in the window, and after it: the trailing ones
+and the flush), and the load average at each round's start and end (shared machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import time
 import urllib.request
+from typing import Any
 
 from .. import HOST, Metrics
 from ..load import Bench, call_all, connect, cpu_figures, specs
+from ..options import RECEIPTS
 from ..servers import Server
 from ..stats import per_second
 from . import peruser
 
-#: Receipts on as a share of off, per-user notifications/s, that the issue asks for.
+#: Receipts on as a share of off, per-user notifications/s charged, that the issue asks for.
 TARGET = 0.85
+#: How long the acks may take to be applied after the flush, and how long without progress.
+APPLIED_WITHIN, STALL_AFTER = 30.0, 3.0
 
 
 def title(a: argparse.Namespace) -> str:
     return (
-        f"receipts: {a.users} users, {a.user_notifications} notifications one user each, "
-        f"receipts on + every client acking (at most every {a.ack_seconds:g} s) vs off"
+        f"receipts: {a.users} users, {a.receipt_notifications} notifications one user each "
+        f"after a warm-up of one each, receipts on + every client acking (at most every "
+        f"{a.ack_seconds:g} s; receipts0: every notification) vs off, every ack charged"
     )
 
 
 async def run(bench: Bench, server: Server) -> Metrics:
-    acking = server.kind == "receipts"
-    conn = await connect(bench, server, specs("u", bench.args.users))
-    await call_all(bench, "acks", on=acking, seconds=bench.args.ack_seconds)
-    measured = await peruser.publish_per_user(bench, server)
-    rep, expected, wall = measured.rep, measured.expected, measured.wall
+    a = bench.args
+    acking = server.kind in RECEIPTS
+    load_start = os.getloadavg()[0]
+    conn = await connect(bench, server, specs("u", a.users))
+    seconds = 0.0 if server.kind == "receipts0" else a.ack_seconds
+    await call_all(bench, "acks", on=acking, seconds=seconds)
+    warm = await peruser.publish_per_user(bench, server, a.users)
+    before: list[tuple[float, float]] = []
+    if acking:  # every user's leading-edge ack applied before the window opens
+        before = await _applied(server, a.users)
+    measured = await peruser.publish_per_user(bench, server, a.receipt_notifications)
+    rep, wall = measured.rep, measured.wall
+    frames = rep["frames"]
     m: Metrics = {"connections": conn["ok"], "connect": conn}
-    m["notifications_per_s"] = per_second(rep["frames"], wall)
+    m["notifications_per_s"] = per_second(frames, wall)
     m["correct"] = (
-        measured.complete
+        warm.complete
+        and not warm.wrong
+        and measured.complete
         and not measured.wrong
         and rep["order_errors"] == 0
         and not measured.out.errors
     )
     m["cpu"] = cpu_figures(bench, server, measured.mark, rep, wall, f"receipts/{server.kind}")
-    if acking:  # ack frames the clients sent (before the flush): notifications per ack
-        m["ack_frames"] = rep.get("acks_sent", 0)
-        await call_all(bench, "flush_acks")
-        m["ack_ms"], m["acks"] = await _delivery(server, sum(expected))
+    done = time.monotonic()
+    after: list[tuple[float, float]] = []
+    if acking:
+        sent = sum(await call_all(bench, "flush_acks"))
+        after = await _applied(server, a.users + sum(measured.expected))
+        window_acks = rep.get("acks_sent", 0)
+        m["ack_frames"] = {
+            "window": window_acks,
+            "after": sent - window_acks,
+            "per_n": sent / frames if frames else None,
+            "after_per_n": (sent - window_acks) / frames if frames else None,
+        }
+        m["acks"] = _count(after) - _count(before)  # notifications acked in the window
+        m["ack_ms"] = _quantiles(_minus(after, before))
+        m["acks_applied_within_s"] = time.monotonic() - done
+    m["charged"] = _charged(server, measured, frames)
+    m["loadavg"] = [load_start, os.getloadavg()[0]]
     return m
 
 
-async def _delivery(server: Server, expected: int) -> tuple[dict[str, float | None], int]:
-    """Publish-to-ack p50/p99 (ms) from the gateway's histogram, once every ack is in."""
+def _charged(server: Server, measured: peruser.PerUser, frames: int) -> Metrics:
+    """The server's CPU from the window's start to now (every ack applied), per notification,
+    and the delivered/s it implies: the window stretched by the CPU spent after it, at the
+    rate the server was busy within it."""
+    mark, wall = measured.mark, max(measured.wall, 1e-9)
+    total = server.cpu() - mark.server_cpu
+    kernel = server.kernel_cpu() - mark.server_kernel_cpu
+    window = measured.end_cpu - mark.server_cpu
+    later = max(0.0, total - window)
+    busy = window / wall
+    stretched = wall + (later / busy if busy > 0 else 0.0)
+    n = max(frames, 1)
+    return {
+        "per_s": per_second(frames, stretched),
+        "server_us": total / n * 1e6,
+        "server_sys_us": kernel / n * 1e6,
+        "window_us": window / n * 1e6,
+        "after_s": later,
+        "wall_s": stretched,
+    }
+
+
+def compare(results: dict[str, Any], runs: dict[str, list[Metrics]]) -> Metrics | None:
+    """Receipts on vs off in this run, printed; the `receipts` server's charged ratio is the
+    one checked against TARGET (see the module's docstring for why)."""
+    off = results.get("gateway")
+    if not off or "error" in off:
+        return None
+    out: Metrics = {"target": TARGET, "ratio": None}
+    loads = [r["loadavg"] for rs in runs.values() for r in rs if "loadavg" in r]
+    low = min((x for pair in loads for x in pair), default=0.0)
+    high = max((x for pair in loads for x in pair), default=0.0)
+    print(f"  receipts on vs off (medians; load average {low:.1f}-{high:.1f} over the rounds):")
+    for kind, label in (
+        ("receipts", "SDK ack rule, every client acking"),
+        ("receipts0", "every notification acked (sparse worst case)"),
+    ):
+        on = results.get(kind)
+        if not on or "error" in on:
+            continue
+        fig = _ratios(on, off)
+        pairs = zip(runs.get(kind, []), runs.get("gateway", []), strict=False)
+        rounds = [r for r in (_ratios(x, y)["ratio"] for x, y in pairs) if r is not None]
+        fig["rounds"] = rounds
+        out[kind] = fig
+        verdict = ""
+        if kind == "receipts":
+            out["ratio"] = fig["ratio"]
+            ok = fig["ratio"] is not None and fig["ratio"] >= TARGET
+            verdict = f"; target >= {TARGET}x: {'PASS' if ok else 'FAIL'}"
+        span = f"rounds {min(rounds):.2f}-{max(rounds):.2f}" if rounds else "one round"
+        print(
+            f"    {label}: {_x(fig['ratio'])} delivered/s charged with every ack ({span}"
+            f"{verdict}); wall clock {_x(fig['wall_ratio'])}; server CPU "
+            f"{_f(fig['off_us'])} -> {_f(fig['on_us'])} us/n ({_x(fig['cpu_ratio'])}; kernel "
+            f"{_f(fig['off_sys_us'])} -> {_f(fig['on_sys_us'])}); ack frames/n "
+            f"{_f(fig['ack_frames_per_n'], 2)} ({_f(fig['after_per_n'], 2)} after the window)",
+            flush=True,
+        )
+    return out
+
+
+def _ratios(on: Metrics, off: Metrics) -> Metrics:
+    c_on, c_off = on.get("charged") or {}, off.get("charged") or {}
+    acks = on.get("ack_frames") or {}
+    return {
+        "ratio": _share(c_on.get("per_s"), c_off.get("per_s")),
+        "wall_ratio": _share(on.get("notifications_per_s"), off.get("notifications_per_s")),
+        "cpu_ratio": _share(c_off.get("server_us"), c_on.get("server_us")),
+        "on_us": c_on.get("server_us"),
+        "off_us": c_off.get("server_us"),
+        "on_sys_us": c_on.get("server_sys_us"),
+        "off_sys_us": c_off.get("server_sys_us"),
+        "ack_frames_per_n": acks.get("per_n"),
+        "after_per_n": acks.get("after_per_n"),
+    }
+
+
+def _share(ours: Any, theirs: Any) -> float | None:
+    if isinstance(ours, int | float) and isinstance(theirs, int | float) and theirs:
+        return float(ours / theirs)
+    return None
+
+
+def _x(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+async def _applied(server: Server, expected: int) -> list[tuple[float, float]]:
+    """The publish-to-ack histogram's cumulative buckets once `expected` notifications have
+    been acked (its count), or when it stops growing (`STALL_AFTER`) or after
+    `APPLIED_WITHIN`: acks are applied by the gateway's ack task, a little after they
+    arrive. Polled every 0.1 s: each /metrics costs the server a little CPU, charged."""
     loop = asyncio.get_running_loop()
     url = f"http://{HOST}:{server.http_port}/metrics"
     buckets: list[tuple[float, float]] = []
-    for _ in range(50):  # acks are applied by the gateway's ack task: wait for them (5 s)
+    start = last_change = time.monotonic()
+    while True:
         text = await loop.run_in_executor(None, lambda: urllib.request.urlopen(url).read())
-        buckets = _buckets(text.decode())
-        if buckets and buckets[-1][1] >= expected:
-            break
+        seen = _buckets(text.decode())
+        now = time.monotonic()
+        if _count(seen) != _count(buckets):
+            last_change = now
+        buckets = seen
+        if _count(buckets) >= expected:
+            return buckets
+        if now - last_change > STALL_AFTER or now - start > APPLIED_WITHIN:
+            return buckets
         await asyncio.sleep(0.1)
-    total = buckets[-1][1] if buckets else 0
-    return {"p50": _quantile(buckets, 0.5), "p99": _quantile(buckets, 0.99)}, int(total)
+
+
+def _count(buckets: list[tuple[float, float]]) -> int:
+    return int(buckets[-1][1]) if buckets else 0
 
 
 def _buckets(text: str) -> list[tuple[float, float]]:
@@ -77,6 +252,18 @@ def _buckets(text: str) -> list[tuple[float, float]]:
             bound = float("inf") if le == "+Inf" else float(le)
             summed[bound] = summed.get(bound, 0.0) + float(line.split()[-1])
     return sorted(summed.items())
+
+
+def _minus(
+    after: list[tuple[float, float]], before: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """The observations made between two readings of the buckets."""
+    earlier = dict(before)
+    return [(bound, count - earlier.get(bound, 0.0)) for bound, count in after]
+
+
+def _quantiles(buckets: list[tuple[float, float]]) -> dict[str, float | None]:
+    return {"p50": _quantile(buckets, 0.5), "p99": _quantile(buckets, 0.99)}
 
 
 def _quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
