@@ -164,3 +164,18 @@ def test_the_observations_leak_nothing() -> None:
         ),
         [histogram, published, histograms],
     )
+
+
+@needs_c
+def test_a_bad_pair_part_way_leaves_what_the_twin_leaves() -> None:
+    """The C gathers a run's observations before writing them back: an error part-way
+    still leaves the observations before it, as the twin does."""
+    published: list[Any] = [(1e9, "a"), (1e9 + 0.02, "a"), (1e9, "b"), ("late", "c"), (1e9, "a")]
+    states = []
+    for observe in (tracker.observe, observe_py):
+        made, label_of = _histograms(published, 1e9 + 1, delivery_histogram())
+        with pytest.raises(TypeError):
+            observe(published, made, DELIVERY_SECONDS_BUCKETS, 1e9 + 1, label_of)
+        states.append({k: (h.counts, h.sum) for k, h in made.items()})
+    assert states[0] == states[1]
+    assert sum(sum(counts) for counts, _ in states[0].values()) == 3
