@@ -121,6 +121,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="record each gateway run with py-spy (raw stacks) into DIR",
     )
     parser.add_argument(
+        "--perf",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="receipts: `perf stat` each server over its measured window (per thread: CPU, "
+        "context switches, system calls; benchkit/perfwatch.py), into DIR and the JSON",
+    )
+    parser.add_argument(
+        "--perf-record",
+        action="store_true",
+        help="with --perf: also `perf record -g` the window into DIR (perf report --sort dso)",
+    )
+    parser.add_argument(
         "--transport",
         choices=("ws", "sse"),
         default="ws",
@@ -262,6 +275,9 @@ async def main_async(args: argparse.Namespace) -> int:
             print("--py-spy: py-spy is not on PATH (pip install py-spy)", file=sys.stderr)
             return 2
         args.py_spy.mkdir(parents=True, exist_ok=True)
+    if args.perf is not None and shutil.which("perf") is None:
+        print("--perf: perf is not on PATH", file=sys.stderr)
+        return 2
     if uvloop_factory() is None:
         warnings.append("uvloop is not installed: the load client runs on the default loop")
     info = meta(args)

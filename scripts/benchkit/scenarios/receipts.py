@@ -58,7 +58,7 @@ import time
 import urllib.request
 from typing import Any
 
-from .. import HOST, Metrics
+from .. import HOST, Metrics, perfwatch
 from ..load import Bench, call_all, connect, cpu_figures, specs
 from ..options import RECEIPTS
 from ..servers import Server
@@ -90,6 +90,10 @@ async def run(bench: Bench, server: Server) -> Metrics:
     before: list[tuple[float, float]] = []
     if acking:  # every user's leading-edge ack applied before the window opens
         before = await _applied(server, a.users)
+    watch = None
+    if a.perf is not None:  # the window in the real process: benchkit/perfwatch.py
+        label = f"receipts-{server.kind}-{server.pid}"
+        watch = perfwatch.start(server.pid, a.perf, label, a.perf_record)
     measured = await peruser.publish_per_user(bench, server, a.receipt_notifications)
     rep, wall = measured.rep, measured.wall
     frames = rep["frames"]
@@ -120,6 +124,8 @@ async def run(bench: Bench, server: Server) -> Metrics:
         m["ack_ms"] = _quantiles(_minus(after, before))
         m["acks_applied_within_s"] = time.monotonic() - done
     m["charged"] = _charged(server, measured, frames)
+    if watch is not None:  # from before the window's start to the last ack applied
+        m["perf"] = perfwatch.stop(watch, frames)
     m["loadavg"] = [load_start, os.getloadavg()[0]]
     return m
 
