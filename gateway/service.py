@@ -269,8 +269,13 @@ class NotificationService(ReplicaQuestions):
         metrics.delivered += delivered
         metrics.duplicates += duplicates
         if receipts is not None:
-            # receipts (issue 17): track what this call newly appended
-            new = [item for item, o in zip(items, outcomes, strict=True) if o is _PENDING]
+            # receipts (issue 17): track what this call newly appended (every item when
+            # each was drafted, the common batch: no list rebuilt item by item)
+            new = (
+                items
+                if len(drafts) == len(items) and type(items) is list
+                else [item for item, o in zip(items, outcomes, strict=True) if o is _PENDING]
+            )
             await receipts.published(tracked(new, drafts, results, accepted_at))
         settled: list[AppendResult | Invalid | Conflict] = list(results)
         if conflicts:
