@@ -75,7 +75,12 @@ def _items(draw: st.DrawFn) -> list[Tracked]:
             target = TopicTarget(topic="t")
         cursor = f"e-{max(n, 0)}"
         if kind == 2:
-            cursor = draw(st.sampled_from(["e.5-1", "E-1", "e-01", "f-3"]))
+            # another epoch, an ms, a sequence past a C long long (compared as tuples)
+            cursor = draw(
+                st.sampled_from(
+                    ["e.5-1", "E-1", "e-01", "f-3", "e-9223372036854775807", "e-" + "9" * 19]
+                )
+            )
         nid = draw(st.sampled_from([f"n{i}", f"n{i}", "n0", "x"]))
         deadline = 1e9 if kind == 3 else None
         items.append(Tracked(nid, "a.b", cursor, target, _NOW + i, deadline))
