@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gateway.connection.ackread import is_notification
 from gateway.connection.acks import AckWindow
 from gateway.connection.direct import UNKNOWN_FD
 from gateway.connection.outgoing import Outgoing
@@ -262,7 +263,13 @@ class Outbox(AckWindow):
         self._pending = []
         sink.writelines(frames)
         if self._acked is not None:  # receipts: once per write, not per item queued
-            self._note(frames)
+            last = frames[-1]
+            if is_notification(last):
+                # `_note`'s common case inline: the method call was half of what noting
+                # cost a write (~0.85k instructions; scripts/profile-receipts)
+                self._sent = last
+            else:
+                self._note(frames)
 
     def _too_slow(self) -> None:
         """The reader has fallen behind: the connection closes itself with 4008."""
