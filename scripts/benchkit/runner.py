@@ -71,7 +71,7 @@ def _share(ours: Any, theirs: Any) -> float | None:
 async def run_once(bench: Bench, name: str, kind: str) -> Metrics:
     t0 = time.monotonic()
     a = bench.args
-    py_spy_out = a.py_spy / f"{name}-gateway.txt" if a.py_spy else None
+    py_spy_out = a.py_spy / f"{name}-{kind}.txt" if a.py_spy else None
     gateway_args = list(a.gateway_arg)
     prefix = ""
     if kind in ("redis", "workers2"):

@@ -110,7 +110,7 @@ async def start_server(
 ) -> Server:
     """Start `kind` on free ports, logging to `log_path`; return once it serves both ports.
 
-    With `py_spy_out`, a gateway is recorded by py-spy into that file. A peer is set up
+    With `py_spy_out`, a gateway of any kind is recorded by py-spy into that file. A peer is set up
     for `scenario` (nchan: per-user channels, or the one broadcast channel). A gateway runs
     from `cwd` (`python -m` imports the `gateway` package found there first: another
     checkout runs its own code) with `env` added to this process's environment.
@@ -145,7 +145,7 @@ async def start_server(
     except BaseException:
         await stop_server(server)
         raise
-    if py_spy_out is not None and kind == "gateway":
+    if py_spy_out is not None and kind in GATEWAYS:
         server.profiler = _start_py_spy(server.pid, py_spy_out)
     return server
 
