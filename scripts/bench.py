@@ -118,7 +118,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=None,
         metavar="DIR",
-        help="record each gateway run (every kind: receipts, redis, ...) with py-spy (raw stacks) into DIR/<scenario>-<kind>.txt",
+        help="record each gateway run (every kind) with py-spy into DIR/<scenario>-<kind>.txt",
     )
     parser.add_argument(
         "--perf",
