@@ -239,15 +239,19 @@ class MemoryReceiptStore(ReceiptStore):
 
     def _unwait(self, user_id: str, seq: int) -> None:
         """`seq` no longer waits for `user_id`'s ack (read, or forgotten)."""
-        queue = self._waiting.get(user_id)
+        waiting = self._waiting
+        queue = waiting.get(user_id)
         if queue is None:
+            return
+        if not queue:  # emptied by acks, kept for the user's next notification: dropped
+            del waiting[user_id]
             return
         if queue[0] == seq:
             del queue[0]
         elif seq in queue:
             queue.remove(seq)
         if not queue:
-            del self._waiting[user_id]
+            del waiting[user_id]
 
     async def get(self, ids: list[str]) -> list[Receipt]:
         self._forget(time.time())
