@@ -1,5 +1,5 @@
-"""Types of the module built from gateway/csrc/receipts.c and receipts_store.c (see
-gateway/connection/ackread.py and gateway/receipts/memory_loops.py)."""
+"""Types of the module built from gateway/csrc/receipts*.c (see
+gateway/connection/ackread.py, gateway/receipts/memory_loops.py and memory_forget.py)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -57,3 +57,18 @@ def observe_delivery(
     label_of: Callable[[str], Any],
     /,
 ) -> None: ...
+def forget_oldest(
+    items: list[Any],
+    ats: list[Any],
+    slots: list[Any],
+    ids: dict[str, int],
+    waiting: dict[str, list[int]],
+    broadcast_at: list[Any],
+    broadcast_seqs: list[int],
+    gone: int,
+    base: int,
+    max_tracked: int,
+    horizon: float,
+    users_target: type,
+    /,
+) -> int: ...

@@ -410,6 +410,9 @@ static PyMethodDef methods[] = {
      "ack_taker(receipts, fallback, ack_cls) -> take(conn, text) -> bool"},
     {"tracked_items", (PyCFunction)(void (*)(void))tracked_items, METH_FASTCALL,
      "tracked_items(cls, items, drafts, results, accepted_at) -> list | None"},
+    {"forget_oldest", (PyCFunction)(void (*)(void))forget_oldest, METH_FASTCALL,
+     "forget_oldest(items, ats, slots, ids, waiting, broadcast_at, broadcast_seqs, gone, "
+     "base, max_tracked, horizon, users_target) -> gone"},
     {NULL, NULL, 0, NULL},
 };
 

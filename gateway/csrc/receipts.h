@@ -31,5 +31,6 @@ PyObject *apply_acks(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *observe_delivery(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *ack_taker(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *tracked_items(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *forget_oldest(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 #endif

@@ -14,12 +14,12 @@ user's ack (a list in cursor order, so an ack takes what it covers from its fron
 the tracked broadcasts in cursor order (bisected by the ack's range). Deadlines wait in a
 heap. The feed is memory_feed.py's, a broadcast's counts memory_counts.py's. The two
 per-item loops, tracking the common notification and applying acks to users' lists, are
-memory_loops.py's (one C call each, or their twins).
+memory_loops.py's (one C call each, or their twins), forgetting the oldest
+memory_forget.py's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import time
 from bisect import bisect_right, insort
@@ -29,6 +29,7 @@ from gateway.models import UsersTarget
 from gateway.receipts.marks import Mark, cursor_mark, log_mark
 from gateway.receipts.memory_counts import Counts, addresses, read_broadcast
 from gateway.receipts.memory_feed import MemoryFeed
+from gateway.receipts.memory_forget import forget_oldest, unwait
 from gateway.receipts.memory_loops import apply_acks, track_users
 from gateway.receipts.model import (
     Audience,
@@ -238,20 +239,8 @@ class MemoryReceiptStore(ReceiptStore):
         return ReadOutcome.COUNTED
 
     def _unwait(self, user_id: str, seq: int) -> None:
-        """`seq` no longer waits for `user_id`'s ack (read, or forgotten)."""
-        waiting = self._waiting
-        queue = waiting.get(user_id)
-        if queue is None:
-            return
-        if not queue:  # emptied by acks, kept for the user's next notification: dropped
-            del waiting[user_id]
-            return
-        if queue[0] == seq:
-            del queue[0]
-        elif seq in queue:
-            queue.remove(seq)
-        if not queue:
-            del waiting[user_id]
+        """`seq` no longer waits for `user_id`'s ack (read)."""
+        unwait(self._waiting, user_id, seq)
 
     async def get(self, ids: list[str]) -> list[Receipt]:
         self._forget(time.time())
@@ -321,31 +310,22 @@ class MemoryReceiptStore(ReceiptStore):
 
     def _forget(self, now: float) -> None:
         """Forget the oldest notifications past the count or age bound, and their index
-        entries; trim the lists' forgotten front now and then."""
+        entries (one call: C, or the twin); trim the lists' forgotten front now and then."""
         items = self._items
-        horizon = now - self._max_age
-        gone = self._gone
-        while gone < len(items):
-            item = items[gone]
-            if item is None:  # pragma: no cover - slots before `_gone` only
-                gone += 1
-                continue
-            if len(items) - gone <= self._max_tracked and item.published_at >= horizon:
-                break
-            seq = self._base + gone
-            del self._ids[item.notification_id]
-            target = item.target
-            if type(target) is UsersTarget:
-                for user_id in dict.fromkeys(target.user_ids):
-                    self._unwait(user_id, seq)
-            else:
-                # the oldest broadcast is (almost always) the first in cursor order
-                with contextlib.suppress(ValueError):
-                    i = self._broadcast_seqs.index(seq)
-                    del self._broadcast_at[i]
-                    del self._broadcast_seqs[i]
-            items[gone] = self._ats[gone] = self._slots[gone] = None
-            gone += 1
+        gone = forget_oldest(
+            items,
+            self._ats,
+            self._slots,
+            self._ids,
+            self._waiting,
+            self._broadcast_at,
+            self._broadcast_seqs,
+            self._gone,
+            self._base,
+            self._max_tracked,
+            now - self._max_age,
+            UsersTarget,
+        )
         if gone >= _TRIM and gone * 2 >= len(items):
             del items[:gone], self._ats[:gone], self._slots[:gone]
             self._base += gone

@@ -15,6 +15,14 @@ A round publishes one notification to every user (one connection each), flushes,
 every connection ack it: an ack covers one notification, as with the SDKs' leading-edge acks
 when a user's notifications are sparse (each acked at once; a burst shares one ack per
 second). Printed: instructions per notification and per ack.
+
+- **forgetting, per notification forgotten** (`--max-tracked N`): the memory store bounded
+  to N notifications, as every long-running gateway is (GATEWAY_RECEIPTS_MAX): with N at
+  most the number of users, every round past the first forgets as many as it tracks (the
+  previous round's, acked), as a gateway past its bound does. The store's forgetting,
+  which its track runs last, runs in a stage of its own (`forget`), right after the
+  publish, so `publish_on` counts tracking alone. (N below the number of users also
+  forgets some of the round's own notifications before their acks.)
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import gc
 import json
 import os
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -126,6 +135,27 @@ def _freeze_after_full(phase: str, info: dict[str, int]) -> None:
         gc.freeze()
 
 
+class _ForgettingApart(MemoryReceiptStore):
+    """The memory store whose forgetting waits for `forget_now` (the `forget` stage)
+    instead of running at the end of each track."""
+
+    deferred = True
+
+    def _forget(self, now: float) -> None:
+        if not self.deferred:
+            super()._forget(now)
+
+    def forget_now(self) -> int:
+        """Forget what is past the bounds now; how many were forgotten."""
+        before = self._base + self._gone
+        self.deferred = False
+        try:
+            self._forget(time.time())
+        finally:
+            self.deferred = True
+        return self._base + self._gone - before
+
+
 def ack_frame(cursor: str) -> bytes:
     """A client's ack as it arrives: a masked text frame (zero key: bytes as they are)."""
     payload = b'{"op":"ack","cursor":"' + cursor.encode() + b'"}'
@@ -137,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=4, help="measured rounds")
     parser.add_argument("--payload-bytes", type=int, default=100)
+    parser.add_argument(
+        "--max-tracked",
+        type=int,
+        metavar="N",
+        help="bound the store to N notifications and count its forgetting (`forget`)",
+    )
     parser.add_argument("--report", type=Path, metavar="DIR")
     parser.add_argument("--no-gc", action="store_true", help="with the cyclic GC off")
     parser.add_argument(
@@ -152,7 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_gc:
         gc.disable()
     off = _Side(users, None)
-    receipts = Receipts(MemoryReceiptStore(max_tracked=1_000_000), max_age=3600.0)
+    store: MemoryReceiptStore
+    if args.max_tracked is None:
+        store = MemoryReceiptStore(max_tracked=1_000_000)
+    else:
+        store = forgetting = _ForgettingApart(max_tracked=args.max_tracked)
+    forgotten = 0
+    receipts = Receipts(store, max_age=3600.0)
     on = _Side(users, receipts)
     ops = ClientOps(
         on.service,
@@ -182,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
         cursors = on.publish(items)
         if measuring:
             mark("publish_on")
+        if args.max_tracked is not None:
+            gone = forgetting.forget_now()
+            if measuring:
+                mark("forget")
+                forgotten += gone
         on.scheduler.flush()
         if measuring:
             mark("flush_on")
@@ -209,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                 "measured": measured,
                 "acks_applied": applied,
                 "delivered": delivered,
+                "forgotten": forgotten,
                 "writes": on.transport.writes,
             }
         )
@@ -233,6 +281,10 @@ def report(folder: Path) -> int:
         - per.get("flush_off", 0)
     )
     print(f"  {'tracking (on-off)':<18} {tracking:>14,.0f}")
+    if meta.get("forgotten"):
+        print(f"{'per forgotten':<20} {'instructions':>14}")
+        forget = totals.get("forget", 0) / meta["forgotten"]
+        print(f"  {'forget':<18} {forget:>14,.0f}")
     print(f"{'per ack':<20} {'instructions':>14}")
     for label in ACK_STAGES:
         print(f"  {label:<18} {per.get(label, 0):>14,.0f}")

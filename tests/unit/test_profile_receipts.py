@@ -34,3 +34,28 @@ def test_the_receipts_harness_runs_every_stage() -> None:
     # every connection's ack of every round was applied and turned its notification delivered
     assert report["delivered"] == 50 * 2
     assert report["acks_applied"] == 50 * 2
+
+
+def test_the_harness_counts_forgetting_past_the_bound() -> None:
+    """--max-tracked N: every round past the first forgets as many as it tracks, in a
+    stage of its own, and the acks still find theirs."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts/benchkit/receipt_stages.py"),
+            "--users",
+            "50",
+            "--rounds",
+            "2",
+            "--max-tracked",
+            "50",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    report = json.loads(result.stdout)
+    assert report["labels"].count("forget") == 2
+    assert report["forgotten"] == 50 * 2
+    assert report["delivered"] == 50 * 3

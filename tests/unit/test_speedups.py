@@ -142,6 +142,7 @@ KEY_TESTS = [
     "tests/unit/test_speedups_receipts.py",
     "tests/unit/test_speedups_receipts_store.py",
     "tests/unit/test_speedups_receipts_take.py",
+    "tests/unit/test_speedups_receipts_forget.py",
     "tests/unit/test_receipts_tracker.py",
     "tests/unit/test_connection_acks.py",
     "tests/unit/test_ack_rules.py",
