@@ -52,6 +52,85 @@ mark_numbers(PyObject *mark, long long *ms, long long *n)
     return !over_a && !over_b; /* exact ints: no error but overflow */
 }
 
+/* Whether `epoch`, taken as a whole store, is of Cursor.parse's shape and one mark_of
+ * would not split (no `.<1 to 19 digits>` at its end after something): then a cursor
+ * `<epoch>-<n>` has the mark (epoch, 0, n), which plain_mark reads without common_mark. */
+static int
+plain_store(PyObject *epoch)
+{
+    if (!PyUnicode_CheckExact(epoch) || !PyUnicode_IS_COMPACT_ASCII(epoch))
+        return 0;
+    const unsigned char *s = PyUnicode_1BYTE_DATA(epoch);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(epoch);
+    if (len < 1 || len > 40) /* receipts.c's STORE_MAX */
+        return 0;
+    Py_ssize_t dot = -1;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        unsigned char c = s[i];
+        if (c == '.')
+            dot = i;
+        else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')))
+            return 0;
+    }
+    Py_ssize_t ms_len = len - dot - 1;
+    if (dot <= 0 || ms_len < 1 || ms_len > 19)
+        return 1;
+    for (Py_ssize_t i = dot + 1; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 1;
+    return 0; /* `<epoch>.<ms>`: mark_of splits it */
+}
+
+/* The mark of `cursor` (a str) when it is `<epoch>-<1 to 19 digits>` for an epoch
+ * plain_store accepted: 1 with *at (a new, untracked tuple) and *n; 0 when it is not of
+ * that form (common_mark reads it); -1 on error. The same tuple common_mark makes, without
+ * checking the store's shape again (the last mark's epoch: each publish's cursors share
+ * it), ~250 instructions a notification. */
+static int
+plain_mark(PyObject *cursor, PyObject *epoch, PyObject **at, unsigned long long *n)
+{
+    if (!PyUnicode_IS_COMPACT_ASCII(cursor))
+        return 0;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(cursor), epoch_len = PyUnicode_GET_LENGTH(epoch);
+    Py_ssize_t digits = len - epoch_len - 1;
+    if (digits < 1 || digits > 19)
+        return 0;
+    const unsigned char *s = PyUnicode_1BYTE_DATA(cursor);
+    if (s[epoch_len] != '-' ||
+        memcmp(s, PyUnicode_1BYTE_DATA(epoch), (size_t)epoch_len) != 0)
+        return 0;
+    unsigned long long value = 0; /* 19 digits at most: fits */
+    for (Py_ssize_t i = epoch_len + 1; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        value = value * 10 + (unsigned long long)(s[i] - '0');
+    }
+    PyObject *number = PyLong_FromUnsignedLongLong(value);
+    if (number == NULL)
+        return -1;
+    PyObject *mark = PyTuple_New(3);
+    if (mark == NULL) {
+        Py_DECREF(number);
+        return -1;
+    }
+    PyTuple_SET_ITEM(mark, 0, Py_NewRef(epoch));
+    PyTuple_SET_ITEM(mark, 1, PyLong_FromLong(0)); /* a cached small int: never fails */
+    PyTuple_SET_ITEM(mark, 2, number);
+    *at = untracked(mark);
+    *n = value;
+    return 1;
+}
+
+/* The epoch of `mark` (borrowed) when plain_store accepts it, else NULL. */
+static PyObject *
+plain_epoch_of(PyObject *mark)
+{
+    if (!PyTuple_CheckExact(mark) || PyTuple_GET_SIZE(mark) != 3)
+        return NULL;
+    PyObject *epoch = PyTuple_GET_ITEM(mark, 0);
+    return plain_store(epoch) ? epoch : NULL;
+}
+
 /* track_users(items, start, ids, tracked, ats, slots, waiting, seq, last_at, pending,
  * users_target) -> (stopped, seq, last_at)
  *
@@ -85,6 +164,8 @@ track_users(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
     PyObject *user_ids = NULL, *at = NULL, *number = NULL;
     long long last_ms = 0, last_n = 0, ms = 0, n = 0;
     int last_fast = last_at != Py_None && mark_numbers(last_at, &last_ms, &last_n);
+    /* last_at's epoch when plain_mark may read the next cursor (borrowed from last_at) */
+    PyObject *plain_epoch = plain_epoch_of(last_at);
     if (i < 0)
         i = 0;
     while (i < PyList_GET_SIZE(items)) {
@@ -104,15 +185,27 @@ track_users(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
             Py_CLEAR(user_ids);
             break;
         }
-        at = common_mark(cursor);
-        if (at == NULL)
+        unsigned long long plain_n = 0;
+        int plain = plain_epoch == NULL ? 0 : plain_mark(cursor, plain_epoch, &at, &plain_n);
+        if (plain < 0)
             goto error;
-        if (at == Py_None) {
-            Py_CLEAR(at);
-            Py_CLEAR(user_ids);
-            break;
+        int fast;
+        if (plain) {
+            fast = plain_n <= (unsigned long long)LLONG_MAX;
+            ms = 0;
+            n = fast ? (long long)plain_n : 0;
         }
-        int fast = mark_numbers(at, &ms, &n);
+        else {
+            at = common_mark(cursor);
+            if (at == NULL)
+                goto error;
+            if (at == Py_None) {
+                Py_CLEAR(at);
+                Py_CLEAR(user_ids);
+                break;
+            }
+            fast = mark_numbers(at, &ms, &n);
+        }
         if (last_at != Py_None) {
             int later;
             if (fast && last_fast && PyTuple_GET_ITEM(at, 0) == PyTuple_GET_ITEM(last_at, 0))
@@ -148,6 +241,8 @@ track_users(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
         if (PyList_Append(tracked, item) < 0 || PyList_Append(ats, at) < 0 ||
             PyList_Append(slots, pending) < 0)
             goto error;
+        if (PyTuple_GET_ITEM(at, 0) != plain_epoch) /* before last_at, which holds it, goes */
+            plain_epoch = plain_epoch_of(at);
         Py_SETREF(last_at, at);
         at = NULL;
         last_fast = fast;
@@ -219,9 +314,12 @@ tracked_items(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     Py_ssize_t n = PyList_GET_SIZE(items);
     if (PyList_GET_SIZE(drafts) != n || PyList_GET_SIZE(results) != n)
         Py_RETURN_NONE; /* zip(strict=True) raises: the twin's error */
-    PyObject *made = PyList_New(0);
+    /* sized once (what a repeat or conflict leaves unused is cut off at the end): appended
+     * one by one, the list's growth was ~0.15k instructions a notification */
+    PyObject *made = PyList_New(n);
     if (made == NULL)
         return NULL;
+    Py_ssize_t count = 0;
     for (Py_ssize_t i = 0; i < n && i < PyList_GET_SIZE(items) && i < PyList_GET_SIZE(drafts) &&
                            i < PyList_GET_SIZE(results);
          i++) {
@@ -249,10 +347,8 @@ tracked_items(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
             PyTuple_SET_ITEM(one, 3, Py_NewRef(target));
             PyTuple_SET_ITEM(one, 4, Py_NewRef(accepted_at));
             PyTuple_SET_ITEM(one, 5, Py_NewRef(PyTuple_GET_ITEM(draft, 4)));
-            untracked(one);
-            if (PyList_Append(made, one) < 0)
-                repeat = -1;
-            Py_DECREF(one);
+            PyList_SET_ITEM(made, count, untracked(one)); /* count <= i < n */
+            count++;
         }
         else if (repeat == 0)
             repeat = -1; /* the allocation failed */
@@ -263,6 +359,10 @@ tracked_items(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
             Py_DECREF(made);
             return NULL;
         }
+    }
+    if (count < n && PyList_SetSlice(made, count, n, NULL) < 0) {
+        Py_DECREF(made);
+        return NULL;
     }
     return made;
 }

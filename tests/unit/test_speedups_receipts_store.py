@@ -75,10 +75,24 @@ def _items(draw: st.DrawFn) -> list[Tracked]:
             target = TopicTarget(topic="t")
         cursor = f"e-{max(n, 0)}"
         if kind == 2:
-            # another epoch, an ms, a sequence past a C long long (compared as tuples)
+            # another epoch, an ms, a sequence past a C long long (compared as tuples), an
+            # epoch that is itself `<epoch>.<ms>` as a store, one too long
             cursor = draw(
                 st.sampled_from(
-                    ["e.5-1", "E-1", "e-01", "f-3", "e-9223372036854775807", "e-" + "9" * 19]
+                    [
+                        "e.5-1",
+                        "E-1",
+                        "e-01",
+                        "f-3",
+                        "e-9223372036854775807",
+                        "e-" + "9" * 19,
+                        "e-" + "9" * 20,
+                        "e.1.5-3",
+                        "e.1-9",
+                        "e.1-" + "9" * 19,
+                        "x" * 40 + "-1",
+                        "x" * 41 + "-1",
+                    ]
                 )
             )
         nid = draw(st.sampled_from([f"n{i}", f"n{i}", "n0", "x"]))
@@ -142,6 +156,66 @@ def test_the_c_track_loop_does_what_its_twin_does(
     answer = memory_loops.track_users(*_track_args(store, items, start))
     expected = track_users_py(*_track_args(twin, items, start))
     assert answer == expected
+    assert _state(store)[:5] == _state(twin)[:5]
+
+
+@needs_c
+@pytest.mark.parametrize(
+    "cursors",
+    [
+        ["e-1", "e-2", "e-10", "e-9"],  # the short cut, then one out of order
+        ["e.1.5-3", "e.1-9", "e.1-10"],  # an epoch that splits as a store: read in full
+        ["e.7-1", "e-2", "e-3"],  # the epoch of a split store, then plain cursors of it
+        ["e-5", "f-1", "f-2", "e-6"],  # another epoch (compared as tuples), and back
+        ["e-9223372036854775806", "e-9223372036854775807", "e-9223372036854775808"],
+        ["e-" + "9" * 18, "e-" + "9" * 19, "e-" + "9" * 20],
+        ["e-1", "e-2x", "e-3"],  # not a cursor of the common shape: the loop stops
+        ["x" * 40 + "-1", "x" * 40 + "-2", "x" * 41 + "-3"],
+    ],
+)
+@pytest.mark.parametrize("last_at", [None, ("e", 0, 0), ("e.1", 0, 0), ("E", 0, 0)])
+def test_the_track_loop_reads_each_cursor_as_its_twin(
+    cursors: list[str], last_at: tuple[str, int, int] | None
+) -> None:
+    """The C loop's short cut for a cursor of the last mark's epoch (plain_mark) makes the
+    marks common_mark and the twin make, and stops where they stop."""
+    items = [
+        Tracked(f"n{i}", "a.b", cursor, _TARGETS["a"], _NOW, None)
+        for i, cursor in enumerate(cursors)
+    ]
+    store = MemoryReceiptStore(max_tracked=1000)
+    store._last_at = last_at
+    twin = copy.deepcopy(store)
+    answer = memory_loops.track_users(*_track_args(store, items, 0))
+    expected = track_users_py(*_track_args(twin, items, 0))
+    assert answer == expected
+    assert _state(store)[:5] == _state(twin)[:5]
+    assert not any(gc.is_tracked(at) for at in store._ats)
+
+
+_cursors = st.one_of(
+    st.from_regex(r"[0-9a-z.]{1,42}-[0-9]{1,20}", fullmatch=True),
+    st.from_regex(r"e(\.[0-9]{1,21})?(\.[0-9]{1,2})?-[0-9]{1,20}", fullmatch=True),
+    st.from_regex(r"e-[0-9]{1,20}", fullmatch=True),
+    st.text(max_size=8),
+)
+
+
+@needs_c
+@_PROPERTY
+@given(st.lists(_cursors, max_size=8), st.one_of(st.none(), st.builds(cursor_mark, _cursors)))
+def test_the_track_loop_reads_any_cursor_as_its_twin(
+    cursors: list[str], last_at: tuple[str, int, int] | None
+) -> None:
+    items = [
+        Tracked(f"n{i}", "a.b", cursor, _TARGETS["a"], _NOW, None)
+        for i, cursor in enumerate(cursors)
+    ]
+    store = MemoryReceiptStore(max_tracked=1000)
+    store._last_at = last_at
+    twin = copy.deepcopy(store)
+    answer = memory_loops.track_users(*_track_args(store, items, 0))
+    assert answer == track_users_py(*_track_args(twin, items, 0))
     assert _state(store)[:5] == _state(twin)[:5]
 
 
