@@ -12,13 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import cast
 
-from gateway.connection.ackread import is_notification, read_ack
+from gateway.connection.ackread import is_notification, is_notification_py, read_ack
 from gateway.connection.outgoing import frame_cursor
 from gateway.log.cursor import Cursor
 from gateway.receipts.marks import Mark, just_before, log_mark, mark
 from gateway.speedups import compiled
 
-__all__ = ["AckWindow", "Span", "ack_range", "ack_range_py"]
+__all__ = [
+    "AckWindow",
+    "Span",
+    "ack_range",
+    "ack_range_py",
+    "last_notification",
+    "last_notification_py",
+]
 
 #: `(after, at]`: a range of cursors an ack covers.
 Span = tuple[Mark, Mark]
@@ -142,3 +149,18 @@ def _load() -> AckRange:
 
 
 ack_range = _load()
+
+
+def last_notification_py(frames: list[bytes]) -> bytes | None:
+    """The last of a write's frames when it is a notification's, else None: what a flush
+    notes as the last notification written (`Outbox.flush`, `AckWindow._note`'s common
+    case). The twin of `gateway._receipts.last_notification` (one C call per write)."""
+    last = frames[-1]
+    return last if is_notification_py(last) else None
+
+
+LastNotification = Callable[[list[bytes]], "bytes | None"]
+_last_c = getattr(compiled("_receipts"), "last_notification", None)
+last_notification: LastNotification = (
+    last_notification_py if _last_c is None else cast(LastNotification, _last_c)
+)

@@ -141,6 +141,7 @@ KEY_TESTS = [
     "tests/unit/test_direct_send.py",
     "tests/unit/test_speedups_receipts.py",
     "tests/unit/test_speedups_receipts_store.py",
+    "tests/unit/test_speedups_receipts_note.py",
     "tests/unit/test_speedups_receipts_take.py",
     "tests/unit/test_speedups_receipts_forget.py",
     "tests/unit/test_receipts_tracker.py",
