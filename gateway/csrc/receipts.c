@@ -153,15 +153,15 @@ frame_cursor_at(const char *frame, Py_ssize_t size)
 static int
 covers(PyObject *at, PyObject *last, PyObject *after)
 {
-    int r = PyObject_RichCompareBool(PyTuple_GET_ITEM(at, 0), PyTuple_GET_ITEM(last, 0), Py_NE);
+    int r = epoch_differs(PyTuple_GET_ITEM(at, 0), PyTuple_GET_ITEM(last, 0));
     if (r != 0)
         return r < 0 ? -1 : 0;
-    if ((r = PyObject_RichCompareBool(at, last, Py_GT)) != 0)
+    if ((r = marks_compare(at, last, Py_GT)) != 0)
         return r < 0 ? -1 : 0;
-    r = PyObject_RichCompareBool(PyTuple_GET_ITEM(at, 0), PyTuple_GET_ITEM(after, 0), Py_NE);
+    r = epoch_differs(PyTuple_GET_ITEM(at, 0), PyTuple_GET_ITEM(after, 0));
     if (r != 0)
         return r < 0 ? -1 : 0;
-    if ((r = PyObject_RichCompareBool(at, after, Py_LE)) != 0)
+    if ((r = marks_compare(at, after, Py_LE)) != 0)
         return r < 0 ? -1 : 0;
     return 1;
 }

@@ -17,6 +17,14 @@ PyObject *common_mark(PyObject *cursor);
 int read_parts(PyObject *text, PyObject *after, PyObject *sent, PyObject **at_out,
                PyObject **last_out, int *covered);
 
+/* receipts_marks.c: two marks' order as Python's tuple comparison gives it (-1, 0, 1) when
+ * both are (str, int, int) with ints within a long long, else 2; marks_compare(a, b, op) is
+ * PyObject_RichCompareBool's answer (Python's own for any other shape); epoch_differs(a,
+ * b) is `a != b` for two epochs. */
+int mark_order(PyObject *a, PyObject *b);
+int marks_compare(PyObject *a, PyObject *b, int op);
+int epoch_differs(PyObject *a, PyObject *b);
+
 /* A tuple kept out of the cyclic GC's sight: see receipts_store.c. */
 static inline PyObject *
 untracked(PyObject *tuple)

@@ -6,10 +6,12 @@ which callgrind dumps its counters):
 - **tracking, per notification**: the per-user publish (`publish_many` on the memory log,
   then the flush that writes each connection's frames) with receipts on, beside the same
   with receipts off, in one process; the difference is what tracking costs a publish.
-- **one ack, from frame to store**: each connection's cumulative ack as the client sends
-  it, a masked WebSocket text frame, read by the connection's `ServerMachine` (`frame`),
-  parsed and handed to receipts by `ClientOps` (`op`), then applied to the store with
-  the rest of its batch by the ack task (`apply`).
+- **one ack, from socket to store**: each connection's cumulative ack as the client sends
+  it, a masked WebSocket text frame, handed to its `WebSocketProtocol` as the event loop
+  does (`data_received(bytes)`: the protocol's `_frames`, the connection's `heard_from`,
+  its `ServerMachine`'s `small_text`, the edge's `text`, which is `ClientOps.received`,
+  then receipts' ack taker) up to the ack queued with the receipts (`receive`), then
+  applied to the store with the rest of its batch by the ack task (`apply`).
 
 A round publishes one notification to every user (one connection each), flushes, and has
 every connection ack it: an ack covers one notification, as with the SDKs' leading-edge acks
@@ -44,6 +46,7 @@ for _path in (_ROOT, _ROOT / "scripts"):
         sys.path.insert(0, str(_path))
 
 from benchkit.stages import CountingTransport, finish, stage_totals  # noqa: E402
+from gateway.connection.admission import AdmissionPolicy  # noqa: E402
 from gateway.connection.connection import Connection, ConnectionContext  # noqa: E402
 from gateway.connection.dispatch import ClientOps  # noqa: E402
 from gateway.flush import FlushScheduler  # noqa: E402
@@ -56,11 +59,12 @@ from gateway.receipts.handlers import ack_reader, receipt_handlers  # noqa: E402
 from gateway.receipts.memory import MemoryReceiptStore  # noqa: E402
 from gateway.receipts.tracker import Receipts  # noqa: E402
 from gateway.service import NotificationService  # noqa: E402
-from gateway.websocket.machine import ServerMachine  # noqa: E402
+from gateway.websocket.edge import WebSocketEdge  # noqa: E402
+from gateway.websocket.protocol import WebSocketProtocol  # noqa: E402
 
 #: Per notification: publish and flush, receipts off then on. Per ack: the rest.
 NOTIFICATION_STAGES = ("publish_off", "flush_off", "publish_on", "flush_on")
-ACK_STAGES = ("frame", "op", "apply")
+ACK_STAGES = ("receive", "apply")
 _ZERO_MASK = b"\x00\x00\x00\x00"
 
 #: The markers' labels in order, read by the report.
@@ -89,7 +93,7 @@ class _Side:
         )
         finish(self.service.start())
         self.transport = CountingTransport()
-        context = ConnectionContext(
+        self.context = context = ConnectionContext(
             self.scheduler, 1 << 30, self.service.detach, self.service.metrics
         )
         self.conns = []
@@ -156,6 +160,37 @@ class _ForgettingApart(MemoryReceiptStore):
         return self._base + self._gone - before
 
 
+def _protocols(side: _Side, ops: ClientOps) -> list[WebSocketProtocol]:
+    """Each of `side`'s connections behind the `WebSocketProtocol` the HTTP port makes for
+    it, past its upgrade (its head read, the connection accepted), its endpoint the real
+    `WebSocketEdge`. The connection writes through its counting transport, as in the
+    publish stages: only what the client sends goes through the protocol here."""
+    service = side.service
+    policy = AdmissionPolicy(
+        verifier=None,
+        allowed_origins=None,
+        max_topics=16,
+        topics_required=False,
+        capacity=service.admit,
+    )
+    edge = WebSocketEdge(
+        service=service,
+        context=side.context,
+        policy=policy,
+        ops=ops,
+        max_frame_bytes=1 << 16,
+        heartbeat=30.0,
+    )
+    make = edge.protocol_factory(lambda: asyncio.Protocol())
+    protocols = []
+    for conn in side.conns:
+        protocol = make()
+        protocol._head_done()  # the upgrade's head was read (no event loop: no timer)
+        protocol.accept(conn, b"")
+        protocols.append(protocol)
+    return protocols
+
+
 def ack_frame(cursor: str) -> bytes:
     """A client's ack as it arrives: a masked text frame (zero key: bytes as they are)."""
     payload = b'{"op":"ack","cursor":"' + cursor.encode() + b'"}'
@@ -203,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         extra=receipt_handlers(receipts),
         first=ack_reader(receipts),
     )
-    machines = [ServerMachine(1 << 16) for _ in range(users)]
+    protocols = _protocols(on, ops)
     measuring = False
     applied = 0
     for r in range(1 + args.rounds):  # the first round warms every path up
@@ -235,14 +270,11 @@ def main(argv: list[str] | None = None) -> int:
         frames = [ack_frame(c) for c in cursors]
         if measuring:
             mark("setup")
-        # as the WebSocket protocol reads a whole small text frame (protocol.py)
-        texts = [machine.small_text(frame) for machine, frame in zip(machines, frames, strict=True)]
+        # as the event loop hands each connection's socket read to its protocol
+        for protocol, frame in zip(protocols, frames, strict=True):
+            protocol.data_received(frame)
         if measuring:
-            mark("frame")
-        for conn, text in zip(on.conns, texts, strict=True):
-            ops.received(conn, text)  # type: ignore[arg-type]
-        if measuring:
-            mark("op")
+            mark("receive")
         finish(receipts._apply())
         if measuring:
             mark("apply")

@@ -29,7 +29,7 @@ def test_the_receipts_harness_runs_every_stage() -> None:
         check=True,
     )
     report = json.loads(result.stdout)
-    for stage in ("publish_off", "flush_off", "publish_on", "flush_on", "frame", "op", "apply"):
+    for stage in ("publish_off", "flush_off", "publish_on", "flush_on", "receive", "apply"):
         assert stage in report["labels"]
     # every connection's ack of every round was applied and turned its notification delivered
     assert report["delivered"] == 50 * 2

@@ -99,6 +99,38 @@ def test_the_c_ack_taker_does_what_the_python_handler_does(
     assert _take_all(taker, compiled, steps) == _take_all(twin, python, steps)
 
 
+class _Hiding(_Conn):
+    """A connection class whose `topics` is a property over the base's slot: the taker
+    must read what getattr reads (it takes a slot's offset only for a name its member
+    descriptor serves), not the slot beneath."""
+
+    __slots__ = ()
+
+    @property  # type: ignore[override]  # (a read-only view over the slot, on purpose)
+    def topics(self) -> frozenset[str]:
+        return frozenset({"p"})
+
+
+@needs_c
+@_PROPERTY
+@given(_steps)
+def test_a_class_hiding_a_slot_is_read_as_python_reads_it(steps: list[Any]) -> None:
+    def take_all(take: FirstReader, receipts: Receipts) -> list[object]:
+        conn = _Hiding.__new__(_Hiding)
+        conn.user_id, conn._acked, conn._sent, conn._unsent = "h", ("e", 0, 0), None, ()
+        _Conn.topics.__set__(conn, frozenset({"the slot's"}))  # type: ignore[misc]
+        seen: list[object] = []
+        for _, text, written, _hole in steps:
+            conn._sent = ("e", 0, written)
+            seen.append((take(conn, text), conn.state(), dict(receipts._acks)))
+        return seen
+
+    compiled, python = (Receipts(MemoryReceiptStore(), max_age=60) for _ in range(2))
+    taker = ack_reader(compiled)
+    assert taker is not None
+    assert take_all(taker, compiled) == take_all(handlers._Handlers(python).ack_text, python)
+
+
 @needs_c
 def test_the_ack_taker_leaks_nothing() -> None:
     receipts = Receipts(MemoryReceiptStore(), max_age=60)
