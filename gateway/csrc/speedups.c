@@ -243,6 +243,8 @@ static PyMethodDef methods[] = {
      "A write-through fan-out, as connection/through.py's write_each_py (fanout.c)."},
     {"canonical_json", gw_canonical_json_py, METH_O,
      "data_json's bytes with whitespace left out when that is their own encoding, else None."},
+    {"first_then", (PyCFunction)(void (*)(void))gw_first_then, METH_FASTCALL,
+     "ClientOps' received: rest(conn, text) unless first took it (firstthen.c)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -35,4 +35,7 @@ PyObject *gw_notification_frame(PyObject *self, PyObject *const *args, Py_ssize_
 PyObject *gw_configure_write_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *gw_write_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
+/* firstthen.c */
+PyObject *gw_first_then(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+
 #endif

@@ -9,13 +9,59 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
+#include <string.h>
+#include <structmember.h>
 
 /* The first byte of a whole text frame: FIN, no reserved bits, opcode 1. */
 #define SMALL_TEXT 0x81
 
-/* small_text(data, limit): the text of `data` if it is one whole masked text frame with a
- * payload of 1 to 125 bytes (a minimal length), at most `limit`, and valid UTF-8; None
- * for anything else. */
+/* The text of `data` (bytes) if it is one whole masked text frame with a payload of 1 to
+ * 125 bytes (a minimal length), at most `limit`, and valid UTF-8; None for anything else.
+ * An ASCII payload (an op's JSON, as the SDKs write it) is unmasked straight into its str;
+ * any other goes through the UTF-8 decoder. */
+static PyObject *
+text_of(PyObject *bytes, Py_ssize_t limit)
+{
+    const unsigned char *data = (const unsigned char *)PyBytes_AS_STRING(bytes);
+    Py_ssize_t size = PyBytes_GET_SIZE(bytes);
+    if (size <= 6 || data[0] != SMALL_TEXT || data[1] <= 0x80 || data[1] >= 0xFE ||
+        size != 6 + (data[1] & 0x7F) || size - 6 > limit)
+        Py_RETURN_NONE;
+    unsigned char payload[125];
+    Py_ssize_t length = size - 6, i = 0;
+    /* eight bytes at a time (the key twice: the words start at multiples of 4), the
+     * payload's high bits gathered on the way */
+    unsigned char key[8];
+    memcpy(key, data + 2, 4);
+    memcpy(key + 4, data + 2, 4);
+    uint64_t mask, word, high = 0;
+    memcpy(&mask, key, 8);
+    for (; i + 8 <= length; i += 8) {
+        memcpy(&word, data + 6 + i, 8);
+        word ^= mask;
+        high |= word;
+        memcpy(payload + i, &word, 8);
+    }
+    for (; i < length; i++) {
+        payload[i] = data[6 + i] ^ data[2 + (i & 3)];
+        high |= payload[i];
+    }
+    if ((high & 0x8080808080808080ULL) == 0) { /* ASCII: its own UTF-8, no decoder */
+        PyObject *text = PyUnicode_New(length, 127);
+        if (text != NULL)
+            memcpy(PyUnicode_1BYTE_DATA(text), payload, (size_t)length);
+        return text;
+    }
+    PyObject *text = PyUnicode_DecodeUTF8((const char *)payload, length, NULL);
+    if (text == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+        PyErr_Clear(); /* not UTF-8: `feed` refuses it, with its close code */
+        Py_RETURN_NONE;
+    }
+    return text;
+}
+
+/* small_text(data, limit): text_of's answer (frames.small_text_py is its twin). */
 static PyObject *
 small_text(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
@@ -30,26 +76,134 @@ small_text(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t limit = PyLong_AsSsize_t(args[1]);
     if (limit == -1 && PyErr_Occurred())
         return NULL;
-    const unsigned char *data = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    Py_ssize_t size = PyBytes_GET_SIZE(args[0]);
-    if (size <= 6 || data[0] != SMALL_TEXT || data[1] <= 0x80 || data[1] >= 0xFE ||
-        size != 6 + (data[1] & 0x7F) || size - 6 > limit)
-        Py_RETURN_NONE;
-    unsigned char payload[125];
-    Py_ssize_t length = size - 6;
-    for (Py_ssize_t i = 0; i < length; i++)
-        payload[i] = data[6 + i] ^ data[2 + (i & 3)];
-    PyObject *text = PyUnicode_DecodeUTF8((const char *)payload, length, NULL);
-    if (text == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
-        PyErr_Clear(); /* not UTF-8: `feed` refuses it, with its close code */
-        Py_RETURN_NONE;
+    return text_of(args[0], limit);
+}
+
+/* What open_text reads of a ServerMachine: its state and FrameReader's slots. */
+enum { STATE, BUF, OPCODE, LIMIT, NREAD };
+static const char *const read_names[NREAD] = {"state", "_buf", "_opcode", "_limit"};
+static PyObject *read_name[NREAD];
+
+/* Where a machine's class keeps each of those names: the offset of the slot its member
+ * descriptor reads (found through the MRO, as getattr finds it), or -1 when the name is
+ * anything else there (then getattr). Kept for the last class seen while its version tag
+ * holds (a change to the class or a base drops the tag). */
+static struct {
+    PyTypeObject *type; /* a strong reference */
+    unsigned int version;
+    Py_ssize_t offset[NREAD];
+} seen;
+
+static int
+layout_of(PyTypeObject *tp)
+{
+    if (tp == seen.type && tp->tp_version_tag == seen.version &&
+        PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG))
+        return 1;
+    if (read_name[0] == NULL)
+        for (int i = 0; i < NREAD; i++)
+            if ((read_name[i] = PyUnicode_InternFromString(read_names[i])) == NULL)
+                return -1;
+    Py_ssize_t offset[NREAD];
+    for (int i = 0; i < NREAD; i++) {
+        PyObject *descr = _PyType_Lookup(tp, read_name[i]);
+        PyMemberDef *member = descr != NULL && Py_TYPE(descr) == &PyMemberDescr_Type
+                                  ? ((PyMemberDescrObject *)descr)->d_member
+                                  : NULL;
+        offset[i] = member != NULL && member->type == T_OBJECT_EX ? member->offset : -1;
     }
-    return text;
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) /* read after the look-ups */
+        return 0;
+    Py_XSETREF(seen.type, (PyTypeObject *)Py_NewRef((PyObject *)tp));
+    seen.version = tp->tp_version_tag;
+    memcpy(seen.offset, offset, sizeof(offset));
+    return 1;
+}
+
+/* machine.<name i> (a new reference; NULL with getattr's error, an unset slot too). */
+static inline PyObject *
+get(PyObject *machine, int known, int i)
+{
+    if (known && seen.offset[i] >= 0) {
+        PyObject *value = *(PyObject **)((char *)machine + seen.offset[i]);
+        if (value != NULL)
+            return Py_NewRef(value);
+    }
+    return PyObject_GetAttr(machine, read_name[i]);
+}
+
+/* Python's truth of `value` (consumed); -1 on error. */
+static inline int
+truth(PyObject *value)
+{
+    if (value == NULL)
+        return -1;
+    int t = PyByteArray_CheckExact(value) ? PyByteArray_GET_SIZE(value) != 0
+                                          : PyObject_IsTrue(value);
+    Py_DECREF(value);
+    return t;
+}
+
+/* open_text(machine, data): ServerMachine.open_text's answer (machine.py), its reads of
+ * the machine's slots at their offsets: the text of one whole small text frame while the
+ * stream is open and no message is in progress, else None. */
+static PyObject *
+open_text(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "open_text(machine, data) takes 2 arguments");
+        return NULL;
+    }
+    PyObject *machine = args[0];
+    int known = layout_of(Py_TYPE(machine));
+    if (known < 0)
+        return NULL;
+    PyObject *state = get(machine, known, STATE);
+    if (state == NULL)
+        return NULL;
+    /* `self.state != OPEN` (OPEN is 0) */
+    int closing;
+    if (PyLong_CheckExact(state)) {
+        int overflow = 0;
+        closing = PyLong_AsLongAndOverflow(state, &overflow) != 0 || overflow != 0;
+    }
+    else {
+        PyObject *open = PyLong_FromLong(0);
+        closing = open == NULL ? -1 : PyObject_RichCompareBool(state, open, Py_NE);
+        Py_XDECREF(open);
+    }
+    Py_DECREF(state);
+    if (closing != 0)
+        return closing < 0 ? NULL : Py_NewRef(Py_None);
+    /* FrameReader.small_text: `if self._buf or self._opcode is not None: return None` */
+    int busy = truth(get(machine, known, BUF));
+    if (busy != 0)
+        return busy < 0 ? NULL : Py_NewRef(Py_None);
+    PyObject *opcode = get(machine, known, OPCODE);
+    if (opcode == NULL)
+        return NULL;
+    Py_DECREF(opcode);
+    if (opcode != Py_None)
+        Py_RETURN_NONE;
+    PyObject *limit_obj = get(machine, known, LIMIT);
+    if (limit_obj == NULL)
+        return NULL;
+    Py_ssize_t limit = PyLong_AsSsize_t(limit_obj);
+    Py_DECREF(limit_obj);
+    if (limit == -1 && PyErr_Occurred())
+        return NULL;
+    if (!PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "open_text: data must be bytes");
+        return NULL;
+    }
+    return text_of(args[1], limit);
 }
 
 static PyMethodDef methods[] = {
     {"small_text", (PyCFunction)(void (*)(void))small_text, METH_FASTCALL,
      "small_text(data, limit) -> str | None"},
+    {"open_text", (PyCFunction)(void (*)(void))open_text, METH_FASTCALL,
+     "open_text(machine, data) -> str | None"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -20,13 +20,24 @@ an idle connection's bytes are counted).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple, cast
 
 from gateway.closecodes import CloseCode
+from gateway.speedups import compiled
 from gateway.websocket.frames import CLOSE, PING, PONG, FrameReader, Message, ProtocolError
 from gateway.wire import close_frame, pong_frame
 
-__all__ = ["CLOSED", "CLOSING", "OPEN", "Closing", "Event", "Send", "ServerMachine"]
+__all__ = [
+    "CLOSED",
+    "CLOSING",
+    "OPEN",
+    "Closing",
+    "Event",
+    "Send",
+    "ServerMachine",
+    "open_text",
+]
 
 #: The states: frames flow; we sent a close and wait for the client's; the stream is over.
 OPEN, CLOSING, CLOSED = 0, 1, 2
@@ -81,6 +92,14 @@ class ServerMachine(FrameReader):
             events.append(self._fail(error.code, error.reason))
         return events
 
+    def open_text(self, data: bytes) -> str | None:
+        """The text of `data` while the stream is open, if it is one whole small text
+        frame and nothing else (`small_text`), as a client op is (an ack most often);
+        None otherwise (then `receive` reads it). The twin of the module's `open_text`."""
+        if self.state != OPEN:
+            return None
+        return self.small_text(data)
+
     def close(self, code: int, reason: str) -> bytes | None:
         """Start the server's close: the frame to send, or None if a close is under way."""
         if self.state != OPEN:
@@ -102,3 +121,16 @@ class ServerMachine(FrameReader):
         frame = close_frame(code, reason) if self.state == OPEN else None
         self.state = CLOSED
         return Closing(frame)
+
+
+def _load() -> Callable[[ServerMachine, bytes], str | None]:
+    module = compiled("_wsframe")
+    if module is None:
+        return ServerMachine.open_text
+    return cast(Callable[[ServerMachine, bytes], str | None], module.open_text)
+
+
+#: `machine.open_text(data)`, compiled (gateway/csrc/wsframe.c: the machine's slots read at
+#: their offsets) unless GATEWAY_NO_SPEEDUPS=1 or the module is missing: the protocol reads
+#: each client op through it, and the method's Python frame was ~0.55k instructions an ack.
+open_text = _load()

@@ -31,7 +31,7 @@ from gateway.metrics import Metrics
 from gateway.websocket.frames import TEXT
 from gateway.websocket.handshake import BadHandshake, refusal
 from gateway.websocket.head import Head, HeadReader, request_path
-from gateway.websocket.machine import OPEN, Closing, Send, ServerMachine
+from gateway.websocket.machine import Closing, Send, ServerMachine, open_text
 
 __all__ = ["CLOSE_TIMEOUT", "HANDSHAKE_TIMEOUT", "Endpoint", "PendingHeads", "WebSocketProtocol"]
 
@@ -189,10 +189,23 @@ class WebSocketProtocol(ByteStreamAdapter):
         self._pending.add(self)
 
     def data_received(self, data: bytes) -> None:
+        conn = self.conn
+        if conn is not None:  # upgraded (set by `accept`, once the head was read)
+            conn.heard_from()
+            # one whole small text frame while open, as a client op is (an ack most often):
+            # straight to the edge, as short a path as a pong's (and no call more)
+            text = open_text(self._machine, data)
+            if text is not None:
+                # read, then called: `endpoint.text(...)` would be a method look-up that
+                # finds an attribute (ClientOps.received), which the interpreter cannot
+                # specialise (~0.17k instructions an op)
+                receive = self._endpoint.text
+                receive(conn, text)
+                return
+            self._frames(conn, data)
+            return
         reader = self._head
-        if reader is None:
-            if self.conn is not None:
-                self._frames(data)
+        if reader is None:  # refused or handed off: nothing more is read
             return
         try:
             head = reader.feed(data)
@@ -218,7 +231,7 @@ class WebSocketProtocol(ByteStreamAdapter):
             return
         self._endpoint.open(self, head)
         if head.rest and self.conn is not None:
-            self._frames(head.rest)
+            self.data_received(head.rest)  # frames sent with the head: read as any
 
     def refuse(
         self,
@@ -265,21 +278,11 @@ class WebSocketProtocol(ByteStreamAdapter):
 
     # -- what the client sends ---------------------------------------------------------------
 
-    def _frames(self, data: bytes) -> None:
-        conn = self.conn
-        if conn is None:
-            return
-        conn.heard_from()
+    def _frames(self, conn: Connection, data: bytes) -> None:
+        """What the client sent, other than one whole small text frame while open (which
+        `data_received` hands to the edge itself): each event the machine reads."""
         endpoint = self._endpoint
-        machine = self._machine
-        if machine.state == OPEN:
-            # one whole small text frame, as a client op is (an ack most often): straight
-            # to the edge, as short a path as a pong's
-            text = machine.small_text(data)
-            if text is not None:
-                endpoint.text(conn, text)
-                return
-        for event in machine.receive(data):
+        for event in self._machine.receive(data):
             if self._transport is None:
                 return
             if isinstance(event, Send):

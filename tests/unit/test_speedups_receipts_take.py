@@ -13,15 +13,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.connection import dispatch
 from gateway.connection.acks import AckWindow
-from gateway.connection.dispatch import FirstReader
+from gateway.connection.dispatch import FirstReader, first_then_py
 from gateway.metrics import DELIVERY_SECONDS_BUCKETS, Histogram, delivery_histogram
 from gateway.receipts import handlers, tracker
 from gateway.receipts.handlers import ack_reader
 from gateway.receipts.marks import Mark
 from gateway.receipts.memory import MemoryReceiptStore
 from gateway.receipts.tracker import Receipts, observe_py
-from gateway.speedups import FORCED_OFF
+from gateway.speedups import FORCED_OFF, speedups
 from tests.support.leaks import assert_no_leak
 
 _PROPERTY = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
@@ -33,6 +34,7 @@ needs_c = pytest.mark.skipif(
 
 def test_the_c_is_used_unless_turned_off() -> None:
     assert (tracker.observe is observe_py) == FORCED_OFF
+    assert (dispatch.first_then is first_then_py) == FORCED_OFF
     reader = ack_reader(Receipts(MemoryReceiptStore(), max_age=60))
     assert (type(reader).__name__ == "method") == FORCED_OFF
 
@@ -146,6 +148,50 @@ def test_the_ack_taker_leaks_nothing() -> None:
         receipts._acks.clear()
 
     assert_no_leak(take_some, [conn, receipts, *texts])
+
+
+# -- first_then: ClientOps.received with a first reader (the taker) ------------------------
+
+
+class _Closable:
+    __slots__ = ("closed",)
+
+    def __init__(self, closed: object) -> None:
+        self.closed = closed
+
+
+@needs_c
+@pytest.mark.parametrize("closed", [False, True, 0, 1, None])
+@pytest.mark.parametrize("took", [True, False, 1, 0, None, ValueError("first")])
+def test_first_then_does_what_its_twin_does(closed: object, took: object) -> None:
+    def run(combine: Any) -> list[object]:
+        calls: list[object] = []
+
+        def first(conn: object, text: str) -> object:
+            calls.append(("first", text))
+            if isinstance(took, Exception):
+                raise took
+            return took
+
+        def rest(conn: object, text: str) -> None:
+            calls.append(("rest", text))
+
+        try:
+            calls.append(combine(first, rest)(_Closable(closed), "x"))
+        except ValueError as exc:
+            calls.append(exc)
+        return calls
+
+    assert speedups is not None
+    assert run(speedups.first_then) == run(first_then_py)
+
+
+@needs_c
+def test_first_then_leaks_nothing() -> None:
+    assert speedups is not None
+    received = speedups.first_then(lambda conn, text: text == "a", lambda conn, text: None)
+    conn = _Closable(False)
+    assert_no_leak(lambda: (received(conn, "a"), received(conn, "b")), [conn, received])
 
 
 # -- observe_delivery: the publish-to-ack histogram's observations of a batch --------------

@@ -1,17 +1,29 @@
 """The compiled reader of one whole small WebSocket text frame (gateway/csrc/wsframe.c)
 against its twin, `frames.small_text_py`: the same text or None for generated frames,
 valid and hostile (any first byte, lengths, masks, fragments, bytes that are not UTF-8),
-and no leaks. `FrameReader.small_text` against `feed` is tests/unit/test_frames.py's."""
+and no leaks; and `open_text(machine, data)` against `ServerMachine.open_text` in every
+state of the machine (open or not, a message in progress or not), also for a class
+hiding a slot. `FrameReader.small_text` against `feed` is tests/unit/test_frames.py's."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gateway.speedups import FORCED_OFF
-from gateway.websocket import frames
-from gateway.websocket.frames import BINARY, CONTINUATION, PING, TEXT, small_text_py
+from gateway.websocket import frames, machine
+from gateway.websocket.frames import (
+    BINARY,
+    CONTINUATION,
+    PING,
+    TEXT,
+    FrameReader,
+    small_text_py,
+)
+from gateway.websocket.machine import CLOSED, CLOSING, OPEN, ServerMachine
 from tests.support.client_frames import frame_of
 from tests.support.leaks import assert_no_leak
 
@@ -25,6 +37,7 @@ needs_c = pytest.mark.skipif(
 def test_the_module_is_built_unless_turned_off() -> None:
     # the dev install compiles it: a broken build must not pass as "the Python path"
     assert (frames.small_text is small_text_py) == FORCED_OFF
+    assert (machine.open_text is ServerMachine.open_text) == FORCED_OFF
 
 
 @st.composite
@@ -69,3 +82,47 @@ def test_the_reader_leaks_nothing() -> None:
         frame_of(BINARY, b"x"),
     ]:
         assert_no_leak(lambda d=data: frames.small_text(d, 1 << 16), [data])
+
+
+class _Closing(ServerMachine):
+    """A machine whose `state` is a property over the slot: read as getattr reads it."""
+
+    __slots__ = ()
+
+    @property  # type: ignore[override]  # (a read-only view over the slot, on purpose)
+    def state(self) -> int:
+        return CLOSING
+
+
+def _machine(cls: type[ServerMachine], state: int, buf: bytes, opcode: int | None) -> Any:
+    made = cls.__new__(cls)
+    FrameReader.__init__(made, 1 << 16)
+    ServerMachine.state.__set__(made, state)  # type: ignore[attr-defined]
+    made._buf, made._opcode = bytearray(buf), opcode
+    return made
+
+
+@needs_c
+@_PROPERTY
+@given(
+    client_data(),
+    st.sampled_from([OPEN, CLOSING, CLOSED]),
+    st.sampled_from([b"", b"\x81"]),
+    st.sampled_from([None, TEXT]),
+    st.integers(0, 200) | st.just(1 << 16),
+    st.booleans(),
+)
+def test_open_text_answers_as_the_machines_method(
+    data: bytes, state: int, buf: bytes, opcode: int | None, limit: int, hiding: bool
+) -> None:
+    made = _machine(_Closing if hiding else ServerMachine, state, buf, opcode)
+    made._limit = limit
+    assert machine.open_text(made, data) == made.open_text(data)
+
+
+@needs_c
+def test_open_text_leaks_nothing() -> None:
+    data = frame_of(TEXT, b'{"op":"ack","cursor":"e-1"}')
+    made = [_machine(ServerMachine, OPEN, b"", None), _machine(_Closing, OPEN, b"", None)]
+    for one in made:
+        assert_no_leak(lambda m=one: machine.open_text(m, data), [one, data])
