@@ -34,8 +34,9 @@ _NOTHING: list[Span] = []
 
 
 class AckWindow:
-    # set by Outbox.__init__ (None while receipts are off, and then nothing is noted)
-    __slots__ = ("_acked", "_sent", "_unsent")
+    # set by Outbox.__init__ (None while receipts are off, and then nothing is noted);
+    # `_ack_key` by the compiled ack taker only
+    __slots__ = ("_ack_key", "_acked", "_sent", "_unsent")
 
     #: Where acks count after: where the connection started, then its last ack.
     _acked: Mark | None
@@ -45,6 +46,11 @@ class AckWindow:
     #: Notifications of this user's that a complete replay skipped (expired before the
     #: client came back: never sent), which an ack over them must not cover.
     _unsent: tuple[Mark, ...]
+    #: This connection's key in the receipts' ack queue, `(user_id, topics)`: kept by the
+    #: compiled ack taker (receipts_take.c) from the connection's first ack, and made again
+    #: when either is replaced (a tuple made and freed fewer per ack). Unset until then;
+    #: Python never reads it (`Receipts.ack` makes its own).
+    _ack_key: tuple[str, frozenset[str]]
 
     def _note(self, frames: list[bytes]) -> None:
         last = frames[-1]

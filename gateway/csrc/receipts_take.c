@@ -19,8 +19,9 @@ static PyObject *n_max_queued, *n_woken, *n_wake, *n_ack, *n_stats, *n_ignored, 
     *n_reads;
 
 /* What the taker reads and writes of a connection: AckWindow's slots, its user, its topics. */
-enum { UNSENT, ACKED, SENT, USER_ID, TOPICS, NCONN };
-static const char *const conn_names[NCONN] = {"_unsent", "_acked", "_sent", "user_id", "topics"};
+enum { UNSENT, ACKED, SENT, USER_ID, TOPICS, KEY, NCONN };
+static const char *const conn_names[NCONN] = {"_unsent", "_acked", "_sent",
+                                              "user_id", "topics", "_ack_key"};
 static PyObject *conn_name[NCONN];
 
 static int
@@ -59,7 +60,7 @@ typedef struct {
 #define LAYOUTS 4
 static Layout layouts[LAYOUTS];
 static int next_layout;
-static Layout generic = {NULL, 0, {-1, -1, -1, -1, -1}};
+static Layout generic = {NULL, 0, {-1, -1, -1, -1, -1, -1}};
 
 static const Layout *
 layout_of(PyTypeObject *tp)
@@ -100,6 +101,24 @@ get(PyObject *conn, const Layout *layout, int i)
             return Py_NewRef(value);
     }
     return PyObject_GetAttr(conn, conn_name[i]);
+}
+
+/* The connection's key in the receipts' queue, `(user_id, topics)` (a new reference):
+ * the one kept in its `_ack_key` slot while both are still the connection's (the hub
+ * replaces `topics` when it follows another topic), else made and kept there. A class
+ * without that slot gets one made per ack. */
+static PyObject *
+key_of(PyObject *conn, const Layout *layout, PyObject *user_id, PyObject *topics)
+{
+    Py_ssize_t at = layout->offset[KEY];
+    PyObject *kept = at < 0 ? NULL : *(PyObject **)((char *)conn + at);
+    if (kept != NULL && PyTuple_CheckExact(kept) && PyTuple_GET_SIZE(kept) == 2 &&
+        PyTuple_GET_ITEM(kept, 0) == user_id && PyTuple_GET_ITEM(kept, 1) == topics)
+        return Py_NewRef(kept);
+    PyObject *key = PyTuple_Pack(2, user_id, topics);
+    if (key != NULL && at >= 0)
+        Py_XSETREF(*(PyObject **)((char *)conn + at), Py_NewRef(key));
+    return key;
 }
 
 /* conn.<name i> = value: 0, or -1 with setattr's error. */
@@ -147,16 +166,15 @@ new_ack(PyTypeObject *cls, PyObject *user_id, PyObject *topics, PyObject *floor,
 /* Receipts.ack(user_id, topics, floor, upto) for its two common cases: 1 done, 0 not one
  * of them (Python then), -1 error. */
 static int
-queue(PyObject *receipts, PyTypeObject *cls, PyObject *user_id, PyObject *topics,
-      PyObject *floor, PyObject *upto)
+queue(PyObject *receipts, Py_ssize_t limit, PyTypeObject *cls, PyObject *key,
+      PyObject *user_id, PyObject *topics, PyObject *floor, PyObject *upto)
 {
     int done = -1;
     PyObject *acks = PyObject_GetAttr(receipts, n_acks);
     if (acks == NULL)
         return -1;
-    PyObject *key = PyTuple_Pack(2, user_id, topics);
-    if (key == NULL || !PyDict_CheckExact(acks)) {
-        done = key == NULL ? -1 : 0;
+    if (!PyDict_CheckExact(acks)) {
+        done = 0;
         goto out;
     }
     /* the key's hash once for the look-up and the store (a tuple's is not cached) */
@@ -168,12 +186,9 @@ queue(PyObject *receipts, PyTypeObject *cls, PyObject *user_id, PyObject *topics
         if (PyErr_Occurred())
             goto out;
         PyObject *reads = PyObject_GetAttr(receipts, n_reads);
-        PyObject *most = reads == NULL ? NULL : PyObject_GetAttr(receipts, n_max_queued);
         Py_ssize_t size = reads == NULL ? -1 : PyObject_Size(reads);
-        Py_ssize_t limit = most == NULL ? -1 : PyLong_AsSsize_t(most);
         Py_XDECREF(reads);
-        Py_XDECREF(most);
-        if (size < 0 || (limit == -1 && PyErr_Occurred()))
+        if (size < 0)
             goto out;
         if (PyDict_GET_SIZE(acks) + size >= limit) {
             done = 0; /* full: Receipts.ack drops and counts it */
@@ -218,7 +233,6 @@ queue(PyObject *receipts, PyTypeObject *cls, PyObject *user_id, PyObject *topics
     }
     Py_DECREF(queued);
 out:
-    Py_XDECREF(key);
     Py_DECREF(acks);
     return done;
 }
@@ -239,7 +253,8 @@ wake(PyObject *receipts)
     return done == NULL ? -1 : 0;
 }
 
-/* The taker, bound to (receipts, fallback, ack_cls): take(conn, text) -> bool. */
+/* The taker, bound to (receipts, fallback, ack_cls, the receipts' _max_queued):
+ * take(conn, text) -> bool. */
 static PyObject *
 take(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -249,6 +264,7 @@ take(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *receipts = PyTuple_GET_ITEM(self, 0), *fallback = PyTuple_GET_ITEM(self, 1);
     PyTypeObject *cls = (PyTypeObject *)PyTuple_GET_ITEM(self, 2);
+    Py_ssize_t limit = PyLong_AsSsize_t(PyTuple_GET_ITEM(self, 3)); /* checked when bound */
     PyObject *conn = args[0], *text = args[1];
     const Layout *layout = layout_of(Py_TYPE(conn));
     PyObject *unsent = get(conn, layout, UNSENT);
@@ -265,7 +281,8 @@ take(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_XDECREF(after);
         return NULL;
     }
-    PyObject *at = NULL, *last = NULL, *user_id = NULL, *topics = NULL, *result = NULL;
+    PyObject *at = NULL, *last = NULL, *user_id = NULL, *topics = NULL, *key = NULL;
+    PyObject *result = NULL;
     int covered = 0;
     int read = read_parts(text, after, sent, &at, &last, &covered);
     Py_DECREF(sent);
@@ -286,9 +303,9 @@ take(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     user_id = get(conn, layout, USER_ID);
     topics = user_id == NULL ? NULL : get(conn, layout, TOPICS);
-    if (topics == NULL)
+    if (topics == NULL || (key = key_of(conn, layout, user_id, topics)) == NULL)
         goto done;
-    int queued = queue(receipts, cls, user_id, topics, after, at);
+    int queued = queue(receipts, limit, cls, key, user_id, topics, after, at);
     if (queued < 0)
         goto done;
     if (queued == 0) { /* Receipts.ack's other cases (it wakes the task itself) */
@@ -301,6 +318,7 @@ take(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     result = Py_NewRef(Py_True);
 done:
+    Py_XDECREF(key);
     Py_XDECREF(user_id);
     Py_XDECREF(topics);
     Py_DECREF(after);
@@ -328,7 +346,17 @@ ack_taker(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     }
     if (names() < 0)
         return NULL;
-    PyObject *bound = PyTuple_Pack(3, args[0], args[1], args[2]);
+    /* the queue's bound: set when the Receipts is made and never changed, so read once */
+    PyObject *most = PyObject_GetAttr(args[0], n_max_queued);
+    if (most == NULL)
+        return NULL;
+    Py_ssize_t limit = PyLong_AsSsize_t(most);
+    if (limit == -1 && PyErr_Occurred()) {
+        Py_DECREF(most);
+        return NULL;
+    }
+    PyObject *bound = PyTuple_Pack(4, args[0], args[1], args[2], most);
+    Py_DECREF(most);
     if (bound == NULL)
         return NULL;
     PyObject *taker = PyCFunction_New(&take_def, bound);

@@ -66,6 +66,7 @@ _steps = st.lists(
         | st.sampled_from(['{"cursor":"e-3","op":"ack"}', '{"op":"ping"}', "x"]),
         st.integers(0, 9),  # what it was written last (a mark), before this step
         st.booleans(),  # a replay hole (then the Python handler takes it)
+        st.sampled_from([None, "t", "u"]),  # a topic followed before this step (the hub's)
     ),
     max_size=12,
 )
@@ -74,8 +75,10 @@ _steps = st.lists(
 def _take_all(take: FirstReader, receipts: Receipts, steps: list[Any]) -> list[object]:
     conns = [_Conn("a", ("e", 0, 0), None), _Conn("a", ("e", 0, 2), None), _Conn("b", None, None)]
     seen: list[object] = []
-    for which, text, written, hole in steps:
+    for which, text, written, hole, topic in steps:
         conn = conns[which]
+        if topic is not None:  # as the hub does: a new frozenset (the taker's key is stale)
+            conn.topics = conn.topics | {topic}
         conn._sent = ("e", 0, written)
         conn._unsent = (("e", 0, written),) if hole else ()
         seen.append(take(conn, text))
@@ -101,6 +104,32 @@ def test_the_c_ack_taker_does_what_the_python_handler_does(
     assert _take_all(taker, compiled, steps) == _take_all(twin, python, steps)
 
 
+@needs_c
+def test_the_kept_key_follows_the_connection() -> None:
+    """The taker keeps a connection's queue key on it: a topic followed since (the hub
+    replaces `topics`), or a key left by another user's, is not reused."""
+    steps = [
+        (0, _ack_frame(1), 5, False, None),
+        (0, _ack_frame(2), 5, False, "t"),
+        (0, _ack_frame(3), 5, False, None),
+        (0, _ack_frame(4), 5, False, "u"),
+    ]
+    compiled, python = (Receipts(MemoryReceiptStore(), max_age=60) for _ in range(2))
+    taker = ack_reader(compiled)
+    assert taker is not None
+    seen = _take_all(taker, compiled, steps)
+    assert seen == _take_all(handlers._Handlers(python).ack_text, python, steps)
+    assert set(compiled._acks) == {
+        ("a", frozenset()),
+        ("a", frozenset({"t"})),
+        ("a", frozenset({"t", "u"})),
+    }
+    conn = _Conn("b", ("e", 0, 0), ("e", 0, 5))
+    conn._ack_key = ("a", conn.topics)  # not this connection's
+    assert taker(conn, _ack_frame(1))  # type: ignore[arg-type]
+    assert conn._ack_key == ("b", conn.topics) and ("b", conn.topics) in compiled._acks
+
+
 class _Hiding(_Conn):
     """A connection class whose `topics` is a property over the base's slot: the taker
     must read what getattr reads (it takes a slot's offset only for a name its member
@@ -122,7 +151,7 @@ def test_a_class_hiding_a_slot_is_read_as_python_reads_it(steps: list[Any]) -> N
         conn.user_id, conn._acked, conn._sent, conn._unsent = "h", ("e", 0, 0), None, ()
         _Conn.topics.__set__(conn, frozenset({"the slot's"}))  # type: ignore[misc]
         seen: list[object] = []
-        for _, text, written, _hole in steps:
+        for _, text, written, _hole, _topic in steps:
             conn._sent = ("e", 0, written)
             seen.append((take(conn, text), conn.state(), dict(receipts._acks)))
         return seen
