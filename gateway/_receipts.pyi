@@ -32,7 +32,7 @@ def apply_acks(
     slots: list[Any],
     tracked: list[Any],
     base: int,
-    published: list[tuple[float, str]],
+    done: list[Any],
     feed_append: Callable[[Any], object],
     user_receipt: type,
     delivered: object,
@@ -51,11 +51,13 @@ def ack_taker(
     receipts: Any, fallback: Callable[[Any, str], bool], ack_cls: type[Any], /
 ) -> Callable[[Any, str], bool]: ...
 def observe_delivery(
-    published: list[tuple[float, str]],
+    published: list[Any],
     histograms: dict[str, Any],
     bounds: tuple[float, ...],
     now: float,
     label_of: Callable[[str], Any],
+    at: int = 0,
+    type_at: int = 1,
     /,
 ) -> None: ...
 def forget_oldest(

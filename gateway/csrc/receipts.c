@@ -437,10 +437,10 @@ static PyMethodDef methods[] = {
      "track_users(items, start, ids, tracked, ats, slots, waiting, seq, last_at, pending, "
      "users_target) -> (stopped, seq, last_at)"},
     {"apply_acks", (PyCFunction)(void (*)(void))apply_acks, METH_FASTCALL,
-     "apply_acks(acks, waiting, ats, slots, tracked, base, published, feed_append, "
+     "apply_acks(acks, waiting, ats, slots, tracked, base, done, feed_append, "
      "user_receipt, delivered, now) -> int"},
     {"observe_delivery", (PyCFunction)(void (*)(void))observe_delivery, METH_FASTCALL,
-     "observe_delivery(published, histograms, bounds, now, label_of) -> None"},
+     "observe_delivery(published, histograms, bounds, now, label_of[, at, type_at]) -> None"},
     {"ack_taker", (PyCFunction)(void (*)(void))ack_taker, METH_FASTCALL,
      "ack_taker(receipts, fallback, ack_cls) -> take(conn, text) -> bool"},
     {"tracked_items", (PyCFunction)(void (*)(void))tracked_items, METH_FASTCALL,

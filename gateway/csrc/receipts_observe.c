@@ -132,16 +132,19 @@ switch_to(Run *run, PyObject *histograms, PyObject *label_of, PyObject *type)
 }
 
 static int
-observe_all(Run *run, PyObject *const *args, const double *bounds, Py_ssize_t n, double now)
+observe_all(Run *run, PyObject *const *args, const double *bounds, Py_ssize_t n, double now,
+            Py_ssize_t at_i, Py_ssize_t type_i)
 {
     PyObject *published = args[0], *histograms = args[1], *label_of = args[4];
+    Py_ssize_t size = at_i > type_i ? at_i + 1 : type_i + 1;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(published); i++) {
         PyObject *pair = PyList_GET_ITEM(published, i);
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-            PyErr_SetString(PyExc_TypeError, "observe_delivery: (published_at, type) pairs");
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) < size) {
+            PyErr_SetString(PyExc_TypeError, "observe_delivery: (published_at, type) pairs "
+                                             "or tuples holding both at the positions given");
             return -1;
         }
-        PyObject *type = PyTuple_GET_ITEM(pair, 1);
+        PyObject *type = PyTuple_GET_ITEM(pair, type_i);
         Py_INCREF(pair); /* label_of may be anyone's code */
         if (run->histogram == NULL || run->key == NULL || type != run->key) {
             if (switch_to(run, histograms, label_of, type) < 0) {
@@ -150,7 +153,7 @@ observe_all(Run *run, PyObject *const *args, const double *bounds, Py_ssize_t n,
             }
         }
         /* read after the histogram, as the twin's `now - published_at` */
-        PyObject *at_obj = PyTuple_GET_ITEM(pair, 0);
+        PyObject *at_obj = PyTuple_GET_ITEM(pair, at_i);
         double at = PyFloat_CheckExact(at_obj) ? PyFloat_AS_DOUBLE(at_obj)
                                                : PyFloat_AsDouble(at_obj);
         Py_DECREF(pair);
@@ -171,15 +174,30 @@ observe_all(Run *run, PyObject *const *args, const double *bounds, Py_ssize_t n,
     return 0;
 }
 
-/* observe_delivery(published, histograms, bounds, now, label_of) -> None */
+/* observe_delivery(published, histograms, bounds, now, label_of[, at, type_at]) -> None:
+ * each entry's publish time at `at` and type at `type_at` (0 and 1: a pair; a Tracked's
+ * for the memory store's Applied.delivered) */
 PyObject *
 observe_delivery(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5 || !PyList_Check(args[0]) || !PyDict_Check(args[1]) ||
+    if ((nargs != 5 && nargs != 7) || !PyList_Check(args[0]) || !PyDict_Check(args[1]) ||
         !PyTuple_Check(args[2])) {
         PyErr_SetString(PyExc_TypeError, "observe_delivery(published: list, histograms: "
-                                         "dict, bounds: tuple, now, label_of)");
+                                         "dict, bounds: tuple, now, label_of[, at, type_at])");
         return NULL;
+    }
+    Py_ssize_t at_i = 0, type_i = 1;
+    if (nargs == 7) {
+        at_i = PyLong_AsSsize_t(args[5]);
+        if (at_i == -1 && PyErr_Occurred())
+            return NULL;
+        type_i = PyLong_AsSsize_t(args[6]);
+        if (type_i == -1 && PyErr_Occurred())
+            return NULL;
+        if (at_i < 0 || type_i < 0) {
+            PyErr_SetString(PyExc_ValueError, "observe_delivery: negative positions");
+            return NULL;
+        }
     }
     if (n_sum == NULL) {
         n_counts = PyUnicode_InternFromString("counts");
@@ -209,7 +227,7 @@ observe_delivery(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
         failed = bounds[i] == -1.0 && PyErr_Occurred();
     }
     if (!failed)
-        failed = observe_all(&run, args, bounds, n, now) < 0;
+        failed = observe_all(&run, args, bounds, n, now, at_i, type_i) < 0;
     if (failed) { /* what the run gathered still counts, as in the twin */
         PyObject *type, *value, *traceback;
         PyErr_Fetch(&type, &value, &traceback);

@@ -165,7 +165,7 @@ class MemoryReceiptStore(ReceiptStore):
             self._slots,
             self._items,
             self._base,
-            published,
+            applied.delivered,
             feed.entries.append,  # as MemoryFeed.publish does, counted below
             UserReceipt,
             State.DELIVERED,

@@ -81,7 +81,7 @@ def apply_acks_py(
     slots: list[Any],
     tracked: list[Any],
     base: int,
-    published: list[tuple[float, str]],
+    done: list[Any],
     feed_append: Callable[[Any], object],
     user_receipt: type,
     delivered: object,
@@ -90,8 +90,9 @@ def apply_acks_py(
     """Each ack `(user_id, topics, low, high)` (an `Ack`) takes from the front of its
     user's waiting list (in cursor order) what it covers, `(low, high]`: those users'
     receipts turn `delivered` at `now` (a `user_receipt`, keeping `undelivered_at`), each
-    is appended to `published` (its publish time and type) and to the feed. Answers how
-    many turned delivered. Broadcasts are the store's.
+    notification's `Tracked` is appended to `done` (the histogram reads its publish time
+    and type: `Applied.delivered`) and an entry to the feed. Answers how many turned
+    delivered. Broadcasts are the store's.
 
     A list emptied stays in `waiting`, empty, for the user's next notification (the
     store's `_forget` drops it); a receipt with no `undelivered_at` is one shared by the
@@ -128,7 +129,7 @@ def apply_acks_py(
             else:
                 slots[k] = made
             item = tracked[k]
-            published.append((item[4], item[1]))
+            done.append(item)
             feed_append((item, user_id, delivered, now))
         if j > i:
             count += j - i

@@ -18,8 +18,8 @@ import contextlib
 import logging
 import time
 from bisect import bisect_left
-from collections.abc import AsyncIterator, Callable
-from typing import cast
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, cast
 
 from gateway.connection.connection import Connection
 from gateway.hub import addresses
@@ -252,13 +252,19 @@ class Receipts:
         metrics = self._metrics
         metrics.acks_applied += len(acks)
         metrics.acks_ignored += applied.refused
-        observe(
-            applied.published,
-            metrics.delivery_seconds,
-            DELIVERY_SECONDS_BUCKETS,
-            now,
-            self._histogram,
-        )
+        histograms = metrics.delivery_seconds
+        if applied.delivered:  # the store's Tracked tuples
+            observe(
+                applied.delivered,
+                histograms,
+                DELIVERY_SECONDS_BUCKETS,
+                now,
+                self._histogram,
+                _PUBLISHED_AT,
+                _TYPE,
+            )
+        if applied.published:  # (published_at, type) pairs
+            observe(applied.published, histograms, DELIVERY_SECONDS_BUCKETS, now, self._histogram)
         self._down_logged = False
 
     def _histogram(self, type_: str) -> Histogram:
@@ -281,18 +287,27 @@ class Receipts:
             self._down_logged = True
 
 
+#: Where a `Tracked` holds what the histogram observes (`Applied.delivered`).
+_PUBLISHED_AT = Tracked._fields.index("published_at")
+_TYPE = Tracked._fields.index("type")
+
+
 def observe_py(
-    published: list[tuple[float, str]],
+    published: Sequence[tuple[Any, ...]],
     histograms: dict[str, Histogram],
     bounds: tuple[float, ...],
     now: float,
     label_of: Callable[[str], Histogram],
+    at: int = 0,
+    type_at: int = 1,
 ) -> None:
-    """Each notification that turned delivered, `(published_at, type)`, observed in its
-    type's publish-to-ack histogram (`label_of` names one for a type not in `histograms`)
-    as `now - published_at` seconds (0 if the clock went back). The twin of
+    """Each notification that turned delivered, its publish time at `at` and its type at
+    `type_at` (a `(published_at, type)` pair, or a `Tracked`), observed in its type's
+    publish-to-ack histogram (`label_of` names one for a type not in `histograms`) as
+    `now - published_at` seconds (0 if the clock went back). The twin of
     `gateway._receipts.observe_delivery` (one C call per batch)."""
-    for published_at, type_ in published:
+    for entry in published:
+        published_at, type_ = entry[at], entry[type_at]
         histogram = histograms.get(type_)
         if histogram is None:
             histogram = label_of(type_)
@@ -303,16 +318,7 @@ def observe_py(
         histogram.sum += seconds
 
 
-Observe = Callable[
-    [
-        list[tuple[float, str]],
-        dict[str, Histogram],
-        tuple[float, ...],
-        float,
-        Callable[[str], Histogram],
-    ],
-    None,
-]
+Observe = Callable[..., None]
 _observe_c = getattr(compiled("_receipts"), "observe_delivery", None)
 observe: Observe = observe_py if _observe_c is None else cast(Observe, _observe_c)
 

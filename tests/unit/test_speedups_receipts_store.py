@@ -272,7 +272,7 @@ async def _run_store(items: list[Tracked], acks: list[Ack]) -> tuple[Any, ...]:
     await store.track(items)
     applied = await store.apply(acks, [], 5.0)
     receipts = await store.get(sorted({item.notification_id for item in items}))
-    return applied.published, receipts, list(store._feed.entries)
+    return applied.delivered, applied.published, receipts, list(store._feed.entries)
 
 
 @needs_c

@@ -17,10 +17,12 @@ from gateway.connection import dispatch
 from gateway.connection.acks import AckWindow
 from gateway.connection.dispatch import FirstReader, first_then_py
 from gateway.metrics import DELIVERY_SECONDS_BUCKETS, Histogram, delivery_histogram
+from gateway.models import UsersTarget
 from gateway.receipts import handlers, tracker
 from gateway.receipts.handlers import ack_reader
 from gateway.receipts.marks import Mark
 from gateway.receipts.memory import MemoryReceiptStore
+from gateway.receipts.model import Tracked
 from gateway.receipts.tracker import Receipts, observe_py
 from gateway.speedups import FORCED_OFF, speedups
 from tests.support.leaks import assert_no_leak
@@ -286,3 +288,30 @@ def test_a_bad_pair_part_way_leaves_what_the_twin_leaves() -> None:
         states.append({k: (h.counts, h.sum) for k, h in made.items()})
     assert states[0] == states[1]
     assert sum(sum(counts) for counts, _ in states[0].values()) == 3
+
+
+@needs_c
+@_PROPERTY
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 2e9, allow_nan=False), st.sampled_from(["known", "a", "b"])),
+        max_size=20,
+    ),
+)
+def test_the_c_observes_tracked_tuples_as_the_twin(published: list[tuple[float, str]]) -> None:
+    """The memory store's `Applied.delivered`: the publish time and type read from each
+    `Tracked` at the positions given."""
+    target = UsersTarget(user_ids=("a",))
+    tracked = [
+        Tracked(f"n{i}", type_, "e-1", target, at, None) for i, (at, type_) in enumerate(published)
+    ]
+    made_c, label_c = _histograms(published, 1e9, delivery_histogram())
+    made_py, label_py = _histograms(published, 1e9, delivery_histogram())
+    tracker.observe(tracked, made_c, DELIVERY_SECONDS_BUCKETS, 1e9, label_c, 4, 1)
+    observe_py(tracked, made_py, DELIVERY_SECONDS_BUCKETS, 1e9, label_py, 4, 1)
+    pairs_py, pairs_label = _histograms(published, 1e9, delivery_histogram())
+    observe_py(published, pairs_py, DELIVERY_SECONDS_BUCKETS, 1e9, pairs_label)
+    states = [
+        {k: (h.counts, h.sum) for k, h in made.items()} for made in (made_c, made_py, pairs_py)
+    ]
+    assert states[0] == states[1] == states[2]
