@@ -22,102 +22,6 @@ static const char HEAD[] = "{\"event\":\"notification\",\"cursor\":\"";
 /* Outgoing's frames: the head starts after a 2- or 4-byte frame header; frame_cursor
  * looks for it in the first 10 + len(HEAD) bytes. */
 #define HEAD_END (10 + HEAD_LEN)
-#define STORE_MAX 40
-#define DIGITS_MAX 19
-
-/* The last epoch made, reused while acks name the same one (a connection's acks always
- * do): the mark's comparisons then meet the same object. */
-static PyObject *last_epoch;
-
-static int
-is_store_char(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '.';
-}
-
-/* `<store>-<n>` at s[0:len] as `Cursor.parse`'s shape ([0-9a-z.]{1,40}-[0-9]{1,19}):
- * the length of the store, or -1. */
-Py_ssize_t
-cursor_shape(const unsigned char *s, Py_ssize_t len)
-{
-    Py_ssize_t i = 0;
-    while (i < len && is_store_char(s[i]))
-        i++;
-    if (i < 1 || i > STORE_MAX || i >= len || s[i] != '-')
-        return -1;
-    Py_ssize_t digits = len - i - 1;
-    if (digits < 1 || digits > DIGITS_MAX)
-        return -1;
-    for (Py_ssize_t j = i + 1; j < len; j++)
-        if (s[j] < '0' || s[j] > '9')
-            return -1;
-    return i;
-}
-
-static unsigned long long
-number(const unsigned char *s, Py_ssize_t len) /* at most 19 ASCII digits: fits */
-{
-    unsigned long long value = 0;
-    for (Py_ssize_t i = 0; i < len; i++)
-        value = value * 10 + (unsigned long long)(s[i] - '0');
-    return value;
-}
-
-static PyObject *
-epoch_of(const unsigned char *s, Py_ssize_t len)
-{
-    if (last_epoch != NULL && PyUnicode_GET_LENGTH(last_epoch) == len &&
-        memcmp(PyUnicode_1BYTE_DATA(last_epoch), s, (size_t)len) == 0) {
-        Py_INCREF(last_epoch);
-        return last_epoch;
-    }
-    PyObject *epoch = PyUnicode_FromStringAndSize((const char *)s, len);
-    if (epoch == NULL)
-        return NULL;
-    Py_XSETREF(last_epoch, epoch);
-    Py_INCREF(epoch);
-    return epoch;
-}
-
-/* marks.mark_parts of a cursor of the shape above (store_len from cursor_shape): the
- * store is `<epoch>.<ms>` when it ends in 1 to 19 digits after a dot with something
- * before it. */
-PyObject *
-mark_of(const unsigned char *s, Py_ssize_t len, Py_ssize_t store_len)
-{
-    Py_ssize_t dot = store_len - 1;
-    while (dot >= 0 && s[dot] != '.')
-        dot--;
-    Py_ssize_t ms_len = store_len - dot - 1;
-    int split = dot > 0 && ms_len >= 1 && ms_len <= DIGITS_MAX;
-    for (Py_ssize_t i = dot + 1; split && i < store_len; i++)
-        split = s[i] >= '0' && s[i] <= '9';
-    PyObject *mark = PyTuple_New(3);
-    if (mark == NULL)
-        return NULL;
-    PyObject *epoch = epoch_of(s, split ? dot : store_len);
-    if (epoch == NULL) {
-        Py_DECREF(mark);
-        return NULL;
-    }
-    PyTuple_SET_ITEM(mark, 0, epoch);
-    PyObject *ms = PyLong_FromUnsignedLongLong(split ? number(s + dot + 1, ms_len) : 0);
-    if (ms == NULL) {
-        Py_DECREF(mark);
-        return NULL;
-    }
-    PyTuple_SET_ITEM(mark, 1, ms);
-    PyObject *n = PyLong_FromUnsignedLongLong(number(s + store_len + 1, len - store_len - 1));
-    if (n == NULL) {
-        Py_DECREF(mark);
-        return NULL;
-    }
-    PyTuple_SET_ITEM(mark, 2, n);
-    /* a str and two ints: the cyclic GC would untrack it at its first pass; the store
-     * keeps one per tracked notification (see receipts_store.c's `untracked`) */
-    PyObject_GC_UnTrack(mark);
-    return mark;
-}
 
 /* s[*at:] starts with `word`: move past it. */
 static int
@@ -395,33 +299,6 @@ last_notification(PyObject *Py_UNUSED(module), PyObject *frames)
     if (notification_head(last))
         return Py_NewRef(last);
     Py_RETURN_NONE;
-}
-
-PyObject *
-common_mark(PyObject *cursor)
-{
-    if (!PyUnicode_IS_COMPACT_ASCII(cursor))
-        Py_RETURN_NONE;
-    const unsigned char *s = PyUnicode_1BYTE_DATA(cursor);
-    Py_ssize_t len = PyUnicode_GET_LENGTH(cursor);
-    Py_ssize_t store_len = cursor_shape(s, len);
-    if (store_len < 0)
-        Py_RETURN_NONE;
-    return mark_of(s, len, store_len);
-}
-
-/* log_mark(cursor): marks.log_mark of a cursor a log printed, for receipts' tracking of
- * each published notification; None when it is not of the common shape (then the Python
- * log_mark reads it). Its epoch is the one object read_ack's marks share while the epoch
- * stays the same, so the store's comparisons meet identical objects. */
-static PyObject *
-log_mark(PyObject *Py_UNUSED(module), PyObject *cursor)
-{
-    if (!PyUnicode_Check(cursor)) {
-        PyErr_SetString(PyExc_TypeError, "log_mark: cursor must be str");
-        return NULL;
-    }
-    return common_mark(cursor);
 }
 
 static PyMethodDef methods[] = {

@@ -1,4 +1,4 @@
-/* gateway._receipts: what receipts.c and receipts_store.c share. */
+/* gateway._receipts: what its C files share. */
 #ifndef GATEWAY_RECEIPTS_H
 #define GATEWAY_RECEIPTS_H
 
@@ -11,6 +11,10 @@ Py_ssize_t cursor_shape(const unsigned char *s, Py_ssize_t len);
 PyObject *mark_of(const unsigned char *s, Py_ssize_t len, Py_ssize_t store_len);
 /* log_mark of a str cursor: its mark, or None when not of the common shape (new refs). */
 PyObject *common_mark(PyObject *cursor);
+/* log_mark(cursor), the module's function (receipts_marks.c, as the three above). */
+PyObject *log_mark(PyObject *module, PyObject *cursor);
+/* target.user_ids (a new reference), read as a pydantic model keeps it (receipts_store.c). */
+PyObject *user_ids_of(PyObject *target);
 
 /* The ack frame `text` read against a connection's `after` and `sent` (read_ack's rules):
  * 1 with *at and *last (new references) and *covered; 0: not the common form; -1: error. */

@@ -11,24 +11,6 @@
  */
 #include "receipts.h"
 
-static PyObject *user_ids_name; /* "user_ids", interned once */
-
-/* target.user_ids (a new reference): from the instance's __dict__, where a pydantic model
- * keeps its fields, else by getattr (as receipts_store.c's track_users reads it). */
-static PyObject *
-user_ids_of(PyObject *target)
-{
-    PyObject **dict = _PyObject_GetDictPtr(target);
-    if (dict != NULL && *dict != NULL && PyDict_CheckExact(*dict)) {
-        PyObject *found = PyDict_GetItemWithError(*dict, user_ids_name);
-        if (found != NULL)
-            return Py_NewRef(found);
-        if (PyErr_Occurred())
-            return NULL;
-    }
-    return PyObject_GetAttr(target, user_ids_name);
-}
-
 /* Whether `number` (an element of a waiting list) is `seq`: 1, 0 or -1 (error). The int
  * to compare with is made only for an element that is not an exact int. */
 static int
@@ -159,8 +141,6 @@ forget_oldest(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
                         "max_tracked, horizon, users_target: type)");
         return NULL;
     }
-    if (user_ids_name == NULL && (user_ids_name = PyUnicode_InternFromString("user_ids")) == NULL)
-        return NULL;
     Py_ssize_t gone = PyLong_AsSsize_t(args[7]);
     if (gone == -1 && PyErr_Occurred())
         return NULL;

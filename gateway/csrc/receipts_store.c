@@ -10,8 +10,6 @@
  */
 #include "receipts.h"
 
-static PyObject *user_ids_name; /* "user_ids", interned once */
-
 /* untracked() (receipts.h): every tuple the store keeps from here holds only strs,
  * numbers, None, an enum member, a target and other such tuples: none can hold a
  * reference back to it, so it can never be part of a cycle, and untracking it changes
@@ -21,10 +19,14 @@ static PyObject *user_ids_name; /* "user_ids", interned once */
 
 /* target.user_ids (a new reference): from the instance's __dict__, where a pydantic model
  * keeps its fields (its class has no descriptor for them), else by getattr. A getattr
- * through the model's __getattr__ hook cost ~1.4k instructions a notification. */
-static PyObject *
+ * through the model's __getattr__ hook cost ~1.4k instructions a notification. Tracking
+ * and forgetting (receipts_forget.c) read it. */
+PyObject *
 user_ids_of(PyObject *target)
 {
+    static PyObject *user_ids_name; /* "user_ids", interned once */
+    if (user_ids_name == NULL && (user_ids_name = PyUnicode_InternFromString("user_ids")) == NULL)
+        return NULL;
     PyObject **dict = _PyObject_GetDictPtr(target);
     if (dict != NULL && *dict != NULL && PyDict_CheckExact(*dict)) {
         PyObject *found = PyDict_GetItemWithError(*dict, user_ids_name);
@@ -157,8 +159,6 @@ track_users(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
         return NULL;
     Py_ssize_t seq = PyLong_AsSsize_t(args[7]);
     if (seq == -1 && PyErr_Occurred())
-        return NULL;
-    if (user_ids_name == NULL && (user_ids_name = PyUnicode_InternFromString("user_ids")) == NULL)
         return NULL;
     PyObject *last_at = Py_NewRef(args[8]);
     PyObject *user_ids = NULL, *at = NULL, *number = NULL;

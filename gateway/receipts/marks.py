@@ -72,7 +72,7 @@ def _load() -> Callable[[str], Mark | None]:
 
 
 #: `log_mark` for receipts' tracking of each published notification: compiled
-#: (gateway/csrc/receipts.c), or `log_mark` itself. The compiled one answers None for a
+#: (gateway/csrc/receipts_marks.c), or `log_mark` itself. The compiled one answers None for a
 #: cursor not of `Cursor.parse`'s shape (then call `log_mark`), and its epoch is the one
 #: object the acks' marks (`ackread.read_ack`) share, so the store compares identical
 #: objects.
