@@ -22,124 +22,28 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "fanout.h"
 #include "speedups.h"
-
-enum { WS, BACKLOG, HELD, CLOSED, PENDING, SINK, FD, CONTEXT, ACKED, NSLOTS };
-
-static const char *const slot_names[NSLOTS] = {
-    "_ws", "_backlog", "held", "closed", "_pending", "_sink", "_fd", "_context", "_acked",
-};
-
-/* The types whose slots were checked (the Outbox's own descriptors, not hidden). */
-#define KNOWN_TYPES 8
-
-static struct {
-    PyTypeObject *outbox;
-    PyObject *direct_fd; /* direct.direct_fd(sink) -> int */
-    PyObject *names[NSLOTS];
-    PyObject *descrs[NSLOTS];
-    Py_ssize_t offsets[NSLOTS];
-    PyObject *s_ws, *s_limit, *s_is_closing, *s_get_write_buffer_size, *s_writelines;
-    PyObject *s_discard, *s_too_slow, *s_note, *s_send;
-    PyTypeObject *known[KNOWN_TYPES];
-    int nknown;
-    int ready;
-} fo;
-
-static PyObject *
-intern(const char *name)
-{
-    return PyUnicode_InternFromString(name);
-}
-
-/* configure_write_each(Outbox, direct_fd): the slots' offsets, the fd look-up. */
-PyObject *
-gw_configure_write_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    (void)self;
-    if (nargs != 2 || !PyType_Check(args[0]) || !PyCallable_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "configure_write_each(Outbox, direct_fd)");
-        return NULL;
-    }
-    PyTypeObject *outbox = (PyTypeObject *)args[0];
-    PyObject *names[NSLOTS] = {NULL};
-    PyObject *descrs[NSLOTS] = {NULL};
-    Py_ssize_t offsets[NSLOTS];
-    for (int i = 0; i < NSLOTS; i++) {
-        names[i] = intern(slot_names[i]);
-        if (names[i] == NULL)
-            goto fail;
-        /* through the MRO: a slot may be a base's (the receipts' `_acked`: AckWindow) */
-        PyObject *descr = _PyType_Lookup(outbox, names[i]);
-        if (descr == NULL || Py_TYPE(descr) != &PyMemberDescr_Type) {
-            PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", outbox->tp_name,
-                         slot_names[i]);
-            goto fail;
-        }
-        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-        if (member->type != T_OBJECT_EX) {
-            PyErr_Format(PyExc_TypeError, "%s.%s is not an object slot", outbox->tp_name,
-                         slot_names[i]);
-            goto fail;
-        }
-        descrs[i] = Py_NewRef(descr);
-        offsets[i] = member->offset;
-    }
-    if (fo.s_ws == NULL) {
-        fo.s_ws = intern("ws");
-        fo.s_limit = intern("limit");
-        fo.s_is_closing = intern("is_closing");
-        fo.s_get_write_buffer_size = intern("get_write_buffer_size");
-        fo.s_writelines = intern("writelines");
-        fo.s_discard = intern("_discard");
-        fo.s_too_slow = intern("_too_slow");
-        fo.s_note = intern("_note");
-        fo.s_send = intern("send");
-        if (fo.s_ws == NULL || fo.s_limit == NULL || fo.s_is_closing == NULL ||
-            fo.s_get_write_buffer_size == NULL || fo.s_writelines == NULL ||
-            fo.s_discard == NULL || fo.s_too_slow == NULL || fo.s_note == NULL ||
-            fo.s_send == NULL)
-            goto fail;
-    }
-    for (int i = 0; i < fo.nknown; i++)
-        Py_CLEAR(fo.known[i]);
-    fo.nknown = 0;
-    for (int i = 0; i < NSLOTS; i++) {
-        Py_XSETREF(fo.names[i], names[i]);
-        Py_XSETREF(fo.descrs[i], descrs[i]);
-        fo.offsets[i] = offsets[i];
-    }
-    Py_XSETREF(fo.outbox, (PyTypeObject *)Py_NewRef(args[0]));
-    Py_XSETREF(fo.direct_fd, Py_NewRef(args[1]));
-    fo.ready = 1;
-    Py_RETURN_NONE;
-fail:
-    for (int i = 0; i < NSLOTS; i++) {
-        Py_XDECREF(names[i]);
-        Py_XDECREF(descrs[i]);
-    }
-    return NULL;
-}
 
 /* Whether `tp`'s instances may be read at the slots' offsets: a subclass of the Outbox
  * whose every name still finds the Outbox's descriptor (checked once per type). */
 static int
 known_type(PyTypeObject *tp)
 {
-    for (int i = 0; i < fo.nknown; i++) {
-        if (fo.known[i] == tp)
+    for (int i = 0; i < fanout.nknown; i++) {
+        if (fanout.known[i] == tp)
             return 1;
     }
-    if (!PyType_IsSubtype(tp, fo.outbox))
+    if (!PyType_IsSubtype(tp, fanout.outbox))
         return 0;
     for (int i = 0; i < NSLOTS; i++) {
         /* a data descriptor of the type wins over an instance __dict__, so the member
          * found here is what getattr reads */
-        if (_PyType_Lookup(tp, fo.names[i]) != fo.descrs[i])
+        if (_PyType_Lookup(tp, fanout.names[i]) != fanout.descrs[i])
             return 0;
     }
-    if (fo.nknown < KNOWN_TYPES)
-        fo.known[fo.nknown++] = (PyTypeObject *)Py_NewRef((PyObject *)tp);
+    if (fanout.nknown < KNOWN_TYPES)
+        fanout.known[fanout.nknown++] = (PyTypeObject *)Py_NewRef((PyObject *)tp);
     return 1;
 }
 
@@ -148,11 +52,11 @@ static inline PyObject *
 get(PyObject *conn, int fast, int i)
 {
     if (fast) {
-        PyObject *value = *(PyObject **)((char *)conn + fo.offsets[i]);
+        PyObject *value = *(PyObject **)((char *)conn + fanout.offsets[i]);
         if (value != NULL)
             return Py_NewRef(value);
     }
-    return PyObject_GetAttr(conn, fo.names[i]); /* raises as Python would when unset */
+    return PyObject_GetAttr(conn, fanout.names[i]); /* raises as Python would when unset */
 }
 
 /* Python's truth of a slot's value, -1 on error (the value is consumed). */
@@ -196,8 +100,8 @@ sink_methods(PyObject *sink)
         return 1;
     if (tp->tp_dictoffset != 0 || !PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG))
         return 0;
-    PyObject *is_closing = _PyType_Lookup(tp, fo.s_is_closing);
-    PyObject *buffer_size = _PyType_Lookup(tp, fo.s_get_write_buffer_size);
+    PyObject *is_closing = _PyType_Lookup(tp, fanout.s_is_closing);
+    PyObject *buffer_size = _PyType_Lookup(tp, fanout.s_get_write_buffer_size);
     /* a lookup may assign the version tag: read it after */
     if (!method_like(is_closing) || !method_like(buffer_size) ||
         !PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG))
@@ -250,7 +154,7 @@ writelines(PyObject *sink, PyObject *frame)
     PyObject *one = PyTuple_Pack(1, frame);
     if (one == NULL)
         return -1;
-    int rc = done(call1(sink, fo.s_writelines, one));
+    int rc = done(call1(sink, fanout.s_writelines, one));
     Py_DECREF(one);
     return rc;
 }
@@ -267,7 +171,7 @@ static PyObject *
 limit_of(limit_cache *cache, PyObject *context)
 {
     if (cache->context != context) {
-        PyObject *limit = PyObject_GetAttr(context, fo.s_limit);
+        PyObject *limit = PyObject_GetAttr(context, fanout.s_limit);
         if (limit == NULL)
             return NULL;
         Py_XSETREF(cache->limit, limit);
@@ -319,20 +223,20 @@ write_one(PyObject *conn, PyObject *item, PyObject *ws, Py_ssize_t size, PyObjec
     if (live < 0)
         return -1;
     if (!live)
-        return done(call1(conn, fo.s_send, item));
+        return done(call1(conn, fanout.s_send, item));
 
     int rc = -1;
     PyObject *context = NULL;
     int cached = sink_methods(sink);
-    int closing = truth(sink_call(sink, cached, sinks.is_closing, fo.s_is_closing));
+    int closing = truth(sink_call(sink, cached, sinks.is_closing, fanout.s_is_closing));
     if (closing < 0)
         goto out;
     if (closing) {
-        rc = done(call0(conn, fo.s_discard));
+        rc = done(call0(conn, fanout.s_discard));
         goto out;
     }
     PyObject *buffered =
-        sink_call(sink, cached, sinks.buffer_size, fo.s_get_write_buffer_size);
+        sink_call(sink, cached, sinks.buffer_size, fanout.s_get_write_buffer_size);
     if (buffered == NULL)
         goto out;
     context = get(conn, fast, CONTEXT);
@@ -379,7 +283,7 @@ write_one(PyObject *conn, PyObject *item, PyObject *ws, Py_ssize_t size, PyObjec
     }
     else {
         if (fd == -2) { /* direct.UNKNOWN_FD: looked up on the first direct write */
-            PyObject *found = PyObject_CallOneArg(fo.direct_fd, sink);
+            PyObject *found = PyObject_CallOneArg(fanout.direct_fd, sink);
             if (found == NULL)
                 goto out;
             fd = PyLong_AsLong(found);
@@ -387,7 +291,7 @@ write_one(PyObject *conn, PyObject *item, PyObject *ws, Py_ssize_t size, PyObjec
                 Py_DECREF(found);
                 goto out;
             }
-            int set = PyObject_SetAttr(conn, fo.names[FD], found);
+            int set = PyObject_SetAttr(conn, fanout.names[FD], found);
             Py_DECREF(found);
             if (set < 0)
                 goto out;
@@ -423,7 +327,7 @@ write_one(PyObject *conn, PyObject *item, PyObject *ws, Py_ssize_t size, PyObjec
         if (frames == NULL)
             goto out;
         PyList_SET_ITEM(frames, 0, Py_NewRef(ws));
-        int noted = done(call1(conn, fo.s_note, frames));
+        int noted = done(call1(conn, fanout.s_note, frames));
         Py_DECREF(frames);
         if (noted < 0)
             goto out;
@@ -444,12 +348,12 @@ gw_write_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "write_each(conns, item)");
         return NULL;
     }
-    if (!fo.ready) {
+    if (!fanout.ready) {
         PyErr_SetString(PyExc_RuntimeError, "write_each: configure_write_each first");
         return NULL;
     }
     PyObject *item = args[1];
-    PyObject *ws = PyObject_GetAttr(item, fo.s_ws);
+    PyObject *ws = PyObject_GetAttr(item, fanout.s_ws);
     if (ws == NULL)
         return NULL;
     if (!PyBytes_Check(ws)) {
@@ -474,7 +378,7 @@ gw_write_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (PyErr_Occurred())
         goto out;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(slow); i++) {
-        if (done(call0(PyList_GET_ITEM(slow, i), fo.s_too_slow)) < 0)
+        if (done(call0(PyList_GET_ITEM(slow, i), fanout.s_too_slow)) < 0)
             goto out;
     }
     result = Py_NewRef(Py_None);

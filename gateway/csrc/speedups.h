@@ -31,7 +31,7 @@ PyObject *gw_local_fingerprint(PyObject *self, PyObject *const *args, Py_ssize_t
 PyObject *gw_configure_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *gw_notification_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
-/* fanout.c */
+/* fanout_config.c, fanout.c */
 PyObject *gw_configure_write_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *gw_write_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
