@@ -9,26 +9,27 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 from tests.support.helpers import ROOT
 
 
-def test_the_receipts_harness_runs_every_stage() -> None:
+def _harness(*args: str) -> dict[str, Any]:
+    """The harness run as scripts/profile-receipts runs it (without valgrind): its report."""
+    script = str(ROOT / "scripts/benchkit/receipt_stages.py")
     result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts/benchkit/receipt_stages.py"),
-            "--users",
-            "50",
-            "--rounds",
-            "1",
-        ],
+        [sys.executable, script, "--users", "50", *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
-    report = json.loads(result.stdout)
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+def test_the_receipts_harness_runs_every_stage() -> None:
+    report = _harness("--rounds", "1")
     for stage in ("publish_off", "flush_off", "publish_on", "flush_on", "receive", "apply"):
         assert stage in report["labels"]
     # every connection's ack of every round was applied and turned its notification delivered
@@ -39,23 +40,7 @@ def test_the_receipts_harness_runs_every_stage() -> None:
 def test_the_harness_counts_forgetting_past_the_bound() -> None:
     """--max-tracked N: every round past the first forgets as many as it tracks, in a
     stage of its own, and the acks still find theirs."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts/benchkit/receipt_stages.py"),
-            "--users",
-            "50",
-            "--rounds",
-            "2",
-            "--max-tracked",
-            "50",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    report = json.loads(result.stdout)
+    report = _harness("--rounds", "2", "--max-tracked", "50")
     assert report["labels"].count("forget") == 2
     assert report["forgotten"] == 50 * 2
     assert report["delivered"] == 50 * 3

@@ -179,6 +179,13 @@ def test_the_track_loop_reads_each_cursor_as_its_twin(
 ) -> None:
     """The C loop's short cut for a cursor of the last mark's epoch (plain_mark) makes the
     marks common_mark and the twin make, and stops where they stop."""
+    store = _track_both(cursors, last_at)
+    assert not any(gc.is_tracked(at) for at in store._ats)
+
+
+def _track_both(cursors: list[str], last_at: tuple[str, int, int] | None) -> MemoryReceiptStore:
+    """Track one notification per cursor with the C loop and with its twin, each on its own
+    store after `last_at`: the same answer and state (the C one's store returned)."""
     items = [
         Tracked(f"n{i}", "a.b", cursor, _TARGETS["a"], _NOW, None)
         for i, cursor in enumerate(cursors)
@@ -187,10 +194,9 @@ def test_the_track_loop_reads_each_cursor_as_its_twin(
     store._last_at = last_at
     twin = copy.deepcopy(store)
     answer = memory_loops.track_users(*_track_args(store, items, 0))
-    expected = track_users_py(*_track_args(twin, items, 0))
-    assert answer == expected
+    assert answer == track_users_py(*_track_args(twin, items, 0))
     assert _state(store)[:5] == _state(twin)[:5]
-    assert not any(gc.is_tracked(at) for at in store._ats)
+    return store
 
 
 _cursors = st.one_of(
@@ -207,16 +213,7 @@ _cursors = st.one_of(
 def test_the_track_loop_reads_any_cursor_as_its_twin(
     cursors: list[str], last_at: tuple[str, int, int] | None
 ) -> None:
-    items = [
-        Tracked(f"n{i}", "a.b", cursor, _TARGETS["a"], _NOW, None)
-        for i, cursor in enumerate(cursors)
-    ]
-    store = MemoryReceiptStore(max_tracked=1000)
-    store._last_at = last_at
-    twin = copy.deepcopy(store)
-    answer = memory_loops.track_users(*_track_args(store, items, 0))
-    assert answer == track_users_py(*_track_args(twin, items, 0))
-    assert _state(store)[:5] == _state(twin)[:5]
+    _track_both(cursors, last_at)
 
 
 @st.composite
