@@ -38,6 +38,20 @@ untracked(PyObject *tuple)
     return tuple;
 }
 
+/* An instance of the NamedTuple `cls` holding `items[0:n]` (new references taken), kept
+ * out of the GC's sight as `untracked` says; NULL on error. One allocator for the store's
+ * Tracked and UserReceipt and the taker's Ack. */
+static inline PyObject *
+record(PyTypeObject *cls, Py_ssize_t n, PyObject *const *items)
+{
+    PyObject *made = cls->tp_alloc(cls, n);
+    if (made == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyTuple_SET_ITEM(made, i, Py_NewRef(items[i]));
+    return untracked(made);
+}
+
 PyObject *track_users(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *apply_acks(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *observe_delivery(PyObject *module, PyObject *const *args, Py_ssize_t nargs);

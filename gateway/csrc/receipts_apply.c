@@ -65,15 +65,8 @@ slot_of(PyObject *queue, Py_ssize_t at, Py_ssize_t base, Py_ssize_t size)
 static PyObject *
 receipt(PyTypeObject *cls, PyObject *user_id, PyObject *delivered, PyObject *now, PyObject *was)
 {
-    PyObject *made = cls->tp_alloc(cls, 5);
-    if (made == NULL)
-        return NULL;
-    PyTuple_SET_ITEM(made, 0, Py_NewRef(user_id));
-    PyTuple_SET_ITEM(made, 1, Py_NewRef(delivered));
-    PyTuple_SET_ITEM(made, 2, Py_NewRef(now));
-    PyTuple_SET_ITEM(made, 3, Py_NewRef(Py_None));
-    PyTuple_SET_ITEM(made, 4, Py_NewRef(was));
-    return untracked(made);
+    PyObject *items[5] = {user_id, delivered, now, Py_None, was};
+    return record(cls, 5, items);
 }
 
 /* The receipt a user's slot gets (a new reference): the batch's shared one when `was`

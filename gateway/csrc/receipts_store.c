@@ -339,15 +339,11 @@ tracked_items(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         int repeat = PyObject_IsTrue(PyTuple_GET_ITEM(result, 2));
         if (repeat == 0)
             repeat = PyObject_IsTrue(PyTuple_GET_ITEM(result, 3));
-        PyObject *one = repeat != 0 ? NULL : cls->tp_alloc(cls, 6);
+        PyObject *fields[6] = {PyTuple_GET_ITEM(draft, 1), type, cursor, target, accepted_at,
+                               PyTuple_GET_ITEM(draft, 4)};
+        PyObject *one = repeat != 0 ? NULL : record(cls, 6, fields);
         if (one != NULL) {
-            PyTuple_SET_ITEM(one, 0, Py_NewRef(PyTuple_GET_ITEM(draft, 1)));
-            PyTuple_SET_ITEM(one, 1, Py_NewRef(type));
-            PyTuple_SET_ITEM(one, 2, Py_NewRef(cursor));
-            PyTuple_SET_ITEM(one, 3, Py_NewRef(target));
-            PyTuple_SET_ITEM(one, 4, Py_NewRef(accepted_at));
-            PyTuple_SET_ITEM(one, 5, Py_NewRef(PyTuple_GET_ITEM(draft, 4)));
-            PyList_SET_ITEM(made, count, untracked(one)); /* count <= i < n */
+            PyList_SET_ITEM(made, count, one); /* count <= i < n */
             count++;
         }
         else if (repeat == 0)

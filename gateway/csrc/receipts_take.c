@@ -153,14 +153,8 @@ count_ignored(PyObject *receipts)
 static PyObject *
 new_ack(PyTypeObject *cls, PyObject *user_id, PyObject *topics, PyObject *floor, PyObject *upto)
 {
-    PyObject *ack = cls->tp_alloc(cls, 4);
-    if (ack == NULL)
-        return NULL;
-    PyTuple_SET_ITEM(ack, 0, Py_NewRef(user_id));
-    PyTuple_SET_ITEM(ack, 1, Py_NewRef(topics));
-    PyTuple_SET_ITEM(ack, 2, Py_NewRef(floor));
-    PyTuple_SET_ITEM(ack, 3, Py_NewRef(upto));
-    return untracked(ack);
+    PyObject *items[4] = {user_id, topics, floor, upto};
+    return record(cls, 4, items);
 }
 
 /* Receipts.ack(user_id, topics, floor, upto) for its two common cases: 1 done, 0 not one
