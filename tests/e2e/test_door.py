@@ -6,6 +6,7 @@ limits themselves pass."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable
 
@@ -196,8 +197,21 @@ async def test_a_type_that_is_not_utf8_is_invalid_argument(gateway: Gateway) -> 
 
 
 async def test_undecodable_bytes_in_a_stream_end_it_after_what_came_before(
-    gateway: Gateway, stub, connect: Connect, caplog: pytest.LogCaptureFixture
+    gateway: Gateway, connect: Connect, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A good message, then bytes protobuf cannot read: one answer (published), then
+    INVALID_ARGUMENT, and nothing more reaches the subscriber.
+
+    The client writes the bad message only once the good one is answered, and writes nothing
+    after it: grpc.aio's client turns a write that loses the race with the server's status
+    into its own INTERNAL ("Internal error from Core", debug string `Failed "execute_batch":
+    (SendMessageOperation)`, grpc/grpc#36066, still unfixed in 1.85). With a request
+    iterator of three (good, bad, good) the third write lost that race about once in 1,300
+    calls under load and the test failed, though the gateway had sent INVALID_ARGUMENT (a
+    client that waits for the status Core delivers sees it every time). Written this way,
+    the test still fails if the bad message is answered or skipped (the read times out), if
+    the status or its message is wrong, or if anything more is published.
+    """
     caplog.set_level(logging.DEBUG)
     client = await connect("streamer")
     good = request(users("streamer"), "a.b").SerializeToString()
@@ -206,16 +220,16 @@ async def test_undecodable_bytes_in_a_stream_end_it_after_what_came_before(
             "/gateway.api.v1.NotificationGateway/PublishStream",
             request_serializer=lambda b: b,
             response_deserializer=pb.PublishResponse.FromString,
-        )
-        answers = call(iter([good, _TRUNCATED, good]))
-        received = []
+        )()
+        await call.write(good)
+        answer = await asyncio.wait_for(call.read(), 10)
+        assert isinstance(answer, pb.PublishResponse), answer
+        await call.write(_TRUNCATED)
         with pytest.raises(grpc.aio.AioRpcError) as failure:
-            async for answer in answers:
-                received.append(answer)
-    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert str(failure.value.details()).startswith("request: not a valid protobuf message")
-    assert len(received) == 1
-    assert (await client.notification())["cursor"] == received[0].cursor
+            await asyncio.wait_for(call.read(), 10)
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT, failure.value.details()
+    assert str(failure.value.details()).startswith("request: not a valid protobuf message (")
+    assert (await client.notification())["cursor"] == answer.cursor
     await client.nothing()
     _quiet(caplog)
 
