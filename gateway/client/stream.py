@@ -4,7 +4,10 @@ The gateway answers a stream's requests in order, so the futures of requests wri
 not yet answered wait in a FIFO and one reader task resolves them as responses arrive:
 callers need not wait for one answer before sending the next. A bad item ends the whole
 stream (`INVALID_ARGUMENT: item N: ...`, the gateway's rule for streams): its caller and
-every caller after it get that `PublishError`, and the stream refuses further sends.
+every caller after it get that `PublishError`, and the stream refuses further sends. With
+later writes in flight, grpc.aio may give them all INTERNAL "Internal error from Core"
+instead of the gateway's status (grpc/grpc#36066: a write that meets the ended call
+replaces the status; docs/sdks/python.md, Streams).
 Streams are not retried; use `publish()` or `publish_batch()` where that matters.
 """
 
@@ -38,16 +41,24 @@ class PublishStream:
         return await self.send(publish_request(**fields))
 
     async def send(self, request: pb.PublishRequest) -> pb.PublishResponse:
-        if self._error is not None:
-            raise PublishError(self._error.code, self._error.message)
         future: asyncio.Future[pb.PublishResponse] = asyncio.get_running_loop().create_future()
         async with self._write_lock:  # the FIFO's order must be the write order
+            # checked under the lock: a caller that waited for it may find the stream ended
+            self._raise_if_ended()
             self._waiting.append(future)
             try:
                 await self._call.write(with_id(request))
             except (aio.AioRpcError, asyncio.InvalidStateError):
                 await self._reader  # it records why the call ended and fails every waiter
+                # the reader may have emptied the FIFO before this future joined it (the
+                # call ended while this caller was queued for the lock)
+                if not future.done():
+                    self._raise_if_ended()
         return await future
+
+    def _raise_if_ended(self) -> None:
+        if self._error is not None:
+            raise PublishError(self._error.code, self._error.message)
 
     async def close(self) -> None:
         """Says no more requests are coming and waits for the answers still due."""
