@@ -15,61 +15,24 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "batch.h"
 #include "pbread.h"
 #include "speedups.h"
 
 #define NOTIFICATION_FIELDS 10
 
-/* Set once by configure(): the Python objects fast_item works with. */
-static struct {
-    PyObject *users;       /* dict: tuple of user ids -> validated UsersTarget */
-    PyObject *users_miss;  /* callable(tuple) -> UsersTarget | None (validates, caches) */
-    PyObject *topics;      /* dict: topic -> TopicTarget */
-    PyObject *topics_miss; /* callable(str) -> TopicTarget | None */
-    PyObject *everyone;    /* the EveryoneTarget */
-    PyObject *types;       /* set of validated notification types */
-    PyObject *known_type;  /* callable(str) -> bool (validates, caches) */
-    PyObject *data_json;   /* callable(str) -> dict; raises `invalid` */
-    PyObject *invalid;     /* gateway.models.Invalid */
-    PyObject *priorities[5];
-    PyObject *publish_item;      /* type: PublishItem */
-    PyObject *notification_item; /* type: NotificationItem */
-    PyObject *publish_tail;      /* the defaults of PublishItem's fields after the 2 read */
-    PyObject *notification_tail; /* the same for NotificationItem's after the 9 read */
-    Py_ssize_t max_items;
-    int ready;
-} cfg;
-
-/* pydantic_core.from_json and ("allow_inf_nan",): with them read_item parses data_json
- * itself, as translate._json_object does, without that Python call (~1.5k instructions);
- * anything but a JSON object in text the huge-number screen passes is declined. */
-static PyObject *from_json, *from_json_kwnames;
-
-PyObject *
-gw_configure_json(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    (void)self;
-    if (nargs != 1) {
-        PyErr_SetString(PyExc_TypeError, "configure_json(from_json)");
-        return NULL;
-    }
-    if (from_json_kwnames == NULL) {
-        from_json_kwnames = Py_BuildValue("(s)", "allow_inf_nan");
-        if (from_json_kwnames == NULL)
-            return NULL;
-    }
-    Py_XSETREF(from_json, Py_NewRef(args[0]));
-    Py_RETURN_NONE;
-}
+/* What it reads with (batch_cfg: the caches, the item classes, the JSON reader) is set
+ * once by configure and configure_json, in batch_config.c. */
 
 /* data_json's object (a new reference), NULL and no error to decline, NULL and an error. */
 static PyObject *
 read_json(PyObject *json)
 {
-    if (from_json == NULL) /* the edge's own reader, which raises Invalid */
-        return PyObject_CallOneArg(cfg.data_json, json);
+    if (batch_cfg.from_json == NULL) /* the edge's own reader, which raises Invalid */
+        return PyObject_CallOneArg(batch_cfg.data_json, json);
     PyObject *argv[2] = {json, Py_False};
-    PyObject *value = PyObject_Vectorcall(from_json, argv, 1, from_json_kwnames);
+    PyObject *value =
+        PyObject_Vectorcall(batch_cfg.from_json, argv, 1, batch_cfg.from_json_kwnames);
     if (value == NULL) {
         if (PyErr_ExceptionMatches(PyExc_ValueError)) /* not JSON: the Python path says so */
             PyErr_Clear();
@@ -80,58 +43,6 @@ read_json(PyObject *json)
         return NULL;
     }
     return value;
-}
-
-static void
-replace(PyObject **slot, PyObject *value)
-{
-    Py_XSETREF(*slot, Py_NewRef(value));
-}
-
-PyObject *
-gw_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    (void)self;
-    if (nargs != 15) {
-        PyErr_SetString(PyExc_TypeError, "configure takes 15 arguments");
-        return NULL;
-    }
-    if (!PyDict_CheckExact(args[0]) || !PyDict_CheckExact(args[2]) ||
-        !PyAnySet_CheckExact(args[5]) || !PyType_Check(args[8]) || !PyTuple_Check(args[9]) ||
-        PyTuple_GET_SIZE(args[9]) != 5 || !PyType_Check(args[10]) || !PyType_Check(args[11]) ||
-        !PyLong_Check(args[12]) || !PyTuple_CheckExact(args[13]) ||
-        !PyTuple_CheckExact(args[14])) {
-        PyErr_SetString(PyExc_TypeError, "configure: unexpected argument types");
-        return NULL;
-    }
-    PyTypeObject *items[2] = {(PyTypeObject *)args[10], (PyTypeObject *)args[11]};
-    for (int i = 0; i < 2; i++) {
-        if (!PyType_IsSubtype(items[i], &PyTuple_Type) || items[i]->tp_itemsize != sizeof(PyObject *)) {
-            PyErr_SetString(PyExc_TypeError, "configure: the item classes must be tuples");
-            return NULL;
-        }
-    }
-    Py_ssize_t max_items = PyLong_AsSsize_t(args[12]);
-    if (max_items == -1 && PyErr_Occurred())
-        return NULL;
-    replace(&cfg.users, args[0]);
-    replace(&cfg.users_miss, args[1]);
-    replace(&cfg.topics, args[2]);
-    replace(&cfg.topics_miss, args[3]);
-    replace(&cfg.everyone, args[4]);
-    replace(&cfg.types, args[5]);
-    replace(&cfg.known_type, args[6]);
-    replace(&cfg.data_json, args[7]);
-    replace(&cfg.invalid, args[8]);
-    for (int i = 0; i < 5; i++)
-        replace(&cfg.priorities[i], PyTuple_GET_ITEM(args[9], i));
-    replace(&cfg.publish_item, args[10]);
-    replace(&cfg.notification_item, args[11]);
-    replace(&cfg.publish_tail, args[13]);
-    replace(&cfg.notification_tail, args[14]);
-    cfg.max_items = max_items;
-    cfg.ready = 1;
-    Py_RETURN_NONE;
 }
 
 /* A str from protobuf text, or NULL with no error set when it is not UTF-8 (declined:
@@ -185,14 +96,14 @@ read_target(pb_span s, PyObject **target)
     if (kind == 3) { /* everyone: an empty message */
         if (body.p != body.end)
             return DECLINE;
-        *target = Py_NewRef(cfg.everyone);
+        *target = Py_NewRef(batch_cfg.everyone);
         return ACCEPT;
     }
     PyObject *key, *miss, *cache;
     if (kind == 2) {
         key = text(body);
-        cache = cfg.topics;
-        miss = cfg.topics_miss;
+        cache = batch_cfg.topics;
+        miss = batch_cfg.topics_miss;
     } else {
         Py_ssize_t count = 0;
         pb_span scan = body;
@@ -215,8 +126,8 @@ read_target(pb_span s, PyObject **target)
             }
             PyTuple_SET_ITEM(key, i, user);
         }
-        cache = cfg.users;
-        miss = cfg.users_miss;
+        cache = batch_cfg.users;
+        miss = batch_cfg.users_miss;
     }
     if (key == NULL)
         return PyErr_Occurred() ? FAIL : DECLINE;
@@ -316,9 +227,9 @@ read_item(pb_span s, PyObject *accepted_at, PyObject *ids, PyObject **out)
     if (type == NULL)
         goto give_up;
     values[1] = type;
-    int known = PySet_Contains(cfg.types, type);
+    int known = PySet_Contains(batch_cfg.types, type);
     if (known == 0) {
-        PyObject *verdict = PyObject_CallOneArg(cfg.known_type, type);
+        PyObject *verdict = PyObject_CallOneArg(batch_cfg.known_type, type);
         if (verdict == NULL)
             goto give_up;
         known = PyObject_IsTrue(verdict);
@@ -344,7 +255,7 @@ read_item(pb_span s, PyObject *accepted_at, PyObject *ids, PyObject **out)
         values[4] = read_json(json);
         Py_DECREF(json);
         if (values[4] == NULL) {
-            if (PyErr_ExceptionMatches(cfg.invalid)) /* the models' path reports it */
+            if (PyErr_ExceptionMatches(batch_cfg.invalid)) /* the models' path reports it */
                 PyErr_Clear();
             goto give_up;
         }
@@ -361,17 +272,18 @@ read_item(pb_span s, PyObject *accepted_at, PyObject *ids, PyObject **out)
             PyErr_SetString(PyExc_RuntimeError, "the id source ran out");
         goto give_up;
     }
-    values[5] = Py_NewRef(cfg.priorities[priority]);
+    values[5] = Py_NewRef(batch_cfg.priorities[priority]);
     values[6] = Py_NewRef(accepted_at);
     values[7] = Py_NewRef(Py_None); /* ttl */
     values[8] = Py_NewRef(Py_None); /* receipt_deadline */
-    PyObject *notification = make_tuple(cfg.notification_item, values, NOTIFICATION_FIELDS, cfg.notification_tail);
+    PyObject *notification = make_tuple(batch_cfg.notification_item, values, NOTIFICATION_FIELDS,
+                                        batch_cfg.notification_tail);
     if (notification == NULL) {
         Py_DECREF(target);
         return FAIL;
     }
     PyObject *pair[2] = {target, notification};
-    *out = make_tuple(cfg.publish_item, pair, 2, cfg.publish_tail);
+    *out = make_tuple(batch_cfg.publish_item, pair, 2, batch_cfg.publish_tail);
     return *out == NULL ? FAIL : ACCEPT;
 
 give_up:
@@ -389,7 +301,7 @@ gw_read_batch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "read_batch(data: bytes, accepted_at, ids, fallback)");
         return NULL;
     }
-    if (!cfg.ready) {
+    if (!batch_cfg.ready) {
         PyErr_SetString(PyExc_RuntimeError, "read_batch before configure");
         return NULL;
     }
@@ -404,7 +316,7 @@ gw_read_batch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             Py_RETURN_NONE; /* not a plain list of items: upb reads it */
         count++;
     }
-    if (r < 0 || count < 1 || count > cfg.max_items)
+    if (r < 0 || count < 1 || count > batch_cfg.max_items)
         Py_RETURN_NONE; /* malformed, or the count refused: upb and the caller say so */
     PyObject *items = PyList_New(count);
     if (items == NULL)

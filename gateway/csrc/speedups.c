@@ -216,7 +216,7 @@ static PyMethodDef methods[] = {
     {"encode_accepted", (PyCFunction)(void (*)(void))encode_accepted, METH_FASTCALL,
      "The serialized PublishBatchResponse of accepted results, or None (see response.py)."},
     {"configure", (PyCFunction)(void (*)(void))gw_configure, METH_FASTCALL,
-     "Hand read_batch the caches and classes of gateway/grpc/accept.py (batch.c)."},
+     "Hand read_batch the caches and classes of gateway/grpc/accept.py (batch_config.c)."},
     {"read_batch", (PyCFunction)(void (*)(void))gw_read_batch, METH_FASTCALL,
      "A PublishBatchRequest's bytes as PublishItems, declined items from fallback(i) (batch.c)."},
     {"configure_encode", (PyCFunction)(void (*)(void))gw_configure_encode, METH_FASTCALL,

@@ -11,7 +11,7 @@ int gw_may_hold_huge(PyObject *text);
 PyObject *gw_canonical_json(const unsigned char *text, Py_ssize_t n);
 PyObject *gw_canonical_json_py(PyObject *self, PyObject *text);
 
-/* batch.c */
+/* batch_config.c (the two configures), batch.c (read_batch) */
 PyObject *gw_configure_json(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *gw_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *gw_read_batch(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
