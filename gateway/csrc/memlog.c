@@ -13,81 +13,16 @@
  * clock is not a float or the log's state is not of the shapes memory.py makes: then
  * the twin runs. An exception from the fingerprint, a ttl or the listener stops the
  * loop where the twin's would stop, with the same state kept.
+ *
+ * What it works with (the classes, the fingerprint, the names) is set once by
+ * configure_append, in memlog_config.c.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
 
+#include "memlog.h"
 #include "publish.h"
-
-static struct {
-    PyTypeObject *draft;
-    PyTypeObject *entry;
-    PyObject *entry_tail; /* the defaults of Entry's fields after the 7 made here */
-    PyTypeObject *result;
-    PyObject *result_tail; /* the same for AppendResult's after 4 */
-    PyObject *fingerprint; /* log.base.local_fingerprint (C or its twin) */
-    int ready;
-} ml;
-
-static PyObject *s_by_id, *s_entries, *s_id_expiry, *s_window, *s_max_ids, *s_max_entries,
-    *s_epoch, *s_seq, *s_evicted, *s_append, *s_popleft, *s_total_seconds;
-
-static int
-intern_names(void)
-{
-    if (s_by_id != NULL)
-        return 0;
-    struct {
-        PyObject **slot;
-        const char *name;
-    } names[] = {
-        {&s_by_id, "_by_id"},           {&s_entries, "_entries"},
-        {&s_id_expiry, "_id_expiry"},   {&s_window, "_window"},
-        {&s_max_ids, "_max_ids"},       {&s_max_entries, "_max_entries"},
-        {&s_epoch, "_epoch"},           {&s_seq, "_seq"},
-        {&s_evicted, "_evicted_through"}, {&s_append, "append"},
-        {&s_popleft, "popleft"},        {&s_total_seconds, "total_seconds"},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        *names[i].slot = PyUnicode_InternFromString(names[i].name);
-        if (*names[i].slot == NULL)
-            return -1;
-    }
-    return 0;
-}
-
-static int
-is_named_tuple(PyObject *cls)
-{
-    PyTypeObject *type = (PyTypeObject *)cls;
-    return PyType_Check(cls) && PyType_IsSubtype(type, &PyTuple_Type) &&
-           type->tp_itemsize == sizeof(PyObject *) &&
-           type->tp_basicsize == PyTuple_Type.tp_basicsize;
-}
-
-PyObject *
-gw_configure_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    (void)self;
-    if (nargs != 6 || !is_named_tuple(args[0]) || !is_named_tuple(args[1]) ||
-        !PyTuple_CheckExact(args[2]) || !is_named_tuple(args[3]) ||
-        !PyTuple_CheckExact(args[4])) {
-        PyErr_SetString(PyExc_TypeError, "configure_append(Draft, Entry, entry_tail, "
-                                         "AppendResult, result_tail, fingerprint)");
-        return NULL;
-    }
-    if (intern_names() < 0)
-        return NULL;
-    Py_XSETREF(ml.draft, (PyTypeObject *)Py_NewRef(args[0]));
-    Py_XSETREF(ml.entry, (PyTypeObject *)Py_NewRef(args[1]));
-    Py_XSETREF(ml.entry_tail, Py_NewRef(args[2]));
-    Py_XSETREF(ml.result, (PyTypeObject *)Py_NewRef(args[3]));
-    Py_XSETREF(ml.result_tail, Py_NewRef(args[4]));
-    Py_XSETREF(ml.fingerprint, Py_NewRef(args[5]));
-    ml.ready = 1;
-    Py_RETURN_NONE;
-}
 
 /* A NamedTuple of `cls` from `n` values (stolen), then `tail`'s defaults; NULL on error
  * (the values released). */
@@ -115,7 +50,7 @@ result_of(PyObject *cursor, PyObject *delivered, int duplicate, int conflict)
     PyObject *values[4] = {Py_NewRef(cursor), delivered,
                            Py_NewRef(duplicate ? Py_True : Py_False),
                            Py_NewRef(conflict ? Py_True : Py_False)};
-    return named(ml.result, values, 4, ml.result_tail);
+    return named(memlog.result, values, 4, memlog.result_tail);
 }
 
 /* f"{prefix}{seq}" for an ASCII prefix (the epoch's hex and "-"). */
@@ -172,7 +107,7 @@ evict_oldest(PyObject *log, PyObject *popleft)
     Py_DECREF(oldest);
     if (seq == NULL)
         return -1;
-    int r = PyObject_SetAttr(log, s_evicted, seq);
+    int r = PyObject_SetAttr(log, memlog.s_evicted, seq);
     Py_DECREF(seq);
     return r;
 }
@@ -183,7 +118,7 @@ replay_until_of(PyObject *now, PyObject *ttl)
 {
     if (ttl == Py_None)
         return Py_NewRef(Py_None);
-    PyObject *seconds = PyObject_CallMethodNoArgs(ttl, s_total_seconds);
+    PyObject *seconds = PyObject_CallMethodNoArgs(ttl, memlog.s_total_seconds);
     if (seconds == NULL)
         return NULL;
     PyObject *until = PyNumber_Add(now, seconds);
@@ -208,7 +143,7 @@ append_one(state *st, PyObject *draft)
     PyObject *target = PyTuple_GET_ITEM(draft, 0), *id = PyTuple_GET_ITEM(draft, 1),
              *body = PyTuple_GET_ITEM(draft, 2);
     PyObject *pair[2] = {target, body};
-    PyObject *print = PyObject_Vectorcall(ml.fingerprint, pair, 2, NULL);
+    PyObject *print = PyObject_Vectorcall(memlog.fingerprint, pair, 2, NULL);
     if (print == NULL)
         return NULL;
     PyObject *result = NULL, *first = PyDict_GetItemWithError(st->by_id, id); /* borrowed */
@@ -237,7 +172,7 @@ append_one(state *st, PyObject *draft)
         return NULL;
     }
     PyObject *seq = PyLong_FromLongLong(++st->seq);
-    if (seq == NULL || PyObject_SetAttr(st->log, s_seq, seq) < 0) { /* head() is current */
+    if (seq == NULL || PyObject_SetAttr(st->log, memlog.s_seq, seq) < 0) { /* head() is current */
         Py_XDECREF(seq);
         Py_DECREF(print);
         return NULL;
@@ -254,7 +189,7 @@ append_one(state *st, PyObject *draft)
                            Py_NewRef(body), until,
                            Py_NewRef(PyTuple_GET_ITEM(draft, 4)),
                            Py_NewRef(PyTuple_GET_ITEM(draft, 5))};
-    PyObject *entry = named(ml.entry, values, 7, ml.entry_tail);
+    PyObject *entry = named(memlog.entry, values, 7, memlog.entry_tail);
     PyObject *kept = NULL, *known = NULL, *expiry = NULL, *delivered = NULL;
     if (entry == NULL)
         goto done;
@@ -321,7 +256,7 @@ gw_memory_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "append(log, drafts: list, now, deliver)");
         return NULL;
     }
-    if (!ml.ready) {
+    if (!memlog.ready) {
         PyErr_SetString(PyExc_RuntimeError, "append before configure_append");
         return NULL;
     }
@@ -331,21 +266,21 @@ gw_memory_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t count = PyList_GET_SIZE(drafts);
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *draft = PyList_GET_ITEM(drafts, i);
-        if (!Py_IS_TYPE(draft, ml.draft) || PyTuple_GET_SIZE(draft) < 6)
+        if (!Py_IS_TYPE(draft, memlog.draft) || PyTuple_GET_SIZE(draft) < 6)
             Py_RETURN_NONE;
     }
     state st = {.log = log, .now = args[2], .deliver = args[3]};
     PyObject *results = NULL, *window = NULL, *epoch = NULL, *seq = NULL, *max_ids = NULL,
              *max_entries = NULL;
     int failed = 0;
-    st.by_id = attr(log, s_by_id, &PyDict_Type, &failed);
-    st.entries = failed ? NULL : attr(log, s_entries, NULL, &failed);
-    st.id_expiry = failed ? NULL : attr(log, s_id_expiry, NULL, &failed);
-    window = failed ? NULL : attr(log, s_window, NULL, &failed);
-    epoch = failed ? NULL : attr(log, s_epoch, &PyUnicode_Type, &failed);
-    seq = failed ? NULL : attr(log, s_seq, &PyLong_Type, &failed);
-    max_ids = failed ? NULL : attr(log, s_max_ids, &PyLong_Type, &failed);
-    max_entries = failed ? NULL : attr(log, s_max_entries, &PyLong_Type, &failed);
+    st.by_id = attr(log, memlog.s_by_id, &PyDict_Type, &failed);
+    st.entries = failed ? NULL : attr(log, memlog.s_entries, NULL, &failed);
+    st.id_expiry = failed ? NULL : attr(log, memlog.s_id_expiry, NULL, &failed);
+    window = failed ? NULL : attr(log, memlog.s_window, NULL, &failed);
+    epoch = failed ? NULL : attr(log, memlog.s_epoch, &PyUnicode_Type, &failed);
+    seq = failed ? NULL : attr(log, memlog.s_seq, &PyLong_Type, &failed);
+    max_ids = failed ? NULL : attr(log, memlog.s_max_ids, &PyLong_Type, &failed);
+    max_entries = failed ? NULL : attr(log, memlog.s_max_entries, &PyLong_Type, &failed);
     if (failed)
         goto done;
     if (st.by_id == NULL || st.entries == NULL || st.id_expiry == NULL || window == NULL ||
@@ -382,10 +317,10 @@ gw_memory_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     st.forget_at = PyNumber_Add(st.now, window);
     if (st.forget_at == NULL)
         goto done;
-    st.entries_append = PyObject_GetAttr(st.entries, s_append);
-    st.entries_popleft = st.entries_append ? PyObject_GetAttr(st.entries, s_popleft) : NULL;
-    st.expiry_append = st.entries_popleft ? PyObject_GetAttr(st.id_expiry, s_append) : NULL;
-    st.expiry_popleft = st.expiry_append ? PyObject_GetAttr(st.id_expiry, s_popleft) : NULL;
+    st.entries_append = PyObject_GetAttr(st.entries, memlog.s_append);
+    st.entries_popleft = st.entries_append ? PyObject_GetAttr(st.entries, memlog.s_popleft) : NULL;
+    st.expiry_append = st.entries_popleft ? PyObject_GetAttr(st.id_expiry, memlog.s_append) : NULL;
+    st.expiry_popleft = st.expiry_append ? PyObject_GetAttr(st.id_expiry, memlog.s_popleft) : NULL;
     if (st.expiry_popleft == NULL)
         goto done;
     results = PyList_New(count);
@@ -394,7 +329,7 @@ gw_memory_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     for (Py_ssize_t i = 0; i < count; i++) {
         /* held while the listener runs: whatever it does to the list */
         PyObject *draft = i < PyList_GET_SIZE(drafts) ? PyList_GET_ITEM(drafts, i) : NULL;
-        if (draft == NULL || !Py_IS_TYPE(draft, ml.draft) || PyTuple_GET_SIZE(draft) < 6) {
+        if (draft == NULL || !Py_IS_TYPE(draft, memlog.draft) || PyTuple_GET_SIZE(draft) < 6) {
             PyErr_SetString(PyExc_RuntimeError, "the drafts changed during append");
             Py_CLEAR(results);
             goto done;

@@ -4,7 +4,7 @@
 
 #include <Python.h>
 
-/* memlog.c: the memory log's append loop */
+/* memlog_config.c (configure_append), memlog.c: the memory log's append loop */
 PyObject *gw_configure_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *gw_memory_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
