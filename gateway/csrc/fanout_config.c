@@ -3,9 +3,9 @@
  * object slot, through the MRO), the names it calls, and the fd look-up. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <structmember.h>
 
 #include "fanout.h"
+#include "slots.h"
 #include "speedups.h"
 
 FanoutState fanout;
@@ -39,19 +39,16 @@ gw_configure_write_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             goto fail;
         /* through the MRO: a slot may be a base's (the receipts' `_acked`: AckWindow) */
         PyObject *descr = _PyType_Lookup(outbox, names[i]);
-        if (descr == NULL || Py_TYPE(descr) != &PyMemberDescr_Type) {
-            PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", outbox->tp_name,
-                         slot_names[i]);
-            goto fail;
-        }
-        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-        if (member->type != T_OBJECT_EX) {
-            PyErr_Format(PyExc_TypeError, "%s.%s is not an object slot", outbox->tp_name,
-                         slot_names[i]);
+        offsets[i] = member_offset(descr);
+        if (offsets[i] < 0) {
+            PyErr_Format(PyExc_TypeError,
+                         descr != NULL && Py_TYPE(descr) == &PyMemberDescr_Type
+                             ? "%s.%s is not an object slot"
+                             : "%s.%s is not a slot",
+                         outbox->tp_name, slot_names[i]);
             goto fail;
         }
         descrs[i] = Py_NewRef(descr);
-        offsets[i] = member->offset;
     }
     if (fanout.s_ws == NULL) {
         fanout.s_ws = intern("ws");

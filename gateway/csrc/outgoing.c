@@ -10,9 +10,9 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <structmember.h>
 
 #include "publish.h"
+#include "slots.h"
 
 enum { EVENT, JSON, WS, CURSOR, SSE, NSLOTS };
 
@@ -45,15 +45,13 @@ gw_configure_outgoing(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyObject *name = PyUnicode_InternFromString(slot_names[i]);
         if (name == NULL)
             return NULL;
-        PyObject *descr = _PyType_Lookup(cls, name);
+        offsets[i] = slot_offset(cls, name);
         Py_DECREF(name);
-        if (descr == NULL || Py_TYPE(descr) != &PyMemberDescr_Type ||
-            ((PyMemberDescrObject *)descr)->d_member->type != T_OBJECT_EX) {
+        if (offsets[i] < 0) {
             PyErr_Format(PyExc_TypeError, "%s.%s is not an object slot", cls->tp_name,
                          slot_names[i]);
             return NULL;
         }
-        offsets[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
     }
     memcpy(og.offsets, offsets, sizeof offsets);
     Py_XSETREF(og.cls, (PyTypeObject *)Py_NewRef(args[0]));

@@ -12,8 +12,7 @@
  * (receipts_marks.c): ~5.0k instructions an ack before those two, ~3.2k after.
  */
 #include "receipts.h"
-
-#include <structmember.h>
+#include "slots.h"
 
 static PyObject *n_max_queued, *n_woken, *n_wake, *n_ack, *n_stats, *n_ignored, *n_acks,
     *n_reads;
@@ -46,61 +45,30 @@ names(void)
     return 0;
 }
 
-/* Where a connection type keeps each of those names: the offset of the slot its member
- * descriptor reads (found through the MRO, as getattr finds it), or -1 when the name is
- * anything else there (a property, a class attribute: then getattr/setattr). Generic
- * getattr cost ~130 instructions a name; a slot read here is a load. Kept per type while
- * its version tag holds (a change to the class or a base drops the tag). */
-typedef struct {
-    PyTypeObject *type; /* a strong reference */
-    unsigned int version;
-    Py_ssize_t offset[NCONN];
-} Layout;
-
+/* Each connection type's offsets of those names (slots.h), the last few types' kept. */
 #define LAYOUTS 4
-static Layout layouts[LAYOUTS];
+static SlotLayout layouts[LAYOUTS];
 static int next_layout;
-static Layout generic = {NULL, 0, {-1, -1, -1, -1, -1, -1}};
+static SlotLayout generic = {NULL, 0, {-1, -1, -1, -1, -1, -1, -1, -1}};
 
-static const Layout *
+static const SlotLayout *
 layout_of(PyTypeObject *tp)
 {
     for (int i = 0; i < LAYOUTS; i++)
-        if (layouts[i].type == tp && tp->tp_version_tag == layouts[i].version &&
-            PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG))
+        if (layout_holds(&layouts[i], tp))
             return &layouts[i];
-    Py_ssize_t offset[NCONN];
-    for (int i = 0; i < NCONN; i++) {
-        PyObject *descr = _PyType_Lookup(tp, conn_name[i]);
-        PyMemberDef *member =
-            descr != NULL && Py_TYPE(descr) == &PyMemberDescr_Type
-                ? ((PyMemberDescrObject *)descr)->d_member
-                : NULL;
-        offset[i] = member != NULL && member->type == T_OBJECT_EX && !(member->flags & READONLY)
-                        ? member->offset
-                        : -1;
-    }
-    /* a lookup may assign the version tag: read it after */
-    if (!PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG))
+    if (!layout_fill(&layouts[next_layout], tp, conn_name, NCONN))
         return &generic;
-    Layout *layout = &layouts[next_layout];
+    const SlotLayout *layout = &layouts[next_layout];
     next_layout = (next_layout + 1) % LAYOUTS;
-    Py_XSETREF(layout->type, (PyTypeObject *)Py_NewRef((PyObject *)tp));
-    layout->version = tp->tp_version_tag;
-    memcpy(layout->offset, offset, sizeof(offset));
     return layout;
 }
 
 /* conn.<name i>: a new reference, or NULL with getattr's error (an unset slot too). */
 static inline PyObject *
-get(PyObject *conn, const Layout *layout, int i)
+get(PyObject *conn, const SlotLayout *layout, int i)
 {
-    if (layout->offset[i] >= 0) {
-        PyObject *value = *(PyObject **)((char *)conn + layout->offset[i]);
-        if (value != NULL)
-            return Py_NewRef(value);
-    }
-    return PyObject_GetAttr(conn, conn_name[i]);
+    return slot_get(conn, layout->offset[i], conn_name, i);
 }
 
 /* The connection's key in the receipts' queue, `(user_id, topics)` (a new reference):
@@ -108,7 +76,7 @@ get(PyObject *conn, const Layout *layout, int i)
  * replaces `topics` when it follows another topic), else made and kept there. A class
  * without that slot gets one made per ack. */
 static PyObject *
-key_of(PyObject *conn, const Layout *layout, PyObject *user_id, PyObject *topics)
+key_of(PyObject *conn, const SlotLayout *layout, PyObject *user_id, PyObject *topics)
 {
     Py_ssize_t at = layout->offset[KEY];
     PyObject *kept = at < 0 ? NULL : *(PyObject **)((char *)conn + at);
@@ -123,13 +91,9 @@ key_of(PyObject *conn, const Layout *layout, PyObject *user_id, PyObject *topics
 
 /* conn.<name i> = value: 0, or -1 with setattr's error. */
 static inline int
-set(PyObject *conn, const Layout *layout, int i, PyObject *value)
+set(PyObject *conn, const SlotLayout *layout, int i, PyObject *value)
 {
-    if (layout->offset[i] < 0)
-        return PyObject_SetAttr(conn, conn_name[i], value);
-    PyObject **slot = (PyObject **)((char *)conn + layout->offset[i]);
-    Py_XSETREF(*slot, Py_NewRef(value));
-    return 0;
+    return slot_set(conn, layout->offset[i], conn_name, i, value);
 }
 
 /* receipts.stats.acks_ignored += 1 */
@@ -260,7 +224,7 @@ take(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyTypeObject *cls = (PyTypeObject *)PyTuple_GET_ITEM(self, 2);
     Py_ssize_t limit = PyLong_AsSsize_t(PyTuple_GET_ITEM(self, 3)); /* checked when bound */
     PyObject *conn = args[0], *text = args[1];
-    const Layout *layout = layout_of(Py_TYPE(conn));
+    const SlotLayout *layout = layout_of(Py_TYPE(conn));
     PyObject *unsent = get(conn, layout, UNSENT);
     if (unsent == NULL)
         return NULL;

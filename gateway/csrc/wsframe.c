@@ -11,7 +11,8 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
-#include <structmember.h>
+
+#include "slots.h"
 
 /* The first byte of a whole text frame: FIN, no reserved bits, opcode 1. */
 #define SMALL_TEXT 0x81
@@ -84,52 +85,28 @@ enum { STATE, BUF, OPCODE, LIMIT, NREAD };
 static const char *const read_names[NREAD] = {"state", "_buf", "_opcode", "_limit"};
 static PyObject *read_name[NREAD];
 
-/* Where a machine's class keeps each of those names: the offset of the slot its member
- * descriptor reads (found through the MRO, as getattr finds it), or -1 when the name is
- * anything else there (then getattr). Kept for the last class seen while its version tag
- * holds (a change to the class or a base drops the tag). */
-static struct {
-    PyTypeObject *type; /* a strong reference */
-    unsigned int version;
-    Py_ssize_t offset[NREAD];
-} seen;
+/* The machine's class's offsets of those names (slots.h), kept for the last class seen;
+ * `generic` (no offsets: getattr for each) for a class without a version tag. */
+static SlotLayout seen;
+static SlotLayout generic = {NULL, 0, {-1, -1, -1, -1, -1, -1, -1, -1}};
 
-static int
+static const SlotLayout *
 layout_of(PyTypeObject *tp)
 {
-    if (tp == seen.type && tp->tp_version_tag == seen.version &&
-        PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG))
-        return 1;
+    if (layout_holds(&seen, tp))
+        return &seen;
     if (read_name[0] == NULL)
         for (int i = 0; i < NREAD; i++)
             if ((read_name[i] = PyUnicode_InternFromString(read_names[i])) == NULL)
-                return -1;
-    Py_ssize_t offset[NREAD];
-    for (int i = 0; i < NREAD; i++) {
-        PyObject *descr = _PyType_Lookup(tp, read_name[i]);
-        PyMemberDef *member = descr != NULL && Py_TYPE(descr) == &PyMemberDescr_Type
-                                  ? ((PyMemberDescrObject *)descr)->d_member
-                                  : NULL;
-        offset[i] = member != NULL && member->type == T_OBJECT_EX ? member->offset : -1;
-    }
-    if (!PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) /* read after the look-ups */
-        return 0;
-    Py_XSETREF(seen.type, (PyTypeObject *)Py_NewRef((PyObject *)tp));
-    seen.version = tp->tp_version_tag;
-    memcpy(seen.offset, offset, sizeof(offset));
-    return 1;
+                return NULL;
+    return layout_fill(&seen, tp, read_name, NREAD) ? &seen : &generic;
 }
 
 /* machine.<name i> (a new reference; NULL with getattr's error, an unset slot too). */
 static inline PyObject *
-get(PyObject *machine, int known, int i)
+get(PyObject *machine, const SlotLayout *layout, int i)
 {
-    if (known && seen.offset[i] >= 0) {
-        PyObject *value = *(PyObject **)((char *)machine + seen.offset[i]);
-        if (value != NULL)
-            return Py_NewRef(value);
-    }
-    return PyObject_GetAttr(machine, read_name[i]);
+    return slot_get(machine, layout->offset[i], read_name, i);
 }
 
 /* Python's truth of `value` (consumed); -1 on error. */
@@ -155,10 +132,10 @@ open_text(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *machine = args[0];
-    int known = layout_of(Py_TYPE(machine));
-    if (known < 0)
+    const SlotLayout *layout = layout_of(Py_TYPE(machine));
+    if (layout == NULL)
         return NULL;
-    PyObject *state = get(machine, known, STATE);
+    PyObject *state = get(machine, layout, STATE);
     if (state == NULL)
         return NULL;
     /* `self.state != OPEN` (OPEN is 0) */
@@ -176,16 +153,16 @@ open_text(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     if (closing != 0)
         return closing < 0 ? NULL : Py_NewRef(Py_None);
     /* FrameReader.small_text: `if self._buf or self._opcode is not None: return None` */
-    int busy = truth(get(machine, known, BUF));
+    int busy = truth(get(machine, layout, BUF));
     if (busy != 0)
         return busy < 0 ? NULL : Py_NewRef(Py_None);
-    PyObject *opcode = get(machine, known, OPCODE);
+    PyObject *opcode = get(machine, layout, OPCODE);
     if (opcode == NULL)
         return NULL;
     Py_DECREF(opcode);
     if (opcode != Py_None)
         Py_RETURN_NONE;
-    PyObject *limit_obj = get(machine, known, LIMIT);
+    PyObject *limit_obj = get(machine, layout, LIMIT);
     if (limit_obj == NULL)
         return NULL;
     Py_ssize_t limit = PyLong_AsSsize_t(limit_obj);
