@@ -56,6 +56,8 @@ PyObject *track_users(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 PyObject *apply_acks(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *observe_delivery(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *ack_taker(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+/* receipts_take.c too: the taker's reading of an ack, without the queueing */
+PyObject *ack_range(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *tracked_items(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *forget_oldest(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 

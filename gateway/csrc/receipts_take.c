@@ -10,6 +10,9 @@
  * ack it spares two Python calls (the handler's and Receipts.ack's) and their tuples; the
  * connection's slots are read at their offsets (`layout_of`) and marks compared in C
  * (receipts_marks.c): ~5.0k instructions an ack before those two, ~3.2k after.
+ *
+ * ack_range, the same reading of an ack without the queueing (acks.py's ack_range_py, the
+ * Python handler's first step), is here too: both take it from window_ack.
  */
 #include "receipts.h"
 #include "slots.h"
@@ -211,6 +214,81 @@ wake(PyObject *receipts)
     return done == NULL ? -1 : 0;
 }
 
+/* What an ack frame does to its connection's AckWindow slots: ack_range_py's steps, the
+ * one reading of an ack both ack_range and the taker make. ACK_HOLES: a replay left holes
+ * (untouched: AckWindow.ack_text's); ACK_OTHER: not the SDKs' ack frame (untouched);
+ * ACK_IGNORED: `_sent` noted, the ack covers nothing; ACK_COVERED: `_sent` and `_acked`
+ * moved, *after and *at set (new references); -1 with an error. */
+enum { ACK_HOLES, ACK_OTHER, ACK_IGNORED, ACK_COVERED };
+
+/* inlined into both callers: the taker makes it once an ack */
+Py_ALWAYS_INLINE static inline int
+window_ack(PyObject *conn, const SlotLayout *layout, PyObject *text, PyObject **after_out,
+           PyObject **at_out)
+{
+    PyObject *unsent = get(conn, layout, UNSENT);
+    if (unsent == NULL)
+        return -1;
+    int holes = unsent == Py_None ? 0 : PyTuple_CheckExact(unsent) ? PyTuple_GET_SIZE(unsent) != 0
+                                                                    : PyObject_IsTrue(unsent);
+    Py_DECREF(unsent);
+    if (holes != 0)
+        return holes < 0 ? -1 : ACK_HOLES;
+    PyObject *after = get(conn, layout, ACKED);
+    PyObject *sent = after == NULL ? NULL : get(conn, layout, SENT);
+    if (sent == NULL) {
+        Py_XDECREF(after);
+        return -1;
+    }
+    PyObject *at = NULL, *last = NULL;
+    int covered = 0;
+    int read = read_parts(text, after, sent, &at, &last, &covered);
+    Py_DECREF(sent);
+    if (read <= 0) {
+        Py_DECREF(after);
+        return read < 0 ? -1 : ACK_OTHER;
+    }
+    int failed = set(conn, layout, SENT, last) < 0 ||
+                 (covered && set(conn, layout, ACKED, at) < 0);
+    Py_DECREF(last);
+    if (failed || !covered) {
+        Py_DECREF(after);
+        Py_DECREF(at);
+        return failed ? -1 : ACK_IGNORED;
+    }
+    *after_out = after;
+    *at_out = at;
+    return ACK_COVERED;
+}
+
+/* ack_range(window, text): see gateway/connection/acks.py's `ack_range_py`. */
+PyObject *
+ack_range(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "ack_range(window, text) takes 2 arguments");
+        return NULL;
+    }
+    if (names() < 0)
+        return NULL;
+    PyObject *window = args[0], *after, *at;
+    switch (window_ack(window, layout_of(Py_TYPE(window)), args[1], &after, &at)) {
+    case ACK_HOLES: /* AckWindow.ack_text's */
+    case ACK_OTHER:
+        Py_RETURN_NONE;
+    case ACK_IGNORED:
+        return PyTuple_New(0);
+    case ACK_COVERED: {
+        PyObject *span = untracked(PyTuple_Pack(2, after, at));
+        Py_DECREF(after);
+        Py_DECREF(at);
+        return span;
+    }
+    default:
+        return NULL;
+    }
+}
+
 /* The taker, bound to (receipts, fallback, ack_cls, the receipts' _max_queued):
  * take(conn, text) -> bool. */
 static PyObject *
@@ -225,42 +303,22 @@ take(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t limit = PyLong_AsSsize_t(PyTuple_GET_ITEM(self, 3)); /* checked when bound */
     PyObject *conn = args[0], *text = args[1];
     const SlotLayout *layout = layout_of(Py_TYPE(conn));
-    PyObject *unsent = get(conn, layout, UNSENT);
-    if (unsent == NULL)
-        return NULL;
-    int holes = unsent == Py_None ? 0 : PyTuple_CheckExact(unsent) ? PyTuple_GET_SIZE(unsent) != 0
-                                                                    : PyObject_IsTrue(unsent);
-    Py_DECREF(unsent);
-    if (holes != 0)
-        return holes < 0 ? NULL : PyObject_Vectorcall(fallback, args, 2, NULL);
-    PyObject *after = get(conn, layout, ACKED);
-    PyObject *sent = after == NULL ? NULL : get(conn, layout, SENT);
-    if (sent == NULL) {
-        Py_XDECREF(after);
-        return NULL;
-    }
-    PyObject *at = NULL, *last = NULL, *user_id = NULL, *topics = NULL, *key = NULL;
-    PyObject *result = NULL;
-    int covered = 0;
-    int read = read_parts(text, after, sent, &at, &last, &covered);
-    Py_DECREF(sent);
-    if (read <= 0) {
-        Py_DECREF(after);
-        if (read < 0)
-            return NULL;
+    PyObject *after, *at;
+    switch (window_ack(conn, layout, text, &after, &at)) {
+    case ACK_HOLES:
+        return PyObject_Vectorcall(fallback, args, 2, NULL);
+    case ACK_OTHER:
         Py_RETURN_FALSE; /* not the SDKs' ack frame: parsed as any op */
+    case ACK_IGNORED:
+        return count_ignored(receipts) < 0 ? NULL : Py_NewRef(Py_True);
+    case ACK_COVERED:
+        break;
+    default:
+        return NULL;
     }
-    if (set(conn, layout, SENT, last) < 0)
-        goto done;
-    if (!covered) {
-        if (count_ignored(receipts) == 0)
-            result = Py_NewRef(Py_True);
-        goto done;
-    }
-    if (set(conn, layout, ACKED, at) < 0)
-        goto done;
-    user_id = get(conn, layout, USER_ID);
-    topics = user_id == NULL ? NULL : get(conn, layout, TOPICS);
+    PyObject *key = NULL, *result = NULL;
+    PyObject *user_id = get(conn, layout, USER_ID);
+    PyObject *topics = user_id == NULL ? NULL : get(conn, layout, TOPICS);
     if (topics == NULL || (key = key_of(conn, layout, user_id, topics)) == NULL)
         goto done;
     int queued = queue(receipts, limit, cls, key, user_id, topics, after, at);
@@ -281,7 +339,6 @@ done:
     Py_XDECREF(topics);
     Py_DECREF(after);
     Py_DECREF(at);
-    Py_DECREF(last);
     return result;
 }
 
