@@ -14,7 +14,6 @@ def log_mark(cursor: str, /) -> tuple[str, int, int] | None: ...
 def track_users(
     items: list[Any],
     start: int,
-    ids: dict[str, int],
     tracked: list[Any],
     ats: list[Any],
     slots: list[Any],
@@ -70,6 +69,7 @@ def forget_oldest(
     broadcast_seqs: list[int],
     gone: int,
     base: int,
+    indexed: int,
     max_tracked: int,
     horizon: float,
     users_target: type,

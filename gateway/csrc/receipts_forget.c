@@ -92,18 +92,34 @@ kept(PyObject *items, Py_ssize_t gone, PyObject *item, Py_ssize_t max_tracked, P
     return PyObject_RichCompareBool(published_at, horizon, Py_GE);
 }
 
-/* One notification (items[gone], seq) forgotten: its id, its users' or broadcast's index
+/* One notification (items[gone], seq) forgotten: its id where the store indexed it (seqs
+ * before `indexed`, the id not republished since), its users' or broadcast's index
  * entries and its slots. */
 static int
-forget_one(PyObject *const *args, PyObject *item, Py_ssize_t gone, Py_ssize_t seq)
+forget_one(PyObject *const *args, PyObject *item, Py_ssize_t gone, Py_ssize_t seq,
+           Py_ssize_t indexed)
 {
     PyObject *items = args[0], *ats = args[1], *slots = args[2], *ids = args[3];
     PyObject *waiting = args[4];
-    if (PyDict_DelItem(ids, PyTuple_GET_ITEM(item, 0)) < 0)
-        return -1;
+    if (seq < indexed) { /* indexed: its entry goes unless the id was republished since */
+        PyObject *nid = PyTuple_GET_ITEM(item, 0);
+        PyObject *at = PyDict_GetItemWithError(ids, nid);
+        if (at == NULL && PyErr_Occurred())
+            return -1;
+        int same = 0;
+        if (at != NULL && PyLong_CheckExact(at)) {
+            Py_ssize_t value = PyLong_AsSsize_t(at);
+            if (value == -1 && PyErr_Occurred())
+                PyErr_Clear(); /* past a Py_ssize_t: not seq */
+            else
+                same = value == seq;
+        }
+        if (same && PyDict_DelItem(ids, nid) < 0)
+            return -1;
+    }
     int failed = 0;
     PyObject *target = PyTuple_GET_ITEM(item, 3);
-    if (Py_TYPE(target) == (PyTypeObject *)args[11]) {
+    if (Py_TYPE(target) == (PyTypeObject *)args[12]) {
         /* a user named twice finds nothing left to do the second time */
         PyObject *user_ids = user_ids_of(target);
         if (user_ids == NULL || !PyTuple_Check(user_ids)) {
@@ -127,18 +143,18 @@ forget_one(PyObject *const *args, PyObject *item, Py_ssize_t gone, Py_ssize_t se
 }
 
 /* forget_oldest(items, ats, slots, ids, waiting, broadcast_at, broadcast_seqs, gone, base,
- * max_tracked, horizon, users_target) -> gone */
+ * indexed, max_tracked, horizon, users_target) -> gone */
 PyObject *
 forget_oldest(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 12 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
+    if (nargs != 13 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
         !PyList_CheckExact(args[2]) || !PyDict_CheckExact(args[3]) ||
         !PyDict_CheckExact(args[4]) || !PyList_CheckExact(args[5]) ||
-        !PyList_CheckExact(args[6]) || !PyType_Check(args[11])) {
+        !PyList_CheckExact(args[6]) || !PyType_Check(args[12])) {
         PyErr_SetString(PyExc_TypeError,
                         "forget_oldest(items: list, ats: list, slots: list, ids: dict, "
                         "waiting: dict, broadcast_at: list, broadcast_seqs: list, gone, base, "
-                        "max_tracked, horizon, users_target: type)");
+                        "indexed, max_tracked, horizon, users_target: type)");
         return NULL;
     }
     Py_ssize_t gone = PyLong_AsSsize_t(args[7]);
@@ -147,10 +163,13 @@ forget_oldest(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     Py_ssize_t base = PyLong_AsSsize_t(args[8]);
     if (base == -1 && PyErr_Occurred())
         return NULL;
-    Py_ssize_t max_tracked = PyLong_AsSsize_t(args[9]);
+    Py_ssize_t indexed = PyLong_AsSsize_t(args[9]);
+    if (indexed == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t max_tracked = PyLong_AsSsize_t(args[10]);
     if (max_tracked == -1 && PyErr_Occurred())
         return NULL;
-    PyObject *items = args[0], *horizon = args[10];
+    PyObject *items = args[0], *horizon = args[11];
     if (gone < 0)
         gone = 0;
     while (gone < PyList_GET_SIZE(items)) {
@@ -165,7 +184,7 @@ forget_oldest(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         }
         Py_INCREF(item);
         int keep = kept(items, gone, item, max_tracked, horizon);
-        int failed = keep < 0 || (!keep && forget_one(args, item, gone, base + gone) < 0);
+        int failed = keep < 0 || (!keep && forget_one(args, item, gone, base + gone, indexed) < 0);
         Py_DECREF(item);
         if (failed)
             return NULL;

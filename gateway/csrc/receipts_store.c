@@ -133,7 +133,7 @@ plain_epoch_of(PyObject *mark)
     return plain_store(epoch) ? epoch : NULL;
 }
 
-/* track_users(items, start, ids, tracked, ats, slots, waiting, seq, last_at, pending,
+/* track_users(items, start, tracked, ats, slots, waiting, seq, last_at, pending,
  * users_target) -> (stopped, seq, last_at)
  *
  * Whether each mark is after the last is `at > last_at` as tuples, decided here on C
@@ -143,24 +143,24 @@ plain_epoch_of(PyObject *mark)
 PyObject *
 track_users(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 11 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[2]) ||
+    if (nargs != 10 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[2]) ||
         !PyList_CheckExact(args[3]) || !PyList_CheckExact(args[4]) ||
-        !PyList_CheckExact(args[5]) || !PyDict_CheckExact(args[6]) || !PyType_Check(args[10])) {
+        !PyDict_CheckExact(args[5]) || !PyType_Check(args[9])) {
         PyErr_SetString(PyExc_TypeError,
-                        "track_users(items: list, start, ids: dict, tracked: list, ats: list, "
+                        "track_users(items: list, start, tracked: list, ats: list, "
                         "slots: list, waiting: dict, seq, last_at, pending, users_target: type)");
         return NULL;
     }
-    PyObject *items = args[0], *ids = args[2], *tracked = args[3], *ats = args[4];
-    PyObject *slots = args[5], *waiting = args[6], *pending = args[9];
-    PyTypeObject *users_target = (PyTypeObject *)args[10];
+    PyObject *items = args[0], *tracked = args[2], *ats = args[3];
+    PyObject *slots = args[4], *waiting = args[5], *pending = args[8];
+    PyTypeObject *users_target = (PyTypeObject *)args[9];
     Py_ssize_t i = PyLong_AsSsize_t(args[1]);
     if (i == -1 && PyErr_Occurred())
         return NULL;
-    Py_ssize_t seq = PyLong_AsSsize_t(args[7]);
+    Py_ssize_t seq = PyLong_AsSsize_t(args[6]);
     if (seq == -1 && PyErr_Occurred())
         return NULL;
-    PyObject *last_at = Py_NewRef(args[8]);
+    PyObject *last_at = Py_NewRef(args[7]);
     PyObject *user_ids = NULL, *at = NULL, *number = NULL;
     long long last_ms = 0, last_n = 0, ms = 0, n = 0;
     int last_fast = last_at != Py_None && mark_numbers(last_at, &last_ms, &last_n);
@@ -224,20 +224,6 @@ track_users(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
         number = PyLong_FromSsize_t(seq);
         if (number == NULL)
             goto error;
-        PyObject *kept = PyDict_SetDefault(ids, PyTuple_GET_ITEM(item, 0), number);
-        if (kept == NULL)
-            goto error;
-        if (kept != number) {
-            int other = PyObject_RichCompareBool(kept, number, Py_NE);
-            if (other < 0)
-                goto error;
-            if (other) { /* tracked already */
-                Py_CLEAR(number);
-                Py_CLEAR(at);
-                Py_CLEAR(user_ids);
-                continue;
-            }
-        }
         if (PyList_Append(tracked, item) < 0 || PyList_Append(ats, at) < 0 ||
             PyList_Append(slots, pending) < 0)
             goto error;

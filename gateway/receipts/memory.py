@@ -9,6 +9,13 @@ most of what tracking cost, the cyclic GC's scans of them included). The oldest 
 forgotten first, by count or by age, by clearing their slots from the front (the lists
 are trimmed in one go now and then).
 
+Ids are indexed (id → seq) only when one is looked up, by `read` or `get`: an eager index
+was a hash insertion and deletion per notification, each a cache miss in a table of
+100,000 ids (`unicodekeys_lookup_unicode` was the largest single cost receipts added to a
+running gateway, `perf` on the `receipts` bench), for lookups most gateways make far less
+often than they publish. An id published again once the log had forgotten it (past its
+idempotency window) is a new notification: the index answers the later one.
+
 Two indexes make an ack cost what it covers: per user, the `seq`s still waiting for that
 user's ack (a list in cursor order, so an ack takes what it covers from its front); and
 the tracked broadcasts in cursor order (bisected by the ack's range). Deadlines wait in a
@@ -67,8 +74,10 @@ class MemoryReceiptStore(ReceiptStore):
         self._max_tracked = max_tracked
         self._max_age = max_age
         self._max_counted = max_counted_users
-        #: id → seq of every notification tracked and not forgotten.
+        #: id → seq of the notifications tracked before seq `_indexed` and not forgotten
+        #: (`_index` brings it up to date; the latest seq of an id published twice).
         self._ids: dict[str, int] = {}
+        self._indexed = 0
         #: Per seq from `_base` on (the first `_gone` slots are forgotten, None).
         self._items: list[Tracked | None] = []
         self._ats: list[Mark | None] = []
@@ -93,7 +102,7 @@ class MemoryReceiptStore(ReceiptStore):
     async def track(self, items: list[Tracked]) -> list[tuple[float, str]]:
         """No ack can come first here: the memory log hands new entries to connections
         on the publish's own call, and their flush runs after this track."""
-        ids, waiting = self._ids, self._waiting
+        waiting = self._waiting
         slots, ats, tracked = self._slots, self._ats, self._items
         seq = self._next
         last_at = self._last_at
@@ -102,15 +111,12 @@ class MemoryReceiptStore(ReceiptStore):
             # the common case (one user, no deadline, in order) in one call (C, or the
             # twin); it stops at any other item, which the loop below takes
             i, seq, last_at = track_users(
-                items, i, ids, tracked, ats, slots, waiting, seq, last_at, _PENDING, UsersTarget
+                items, i, tracked, ats, slots, waiting, seq, last_at, _PENDING, UsersTarget
             )
             if i == n:
                 break
             item = items[i]
             i += 1
-            nid = item.notification_id
-            if ids.setdefault(nid, seq) != seq:
-                continue  # tracked already
             at = cursor_mark(item.cursor) or log_mark(item.cursor)  # C, or the twin
             in_order = last_at is None or at > last_at
             if in_order:
@@ -211,7 +217,7 @@ class MemoryReceiptStore(ReceiptStore):
     async def read(
         self, user_id: str, topics: frozenset[str], notification_id: str, now: float
     ) -> ReadOutcome:
-        seq = self._ids.get(notification_id)
+        seq = self._index().get(notification_id)
         if seq is None:
             return ReadOutcome.REFUSED
         k = seq - self._base
@@ -244,6 +250,7 @@ class MemoryReceiptStore(ReceiptStore):
 
     async def get(self, ids: list[str]) -> list[Receipt]:
         self._forget(time.time())
+        self._index()
         return [self._receipt(nid) for nid in ids]
 
     def _receipt(self, nid: str) -> Receipt:
@@ -308,6 +315,19 @@ class MemoryReceiptStore(ReceiptStore):
     async def read_feed(self, after: str | None, wait: float, limit: int) -> FeedPage:
         return await self._feed.read(after, wait, limit)
 
+    def _index(self) -> dict[str, int]:
+        """`_ids` with every notification tracked so far: what was tracked since the last
+        lookup is indexed now, in one pass (a Python loop of ~0.1 µs an item: at most
+        the store's bound, when nothing was looked up while it filled)."""
+        ids, items, base = self._ids, self._items, self._base
+        start = max(self._indexed, base + self._gone) - base
+        for k in range(start, self._next - base):
+            item = items[k]
+            if item is not None:
+                ids[item.notification_id] = base + k
+        self._indexed = self._next
+        return ids
+
     def _forget(self, now: float) -> None:
         """Forget the oldest notifications past the count or age bound, and their index
         entries (one call: C, or the twin); trim the lists' forgotten front now and then."""
@@ -322,6 +342,7 @@ class MemoryReceiptStore(ReceiptStore):
             self._broadcast_seqs,
             self._gone,
             self._base,
+            self._indexed,
             self._max_tracked,
             now - self._max_age,
             UsersTarget,

@@ -49,12 +49,14 @@ def forget_oldest_py(
     broadcast_seqs: list[int],
     gone: int,
     base: int,
+    indexed: int,
     max_tracked: int,
     horizon: float,
     users_target: type[Any],
 ) -> int:
     """Forget the oldest tracked notifications (`items[gone:]`, seq `base + gone` on) while
-    more than `max_tracked` are kept or the oldest was published before `horizon`: its id,
+    more than `max_tracked` are kept or the oldest was published before `horizon`: its id
+    (where the store indexed it: seqs before `indexed`, and the id not republished since),
     its place in its users' waiting lists (or the broadcasts' lists) and its slots (None).
     Answers where the kept ones start (the new `gone`)."""
     while gone < len(items):
@@ -65,7 +67,8 @@ def forget_oldest_py(
         if len(items) - gone <= max_tracked and item[4] >= horizon:
             break
         seq = base + gone
-        del ids[item[0]]
+        if seq < indexed and ids.get(item[0]) == seq:  # else never indexed, or republished
+            del ids[item[0]]
         target = item[3]
         if type(target) is users_target:
             for user_id in target.user_ids:  # one named twice: nothing left the second time

@@ -30,7 +30,6 @@ _new = tuple.__new__
 def track_users_py(
     items: list[Any],
     start: int,
-    ids: dict[str, int],
     tracked: list[Any],
     ats: list[Mark | None],
     slots: list[Any],
@@ -44,7 +43,7 @@ def track_users_py(
     (`users_target` with one id) without a deadline, whose cursor is of the common shape
     and after `last_at` (so the user's list stays in order by appending). Stops at the
     first other item; answers `(where it stopped, the next seq, the last mark tracked)`.
-    An id tracked already is passed over, as `track` does."""
+    Ids are not indexed here: the store indexes them when one is looked up (`_index`)."""
     i, n = start, len(items)
     while i < n:
         item = items[i]
@@ -58,8 +57,6 @@ def track_users_py(
         if at is None or (last_at is not None and not at > last_at):
             break
         i += 1
-        if ids.setdefault(item[0], seq) != seq:
-            continue  # tracked already
         last_at = at
         tracked.append(item)
         ats.append(at)

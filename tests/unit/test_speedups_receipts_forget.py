@@ -45,9 +45,15 @@ def test_the_loop_is_compiled_unless_turned_off() -> None:
     assert (memory_forget.forget_oldest is forget_oldest_py) == FORCED_OFF
 
 
-async def _acked_store(items: list[Tracked], acks: list[Ack]) -> MemoryReceiptStore:
+async def _acked_store(
+    items: list[Tracked], acks: list[Ack], indexed: int = 0
+) -> MemoryReceiptStore:
+    """The items tracked and the acks applied, the ids of the first `indexed` items
+    indexed (as a lookup between two tracks leaves them), the rest not yet."""
     store = MemoryReceiptStore(max_tracked=1000)
-    await store.track(items)
+    await store.track(items[:indexed])
+    store._index()
+    await store.track(items[indexed:])
     await store.apply(acks, [], 5.0)
     return store
 
@@ -63,6 +69,7 @@ def _forget_args(store: MemoryReceiptStore, max_tracked: int, horizon: float) ->
         store._broadcast_seqs,
         store._gone,
         store._base,
+        store._indexed,
         max_tracked,
         horizon,
         UsersTarget,
@@ -71,11 +78,11 @@ def _forget_args(store: MemoryReceiptStore, max_tracked: int, horizon: float) ->
 
 @needs_c
 @_PROPERTY
-@given(_items(), _acks(), st.integers(0, 14), st.integers(-1, 13))
+@given(_items(), _acks(), st.integers(0, 14), st.integers(-1, 13), st.integers(0, 12))
 def test_the_c_forget_loop_does_what_its_twin_does(
-    items: list[Tracked], acks: list[Ack], max_tracked: int, age: int
+    items: list[Tracked], acks: list[Ack], max_tracked: int, age: int, indexed: int
 ) -> None:
-    store = asyncio.run(_acked_store(items, acks))
+    store = asyncio.run(_acked_store(items, acks, indexed))
     twin = copy.deepcopy(store)
     horizon = _NOW + age + 0.5  # items are published at _NOW + their index
     gone = memory_forget.forget_oldest(*_forget_args(store, max_tracked, horizon))

@@ -3,8 +3,8 @@ twins: `track_users` and `apply_acks` (gateway/receipts/memory_loops.py) and
 `tracked_items` (gateway/receipts/tracker.py's `tracked_py`).
 
 Hypothesis runs the C and the twin on copies of one store state, with items and acks of
-every kind the store meets (one user or several, a topic, a deadline, an id tracked
-already, cursors out of order or not of the common shape; acks covering nothing, part of
+every kind the store meets (one user or several, a topic, a deadline, an id published
+again, cursors out of order or not of the common shape; acks covering nothing, part of
 a user's list or all of it, below or past it): the same answer, the same state after.
 The store itself is also run whole with either, its receipts and feed compared.
 """
@@ -133,7 +133,6 @@ def _track_args(store: MemoryReceiptStore, items: list[Tracked], start: int) -> 
     return [
         items,
         start,
-        store._ids,
         store._items,
         store._ats,
         store._slots,
