@@ -165,11 +165,24 @@ class AsyncPublisher:
     async def stream(self) -> AsyncIterator[PublishStream]:
         """A PublishStream call for the block: `await s.publish(...)`, pipelined."""
         call = self._gateway().PublishStream(metadata=self._metadata)
-        stream = PublishStream(call)
+        stream = PublishStream(call, self._ask)
         try:
             yield stream
         finally:
             await stream.close()
+
+    async def _ask(self, request: pb.PublishRequest) -> pb.PublishResponse:
+        """One Publish, not retried: how a stream whose status grpc.aio lost learns each
+        unanswered item's own answer (stream.py)."""
+        self._stats.rpcs += 1
+        self._stats.items += 1
+        try:
+            response: pb.PublishResponse = await self._gateway().Publish(
+                request, timeout=self._timeout, metadata=self._metadata
+            )
+        except aio.AioRpcError as exc:
+            raise PublishError(exc.code(), exc.details() or "") from exc
+        return response
 
     # -- retries -----------------------------------------------------------------
 

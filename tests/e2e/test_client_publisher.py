@@ -93,14 +93,15 @@ async def test_stream_pipelines_and_a_bad_item_ends_it(gateway: Gateway, connect
 async def test_a_bad_item_among_pipelined_ones_fails_it_and_every_later_caller(
     gateway: Gateway, connect: Connect
 ) -> None:
-    """Callers still queued for the write lock when the stream ends get its error too (they
-    used to join the FIFO after the reader had emptied it, and wait forever).
+    """The bad item's caller gets the gateway's INVALID_ARGUMENT naming the field, and every
+    later caller the same error; nothing after the bad item is published.
 
-    The bad item's own code is INVALID_ARGUMENT or, most of the time, INTERNAL "Internal
-    error from Core": a later item's write that loses the race with the gateway's status
-    makes grpc.aio's client replace that status with its own (grpc/grpc#36066, unfixed in
-    grpcio 1.85; see docs/sdks/python.md, Streams). The gateway sends INVALID_ARGUMENT
-    every time (tests/e2e/test_door.py).
+    Most of the time a later item's write loses the race with the gateway's status and
+    grpc.aio's client replaces that status with INTERNAL "Internal error from Core"
+    (grpc/grpc#36066); the stream then asks the gateway again for the unanswered items
+    (stream.py). Callers still queued for the write lock when the stream ends get its
+    error too (they used to join the FIFO after the reader had emptied it, and wait
+    forever).
     """
     alice = await connect("alice")
     async with AsyncPublisher(_address(gateway)) as pub, pub.stream() as stream:
@@ -113,14 +114,17 @@ async def test_a_bad_item_among_pipelined_ones_fails_it_and_every_later_caller(
 
         types = ["first", "Bad", *(f"after.{n}" for n in range(6))]
         outcomes = await asyncio.wait_for(asyncio.gather(*map(one, types)), 10)
+        with pytest.raises(PublishError) as later:
+            await stream.publish(users=["alice"], type="after.the.end")
     first, bad, *after = outcomes
     assert isinstance(first, pb.PublishResponse), first
     assert isinstance(bad, PublishError), bad
-    if bad.code == grpc.StatusCode.INVALID_ARGUMENT:
-        assert bad.message.startswith("item 1: notification.type"), bad.message
-    else:
-        assert (bad.code, bad.message) == (grpc.StatusCode.INTERNAL, "Internal error from Core")
-    assert all(isinstance(o, PublishError) for o in after), after
+    assert bad.code == grpc.StatusCode.INVALID_ARGUMENT, bad
+    assert bad.message.startswith("item 1: notification.type:"), bad.message
+    assert all(
+        isinstance(o, PublishError) and (o.code, o.message) == (bad.code, bad.message)
+        for o in [*after, later.value]
+    ), after
     assert (await alice.notification())["cursor"] == first.cursor
     await alice.nothing()
 
