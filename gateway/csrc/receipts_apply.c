@@ -62,6 +62,19 @@ slot_of(PyObject *queue, Py_ssize_t at, Py_ssize_t base, Py_ssize_t size)
     return k;
 }
 
+/* Whether the mark of the notification queued at `queue[at]` is `op` `bound` (mark_compare:
+ * 1, 0, or -1 on error), its index in the store's lists in *k. Both of apply_one's scans
+ * (what stays pending, what the ack covers) step through the queue this way. */
+static int
+queued_mark(PyObject *ats, PyObject *queue, Py_ssize_t at, Py_ssize_t base, PyObject *bound,
+            int op, Py_ssize_t *k)
+{
+    *k = slot_of(queue, at, base, PyList_GET_SIZE(ats));
+    if (*k < 0)
+        return -1;
+    return mark_compare(PyList_GET_ITEM(ats, *k), bound, op);
+}
+
 static PyObject *
 receipt(PyTypeObject *cls, PyObject *user_id, PyObject *delivered, PyObject *now, PyObject *was)
 {
@@ -168,22 +181,16 @@ apply_one(PyObject *const *args, PyObject *ack, Py_ssize_t base, PyObject **shar
     Py_INCREF(user_id);
     Py_INCREF(low);
     Py_INCREF(high);
-    Py_ssize_t size = PyList_GET_SIZE(queue), i = 0, j, taken = -1;
+    Py_ssize_t size = PyList_GET_SIZE(queue), i = 0, j, k, taken = -1;
     for (; i < size && i < PyList_GET_SIZE(queue); i++) { /* at or before `low`: pending */
-        Py_ssize_t k = slot_of(queue, i, base, PyList_GET_SIZE(ats));
-        if (k < 0)
-            goto done;
-        int before = mark_compare(PyList_GET_ITEM(ats, k), low, Py_LE);
+        int before = queued_mark(ats, queue, i, base, low, Py_LE, &k);
         if (before < 0)
             goto done;
         if (!before)
             break;
     }
     for (j = i; j < size && j < PyList_GET_SIZE(queue); j++) {
-        Py_ssize_t k = slot_of(queue, j, base, PyList_GET_SIZE(ats));
-        if (k < 0)
-            goto done;
-        int beyond = mark_compare(PyList_GET_ITEM(ats, k), high, Py_GT);
+        int beyond = queued_mark(ats, queue, j, base, high, Py_GT, &k);
         if (beyond < 0)
             goto done;
         if (beyond)
