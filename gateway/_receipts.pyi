@@ -11,13 +11,20 @@ def ack_range(window: Any, text: str, /) -> tuple[Any, ...] | None: ...
 def is_notification(frame: bytes, /) -> bool: ...
 def last_notification(frames: list[bytes], /) -> bytes | None: ...
 def log_mark(cursor: str, /) -> tuple[str, int, int] | None: ...
+
+class Rec:
+    def __init__(self, seq: int, mark: tuple[str, int, int]) -> None: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def mark(self) -> tuple[str, int, int]: ...
+
 def track_users(
     items: list[Any],
     start: int,
     tracked: list[Any],
-    ats: list[Any],
     slots: list[Any],
-    waiting: dict[str, list[int]],
+    waiting: dict[str, list[Rec]],
     seq: int,
     last_at: tuple[str, int, int] | None,
     pending: object,
@@ -26,8 +33,7 @@ def track_users(
 ) -> tuple[int, int, tuple[str, int, int] | None]: ...
 def apply_acks(
     acks: list[Any],
-    waiting: dict[str, list[int]],
-    ats: list[Any],
+    waiting: dict[str, list[Rec]],
     slots: list[Any],
     tracked: list[Any],
     base: int,
@@ -61,10 +67,9 @@ def observe_delivery(
 ) -> None: ...
 def forget_oldest(
     items: list[Any],
-    ats: list[Any],
     slots: list[Any],
     ids: dict[str, int],
-    waiting: dict[str, list[int]],
+    waiting: dict[str, list[Rec]],
     broadcast_at: list[Any],
     broadcast_seqs: list[int],
     gone: int,

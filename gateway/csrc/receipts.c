@@ -247,11 +247,11 @@ static PyMethodDef methods[] = {
      "last_notification(frames) -> bytes | None"},
     {"log_mark", log_mark, METH_O, "log_mark(cursor) -> (epoch, ms, n) | None"},
     {"track_users", (PyCFunction)(void (*)(void))track_users, METH_FASTCALL,
-     "track_users(items, start, ids, tracked, ats, slots, waiting, seq, last_at, pending, "
-     "users_target) -> (stopped, seq, last_at)"},
+     "track_users(items, start, tracked, slots, waiting, seq, last_at, pending, users_target) "
+     "-> (stopped, seq, last_at)"},
     {"apply_acks", (PyCFunction)(void (*)(void))apply_acks, METH_FASTCALL,
-     "apply_acks(acks, waiting, ats, slots, tracked, base, done, feed_append, "
-     "user_receipt, delivered, now) -> int"},
+     "apply_acks(acks, waiting, slots, tracked, base, done, feed_append, user_receipt, "
+     "delivered, now) -> int"},
     {"observe_delivery", (PyCFunction)(void (*)(void))observe_delivery, METH_FASTCALL,
      "observe_delivery(published, histograms, bounds, now, label_of[, at, type_at]) -> None"},
     {"ack_taker", (PyCFunction)(void (*)(void))ack_taker, METH_FASTCALL,
@@ -259,8 +259,8 @@ static PyMethodDef methods[] = {
     {"tracked_items", (PyCFunction)(void (*)(void))tracked_items, METH_FASTCALL,
      "tracked_items(cls, items, drafts, results, accepted_at) -> list | None"},
     {"forget_oldest", (PyCFunction)(void (*)(void))forget_oldest, METH_FASTCALL,
-     "forget_oldest(items, ats, slots, ids, waiting, broadcast_at, broadcast_seqs, gone, "
-     "base, max_tracked, horizon, users_target) -> gone"},
+     "forget_oldest(items, slots, ids, waiting, broadcast_at, broadcast_seqs, gone, base, "
+     "indexed, max_tracked, horizon, users_target) -> gone"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -271,5 +271,10 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__receipts(void)
 {
-    return PyModule_Create(&module);
+    if (PyType_Ready(&RecType) < 0)
+        return NULL;
+    PyObject *made = PyModule_Create(&module);
+    if (made != NULL && PyModule_AddObjectRef(made, "Rec", (PyObject *)&RecType) < 0)
+        Py_CLEAR(made);
+    return made;
 }

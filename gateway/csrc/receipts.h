@@ -52,6 +52,25 @@ record(PyTypeObject *cls, Py_ssize_t n, PyObject *const *items)
     return untracked(made);
 }
 
+/* receipts_rec.c: the Rec type (a user's waiting-list entry: seq and mark), made from its
+ * numbers (the epoch a new reference taken) or from a mark of any shape; its seq (-1 with
+ * TypeError for anything not a Rec); a mark's numbers when it is (str, int, int) within a
+ * long long. A Bound is an ack's mark read once, for rec_compare (`rec op bound`, op
+ * Py_LE or Py_GT: 1, 0 or -1). */
+extern PyTypeObject RecType;
+typedef struct {
+    PyObject *mark; /* borrowed */
+    PyObject *epoch;
+    long long ms, n;
+    int fast;
+} Bound;
+PyObject *rec_new(Py_ssize_t seq, PyObject *epoch, long long ms, long long n);
+PyObject *rec_of_mark(Py_ssize_t seq, PyObject *mark);
+Py_ssize_t rec_seq(PyObject *rec);
+int mark_numbers_of(PyObject *mark, long long *ms, long long *n);
+void bound_of(PyObject *mark, Bound *bound);
+int rec_compare(PyObject *rec, const Bound *bound, int op);
+
 PyObject *track_users(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *apply_acks(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *observe_delivery(PyObject *module, PyObject *const *args, Py_ssize_t nargs);

@@ -4,9 +4,10 @@
  * broke an invariant), never guesses.
  *
  * What an ack costs here (scripts/profile-receipts, `apply`), and what was cut:
- * - the marks' comparisons: two per ack, each a tuple comparison through Python's
- *   (~300 instructions); a mark is (epoch, ms, n) with the epoch the object every mark
- *   of this process shares (receipts.c), so `mark_compare` compares the two numbers;
+ * - the marks' comparisons: each a tuple comparison through Python's (~300
+ *   instructions); a mark is (epoch, ms, n) with the epoch the object every mark of this
+ *   process shares (receipts.c), and a waiting Rec holds its numbers (receipts_rec.c), so
+ *   `rec_compare` compares two numbers with the ack's, read once;
  * - a list emptied whole stays in `waiting`, empty, for the user's next notification
  *   (dropping it and making a new one on the next track was a dict deletion, a list freed,
  *   a list made and a dict insertion); the store's `_forget` drops it with the user's
@@ -21,37 +22,12 @@
 
 static PyObject *empty_str;
 
-/* `a op b` for two marks, op Py_LE or Py_GT: exact 3-tuples of one epoch object and ints
- * within a long long are compared here, as Python's tuple comparison would; anything else
- * by that comparison. 1, 0 or -1 (error). */
-static int
-mark_compare(PyObject *a, PyObject *b, int op)
-{
-    if (PyTuple_CheckExact(a) && PyTuple_CheckExact(b) && PyTuple_GET_SIZE(a) == 3 &&
-        PyTuple_GET_SIZE(b) == 3 && PyTuple_GET_ITEM(a, 0) == PyTuple_GET_ITEM(b, 0)) {
-        PyObject *a1 = PyTuple_GET_ITEM(a, 1), *a2 = PyTuple_GET_ITEM(a, 2);
-        PyObject *b1 = PyTuple_GET_ITEM(b, 1), *b2 = PyTuple_GET_ITEM(b, 2);
-        if (PyLong_CheckExact(a1) && PyLong_CheckExact(a2) && PyLong_CheckExact(b1) &&
-            PyLong_CheckExact(b2)) {
-            int o1, o2, o3, o4;
-            long long x1 = PyLong_AsLongLongAndOverflow(a1, &o1);
-            long long x2 = PyLong_AsLongLongAndOverflow(a2, &o2);
-            long long y1 = PyLong_AsLongLongAndOverflow(b1, &o3);
-            long long y2 = PyLong_AsLongLongAndOverflow(b2, &o4);
-            if (!(o1 | o2 | o3 | o4)) {
-                int le = x1 < y1 || (x1 == y1 && x2 <= y2);
-                return op == Py_LE ? le : !le;
-            }
-        }
-    }
-    return PyObject_RichCompareBool(a, b, op);
-}
-
-/* The store's index of `seq` in its lists (seq - base), checked against `size`. */
+/* The index in the store's lists of the notification a waiting Rec stands for (its seq -
+ * base), checked against `size`; -1 with an error. */
 static Py_ssize_t
-slot_of(PyObject *queue, Py_ssize_t at, Py_ssize_t base, Py_ssize_t size)
+slot_of(PyObject *rec, Py_ssize_t base, Py_ssize_t size)
 {
-    Py_ssize_t seq = PyLong_AsSsize_t(PyList_GET_ITEM(queue, at));
+    Py_ssize_t seq = rec_seq(rec);
     if (seq == -1 && PyErr_Occurred())
         return -1;
     Py_ssize_t k = seq - base;
@@ -60,19 +36,6 @@ slot_of(PyObject *queue, Py_ssize_t at, Py_ssize_t base, Py_ssize_t size)
         return -1;
     }
     return k;
-}
-
-/* Whether the mark of the notification queued at `queue[at]` is `op` `bound` (mark_compare:
- * 1, 0, or -1 on error), its index in the store's lists in *k. Both of apply_one's scans
- * (what stays pending, what the ack covers) step through the queue this way. */
-static int
-queued_mark(PyObject *ats, PyObject *queue, Py_ssize_t at, Py_ssize_t base, PyObject *bound,
-            int op, Py_ssize_t *k)
-{
-    *k = slot_of(queue, at, base, PyList_GET_SIZE(ats));
-    if (*k < 0)
-        return -1;
-    return mark_compare(PyList_GET_ITEM(ats, *k), bound, op);
 }
 
 static PyObject *
@@ -87,10 +50,10 @@ receipt(PyTypeObject *cls, PyObject *user_id, PyObject *delivered, PyObject *now
 static PyObject *
 delivered_receipt(PyObject *const *args, PyObject *user_id, PyObject *was, PyObject **shared)
 {
-    PyTypeObject *cls = (PyTypeObject *)args[8];
+    PyTypeObject *cls = (PyTypeObject *)args[7];
     if (was != Py_None)
-        return receipt(cls, user_id, args[9], args[10], was);
-    if (*shared == NULL && (*shared = receipt(cls, empty_str, args[9], args[10], Py_None)) == NULL)
+        return receipt(cls, user_id, args[8], args[9], was);
+    if (*shared == NULL && (*shared = receipt(cls, empty_str, args[8], args[9], Py_None)) == NULL)
         return NULL;
     return Py_NewRef(*shared);
 }
@@ -110,8 +73,8 @@ undelivered_at(PyObject *slot)
 static int
 deliver(PyObject *const *args, Py_ssize_t k, PyObject *user_id, PyObject **shared)
 {
-    PyObject *slots = args[3], *tracked = args[4], *done = args[6];
-    PyObject *feed_append = args[7], *delivered = args[9], *now = args[10];
+    PyObject *slots = args[2], *tracked = args[3], *done = args[5];
+    PyObject *feed_append = args[6], *delivered = args[8], *now = args[9];
     if (k >= PyList_GET_SIZE(slots) || k >= PyList_GET_SIZE(tracked)) {
         PyErr_SetString(PyExc_IndexError, "apply_acks: a waiting seq is not tracked");
         return -1;
@@ -157,11 +120,13 @@ deliver(PyObject *const *args, Py_ssize_t k, PyObject *user_id, PyObject **share
     return failed ? -1 : 0;
 }
 
-/* One ack `(user_id, topics, low, high)`: how many turned delivered, or -1. */
+/* One ack `(user_id, topics, low, high)`: how many turned delivered, or -1. Its two marks
+ * are read once (Bound); each queued Rec is compared with them on its own numbers. */
 static Py_ssize_t
 apply_one(PyObject *const *args, PyObject *ack, Py_ssize_t base, PyObject **shared)
 {
-    PyObject *waiting = args[1], *ats = args[2];
+    PyObject *waiting = args[1];
+    Py_ssize_t size_of_lists = PyList_GET_SIZE(args[2]);
     if (!PyTuple_Check(ack) || PyTuple_GET_SIZE(ack) < 4) {
         PyErr_SetString(PyExc_TypeError, "apply_acks: an ack is not an Ack");
         return -1;
@@ -181,21 +146,26 @@ apply_one(PyObject *const *args, PyObject *ack, Py_ssize_t base, PyObject **shar
     Py_INCREF(user_id);
     Py_INCREF(low);
     Py_INCREF(high);
-    Py_ssize_t size = PyList_GET_SIZE(queue), i = 0, j, k, taken = -1;
+    Bound after, upto;
+    bound_of(low, &after);
+    bound_of(high, &upto);
+    Py_ssize_t size = PyList_GET_SIZE(queue), i = 0, j, taken = -1;
     for (; i < size && i < PyList_GET_SIZE(queue); i++) { /* at or before `low`: pending */
-        int before = queued_mark(ats, queue, i, base, low, Py_LE, &k);
+        int before = rec_compare(PyList_GET_ITEM(queue, i), &after, Py_LE);
         if (before < 0)
             goto done;
         if (!before)
             break;
     }
     for (j = i; j < size && j < PyList_GET_SIZE(queue); j++) {
-        int beyond = queued_mark(ats, queue, j, base, high, Py_GT, &k);
+        PyObject *rec = PyList_GET_ITEM(queue, j);
+        int beyond = rec_compare(rec, &upto, Py_GT);
         if (beyond < 0)
             goto done;
         if (beyond)
             break;
-        if (deliver(args, k, user_id, shared) < 0)
+        Py_ssize_t k = slot_of(rec, base, size_of_lists);
+        if (k < 0 || deliver(args, k, user_id, shared) < 0)
             goto done;
     }
     /* taken from the list, which stays (empty when all of it went: see the top) */
@@ -210,21 +180,20 @@ done:
     return taken;
 }
 
-/* apply_acks(acks, waiting, ats, slots, tracked, base, done, feed_append,
- * user_receipt, delivered, now) -> int */
+/* apply_acks(acks, waiting, slots, tracked, base, done, feed_append, user_receipt,
+ * delivered, now) -> int */
 PyObject *
 apply_acks(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 11 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) ||
+    if (nargs != 10 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) ||
         !PyList_CheckExact(args[2]) || !PyList_CheckExact(args[3]) ||
-        !PyList_CheckExact(args[4]) || !PyList_CheckExact(args[6]) || !PyType_Check(args[8])) {
+        !PyList_CheckExact(args[5]) || !PyType_Check(args[7])) {
         PyErr_SetString(PyExc_TypeError,
-                        "apply_acks(acks: list, waiting: dict, ats: list, slots: list, "
-                        "tracked: list, base, done: list, feed_append, user_receipt: "
-                        "type, delivered, now)");
+                        "apply_acks(acks: list, waiting: dict, slots: list, tracked: list, "
+                        "base, done: list, feed_append, user_receipt: type, delivered, now)");
         return NULL;
     }
-    PyTypeObject *cls = (PyTypeObject *)args[8];
+    PyTypeObject *cls = (PyTypeObject *)args[7];
     if (!PyType_IsSubtype(cls, &PyTuple_Type) || cls->tp_itemsize != sizeof(PyObject *) ||
         cls->tp_basicsize != PyTuple_Type.tp_basicsize) {
         PyErr_SetString(PyExc_TypeError, "apply_acks: user_receipt must be a NamedTuple");
@@ -232,7 +201,7 @@ apply_acks(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     }
     if (empty_str == NULL && (empty_str = PyUnicode_FromStringAndSize("", 0)) == NULL)
         return NULL;
-    Py_ssize_t base = PyLong_AsSsize_t(args[5]);
+    Py_ssize_t base = PyLong_AsSsize_t(args[4]);
     if (base == -1 && PyErr_Occurred())
         return NULL;
     PyObject *acks = args[0], *shared = NULL;

@@ -31,7 +31,8 @@ is_seq(PyObject *number, Py_ssize_t seq)
     return equal;
 }
 
-/* `seq` no longer waits for `user_id`'s ack; a list left (or found) empty is dropped. */
+/* `seq` no longer waits for `user_id`'s ack; a list left (or found) empty is dropped. The
+ * oldest is nearly always at the front: its Rec's seq read there, no int made. */
 static int
 unwait(PyObject *waiting, PyObject *user_id, Py_ssize_t seq)
 {
@@ -45,7 +46,8 @@ unwait(PyObject *waiting, PyObject *user_id, Py_ssize_t seq)
     Py_INCREF(queue);
     int failed = 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(queue); i++) {
-        int found = is_seq(PyList_GET_ITEM(queue, i), seq);
+        Py_ssize_t its = rec_seq(PyList_GET_ITEM(queue, i));
+        int found = its == -1 && PyErr_Occurred() ? -1 : its == seq;
         if (found < 0 || (found && PyList_SetSlice(queue, i, i + 1, NULL) < 0)) {
             failed = 1;
             break;
@@ -99,8 +101,7 @@ static int
 forget_one(PyObject *const *args, PyObject *item, Py_ssize_t gone, Py_ssize_t seq,
            Py_ssize_t indexed)
 {
-    PyObject *items = args[0], *ats = args[1], *slots = args[2], *ids = args[3];
-    PyObject *waiting = args[4];
+    PyObject *items = args[0], *slots = args[1], *ids = args[2], *waiting = args[3];
     if (seq < indexed) { /* indexed: its entry goes unless the id was republished since */
         PyObject *nid = PyTuple_GET_ITEM(item, 0);
         PyObject *at = PyDict_GetItemWithError(ids, nid);
@@ -119,7 +120,7 @@ forget_one(PyObject *const *args, PyObject *item, Py_ssize_t gone, Py_ssize_t se
     }
     int failed = 0;
     PyObject *target = PyTuple_GET_ITEM(item, 3);
-    if (Py_TYPE(target) == (PyTypeObject *)args[12]) {
+    if (Py_TYPE(target) == (PyTypeObject *)args[11]) {
         /* a user named twice finds nothing left to do the second time */
         PyObject *user_ids = user_ids_of(target);
         if (user_ids == NULL || !PyTuple_Check(user_ids)) {
@@ -132,44 +133,42 @@ forget_one(PyObject *const *args, PyObject *item, Py_ssize_t gone, Py_ssize_t se
         Py_XDECREF(user_ids);
     }
     else
-        failed = unlist_broadcast(args[5], args[6], seq) < 0;
+        failed = unlist_broadcast(args[4], args[5], seq) < 0;
     if (failed)
         return -1;
     if (PyList_SetItem(items, gone, Py_NewRef(Py_None)) < 0 ||
-        PyList_SetItem(ats, gone, Py_NewRef(Py_None)) < 0 ||
         PyList_SetItem(slots, gone, Py_NewRef(Py_None)) < 0)
         return -1;
     return 0;
 }
 
-/* forget_oldest(items, ats, slots, ids, waiting, broadcast_at, broadcast_seqs, gone, base,
+/* forget_oldest(items, slots, ids, waiting, broadcast_at, broadcast_seqs, gone, base,
  * indexed, max_tracked, horizon, users_target) -> gone */
 PyObject *
 forget_oldest(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 13 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
-        !PyList_CheckExact(args[2]) || !PyDict_CheckExact(args[3]) ||
-        !PyDict_CheckExact(args[4]) || !PyList_CheckExact(args[5]) ||
-        !PyList_CheckExact(args[6]) || !PyType_Check(args[12])) {
+    if (nargs != 12 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
+        !PyDict_CheckExact(args[2]) || !PyDict_CheckExact(args[3]) ||
+        !PyList_CheckExact(args[4]) || !PyList_CheckExact(args[5]) || !PyType_Check(args[11])) {
         PyErr_SetString(PyExc_TypeError,
-                        "forget_oldest(items: list, ats: list, slots: list, ids: dict, "
-                        "waiting: dict, broadcast_at: list, broadcast_seqs: list, gone, base, "
-                        "indexed, max_tracked, horizon, users_target: type)");
+                        "forget_oldest(items: list, slots: list, ids: dict, waiting: dict, "
+                        "broadcast_at: list, broadcast_seqs: list, gone, base, indexed, "
+                        "max_tracked, horizon, users_target: type)");
         return NULL;
     }
-    Py_ssize_t gone = PyLong_AsSsize_t(args[7]);
+    Py_ssize_t gone = PyLong_AsSsize_t(args[6]);
     if (gone == -1 && PyErr_Occurred())
         return NULL;
-    Py_ssize_t base = PyLong_AsSsize_t(args[8]);
+    Py_ssize_t base = PyLong_AsSsize_t(args[7]);
     if (base == -1 && PyErr_Occurred())
         return NULL;
-    Py_ssize_t indexed = PyLong_AsSsize_t(args[9]);
+    Py_ssize_t indexed = PyLong_AsSsize_t(args[8]);
     if (indexed == -1 && PyErr_Occurred())
         return NULL;
-    Py_ssize_t max_tracked = PyLong_AsSsize_t(args[10]);
+    Py_ssize_t max_tracked = PyLong_AsSsize_t(args[9]);
     if (max_tracked == -1 && PyErr_Occurred())
         return NULL;
-    PyObject *items = args[0], *horizon = args[11];
+    PyObject *items = args[0], *horizon = args[10];
     if (gone < 0)
         gone = 0;
     while (gone < PyList_GET_SIZE(items)) {

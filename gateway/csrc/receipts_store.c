@@ -38,22 +38,6 @@ user_ids_of(PyObject *target)
     return PyObject_GetAttr(target, user_ids_name);
 }
 
-/* A mark's (ms, n) as C numbers when it is an exact (epoch, int, int) tuple whose ints fit
- * a long long (1), else 0: then the marks are compared as tuples. */
-static int
-mark_numbers(PyObject *mark, long long *ms, long long *n)
-{
-    if (!PyTuple_CheckExact(mark) || PyTuple_GET_SIZE(mark) != 3)
-        return 0;
-    PyObject *a = PyTuple_GET_ITEM(mark, 1), *b = PyTuple_GET_ITEM(mark, 2);
-    if (!PyLong_CheckExact(a) || !PyLong_CheckExact(b))
-        return 0;
-    int over_a, over_b;
-    *ms = PyLong_AsLongLongAndOverflow(a, &over_a);
-    *n = PyLong_AsLongLongAndOverflow(b, &over_b);
-    return !over_a && !over_b; /* exact ints: no error but overflow */
-}
-
 /* Whether `epoch`, taken as a whole store, is of Cursor.parse's shape and one mark_of
  * would not split (no `.<1 to 19 digits>` at its end after something): then a cursor
  * `<epoch>-<n>` has the mark (epoch, 0, n), which plain_mark reads without common_mark. */
@@ -83,13 +67,12 @@ plain_store(PyObject *epoch)
     return 0; /* `<epoch>.<ms>`: mark_of splits it */
 }
 
-/* The mark of `cursor` (a str) when it is `<epoch>-<1 to 19 digits>` for an epoch
- * plain_store accepted: 1 with *at (a new, untracked tuple) and *n; 0 when it is not of
- * that form (common_mark reads it); -1 on error. The same tuple common_mark makes, without
- * checking the store's shape again (the last mark's epoch: each publish's cursors share
- * it), ~250 instructions a notification. */
+/* The n of `cursor` (a str) when it is `<epoch>-<1 to 19 digits>` for an epoch plain_store
+ * accepted: 1 with *n, else 0 (common_mark reads it). The mark common_mark would make,
+ * (epoch, 0, n), without checking the store's shape again (the last mark's epoch: each
+ * publish's cursors share it) and without making it: the Rec holds the numbers. */
 static int
-plain_mark(PyObject *cursor, PyObject *epoch, PyObject **at, unsigned long long *n)
+plain_number(PyObject *cursor, PyObject *epoch, unsigned long long *n)
 {
     if (!PyUnicode_IS_COMPACT_ASCII(cursor))
         return 0;
@@ -107,18 +90,6 @@ plain_mark(PyObject *cursor, PyObject *epoch, PyObject **at, unsigned long long 
             return 0;
         value = value * 10 + (unsigned long long)(s[i] - '0');
     }
-    PyObject *number = PyLong_FromUnsignedLongLong(value);
-    if (number == NULL)
-        return -1;
-    PyObject *mark = PyTuple_New(3);
-    if (mark == NULL) {
-        Py_DECREF(number);
-        return -1;
-    }
-    PyTuple_SET_ITEM(mark, 0, Py_NewRef(epoch));
-    PyTuple_SET_ITEM(mark, 1, PyLong_FromLong(0)); /* a cached small int: never fails */
-    PyTuple_SET_ITEM(mark, 2, number);
-    *at = untracked(mark);
     *n = value;
     return 1;
 }
@@ -133,39 +104,128 @@ plain_epoch_of(PyObject *mark)
     return plain_store(epoch) ? epoch : NULL;
 }
 
-/* track_users(items, start, tracked, ats, slots, waiting, seq, last_at, pending,
- * users_target) -> (stopped, seq, last_at)
+/* The last mark tracked: a tuple (or None), or its numbers alone (`at` NULL) while the
+ * loop's marks are held as numbers; `epoch` (owned) when they are. */
+typedef struct {
+    PyObject *at;
+    PyObject *epoch;
+    long long ms, n;
+    int fast;
+} Last;
+
+/* `last` as a tuple (a new reference), made from its numbers when it is held as them. */
+static PyObject *
+last_mark(const Last *last)
+{
+    if (last->at != NULL)
+        return Py_NewRef(last->at);
+    return untracked(Py_BuildValue("(OLL)", last->epoch, last->ms, last->n));
+}
+
+/* Whether the mark (at, or epoch/ms/n when at is NULL and fast) is after `last`: 1, 0, -1. */
+static int
+after_last(const Last *last, PyObject *at, PyObject *epoch, long long ms, long long n, int fast)
+{
+    if (last->at == Py_None)
+        return 1;
+    if (fast && last->fast && epoch == last->epoch)
+        return ms > last->ms || (ms == last->ms && n > last->n);
+    PyObject *mine = at != NULL ? Py_NewRef(at) : untracked(Py_BuildValue("(OLL)", epoch, ms, n));
+    PyObject *theirs = mine == NULL ? NULL : last_mark(last);
+    int later = theirs == NULL ? -1 : PyObject_RichCompareBool(mine, theirs, Py_GT);
+    Py_XDECREF(mine);
+    Py_XDECREF(theirs);
+    return later;
+}
+
+/* The mark of `cursor`, after `plain_epoch`'s short cut or common_mark: 1 with either *at
+ * (a new tuple) or, when *at is NULL, its numbers; 0 when it is not a cursor of the common
+ * shape; -1 on error. *fast: its numbers (and *epoch, borrowed) are set. */
+static int
+read_mark(PyObject *cursor, PyObject *plain_epoch, PyObject **at, PyObject **epoch,
+          long long *ms, long long *n, int *fast)
+{
+    unsigned long long plain_n = 0;
+    int plain = plain_epoch != NULL && plain_number(cursor, plain_epoch, &plain_n);
+    *at = NULL;
+    if (plain && plain_n <= (unsigned long long)LLONG_MAX) {
+        *epoch = plain_epoch;
+        *ms = 0;
+        *n = (long long)plain_n;
+        *fast = 1;
+        return 1;
+    }
+    if (plain)
+        *at = untracked(Py_BuildValue("(OiK)", plain_epoch, 0, plain_n));
+    else
+        *at = common_mark(cursor);
+    if (*at == NULL)
+        return -1;
+    if (*at == Py_None) {
+        Py_CLEAR(*at);
+        return 0;
+    }
+    *fast = mark_numbers_of(*at, ms, n);
+    *epoch = *fast ? PyTuple_GET_ITEM(*at, 0) : NULL;
+    return 1;
+}
+
+/* Appends `rec` to user_id's waiting list in `waiting` (made when missing). */
+static int
+wait_for(PyObject *waiting, PyObject *user_id, PyObject *rec)
+{
+    PyObject *queue = PyDict_GetItemWithError(waiting, user_id);
+    if (queue == NULL) {
+        if (PyErr_Occurred())
+            return -1;
+        PyObject *fresh = PyList_New(1);
+        if (fresh == NULL)
+            return -1;
+        PyList_SET_ITEM(fresh, 0, Py_NewRef(rec));
+        int failed = PyDict_SetItem(waiting, user_id, fresh);
+        Py_DECREF(fresh);
+        return failed;
+    }
+    if (!PyList_Check(queue)) {
+        PyErr_SetString(PyExc_TypeError, "track_users: a waiting list is not a list");
+        return -1;
+    }
+    return PyList_Append(queue, rec);
+}
+
+/* track_users(items, start, tracked, slots, waiting, seq, last_at, pending, users_target)
+ * -> (stopped, seq, last_at)
  *
- * Whether each mark is after the last is `at > last_at` as tuples, decided here on C
- * numbers when the two share their epoch object (common_mark hands out one per epoch)
- * and their ints fit: the rich comparison of two tuples was ~340 instructions of ~2.7k a
- * notification. Anything else is compared as tuples. */
+ * Each mark is held as numbers in the notification's Rec, and whether it is after the
+ * last is decided on them when the two share their epoch object (common_mark hands out
+ * one per epoch); anything else is compared as tuples, as the twin does. */
 PyObject *
 track_users(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 10 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[2]) ||
-        !PyList_CheckExact(args[3]) || !PyList_CheckExact(args[4]) ||
-        !PyDict_CheckExact(args[5]) || !PyType_Check(args[9])) {
+    if (nargs != 9 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[2]) ||
+        !PyList_CheckExact(args[3]) || !PyDict_CheckExact(args[4]) || !PyType_Check(args[8])) {
         PyErr_SetString(PyExc_TypeError,
-                        "track_users(items: list, start, tracked: list, ats: list, "
-                        "slots: list, waiting: dict, seq, last_at, pending, users_target: type)");
+                        "track_users(items: list, start, tracked: list, slots: list, "
+                        "waiting: dict, seq, last_at, pending, users_target: type)");
         return NULL;
     }
-    PyObject *items = args[0], *tracked = args[2], *ats = args[3];
-    PyObject *slots = args[4], *waiting = args[5], *pending = args[8];
-    PyTypeObject *users_target = (PyTypeObject *)args[9];
+    PyObject *items = args[0], *tracked = args[2], *slots = args[3], *waiting = args[4];
+    PyObject *pending = args[7];
+    PyTypeObject *users_target = (PyTypeObject *)args[8];
     Py_ssize_t i = PyLong_AsSsize_t(args[1]);
     if (i == -1 && PyErr_Occurred())
         return NULL;
-    Py_ssize_t seq = PyLong_AsSsize_t(args[6]);
+    Py_ssize_t seq = PyLong_AsSsize_t(args[5]);
     if (seq == -1 && PyErr_Occurred())
         return NULL;
-    PyObject *last_at = Py_NewRef(args[7]);
-    PyObject *user_ids = NULL, *at = NULL, *number = NULL;
-    long long last_ms = 0, last_n = 0, ms = 0, n = 0;
-    int last_fast = last_at != Py_None && mark_numbers(last_at, &last_ms, &last_n);
-    /* last_at's epoch when plain_mark may read the next cursor (borrowed from last_at) */
-    PyObject *plain_epoch = plain_epoch_of(last_at);
+    Last last = {Py_NewRef(args[6]), NULL, 0, 0, 0};
+    if (last.at != Py_None && mark_numbers_of(last.at, &last.ms, &last.n)) {
+        last.fast = 1;
+        last.epoch = Py_NewRef(PyTuple_GET_ITEM(last.at, 0));
+    }
+    /* the last mark's epoch when plain_number may read the next cursor (owned) */
+    PyObject *plain_epoch = Py_XNewRef(plain_epoch_of(last.at));
+    PyObject *user_ids = NULL, *at = NULL, *rec = NULL;
     if (i < 0)
         i = 0;
     while (i < PyList_GET_SIZE(items)) {
@@ -185,85 +245,51 @@ track_users(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
             Py_CLEAR(user_ids);
             break;
         }
-        unsigned long long plain_n = 0;
-        int plain = plain_epoch == NULL ? 0 : plain_mark(cursor, plain_epoch, &at, &plain_n);
-        if (plain < 0)
+        PyObject *epoch = NULL;
+        long long ms = 0, n = 0;
+        int fast = 0;
+        int read = read_mark(cursor, plain_epoch, &at, &epoch, &ms, &n, &fast);
+        int later = read <= 0 ? read : after_last(&last, at, epoch, ms, n, fast);
+        if (later < 0)
             goto error;
-        int fast;
-        if (plain) {
-            fast = plain_n <= (unsigned long long)LLONG_MAX;
-            ms = 0;
-            n = fast ? (long long)plain_n : 0;
-        }
-        else {
-            at = common_mark(cursor);
-            if (at == NULL)
-                goto error;
-            if (at == Py_None) {
-                Py_CLEAR(at);
-                Py_CLEAR(user_ids);
-                break;
-            }
-            fast = mark_numbers(at, &ms, &n);
-        }
-        if (last_at != Py_None) {
-            int later;
-            if (fast && last_fast && PyTuple_GET_ITEM(at, 0) == PyTuple_GET_ITEM(last_at, 0))
-                later = ms > last_ms || (ms == last_ms && n > last_n);
-            else
-                later = PyObject_RichCompareBool(at, last_at, Py_GT);
-            if (later < 0)
-                goto error;
-            if (!later) {
-                Py_CLEAR(at);
-                Py_CLEAR(user_ids);
-                break;
-            }
+        if (!later) {
+            Py_CLEAR(at);
+            Py_CLEAR(user_ids);
+            break;
         }
         i++;
-        number = PyLong_FromSsize_t(seq);
-        if (number == NULL)
+        rec = at != NULL ? rec_of_mark(seq, at) : rec_new(seq, epoch, ms, n);
+        if (rec == NULL || PyList_Append(tracked, item) < 0 || PyList_Append(slots, pending) < 0 ||
+            wait_for(waiting, PyTuple_GET_ITEM(user_ids, 0), rec) < 0)
             goto error;
-        if (PyList_Append(tracked, item) < 0 || PyList_Append(ats, at) < 0 ||
-            PyList_Append(slots, pending) < 0)
-            goto error;
-        if (PyTuple_GET_ITEM(at, 0) != plain_epoch) /* before last_at, which holds it, goes */
-            plain_epoch = plain_epoch_of(at);
-        Py_SETREF(last_at, at);
-        at = NULL;
-        last_fast = fast;
-        last_ms = ms;
-        last_n = n;
-        PyObject *user_id = PyTuple_GET_ITEM(user_ids, 0);
-        PyObject *queue = PyDict_GetItemWithError(waiting, user_id);
-        if (queue == NULL) {
-            if (PyErr_Occurred())
-                goto error;
-            PyObject *fresh = PyList_New(1);
-            if (fresh == NULL)
-                goto error;
-            PyList_SET_ITEM(fresh, 0, Py_NewRef(number));
-            int failed = PyDict_SetItem(waiting, user_id, fresh);
-            Py_DECREF(fresh);
-            if (failed < 0)
-                goto error;
-        }
-        else if (!PyList_Check(queue)) {
-            PyErr_SetString(PyExc_TypeError, "track_users: a waiting list is not a list");
-            goto error;
-        }
-        else if (PyList_Append(queue, number) < 0)
-            goto error;
-        Py_CLEAR(number);
+        Py_CLEAR(rec);
         Py_CLEAR(user_ids);
+        /* this mark is the last now; plain_number reads the next cursors of its epoch */
+        PyObject *its_epoch = at != NULL ? PyTuple_GET_ITEM(at, 0) : epoch;
+        if (its_epoch != plain_epoch)
+            Py_XSETREF(plain_epoch, Py_XNewRef(plain_store(its_epoch) ? its_epoch : NULL));
+        Py_XSETREF(last.epoch, fast ? Py_NewRef(epoch) : NULL);
+        Py_XSETREF(last.at, at); /* NULL: held as numbers */
+        at = NULL;
+        last.fast = fast;
+        last.ms = ms;
+        last.n = n;
         seq++;
     }
+    PyObject *last_at = last_mark(&last);
+    Py_XDECREF(last.at);
+    Py_XDECREF(last.epoch);
+    Py_XDECREF(plain_epoch);
+    if (last_at == NULL)
+        return NULL;
     return Py_BuildValue("(nnN)", i, seq, last_at);
 error:
-    Py_XDECREF(number);
+    Py_XDECREF(rec);
     Py_XDECREF(at);
     Py_XDECREF(user_ids);
-    Py_DECREF(last_at);
+    Py_XDECREF(last.at);
+    Py_XDECREF(last.epoch);
+    Py_XDECREF(plain_epoch);
     return NULL;
 }
 

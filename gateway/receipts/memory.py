@@ -1,11 +1,11 @@
 """Receipts kept in this process: bounded by count and age, lost on restart.
 
 Tracked notifications are numbered in publish order (`seq`) and kept in parallel lists
-indexed by `seq - base`: the item, its position (a `Mark`) and its receipt state. A
-notification to one user (the common case) keeps that user's `UserReceipt` in the slot
-itself; one to several users a dict of them; a broadcast its `Counts`. Tracking one thus
-adds slots to lists and no object of its own (a record object and a dict per publish were
-most of what tracking cost, the cyclic GC's scans of them included). The oldest are
+indexed by `seq - base`: the item and its receipt state. A notification to one user (the
+common case) keeps that user's `UserReceipt` in the slot itself; one to several users a
+dict of them; a broadcast its `Counts`. Tracking one thus adds slots to lists and one
+small object, its entry in its user's waiting list (a record object and a dict per
+publish were most of what tracking cost, the cyclic GC's scans of them included). The oldest are
 forgotten first, by count or by age, by clearing their slots from the front (the lists
 are trimmed in one go now and then).
 
@@ -16,8 +16,9 @@ running gateway, `perf` on the `receipts` bench), for lookups most gateways make
 often than they publish. An id published again once the log had forgotten it (past its
 idempotency window) is a new notification: the index answers the later one.
 
-Two indexes make an ack cost what it covers: per user, the `seq`s still waiting for that
-user's ack (a list in cursor order, so an ack takes what it covers from its front); and
+Two indexes make an ack cost what it covers: per user, the notifications still waiting for
+that user's ack, each a `Rec` of its seq and position (rec.py; a list in cursor order, so
+an ack takes what it covers from its front, reading one object each); and
 the tracked broadcasts in cursor order (bisected by the ack's range). Deadlines wait in a
 heap. The feed is memory_feed.py's, a broadcast's counts memory_counts.py's. The two
 per-item loops, tracking the common notification and applying acks to users' lists, are
@@ -46,6 +47,7 @@ from gateway.receipts.model import (
     UserReceipt,
     overall,
 )
+from gateway.receipts.rec import Rec, RecLike
 from gateway.receipts.store import Ack, Applied, FeedPage, Read, ReadOutcome, ReceiptStore
 
 __all__ = ["MemoryReceiptStore"]
@@ -59,6 +61,10 @@ _TRIM = 1024
 
 #: One slot's receipt state (see the module's docstring).
 _Slot = UserReceipt | dict[str, UserReceipt] | Counts
+
+
+def _mark_of(rec: RecLike) -> Mark:
+    return rec.mark
 
 
 class MemoryReceiptStore(ReceiptStore):
@@ -80,7 +86,6 @@ class MemoryReceiptStore(ReceiptStore):
         self._indexed = 0
         #: Per seq from `_base` on (the first `_gone` slots are forgotten, None).
         self._items: list[Tracked | None] = []
-        self._ats: list[Mark | None] = []
         self._slots: list[_Slot | None] = []
         self._base = 0
         self._gone = 0
@@ -88,8 +93,8 @@ class MemoryReceiptStore(ReceiptStore):
         #: The last position tracked: a later one keeps every user's list in order as it
         #: is appended (the memory log's cursors grow); an earlier one is inserted in place.
         self._last_at: Mark | None = None
-        #: user → seqs of notifications still waiting for that user's ack, in cursor order.
-        self._waiting: dict[str, list[int]] = {}
+        #: user → the notifications still waiting for that user's ack, in cursor order.
+        self._waiting: dict[str, list[RecLike]] = {}
         #: tracked broadcasts in cursor order (marks and seqs side by side)
         self._broadcast_at: list[Mark] = []
         self._broadcast_seqs: list[int] = []
@@ -103,7 +108,7 @@ class MemoryReceiptStore(ReceiptStore):
         """No ack can come first here: the memory log hands new entries to connections
         on the publish's own call, and their flush runs after this track."""
         waiting = self._waiting
-        slots, ats, tracked = self._slots, self._ats, self._items
+        slots, tracked = self._slots, self._items
         seq = self._next
         last_at = self._last_at
         i, n = 0, len(items)
@@ -111,7 +116,7 @@ class MemoryReceiptStore(ReceiptStore):
             # the common case (one user, no deadline, in order) in one call (C, or the
             # twin); it stops at any other item, which the loop below takes
             i, seq, last_at = track_users(
-                items, i, tracked, ats, slots, waiting, seq, last_at, _PENDING, UsersTarget
+                items, i, tracked, slots, waiting, seq, last_at, _PENDING, UsersTarget
             )
             if i == n:
                 break
@@ -122,7 +127,6 @@ class MemoryReceiptStore(ReceiptStore):
             if in_order:
                 last_at = at
             tracked.append(item)
-            ats.append(at)
             target = item.target
             if type(target) is UsersTarget:
                 user_ids = target.user_ids
@@ -131,14 +135,15 @@ class MemoryReceiptStore(ReceiptStore):
                 else:
                     slots.append(dict.fromkeys(user_ids, _PENDING))
                     user_ids = tuple(dict.fromkeys(user_ids))
+                rec = Rec(seq, at)
                 for user_id in user_ids:
                     queue = waiting.get(user_id)
                     if queue is None:
-                        waiting[user_id] = [seq]
+                        waiting[user_id] = [rec]
                     elif in_order:
-                        queue.append(seq)
+                        queue.append(rec)
                     else:
-                        self._insert(queue, seq, at)
+                        insort(queue, rec, key=_mark_of)  # tracked after a later one
                 if item.deadline is not None:
                     heapq.heappush(self._deadlines, (item.deadline, seq))
             else:
@@ -152,12 +157,6 @@ class MemoryReceiptStore(ReceiptStore):
         self._forget(time.time())
         return []
 
-    def _insert(self, queue: list[int], seq: int, at: Mark) -> None:
-        """Put `seq` in its place by cursor in a user's list (a notification tracked after
-        a later one)."""
-        ats, base = self._ats, self._base
-        insort(queue, seq, key=lambda s: cast(Mark, ats[s - base]))
-
     async def apply(self, acks: list[Ack], reads: list[Read], now: float) -> Applied:
         """Acks then reads, in order, without a coroutine per ack (nothing here waits)."""
         applied = Applied([])
@@ -167,7 +166,6 @@ class MemoryReceiptStore(ReceiptStore):
         delivered = apply_acks(
             acks,
             self._waiting,
-            self._ats,
             self._slots,
             self._items,
             self._base,
@@ -337,7 +335,6 @@ class MemoryReceiptStore(ReceiptStore):
         items = self._items
         gone = forget_oldest(
             items,
-            self._ats,
             self._slots,
             self._ids,
             self._waiting,
@@ -351,7 +348,7 @@ class MemoryReceiptStore(ReceiptStore):
             UsersTarget,
         )
         if gone >= _TRIM and gone * 2 >= len(items):
-            del items[:gone], self._ats[:gone], self._slots[:gone]
+            del items[:gone], self._slots[:gone]
             self._base += gone
             gone = 0
         self._gone = gone

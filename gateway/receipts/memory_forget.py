@@ -18,33 +18,32 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from gateway.receipts.marks import Mark
+from gateway.receipts.rec import RecLike
 from gateway.speedups import compiled
 
 __all__ = ["forget_oldest", "forget_oldest_py", "unwait"]
 
 
-def unwait(waiting: dict[str, list[int]], user_id: str, seq: int) -> None:
+def unwait(waiting: dict[str, list[RecLike]], user_id: str, seq: int) -> None:
     """`seq` no longer waits for `user_id`'s ack (read, or forgotten). A list left empty,
     or found empty (acks empty one and leave it for the user's next notification), is
     dropped."""
     queue = waiting.get(user_id)
     if queue is None:
         return
-    if queue:
-        if queue[0] == seq:
-            del queue[0]
-        elif seq in queue:
-            queue.remove(seq)
+    for i, rec in enumerate(queue):  # the oldest is nearly always the first
+        if rec.seq == seq:
+            del queue[i]
+            break
     if not queue:
         del waiting[user_id]
 
 
 def forget_oldest_py(
     items: list[Any],
-    ats: list[Mark | None],
     slots: list[Any],
     ids: dict[str, int],
-    waiting: dict[str, list[int]],
+    waiting: dict[str, list[RecLike]],
     broadcast_at: list[Mark],
     broadcast_seqs: list[int],
     gone: int,
@@ -79,7 +78,7 @@ def forget_oldest_py(
                 i = broadcast_seqs.index(seq)
                 del broadcast_at[i]
                 del broadcast_seqs[i]
-        items[gone] = ats[gone] = slots[gone] = None
+        items[gone] = slots[gone] = None
         gone += 1
     return gone
 

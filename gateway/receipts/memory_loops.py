@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from gateway.receipts.marks import Mark, cursor_mark
+from gateway.receipts.rec import Rec, RecLike
 from gateway.speedups import compiled
 
 __all__ = ["apply_acks", "apply_acks_py", "track_users", "track_users_py"]
@@ -31,9 +32,8 @@ def track_users_py(
     items: list[Any],
     start: int,
     tracked: list[Any],
-    ats: list[Mark | None],
     slots: list[Any],
-    waiting: dict[str, list[int]],
+    waiting: dict[str, list[RecLike]],
     seq: int,
     last_at: Mark | None,
     pending: object,
@@ -59,22 +59,21 @@ def track_users_py(
         i += 1
         last_at = at
         tracked.append(item)
-        ats.append(at)
         slots.append(pending)
+        rec = Rec(seq, at)
         user_id = user_ids[0]
         queue = waiting.get(user_id)
         if queue is None:
-            waiting[user_id] = [seq]
+            waiting[user_id] = [rec]
         else:
-            queue.append(seq)
+            queue.append(rec)
         seq += 1
     return i, seq, last_at
 
 
 def apply_acks_py(
     acks: list[Any],
-    waiting: dict[str, list[int]],
-    ats: list[Mark | None],
+    waiting: dict[str, list[RecLike]],
     slots: list[Any],
     tracked: list[Any],
     base: int,
@@ -104,13 +103,14 @@ def apply_acks_py(
             continue
         size = len(queue)
         i = 0
-        while i < size and ats[queue[i] - base] <= low:
+        while i < size and queue[i].mark <= low:
             i += 1
         j = i
         while j < size:
-            k = queue[j] - base
-            if ats[k] > high:
+            rec = queue[j]
+            if rec.mark > high:
                 break
+            k = rec.seq - base
             j += 1
             slot = slots[k]
             was = slot[user_id][4] if type(slot) is dict else slot[4]

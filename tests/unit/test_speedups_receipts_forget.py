@@ -61,7 +61,6 @@ async def _acked_store(
 def _forget_args(store: MemoryReceiptStore, max_tracked: int, horizon: float) -> list[Any]:
     return [
         store._items,
-        store._ats,
         store._slots,
         store._ids,
         store._waiting,
@@ -134,7 +133,7 @@ def test_the_oldest_are_forgotten_first_and_read_unknown(
                 assert receipt.state is State.UNKNOWN
             else:
                 assert receipt.state is (State.DELIVERED if n in acked else State.PENDING)
-        waiting = {seq for queue in store._waiting.values() for seq in queue}
+        waiting = {rec.seq for queue in store._waiting.values() for rec in queue}
         assert waiting == {n for n in range(max(0, count - bound), count) if n not in acked}
         store._max_age = -100.0  # everything is past the age bound now
         await store.get([])
