@@ -30,6 +30,7 @@ from gateway.receipts.memory import MemoryReceiptStore
 from gateway.receipts.memory_counts import Counts
 from gateway.receipts.memory_loops import apply_acks_py, track_users_py
 from gateway.receipts.model import State, Tracked, UserReceipt
+from gateway.receipts.rec import Rec, RecPy
 from gateway.receipts.store import Ack
 from gateway.receipts.tracker import observe_py, tracked_py
 from gateway.speedups import FORCED_OFF
@@ -362,3 +363,19 @@ def test_the_loops_leak_nothing() -> None:
     item, draft = _publish(1, "a")
     results = [AppendResult("e-1", 1)]
     assert_no_leak(lambda: tracker.tracked([item], [draft], results, 2.0), [item, draft])
+
+
+@needs_c
+@_PROPERTY
+@given(
+    st.integers(0, 2**40),
+    st.tuples(st.sampled_from(["e", "f"]), st.integers(0, 2**70), st.integers(-(2**70), 2**70)),
+)
+def test_a_c_rec_reads_as_its_twin(seq: int, mark: tuple[str, int, int]) -> None:
+    """The compiled Rec answers seq and mark as RecPy does, whether its mark's ints fit the
+    numbers it holds or it keeps the tuple; equal Recs compare equal; copies are itself."""
+    made = Rec(seq, mark)
+    assert type(made) is not RecPy
+    assert (made.seq, made.mark) == tuple(RecPy(seq, mark))
+    assert made == Rec(seq, mark) and made != Rec(seq + 1, mark)
+    assert copy.deepcopy(made) is made and not gc.is_tracked(made)
