@@ -78,5 +78,6 @@ def forget_oldest(
     max_tracked: int,
     horizon: float,
     users_target: type,
+    settled: tuple[object, ...],
     /,
 ) -> int: ...

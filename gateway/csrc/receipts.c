@@ -260,7 +260,7 @@ static PyMethodDef methods[] = {
      "tracked_items(cls, items, drafts, results, accepted_at) -> list | None"},
     {"forget_oldest", (PyCFunction)(void (*)(void))forget_oldest, METH_FASTCALL,
      "forget_oldest(items, slots, ids, waiting, broadcast_at, broadcast_seqs, gone, base, "
-     "indexed, max_tracked, horizon, users_target) -> gone"},
+     "indexed, max_tracked, horizon, users_target, settled) -> gone"},
     {NULL, NULL, 0, NULL},
 };
 

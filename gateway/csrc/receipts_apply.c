@@ -10,8 +10,8 @@
  *   `rec_compare` compares two numbers with the ack's, read once;
  * - a list emptied whole stays in `waiting`, empty, for the user's next notification
  *   (dropping it and making a new one on the next track was a dict deletion, a list freed,
- *   a list made and a dict insertion); the store's `_forget` drops it with the user's
- *   notifications;
+ *   a list made and a dict insertion); the store drops the empty ones when it trims its
+ *   lists;
  * - a receipt turned delivered with no `undelivered_at` is one object per batch, its
  *   user_id "" (the store fills it in when read out, as with every slot's `_PENDING`): a
  *   tuple made and later freed per delivered user was ~0.3k;

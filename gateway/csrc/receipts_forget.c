@@ -94,9 +94,25 @@ kept(PyObject *items, Py_ssize_t gone, PyObject *item, Py_ssize_t max_tracked, P
     return PyObject_RichCompareBool(published_at, horizon, Py_GE);
 }
 
+/* Whether `slot` is a one-user receipt in one of the `settled` states (delivered, read):
+ * its notification waits in no list, so forgetting it need not look its user up. */
+static int
+settled_slot(PyObject *slot, PyObject *settled)
+{
+    if (!PyTuple_Check(slot) || PyTuple_GET_SIZE(slot) < 2)
+        return 0; /* several users' dict, a broadcast's counts */
+    PyObject *state = PyTuple_GET_ITEM(slot, 1);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(settled); i++)
+        if (PyTuple_GET_ITEM(settled, i) == state)
+            return 1;
+    return 0;
+}
+
 /* One notification (items[gone], seq) forgotten: its id where the store indexed it (seqs
  * before `indexed`, the id not republished since), its users' or broadcast's index
- * entries and its slots. */
+ * entries (none for a one-user notification already acked or read: its target, its
+ * user_ids, the user's dict entry and list were each a cache miss by the time it is
+ * forgotten, seconds after) and its slots. */
 static int
 forget_one(PyObject *const *args, PyObject *item, Py_ssize_t gone, Py_ssize_t seq,
            Py_ssize_t indexed)
@@ -120,7 +136,9 @@ forget_one(PyObject *const *args, PyObject *item, Py_ssize_t gone, Py_ssize_t se
     }
     int failed = 0;
     PyObject *target = PyTuple_GET_ITEM(item, 3);
-    if (Py_TYPE(target) == (PyTypeObject *)args[11]) {
+    if (gone < PyList_GET_SIZE(slots) && settled_slot(PyList_GET_ITEM(slots, gone), args[12]))
+        ; /* in no waiting list */
+    else if (Py_TYPE(target) == (PyTypeObject *)args[11]) {
         /* a user named twice finds nothing left to do the second time */
         PyObject *user_ids = user_ids_of(target);
         if (user_ids == NULL || !PyTuple_Check(user_ids)) {
@@ -143,17 +161,18 @@ forget_one(PyObject *const *args, PyObject *item, Py_ssize_t gone, Py_ssize_t se
 }
 
 /* forget_oldest(items, slots, ids, waiting, broadcast_at, broadcast_seqs, gone, base,
- * indexed, max_tracked, horizon, users_target) -> gone */
+ * indexed, max_tracked, horizon, users_target, settled) -> gone */
 PyObject *
 forget_oldest(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 12 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
+    if (nargs != 13 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
         !PyDict_CheckExact(args[2]) || !PyDict_CheckExact(args[3]) ||
-        !PyList_CheckExact(args[4]) || !PyList_CheckExact(args[5]) || !PyType_Check(args[11])) {
+        !PyList_CheckExact(args[4]) || !PyList_CheckExact(args[5]) || !PyType_Check(args[11]) ||
+        !PyTuple_CheckExact(args[12])) {
         PyErr_SetString(PyExc_TypeError,
                         "forget_oldest(items: list, slots: list, ids: dict, waiting: dict, "
                         "broadcast_at: list, broadcast_seqs: list, gone, base, indexed, "
-                        "max_tracked, horizon, users_target: type)");
+                        "max_tracked, horizon, users_target: type, settled: tuple)");
         return NULL;
     }
     Py_ssize_t gone = PyLong_AsSsize_t(args[6]);

@@ -54,6 +54,8 @@ __all__ = ["MemoryReceiptStore"]
 
 #: Every new notification's users start here (its user_id is filled in when read out).
 _PENDING = UserReceipt("", State.PENDING)
+#: A one-user receipt in these states is in no waiting list (acks and reads take it out).
+_SETTLED = (State.DELIVERED, State.READ)
 #: Forgotten slots at the front of the lists are trimmed once they are this many (and
 #: half of the lists): one `del` per thousand forgotten, not one per notification.
 _TRIM = 1024
@@ -331,7 +333,13 @@ class MemoryReceiptStore(ReceiptStore):
 
     def _forget(self, now: float) -> None:
         """Forget the oldest notifications past the count or age bound, and their index
-        entries (one call: C, or the twin); trim the lists' forgotten front now and then."""
+        entries (one call: C, or the twin); trim the lists' forgotten front now and then,
+        and drop the users' waiting lists left empty then. Forgetting a notification
+        already acked or read does not look its user up (it waits in no list), so the
+        lists acks emptied are dropped here, at most the users of ~`max_tracked`
+        notifications between two trims: a pass over the users per ~`max_tracked`
+        forgotten, where a lookup per notification forgotten was a cold dict probe and
+        list each, seconds after the notification was tracked."""
         items = self._items
         gone = forget_oldest(
             items,
@@ -346,9 +354,15 @@ class MemoryReceiptStore(ReceiptStore):
             self._max_tracked,
             now - self._max_age,
             UsersTarget,
+            _SETTLED,
         )
         if gone >= _TRIM and gone * 2 >= len(items):
             del items[:gone], self._slots[:gone]
             self._base += gone
             gone = 0
+            waiting = self._waiting
+            for user_id in [user_id for user_id, queue in waiting.items() if not queue]:
+                del waiting[user_id]
+        if gone == len(items):  # nothing tracked: every list left is an empty one
+            self._waiting.clear()
         self._gone = gone

@@ -25,9 +25,8 @@ __all__ = ["forget_oldest", "forget_oldest_py", "unwait"]
 
 
 def unwait(waiting: dict[str, list[RecLike]], user_id: str, seq: int) -> None:
-    """`seq` no longer waits for `user_id`'s ack (read, or forgotten). A list left empty,
-    or found empty (acks empty one and leave it for the user's next notification), is
-    dropped."""
+    """`seq` no longer waits for `user_id`'s ack (read, or forgotten). A list left (or
+    found) empty is dropped."""
     queue = waiting.get(user_id)
     if queue is None:
         return
@@ -52,12 +51,16 @@ def forget_oldest_py(
     max_tracked: int,
     horizon: float,
     users_target: type[Any],
+    settled: tuple[object, ...],
 ) -> int:
     """Forget the oldest tracked notifications (`items[gone:]`, seq `base + gone` on) while
     more than `max_tracked` are kept or the oldest was published before `horizon`: its id
     (where the store indexed it: seqs before `indexed`, and the id not republished since),
     its place in its users' waiting lists (or the broadcasts' lists) and its slots (None).
-    Answers where the kept ones start (the new `gone`)."""
+    A one-user notification whose receipt is in a `settled` state (delivered, read) is in
+    no waiting list (acks and reads take it out): its user is not looked up, which was
+    most of what forgetting cost a running gateway (its target, user_ids, dict entry and
+    list each a cache miss by then). Answers where the kept ones start (the new `gone`)."""
     while gone < len(items):
         item = items[gone]
         if item is None:  # pragma: no cover - slots before `_gone` only
@@ -69,7 +72,10 @@ def forget_oldest_py(
         if seq < indexed and ids.get(item[0]) == seq:  # else never indexed, or republished
             del ids[item[0]]
         target = item[3]
-        if type(target) is users_target:
+        slot = slots[gone]
+        if isinstance(slot, tuple) and len(slot) >= 2 and slot[1] in settled:
+            pass  # in no waiting list
+        elif type(target) is users_target:
             for user_id in target.user_ids:  # one named twice: nothing left the second time
                 unwait(waiting, user_id, seq)
         else:

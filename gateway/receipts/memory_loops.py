@@ -91,9 +91,10 @@ def apply_acks_py(
     delivered. Broadcasts are the store's.
 
     A list emptied stays in `waiting`, empty, for the user's next notification (the
-    store's `_forget` drops it); a receipt with no `undelivered_at` is one shared by the
-    batch, its user_id "" (filled in when read out, as `_PENDING`'s): a dict deletion and
-    insertion, a list and a receipt per delivered user were ~0.5k instructions an ack."""
+    store drops the empty ones when it trims its lists); a receipt with no
+    `undelivered_at` is one shared by the batch, its user_id "" (filled in when read out,
+    as `_PENDING`'s): a dict deletion and insertion, a list and a receipt per delivered
+    user were ~0.5k instructions an ack."""
     count = 0
     shared: Any = None
     for ack in acks:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from gateway.models import UsersTarget
 from gateway.receipts import memory_forget
-from gateway.receipts.memory import MemoryReceiptStore
+from gateway.receipts.memory import _TRIM, MemoryReceiptStore
 from gateway.receipts.memory_forget import forget_oldest_py
 from gateway.receipts.model import State, Tracked
 from gateway.receipts.store import Ack
@@ -72,6 +72,7 @@ def _forget_args(store: MemoryReceiptStore, max_tracked: int, horizon: float) ->
         max_tracked,
         horizon,
         UsersTarget,
+        (State.DELIVERED, State.READ),
     ]
 
 
@@ -138,6 +139,26 @@ def test_the_oldest_are_forgotten_first_and_read_unknown(
         store._max_age = -100.0  # everything is past the age bound now
         await store.get([])
         assert store._waiting == {} and store._ids == {}
+
+    asyncio.run(run())
+
+
+def test_the_lists_acks_emptied_are_dropped_when_the_store_trims() -> None:
+    """Forgetting an acked notification does not look its user up, so the empty lists of
+    users who acked everything wait for the next trim: as many at most as the users of
+    the notifications forgotten between two trims, however many users come and go."""
+
+    async def run() -> None:
+        store = MemoryReceiptStore(max_tracked=10)
+        most = 0
+        for n in range(5000):
+            user = f"u{n}"  # every notification to a user never seen again
+            item = Tracked(f"n{n}", "a.b", f"e-{n + 1}", UsersTarget(user_ids=(user,)), _NOW, None)
+            await store.track([item])
+            await store.apply([Ack(user, frozenset(), ("e", 0, n), ("e", 0, n + 1))], [], 5.0)
+            most = max(most, len(store._waiting))
+        assert most <= _TRIM + 10 + 1
+        assert sum(1 for queue in store._waiting.values() if queue) == 0
 
     asyncio.run(run())
 
