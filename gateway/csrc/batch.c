@@ -226,8 +226,12 @@ read_item(pb_span s, PyObject *accepted_at, PyObject *ids, PyObject **out)
     PyObject *type = text(fields[2]);
     if (type == NULL)
         goto give_up;
+    /* a type seen before: its one str object (accept.py's _types says why) */
+    PyObject *known_as = PyDict_GetItemWithError(batch_cfg.types, type);
+    if (known_as != NULL && PyUnicode_CheckExact(known_as))
+        Py_SETREF(type, Py_NewRef(known_as));
     values[1] = type;
-    int known = PySet_Contains(batch_cfg.types, type);
+    int known = known_as != NULL ? 1 : PyErr_Occurred() ? -1 : 0;
     if (known == 0) {
         PyObject *verdict = PyObject_CallOneArg(batch_cfg.known_type, type);
         if (verdict == NULL)

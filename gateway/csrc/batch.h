@@ -12,7 +12,7 @@ typedef struct {
     PyObject *topics;      /* dict: topic -> TopicTarget */
     PyObject *topics_miss; /* callable(str) -> TopicTarget | None */
     PyObject *everyone;    /* the EveryoneTarget */
-    PyObject *types;       /* set of validated notification types */
+    PyObject *types;       /* validated notification types, each its own value */
     PyObject *known_type;  /* callable(str) -> bool (validates, caches) */
     PyObject *data_json;   /* callable(str) -> dict; raises `invalid` */
     PyObject *invalid;     /* gateway.models.Invalid */

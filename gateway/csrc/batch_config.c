@@ -41,7 +41,7 @@ gw_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     if (!PyDict_CheckExact(args[0]) || !PyDict_CheckExact(args[2]) ||
-        !PyAnySet_CheckExact(args[5]) || !PyType_Check(args[8]) || !PyTuple_Check(args[9]) ||
+        !PyDict_CheckExact(args[5]) || !PyType_Check(args[8]) || !PyTuple_Check(args[9]) ||
         PyTuple_GET_SIZE(args[9]) != 5 || !PyType_Check(args[10]) || !PyType_Check(args[11]) ||
         !PyLong_Check(args[12]) || !PyTuple_CheckExact(args[13]) ||
         !PyTuple_CheckExact(args[14])) {

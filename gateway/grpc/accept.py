@@ -71,7 +71,11 @@ _has = pb.Notification.HasField
 
 _users: dict[tuple[str, ...], UsersTarget] = {}
 _topics: dict[str, TopicTarget] = {}
-_types: set[str] = set()
+#: Each type seen (and valid) as its own key: the compiled reader hands every item of a
+#: type this one str object, so the notifications a gateway keeps (the log's entries,
+#: receipts') share it rather than hold a copy each, and a lookup by type (the delivery
+#: histogram's) reads a str that is in the caches.
+_types: dict[str, str] = {}
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
@@ -106,7 +110,7 @@ def _known_type(kind: str) -> bool:
     except ValidationError:
         return False
     if len(_types) < CACHE_ENTRIES:
-        _types.add(kind)
+        _types[kind] = kind
     return True
 
 
