@@ -5,9 +5,9 @@ indexed by `seq - base`: the item and its receipt state. A notification to one u
 common case) keeps that user's `UserReceipt` in the slot itself; one to several users a
 dict of them; a broadcast its `Counts`. Tracking one thus adds slots to lists and one
 small object, its entry in its user's waiting list (a record object and a dict per
-publish were most of what tracking cost, the cyclic GC's scans of them included). The oldest are
-forgotten first, by count or by age, by clearing their slots from the front (the lists
-are trimmed in one go now and then).
+publish were most of what tracking cost, the cyclic GC's scans of them included). The
+oldest are forgotten first, by count or by age, by clearing their slots from the front
+(the lists are trimmed in one go now and then).
 
 Ids are indexed (id → seq) only when one is looked up, by `read` or `get`: an eager index
 was a hash insertion and deletion per notification, each a cache miss in a table of
@@ -333,13 +333,12 @@ class MemoryReceiptStore(ReceiptStore):
 
     def _forget(self, now: float) -> None:
         """Forget the oldest notifications past the count or age bound, and their index
-        entries (one call: C, or the twin); trim the lists' forgotten front now and then,
-        and drop the users' waiting lists left empty then. Forgetting a notification
-        already acked or read does not look its user up (it waits in no list), so the
-        lists acks emptied are dropped here, at most the users of ~`max_tracked`
-        notifications between two trims: a pass over the users per ~`max_tracked`
-        forgotten, where a lookup per notification forgotten was a cold dict probe and
-        list each, seconds after the notification was tracked."""
+        entries (one call: C, or the twin); trim the lists' forgotten front now and then.
+        Forgetting a notification already acked or read does not look its user up (it
+        waits in no list; the lookup was a cold dict probe and list, seconds after it was
+        tracked), so the lists acks emptied are dropped at each trim instead: one pass
+        over the users per ~`max_tracked` forgotten, holding at most the users of the
+        notifications forgotten between two trims."""
         items = self._items
         gone = forget_oldest(
             items,
